@@ -1,0 +1,399 @@
+// N-API glue: the only file that knows JavaScript. It turns JS views into kiln::View, enqueues work on
+// the CPU queue, settles promises from the queue thread through a thread-safe function, and turns
+// every C++ exception into a JS KilnError with the same code (one guard: `guarded`).
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "buffer.h"
+#include "cpu_info.h"
+#include "cuda_probe.h"
+#include "error.h"
+#include "kernel.h"
+#include "queue.h"
+#include "threadpool.h"
+
+#ifndef KILN_BUILDER
+#define KILN_BUILDER "unknown"
+#endif
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
+namespace kiln {
+namespace {
+
+// ---- completions: queue thread -> JS thread --------------------------------------------------------
+
+struct Completion {
+  Napi::Promise::Deferred deferred;
+  std::unique_ptr<Napi::Reference<Napi::Value>> keep;  // the destination array, alive until settled
+  std::string error_code, error_message;               // empty code = resolved
+};
+
+// One per JS environment. Closed at environment teardown; the queue thread checks under the mutex.
+struct Channel {
+  std::mutex mu;
+  bool closed = false;
+  Napi::ThreadSafeFunction tsfn;
+  void post(Completion* c);
+};
+
+// A kernel error found on the queue thread waits here until the environment's next sync point.
+struct ErrorSlot {
+  std::mutex mu;
+  std::string code, message;
+  void set(const std::string& c, const std::string& m) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (code.empty()) { code = c; message = m; }
+  }
+  bool take(std::string& c, std::string& m) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (code.empty()) return false;
+    c = code; m = message; code.clear(); message.clear();
+    return true;
+  }
+};
+
+struct EnvData {
+  Napi::FunctionReference error_class;
+  std::shared_ptr<Channel> channel = std::make_shared<Channel>();
+  std::shared_ptr<ErrorSlot> errors = std::make_shared<ErrorSlot>();
+  int pending = 0;  // unsettled promises; the tsfn keeps the loop alive only while > 0
+};
+
+EnvData* env_data(Napi::Env env) { return env.GetInstanceData<EnvData>(); }
+
+Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
+  EnvData* d = env_data(env);
+  if (d && !d->error_class.IsEmpty()) {
+    Napi::Object e = d->error_class.New({Napi::String::New(env, code), Napi::String::New(env, message)});
+    return Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+void settle(Napi::Env env, Napi::Function, Completion* c) {
+  std::unique_ptr<Completion> own(c);
+  if (env == nullptr) return;  // environment gone
+  if (c->error_code.empty()) c->deferred.Resolve(env.Undefined());
+  else c->deferred.Reject(make_error(env, c->error_code, c->error_message).Value());
+  EnvData* d = env_data(env);
+  if (d && --d->pending == 0) d->channel->tsfn.Unref(env);
+}
+
+void Channel::post(Completion* c) {
+  std::lock_guard<std::mutex> lk(mu);
+  if (closed || tsfn.NonBlockingCall(c, settle) != napi_ok) delete c;  // its environment is gone
+}
+
+// Every exported function goes through here: C++ errors become KilnErrors, nothing escapes.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Error& e) {
+    throw make_error(info.Env(), e.code(), e.what());
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw make_error(info.Env(), "E_OOM", "native allocation failed");
+  } catch (const std::exception& e) {
+    throw make_error(info.Env(), "E_NATIVE", e.what());
+  }
+}
+
+// ---- buffers -------------------------------------------------------------------------------------
+
+struct Handle {
+  BufferPtr buf;
+};
+
+BufferPtr buffer_of(Napi::Value v) {
+  if (!v.IsExternal()) fail("E_ARGUMENT", "expected a buffer handle");
+  Handle* h = v.As<Napi::External<Handle>>().Data();
+  if (!h->buf) fail("E_DISPOSED", "the buffer was freed");
+  return h->buf;
+}
+
+double number_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) fail("E_ARGUMENT", std::string("expected a number for ") + what);
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  double n = number_arg(info, 0, "nbytes");
+  if (n < 0 || n > 9007199254740991.0 || n != (double)(int64_t)n)
+    fail("E_ARGUMENT", "alloc: invalid byte count " + std::to_string(n));
+  auto* h = new Handle{std::make_shared<HostBuffer>((size_t)n)};
+  return Napi::External<Handle>::New(info.Env(), h, [](Napi::Env, Handle* p) { delete p; });
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) fail("E_ARGUMENT", "free: expected a buffer handle");
+  info[0].As<Napi::External<Handle>>().Data()->buf.reset();  // queued tasks still hold it
+  return info.Env().Undefined();
+}
+
+struct Bytes {
+  char* data;
+  size_t size;
+};
+
+Bytes bytes_of(Napi::Value v, const char* what) {
+  if (!v.IsTypedArray()) fail("E_ARGUMENT", std::string(what) + ": expected a typed array");
+  auto ta = v.As<Napi::TypedArray>();
+  auto ab = ta.ArrayBuffer();
+  return Bytes{static_cast<char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength()};
+}
+
+void check_range(const BufferPtr& buf, double offset, size_t n, const char* what) {
+  if (offset < 0 || offset != (double)(int64_t)offset || (size_t)offset + n > buf->size())
+    fail("E_ARGUMENT", std::string(what) + ": byte range [" + std::to_string((int64_t)offset) + ", +" +
+                           std::to_string(n) + ") is outside a buffer of " + std::to_string(buf->size()) + " bytes");
+}
+
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  BufferPtr buf = buffer_of(info[0]);
+  double offset = number_arg(info, 1, "offset");
+  Bytes src = bytes_of(info[2], "write");
+  check_range(buf, offset, src.size, "write");
+  // The caller may reuse its array at once, so the bytes are staged now and land in queue order.
+  auto staged = std::make_shared<std::string>(src.data, src.size);
+  Queue::cpu().push([buf, staged, offset] { std::memcpy(buf->data() + (size_t)offset, staged->data(), staged->size()); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufferPtr buf = buffer_of(info[0]);
+  double offset = number_arg(info, 1, "offset");
+  Bytes dst = bytes_of(info[2], "read");
+  check_range(buf, offset, dst.size, "read");
+  EnvData* d = env_data(env);
+  auto* c = new Completion{Napi::Promise::Deferred::New(env), nullptr, "", ""};
+  c->keep = std::make_unique<Napi::Reference<Napi::Value>>(Napi::Persistent(info[2]));
+  Napi::Promise promise = c->deferred.Promise();
+  if (d->pending++ == 0) d->channel->tsfn.Ref(env);
+  auto channel = d->channel;
+  auto errors = d->errors;
+  Queue::cpu().push([buf, dst, offset, c, channel, errors] {
+    if (!errors->take(c->error_code, c->error_message))
+      std::memcpy(dst.data, buf->data() + (size_t)offset, dst.size);
+    channel->post(c);
+  });
+  return promise;
+}
+
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnvData* d = env_data(env);
+  auto* c = new Completion{Napi::Promise::Deferred::New(env), nullptr, "", ""};
+  Napi::Promise promise = c->deferred.Promise();
+  if (d->pending++ == 0) d->channel->tsfn.Ref(env);
+  auto channel = d->channel;
+  auto errors = d->errors;
+  Queue::cpu().push([c, channel, errors] {
+    errors->take(c->error_code, c->error_message);
+    channel->post(c);
+  });
+  return promise;
+}
+
+// ---- kernels -------------------------------------------------------------------------------------
+
+Dims dims_of(Napi::Value v, const char* what) {
+  if (!v.IsArray()) fail("E_ARGUMENT", std::string("expected an array for ") + what);
+  auto a = v.As<Napi::Array>();
+  Dims out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) fail("E_ARGUMENT", std::string("expected numbers in ") + what);
+    out[i] = (int64_t)e.As<Napi::Number>().DoubleValue();
+  }
+  return out;
+}
+
+// Parses {buf, offset, shape, strides, dtype} and proves every element it can reach lies inside its
+// buffer, so a wrong view is an E_ARGUMENT here rather than a wild read on the queue thread.
+View view_of(Napi::Value v, std::vector<BufferPtr>& keep) {
+  if (!v.IsObject()) fail("E_ARGUMENT", "expected a tensor view object");
+  auto o = v.As<Napi::Object>();
+  BufferPtr buf = buffer_of(o.Get("buf"));
+  View view;
+  double dt = o.Get("dtype").As<Napi::Number>().DoubleValue();
+  if (dt < 0 || dt >= kNumDTypes) fail("E_DTYPE", "unknown dtype code " + std::to_string(dt));
+  view.dtype = static_cast<DType>((int)dt);
+  view.shape = dims_of(o.Get("shape"), "shape");
+  view.strides = dims_of(o.Get("strides"), "strides");
+  int64_t offset = (int64_t)o.Get("offset").As<Napi::Number>().DoubleValue();
+  if (view.shape.size() != view.strides.size() || view.shape.size() > 16)
+    fail("E_ARGUMENT", "a view needs as many strides as dims (and at most 16 dims)");
+  int64_t lo = offset, hi = offset;
+  bool empty = false;
+  for (size_t i = 0; i < view.shape.size(); ++i) {
+    if (view.shape[i] < 0) fail("E_SHAPE", "negative dimension in a view");
+    if (view.shape[i] == 0) empty = true;
+    int64_t span = (view.shape[i] - 1) * view.strides[i];
+    if (span < 0) lo += span; else hi += span;
+  }
+  int64_t isz = (int64_t)itemsize(view.dtype);
+  if (!empty && (lo < 0 || (hi + 1) * isz > (int64_t)buf->size()))
+    fail("E_ARGUMENT", "a view reaches outside its buffer (elements " + std::to_string(lo) + ".." + std::to_string(hi) +
+                           " of a " + std::to_string(buf->size()) + "-byte buffer)");
+  view.ptr = buf->data() + offset * isz;
+  keep.push_back(std::move(buf));
+  return view;
+}
+
+Attrs attrs_of(Napi::Value v) {
+  Attrs attrs;
+  if (v.IsUndefined() || v.IsNull()) return attrs;
+  if (!v.IsObject()) fail("E_ARGUMENT", "attrs must be an object");
+  auto o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value val = o.Get(k);
+    AttrValue a;
+    if (val.IsNumber()) a.number = val.As<Napi::Number>().DoubleValue();
+    else if (val.IsBoolean()) a.number = val.As<Napi::Boolean>().Value() ? 1 : 0;
+    else if (val.IsString()) { a.kind = AttrValue::String; a.str = val.As<Napi::String>().Utf8Value(); }
+    else if (val.IsArray()) {
+      a.kind = AttrValue::List;
+      auto arr = val.As<Napi::Array>();
+      for (uint32_t j = 0; j < arr.Length(); ++j) a.list.push_back(arr.Get(j).As<Napi::Number>().DoubleValue());
+    } else if (val.IsUndefined() || val.IsNull()) continue;
+    else fail("E_ARGUMENT", "attribute '" + k + "' has an unsupported type");
+    attrs.values[k] = std::move(a);
+  }
+  return attrs;
+}
+
+Napi::Value Launch(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray())
+    fail("E_ARGUMENT", "launch(op, inputs, outputs, attrs)");
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  auto args = std::make_shared<KernelArgs>();
+  auto keep = std::make_shared<std::vector<BufferPtr>>();
+  auto ins = info[1].As<Napi::Array>(), outs = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < ins.Length(); ++i) args->in.push_back(view_of(ins.Get(i), *keep));
+  for (uint32_t i = 0; i < outs.Length(); ++i) args->out.push_back(view_of(outs.Get(i), *keep));
+  if (info.Length() > 3) args->attrs = attrs_of(info[3]);
+  const KernelEntry* k = find_cpu_kernel(op);
+  if (!k) fail("E_UNSUPPORTED", "the cpu backend has no op '" + op + "'");
+  if (k->check) k->check(op, *args);
+  auto errors = env_data(info.Env())->errors;
+  KernelRun run = k->run;
+  Queue::cpu().push([run, args, keep, errors, op] {
+    try {
+      run(*args);
+    } catch (const Error& e) {
+      errors->set(e.code(), e.what());
+    } catch (const std::bad_alloc&) {
+      errors->set("E_OOM", op + ": out of memory");
+    } catch (const std::exception& e) {
+      errors->set("E_NATIVE", op + ": " + e.what());
+    }
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value HasKernel(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), info[0].IsString() && find_cpu_kernel(info[0].As<Napi::String>().Utf8Value()));
+}
+
+// ---- introspection -------------------------------------------------------------------------------
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("builder", KILN_BUILDER);
+  o.Set("version", KILN_VERSION);
+#if defined(__clang__)
+  o.Set("compiler", std::string("clang ") + __clang_version__);
+#elif defined(__GNUC__)
+  o.Set("compiler", std::string("gcc ") + __VERSION__);
+#else
+  o.Set("compiler", "unknown");
+#endif
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  o.Set("threads", Napi::Number::New(env, num_threads()));
+  o.Set("cpuModel", cpu_model());
+  auto feats = cpu_feature_names();
+  auto fa = Napi::Array::New(env, feats.size());
+  for (size_t i = 0; i < feats.size(); ++i) fa.Set(i, feats[i]);
+  o.Set("cpuFeatures", fa);
+  auto names = cpu_kernel_names();
+  auto ka = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) ka.Set(i, names[i]);
+  o.Set("kernels", ka);
+  CudaProbe p = cuda_probe();
+  auto c = Napi::Object::New(env);
+  c.Set("compiled", p.compiled);
+  c.Set("runtimeVersion", p.runtime_version);
+  c.Set("driverVersion", p.driver_version);
+  c.Set("deviceCount", p.device_count);
+  c.Set("reason", p.reason);
+  o.Set("cuda", c);
+  return o;
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("bytes", Napi::Number::New(info.Env(), (double)HostBuffer::live_bytes()));
+  o.Set("buffers", Napi::Number::New(info.Env(), (double)HostBuffer::live_buffers()));
+  o.Set("queued", Napi::Number::New(info.Env(), (double)Queue::cpu().pending()));
+  return o;
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) fail("E_ARGUMENT", "setErrorClass expects a constructor");
+  env_data(info.Env())->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  set_num_threads((int)number_arg(info, 0, "threads"));
+  return Napi::Number::New(info.Env(), num_threads());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* d = new EnvData();
+  env.SetInstanceData<EnvData>(d);
+  d->channel->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                                   "kiln-completions", 0, 1);
+  d->channel->tsfn.Unref(env);
+  // At teardown, let the queue finish anything that writes into this environment's arrays, then
+  // close the channel so later completions are dropped instead of posted to a dead loop.
+  env.AddCleanupHook([d] {
+    Queue::cpu().drain();
+    std::lock_guard<std::mutex> lk(d->channel->mu);
+    d->channel->closed = true;
+    d->channel->tsfn.Release();
+  });
+
+  exports.Set("alloc", Napi::Function::New<guarded<Alloc>>(env, "alloc"));
+  exports.Set("free", Napi::Function::New<guarded<Free>>(env, "free"));
+  exports.Set("write", Napi::Function::New<guarded<Write>>(env, "write"));
+  exports.Set("read", Napi::Function::New<guarded<Read>>(env, "read"));
+  exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));
+  exports.Set("launch", Napi::Function::New<guarded<Launch>>(env, "launch"));
+  exports.Set("hasKernel", Napi::Function::New<guarded<HasKernel>>(env, "hasKernel"));
+  exports.Set("info", Napi::Function::New<guarded<Info>>(env, "info"));
+  exports.Set("memory", Napi::Function::New<guarded<Memory>>(env, "memory"));
+  exports.Set("setErrorClass", Napi::Function::New<guarded<SetErrorClass>>(env, "setErrorClass"));
+  exports.Set("setNumThreads", Napi::Function::New<guarded<SetNumThreads>>(env, "setNumThreads"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace kiln
+
+static Napi::Object InitKiln(Napi::Env env, Napi::Object exports) { return kiln::Init(env, exports); }
+NODE_API_MODULE(kiln, InitKiln)

@@ -1,0 +1,52 @@
+#include "queue.h"
+
+namespace kiln {
+
+Queue& Queue::cpu() {
+  static Queue* q = new Queue();  // never destroyed: its thread may outlive static destructors
+  return *q;
+}
+
+Queue::Queue() { std::thread([this] { loop(); }).detach(); }
+
+void Queue::push(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+uint64_t Queue::pending() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return tasks_.size();
+}
+
+void Queue::drain() {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  push([&] {
+    std::lock_guard<std::mutex> lk(m);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lk(m);
+  cv.wait(lk, [&] { return done; });
+}
+
+void Queue::loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return !tasks_.empty(); });
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();  // tasks catch their own errors (see addon.cc); nothing escapes into this thread
+    task = nullptr;  // release buffers the task held, in queue order
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,140 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kiln {
+namespace {
+
+thread_local bool in_parallel = false;
+
+// One fan-out. Helpers hold it by shared_ptr, so a helper that wakes late only ever sees the run it
+// copied, whose tids are already all claimed.
+struct Job {
+  const std::function<void(int, int)>* fn;
+  int n;
+  std::atomic<int> next{0};
+  std::atomic<int> done{0};
+
+  void work() {
+    bool outer = in_parallel;
+    in_parallel = true;
+    for (;;) {
+      int tid = next.fetch_add(1, std::memory_order_acq_rel);
+      if (tid >= n) break;
+      (*fn)(tid, n);
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+    in_parallel = outer;
+  }
+};
+
+class Pool {
+ public:
+  explicit Pool(int helpers) : helpers_(helpers) {
+    for (int i = 0; i < helpers; ++i) std::thread([this] { loop(); }).detach();  // lives with the process
+  }
+  int helpers() const { return helpers_; }
+
+  void run(int n, const std::function<void(int, int)>& fn) {
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n = n;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = job;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    job->work();
+    while (job->done.load(std::memory_order_acquire) < n) std::this_thread::yield();
+    std::lock_guard<std::mutex> lk(mu_);
+    if (job_ == job) job_.reset();
+  }
+
+ private:
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      // Spin a little before sleeping: kernels arrive back to back.
+      for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen; ++i) {
+#if defined(__x86_64__) || defined(_M_X64)
+        __builtin_ia32_pause();
+#endif
+      }
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return generation_.load() != seen; });
+        seen = generation_.load();
+        job = job_;
+      }
+      if (job) job->work();
+    }
+  }
+
+  int helpers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::shared_ptr<Job> job_;
+};
+
+int initial_threads() {
+  if (const char* env = std::getenv("KILN_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return std::min(n, 256);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::atomic<int> g_threads{0};
+
+Pool& pool() {
+  static Pool* p = new Pool(std::max(0, initial_threads() - 1));
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() {
+  int n = g_threads.load();
+  if (n == 0) {
+    n = initial_threads();
+    g_threads.store(n);
+  }
+  return std::min(n, pool().helpers() + 1);
+}
+
+void set_num_threads(int n) { g_threads.store(std::max(1, std::min(n, 256))); }
+
+void parallel_run(int nthreads, const std::function<void(int, int)>& fn) {
+  nthreads = std::max(1, std::min(nthreads, num_threads()));
+  if (nthreads == 1 || in_parallel) {
+    for (int t = 0; t < nthreads; ++t) fn(t, nthreads);
+    return;
+  }
+  pool().run(nthreads, fn);
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  int64_t chunks = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
+  if (chunks <= 1 || in_parallel) {
+    fn(0, n);
+    return;
+  }
+  parallel_run((int)chunks, [&](int t, int nt) {
+    int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) fn(b, e);
+  });
+}
+
+}  // namespace kiln

@@ -1,0 +1,18 @@
+// The CPU compute pool. Kernels run on the device queue's thread (queue.h) and fan out here; the
+// queue thread always takes a share of the work itself, so a pool of N threads has N-1 helpers.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace kiln {
+
+int num_threads();             // threads a kernel may use, the queue thread included
+void set_num_threads(int n);   // from KILN_NUM_THREADS or the API; clamps to [1, 256]
+
+// fn(tid, nthreads) runs once for each tid in [0, nthreads). Nested calls run inline (tid 0 of 1).
+void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
+
+// fn(begin, end) over [0, n) in at most num_threads() contiguous chunks of at least `grain` items.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace kiln
