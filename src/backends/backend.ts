@@ -1,0 +1,126 @@
+import type { DType } from '../dtype.js';
+import { fail } from '../errors.js';
+
+export type BackendKind = 'cpu' | 'cuda' | 'webgpu';
+export const BACKEND_KINDS: readonly BackendKind[] = ['cpu', 'cuda', 'webgpu'];
+
+/** One device a backend can run on. */
+export interface DeviceInfo {
+  /** 'cpu', 'cuda:0', 'webgpu:0' */
+  id: string;
+  kind: BackendKind;
+  index: number;
+  name: string;
+  /** Total memory in bytes where the backend knows it. */
+  memory?: number;
+  /** Backend-specific details shown by `kiln info`. */
+  details: Record<string, unknown>;
+}
+
+/** A backend's buffer. Backends put their own handle inside; the front end treats it as opaque. */
+export interface BufferHandle {
+  readonly device: number;
+  readonly nbytes: number;
+}
+
+/** What a kernel receives: a strided view of a buffer. `offset` and `strides` count elements. */
+export interface TensorView {
+  buffer: BufferHandle;
+  offset: number;
+  shape: readonly number[];
+  strides: readonly number[];
+  dtype: DType;
+}
+
+export type Attrs = Record<string, number | boolean | string | readonly number[] | undefined>;
+
+/** Device-side timing for benchmarks: elapsed milliseconds of the work enqueued between start and stop. */
+export interface DeviceTimer {
+  start(): void;
+  stop(): Promise<number>;
+}
+
+/**
+ * THE backend contract. Every call except `read` and `sync` only enqueues work on the device's
+ * ordered queue and returns at once; `read` and `sync` are the sync points, and they reject with
+ * the KilnError of any failure that happened on the device since the previous sync point.
+ */
+export interface Backend {
+  readonly kind: BackendKind;
+  /** Empty when the backend is unavailable; `reason()` says why. */
+  devices(): DeviceInfo[];
+  reason(): string | undefined;
+  alloc(device: number, nbytes: number): BufferHandle;
+  /** Stream-ordered: work already queued on the buffer completes first. */
+  free(buf: BufferHandle): void;
+  write(buf: BufferHandle, src: ArrayBufferView, byteOffset?: number): void;
+  read(buf: BufferHandle, dst: ArrayBufferView, byteOffset?: number): Promise<void>;
+  /** Enqueue an op from kernels/OPS.md. Throws synchronously on what it can check at once. */
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void;
+  supports(op: string, dtypes: DType[]): boolean;
+  sync(device: number): Promise<void>;
+  /** (optional) device-side timing for benchmarks */
+  timer?(device: number): DeviceTimer;
+  /** (optional) bytes the backend holds per device, for kiln.memory() */
+  memoryInfo?(): Record<string, unknown>;
+}
+
+const registry = new Map<BackendKind, () => Backend>();
+const instances = new Map<BackendKind, Backend>();
+
+/** Backends register a lazy factory; the backend is created on first use. */
+export function registerBackend(kind: BackendKind, factory: () => Backend): void {
+  registry.set(kind, factory);
+  instances.delete(kind);
+}
+
+export function backend(kind: BackendKind): Backend | undefined {
+  let b = instances.get(kind);
+  if (!b) {
+    const f = registry.get(kind);
+    if (!f) return undefined;
+    b = f();
+    instances.set(kind, b);
+  }
+  return b;
+}
+
+/** Why a backend kind has no devices ('not built into this version' when nothing registered it). */
+export function backendReason(kind: BackendKind): string | undefined {
+  const b = backend(kind);
+  if (!b) return `the ${kind} backend is not part of this version of Kiln`;
+  return b.devices().length ? undefined : b.reason() ?? `no ${kind} devices found`;
+}
+
+/** Every device of every available backend, cpu first. */
+export function listDevices(): DeviceInfo[] {
+  return BACKEND_KINDS.flatMap((k) => backend(k)?.devices() ?? []);
+}
+
+/** Parses 'cpu', 'cuda', 'cuda:1', 'webgpu:0' into a backend and device index, or throws E_DEVICE. */
+export function resolveDevice(spec: string): { backend: Backend; index: number; id: string } {
+  const m = /^(cpu|cuda|webgpu)(?::(\d+))?$/.exec(String(spec));
+  if (!m) fail('E_DEVICE', `unknown device '${spec}'; expected 'cpu', 'cuda[:N]' or 'webgpu[:N]'`);
+  const kind = m[1] as BackendKind;
+  const index = m[2] === undefined ? 0 : Number(m[2]);
+  const b = backend(kind);
+  const devs = b?.devices() ?? [];
+  if (!b || index >= devs.length) {
+    const why = backendReason(kind) ?? `it has ${devs.length} device(s)`;
+    fail('E_DEVICE', `device '${spec}' is not available: ${why}`);
+  }
+  return { backend: b, index, id: devs[index].id };
+}
+
+/** KILN_REQUIRE=cuda,webgpu: the backends a test run or service insists on. */
+export function requiredBackends(env = process.env.KILN_REQUIRE): BackendKind[] {
+  if (!env) return [];
+  return env
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      if (!BACKEND_KINDS.includes(s as BackendKind)) fail('E_ARGUMENT', `KILN_REQUIRE: unknown backend '${s}'`);
+      return s as BackendKind;
+    });
+}

@@ -1,0 +1,92 @@
+import { dtypeCode, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { native, nativeError, tryNative, type NativeHandle, type NativeView } from '../native.js';
+import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
+
+interface CpuBuffer extends BufferHandle {
+  readonly handle: NativeHandle;
+}
+
+const toNative = (v: TensorView): NativeView => ({
+  buf: (v.buffer as CpuBuffer).handle,
+  offset: v.offset,
+  shape: v.shape,
+  strides: v.strides,
+  dtype: dtypeCode(v.dtype),
+});
+
+/** The CPU backend: a thin adapter over the native addon's queue and kernel table. */
+export class CpuBackend implements Backend {
+  readonly kind = 'cpu' as const;
+
+  devices(): DeviceInfo[] {
+    const addon = tryNative();
+    if (!addon) return [];
+    const info = addon.info();
+    return [
+      {
+        id: 'cpu',
+        kind: 'cpu',
+        index: 0,
+        name: info.cpuModel,
+        details: { threads: info.threads, features: info.cpuFeatures, build: info.builder, compiler: info.compiler },
+      },
+    ];
+  }
+
+  reason(): string | undefined {
+    return nativeError();
+  }
+
+  alloc(device: number, nbytes: number): BufferHandle {
+    if (device !== 0) fail('E_DEVICE', `cpu has one device, not ${device}`);
+    const buf: CpuBuffer = { device, nbytes, handle: native().alloc(nbytes) };
+    return buf;
+  }
+
+  free(buf: BufferHandle): void {
+    native().free((buf as CpuBuffer).handle);
+  }
+
+  write(buf: BufferHandle, src: ArrayBufferView, byteOffset = 0): void {
+    native().write((buf as CpuBuffer).handle, byteOffset, src);
+  }
+
+  read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
+    return native().read((buf as CpuBuffer).handle, byteOffset, dst);
+  }
+
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
+    native().launch(op, inputs.map(toNative), outputs.map(toNative), attrs);
+  }
+
+  supports(op: string, _dtypes: DType[]): boolean {
+    return tryNative()?.hasKernel(op) ?? false;
+  }
+
+  sync(_device: number): Promise<void> {
+    return native().sync();
+  }
+
+  /** Wall time between enqueue points, measured at the queue: the CPU's device timer. */
+  timer(_device: number): DeviceTimer {
+    let t0 = 0;
+    let started: Promise<void> | undefined;
+    return {
+      start: () => {
+        started = native().sync().then(() => {
+          t0 = performance.now();
+        });
+      },
+      stop: async () => {
+        await native().sync();
+        await started;
+        return performance.now() - t0;
+      },
+    };
+  }
+
+  memoryInfo(): Record<string, unknown> {
+    return tryNative()?.memory() ?? {};
+  }
+}

@@ -1,0 +1,84 @@
+import { fail } from './errors.js';
+
+/** Element types. float16 and bfloat16 are stored natively (2 bytes) and computed in float32. */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8' | 'bool';
+
+export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8', 'bool'];
+
+type Kind = 'float' | 'int' | 'bool';
+
+interface DTypeInfo {
+  code: number; // the native ABI code (native/dtype.h)
+  bytes: number;
+  kind: Kind;
+}
+
+const INFO: Record<DType, DTypeInfo> = {
+  float32: { code: 0, bytes: 4, kind: 'float' },
+  float16: { code: 1, bytes: 2, kind: 'float' },
+  bfloat16: { code: 2, bytes: 2, kind: 'float' },
+  int32: { code: 3, bytes: 4, kind: 'int' },
+  int64: { code: 4, bytes: 8, kind: 'int' },
+  uint8: { code: 5, bytes: 1, kind: 'int' },
+  bool: { code: 6, bytes: 1, kind: 'bool' },
+};
+
+export function checkDType(d: unknown, where = 'dtype'): DType {
+  if (typeof d !== 'string' || !(d in INFO)) fail('E_DTYPE', `${where}: unknown dtype ${JSON.stringify(d)}; expected one of ${DTYPES.join(', ')}`);
+  return d as DType;
+}
+
+export const dtypeCode = (d: DType): number => INFO[d].code;
+export const itemSize = (d: DType): number => INFO[d].bytes;
+export const isFloat = (d: DType): boolean => INFO[d].kind === 'float';
+export const isInt = (d: DType): boolean => INFO[d].kind === 'int';
+export const isBool = (d: DType): boolean => d === 'bool';
+
+/** Typed array that holds a dtype's raw storage. */
+export type StorageArray = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
+
+export function storageArray(d: DType, length: number): StorageArray {
+  switch (d) {
+    case 'float32': return new Float32Array(length);
+    case 'float16': case 'bfloat16': return new Uint16Array(length);
+    case 'int32': return new Int32Array(length);
+    case 'int64': return new BigInt64Array(length);
+    case 'uint8': case 'bool': return new Uint8Array(length);
+  }
+}
+
+/** What `data()` returns: float16/bfloat16 widen to Float32Array, bool is 0/1 in a Uint8Array. */
+export type DataArray = Float32Array | Int32Array | BigInt64Array | Uint8Array;
+
+/**
+ * Type promotion for two tensor operands (the README's table): bool < integers < floats; within
+ * integers the wider wins (uint8 with int32 is int32); within floats the wider wins, and float16
+ * with bfloat16 is float32.
+ */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (a === b) return a;
+  const ka = INFO[a].kind, kb = INFO[b].kind;
+  if (ka !== kb) {
+    const rank = { bool: 0, int: 1, float: 2 };
+    return rank[ka] > rank[kb] ? a : b;
+  }
+  if (ka === 'float') return 'float32'; // two different floats: float16 with bfloat16, or either with float32
+  const order: DType[] = ['uint8', 'int32', 'int64'];
+  return order.indexOf(a) > order.indexOf(b) ? a : b;
+}
+
+/**
+ * Promotion of a tensor with a JS scalar. Scalars are weak: they keep the tensor's dtype unless
+ * they are of a higher kind (a fractional number with an integer tensor gives float32; a number
+ * with a bool tensor gives int64, or float32 if fractional).
+ */
+export function promoteWithScalar(t: DType, s: number | boolean | bigint): DType {
+  const kind: Kind = typeof s === 'boolean' ? 'bool' : typeof s === 'bigint' || Number.isInteger(s) ? 'int' : 'float';
+  const tk = INFO[t].kind;
+  if (kind === 'float' && tk !== 'float') return 'float32';
+  if (kind === 'int' && tk === 'bool') return 'int64';
+  return t;
+}
+
+/** The dtype an op that only computes in floats uses for this input (ints and bool -> float32). */
+export const floatFor = (d: DType): DType => (isFloat(d) ? d : 'float32');

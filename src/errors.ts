@@ -1,0 +1,26 @@
+/** Stable error codes. A code never changes meaning; messages may improve. */
+export type KilnErrorCode =
+  | 'E_SHAPE' // shapes do not fit the op (broadcast, rank, sizes)
+  | 'E_DTYPE' // a dtype the op does not accept, or an unknown dtype
+  | 'E_DEVICE' // tensors on different devices, or an unknown/absent device
+  | 'E_DEVICE_LOST' // the device failed; every later call on it fails
+  | 'E_DISPOSED' // a tensor used after dispose()
+  | 'E_ARGUMENT' // a bad argument value (axis, index, option)
+  | 'E_OOM' // out of memory on the device
+  | 'E_UNSUPPORTED' // the backend has no kernel for this op and dtypes
+  | 'E_NATIVE' // the native addon failed to load or reported an internal error
+  | 'E_INDEX'; // an index out of range
+
+/** The one error type Kiln throws. `code` is stable; match on it, not on the message. */
+export class KilnError extends Error {
+  readonly code: KilnErrorCode;
+  constructor(code: KilnErrorCode, message: string) {
+    super(message);
+    this.name = 'KilnError';
+    this.code = code;
+  }
+}
+
+export function fail(code: KilnErrorCode, message: string): never {
+  throw new KilnError(code, message);
+}

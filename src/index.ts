@@ -1,0 +1,29 @@
+/**
+ * Kiln: native-accelerated tensor compute for Node.js.
+ *
+ *   import * as kiln from 'kiln';
+ *   const a = kiln.randn([256, 256], { seed: 1 });
+ *   const b = a.matmul(a).relu();
+ *   console.log(await b.sum().item());
+ */
+import './backends/index.js';
+import './ops/index.js';
+
+export { KilnError, type KilnErrorCode } from './errors.js';
+export { DTYPES, promoteTypes, type DType, type DataArray } from './dtype.js';
+export { broadcastShapes, type Shape } from './shape.js';
+export { Tensor, type NestedArray } from './tensor.js';
+export { memory, scope, type MemoryReport } from './lifetime.js';
+export * from './ops/index.js';
+export { listDevices as devices, backendReason, requiredBackends, type DeviceInfo, type BackendKind, type Backend } from './backends/index.js';
+export { info, type KilnInfo } from './info.js';
+
+import { BACKEND_KINDS, backend } from './backends/index.js';
+
+/** Waits until every device has finished the work queued so far (and rejects with any device error). */
+export async function sync(): Promise<void> {
+  for (const k of BACKEND_KINDS) {
+    const b = backend(k);
+    if (b) for (const d of b.devices()) await b.sync(d.index);
+  }
+}

@@ -1,0 +1,99 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KilnError, fail } from './errors.js';
+
+/** An opaque native buffer handle (a napi External). */
+export type NativeHandle = { readonly __native: unique symbol };
+
+export interface NativeView {
+  buf: NativeHandle;
+  offset: number; // elements
+  shape: readonly number[];
+  strides: readonly number[];
+  dtype: number; // native dtype code
+}
+
+export interface NativeInfo {
+  builder: 'cmake' | 'node-gyp' | string;
+  version: string;
+  compiler: string;
+  napiVersion: number;
+  threads: number;
+  cpuModel: string;
+  cpuFeatures: string[];
+  kernels: string[];
+  cuda: { compiled: boolean; runtimeVersion: number; driverVersion: number; deviceCount: number; reason: string };
+}
+
+/** The addon's surface (native/addon.cc). */
+export interface NativeAddon {
+  alloc(nbytes: number): NativeHandle;
+  free(h: NativeHandle): void;
+  write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
+  read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
+  sync(): Promise<void>;
+  launch(op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
+  hasKernel(op: string): boolean;
+  info(): NativeInfo;
+  memory(): { bytes: number; buffers: number; queued: number };
+  setErrorClass(ctor: typeof KilnError): void;
+  setNumThreads(n: number): number;
+}
+
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the loader looks, in order: $KILN_ADDON, then the local build (cmake-js and node-gyp both write build/Release). */
+export function addonCandidates(): string[] {
+  const list: string[] = [];
+  if (process.env.KILN_ADDON) list.push(process.env.KILN_ADDON);
+  list.push(join(packageRoot, 'build', 'Release', 'kiln.node'));
+  return list;
+}
+
+let loaded: { addon?: NativeAddon; path?: string; error?: string } | undefined;
+
+function load(): { addon?: NativeAddon; path?: string; error?: string } {
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`${path} (not found)`);
+      continue;
+    }
+    try {
+      const addon = require(path) as NativeAddon;
+      addon.setErrorClass(KilnError);
+      return { addon, path };
+    } catch (e) {
+      tried.push(`${path} (${(e as Error).message})`);
+    }
+  }
+  return {
+    error:
+      `the Kiln native addon is not built or failed to load; tried ${tried.join('; ')}. ` +
+      'Build it with `npm run build:native` in the kiln package (CMake >= 3.18 builds with cmake-js, ' +
+      'otherwise node-gyp builds the CPU-only addon), or point KILN_ADDON at a built kiln.node.',
+  };
+}
+
+/** The loaded addon, or undefined with `nativeError()` saying why. Loads once per thread. */
+export function tryNative(): NativeAddon | undefined {
+  loaded ??= load();
+  return loaded.addon;
+}
+
+export function nativeError(): string | undefined {
+  loaded ??= load();
+  return loaded.error;
+}
+
+export function nativePath(): string | undefined {
+  loaded ??= load();
+  return loaded.path;
+}
+
+export function native(): NativeAddon {
+  return tryNative() ?? fail('E_NATIVE', nativeError()!);
+}

@@ -1,0 +1,24 @@
+import { resolveDevice } from '../backends/backend.js';
+import { checkDType, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { Tensor, tensorOps } from '../tensor.js';
+import { run1 } from './run.js';
+
+/**
+ * Converts to `dtype` (always a new contiguous tensor). Float to integer truncates toward zero and
+ * saturates at the integer range (NaN gives 0); integer to narrower integer wraps like NumPy; any
+ * non-zero value is true for bool.
+ */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  return run1('Cast', [x], x.shape, checkDType(dtype, 'cast'));
+}
+
+/** The same values on `device`. */
+export function copyTo(x: Tensor, device: string): Tensor {
+  const target = resolveDevice(device).id;
+  if (target === x.device) return x.withLayout('to', x.shape, x.strides);
+  fail('E_UNSUPPORTED', `to: this version of Kiln has no transfer path from ${x.device} to ${target}`);
+}
+
+tensorOps.cast = cast;
+tensorOps.copy = copyTo;

@@ -1,0 +1,151 @@
+import { isBool, isFloat, floatFor, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { broadcastShapes } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { cast } from './cast.js';
+import { full } from './creation.js';
+import { run1 } from './run.js';
+import { Temps, withTemps } from './temps.js';
+
+export type Scalar = number | boolean;
+export type Operand = Tensor | Scalar;
+
+function checkTensor(op: string, x: unknown, name = 'input'): Tensor {
+  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${op}: ${name} must be a Tensor, got ${typeof x}`);
+  return x;
+}
+
+/** x in `dtype`, casting into a temporary when it is not. */
+function as(temps: Temps, x: Tensor, dtype: DType): Tensor {
+  return x.dtype === dtype ? x : temps.add(cast(x, dtype));
+}
+
+// ---- unary ---------------------------------------------------------------------------------------
+
+type UnaryKind = 'float' | 'signed' | 'numeric' | 'bool';
+
+function unary(op: string, name: string, kind: UnaryKind, x: Tensor, attrs: Record<string, number | string> = {}): Tensor {
+  checkTensor(name, x);
+  return withTemps((temps) => {
+    if (kind === 'bool' && !isBool(x.dtype)) fail('E_DTYPE', `${name}: expects a bool tensor, got ${x.describe()}`);
+    if (kind !== 'bool' && isBool(x.dtype)) fail('E_DTYPE', `${name}: bool tensors are not numbers; cast ${x.describe()} first`);
+    if (kind === 'signed' && x.dtype === 'uint8') fail('E_DTYPE', `${name}: uint8 has no sign; cast ${x.describe()} first`);
+    const input = kind === 'float' ? as(temps, x, floatFor(x.dtype)) : x;
+    return run1(op, [input], input.shape, input.dtype, attrs);
+  });
+}
+
+export const neg = (x: Tensor) => unary('Neg', 'neg', 'signed', x);
+export const abs = (x: Tensor) => unary('Abs', 'abs', 'numeric', x);
+export const sign = (x: Tensor) => unary('Sign', 'sign', 'numeric', x);
+export const relu = (x: Tensor) => unary('Relu', 'relu', 'numeric', x);
+export const exp = (x: Tensor) => unary('Exp', 'exp', 'float', x);
+export const log = (x: Tensor) => unary('Log', 'log', 'float', x);
+export const sqrt = (x: Tensor) => unary('Sqrt', 'sqrt', 'float', x);
+export const rsqrt = (x: Tensor) => unary('Rsqrt', 'rsqrt', 'float', x);
+export const reciprocal = (x: Tensor) => unary('Reciprocal', 'reciprocal', 'float', x);
+export const sin = (x: Tensor) => unary('Sin', 'sin', 'float', x);
+export const cos = (x: Tensor) => unary('Cos', 'cos', 'float', x);
+export const tanh = (x: Tensor) => unary('Tanh', 'tanh', 'float', x);
+export const sigmoid = (x: Tensor) => unary('Sigmoid', 'sigmoid', 'float', x);
+export const erf = (x: Tensor) => unary('Erf', 'erf', 'float', x);
+export const silu = (x: Tensor) => unary('Silu', 'silu', 'float', x);
+export const logicalNot = (x: Tensor) => unary('Not', 'logicalNot', 'bool', x);
+
+/** Rounding is the identity on integers (a copy that keeps the dtype). */
+function rounding(op: string, name: string, x: Tensor): Tensor {
+  checkTensor(name, x);
+  return isFloat(x.dtype) ? unary(op, name, 'float', x) : unary('Cast', name, 'numeric', x);
+}
+export const floor = (x: Tensor) => rounding('Floor', 'floor', x);
+export const ceil = (x: Tensor) => rounding('Ceil', 'ceil', x);
+/** Rounds half to even, like NumPy. */
+export const round = (x: Tensor) => rounding('Round', 'round', x);
+
+export const leakyRelu = (x: Tensor, alpha = 0.01) => unary('LeakyRelu', 'leakyRelu', 'float', x, { alpha });
+
+/** GELU, exact (erf) by default or with the tanh approximation. */
+export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
+  const approximate = options.approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh') fail('E_ARGUMENT', `gelu: approximate must be 'none' or 'tanh', got '${approximate}'`);
+  return unary('Gelu', 'gelu', 'float', x, { approximate });
+}
+
+/** Clamps into [min, max]; either bound may be omitted. */
+export function clip(x: Tensor, min?: number, max?: number): Tensor {
+  const lo = min ?? -Infinity, hi = max ?? Infinity;
+  if (typeof lo !== 'number' || typeof hi !== 'number' || Number.isNaN(lo) || Number.isNaN(hi))
+    fail('E_ARGUMENT', `clip: bounds must be numbers, got ${min} and ${max}`);
+  if (lo > hi) fail('E_ARGUMENT', `clip: min ${lo} is greater than max ${hi}`);
+  return unary('Clip', 'clip', 'numeric', x, { min: lo, max: hi });
+}
+
+// ---- binary --------------------------------------------------------------------------------------
+
+type BinaryKind = 'arith' | 'truediv' | 'compare' | 'logical';
+
+/** Common dtype of two operands, JS scalars being weak (see promoteWithScalar). */
+function resultType(op: string, a: Operand, b: Operand): DType {
+  if (a instanceof Tensor && b instanceof Tensor) return promoteTypes(a.dtype, b.dtype);
+  if (a instanceof Tensor) return promoteWithScalar(a.dtype, b as Scalar);
+  if (b instanceof Tensor) return promoteWithScalar(b.dtype, a as Scalar);
+  return fail('E_ARGUMENT', `${op}: at least one operand must be a Tensor`);
+}
+
+function operand(temps: Temps, op: string, x: Operand, dtype: DType, device: string): Tensor {
+  if (x instanceof Tensor) return as(temps, x, dtype);
+  if (typeof x !== 'number' && typeof x !== 'boolean') fail('E_ARGUMENT', `${op}: operand must be a Tensor, number or boolean, got ${typeof x}`);
+  return temps.add(full([], x, { dtype, device }));
+}
+
+function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand): Tensor {
+  return withTemps((temps) => {
+    const device = (a instanceof Tensor ? a : (b as Tensor)).device;
+    let dtype = resultType(name, a, b);
+    if (kind === 'logical') dtype = 'bool';
+    else if (kind === 'truediv' && !isFloat(dtype)) dtype = 'float32';
+    else if (kind === 'arith' && isBool(dtype)) fail('E_DTYPE', `${name}: arithmetic on bool tensors; cast them or use the logical ops`);
+    const x = operand(temps, name, a, dtype, device);
+    const y = operand(temps, name, b, dtype, device);
+    const shape = broadcastShapes(name, x.shape, y.shape);
+    const xe = temps.add(x.expand(shape));
+    const ye = temps.add(y.expand(shape));
+    return run1(op, [xe, ye], shape, kind === 'compare' ? 'bool' : dtype);
+  });
+}
+
+export const add = (a: Operand, b: Operand) => binary('Add', 'add', 'arith', a, b);
+export const sub = (a: Operand, b: Operand) => binary('Sub', 'sub', 'arith', a, b);
+export const mul = (a: Operand, b: Operand) => binary('Mul', 'mul', 'arith', a, b);
+/** True division: integer operands give float32. */
+export const div = (a: Operand, b: Operand) => binary('Div', 'div', 'truediv', a, b);
+export const pow = (a: Operand, b: Operand) => binary('Pow', 'pow', 'arith', a, b);
+export const maximum = (a: Operand, b: Operand) => binary('Max', 'maximum', 'arith', a, b);
+export const minimum = (a: Operand, b: Operand) => binary('Min', 'minimum', 'arith', a, b);
+/** Remainder with the sign of the divisor (NumPy's mod); integer x mod 0 is 0. */
+export const mod = (a: Operand, b: Operand) => binary('Mod', 'mod', 'arith', a, b);
+export const equal = (a: Operand, b: Operand) => binary('Equal', 'equal', 'compare', a, b);
+export const notEqual = (a: Operand, b: Operand) => binary('NotEqual', 'notEqual', 'compare', a, b);
+export const less = (a: Operand, b: Operand) => binary('Less', 'less', 'compare', a, b);
+export const lessEqual = (a: Operand, b: Operand) => binary('LessOrEqual', 'lessEqual', 'compare', a, b);
+export const greater = (a: Operand, b: Operand) => binary('Greater', 'greater', 'compare', a, b);
+export const greaterEqual = (a: Operand, b: Operand) => binary('GreaterOrEqual', 'greaterEqual', 'compare', a, b);
+/** Logical ops treat any non-zero value as true. */
+export const logicalAnd = (a: Operand, b: Operand) => binary('And', 'logicalAnd', 'logical', a, b);
+export const logicalOr = (a: Operand, b: Operand) => binary('Or', 'logicalOr', 'logical', a, b);
+export const logicalXor = (a: Operand, b: Operand) => binary('Xor', 'logicalXor', 'logical', a, b);
+
+/** Picks x where cond is true, else y; all three broadcast together. */
+export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
+  checkTensor('where', cond, 'cond');
+  return withTemps((temps) => {
+    const bothScalars = !(x instanceof Tensor) && !(y instanceof Tensor);
+    const dtype = bothScalars ? (typeof x === 'boolean' && typeof y === 'boolean' ? 'bool' : 'float32') : resultType('where', x, y);
+    const c = as(temps, cond, 'bool');
+    const xv = operand(temps, 'where', x, dtype, cond.device);
+    const yv = operand(temps, 'where', y, dtype, cond.device);
+    const shape = broadcastShapes('where', c.shape, xv.shape, yv.shape);
+    const ins = [c, xv, yv].map((t) => temps.add(t.expand(shape)));
+    return run1('Where', ins, shape, dtype);
+  });
+}

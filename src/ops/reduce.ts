@@ -1,0 +1,77 @@
+import { isFloat, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { normalizeAxes, normalizeAxis } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { run1 } from './run.js';
+import { withTemps } from './temps.js';
+
+export interface ReduceOptions {
+  /** Axes to reduce (negative counts from the end); all axes when omitted. */
+  axes?: number | readonly number[];
+  keepdims?: boolean;
+}
+
+type Family = 'sum' | 'mean' | 'extreme' | 'arg';
+
+function outDType(family: Family, dtype: DType): DType {
+  if (family === 'arg') return 'int64';
+  if (family === 'extreme') return dtype;
+  if (isFloat(dtype)) return dtype;
+  return family === 'mean' ? 'float32' : 'int64';
+}
+
+function reduce(op: string, name: string, family: Family, x: Tensor, axesOpt: ReduceOptions['axes'], keepdims: boolean, attrs: Record<string, number> = {}): Tensor {
+  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${name}: input must be a Tensor`);
+  return withTemps((temps) => {
+    // A 0-d tensor reduces as a 1-element vector.
+    const input = x.rank === 0 ? temps.add(x.reshape([1])) : x;
+    const axes = normalizeAxes(name, axesOpt, input.rank);
+    if (axes.length === 0) fail('E_ARGUMENT', `${name}: no axes to reduce`);
+    if ((family === 'extreme' || family === 'arg') && axes.some((a) => input.shape[a] === 0))
+      fail('E_SHAPE', `${name}: cannot reduce ${x.describe()} over an empty axis (no identity for ${name})`);
+    const kept = input.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const out = run1(op, [input], kept, outDType(family, input.dtype), { ...attrs, axes });
+    if (keepdims && x.rank > 0) return out;
+    const finalShape = x.rank === 0 ? [] : input.shape.filter((_, i) => !axes.includes(i));
+    try {
+      return out.reshape(finalShape);
+    } finally {
+      out.dispose();
+    }
+  });
+}
+
+const opts = (o: ReduceOptions = {}) => [o.axes, o.keepdims ?? false] as const;
+
+/** Sum; integers and bool sum into int64. */
+export const sum = (x: Tensor, o?: ReduceOptions) => reduce('ReduceSum', 'sum', 'sum', x, ...opts(o));
+/** Mean; integers give float32. */
+export const mean = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMean', 'mean', 'mean', x, ...opts(o));
+/** Product; integers and bool multiply into int64. */
+export const prod = (x: Tensor, o?: ReduceOptions) => reduce('ReduceProd', 'prod', 'sum', x, ...opts(o));
+/** Maximum (NaN propagates). */
+export const max = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMax', 'max', 'extreme', x, ...opts(o));
+/** Minimum (NaN propagates). */
+export const min = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMin', 'min', 'extreme', x, ...opts(o));
+
+/** Variance with `correction` (0: population, 1: sample). Integers give float32. */
+export function variance(x: Tensor, o: ReduceOptions & { correction?: number } = {}): Tensor {
+  const correction = o.correction ?? 0;
+  if (!Number.isFinite(correction) || correction < 0) fail('E_ARGUMENT', `variance: correction must be a non-negative number, got ${correction}`);
+  return reduce('ReduceVariance', 'variance', 'mean', x, o.axes, o.keepdims ?? false, { correction });
+}
+
+function arg(op: string, name: string, x: Tensor, o: { axis?: number; keepdims?: boolean }): Tensor {
+  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${name}: input must be a Tensor`);
+  if (o.axis === undefined) {
+    // Over the flattened tensor, like NumPy.
+    return withTemps((temps) => reduce(op, name, 'arg', temps.add(x.reshape([-1])), 0, o.keepdims ?? false));
+  }
+  const axis = normalizeAxis(name, o.axis, Math.max(1, x.rank));
+  return reduce(op, name, 'arg', x, axis, o.keepdims ?? false);
+}
+
+/** Index of the largest value along `axis` (the flattened tensor when omitted), as int64; the first one wins ties. */
+export const argmax = (x: Tensor, o: { axis?: number; keepdims?: boolean } = {}) => arg('ArgMax', 'argmax', x, o);
+/** Index of the smallest value along `axis`, as int64. */
+export const argmin = (x: Tensor, o: { axis?: number; keepdims?: boolean } = {}) => arg('ArgMin', 'argmin', x, o);

@@ -1,0 +1,58 @@
+import type { Attrs } from '../backends/backend.js';
+import { resolveDevice } from '../backends/backend.js';
+import { isBool, isFloat, itemSize, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { Storage } from '../lifetime.js';
+import { contiguousStrides, numel, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+/** Test and debug switches. `poison` fills every op output before its kernel runs, so unwritten elements show. */
+export const debug = { poison: process.env.KILN_POISON === '1' };
+
+/** A new contiguous tensor with uninitialized contents (poisoned under debug.poison). */
+export function empty(shape: Shape, dtype: DType, device: string): Tensor {
+  const { backend, index, id } = resolveDevice(device);
+  const nbytes = numel(shape) * itemSize(dtype);
+  const storage = new Storage(backend, id, backend.alloc(index, nbytes));
+  const t = new Tensor(storage, dtype, shape, contiguousStrides(shape), 0);
+  if (debug.poison && nbytes > 0) {
+    const value = isFloat(dtype) ? NaN : isBool(dtype) ? 1 : dtype === 'uint8' ? 0xab : -0x21524111;
+    backend.run('Fill', [], [t.view('poison')], { value });
+  }
+  return t;
+}
+
+/** The device every input is on, or E_DEVICE naming the op and the devices. */
+export function commonDevice(op: string, inputs: readonly Tensor[]): string {
+  if (inputs.length === 0) fail('E_ARGUMENT', `${op}: needs at least one tensor input`);
+  const device = inputs[0].device;
+  for (const t of inputs)
+    if (t.device !== device)
+      fail('E_DEVICE', `${op}: inputs are on different devices (${inputs.map((x) => x.describe()).join(', ')}); move them with .to(device)`);
+  return device;
+}
+
+/** Enqueues `op` writing into existing output tensors (views allowed). */
+export function runInto(op: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: Attrs = {}): void {
+  const all = [...inputs, ...outputs];
+  commonDevice(op, all);
+  all[0].backendFor(op).run(op, inputs.map((t) => t.view(op)), outputs.map((t) => t.view(op)), attrs);
+}
+
+/** Allocates outputs of the given shapes and dtypes on the inputs' device (or `device`) and enqueues `op`. */
+export function runOp(op: string, inputs: readonly Tensor[], outs: { shape: Shape; dtype: DType }[], attrs: Attrs = {}, device?: string): Tensor[] {
+  const dev = device ?? commonDevice(op, inputs);
+  const outputs = outs.map((o) => empty(o.shape, o.dtype, dev));
+  try {
+    runInto(op, inputs, outputs, attrs);
+    return outputs;
+  } catch (e) {
+    for (const o of outputs) o.dispose();
+    throw e;
+  }
+}
+
+/** One-output form of runOp. */
+export function run1(op: string, inputs: readonly Tensor[], shape: Shape, dtype: DType, attrs: Attrs = {}): Tensor {
+  return runOp(op, inputs, [{ shape, dtype }], attrs)[0];
+}

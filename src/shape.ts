@@ -1,0 +1,66 @@
+import { fail } from './errors.js';
+
+export type Shape = readonly number[];
+
+export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+export const fmtShape = (shape: Shape): string => `[${shape.join(', ')}]`;
+
+export function contiguousStrides(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+export function isContiguous(shape: Shape, strides: Shape): boolean {
+  let expect = 1;
+  for (let i = shape.length - 1; i >= 0; --i) {
+    if (shape[i] !== 1 && strides[i] !== expect) return false;
+    expect *= shape[i];
+  }
+  return true;
+}
+
+export function checkShape(shape: unknown, where: string): number[] {
+  if (!Array.isArray(shape)) fail('E_SHAPE', `${where}: shape must be an array of non-negative integers, got ${String(shape)}`);
+  for (const d of shape)
+    if (!Number.isSafeInteger(d) || d < 0) fail('E_SHAPE', `${where}: shape ${fmtShape(shape)} has an invalid dimension ${String(d)}`);
+  if (shape.length > 16) fail('E_SHAPE', `${where}: at most 16 dimensions are supported, got ${shape.length}`);
+  return [...shape];
+}
+
+/** NumPy broadcasting: align from the right; each pair of dims must be equal or one of them 1. */
+export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; ++i) {
+      const o = rank - s.length + i;
+      const d = s[i];
+      if (out[o] === 1) out[o] = d;
+      else if (d !== 1 && d !== out[o])
+        fail('E_SHAPE', `${op}: shapes ${shapes.map(fmtShape).join(' and ')} cannot be broadcast together (dim ${o - rank}: ${out[o]} vs ${d})`);
+    }
+  }
+  return out;
+}
+
+/** Normalizes a possibly negative axis into [0, rank). */
+export function normalizeAxis(op: string, axis: number, rank: number): number {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
+    fail('E_ARGUMENT', `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Normalizes a list of axes (undefined = all), sorted, without repeats. */
+export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
+  if (axes === undefined) return [...Array(rank).keys()];
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const out = list.map((a) => normalizeAxis(op, a, rank));
+  if (new Set(out).size !== out.length) fail('E_ARGUMENT', `${op}: repeated axis in [${list.join(', ')}]`);
+  return out.sort((a, b) => a - b);
+}
