@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,8 @@ struct Completion {
   Napi::Promise::Deferred deferred;
   std::unique_ptr<Napi::Reference<Napi::Value>> keep;  // the destination array, alive until settled
   std::string error_code, error_message;               // empty code = resolved
+  double value = 0;                                    // resolved value for mark(); undefined otherwise
+  bool has_value = false;
 };
 
 // One per JS environment. Closed at environment teardown; the queue thread checks under the mutex.
@@ -81,7 +84,8 @@ Napi::Error make_error(Napi::Env env, const std::string& code, const std::string
 void settle(Napi::Env env, Napi::Function, Completion* c) {
   std::unique_ptr<Completion> own(c);
   if (env == nullptr) return;  // environment gone
-  if (c->error_code.empty()) c->deferred.Resolve(env.Undefined());
+  if (c->error_code.empty())
+    c->deferred.Resolve(c->has_value ? Napi::Number::New(env, c->value).As<Napi::Value>() : env.Undefined());
   else c->deferred.Reject(make_error(env, c->error_code, c->error_message).Value());
   EnvData* d = env_data(env);
   if (d && --d->pending == 0) d->channel->tsfn.Unref(env);
@@ -190,7 +194,9 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-Napi::Value Sync(const Napi::CallbackInfo& info) {
+// A promise settled when the queue reaches this point; with `timestamp`, it resolves with the queue
+// thread's monotonic clock in milliseconds at that moment (the CPU device's timer).
+Napi::Value Fence(const Napi::CallbackInfo& info, bool timestamp) {
   Napi::Env env = info.Env();
   EnvData* d = env_data(env);
   auto* c = new Completion{Napi::Promise::Deferred::New(env), nullptr, "", ""};
@@ -198,12 +204,18 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
   if (d->pending++ == 0) d->channel->tsfn.Ref(env);
   auto channel = d->channel;
   auto errors = d->errors;
-  Queue::cpu().push([c, channel, errors] {
-    errors->take(c->error_code, c->error_message);
+  Queue::cpu().push([c, channel, errors, timestamp] {
+    if (!errors->take(c->error_code, c->error_message) && timestamp) {
+      c->has_value = true;
+      c->value = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    }
     channel->post(c);
   });
   return promise;
 }
+
+Napi::Value Sync(const Napi::CallbackInfo& info) { return Fence(info, false); }
+Napi::Value Mark(const Napi::CallbackInfo& info) { return Fence(info, true); }
 
 // ---- kernels -------------------------------------------------------------------------------------
 
@@ -383,6 +395,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("write", Napi::Function::New<guarded<Write>>(env, "write"));
   exports.Set("read", Napi::Function::New<guarded<Read>>(env, "read"));
   exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));
+  exports.Set("mark", Napi::Function::New<guarded<Mark>>(env, "mark"));
   exports.Set("launch", Napi::Function::New<guarded<Launch>>(env, "launch"));
   exports.Set("hasKernel", Napi::Function::New<guarded<HasKernel>>(env, "hasKernel"));
   exports.Set("info", Napi::Function::New<guarded<Info>>(env, "info"));

@@ -1,5 +1,7 @@
 import { BACKEND_KINDS, backend, backendReason, type BackendKind, type DeviceInfo } from './backends/index.js';
-import { nativePath, tryNative } from './native.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nativePath, packageRoot, tryNative } from './native.js';
 import { createRequire } from 'node:module';
 
 export interface KilnInfo {
@@ -35,7 +37,7 @@ export function info(): KilnInfo {
   if (n && !n.cuda.compiled) backends.cuda.reason ??= n.cuda.reason;
   if (n && n.cuda.compiled && n.cuda.deviceCount === 0) backends.cuda.reason = `${backends.cuda.reason}; CUDA runtime says: ${n.cuda.reason}`;
   return {
-    version: version('kiln') ?? (require('../package.json') as { version: string }).version,
+    version: (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     native: {

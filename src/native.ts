@@ -34,6 +34,8 @@ export interface NativeAddon {
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
   sync(): Promise<void>;
+  /** Resolves with the queue thread's monotonic time (ms) when the queue reaches this point. */
+  mark(): Promise<number>;
   launch(op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;
   info(): NativeInfo;
@@ -42,7 +44,12 @@ export interface NativeAddon {
   setNumThreads(n: number): number;
 }
 
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The kiln package folder (this file runs from src/ under vitest and from dist/src/ when built). */
+export const packageRoot = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; ++i, dir = dirname(dir)) if (existsSync(join(dir, 'native', 'sources.txt'))) return dir;
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+})();
 
 /** Where the loader looks, in order: $KILN_ADDON, then the local build (cmake-js and node-gyp both write build/Release). */
 export function addonCandidates(): string[] {

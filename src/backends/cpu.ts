@@ -68,20 +68,17 @@ export class CpuBackend implements Backend {
     return native().sync();
   }
 
-  /** Wall time between enqueue points, measured at the queue: the CPU's device timer. */
+  /** Time between two points of the queue, read on the queue thread itself: the CPU's device timer. */
   timer(_device: number): DeviceTimer {
-    let t0 = 0;
-    let started: Promise<void> | undefined;
+    let start: Promise<number> | undefined;
     return {
       start: () => {
-        started = native().sync().then(() => {
-          t0 = performance.now();
-        });
+        start = native().mark();
       },
       stop: async () => {
-        await native().sync();
-        await started;
-        return performance.now() - t0;
+        if (!start) fail('E_ARGUMENT', 'timer.stop() before timer.start()');
+        const end = await native().mark();
+        return end - (await start);
       },
     };
   }

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The `kiln` command: info, bench.
+import { KilnError } from '../errors.js';
+import { benchCommand } from './bench.js';
+import { infoCommand } from './info.js';
+
+const USAGE = `usage: kiln <command> [options]
+
+commands:
+  info [--json]                        devices found, why a backend is absent, build and library versions
+  bench [suite] [--device D[,D]] [--dtype T[,T]] [--case NAME[,NAME]] [--budget-ms MS] [--json]
+                                       run a benchmark suite (default: the quick suite = matmul)
+                                       suites: matmul
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'info':
+      return infoCommand(rest);
+    case 'bench':
+      return benchCommand(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`kiln: unknown command '${cmd}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const msg = e instanceof KilnError ? `${e.code}: ${e.message}` : e instanceof Error ? e.stack ?? e.message : String(e);
+    process.stderr.write(`kiln: ${msg}\n`);
+    process.exit(1);
+  },
+);
