@@ -1,6 +1,8 @@
 // `kiln bench matmul`: GFLOP/s of Kiln's matmul on each device, beside onnxruntime-node's MatMul on
 // the CPU measured in the same run on the same inputs. Every row is validated before it is timed.
 import * as kiln from '../src/index.js';
+import { backend } from '../src/backends/index.js';
+import { runOp } from '../src/ops/run.js';
 import { loadOrt, matmulModel } from './ort-peer.js';
 import { measure } from './timing.js';
 
@@ -31,6 +33,21 @@ export interface MatmulRow {
   peerGflops?: number;
   /** kiln / peer */
   ratio?: number;
+  /** The device's measured float32 FMA ceiling (GFLOP/s), where the backend can measure it. */
+  peakGflops?: number;
+}
+
+/** The device's measured FMA ceiling in GFLOP/s (the PeakFlops op), or undefined if it has none. */
+export async function measurePeak(device: string): Promise<number | undefined> {
+  const be = backend(device.split(':')[0] as kiln.BackendKind);
+  if (!be?.supports('PeakFlops', ['float32'])) return undefined;
+  let best = 0;
+  for (let i = 0; i < 3; ++i) {
+    const [t] = runOp('PeakFlops', [], [{ shape: [1], dtype: 'float32' }], { iters: 5_000_000 }, device);
+    best = Math.max(best, (await t.item()) as number);
+    t.dispose();
+  }
+  return best;
 }
 
 export interface MatmulBenchOptions {
@@ -81,6 +98,11 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
   const { ort, reason } = loadOrt();
   if (!ort) log(`peer: ${reason}`);
   const rows: MatmulRow[] = [];
+  const peaks = new Map<string, number | undefined>();
+  for (const d of devices) {
+    peaks.set(d, await measurePeak(d));
+    log(`${d}: measured FMA peak ${peaks.get(d)?.toFixed(1) ?? '?'} GFLOP/s`);
+  }
 
   for (const c of cases) {
     const s = shapes(c);
@@ -122,7 +144,7 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
           const gflops = flops(c) / t.median / 1e6;
           const withPeer = dtype === 'float32' && peerGflops !== undefined;
           const row: MatmulRow = {
-            case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err,
+            case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err, peakGflops: peaks.get(device),
             ...(withPeer ? { peer: 'onnxruntime-node cpu', peerGflops, ratio: gflops / peerGflops! } : {}),
           };
           rows.push(row);
@@ -136,10 +158,11 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
   return rows;
 }
 
-const HEADER = ['case', 'device', 'dtype', 'kiln GFLOP/s', 'ms', 'ORT GFLOP/s', 'kiln/ORT', 'max rel err'];
+const HEADER = ['case', 'device', 'dtype', 'kiln GFLOP/s', '% of peak', 'ms', 'ORT GFLOP/s', 'kiln/ORT', 'max rel err'];
 
 function cells(r: MatmulRow): string[] {
-  return [r.case, r.device, r.dtype, r.gflops.toFixed(1), r.ms.toFixed(3), r.peerGflops?.toFixed(1) ?? '-', r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.maxRelError.toExponential(1)];
+  const pct = r.peakGflops ? `${((100 * r.gflops) / r.peakGflops).toFixed(0)}%` : '-';
+  return [r.case, r.device, r.dtype, r.gflops.toFixed(1), pct, r.ms.toFixed(3), r.peerGflops?.toFixed(1) ?? '-', r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.maxRelError.toExponential(1)];
 }
 
 export function formatRow(r: MatmulRow): string {
