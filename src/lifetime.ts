@@ -106,7 +106,13 @@ export function scope<T>(fn: () => T): T {
     const outer = scopes.getStore();
     if (outer) for (const t of keep) if (created.has(t as Disposable)) outer.add(t as Disposable);
   };
-  const result = scopes.run(created, fn);
+  let result: T;
+  try {
+    result = scopes.run(created, fn);
+  } catch (e) {
+    finish(undefined); // a synchronous throw disposes like an async rejection does
+    throw e;
+  }
   if (result instanceof Promise) {
     return result.then(
       (v) => {

@@ -51,12 +51,14 @@ export const packageRoot = (() => {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 })();
 
-/** Where the loader looks, in order: $KILN_ADDON, then the local build (cmake-js and node-gyp both write build/Release). */
+/**
+ * Where the loader looks: $KILN_ADDON when set (and only there: an explicit choice that fails to
+ * load is reported, never silently replaced by another build), else the local build (cmake-js and
+ * node-gyp both write build/Release).
+ */
 export function addonCandidates(): string[] {
-  const list: string[] = [];
-  if (process.env.KILN_ADDON) list.push(process.env.KILN_ADDON);
-  list.push(join(packageRoot, 'build', 'Release', 'kiln.node'));
-  return list;
+  if (process.env.KILN_ADDON) return [process.env.KILN_ADDON];
+  return [join(packageRoot, 'build', 'Release', 'kiln.node')];
 }
 
 let loaded: { addon?: NativeAddon; path?: string; error?: string } | undefined;

@@ -49,10 +49,22 @@ template <typename I> inline I saturate_cast(double v) {
   return (I)v;
 }
 
+// double -> float rounded to odd (the truncated float with its last bit forced to 1 when inexact).
+// Rounding that float again to float16/bfloat16 then equals one correct rounding of the double,
+// because float keeps at least 13 more bits than either target; a plain (float) cast would round twice.
+inline float double_to_float_odd(double d) {
+  float f = (float)d;
+  if (std::isnan(d) || std::isinf(f) || (double)f == d) return f;
+  uint32_t b = bits_from_f32(f);
+  if (!(b & 1u)) b += (std::fabs((double)f) > std::fabs(d)) ? -1 : 1;  // step to the odd neighbour on d's side
+  return f32_from_bits(b);
+}
+
+// A float64 value stored in T with a single rounding (nearest even); integers as saturate_cast.
 template <typename T> inline T from_double(double v) {
   if constexpr (std::is_same<T, float>::value) return (float)v;
-  else if constexpr (std::is_same<T, half>::value) return half{float_to_half((float)v)};
-  else if constexpr (std::is_same<T, bfloat16>::value) return bfloat16{float_to_bf16((float)v)};
+  else if constexpr (std::is_same<T, half>::value) return half{float_to_half(double_to_float_odd(v))};
+  else if constexpr (std::is_same<T, bfloat16>::value) return bfloat16{float_to_bf16(double_to_float_odd(v))};
   else if constexpr (std::is_same<T, kbool>::value) return kbool{(uint8_t)(v != 0)};
   else return saturate_cast<T>(v);
 }
@@ -67,6 +79,8 @@ template <typename T> inline double to_double(T v) {
 // Converts between storage types with the rules above (the Cast kernel's semantics).
 template <typename To, typename From> inline To convert(From v) {
   if constexpr (std::is_same<To, From>::value) return v;
+  else if constexpr (std::is_same<From, kbool>::value) return from_double<To>(v.v != 0);
+  else if constexpr (std::is_same<To, float>::value && std::is_integral<From>::value) return (float)v;  // one rounding, also past 2^53
   else if constexpr (std::is_same<From, int64_t>::value && std::is_same<To, int32_t>::value) return (int32_t)v;  // wraps, like NumPy
   else if constexpr (std::is_same<To, kbool>::value) return kbool{(uint8_t)(to_double(v) != 0)};
   else if constexpr (is_float_type<To>() || is_float_type<From>()) return from_double<To>(to_double(v));

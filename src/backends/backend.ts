@@ -107,7 +107,9 @@ export function resolveDevice(spec: string): { backend: Backend; index: number; 
   const devs = b?.devices() ?? [];
   if (!b || index >= devs.length) {
     const why = backendReason(kind) ?? `it has ${devs.length} device(s)`;
-    fail('E_DEVICE', `device '${spec}' is not available: ${why}`);
+    // The cpu device exists whenever the native addon loads, so its absence is E_NATIVE (the addon is
+    // not built or failed to load), not a missing device.
+    fail(kind === 'cpu' && b && devs.length === 0 ? 'E_NATIVE' : 'E_DEVICE', `device '${spec}' is not available: ${why}`);
   }
   return { backend: b, index, id: devs[index].id };
 }

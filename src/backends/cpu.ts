@@ -18,8 +18,14 @@ const toNative = (v: TensorView): NativeView => ({
 /** The CPU backend: a thin adapter over the native addon's queue and kernel table. */
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
+  #devices: DeviceInfo[] | undefined;
 
+  /** Asked on every allocation, so computed once (the addon's info() walks the kernel table). */
   devices(): DeviceInfo[] {
+    return (this.#devices ??= this.probe());
+  }
+
+  private probe(): DeviceInfo[] {
     const addon = tryNative();
     if (!addon) return [];
     const info = addon.info();

@@ -94,7 +94,7 @@ export function tensor(data: TensorData, options: TensorOptions = {}): Tensor {
   }
   const { upload, out } = hostArray(values, dtype);
   const device = defaultDevice(options);
-  const t = empty(shape, upload, device);
+  const t = empty(shape, upload, device, 'tensor');
   if (out.length) {
     const s = t.storageFor('tensor');
     s.backend.write(s.buffer, out, 0);
@@ -115,7 +115,7 @@ export function full(shape: readonly number[], value: number | boolean, options:
   if (!isFloat(dtype) && !Number.isNaN(v) && dtype !== 'bool' && !Number.isInteger(v))
     fail('E_ARGUMENT', `full: ${value} is not an integer for ${dtype}`);
   if (!isFloat(dtype) && Number.isNaN(v)) fail('E_ARGUMENT', `full: NaN cannot be stored in ${dtype}`);
-  const t = empty(s, dtype, defaultDevice(options));
+  const t = empty(s, dtype, defaultDevice(options), 'full');
   runInto('Fill', [], [t], { value: v });
   return t;
 }
@@ -140,7 +140,7 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
   if (dtype === 'bool') fail('E_DTYPE', 'arange: bool is not a numeric dtype');
   if (isInt(dtype) && ![start, step].every(Number.isInteger)) fail('E_ARGUMENT', `arange: fractional start or step for ${dtype}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
-  const t = empty([n], dtype, defaultDevice(options));
+  const t = empty([n], dtype, defaultDevice(options), 'arange');
   runInto('Range', [], [t], { start, delta: step });
   return t;
 }
@@ -182,7 +182,7 @@ function random(op: 'RandomUniform' | 'RandomNormal', shape: readonly number[], 
   const device = defaultDevice(options);
   const { backend } = resolveDevice(device);
   const target = backend.supports(op, [dtype]) ? device : 'cpu';
-  const t = empty(s, dtype, target);
+  const t = empty(s, dtype, target, op === 'RandomUniform' ? 'rand' : 'randn');
   runInto(op, [], [t], { ...attrs, seed_lo: Number(seed & 0xffffffffn), seed_hi: Number(seed >> 32n) });
   if (target === device) return t;
   try {

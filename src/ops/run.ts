@@ -1,19 +1,29 @@
-import type { Attrs } from '../backends/backend.js';
+import type { Attrs, BufferHandle } from '../backends/backend.js';
 import { resolveDevice } from '../backends/backend.js';
 import { isBool, isFloat, itemSize, type DType } from '../dtype.js';
-import { fail } from '../errors.js';
+import { KilnError, fail } from '../errors.js';
 import { Storage } from '../lifetime.js';
-import { contiguousStrides, numel, type Shape } from '../shape.js';
+import { contiguousStrides, fmtShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** Test and debug switches. `poison` fills every op output before its kernel runs, so unwritten elements show. */
 export const debug = { poison: process.env.KILN_POISON === '1' };
 
 /** A new contiguous tensor with uninitialized contents (poisoned under debug.poison). */
-export function empty(shape: Shape, dtype: DType, device: string): Tensor {
+export function empty(shape: Shape, dtype: DType, device: string, op = 'alloc'): Tensor {
   const { backend, index, id } = resolveDevice(device);
   const nbytes = numel(shape) * itemSize(dtype);
-  const storage = new Storage(backend, id, backend.alloc(index, nbytes));
+  // E_OOM names the request (op, dtype, shape); sizes past 2^53 bytes never reach the device.
+  const oom = (why: string) => fail('E_OOM', `${op}: cannot allocate ${dtype}${fmtShape(shape)} (${nbytes} bytes) on ${id}: ${why}`);
+  if (!Number.isSafeInteger(nbytes)) oom('the size exceeds what any device can address');
+  let buffer: BufferHandle;
+  try {
+    buffer = backend.alloc(index, nbytes);
+  } catch (e) {
+    if (e instanceof KilnError && e.code === 'E_OOM') oom(e.message);
+    throw e;
+  }
+  const storage = new Storage(backend, id, buffer);
   const t = new Tensor(storage, dtype, shape, contiguousStrides(shape), 0);
   if (debug.poison && nbytes > 0) {
     const value = isFloat(dtype) ? NaN : isBool(dtype) ? 1 : dtype === 'uint8' ? 0xab : -0x21524111;
@@ -42,7 +52,7 @@ export function runInto(op: string, inputs: readonly Tensor[], outputs: readonly
 /** Allocates outputs of the given shapes and dtypes on the inputs' device (or `device`) and enqueues `op`. */
 export function runOp(op: string, inputs: readonly Tensor[], outs: { shape: Shape; dtype: DType }[], attrs: Attrs = {}, device?: string): Tensor[] {
   const dev = device ?? commonDevice(op, inputs);
-  const outputs = outs.map((o) => empty(o.shape, o.dtype, dev));
+  const outputs = outs.map((o) => empty(o.shape, o.dtype, dev, op));
   try {
     runInto(op, inputs, outputs, attrs);
     return outputs;

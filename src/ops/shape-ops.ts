@@ -25,7 +25,7 @@ export function concat(list: readonly Tensor[], axis = 0): Tensor {
   const dtype = xs.map((t) => t.dtype).reduce(promoteTypes);
   const shape = [...xs[0].shape];
   shape[a] = xs.reduce((s, t) => s + t.shape[a], 0);
-  const out = empty(shape, dtype, commonDevice('concat', xs));
+  const out = empty(shape, dtype, commonDevice('concat', xs), 'concat');
   try {
     let at = 0;
     for (const t of xs) {

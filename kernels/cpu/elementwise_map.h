@@ -1,0 +1,158 @@
+// map_views: the one loop behind the elementwise kernels (unary.cc, binary.cc, cast.cc).
+//   out[i] = f(load(in_0[i]), ..., load(in_k[i])), stored in out's dtype, for every index of out.
+// Inputs arrive broadcast to out's shape (stride 0 where broadcast). Each innermost run picks a loop
+// specialized at compile time: out contiguous and every input either contiguous or one broadcast
+// value (2^k plain loops over T* that -O3 vectorizes, the broadcast value hoisted out of the loop),
+// or else the general strided loop. The op is a functor template, so it inlines into each loop.
+// The fast loops take __restrict pointers: an output may be an input exactly (in place), but must
+// not partly overlap one.
+#pragma once
+#include <array>
+#include <tuple>
+#include <utility>
+
+#include "elementwise_common.h"
+
+namespace kiln {
+
+// The dtype classes an op accepts, as a bit mask.
+enum : unsigned {
+  kFloat = 1,
+  kSigned = 2,  // int32, int64
+  kU8 = 4,
+  kBool = 8,
+  kInt = kSigned | kU8,
+  kNumeric = kFloat | kInt,
+  kAll = kNumeric | kBool,
+};
+
+template <typename T> constexpr unsigned dtype_class() {
+  if constexpr (is_float_type<T>()) return kFloat;
+  else if constexpr (std::is_same<T, kbool>::value) return kBool;
+  else if constexpr (std::is_same<T, uint8_t>::value) return kU8;
+  else return kSigned;
+}
+
+inline unsigned dtype_class(DType t) {
+  unsigned c = 0;
+  dispatch_all(t, [&](auto tag) { c = dtype_class<decltype(tag)>(); });
+  return c;
+}
+
+// Calls fn(U{}) with an unsigned integer as wide as one element of `t`: for kernels that move
+// elements without looking at them (Where, same-dtype copies), so a float16 NaN keeps its payload.
+template <typename Fn> void dispatch_bits(DType t, Fn&& fn) {
+  switch (itemsize(t)) {
+    case 1: fn(uint8_t{}); return;
+    case 2: fn(uint16_t{}); return;
+    case 4: fn(uint32_t{}); return;
+    case 8: fn(uint64_t{}); return;
+  }
+  fail("E_DTYPE", "unknown dtype");
+}
+
+// Ops whose functor reads attributes take them in a constructor; the check path builds one too, so
+// a bad attribute throws at enqueue rather than on the worker thread.
+template <typename Op> Op make_op(const Attrs& attrs) {
+  if constexpr (std::is_constructible<Op, const Attrs&>::value) return Op(attrs);
+  else return Op{};
+}
+
+namespace detail {
+
+// Bit k of Mask set: input k is one value broadcast along this run; clear: contiguous.
+template <unsigned Mask, typename TOut, typename F, typename... TIn, size_t... K>
+void run_contiguous(TOut* __restrict y, int64_t n, const F f, std::index_sequence<K...>, const TIn* __restrict... x) {
+  const std::tuple<acc_t<TIn>...> scalar(load(x)...);
+  for (int64_t i = 0; i < n; ++i) store(y + i, f(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...));
+}
+
+template <typename TOut, typename F, typename... TIn, size_t... K>
+void run_strided(TOut* y, int64_t ys, int64_t n, const F f, const int64_t* st, std::index_sequence<K...>,
+                 const TIn*... x) {
+  // Strides in locals: through a pointer the compiler would reload them after every store.
+  const int64_t xs[] = {st[K]...};
+  for (int64_t i = 0; i < n; ++i) store(y + i * ys, f(load(x + i * xs[K])...));
+}
+
+template <unsigned M, unsigned End, typename Fn> void with_mask(unsigned mask, Fn&& fn) {
+  if constexpr (M < End) {
+    if (mask == M) fn(std::integral_constant<unsigned, M>{});
+    else with_mask<M + 1, End>(mask, fn);
+  }
+}
+
+template <typename TOut, typename... TIn, typename F, size_t... K>
+void map_views(const View& out, const std::array<const View*, sizeof...(TIn)>& in, const F& f,
+               std::index_sequence<K...> seq) {
+  constexpr size_t N = sizeof...(TIn);
+  std::array<const Dims*, N + 1> strides{&out.strides, &in[K]->strides...};
+  for_each_run_parallel<N + 1>(out.shape, strides, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    TOut* y = out.data<TOut>() + off[0];
+    unsigned mask = 0;
+    bool fast = st[0] == 1;
+    for (size_t k = 0; k < N; ++k) {
+      if (st[k + 1] == 0) mask |= 1u << k;
+      else if (st[k + 1] != 1) fast = false;
+    }
+    if (fast) {
+      with_mask<0, (1u << N)>(mask, [&](auto m) {
+        run_contiguous<decltype(m)::value>(y, n, f, seq, (in[K]->template data<TIn>() + off[K + 1])...);
+      });
+    } else {
+      run_strided(y, st[0], n, f, st + 1, seq, (in[K]->template data<TIn>() + off[K + 1])...);
+    }
+  });
+}
+
+template <typename T, size_t> using same_t = T;
+
+}  // namespace detail
+
+template <typename TOut, typename... TIn, typename F>
+void map_views(const View& out, const std::array<const View*, sizeof...(TIn)>& in, const F& f) {
+  detail::map_views<TOut, TIn...>(out, in, f, std::index_sequence_for<TIn...>{});
+}
+
+// The generic elementwise kernel: Arity inputs of one dtype T, the output in T (or bool for
+// comparisons), Op<acc_t<T>> applied per element for every T whose class is in Mask.
+template <template <typename> class Op, unsigned Mask, size_t Arity, bool BoolOut, size_t... I>
+void elementwise_run_(const KernelArgs& a, std::index_sequence<I...>) {
+  dispatch_all(a.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using TOut = std::conditional_t<BoolOut, kbool, T>;
+    if constexpr ((dtype_class<T>() & Mask) != 0)
+      map_views<TOut, detail::same_t<T, I>...>(a.out[0], {&a.in[I]...}, make_op<Op<acc_t<T>>>(a.attrs));
+    else
+      fail("E_UNSUPPORTED", std::string("no elementwise kernel for ") + dtype_name(a.in[0].dtype));
+  });
+}
+
+template <template <typename> class Op, unsigned Mask, size_t Arity, bool BoolOut>
+void elementwise_run(const KernelArgs& a) {
+  elementwise_run_<Op, Mask, Arity, BoolOut>(a, std::make_index_sequence<Arity>{});
+}
+
+template <template <typename> class Op, unsigned Mask, size_t Arity, bool BoolOut>
+void elementwise_check(const std::string& op, const KernelArgs& a) {
+  expect_arity(op, a, Arity, 1);
+  expect_same_shape(op, a);
+  DType t = a.in[0].dtype;
+  bool ok = (dtype_class(t) & Mask) != 0 && a.out[0].dtype == (BoolOut ? DType::Bool : t);
+  for (auto& v : a.in) ok = ok && v.dtype == t;
+  if (!ok) unsupported(op, a);
+  dispatch_all(t, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr ((dtype_class<T>() & Mask) != 0) (void)make_op<Op<acc_t<T>>>(a.attrs);
+  });
+}
+
+#define KILN_ELEMENTWISE(name, Op, mask, arity, bool_out)                   \
+  KILN_CPU_KERNEL(name, (::kiln::elementwise_run<Op, mask, arity, bool_out>), \
+                  (::kiln::elementwise_check<Op, mask, arity, bool_out>))
+
+// Integer arithmetic that wraps (two's complement) instead of overflowing into undefined behaviour.
+template <typename V> using uns_t = std::make_unsigned_t<V>;
+template <typename V> inline V wrap_neg(V x) { return (V)(uns_t<V>)(uns_t<V>(0) - (uns_t<V>)x); }
+
+}  // namespace kiln

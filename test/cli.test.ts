@@ -1,0 +1,67 @@
+// The `kiln` command line, run as a user would (node dist/src/cli/main.js ...).
+import { spawnSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
+
+const kilnCli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+
+describe('kiln CLI', () => {
+  beforeAll(() => assertDistFresh());
+
+  it('info --json parses, lists the cpu device and says why cuda and webgpu are absent', () => {
+    const r = kilnCli('info', '--json');
+    expect(r.status, ending(r)).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.native.loaded).toBe(true);
+    expect(info.backends.cpu.available).toBe(true);
+    expect(info.backends.cpu.devices.map((d: { id: string }) => d.id)).toEqual(['cpu']);
+    expect(info.backends.cpu.devices[0].details.threads).toBeGreaterThan(0);
+    for (const kind of ['cuda', 'webgpu']) {
+      const b = info.backends[kind];
+      expect(typeof b.available, kind).toBe('boolean');
+      if (b.available) expect(b.devices.length, kind).toBeGreaterThan(0);
+      else {
+        expect(b.devices, kind).toEqual([]);
+        expect(typeof b.reason, `${kind} needs a reason`).toBe('string');
+        expect(b.reason.length, `${kind} needs a reason`).toBeGreaterThan(10);
+      }
+    }
+  });
+
+  it('info without --json prints a line per backend', () => {
+    const r = kilnCli('info');
+    expect(r.status, ending(r)).toBe(0);
+    expect(r.stdout).toMatch(/^cpu\s+\S/m);
+    expect(r.stdout).toMatch(/^cuda\s+(absent: \S+|\S)/m);
+    expect(r.stdout).toMatch(/^webgpu\s+(absent: \S+|\S)/m);
+  });
+
+  it('bench matmul --json --case 256^3 --budget-ms 100 returns validated rows with GFLOP/s for the cpu', () => {
+    const r = kilnCli('bench', 'matmul', '--json', '--case', '256^3', '--budget-ms', '100');
+    expect(r.status, ending(r)).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.suite).toBe('matmul');
+    const rows = out.rows as { case: string; device: string; dtype: string; gflops: number; ms: number; maxRelError: number }[];
+    const cpu = rows.filter((row) => row.device === 'cpu');
+    expect(cpu.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(row.case).toBe('256^3');
+      expect(row.gflops, JSON.stringify(row)).toBeGreaterThan(0);
+      expect(Number.isFinite(row.gflops)).toBe(true);
+      expect(row.ms).toBeGreaterThan(0);
+      expect(row.maxRelError, JSON.stringify(row)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('bad usage fails with a message and a non-zero exit code', () => {
+    const unknown = kilnCli('frobnicate');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    const badCase = kilnCli('bench', 'matmul', '--case', 'nope', '--json');
+    expect(badCase.status).toBe(1);
+    expect(badCase.stderr).toMatch(/E_ARGUMENT.*nope/);
+    const help = kilnCli('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: kiln');
+  });
+});

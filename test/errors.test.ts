@@ -1,0 +1,238 @@
+// Every KilnError code the CPU build can produce, through the public API: the error is a KilnError,
+// carries the stable code, and its message names the op and the shapes/dtypes involved. Failures
+// found on the device (E_INDEX) reject the next sync point; native failures never crash the process.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import './helpers/backends.js';
+import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
+
+/** Asserts fn throws synchronously a KilnError with `code` whose message mentions each of `mentions`. */
+function expectError(fn: () => unknown, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): kiln.KilnError {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected ${code} to be thrown`).toBeInstanceOf(kiln.KilnError);
+  const k = err as kiln.KilnError;
+  expect(k.name).toBe('KilnError');
+  expect(k.code, k.message).toBe(code);
+  for (const m of mentions) {
+    if (typeof m === 'string') expect(k.message).toContain(m);
+    else expect(k.message).toMatch(m);
+  }
+  return k;
+}
+
+async function expectRejection(p: Promise<unknown>, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): Promise<kiln.KilnError> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected a rejection with ${code}`).toBeInstanceOf(kiln.KilnError);
+  const k = err as kiln.KilnError;
+  expect(k.code, k.message).toBe(code);
+  for (const m of mentions) {
+    if (typeof m === 'string') expect(k.message).toContain(m);
+    else expect(k.message).toMatch(m);
+  }
+  return k;
+}
+
+/** The codes this file tests, and the ones the CPU build cannot produce (with the reason). */
+const TESTED = ['E_SHAPE', 'E_DTYPE', 'E_DEVICE', 'E_DISPOSED', 'E_ARGUMENT', 'E_OOM', 'E_UNSUPPORTED', 'E_NATIVE', 'E_INDEX'];
+const NOT_ON_CPU: Record<string, string> = {
+  E_DEVICE_LOST: 'raised when a GPU device fails (CUDA/WebGPU); the CPU device cannot be lost',
+};
+
+describe('error codes', () => {
+  it('every code in src/errors.ts is tested here or named as impossible on the CPU build', () => {
+    const src = readFileSync(join(ROOT, 'src', 'errors.ts'), 'utf8');
+    // the members of `export type KilnErrorCode = | 'E_...' // meaning`, one per line
+    const codes = [...src.matchAll(/^\s*\|\s*'(E_[A-Z_]+)'/gm)].map((m) => m[1]);
+    expect(codes.length).toBeGreaterThan(5);
+    expect([...codes].sort()).toEqual([...TESTED, ...Object.keys(NOT_ON_CPU)].sort());
+  });
+
+  it('KilnError is an Error with a stable code', () => {
+    const e = new kiln.KilnError('E_SHAPE', 'x');
+    expect(e).toBeInstanceOf(Error);
+    expect([e.name, e.code, e.message]).toEqual(['KilnError', 'E_SHAPE', 'x']);
+  });
+
+  it('E_SHAPE: shapes that do not fit the op', () => {
+    const a = kiln.zeros([2, 3]), b = kiln.zeros([4]);
+    expectError(() => kiln.add(a, b), 'E_SHAPE', 'add', '[2, 3]', '[4]');
+    expectError(() => a.mul(kiln.zeros([3, 2])), 'E_SHAPE', 'mul', '[2, 3]', '[3, 2]');
+    expectError(() => kiln.matmul(kiln.zeros([3, 4]), kiln.zeros([5, 6], { dtype: 'float16' })), 'E_SHAPE', 'matmul', '[3, 4]', '[5, 6]', '4 vs 5');
+    expectError(() => kiln.matmul(kiln.zeros([2, 3, 4]), kiln.zeros([3, 4, 5])), 'E_SHAPE', 'matmul', '[2]', '[3]');
+    expectError(() => a.reshape([4, 2]), 'E_SHAPE', 'reshape', '[2, 3]', '[4, 2]');
+    expectError(() => a.expand([2, 4]), 'E_SHAPE', 'expand', 'float32[2, 3]', '[2, 4]');
+    expectError(() => a.squeeze(0), 'E_SHAPE', 'squeeze', 'float32[2, 3]');
+    expectError(() => kiln.concat([a, kiln.zeros([2, 4])], 0), 'E_SHAPE', 'concat', '[2, 3]', '[2, 4]');
+    expectError(() => kiln.split(a, 2, 1), 'E_SHAPE', 'split', 'float32[2, 3]');
+    expectError(() => kiln.tensor([[1, 2], [3]]), 'E_SHAPE', 'tensor', 'ragged');
+    expectError(() => kiln.zeros([2, -1]), 'E_SHAPE', 'full', '-1');
+    expectError(() => kiln.where(kiln.zeros([4], { dtype: 'bool' }), a, 0), 'E_SHAPE', 'where', '[4]', '[2, 3]');
+    expectError(() => kiln.layerNorm(a, { scale: kiln.ones([2]) }), 'E_SHAPE', 'layerNorm', 'float32[2]', '[3]');
+    expectError(() => kiln.max(kiln.zeros([2, 0]), { axes: 1 }), 'E_SHAPE', 'max', 'float32[2, 0]');
+  });
+
+  it('E_DTYPE: a dtype the op does not accept, or an unknown dtype', () => {
+    const f = kiln.zeros([2]), u = kiln.zeros([2], { dtype: 'uint8' }), b = kiln.zeros([2, 2], { dtype: 'bool' });
+    expectError(() => f.logicalNot(), 'E_DTYPE', 'logicalNot', 'float32[2]');
+    expectError(() => u.neg(), 'E_DTYPE', 'neg', 'uint8[2]');
+    expectError(() => b.exp(), 'E_DTYPE', 'exp', 'bool[2, 2]');
+    expectError(() => b.add(b), 'E_DTYPE', 'add', 'bool');
+    expectError(() => kiln.matmul(b, b), 'E_DTYPE', 'matmul', 'bool[2, 2]');
+    expectError(() => kiln.zeros([2], { dtype: 'float64' as kiln.DType }), 'E_DTYPE', 'float64');
+    expectError(() => f.cast('int8' as kiln.DType), 'E_DTYPE', 'cast', 'int8');
+    expectError(() => kiln.rand([2], { dtype: 'int32' }), 'E_DTYPE', 'rand', 'int32');
+    expectError(() => kiln.gather(f, f), 'E_DTYPE', 'gather', 'float32[2]');
+    expectError(() => kiln.arange(3, undefined, undefined, { dtype: 'bool' }), 'E_DTYPE', 'arange', 'bool');
+  });
+
+  it('E_DEVICE: an unknown or absent device', () => {
+    expectError(() => kiln.zeros([2], { device: 'tpu' }), 'E_DEVICE', "'tpu'");
+    expectError(() => kiln.zeros([2], { device: 'cuda:7' }), 'E_DEVICE', "'cuda:7'");
+    expectError(() => kiln.tensor([1, 2], { device: 'cpu:3' }), 'E_DEVICE', "'cpu:3'");
+    expectError(() => kiln.ones([2]).to('webgpu:9'), 'E_DEVICE', "'webgpu:9'");
+    expectError(() => kiln.rand([2], { device: 'gpu' }), 'E_DEVICE', "'gpu'");
+  });
+
+  it('E_DISPOSED: a tensor used after dispose(), naming the op and the tensor', async () => {
+    const a = kiln.ones([2, 3]);
+    const v = a.transpose();
+    a.dispose();
+    expectError(() => a.add(1), 'E_DISPOSED', 'float32[2, 3]', 'disposed');
+    expectError(() => kiln.matmul(a, v), 'E_DISPOSED', 'float32[2, 3]');
+    expectError(() => a.reshape([3, 2]), 'E_DISPOSED', 'reshape');
+    expectError(() => a.slice(0, 1), 'E_DISPOSED', 'slice');
+    expectError(() => a.device, 'E_DISPOSED', 'device');
+    await expectRejection(a.data(), 'E_DISPOSED', 'data', 'float32[2, 3]');
+    expect(await v.toArray()).toEqual([[1, 1], [1, 1], [1, 1]]); // a view outlives its base
+    v.dispose();
+    await expectRejection(v.toArray(), 'E_DISPOSED', 'float32[3, 2]');
+  });
+
+  it('E_ARGUMENT: a bad argument value, naming the op and the value', async () => {
+    const a = kiln.zeros([2, 3]);
+    expectError(() => a.sum({ axes: 5 }), 'E_ARGUMENT', 'sum', 'axis 5', 'rank 2');
+    expectError(() => a.softmax(2), 'E_ARGUMENT', 'softmax', 'axis 2');
+    expectError(() => a.sum({ axes: [0, -2] }), 'E_ARGUMENT', 'sum', 'repeated');
+    expectError(() => a.slice(1, 0, 2, 0), 'E_ARGUMENT', 'slice', 'step');
+    expectError(() => a.permute([0, 0]), 'E_ARGUMENT', 'permute', 'float32[2, 3]');
+    expectError(() => a.gelu({ approximate: 'fast' as 'tanh' }), 'E_ARGUMENT', 'gelu', 'fast');
+    expectError(() => a.clip(3, 1), 'E_ARGUMENT', 'clip', '3', '1');
+    expectError(() => a.pad([[1, 1]]), 'E_ARGUMENT', 'pad', 'float32[2, 3]');
+    expectError(() => a.pad([[2, 2], [0, 0]], { mode: 'reflect' }), 'E_ARGUMENT', 'pad', 'reflect');
+    expectError(() => a.variance({ correction: -1 }), 'E_ARGUMENT', 'variance', '-1');
+    expectError(() => kiln.tensor([300], { dtype: 'uint8' }), 'E_ARGUMENT', 'tensor', '300', 'uint8');
+    expectError(() => kiln.tensor([1.5], { dtype: 'int32' }), 'E_ARGUMENT', 'tensor', '1.5', 'int32');
+    expectError(() => kiln.full([2], 0.5, { dtype: 'int64' }), 'E_ARGUMENT', 'full', '0.5', 'int64');
+    expectError(() => kiln.arange(0, 1, 0), 'E_ARGUMENT', 'arange', 'step');
+    expectError(() => kiln.rand([2], { seed: -1 }), 'E_ARGUMENT', 'seed', '-1');
+    expectError(() => kiln.gemm(a, a.transpose(), { alpha: NaN }), 'E_ARGUMENT', 'gemm', 'alpha');
+    expectError(() => kiln.scope(42 as unknown as () => void), 'E_ARGUMENT', 'scope');
+    expectError(() => kiln.requiredBackends('cuda,tpu'), 'E_ARGUMENT', 'KILN_REQUIRE', 'tpu');
+    await expectRejection(kiln.tensor([2n ** 60n]).toArray(), 'E_ARGUMENT', 'toArray', String(2n ** 60n));
+  });
+
+  it('E_UNSUPPORTED: the backend has no kernel for the op and dtypes (MatMul on uint8)', () => {
+    const u = kiln.ones([2, 3], { dtype: 'uint8' });
+    expectError(() => kiln.matmul(u, u.transpose()), 'E_UNSUPPORTED', 'MatMul', 'uint8', 'cpu');
+  });
+
+  it('E_INDEX: gather out of range rejects the next sync point, naming Gather and the index; the device keeps working', async () => {
+    const x = kiln.arange(0, 12).reshape([3, 4]);
+    for (const [idx, axis] of [[[0, 3], 0], [[-5], 1], [[1, 2, 4], 1]] as [number[], number][]) {
+      let y: kiln.Tensor | undefined;
+      let err: unknown;
+      try {
+        y = kiln.gather(x, idx, axis); // may throw at enqueue, or reject at the next sync point
+        await y.data();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `gather(${JSON.stringify(idx)}, axis ${axis}) must fail`).toBeInstanceOf(kiln.KilnError);
+      const k = err as kiln.KilnError;
+      expect(k.code, k.message).toBe('E_INDEX');
+      expect(k.message).toMatch(/gather/i);
+      expect(k.message).toContain(String(idx.find((i) => i >= (axis ? 4 : 3) || i < -(axis ? 4 : 3))));
+      y?.dispose();
+      // the error was reported once; later work runs normally
+      expect(await kiln.gather(x, [2, -1], 1).toArray()).toEqual([[2, 3], [6, 7], [10, 11]]);
+      await kiln.sync();
+    }
+    expectError(() => kiln.gather(kiln.zeros([0, 2]), [0]), 'E_INDEX', 'gather', 'float32[0, 2]');
+  });
+
+  it('E_INDEX from a gather also rejects kiln.sync()', async () => {
+    const x = kiln.ones([4]);
+    let err: unknown;
+    try {
+      kiln.gather(x, kiln.tensor([7], { dtype: 'int32' }));
+      await kiln.sync();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(kiln.KilnError);
+    expect((err as kiln.KilnError).code).toBe('E_INDEX');
+    await kiln.sync();
+  });
+});
+
+describe('errors from the native side never crash the process (child processes)', () => {
+  beforeAll(() => assertDistFresh());
+
+  it('E_OOM: an absurd allocation is a KilnError naming the request, and the process carries on', () => {
+    const r = runNode(`
+      import * as kiln from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
+      kiln.debug.poison = true;
+      const out = [];
+      for (const shape of [[2 ** 40], [2 ** 26, 2 ** 26], [2 ** 31, 2 ** 31]]) {
+        try { kiln.full(shape, 1); out.push({ allocated: shape }); }
+        catch (e) { out.push({ kiln: e instanceof kiln.KilnError, code: e.code, message: e.message }); }
+      }
+      const bytes = kiln.memory().devices.cpu?.bytes ?? 0;
+      const after = await kiln.arange(0, 4).toArray();
+      console.log(JSON.stringify({ out, after, bytes }));
+    `);
+    expect(r.status, ending(r)).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    const [big, square, huge] = res.out;
+    expect(big).toMatchObject({ kiln: true, code: 'E_OOM' });
+    expect(big.message).toContain('full');
+    expect(big.message).toContain('float32[1099511627776]');
+    expect(big.message).toContain('4398046511104');
+    expect(square).toMatchObject({ kiln: true, code: 'E_OOM' });
+    expect(square.message).toContain('[67108864, 67108864]');
+    expect(huge).toMatchObject({ kiln: true, code: 'E_OOM' });
+    expect(res.after).toEqual([0, 1, 2, 3]);
+    expect(res.bytes, 'failed allocations hold no memory').toBe(0);
+  });
+
+  it('E_NATIVE: KILN_ADDON pointing at a file that is not an addon is reported (no silent fallback to another build)', () => {
+    const r = runNode(
+      `
+      import * as kiln from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
+      const res = { reason: kiln.backendReason('cpu'), devices: kiln.devices().length };
+      try { kiln.zeros([2, 3]); res.created = true; } catch (e) { Object.assign(res, { kiln: e instanceof kiln.KilnError, code: e.code, message: e.message }); }
+      console.log(JSON.stringify(res));
+    `,
+      { KILN_ADDON: join(ROOT, 'test', 'fixtures', 'not-an-addon.node') },
+    );
+    expect(r.status, ending(r)).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(res.devices).toBe(0);
+    expect(res).toMatchObject({ kiln: true, code: 'E_NATIVE' });
+    expect(res.message).toContain('not-an-addon.node');
+    expect(res.message).toMatch(/build:native/);
+    expect(res.reason).toContain('not-an-addon.node');
+  });
+});

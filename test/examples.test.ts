@@ -1,0 +1,22 @@
+// Every program under examples/ runs to completion against the built library (npm test builds it).
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const dir = join(__dirname, '..', 'examples');
+
+describe('examples', () => {
+  it('quickstart prints the documented results', () => {
+    const out = execFileSync(process.execPath, [join(dir, 'quickstart.mjs')], { encoding: 'utf8' });
+    expect(out).toMatch(/relu\(a @ b \+ arange\(4\)\) =/);
+    expect(out).toContain('every other column of a: [ [ 1, 3 ], [ 4, 6 ] ]');
+    expect(out).toContain('a^T row sums: [ 5, 7, 9 ]');
+    // every tensor the example made was disposed
+    expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
+  });
+
+  it('every example is exercised here', () => {
+    expect(readdirSync(dir).filter((f) => f.endsWith('.mjs'))).toEqual(['quickstart.mjs']);
+  });
+});

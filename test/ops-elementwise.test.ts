@@ -1,0 +1,399 @@
+// Unary, binary, comparison, logical and where ops of kernels/OPS.md, on every backend and dtype,
+// against the float64 reference: shapes with 0, 1 and odd sizes, broadcasting, non-contiguous views.
+import { expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import type { DType, Tensor } from '../src/index.js';
+import { forEachBackend } from './helpers/backends.js';
+import { Cases, expectTensor, type Tolerance } from './helpers/compare.js';
+import { ALL_DTYPES, FLOAT_DTYPES, layoutPairs, layoutsFor, layoutsForSize, makeInput, upload, type Gen } from './helpers/inputs.js';
+import { rngFor, type Rng } from './helpers/random.js';
+import * as R from './helpers/reference.js';
+
+/** Large enough (77100 elements) that kernels split the work across threads. */
+const LARGE = [300, 257];
+const SHAPES: number[][] = [[], [0], [1], [7], [13, 33], [3, 0, 5], [2, 3, 17], [257], LARGE];
+
+/** Broadcasting pairs: equal, scalar, row, column, rank-extending on both sides, 0-size, 1 vs n. */
+const PAIRS: [number[], number[]][] = [
+  [[13, 33], [13, 33]],
+  [[], [7]],
+  [[7], []],
+  [[3, 7], [7]],
+  [[3, 7], [3, 1]],
+  [[2, 1, 13], [3, 1]],
+  [[2, 3, 1, 5], [3, 4, 1]],
+  [[4, 0, 3], [3]],
+  [[1], [257]],
+  [[257], [257]],
+  [LARGE, [257]],
+  [[300, 1], LARGE],
+];
+
+const testName = () => expect.getState().currentTestName ?? 'test';
+const isInt = (d: DType) => d === 'int32' || d === 'int64' || d === 'uint8';
+const EXACT: Partial<Tolerance> = { rtol: 0, atol: 0 };
+
+// ---- unary ---------------------------------------------------------------------------------------------
+
+interface UnarySpec {
+  name: string;
+  call: (x: Tensor) => Tensor;
+  dtypes: readonly DType[];
+  /** Reference on a value already in the input dtype (ints arrive as exact integers). */
+  f: (v: number, dtype: DType) => number;
+  /** A float generator for the op's domain (rounded to the dtype, so integers truncate). */
+  gen?: Gen;
+  /** The result is exactly representable: compare exactly. */
+  exact?: boolean;
+  /** Float-only ops give float32 for integer inputs. */
+  floatOnly?: boolean;
+  /** Values for the special-value test (NaN, infinities, signed zeros, ties). */
+  specials?: number[];
+}
+
+const SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 1, -1, 0.5, -0.5, 1.5, 2.5, -2.5, 1e-3, -7.25];
+const NAN_ONLY = [NaN, Infinity, -0, 0, 1, -1, 0.5, -2.5];
+const FLOAT_IN: readonly DType[] = [...FLOAT_DTYPES, 'int32'];
+const SIGNED: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64'];
+const NUMERIC: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64', 'uint8'];
+const wrap = (d: DType, v: number) => (isInt(d) ? R.wrapInt(d as 'int32', v) : v);
+const withHalves: Gen = (r) => (r.next() < 0.3 ? r.int(-10, 10) + 0.5 : r.uniform(-10, 10));
+
+const UNARY: UnarySpec[] = [
+  { name: 'neg', call: (x) => x.neg(), dtypes: SIGNED, f: (v, d) => wrap(d, -v), exact: true, specials: SPECIALS },
+  { name: 'abs', call: (x) => x.abs(), dtypes: NUMERIC, f: (v, d) => wrap(d, Math.abs(v)), exact: true, specials: SPECIALS },
+  { name: 'relu', call: (x) => x.relu(), dtypes: NUMERIC, f: (v) => (v < 0 ? 0 : v), exact: true, specials: SPECIALS },
+  { name: 'sign', call: (x) => x.sign(), dtypes: NUMERIC, f: (v) => (Number.isNaN(v) ? NaN : Math.sign(v)), exact: true, specials: SPECIALS },
+  { name: 'exp', call: (x) => x.exp(), dtypes: [...FLOAT_IN, 'int64', 'uint8'], f: Math.exp, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: SPECIALS },
+  { name: 'log', call: (x) => x.log(), dtypes: FLOAT_IN, f: Math.log, gen: (r) => r.uniform(0.01, 100), floatOnly: true, specials: SPECIALS },
+  { name: 'sqrt', call: (x) => x.sqrt(), dtypes: [...FLOAT_IN, 'uint8'], f: Math.sqrt, gen: (r) => r.uniform(0, 100), floatOnly: true, specials: SPECIALS },
+  { name: 'rsqrt', call: (x) => x.rsqrt(), dtypes: FLOAT_IN, f: (v) => 1 / Math.sqrt(v), gen: (r) => r.uniform(0.01, 100), floatOnly: true, specials: SPECIALS },
+  { name: 'reciprocal', call: (x) => x.reciprocal(), dtypes: FLOAT_IN, f: (v) => 1 / v, gen: (r) => (r.next() < 0.5 ? -1 : 1) * r.uniform(0.05, 20), floatOnly: true, specials: SPECIALS },
+  { name: 'sin', call: (x) => x.sin(), dtypes: FLOAT_IN, f: Math.sin, gen: (r) => r.uniform(-10, 10), floatOnly: true, specials: SPECIALS },
+  { name: 'cos', call: (x) => x.cos(), dtypes: FLOAT_IN, f: Math.cos, gen: (r) => r.uniform(-10, 10), floatOnly: true, specials: SPECIALS },
+  { name: 'tanh', call: (x) => x.tanh(), dtypes: FLOAT_IN, f: Math.tanh, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: SPECIALS },
+  { name: 'sigmoid', call: (x) => x.sigmoid(), dtypes: FLOAT_IN, f: R.sigmoid, gen: (r) => r.uniform(-12, 12), floatOnly: true, specials: SPECIALS },
+  { name: 'erf', call: (x) => x.erf(), dtypes: FLOAT_IN, f: R.erf, gen: (r) => r.uniform(-4, 4), floatOnly: true, specials: SPECIALS },
+  { name: 'silu', call: (x) => x.silu(), dtypes: FLOAT_IN, f: (v) => v * R.sigmoid(v), gen: (r) => r.uniform(-8, 8), floatOnly: true, specials: NAN_ONLY },
+  { name: 'gelu', call: (x) => x.gelu(), dtypes: FLOAT_IN, f: R.gelu, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: NAN_ONLY },
+  { name: 'gelu(tanh)', call: (x) => x.gelu({ approximate: 'tanh' }), dtypes: FLOAT_IN, f: R.geluTanh, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: NAN_ONLY },
+  { name: 'leakyRelu', call: (x) => x.leakyRelu(), dtypes: FLOAT_IN, f: (v) => (v < 0 ? R.toF32(0.01) * v : v), floatOnly: true, specials: SPECIALS },
+  { name: 'leakyRelu(0.2)', call: (x) => x.leakyRelu(0.2), dtypes: FLOAT_IN, f: (v) => (v < 0 ? R.toF32(0.2) * v : v), floatOnly: true, specials: SPECIALS },
+  { name: 'floor', call: (x) => x.floor(), dtypes: NUMERIC, f: Math.floor, gen: withHalves, exact: true, specials: SPECIALS },
+  { name: 'ceil', call: (x) => x.ceil(), dtypes: NUMERIC, f: Math.ceil, gen: withHalves, exact: true, specials: SPECIALS },
+  { name: 'round', call: (x) => x.round(), dtypes: NUMERIC, f: R.roundHalfEven, gen: withHalves, exact: true, specials: SPECIALS },
+  { name: 'logicalNot', call: (x) => x.logicalNot(), dtypes: ['bool'], f: (v) => (v ? 0 : 1), exact: true },
+];
+
+/** Result dtype of a unary op: float-only ops turn integers into float32. */
+const unaryOut = (s: UnarySpec, d: DType): DType => (s.name === 'logicalNot' ? 'bool' : s.floatOnly && !FLOAT_DTYPES.includes(d) ? 'float32' : d);
+
+/** The reference for input value v: integers convert to float32 first for float-only ops. */
+function unaryRef(s: UnarySpec, v: number, d: DType): number {
+  const x = s.floatOnly && !FLOAT_DTYPES.includes(d) ? R.toF32(v) : v;
+  return s.f(x, d);
+}
+
+// ---- binary ----------------------------------------------------------------------------------------------
+
+interface BinarySpec {
+  name: string;
+  call: (a: Tensor | number, b: Tensor | number) => Tensor;
+  dtypes: readonly DType[];
+  f: (a: number, b: number, dtype: DType) => number;
+  genA?: (d: DType) => Gen | undefined;
+  genB?: (d: DType) => Gen | undefined;
+  exact?: boolean;
+  /** Result dtype for the input dtype (default: the same). */
+  out?: (d: DType) => DType;
+}
+
+const big = (v: number) => BigInt(v);
+const intBits = (d: DType) => (d === 'uint8' ? 8 : d === 'int32' ? 32 : 64);
+const wrapBig = (d: DType, v: bigint) => Number(d === 'uint8' ? BigInt.asUintN(8, v) : BigInt.asIntN(intBits(d), v));
+
+function intPow(a: number, b: number, d: DType): number {
+  if (b < 0) return a === 1 ? 1 : a === -1 ? (b % 2 ? -1 : 1) : 0;
+  return wrapBig(d, big(a) ** big(b));
+}
+
+/** C/NumPy pow: pow(1, y) and pow(x, 0) are 1 even for NaN, pow(-1, +-Infinity) is 1 (Math.pow says NaN). */
+function cpow(a: number, b: number): number {
+  if (a === 1 || b === 0) return 1;
+  if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
+  return Math.pow(a, b);
+}
+
+/** NumPy's mod: the remainder takes the divisor's sign; integer x % 0 is 0. */
+function npMod(a: number, b: number, d: DType): number {
+  if (isInt(d)) {
+    if (b === 0) return 0;
+    const r = a % b;
+    return r !== 0 && r < 0 !== b < 0 ? r + b : r + 0;
+  }
+  const r = a % b;
+  if (r !== 0 && !Number.isNaN(r)) return r < 0 !== b < 0 ? r + b : r;
+  return Number.isNaN(r) ? NaN : b < 0 || Object.is(b, -0) ? -0 : 0;
+}
+
+const ARITH_DTYPES: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64', 'uint8'];
+const awayFromZero: Gen = (r) => (r.next() < 0.5 ? -1 : 1) * r.uniform(0.25, 4);
+
+const BINARY: BinarySpec[] = [
+  { name: 'add', call: kiln.add, dtypes: ARITH_DTYPES, f: (a, b, d) => (isInt(d) ? wrapBig(d, big(a) + big(b)) : a + b) },
+  { name: 'sub', call: kiln.sub, dtypes: ARITH_DTYPES, f: (a, b, d) => (isInt(d) ? wrapBig(d, big(a) - big(b)) : a - b) },
+  { name: 'mul', call: kiln.mul, dtypes: ARITH_DTYPES, f: (a, b, d) => (isInt(d) ? wrapBig(d, big(a) * big(b)) : a * b) },
+  {
+    name: 'div', call: kiln.div, dtypes: ARITH_DTYPES,
+    f: (a, b, d) => (isInt(d) ? R.toF32(a) / R.toF32(b) : a / b),
+    genB: (d) => (isInt(d) ? undefined : awayFromZero),
+    out: (d) => (isInt(d) ? 'float32' : d),
+  },
+  {
+    name: 'pow', call: kiln.pow, dtypes: ARITH_DTYPES,
+    f: (a, b, d) => (isInt(d) ? intPow(a, b, d) : cpow(a, b)),
+    genA: (d) => (d === 'uint8' ? (r) => r.int(0, 6) : isInt(d) ? (r) => r.int(-6, 6) : (r) => r.uniform(0.05, 3)),
+    genB: (d) => (d === 'uint8' ? (r) => r.int(0, 5) : isInt(d) ? (r) => r.int(-2, 13) : (r) => r.uniform(-3, 3)),
+  },
+  { name: 'maximum', call: kiln.maximum, dtypes: ARITH_DTYPES, f: (a, b) => Math.max(a, b), exact: true },
+  { name: 'minimum', call: kiln.minimum, dtypes: ARITH_DTYPES, f: (a, b) => Math.min(a, b), exact: true },
+  {
+    name: 'mod', call: kiln.mod, dtypes: ARITH_DTYPES, f: npMod,
+    genA: (d) => (isInt(d) ? undefined : (r) => r.uniform(-20, 20)),
+    genB: (d) => (d === 'uint8' ? (r) => r.int(0, 20) : isInt(d) ? (r) => r.int(-20, 20) : awayFromZero),
+  },
+];
+
+/** Values with many ties, so == and <= are exercised on equal operands. */
+const tieGen = (d: DType): Gen => (d === 'bool' ? (r) => r.int(0, 1) : d === 'uint8' ? (r) => r.int(0, 4) : isInt(d) ? (r) => r.int(-3, 3) : (r) => r.int(-4, 4) / 2);
+
+const COMPARE: BinarySpec[] = [
+  { name: 'equal', call: kiln.equal, dtypes: ALL_DTYPES, f: (a, b) => +(a === b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+  { name: 'notEqual', call: kiln.notEqual, dtypes: ALL_DTYPES, f: (a, b) => +(a !== b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+  { name: 'less', call: kiln.less, dtypes: ALL_DTYPES, f: (a, b) => +(a < b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+  { name: 'lessEqual', call: kiln.lessEqual, dtypes: ALL_DTYPES, f: (a, b) => +(a <= b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+  { name: 'greater', call: kiln.greater, dtypes: ALL_DTYPES, f: (a, b) => +(a > b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+  { name: 'greaterEqual', call: kiln.greaterEqual, dtypes: ALL_DTYPES, f: (a, b) => +(a >= b), genA: tieGen, genB: tieGen, out: () => 'bool' },
+];
+
+/** Logical ops take any dtype and treat non-zero (NaN included) as true. */
+const zeroish = (d: DType): Gen => (d === 'bool' ? (r) => r.int(0, 1) : (r) => (r.next() < 0.5 ? 0 : r.int(1, 3) * (d === 'uint8' ? 1 : r.pick([-1, 1]))));
+const LOGICAL: BinarySpec[] = [
+  { name: 'logicalAnd', call: kiln.logicalAnd, dtypes: ['bool', 'float32', 'int32', 'uint8'], f: (a, b) => +(a !== 0 && b !== 0), genA: zeroish, genB: zeroish, out: () => 'bool' },
+  { name: 'logicalOr', call: kiln.logicalOr, dtypes: ['bool', 'float16', 'int64'], f: (a, b) => +(a !== 0 || b !== 0), genA: zeroish, genB: zeroish, out: () => 'bool' },
+  { name: 'logicalXor', call: kiln.logicalXor, dtypes: ['bool', 'bfloat16', 'int32'], f: (a, b) => +((a !== 0) !== (b !== 0)), genA: zeroish, genB: zeroish, out: () => 'bool' },
+];
+
+async function binaryCases(device: string, s: BinarySpec, dtype: DType, r: Rng): Promise<void> {
+  const cases = new Cases();
+  const out = s.out?.(dtype) ?? dtype;
+  const exact = s.exact || isInt(out) || out === 'bool';
+  for (const [sa, sb] of PAIRS)
+    for (const [la, lb] of layoutPairs(sa, sb))
+      await cases.run(`${s.name} ${dtype} [${sa}] ${la} with [${sb}] ${lb}`, async () => {
+        const a = makeInput(r, device, dtype, sa, la, s.genA?.(dtype));
+        const b = makeInput(r, device, dtype, sb, lb, s.genB?.(dtype));
+        const want = R.map2(a.ref, b.ref, (x, y) => s.f(x, y, dtype));
+        await expectTensor(s.call(a.t, b.t), want, out, exact ? EXACT : {});
+      });
+  cases.done();
+}
+
+forEachBackend('unary ops', (device) => {
+  for (const s of UNARY)
+    for (const dtype of s.dtypes)
+      it(`${s.name} ${dtype}`, async () => {
+        const r = rngFor(testName());
+        const out = unaryOut(s, dtype);
+        const cases = new Cases();
+        for (const shape of SHAPES)
+          for (const layout of layoutsForSize(shape))
+            await cases.run(`${s.name} ${dtype} [${shape}] ${layout}`, async () => {
+              const { t, ref } = makeInput(r, device, dtype, shape, layout, s.gen);
+              await expectTensor(s.call(t), ref.map((v) => unaryRef(s, v, dtype)), out, s.exact ? EXACT : {});
+            });
+        cases.done();
+      });
+
+  for (const s of UNARY.filter((u) => u.specials))
+    for (const dtype of FLOAT_DTYPES)
+      it(`${s.name} ${dtype}: NaN, infinities, signed zeros and ties`, async () => {
+        const x = new R.NdArray([s.specials!.length], s.specials!.map((v) => R.roundTo(dtype, v)));
+        const cases = new Cases();
+        await cases.run(`${s.name} ${dtype} of [${s.specials!.join(', ')}]`, async () => {
+          await expectTensor(s.call(upload(x, dtype, device)), x.map((v) => s.f(v, dtype)), dtype, s.exact ? EXACT : {});
+        });
+        cases.done();
+      });
+
+  it('clip with both, one or no bounds, infinite and fractional bounds', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    const bounds: [number | undefined, number | undefined][] = [[-1.5, 2.5], [0, undefined], [undefined, 0.25], [undefined, undefined], [-Infinity, Infinity], [2, 2], [-3.7, 100.2], [-1e10, 1e10]];
+    for (const dtype of NUMERIC)
+      for (const [lo, hi] of bounds)
+        for (const shape of [[7], [13, 33], [0], []])
+          for (const layout of layoutsFor(shape).slice(0, 3))
+            await cases.run(`clip ${dtype} [${shape}] ${layout} to [${lo}, ${hi}]`, async () => {
+              const { t, ref } = makeInput(r, device, dtype, shape, layout, dtype === 'uint8' ? undefined : (q) => q.uniform(-8, 8));
+              // integer tensors clip to the integers inside [lo, hi]; float bounds are float32 and the result rounds to the dtype once
+              const L = lo === undefined ? -Infinity : isInt(dtype) ? Math.ceil(lo) : R.roundTo('float32', lo);
+              const H = hi === undefined ? Infinity : isInt(dtype) ? Math.floor(hi) : R.roundTo('float32', hi);
+              await expectTensor(t.clip(lo, hi), ref.map((v) => (Number.isNaN(v) ? v : R.roundTo(dtype, Math.min(Math.max(v, L), H)))), dtype, EXACT);
+            });
+    for (const dtype of FLOAT_DTYPES)
+      await cases.run(`clip ${dtype} keeps NaN`, async () => {
+        const x = new R.NdArray([4], [NaN, -5, 5, Infinity]);
+        await expectTensor(upload(x, dtype, device).clip(-1, 1), new R.NdArray([4], [NaN, -1, 1, 1]), dtype, EXACT);
+      });
+    cases.done();
+  });
+
+  for (const s of BINARY)
+    for (const dtype of s.dtypes)
+      it(`${s.name} ${dtype}`, async () => {
+        await binaryCases(device, s, dtype, rngFor(testName()));
+      });
+
+  for (const s of [...COMPARE, ...LOGICAL])
+    for (const dtype of s.dtypes)
+      it(`${s.name} ${dtype}`, async () => {
+        await binaryCases(device, s, dtype, rngFor(testName()));
+      });
+
+  it('binary ops on NaN, infinities and signed zeros (float32, float16, bfloat16)', async () => {
+    const vals = [NaN, Infinity, -Infinity, 0, -0, 1, -2.5];
+    const a = vals.flatMap((x) => vals.map(() => x));
+    const b = vals.flatMap(() => vals);
+    const cases = new Cases();
+    for (const dtype of FLOAT_DTYPES) {
+      const A = new R.NdArray([a.length], a), B = new R.NdArray([b.length], b);
+      for (const s of [...BINARY, ...COMPARE])
+        await cases.run(`${s.name} ${dtype}`, async () => {
+          const out = s.out?.(dtype) ?? dtype;
+          await expectTensor(s.call(upload(A, dtype, device), upload(B, dtype, device)), R.map2(A, B, (x, y) => s.f(x, y, dtype)), out, out === 'bool' || s.exact ? EXACT : {});
+        });
+    }
+    cases.done();
+  });
+
+  it('integer edge cases: wrap-around, division and modulo by zero and by -1, negative powers', async () => {
+    const cases = new Cases();
+    const ints: Record<string, number[]> = {
+      int32: [-2147483648, 2147483647, -1, 0, 1, 7, -7, 46341],
+      int64: [-(2 ** 40), 2 ** 40, -1, 0, 1, 7, -7, 3],
+      uint8: [0, 1, 7, 128, 200, 255, 16, 3],
+    };
+    for (const [dtype, vals] of Object.entries(ints) as [DType, number[]][]) {
+      const a = vals.flatMap((x) => vals.map(() => x));
+      const b = vals.flatMap(() => vals);
+      const A = new R.NdArray([a.length], a), B = new R.NdArray([b.length], b);
+      for (const s of BINARY.filter((x) => x.name !== 'pow'))
+        await cases.run(`${s.name} ${dtype}`, async () => {
+          await expectTensor(s.call(upload(A, dtype, device), upload(B, dtype, device)), R.map2(A, B, (x, y) => s.f(x, y, dtype)), s.out?.(dtype) ?? dtype, s.name === 'div' ? {} : EXACT);
+        });
+      const P = new R.NdArray([b.length], b.map((v) => (dtype === 'uint8' ? v % 9 : (v % 9) - 2)));
+      await cases.run(`pow ${dtype}`, async () => {
+        await expectTensor(kiln.pow(upload(A, dtype, device), upload(P, dtype, device)), R.map2(A, P, (x, y) => intPow(x, y, dtype)), dtype, EXACT);
+      });
+    }
+    cases.done();
+  });
+
+  it('JS numbers as operands (weak scalars) on either side', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    const f32 = (v: number) => R.toF32(v);
+    for (const shape of [[13, 33], [0], [], [7]]) {
+      for (const layout of layoutsFor(shape).slice(0, 3)) {
+        await cases.run(`float32 [${shape}] ${layout}`, async () => {
+          const { t, ref } = makeInput(r, device, 'float32', shape, layout);
+          await expectTensor(t.add(2.5), ref.map((v) => v + 2.5), 'float32');
+          await expectTensor(kiln.sub(3, t), ref.map((v) => 3 - v), 'float32');
+          await expectTensor(kiln.mul(t, -0.5), ref.map((v) => v * -0.5), 'float32');
+          await expectTensor(kiln.div(1, t), ref.map((v) => 1 / v), 'float32');
+          await expectTensor(t.pow(2), ref.map((v) => v * v), 'float32');
+          await expectTensor(t.maximum(0), ref.map((v) => Math.max(v, 0)), 'float32', EXACT);
+          await expectTensor(t.greater(0.5), ref.map((v) => +(v > 0.5)), 'bool', EXACT);
+          await expectTensor(t.mod(1.5), ref.map((v) => npMod(v, f32(1.5), 'float32')), 'float32');
+        });
+        await cases.run(`int32 [${shape}] ${layout}`, async () => {
+          const { t, ref } = makeInput(r, device, 'int32', shape, layout, (q) => q.int(-1000, 1000));
+          await expectTensor(t.add(3), ref.map((v) => v + 3), 'int32', EXACT); // an integer keeps int32
+          await expectTensor(t.mul(0.5), ref.map((v) => f32(v) * 0.5), 'float32'); // a fraction gives float32
+          await expectTensor(kiln.sub(7, t), ref.map((v) => 7 - v), 'int32', EXACT);
+          await expectTensor(t.div(4), ref.map((v) => f32(v) / 4), 'float32'); // true division
+          await expectTensor(t.mod(7), ref.map((v) => npMod(v, 7, 'int32')), 'int32', EXACT);
+          await expectTensor(t.lessEqual(0), ref.map((v) => +(v <= 0)), 'bool', EXACT);
+        });
+        await cases.run(`uint8 and float16 keep their dtype [${shape}] ${layout}`, async () => {
+          const u = makeInput(r, device, 'uint8', shape, layout);
+          await expectTensor(u.t.add(10), u.ref.map((v) => (v + 10) % 256), 'uint8', EXACT);
+          const h = makeInput(r, device, 'float16', shape, layout);
+          await expectTensor(h.t.mul(3), h.ref.map((v) => v * 3), 'float16');
+        });
+        await cases.run(`bool tensor with a number [${shape}] ${layout}`, async () => {
+          const { t, ref } = makeInput(r, device, 'bool', shape, layout);
+          await expectTensor(t.add(1), ref.map((v) => v + 1), 'int64', EXACT);
+          await expectTensor(t.mul(0.5), ref.map((v) => v * 0.5), 'float32');
+          await expectTensor(t.logicalAnd(true), ref, 'bool', EXACT);
+        });
+      }
+    }
+    cases.done();
+  });
+
+  it('type promotion between tensors', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    const table: [DType, DType, DType][] = [
+      ['float16', 'bfloat16', 'float32'], ['float16', 'float32', 'float32'], ['bfloat16', 'float32', 'float32'],
+      ['uint8', 'int32', 'int32'], ['int32', 'int64', 'int64'], ['uint8', 'int64', 'int64'],
+      ['int32', 'float16', 'float16'], ['int64', 'bfloat16', 'bfloat16'], ['uint8', 'float32', 'float32'],
+      ['bool', 'uint8', 'uint8'], ['bool', 'float16', 'float16'], ['bool', 'int32', 'int32'],
+    ];
+    const gen = (d: DType): Gen => (d === 'bool' ? (q) => q.int(0, 1) : d === 'uint8' ? (q) => q.int(0, 100) : isInt(d) ? (q) => q.int(-100, 100) : (q) => q.uniform(-4, 4));
+    for (const [da, db, want] of table)
+      for (const [sa, sb] of [[[3, 7], [7]], [[13, 33], [13, 33]], [[], [5]]] as [number[], number[]][])
+        await cases.run(`add(${da} [${sa}], ${db} [${sb}]) -> ${want}`, async () => {
+          const a = makeInput(r, device, da, sa, 'contiguous', gen(da));
+          const b = makeInput(r, device, db, sb, 'contiguous', gen(db));
+          // each operand converts to the result dtype first (float16/bfloat16 through float32), then adds
+          const conv = (x: R.NdArray, from: DType) => R.cast(x, from, want);
+          await expectTensor(kiln.add(a.t, b.t), R.map2(conv(a.ref, da), conv(b.ref, db), (x, y) => x + y), want, isInt(want) ? EXACT : {});
+          await expectTensor(kiln.equal(a.t, b.t), R.map2(conv(a.ref, da), conv(b.ref, db), (x, y) => +(x === y)), 'bool', EXACT);
+        });
+    cases.done();
+  });
+
+  it('where: bool condition, every dtype, three-way broadcasting, views and JS numbers', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    const triples: [number[], number[], number[]][] = [
+      [[13, 33], [13, 33], [13, 33]], [[3, 1], [1, 7], [7]], [[7], [], [3, 7]], [[2, 1, 5], [4, 1], [5]], [[0, 3], [3], []], [[257], [1], [257]],
+    ];
+    for (const dtype of ALL_DTYPES)
+      for (const [sc, sx, sy] of triples)
+        for (const [lc, lx] of layoutPairs(sc, sx).slice(0, 4))
+          await cases.run(`where ${dtype} cond [${sc}] ${lc}, x [${sx}] ${lx}, y [${sy}]`, async () => {
+            const c = makeInput(r, device, 'bool', sc, lc);
+            const x = makeInput(r, device, dtype, sx, lx);
+            const y = makeInput(r, device, dtype, sy, layoutsFor(sy).at(-1)!);
+            await expectTensor(kiln.where(c.t, x.t, y.t), R.where(c.ref, x.ref, y.ref), dtype, EXACT);
+          });
+    for (const shape of [[13, 33], [0], []])
+      await cases.run(`where with numbers [${shape}]`, async () => {
+        const c = makeInput(r, device, 'bool', shape, 'contiguous');
+        const x = makeInput(r, device, 'int32', shape, 'contiguous', (q) => q.int(-50, 50));
+        await expectTensor(kiln.where(c.t, 1.5, -2), c.ref.map((v) => (v ? 1.5 : -2)), 'float32', EXACT);
+        await expectTensor(kiln.where(c.t, x.t, 7), R.where(c.ref, x.ref, R.NdArray.scalar(7)), 'int32', EXACT);
+        await expectTensor(kiln.where(c.t, true, false), c.ref, 'bool', EXACT);
+      });
+    await cases.run('where with a non-bool condition (non-zero is true)', async () => {
+      const c = new R.NdArray([6], [0, 1, -2, 0.5, NaN, 0]);
+      const x = new R.NdArray([6], [1, 2, 3, 4, 5, 6]);
+      await expectTensor(kiln.where(upload(c, 'float32', device), upload(x, 'float32', device), -1), new R.NdArray([6], [-1, 2, 3, 4, 5, -1]), 'float32', EXACT);
+    });
+    cases.done();
+  });
+});

@@ -1,0 +1,160 @@
+// matmul (NumPy semantics) and gemm (ONNX) on every backend: odd M/K/N that are not multiples of any
+// tile, K = 0, 1-D operands, broadcast batch dims, transposed and strided operands, every dtype.
+import { expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import type { DType } from '../src/index.js';
+import { forEachBackend } from './helpers/backends.js';
+import { Cases, expectKilnError, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
+import { makeInput, type Gen, type Layout } from './helpers/inputs.js';
+import { rngFor, type Rng } from './helpers/random.js';
+import * as R from './helpers/reference.js';
+
+const testName = () => expect.getState().currentTestName ?? 'test';
+const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64'];
+const isInt = (d: DType) => d === 'int32' || d === 'int64';
+
+/** Integers stay small so every sum is exact; floats in [-1, 1]. */
+const genFor = (d: DType): Gen => (isInt(d) ? (r) => r.int(-100, 100) : (r) => r.uniform(-1, 1));
+
+/**
+ * Tolerance for a product: accumulation error grows with sum |a_ik b_kj| (the reference's `scale`),
+ * rounding of the stored result with |y|. Integers are exact.
+ */
+function mmTol(dtype: DType, scale: R.NdArray): CompareOptions {
+  if (isInt(dtype)) return { rtol: 0, atol: 0 };
+  const t = tolFor(dtype);
+  return { rtol: t.rtol, atol: t.atol, scale: scale.data };
+}
+
+/** An operand of `shape` in `layout` (a view for every layout but 'contiguous'). */
+function operand(r: Rng, device: string, dtype: DType, shape: number[], layout: Layout) {
+  return makeInput(r, device, dtype, shape, layout, genFor(dtype));
+}
+
+/** M, K, N: 1, odd sizes that are no multiple of any tile, and sizes just past a power of two. */
+const MKN: [number, number, number][] = [
+  [1, 1, 1], [1, 3, 17], [3, 17, 65], [17, 65, 3], [65, 130, 17], [130, 17, 257], [257, 65, 33], [33, 257, 130], [2, 1, 7], [5, 4, 1],
+  [3, 0, 5], [0, 4, 5], [4, 5, 0],
+  [257, 257, 257], [1, 1031, 1], [1031, 1, 3], [2, 700, 129],
+];
+
+const LAYOUT_PAIRS: [Layout, Layout][] = [
+  ['contiguous', 'contiguous'],
+  ['transposed', 'contiguous'],
+  ['contiguous', 'transposed'],
+  ['transposed', 'transposed'],
+  ['strided', 'reversed'],
+  ['negstep', 'offset'],
+  ['offset', 'strided'],
+];
+
+forEachBackend('matmul', (device) => {
+  for (const dtype of DTYPES)
+    it(`2-D ${dtype}: odd M/K/N, K = 0, empty M/N, transposed and strided operands`, async () => {
+      const r = rngFor(testName());
+      const cases = new Cases();
+      for (const [M, K, N] of MKN)
+        for (const [la, lb] of LAYOUT_PAIRS) {
+          if (M * K * N > 300_000 && la !== 'contiguous' && lb !== 'contiguous') continue; // big cases: fewer layouts
+          await cases.run(`matmul ${dtype} [${M}, ${K}] ${la} @ [${K}, ${N}] ${lb}`, async () => {
+            const a = operand(r, device, dtype, [M, K], la), b = operand(r, device, dtype, [K, N], lb);
+            const { y, scale } = R.matmul(a.ref, b.ref);
+            await expectTensor(kiln.matmul(a.t, b.t), y, dtype, mmTol(dtype, scale));
+          });
+        }
+      cases.done();
+    });
+
+  for (const dtype of DTYPES)
+    it(`1-D operands and batched ${dtype}: broadcast batch dims, expanded and permuted operands`, async () => {
+      const r = rngFor(testName());
+      const cases = new Cases();
+      const shapes: [number[], number[], Layout?, Layout?][] = [
+        [[17], [17]], // vector . vector -> 0-d
+        [[0], [0]],
+        [[17], [17, 5]],
+        [[7, 13], [13]],
+        [[13], [3, 13, 7], 'strided'],
+        [[2, 7, 13], [13], 'transposed', 'reversed'],
+        [[2, 1, 5, 13], [3, 13, 7]], // batch [2, 1] with [3] -> [2, 3]
+        [[4, 5, 13], [13, 7], 'permuted'],
+        [[5, 13], [4, 13, 7], 'offset', 'transposed'],
+        [[1, 3, 5], [6, 1, 5, 2], 'expanded', 'expanded'],
+        [[3, 33, 65], [3, 65, 17], 'transposed', 'strided'],
+        [[2, 0, 4], [2, 4, 3]],
+        [[0, 3, 4], [4, 2]],
+        [[2, 3, 0], [2, 0, 5]],
+      ];
+      for (const [sa, sb, la = 'contiguous', lb = 'contiguous'] of shapes)
+        await cases.run(`matmul ${dtype} [${sa}] ${la} @ [${sb}] ${lb}`, async () => {
+          const a = operand(r, device, dtype, sa, la), b = operand(r, device, dtype, sb, lb);
+          const { y, scale } = R.matmul(a.ref, b.ref);
+          await expectTensor(a.t.matmul(b.t), y, dtype, mmTol(dtype, scale));
+        });
+      cases.done();
+    });
+
+  for (const dtype of ['float32', 'float16', 'bfloat16', 'int32'] as DType[])
+    it(`gemm ${dtype}: alpha, beta, transA, transB and a broadcast bias`, async () => {
+      const r = rngFor(testName());
+      const cases = new Cases();
+      const sizes: [number, number, number][] = [[1, 1, 1], [3, 17, 65], [65, 33, 7], [17, 0, 5], [130, 65, 33]];
+      const alphas = isInt(dtype) ? [1, 2, -3] : [1, 0.5, -2];
+      const betas = isInt(dtype) ? [1, 0, 3] : [1, 0, -1.5];
+      let k = 0;
+      for (const [M, K, N] of sizes)
+        for (const transA of [false, true])
+          for (const transB of [false, true])
+            for (const bias of ['none', 'row', 'col', 'full', 'scalar'] as const) {
+              const alpha = alphas[k % 3], beta = betas[(k + 1) % 3];
+              k++;
+              await cases.run(`gemm ${dtype} M${M} K${K} N${N} transA ${transA} transB ${transB} bias ${bias} alpha ${alpha} beta ${beta}`, async () => {
+                const a = operand(r, device, dtype, transA ? [K, M] : [M, K], k % 2 ? 'contiguous' : 'transposed');
+                const b = operand(r, device, dtype, transB ? [N, K] : [K, N], k % 3 ? 'contiguous' : 'strided');
+                const cShape = { none: undefined, row: [N], col: [M, 1], full: [M, N], scalar: [] }[bias];
+                const c = cShape ? operand(r, device, dtype, cShape, 'contiguous') : undefined;
+                const want = R.gemm(a.ref, b.ref, { c: c?.ref, alpha, beta, transA, transB });
+                const got = kiln.gemm(a.t, b.t, { c: c?.t, alpha, beta, transA, transB });
+                await expectTensor(got, want.y, dtype, mmTol(dtype, want.scale));
+              });
+            }
+      await cases.run(`gemm ${dtype} defaults: alpha 1, beta 1, no transposes`, async () => {
+        const a = operand(r, device, dtype, [5, 7], 'contiguous'), b = operand(r, device, dtype, [7, 3], 'contiguous');
+        const c = operand(r, device, dtype, [3], 'contiguous');
+        const want = R.gemm(a.ref, b.ref, { c: c.ref });
+        await expectTensor(a.t.gemm(b.t, { c: c.t }), want.y, dtype, mmTol(dtype, want.scale));
+      });
+      cases.done();
+    });
+
+  it('mixed dtypes promote: float16 @ bfloat16 -> float32, int32 @ float32 -> float32, uint8 @ float16 -> float16', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    for (const [da, db, want] of [['float16', 'bfloat16', 'float32'], ['int32', 'float32', 'float32'], ['uint8', 'float16', 'float16']] as [DType, DType, DType][])
+      await cases.run(`${da} @ ${db}`, async () => {
+        const gen = (d: DType): Gen => (d === 'uint8' ? (q) => q.int(0, 9) : d === 'int32' ? (q) => q.int(-9, 9) : (q) => q.uniform(-1, 1));
+        const a = makeInput(r, device, da, [9, 17], 'contiguous', gen(da)), b = makeInput(r, device, db, [17, 5], 'transposed', gen(db));
+        const { y, scale } = R.matmul(R.cast(a.ref, da, want), R.cast(b.ref, db, want));
+        await expectTensor(kiln.matmul(a.t, b.t), y, want, mmTol(want, scale));
+      });
+    cases.done();
+  });
+
+  it('the result does not depend on poisoned or stale output memory (repeated products agree)', async () => {
+    const r = rngFor(testName());
+    const a = operand(r, device, 'float32', [67, 129], 'contiguous'), b = operand(r, device, 'float32', [129, 31], 'contiguous');
+    const first = await kiln.matmul(a.t, b.t).data();
+    for (let i = 0; i < 3; ++i) expect(await kiln.matmul(a.t, b.t).data()).toEqual(first);
+    a.t.dispose();
+    b.t.dispose();
+  });
+
+  it('shape errors: inner dims, batch dims, 0-d operands, gemm ranks', () => {
+    const a = kiln.zeros([3, 4]), b = kiln.zeros([5, 6]);
+    expect(expectKilnError(() => kiln.matmul(a, b), 'E_SHAPE').message).toMatch(/matmul.*\[3, 4\].*\[5, 6\]/);
+    expectKilnError(() => kiln.matmul(kiln.zeros([2, 3, 4]), kiln.zeros([3, 4, 5])), 'E_SHAPE');
+    expectKilnError(() => kiln.matmul(kiln.zeros([]), a), 'E_SHAPE');
+    expectKilnError(() => kiln.gemm(kiln.zeros([2, 3, 4]), a), 'E_SHAPE');
+    expectKilnError(() => kiln.gemm(a, kiln.zeros([4, 2]), { c: kiln.zeros([3, 3]) }), 'E_SHAPE');
+  });
+});
