@@ -14,15 +14,7 @@ namespace kiln {
 namespace {
 
 double fma_loop_portable(int64_t iters) {
-  float acc[32];
-  for (int i = 0; i < 32; ++i) acc[i] = 1.0f + i * 1e-3f;
-  for (int64_t n = 0; n < iters; ++n)
-    for (int i = 0; i < 32; ++i) acc[i] = acc[i] * 0.999999f + 1e-7f;
-  float s = 0;
-  for (float v : acc) s += v;
-  volatile float sink = s;
-  (void)sink;
-  return (double)iters * 32 * 2;
+  return fma_chains<float, 1, 32>(iters, [](float a, float b, float c) { return a * b + c; }, [](float x) { return x; });
 }
 
 void peak_run(const KernelArgs& a) {
