@@ -44,7 +44,6 @@ namespace kiln {
 namespace {
 
 using mm::Kernels;
-Attrs g_tune;  // TUNING (temporary)
 
 // ---- portable building blocks (plain loops the compiler vectorizes for the baseline ISA) ----------
 
@@ -510,13 +509,8 @@ void gemm_float(const Kernels& kk, const Problem& p) {
               }
               if (last) finish(kk, p, o.y, o.c, ir, jr, mr, nr, ct, ldo, q.direct);
             };
-            if (g_tune.i64("_order", 0) == 0) {
-              for (int64_t jr = n0; jr < n1; jr += NR)
-                for (int64_t ir = m0; ir < m1; ir += MR) micro(jr, ir);
-            } else {
-              for (int64_t ir = m0; ir < m1; ir += MR)
-                for (int64_t jr = n0; jr < n1; jr += NR) micro(jr, ir);
-            }
+            for (int64_t jr = n0; jr < n1; jr += NR)
+              for (int64_t ir = m0; ir < m1; ir += MR) micro(jr, ir);
           }
         }
       });
@@ -638,11 +632,7 @@ void gemv_float(const Kernels& kk, const Problem& p, const Gemv& g) {
 
 template <typename T>
 void matmul_float(const Problem& p) {
-  Kernels kt = *pick_kernels();
-  if (g_tune.has("_kc")) kt.kc = g_tune.i64("_kc");
-  if (g_tune.has("_mc")) kt.mc = g_tune.i64("_mc");
-  if (g_tune.has("_nc")) kt.nc = g_tune.i64("_nc");
-  const Kernels& kk = kt;
+  const Kernels& kk = *pick_kernels();
   if (std::is_same<T, float>::value) {
     const Gemv g = plan_gemv(p);
     if (g.ok) return gemv_float(kk, p, g);
@@ -699,7 +689,6 @@ void matmul_int(const Problem& p) {
 }
 
 void matmul_run(const KernelArgs& a) {
-  g_tune = a.attrs;
   const Problem p = problem_of(a);
   if (p.batch == 0 || p.M == 0 || p.N == 0) return;
   switch (p.Y->dtype) {
