@@ -1,6 +1,6 @@
 // MatMul building blocks for AVX2+FMA (compiled with -mavx2 -mfma -mf16c; matmul.cc calls them
 // only when cpu_features() has all three and no AVX-512).
-//   tile_avx2<6, 2>:  Y[6, 16] (+)= A_sliver[6 x kc] @ B_sliver[kc, 16]
+//   tile_simd<Avx2, 6, 2> (matmul_tile.h):  Y[6, 16] (+)= A_sliver[6 x kc] @ B_sliver[kc, 16]
 //     12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of the 16 registers (the classic
 //     Haswell shape: 12 FMAs per 2 loads + 6 broadcasts).
 //   gemv_dot_avx2 / gemv_axpy_avx2: the M == 1 and N == 1 shapes (memory-bound, never packed).
@@ -11,43 +11,22 @@
 #include <cstdint>
 
 #include "matmul_kernels.h"
+#include "matmul_tile.h"
 
 namespace kiln {
 namespace mm {
 namespace {
 
-template <int MR, int NV>
-void tile_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  __m256 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_setzero_ps();
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
-  for (int64_t k = 0; k < kc; ++k) {
-    __m256 bv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + 8 * j);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const __m256 av = _mm256_broadcast_ss(a + i);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
-    }
-    a += MR;
-    b += ldb;
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      float* p = c + i * ldc + 8 * j;
-      __m256 v = acc[i][j];
-      if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(p));
-      _mm256_storeu_ps(p, v);
-    }
-}
+struct Avx2 {
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
 
 float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -298,7 +277,7 @@ const Kernels kAvx2 = {
     256,   // kc: B sliver 16 KB in L1
     144,   // mc
     3072,  // nc
-    tile_avx2<kMR, kNV>,
+    tile_simd<Avx2, kMR, kNV>,
     gemv_dot_avx2,
     gemv_axpy_avx2,
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},

@@ -1,6 +1,6 @@
 // MatMul building blocks for AVX-512 (compiled with -mavx512f/bw/vl/dq -mfma -mf16c; matmul.cc
 // calls them only when cpu_features() has all of those).
-//   tile_avx512<14, 2>:  Y[14, 32] (+)= A_sliver[14 x kc] @ B_sliver[kc, 32]
+//   tile_simd<Avx512, 14, 2> (matmul_tile.h):  Y[14, 32] (+)= A_sliver[14 x kc] @ B_sliver[kc, 32]
 //     28 zmm accumulators + 2 B vectors = 30 of the 32 registers; A is broadcast straight from
 //     memory into each FMA ({1to16}), so a k step is 2 loads + 14 broadcast loads for 28 FMAs.
 //   gemv_dot_avx512 / gemv_axpy_avx512: the M == 1 and N == 1 shapes, which are memory-bound and
@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include "matmul_kernels.h"
+#include "matmul_tile.h"
 
 // GCC 12 reports its own intrinsics' deliberately undefined temporaries (_mm512_undefined_ps
 // inside unpacklo/shuffle/cvtph) as maybe-uninitialized once they are inlined here.
@@ -21,41 +22,16 @@ namespace kiln {
 namespace mm {
 namespace {
 
-template <int MR, int NV>
-void tile_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  __m512 acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
-    _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char*)(c + i * ldc + NV * 16 - 1), _MM_HINT_T0);
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-    }
-    a += MR;
-    b += ldb;
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) {
-      float* p = c + i * ldc + 16 * j;
-      __m512 v = acc[i][j];
-      if (accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(p));
-      _mm512_storeu_ps(p, v);
-    }
-}
+struct Avx512 {
+  using V = __m512;
+  static constexpr int kLanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+};
 
 // The maskz forms, because GCC 12 warns about the undefined-vector temporaries inside
 // _mm512_reduce_add_ps, _mm512_shuffle_f32x4 and _mm512_castps512_ps128.
@@ -331,7 +307,7 @@ const Kernels kAvx512 = {
     256,   // kc
     672,   // mc
     3072,  // nc
-    tile_avx512<kMR, kNV>,
+    tile_simd<Avx512, kMR, kNV>,
     gemv_dot_avx512,
     gemv_axpy_avx512,
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},

@@ -1,0 +1,56 @@
+// The register-tiled micro-kernel, written once over a vector ISA and instantiated by each ISA file
+// (matmul_avx512.cc, matmul_avx2.cc) with its own traits struct S:
+//   S::V            the vector type;  S::kLanes  floats per vector
+//   S::zero(), S::load(p), S::store(p, v), S::set1(x), S::fma(a, b, c) = a * b + c, S::add(a, b)
+// S must be declared inside the ISA file's anonymous namespace: every instantiation then has
+// internal linkage, so code compiled for one ISA can never be merged into another by the linker.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace kiln {
+namespace mm {
+
+// c[MR, NV * kLanes] (row stride ldc) = (accumulate ? c : 0) + A_sliver[kc x MR] @ B_sliver[kc, NV * kLanes]
+//   MR * NV accumulators + NV B vectors stay in registers; A is broadcast one element per row.
+template <class S, int MR, int NV>
+void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char*)(c + i * ldc + NV * L - 1), _MM_HINT_T0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) bv[j] = S::load(b + L * j);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V av = S::set1(a[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += ldb;
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) {
+      float* p = c + i * ldc + L * j;
+      V v = acc[i][j];
+      if (accumulate) v = S::add(v, S::load(p));
+      S::store(p, v);
+    }
+}
+
+}  // namespace mm
+}  // namespace kiln
