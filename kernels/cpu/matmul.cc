@@ -184,58 +184,46 @@ template <typename T> constexpr int dtype_code() {
   return std::is_same<T, half>::value ? 1 : std::is_same<T, bfloat16>::value ? 2 : 0;
 }
 
-// A block rows [0, mc) x cols [0, kc) of `a` -> MR-tall slivers, zero padded to a multiple of MR.
+// Rows [0, n) x cols [0, kc) of `m` -> R-tall slivers (element (i, k) of a sliver at dst[k*R + i]),
+// zero padded to a multiple of R: the generic strided packer behind both pack_a and pack_b.
 template <typename T>
-void pack_a(const Kernels& kk, Mat<T> a, int64_t mc, int64_t kc, float* dst) {
-  const int MR = kk.mr;
-  if (a.cs == 1 && kk.pack_a[0][dtype_code<T>()]) return kk.pack_a[0][dtype_code<T>()](mc, kc, a.p, a.rs, dst);
-  if (a.rs == 1 && kk.pack_a[1][dtype_code<T>()]) return kk.pack_a[1][dtype_code<T>()](mc, kc, a.p, a.cs, dst);
-  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += kc * MR) {
-    const int64_t mr = std::min<int64_t>(MR, mc - i0);
-    if (a.rs == 1 && mr == MR) {  // column-major: each k is one contiguous run of MR
+void pack_slivers(Mat<T> m, int64_t n, int64_t kc, int R, float* dst) {
+  for (int64_t i0 = 0; i0 < n; i0 += R, dst += kc * R) {
+    const int64_t r = std::min<int64_t>(R, n - i0);
+    if (m.rs == 1 && r == R) {  // each k is one contiguous run of R
       for (int64_t k = 0; k < kc; ++k) {
-        const T* s = a.at(i0, k);
-        for (int i = 0; i < MR; ++i) dst[k * MR + i] = load(s + i);
+        const T* s = m.at(i0, k);
+        for (int i = 0; i < R; ++i) dst[k * R + i] = load(s + i);
       }
       continue;
     }
-    for (int64_t i = 0; i < mr; ++i) {
-      const T* s = a.at(i0 + i, 0);
-      if (a.cs == 1)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = load(s + k);
+    for (int64_t i = 0; i < r; ++i) {
+      const T* s = m.at(i0 + i, 0);
+      if (m.cs == 1)
+        for (int64_t k = 0; k < kc; ++k) dst[k * R + i] = load(s + k);
       else
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = load(s + k * a.cs);
+        for (int64_t k = 0; k < kc; ++k) dst[k * R + i] = load(s + k * m.cs);
     }
-    for (int64_t i = mr; i < MR; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0;
+    for (int64_t i = r; i < R; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * R + i] = 0;
   }
 }
 
-// B panel rows [0, kc) x cols [0, nc) of `b` -> NR-wide slivers, zero padded to a multiple of NR.
+// A block rows [0, mc) x cols [0, kc) of `a` -> MR-tall slivers, zero padded to a multiple of MR.
+template <typename T>
+void pack_a(const Kernels& kk, Mat<T> a, int64_t mc, int64_t kc, float* dst) {
+  if (a.cs == 1 && kk.pack_a[0][dtype_code<T>()]) return kk.pack_a[0][dtype_code<T>()](mc, kc, a.p, a.rs, dst);
+  if (a.rs == 1 && kk.pack_a[1][dtype_code<T>()]) return kk.pack_a[1][dtype_code<T>()](mc, kc, a.p, a.cs, dst);
+  pack_slivers(a, mc, kc, kk.mr, dst);
+}
+
+// B panel rows [0, kc) x cols [0, nc) of `b` -> NR-wide slivers, zero padded to a multiple of NR:
+// the A packing of B's transpose.
 template <typename T>
 void pack_b(const Kernels& kk, Mat<T> b, int64_t kc, int64_t nc, float* dst) {
-  const int NR = kk.nr;
   if (b.cs == 1 && kk.pack_b[0][dtype_code<T>()]) return kk.pack_b[0][dtype_code<T>()](kc, nc, b.p, b.rs, dst);
   if (b.rs == 1 && kk.pack_b[1][dtype_code<T>()]) return kk.pack_b[1][dtype_code<T>()](kc, nc, b.p, b.cs, dst);
-  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
-    const int64_t nr = std::min<int64_t>(NR, nc - j0);
-    if (b.cs == 1 && nr == NR) {  // row-major: each k is one contiguous run of NR
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* s = b.at(k, j0);
-        for (int j = 0; j < NR; ++j) dst[k * NR + j] = load(s + j);
-      }
-      continue;
-    }
-    for (int64_t j = 0; j < nr; ++j) {
-      const T* s = b.at(0, j0 + j);
-      if (b.rs == 1)
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = load(s + k);
-      else
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = load(s + k * b.rs);
-    }
-    for (int64_t j = nr; j < NR; ++j)
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0;
-  }
+  pack_slivers(Mat<T>{b.p, b.cs, b.rs}, nc, kc, kk.nr, dst);
 }
 
 // ---- epilogue --------------------------------------------------------------------------------------
