@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { fail } from '../errors.js';
 
@@ -128,7 +129,7 @@ export async function launchCommand(argv: string[]): Promise<number> {
         });
         child.on('close', (code, signal) => {
           if ((code !== 0 || signal) && !failure) {
-            failure = { rank: Number(env.RANK), code: code ?? 128 + 15 };
+            failure = { rank: Number(env.RANK), code: code ?? 128 + (constants.signals[signal!] ?? 15) };
             process.stderr.write(`kiln launch: rank ${env.RANK} exited with ${signal ? `signal ${signal}` : `code ${code}`}; terminating the other ranks\n`);
             terminate('SIGTERM');
           }
@@ -138,7 +139,7 @@ export async function launchCommand(argv: string[]): Promise<number> {
     );
   }
   const forward = (sig: NodeJS.Signals) => {
-    failure ??= { rank: -1, code: 128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15) };
+    failure ??= { rank: -1, code: 128 + constants.signals[sig] };
     terminate(sig);
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
