@@ -231,6 +231,35 @@ describe('distributed: launcher and configuration', () => {
   });
 });
 
+describe('distributed: example and bench', () => {
+  it('examples/data-parallel: the loss falls and every rank ends with the same weights', () => {
+    const r = launch(['--nproc-per-node', '3', join(ROOT, 'examples', 'data-parallel', 'train.mjs'), '30']);
+    expect(r.status, ending(r)).toBe(0);
+    const losses = [...r.stdout.matchAll(/^\[rank0\]: step (\d+) loss (\S+)$/gm)].map((m) => Number(m[2]));
+    expect(losses.length).toBe(4);
+    expect(losses[3]).toBeLessThan(losses[0] / 100);
+    const weights = [...r.stdout.matchAll(/^\[rank(\d)\]: weights (\S+)$/gm)].map((m) => m[2]);
+    expect(weights.length).toBe(3);
+    expect(new Set(weights).size, r.stdout).toBe(1);
+  });
+
+  it('bench collectives --json: a validated row per op and size, with nccl-tests busbw factors', () => {
+    const r = spawnSync(process.execPath, [CLI, 'bench', 'collectives', '--nproc', '3', '--max-bytes', '4096', '--min-bytes', '1024', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, ending(r)).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.worldSize).toBe(3);
+    const rows = out.rows as { op: string; size: number; count: number; timeUs: number; algbw: number; busbw: number; wrong: number }[];
+    for (const op of ['allReduce', 'broadcast', 'reduce', 'allGather', 'reduceScatter', 'allToAll', 'sendRecv']) expect(rows.some((x) => x.op === op), op).toBe(true);
+    for (const row of rows) {
+      expect(row.wrong, JSON.stringify(row)).toBe(0);
+      expect(row.timeUs).toBeGreaterThan(0);
+      expect(row.count * 4).toBe(row.size);
+      const factor = { allReduce: 4 / 3, allGather: 2 / 3, reduceScatter: 2 / 3, allToAll: 2 / 3 }[row.op] ?? 1;
+      expect(row.busbw).toBeCloseTo(row.algbw * factor, 6);
+    }
+  });
+});
+
 describe('distributed: reductions and NCCL plumbing', () => {
   it('float16/bfloat16 accumulate in float32 and round once, to nearest even', () => {
     const r = rngFor('dist-halves');

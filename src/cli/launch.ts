@@ -73,7 +73,8 @@ export function rankEnv(plan: LaunchPlan, localRank: number, port: number, token
   };
 }
 
-function freePort(host: string): Promise<number> {
+/** A TCP port that is free on host right now. */
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
