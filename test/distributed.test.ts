@@ -10,7 +10,7 @@ import { resolveInit } from '../src/distributed/init.js';
 import { ncclCandidates, ncclFailure, ncclStatus, ncclVersionString } from '../src/distributed/nccl.js';
 import { decode, encode, reduceAll } from '../src/distributed/reduce-ops.js';
 import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store.js';
-import { parseLaunch, rankEnv } from '../src/cli/launch.js';
+import { freePort, parseLaunch, rankEnv } from '../src/cli/launch.js';
 import { expectKilnError } from './helpers/compare.js';
 import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
 import { SEED, rngFor } from './helpers/random.js';
@@ -20,6 +20,21 @@ const fixture = (name: string) => join(ROOT, 'test', 'fixtures', name);
 const launch = (args: string[], timeout = 120_000) => spawnSync(process.execPath, [CLI, 'launch', ...args], { cwd: ROOT, encoding: 'utf8', timeout });
 const tagged = (out: string, tag: string) =>
   [...out.matchAll(new RegExp(`^\\[rank(\\d+)\\]: ${tag} (.*)$`, 'gm'))].map((m) => ({ rank: Number(m[1]), ...JSON.parse(m[2]) }));
+
+const raw = (port: number, bytes: Buffer) =>
+  new Promise<'closed'>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => s.write(bytes));
+    s.on('close', () => resolve('closed'));
+    s.on('error', () => undefined);
+    setTimeout(() => reject(new Error('the server kept a malformed connection open')), 3000);
+  });
+/** A frame prefix: [u32 head length][f64 body length]. */
+const prefix = (head: number, body: number) => {
+  const b = Buffer.alloc(12);
+  b.writeUInt32LE(head, 0);
+  b.writeDoubleLE(body, 4);
+  return b;
+};
 
 describe('distributed: collectives on the cpu backend', () => {
   beforeAll(() => assertDistFresh());
@@ -115,23 +130,9 @@ describe('distributed: rendezvous store', () => {
     }
   });
 
-  const raw = (port: number, bytes: Buffer) =>
-    new Promise<'closed'>((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port }, () => s.write(bytes));
-      s.on('close', () => resolve('closed'));
-      s.on('error', () => undefined);
-      setTimeout(() => reject(new Error('the server kept a malformed connection open')), 3000);
-    });
-
   it('malformed, oversized or unauthenticated messages close only that connection', async () => {
     const { server, client } = await open();
     try {
-      const prefix = (head: number, body: number) => {
-        const b = Buffer.alloc(12);
-        b.writeUInt32LE(head, 0);
-        b.writeDoubleLE(body, 4);
-        return b;
-      };
       expect(await raw(server.port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe('closed'); // garbage lengths
       expect(await raw(server.port, prefix(100_000, 0))).toBe('closed'); // head over the limit
       expect(await raw(server.port, prefix(9, STORE_LIMITS.maxValue + 1))).toBe('closed'); // body over the limit
@@ -216,6 +217,22 @@ describe('distributed: launcher and configuration', () => {
     expectKilnError(() => resolveInit({ backend: 'gloo' as 'cpu' }, env), 'E_ARGUMENT');
   });
 
+  it('rendezvous: a rank that never comes is E_DIST_TIMEOUT; a peer link with the wrong token is closed', async () => {
+    const port = await freePort('127.0.0.1');
+    const pending = kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 2, masterPort: port, token: 'tok', timeoutMs: 1500 }).catch((e) => e);
+    const store = await StoreClient.connect({ host: '127.0.0.1', port, token: 'tok', timeoutMs: 1000 });
+    const [host, linkPort] = (await store.get('cpu/addr/0')).toString().split(':');
+    expect(host).toBe('127.0.0.1');
+    const hello = (token: string) => Buffer.concat([prefix(4, token.length), Buffer.from([1, 0, 0, 0]), Buffer.from(token)]);
+    expect(await raw(Number(linkPort), hello('wrong'))).toBe('closed');
+    expect(await raw(Number(linkPort), Buffer.from('not a frame at all, just text'))).toBe('closed');
+    store.close();
+    const err = await pending;
+    expect(err).toBeInstanceOf(kiln.KilnError);
+    expect(err.code).toBe('E_DIST_TIMEOUT');
+    expect(err.message).toMatch(/rank 0 could not connect to all 2 ranks within 1500 ms/);
+  });
+
   it('a world of one needs no launcher', async () => {
     const pg = await kiln.distributed.init({ backend: 'cpu', timeoutMs: 5000 });
     try {
@@ -225,6 +242,10 @@ describe('distributed: launcher and configuration', () => {
       expect(await (await pg.allGather(t)).toArray()).toEqual([[1, 2, 3]]);
       expect(pg.rank).toBe(0);
       expect(pg.worldSize).toBe(1);
+      expectKilnError(() => pg.allReduce([1, 2] as unknown as kiln.Tensor), 'E_ARGUMENT');
+      const gone = kiln.tensor([1]);
+      gone.dispose();
+      expectKilnError(() => pg.broadcast(gone), 'E_DISPOSED');
     } finally {
       await pg.destroy();
     }

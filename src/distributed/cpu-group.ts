@@ -12,6 +12,7 @@ import {
   checkRank,
   checkSubgroup,
   checkTag,
+  checkTensor,
   type CallOptions,
   type P2POptions,
   type ProcessGroup,
@@ -22,6 +23,7 @@ import type { Mesh } from './mesh.js';
 import { reduceAll } from './reduce-ops.js';
 import type { StoreClient, StoreServer } from './store.js';
 import { checkWritable, readBytes, tensorFromBytes, writeBytes } from './tensor-io.js';
+import { withTimeout } from './timeout.js';
 
 /** What every group of one job shares: the links, the store, the abort state. */
 export interface CpuJob {
@@ -66,12 +68,8 @@ export class CpuProcessGroup implements ProcessGroup {
     const key = (step: number | string) => `${this.id}.${typeof step === 'string' ? step : `${seq}.${step}`}`;
     const run = async () => {
       if (this.job.broken) throw this.job.broken;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms (a peer is stuck or missing)`)), timeoutMs);
-      });
       try {
-        return await Promise.race([body(key), timeout]);
+        return await withTimeout(body(key), timeoutMs, () => new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms (a peer is stuck or missing)`));
       } catch (e) {
         const err = e instanceof KilnError ? e : new KilnError('E_PEER_LOST', `${name}: ${(e as Error).message}`);
         if (err.code === 'E_DIST_TIMEOUT' || err.code === 'E_PEER_LOST') {
@@ -79,8 +77,6 @@ export class CpuProcessGroup implements ProcessGroup {
           this.job.mesh.abort(err);
         }
         throw err;
-      } finally {
-        clearTimeout(timer);
       }
     };
     const p = this.#tail.then(run, run);
@@ -158,7 +154,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
-    t.storageFor('allGather');
+    checkTensor('allGather', t);
     return this.call('allGather', o, async (key) => {
       const bytes = await readBytes(t, 'allGather');
       const rows = await this.exchange(key(0), () => bytes, () => bytes.length, 'allGather');
@@ -201,7 +197,7 @@ export class CpuProcessGroup implements ProcessGroup {
     checkRank('send', 'dst', dst, this.worldSize);
     if (dst === this.rank) fail('E_ARGUMENT', `send: rank ${this.rank} cannot send to itself`);
     const tag = checkTag('send', o?.tag ?? 0);
-    t.storageFor('send');
+    checkTensor('send', t);
     return this.call('send', o, async (key) => {
       await this.post(dst, key(`p${this.rank}>${dst}.${tag}`), await readBytes(t, 'send'));
     });

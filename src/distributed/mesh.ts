@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KilnError, fail } from '../errors.js';
 import { FrameReader, writeFrame } from './frames.js';
 import type { StoreClient } from './store.js';
+import { withTimeout } from './timeout.js';
 
 const HELLO_LIMITS = { maxHead: 4, maxBody: 1024 };
 // Keys are short ASCII; payloads are whole tensors (1 TiB bounds a typo, not a real transfer).
@@ -64,27 +65,20 @@ export class Mesh {
       const [h, p] = (await store.get(`${prefix}/addr/${peer}`, timeoutMs)).toString('utf8').split(/:(?=\d+$)/);
       const s = await new Promise<Socket>((resolve, reject) => {
         const c = connect({ host: h, port: Number(p) }, () => resolve(c));
-        c.once('error', reject);
+        c.once('error', (e: NodeJS.ErrnoException) => reject(new KilnError('E_PEER_LOST', `rendezvous: rank ${rank} could not connect to rank ${peer} at ${h}:${p} (${e.code ?? e.message})`)));
       });
       const hello = Buffer.alloc(4);
       hello.writeUInt32LE(rank, 0);
       await writeFrame(s, hello, Buffer.from(token, 'utf8'));
       mesh.attach(peer, s);
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new KilnError('E_DIST_TIMEOUT', `rendezvous: rank ${rank} could not connect to all ${worldSize} ranks within ${timeoutMs} ms (connected: ${[...mesh.#peers.keys()].sort().join(', ') || 'none'})`)),
-        timeoutMs,
-      );
-    });
     try {
-      await Promise.race([Promise.all([accepted, ...dialed]), timeout]);
+      await withTimeout(Promise.all([accepted, ...dialed]), timeoutMs, () =>
+        new KilnError('E_DIST_TIMEOUT', `rendezvous: rank ${rank} could not connect to all ${worldSize} ranks within ${timeoutMs} ms (connected: ${[...mesh.#peers.keys()].sort().join(', ') || 'none'})`),
+      );
     } catch (e) {
       mesh.close();
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
     return mesh;
   }

@@ -15,6 +15,7 @@ import {
   checkRank,
   checkSubgroup,
   checkTag,
+  checkTensor,
   type CallOptions,
   type P2POptions,
   type ProcessGroup,
@@ -25,6 +26,7 @@ import {
 import type { InitConfig } from './init.js';
 import { ncclCheck, ncclFailure, ncclStatus } from './nccl.js';
 import type { StoreClient, StoreServer } from './store.js';
+import { withTimeout } from './timeout.js';
 
 // ncclDataType_t and ncclRedOp_t values (nccl.h); bool travels as uint8 (max = or, min = and)
 const NCCL_DTYPE: Record<DType, number> = { float32: 7, float16: 6, bfloat16: 9, int32: 2, int64: 4, uint8: 1, bool: 1 };
@@ -32,8 +34,7 @@ const NCCL_OP: Record<ReduceOp, number> = { sum: 0, prod: 1, max: 2, min: 3, avg
 
 /** The device address of a contiguous CUDA tensor's first element, and its device's stream. */
 function address(t: Tensor, op: string): { pointer: bigint; stream: bigint; device: number } {
-  const s = t.storageFor(op);
-  const buf: BufferHandle = s.buffer;
+  const buf: BufferHandle = checkTensor(op, t).storageFor(op).buffer;
   if (!buf.deviceAddress) fail('E_DEVICE', `${op}: the nccl backend needs CUDA tensors, got ${t.describe()}`);
   if (!t.isContiguous) fail('E_ARGUMENT', `${op}: needs a contiguous tensor, got a strided view of ${t.describe()}`);
   const a = buf.deviceAddress();
@@ -223,17 +224,11 @@ async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: numbe
     id = u.id!;
     await job.store!.set(key, id);
   } else id = await job.store!.get(key, job.timeoutMs);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: rank ${rank} of ${size} did not finish within ${job.timeoutMs} ms`)), job.timeoutMs);
-  });
-  try {
-    const r = await Promise.race([nccl.commInitRank(size, id, rank, job.device), timeout]);
-    ncclCheck(nccl, 'ncclCommInitRank', r.result);
-    return r.comm!;
-  } finally {
-    clearTimeout(timer);
-  }
+  const r = await withTimeout(nccl.commInitRank(size, id, rank, job.device), job.timeoutMs, () =>
+    new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: rank ${rank} of ${size} did not finish within ${job.timeoutMs} ms`),
+  );
+  ncclCheck(nccl, 'ncclCommInitRank', r.result);
+  return r.comm!;
 }
 
 /** The NCCL world group: needs libnccl.so.2 and a CUDA device for this process's local rank. */
