@@ -3,6 +3,7 @@
 // so every expected element is a small exact integer), then timed; a row's time is the slowest
 // rank's mean. algbw = size / time; busbw applies nccl-tests' factor for the op, so it is comparable
 // to the link's bandwidth whatever the world size.
+import { createServer, connect } from 'node:net';
 import * as kiln from '../src/index.js';
 import type { ProcessGroup, ReduceOp } from '../src/distributed/index.js';
 import { itemSize } from '../src/dtype.js';
@@ -142,6 +143,36 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
     }
   }
   return rows;
+}
+
+/**
+ * The peer figure for the CPU backend: a raw TCP stream over loopback (one socket pair, bytes copied
+ * into a preallocated buffer as they arrive, as the CPU backend does), measured on this host in the
+ * same run. The CPU backend's links are such streams, so its busbw is best read as a fraction of this.
+ */
+export async function tcpLoopbackGBps(bytes = 64 << 20): Promise<number> {
+  const payload = Buffer.alloc(bytes, 1);
+  const sink = Buffer.allocUnsafe(bytes);
+  return new Promise((resolve, reject) => {
+    const server = createServer((s) => {
+      let got = 0;
+      const t0 = performance.now();
+      s.on('data', (c: Buffer) => {
+        c.copy(sink, got);
+        got += c.length;
+        if (got >= bytes) {
+          resolve(bytes / ((performance.now() - t0) * 1e6));
+          s.destroy();
+          server.close();
+        }
+      });
+    });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const c = connect((server.address() as { port: number }).port, '127.0.0.1', () => c.end(payload));
+      c.on('error', () => undefined);
+    });
+  });
 }
 
 const HEADER = `${'op'.padEnd(14)}${'size (B)'.padStart(12)}${'count'.padStart(12)}${'type'.padStart(10)}${'redop'.padStart(7)}${'time (us)'.padStart(12)}${'algbw GB/s'.padStart(12)}${'busbw GB/s'.padStart(12)}${'#wrong'.padStart(8)}`;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { COLLECTIVES, benchCollectives, formatCollectives, type Collective } from '../../bench/collectives.js';
+import { COLLECTIVES, benchCollectives, formatCollectives, tcpLoopbackGBps, type Collective } from '../../bench/collectives.js';
 import { init } from '../distributed/init.js';
 import { checkReduce } from '../distributed/reduce-ops.js';
 import { checkDType } from '../dtype.js';
@@ -57,7 +57,13 @@ export async function benchCollectivesCommand(argv: string[]): Promise<number> {
   const maxBytes = maxBytesFor(num('max-bytes', 2 ** 30), Number(process.env.LOCAL_WORLD_SIZE ?? worldSize));
   const json = !!flags.json;
   const lead = pg.rank === 0;
-  if (lead && !json) process.stdout.write(`kiln bench collectives: ${worldSize} ranks, ${backend} backend, ${dtype}, sizes ${num('min-bytes', 8)} B .. ${maxBytes} B\n`);
+  // the peer: rank 0 measures a raw TCP loopback stream while the others wait (cpu backend only)
+  const peer = backend === 'cpu' && lead ? { name: 'tcp-loopback', gbps: await tcpLoopbackGBps() } : undefined;
+  await pg.barrier();
+  if (lead && !json) {
+    process.stdout.write(`kiln bench collectives: ${worldSize} ranks, ${backend} backend, ${dtype}, sizes ${num('min-bytes', 8)} B .. ${maxBytes} B\n`);
+    if (peer) process.stdout.write(`peer: a raw TCP loopback stream on this host, same run: ${peer.gbps.toFixed(3)} GB/s\n`);
+  }
   const rows = await benchCollectives(pg, {
     ops: ops as Collective[],
     dtype,
@@ -72,8 +78,12 @@ export async function benchCollectivesCommand(argv: string[]): Promise<number> {
   if (lead) {
     if (json) {
       const host = info();
-      process.stdout.write(JSON.stringify({ suite: 'collectives', host: { version: host.version, node: host.node, nccl: host.nccl }, worldSize, backend, rows }, null, 2) + '\n');
-    } else process.stdout.write(formatCollectives(rows) + '\n');
+      process.stdout.write(JSON.stringify({ suite: 'collectives', host: { version: host.version, node: host.node, nccl: host.nccl }, worldSize, backend, peer, rows }, null, 2) + '\n');
+    } else {
+      process.stdout.write(formatCollectives(rows) + '\n');
+      const big = rows.filter((r) => r.size === Math.max(...rows.map((x) => x.size)));
+      if (peer) for (const r of big) process.stdout.write(`${r.op} at ${r.size} B: busbw ${(r.busbw / peer.gbps).toFixed(2)}x the TCP loopback peer\n`);
+    }
   }
   return rows.some((r) => r.wrong > 0) ? 1 : 0;
 }
