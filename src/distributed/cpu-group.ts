@@ -100,9 +100,10 @@ export class CpuProcessGroup implements ProcessGroup {
 
   /** Sends parts[r] to every other rank r and returns what each rank sent back (own part included). */
   private async exchange(key: string, parts: (r: number) => Uint8Array, expect: (r: number) => number | undefined, where: string): Promise<Uint8Array[]> {
-    const sends = this.others().map((r) => this.post(r, key, parts(r)));
+    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
+    sent.catch(() => undefined); // awaited below, unless a receive fails first (then its error is the one reported)
     const got = await Promise.all(this.ranks.map((_, r) => (r === this.rank ? parts(r) : this.fetch(r, key, expect(r), where))));
-    await Promise.all(sends);
+    await sent;
     return got;
   }
 

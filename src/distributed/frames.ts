@@ -11,6 +11,9 @@ export interface FrameLimits {
 
 const PREFIX = 12;
 
+/** A connection that has not presented its token by then is closed (store and peer links alike). */
+export const HELLO_TIMEOUT_MS = 10_000;
+
 /** Incremental parser for one connection: push() every chunk; onFrame gets whole frames in order. */
 export class FrameReader {
   #pending: Buffer = Buffer.alloc(0);
@@ -56,7 +59,11 @@ export class FrameReader {
       this.#head = Buffer.from(this.#pending.subarray(PREFIX));
       const bodyLen = this.#pending.readDoubleLE(4);
       this.#pending = Buffer.alloc(0);
-      this.#body = Buffer.allocUnsafe(bodyLen);
+      try {
+        this.#body = Buffer.allocUnsafe(bodyLen);
+      } catch {
+        return void this.bad(`cannot allocate a frame body of ${bodyLen} bytes`);
+      }
       this.#filled = 0;
       if (bodyLen === 0) this.deliver();
     }

@@ -3,16 +3,18 @@
 // token and its rank). Messages are frames whose head is a string key; a receiver asks for
 // (peer, key) and gets the payloads sent under that key in order. A connection that closes or
 // sends garbage makes its peer lost: every pending and later receive from it fails with E_PEER_LOST.
+import { constants } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KilnError, fail } from '../errors.js';
-import { FrameReader, writeFrame } from './frames.js';
+import { FrameReader, HELLO_TIMEOUT_MS, writeFrame } from './frames.js';
 import type { StoreClient } from './store.js';
 import { withTimeout } from './timeout.js';
 
 const HELLO_LIMITS = { maxHead: 4, maxBody: 1024 };
-// Keys are short ASCII; payloads are whole tensors (1 TiB bounds a typo, not a real transfer).
-const DATA_LIMITS = { maxHead: 256, maxBody: 2 ** 40 };
+// Keys are short ASCII; payloads are whole tensors, up to the largest Buffer Node can allocate.
+const DATA_LIMITS = { maxHead: 256, maxBody: constants.MAX_LENGTH };
+
 
 interface Waiter {
   resolve: (b: Buffer) => void;
@@ -175,9 +177,11 @@ function handshake(s: Socket, token: string, accept: (rank: number, rest: Buffer
     },
     () => s.destroy(),
   );
+  const idle = setTimeout(() => s.destroy(), HELLO_TIMEOUT_MS).unref();
   s.on('data', (c) => {
     const rest = reader.push(c);
     if (!hello) return;
+    clearTimeout(idle);
     const [head, body] = hello;
     const t = Buffer.from(token, 'utf8');
     const ok = head.length === 4 && body.length === t.length && timingSafeEqual(body, t) && accept(head.readUInt32LE(0), rest);

@@ -4,7 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KilnError, fail } from '../errors.js';
-import { FrameReader, writeFrame } from './frames.js';
+import { FrameReader, HELLO_TIMEOUT_MS, writeFrame } from './frames.js';
 
 /** Longest key and value the store accepts (values are small: addresses, NCCL ids, counters). */
 export const STORE_LIMITS = { maxKey: 1024, maxValue: 1 << 20 } as const;
@@ -74,6 +74,7 @@ export class StoreServer {
     socket.unref();
     let authed = false;
     const drop = () => socket.destroy();
+    const idle = setTimeout(drop, HELLO_TIMEOUT_MS).unref(); // must present the token promptly
     const reader = new FrameReader(
       LIMITS,
       (head, body) => {
@@ -87,6 +88,7 @@ export class StoreServer {
             return;
           }
           authed = true;
+          clearTimeout(idle);
           return void reply(Status.Ok, id);
         }
         if (op === Op.Set) {
