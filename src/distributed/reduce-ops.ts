@@ -32,14 +32,11 @@ function halfTable(): Float32Array {
   return f16Table;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function toHalf(x: number): number {
-  f32[0] = x;
-  const b = u32[0], sign = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
+/** float32 bits -> float16 bits, rounded to nearest even (overflow to infinity, NaN kept quiet). */
+function halfBits(b: number): number {
+  const sign = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
   if (e === 0xff) return sign | 0x7c00 | (m ? 0x200 : 0);
-  const exp = e - 127 + 15;
+  const exp = e - 112; // rebias 127 -> 15
   if (exp >= 31) return sign | 0x7c00;
   if (exp <= 0) {
     if (exp < -10) return sign;
@@ -55,19 +52,18 @@ function toHalf(x: number): number {
   return sign | h;
 }
 
-function toBfloat(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff) return ((b >>> 16) | 0x40) & 0xffff;
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-}
+/** float32 bits -> bfloat16 bits, rounded to nearest even (NaN kept quiet). */
+const bfloatBits = (b: number): number =>
+  (b & 0x7f800000) === 0x7f800000 && b & 0x7fffff ? ((b >>> 16) | 0x40) & 0xffff : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 
 /**
  * The values of raw bytes of dtype as an accumulator (halves widened to float32): a fresh copy, or
  * with `borrow` a view of the bytes themselves where their alignment allows.
  */
 export function decode(dtype: DType, bytes: Uint8Array, borrow = false): Acc {
-  const aligned = borrow && bytes.byteOffset % 8 === 0;
+  // halves are widened into a fresh array anyway, so their bytes are only read in place
+  const half = dtype === 'float16' || dtype === 'bfloat16';
+  const aligned = half ? bytes.byteOffset % 2 === 0 : borrow && bytes.byteOffset % 8 === 0;
   const { buffer, byteOffset, byteLength } = aligned ? bytes : copyAligned(bytes);
   switch (dtype) {
     case 'float32': return new Float32Array(buffer, byteOffset, byteLength / 4);
@@ -92,9 +88,9 @@ export function decode(dtype: DType, bytes: Uint8Array, borrow = false): Acc {
 /** The raw bytes of dtype for an accumulator (halves rounded to nearest even, once). */
 export function encode(dtype: DType, acc: Acc): Uint8Array {
   if (dtype !== 'float16' && dtype !== 'bfloat16') return new Uint8Array(acc.buffer, acc.byteOffset, acc.byteLength);
-  const src = acc as Float32Array, out = new Uint16Array(src.length);
-  const round = dtype === 'float16' ? toHalf : toBfloat;
-  for (let i = 0; i < src.length; ++i) out[i] = round(src[i]);
+  const bits = new Uint32Array(acc.buffer, acc.byteOffset, acc.length), out = new Uint16Array(acc.length);
+  if (dtype === 'float16') for (let i = 0; i < bits.length; ++i) out[i] = halfBits(bits[i]);
+  else for (let i = 0; i < bits.length; ++i) out[i] = bfloatBits(bits[i]);
   return new Uint8Array(out.buffer);
 }
 
@@ -107,8 +103,23 @@ function copyAligned(bytes: Uint8Array): Uint8Array {
 
 /** acc = acc (op) x, element-wise, in the accumulator's type. x is raw bytes of dtype. */
 export function combine(dtype: DType, op: ReduceOp, acc: Acc, bytes: Uint8Array): void {
-  const x = decode(dtype, bytes, true);
   const n = acc.length;
+  if (dtype === 'float16' && (op === 'sum' || op === 'avg') && bytes.byteOffset % 2 === 0) {
+    // the hot path of mixed-precision training: widen through the table while adding, no copy
+    const a = acc as Float32Array, h = new Uint16Array(bytes.buffer, bytes.byteOffset, n), t = halfTable();
+    for (let i = 0; i < n; ++i) a[i] += t[h[i]];
+    return;
+  }
+  if (dtype === 'bfloat16' && (op === 'sum' || op === 'avg') && bytes.byteOffset % 2 === 0) {
+    const a = acc as Float32Array, h = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    const one = new Float32Array(1), bits = new Uint32Array(one.buffer);
+    for (let i = 0; i < n; ++i) {
+      bits[0] = h[i] << 16;
+      a[i] += one[0];
+    }
+    return;
+  }
+  const x = decode(dtype, bytes, true);
   if (acc instanceof BigInt64Array) {
     const y = x as BigInt64Array;
     if (op === 'sum') for (let i = 0; i < n; ++i) acc[i] += y[i];
