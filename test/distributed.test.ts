@@ -249,6 +249,7 @@ describe('distributed: launcher and configuration', () => {
     } finally {
       await pg.destroy();
     }
+    await expect(pg.barrier()).rejects.toMatchObject({ code: 'E_DISPOSED' });
   });
 });
 

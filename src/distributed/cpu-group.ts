@@ -44,6 +44,7 @@ export class CpuProcessGroup implements ProcessGroup {
   readonly worldSize: number;
   #seq = 0;
   #tail: Promise<unknown> = Promise.resolve();
+  #destroyed: KilnError | undefined;
 
   constructor(
     private readonly job: CpuJob,
@@ -68,6 +69,7 @@ export class CpuProcessGroup implements ProcessGroup {
     const key = (step: number | string) => `${this.id}.${typeof step === 'string' ? step : `${seq}.${step}`}`;
     const run = async () => {
       if (this.job.broken) throw this.job.broken;
+      if (this.#destroyed) throw this.#destroyed;
       try {
         return await withTimeout(body(key), timeoutMs, () => new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms (a peer is stuck or missing)`));
       } catch (e) {
@@ -231,8 +233,9 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   async destroy(): Promise<void> {
+    this.#destroyed ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
     if (this.id !== 0) return;
-    this.job.broken ??= new KilnError('E_PEER_LOST', 'the process group was destroyed');
+    this.job.broken ??= this.#destroyed; // the world group takes every subgroup with it
     this.job.mesh.close();
     this.job.store.close();
     await this.job.server?.close();

@@ -61,7 +61,7 @@ export interface ProcessGroup {
    * must call it, in the same order; members of the subgroup get it, the others get undefined.
    */
   newGroup(ranks: readonly number[]): Promise<ProcessGroup | undefined>;
-  /** Closes the group's connections (the world group: also the store). Later calls fail. */
+  /** Ends the group: later calls fail with E_DISPOSED. Destroying the world group also closes the links, the store and every subgroup. */
   destroy(): Promise<void>;
 }
 

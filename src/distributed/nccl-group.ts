@@ -205,7 +205,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   async destroy(): Promise<void> {
-    this.#broken ??= new KilnError('E_PEER_LOST', 'the process group was destroyed');
+    this.#broken ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
     this.check('ncclCommDestroy', this.nccl.destroy(this.comm));
     if (this.isWorld && this.job.store) {
       this.job.store.close();
