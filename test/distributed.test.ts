@@ -12,7 +12,7 @@ import { decode, encode, reduceAll } from '../src/distributed/reduce-ops.js';
 import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store.js';
 import { freePort, parseLaunch, rankEnv } from '../src/cli/launch.js';
 import { expectKilnError } from './helpers/compare.js';
-import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
+import { CLI, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { SEED, rngFor } from './helpers/random.js';
 import { toBF16, toF16 } from './helpers/reference.js';
 
@@ -308,6 +308,20 @@ describe('distributed: reductions and NCCL plumbing', () => {
     ]);
     expect(ncclVersionString(22105)).toBe('2.21.5');
     expect(ncclVersionString(2804)).toBe('2.8.4');
+  });
+
+  it('the NCCL loader: an explicit path is the only one tried; a library without the NCCL symbols is refused', () => {
+    const probe = `import * as kiln from ${JSON.stringify(join(ROOT, 'dist', 'src', 'index.js'))}; console.log(JSON.stringify(kiln.distributed.ncclStatus()));`;
+    const missing = runNode(probe, { KILN_NCCL_PATH: '/nonexistent/libnccl.so.2' });
+    expect(missing.status, ending(missing)).toBe(0);
+    const a = JSON.parse(missing.stdout);
+    expect(a.version).toBeUndefined();
+    expect(a.reason).toMatch(/tried \/nonexistent\/libnccl\.so\.2 \(.*No such file/);
+    expect(a.reason).not.toMatch(/site-packages|tried libnccl/);
+    // a real shared library that is not NCCL: dlopen succeeds, dlsym finds none of NCCL's entry points
+    const notNccl = runNode(probe, { KILN_NCCL_PATH: 'libm.so.6' });
+    expect(notNccl.status, ending(notNccl)).toBe(0);
+    expect(JSON.parse(notNccl.stdout).reason).toMatch(/libm\.so\.6 \(missing symbols ncclGetVersion, ncclGetUniqueId, .*ncclGetErrorString/);
   });
 
   it('NCCL results become KilnErrors: E_NCCL, or E_PEER_LOST for system and remote errors', () => {

@@ -82,6 +82,7 @@ export class Mesh {
       mesh.close();
       throw e;
     }
+    server.close(); // every link is up; nobody else may connect
     return mesh;
   }
 
