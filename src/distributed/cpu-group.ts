@@ -73,11 +73,11 @@ export class CpuProcessGroup implements ProcessGroup {
       try {
         return await withTimeout(body(key), timeoutMs, () => new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms (a peer is stuck or missing)`));
       } catch (e) {
+        // whatever failed (a timeout, a lost peer, sizes that differ across ranks, a tensor disposed
+        // mid-call), the message streams are out of step now: abort, so the peers learn at once
         const err = e instanceof KilnError ? e : new KilnError('E_PEER_LOST', `${name}: ${(e as Error).message}`);
-        if (err.code === 'E_DIST_TIMEOUT' || err.code === 'E_PEER_LOST') {
-          this.job.broken ??= err;
-          this.job.mesh.abort(err);
-        }
+        this.job.broken ??= err;
+        this.job.mesh.abort(err);
         throw err;
       }
     };
