@@ -17,7 +17,8 @@ import { SEED, rngFor } from './helpers/random.js';
 import { toBF16, toF16 } from './helpers/reference.js';
 
 const fixture = (name: string) => join(ROOT, 'test', 'fixtures', name);
-const launch = (args: string[], timeout = 120_000) => spawnSync(process.execPath, [CLI, 'launch', ...args], { cwd: ROOT, encoding: 'utf8', timeout });
+const launch = (args: string[], timeout = 120_000, env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [CLI, 'launch', ...args], { cwd: ROOT, encoding: 'utf8', timeout, env: { ...process.env, ...env } });
 const tagged = (out: string, tag: string) =>
   [...out.matchAll(new RegExp(`^\\[rank(\\d+)\\]: ${tag} (.*)$`, 'gm'))].map((m) => ({ rank: Number(m[1]), ...JSON.parse(m[2]) }));
 
@@ -50,6 +51,25 @@ describe('distributed: collectives on the cpu backend', () => {
         expect(x.checked).toBeGreaterThan(250);
         expect(x.worldSize).toBe(world);
       }
+    });
+});
+
+describe('distributed: collectives on the nccl backend (a host with NCCL and CUDA devices)', () => {
+  const gpus = kiln.devices().filter((d) => d.kind === 'cuda').length;
+  const ready = !!ncclStatus().version && gpus > 0;
+
+  it('NCCL and a CUDA device are present where KILN_REQUIRE=cuda says so', () => {
+    if (kiln.requiredBackends().includes('cuda')) expect(ready, ncclStatus().reason ?? 'no CUDA device').toBe(true);
+    else if (!ready) console.log(`nccl collectives skipped: ${ncclStatus().reason ?? 'no CUDA device'}`);
+  });
+
+  for (const world of [1, 2])
+    it.runIf(ready && gpus >= world)(`${world} rank(s) on ${world} GPU(s): every collective, dtype and odd size`, () => {
+      const r = launch(['--nproc-per-node', String(world), fixture('dist-collectives.mjs'), String(SEED)], 300_000, { KILN_DIST_BACKEND: 'nccl' });
+      expect(r.status, ending(r)).toBe(0);
+      const results = tagged(r.stdout, 'RESULT');
+      expect(results.length, ending(r)).toBe(world);
+      for (const x of results) expect(x.failures, `rank ${x.rank}`).toEqual([]);
     });
 });
 

@@ -68,14 +68,45 @@ export class NcclProcessGroup implements ProcessGroup {
 
   /**
    * Enqueues with `launch` on the device's stream at once (so calls are ordered with the kernels
-   * around them, and calls inside a group() launch together), then waits for the device under the watchdog.
+   * around them, and calls inside a group() launch together), then waits for the device under the
+   * watchdog. Sends and receives made in one synchronous stretch (`Promise.all([pg.send(a, 1),
+   * pg.recv(b, 1)])`) launch together in one NCCL group at the end of it, as crossing pairs must, and
+   * before any later collective, so the stream keeps the order of the calls.
    */
-  private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: () => T): Promise<T> {
+  private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: () => T, p2p = false): Promise<T> {
     const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
     if (this.#broken) throw this.#broken;
-    const out = launch();
+    let out: T;
+    if (p2p) await this.batch(() => (out = launch()));
+    else {
+      this.flushP2P();
+      out = launch();
+    }
     await this.watch(name, timeoutMs, resolveDevice(`cuda:${device}`).backend.sync(device));
-    return out;
+    return out!;
+  }
+
+  #p2p: { launch: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  private batch(launch: () => void): Promise<void> {
+    if (this.#p2p.length === 0) queueMicrotask(() => this.flushP2P());
+    return new Promise((resolve, reject) => this.#p2p.push({ launch, resolve, reject }));
+  }
+
+  private flushP2P(): void {
+    const ops = this.#p2p.splice(0);
+    if (!ops.length) return;
+    try {
+      this.check('ncclGroupStart', this.nccl.groupStart());
+      try {
+        for (const op of ops) op.launch();
+      } finally {
+        this.check('ncclGroupEnd', this.nccl.groupEnd());
+      }
+      ops.forEach((op) => op.resolve());
+    } catch (e) {
+      ops.forEach((op) => op.reject(e));
+    }
   }
 
   private watch(name: string, timeoutMs: number, done: Promise<void>): Promise<void> {
@@ -130,60 +161,85 @@ export class NcclProcessGroup implements ProcessGroup {
     });
   }
 
+  /** Inputs that are not written may be strided views: NCCL reads a contiguous copy, queued on the same stream first. */
+  private fromInput<R>(t: Tensor, op: string, run: (src: Tensor) => Promise<R>): Promise<R> {
+    const src = checkTensor(op, t).isContiguous ? t : t.contiguous();
+    if (src === t) return run(t);
+    try {
+      return run(src).finally(() => src.dispose());
+    } catch (e) {
+      src.dispose();
+      throw e;
+    }
+  }
+
   allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
-    const a = address(t, 'allGather');
-    const out = empty([this.worldSize, ...t.shape], t.dtype, t.device, 'allGather');
-    const b = address(out, 'allGather');
-    return this.call('allGather', o, a.device, () => {
-      this.check('ncclAllGather', this.nccl.allGather(this.comm, a.pointer, b.pointer, t.size, NCCL_DTYPE[t.dtype], a.stream));
-      return out;
+    return this.fromInput(t, 'allGather', (src) => {
+      const a = address(src, 'allGather');
+      const out = empty([this.worldSize, ...t.shape], t.dtype, t.device, 'allGather');
+      const b = address(out, 'allGather');
+      return this.call('allGather', o, a.device, () => {
+        this.check('ncclAllGather', this.nccl.allGather(this.comm, a.pointer, b.pointer, t.size, NCCL_DTYPE[t.dtype], a.stream));
+        return out;
+      });
     });
   }
 
   reduceScatter(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
     const op = NCCL_OP[checkOp('reduceScatter', t, o)];
     const rows = blockRows('reduceScatter', t, this.worldSize);
-    const a = address(t, 'reduceScatter');
-    const out = empty([rows, ...t.shape.slice(1)], t.dtype, t.device, 'reduceScatter');
-    const b = address(out, 'reduceScatter');
-    return this.call('reduceScatter', o, a.device, () => {
-      this.check('ncclReduceScatter', this.nccl.reduceScatter(this.comm, a.pointer, b.pointer, out.size, NCCL_DTYPE[t.dtype], op, a.stream));
-      return out;
+    return this.fromInput(t, 'reduceScatter', (src) => {
+      const a = address(src, 'reduceScatter');
+      const out = empty([rows, ...t.shape.slice(1)], t.dtype, t.device, 'reduceScatter');
+      const b = address(out, 'reduceScatter');
+      return this.call('reduceScatter', o, a.device, () => {
+        this.check('ncclReduceScatter', this.nccl.reduceScatter(this.comm, a.pointer, b.pointer, out.size, NCCL_DTYPE[t.dtype], op, a.stream));
+        return out;
+      });
     });
   }
 
   allToAll(t: Tensor, o?: CallOptions): Promise<Tensor> {
     blockRows('allToAll', t, this.worldSize);
-    const a = address(t, 'allToAll');
-    const out = empty(t.shape, t.dtype, t.device, 'allToAll');
-    const b = address(out, 'allToAll');
-    const n = t.size / this.worldSize, bytes = BigInt(n * itemSize(t.dtype));
-    return this.call('allToAll', o, a.device, () => {
-      this.check('ncclGroupStart', this.nccl.groupStart());
-      for (let r = 0; r < this.worldSize; ++r) {
-        this.check('ncclSend', this.nccl.send(this.comm, a.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
-        this.check('ncclRecv', this.nccl.recv(this.comm, b.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
-      }
-      this.check('ncclGroupEnd', this.nccl.groupEnd());
-      return out;
+    return this.fromInput(t, 'allToAll', (src) => {
+      const a = address(src, 'allToAll');
+      const out = empty(t.shape, t.dtype, t.device, 'allToAll');
+      const b = address(out, 'allToAll');
+      const n = t.size / this.worldSize, bytes = BigInt(n * itemSize(t.dtype));
+      return this.call('allToAll', o, a.device, () => {
+        this.check('ncclGroupStart', this.nccl.groupStart());
+        try {
+          for (let r = 0; r < this.worldSize; ++r) {
+            this.check('ncclSend', this.nccl.send(this.comm, a.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
+            this.check('ncclRecv', this.nccl.recv(this.comm, b.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
+          }
+        } finally {
+          this.check('ncclGroupEnd', this.nccl.groupEnd());
+        }
+        return out;
+      });
     });
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
     checkRank('send', 'dst', dst, this.worldSize);
+    if (dst === this.rank) fail('E_ARGUMENT', `send: rank ${this.rank} cannot send to itself`);
     checkTag('send', o?.tag ?? 0); // NCCL matches point-to-point messages by order alone
-    const a = address(t, 'send');
-    return this.call('send', o, a.device, () => this.check('ncclSend', this.nccl.send(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], dst, a.stream)));
+    return this.fromInput(t, 'send', (src) => {
+      const a = address(src, 'send');
+      return this.call('send', o, a.device, () => this.check('ncclSend', this.nccl.send(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], dst, a.stream)), true);
+    });
   }
 
   recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
     checkRank('recv', 'src', src, this.worldSize);
+    if (src === this.rank) fail('E_ARGUMENT', `recv: rank ${this.rank} cannot receive from itself`);
     checkTag('recv', o?.tag ?? 0);
     const a = address(t, 'recv');
     return this.call('recv', o, a.device, () => {
       this.check('ncclRecv', this.nccl.recv(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], src, a.stream));
       return t;
-    });
+    }, true);
   }
 
   async barrier(o?: CallOptions): Promise<void> {
