@@ -2,7 +2,7 @@
 // start --nproc ranks of itself on this host (the cpu backend) and print rank 0's table.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { totalmem } from 'node:os';
+import { freemem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { COLLECTIVES, benchCollectives, formatCollectives, tcpLoopbackGBps, type Collective } from '../../bench/collectives.js';
 import { init } from '../distributed/init.js';
@@ -15,8 +15,8 @@ import { freePort, rankEnv } from './launch.js';
 
 const VALUES = ['nproc', 'backend', 'dtype', 'op', 'ops', 'min-bytes', 'max-bytes', 'timeout-ms'];
 
-/** The largest power of two up to `want` that every rank's buffers (about 6 copies of a size) fit in memory. */
-export function maxBytesFor(want: number, nproc: number, memory = totalmem()): number {
+/** The largest power of two up to `want` for which every rank's buffers (about 6 copies of a size) fit in free memory. */
+export function maxBytesFor(want: number, nproc: number, memory = freemem()): number {
   const cap = Math.max(8, memory / (6 * nproc));
   return 2 ** Math.floor(Math.log2(Math.min(want, cap)));
 }
