@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor.js';
 import {
   blockRows,
   checkOp,
+  checkPeer,
   checkRank,
   checkSubgroup,
   checkTag,
@@ -197,8 +198,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
-    checkRank('send', 'dst', dst, this.worldSize);
-    if (dst === this.rank) fail('E_ARGUMENT', `send: rank ${this.rank} cannot send to itself`);
+    checkPeer('send', 'dst', dst, this.rank, this.worldSize);
     const tag = checkTag('send', o?.tag ?? 0);
     checkTensor('send', t);
     return this.call('send', o, async (key) => {
@@ -207,8 +207,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
-    checkRank('recv', 'src', src, this.worldSize);
-    if (src === this.rank) fail('E_ARGUMENT', `recv: rank ${this.rank} cannot receive from itself`);
+    checkPeer('recv', 'src', src, this.rank, this.worldSize);
     const tag = checkTag('recv', o?.tag ?? 0);
     checkWritable(t, 'recv');
     return this.call('recv', o, async (key) => {

@@ -80,6 +80,13 @@ export function checkRank(where: string, what: string, r: unknown, worldSize: nu
   return r as number;
 }
 
+/** A point-to-point peer: a rank of the group other than this one. */
+export function checkPeer(where: string, what: 'dst' | 'src', r: unknown, self: number, worldSize: number): number {
+  checkRank(where, what, r, worldSize);
+  if (r === self) fail('E_ARGUMENT', `${where}: rank ${self} cannot ${what === 'dst' ? 'send to' : 'receive from'} itself`);
+  return r as number;
+}
+
 export function checkTag(where: string, tag: unknown): number {
   if (!Number.isSafeInteger(tag) || (tag as number) < 0) fail('E_ARGUMENT', `${where}: tag must be a non-negative integer, got ${String(tag)}`);
   return tag as number;

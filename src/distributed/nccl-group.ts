@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor.js';
 import {
   blockRows,
   checkOp,
+  checkPeer,
   checkRank,
   checkSubgroup,
   checkTag,
@@ -222,8 +223,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
-    checkRank('send', 'dst', dst, this.worldSize);
-    if (dst === this.rank) fail('E_ARGUMENT', `send: rank ${this.rank} cannot send to itself`);
+    checkPeer('send', 'dst', dst, this.rank, this.worldSize);
     checkTag('send', o?.tag ?? 0); // NCCL matches point-to-point messages by order alone
     return this.fromInput(t, 'send', (src) => {
       const a = address(src, 'send');
@@ -232,8 +232,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
-    checkRank('recv', 'src', src, this.worldSize);
-    if (src === this.rank) fail('E_ARGUMENT', `recv: rank ${this.rank} cannot receive from itself`);
+    checkPeer('recv', 'src', src, this.rank, this.worldSize);
     checkTag('recv', o?.tag ?? 0);
     const a = address(t, 'recv');
     return this.call('recv', o, a.device, () => {
