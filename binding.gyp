@@ -26,7 +26,8 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "KILN_BUILDER=\"node-gyp\"",
                   "KILN_VERSION=\"<!(node -p \"require('./package.json').version\")\""],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"]
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "libraries": ["-ldl"]
     }
   ]
 }

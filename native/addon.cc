@@ -14,6 +14,7 @@
 #include "cuda_probe.h"
 #include "error.h"
 #include "kernel.h"
+#include "nccl.h"
 #include "queue.h"
 #include "threadpool.h"
 
@@ -402,6 +403,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New<guarded<Memory>>(env, "memory"));
   exports.Set("setErrorClass", Napi::Function::New<guarded<SetErrorClass>>(env, "setErrorClass"));
   exports.Set("setNumThreads", Napi::Function::New<guarded<SetNumThreads>>(env, "setNumThreads"));
+  auto nccl = Napi::Object::New(env);  // NCCL loaded at run time (native/nccl.h)
+#define KILN_NCCL_EXPORT(name) nccl.Set(#name, Napi::Function::New<guarded<nccl_api::name>>(env, "nccl." #name));
+  KILN_NCCL_FUNCTIONS(KILN_NCCL_EXPORT)
+#undef KILN_NCCL_EXPORT
+  exports.Set("nccl", nccl);
   return exports;
 }
 

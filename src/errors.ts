@@ -9,7 +9,11 @@ export type KilnErrorCode =
   | 'E_OOM' // out of memory on the device
   | 'E_UNSUPPORTED' // the backend has no kernel for this op and dtypes
   | 'E_NATIVE' // the native addon failed to load or reported an internal error
-  | 'E_INDEX'; // an index out of range
+  | 'E_INDEX' // an index out of range
+  | 'E_DIST_TIMEOUT' // a collective, rendezvous or store request outlived its timeout
+  | 'E_PEER_LOST' // a peer process (or the rendezvous store) closed its connection or sent garbage
+  | 'E_DIST_AUTH' // the rendezvous store or a peer refused this process's token
+  | 'E_NCCL'; // NCCL returned an error (the message carries ncclGetErrorString)
 
 /** The one error type Kiln throws. `code` is stable; match on it, not on the message. */
 export class KilnError extends Error {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativePath, packageRoot, tryNative } from './native.js';
 import { createRequire } from 'node:module';
+import { ncclStatus, type NcclStatus } from './distributed/nccl.js';
 
 export interface KilnInfo {
   version: string;
@@ -11,6 +12,8 @@ export interface KilnInfo {
   native: { loaded: boolean; path?: string; builder?: string; compiler?: string; napiVersion?: number; cudaCompiled?: boolean; cudaRuntime?: string };
   backends: Record<BackendKind, { available: boolean; reason?: string; devices: DeviceInfo[] }>;
   libraries: Record<string, string | undefined>;
+  /** NCCL, loaded at run time: its version and path, or why it is absent. */
+  nccl: NcclStatus;
 }
 
 const require = createRequire(import.meta.url);
@@ -54,5 +57,6 @@ export function info(): KilnInfo {
       'onnxruntime-node': version('onnxruntime-node'),
       'cuda-driver': n ? fmtCuda(n.cuda.driverVersion) : undefined,
     },
+    nccl: ncclStatus(),
   };
 }

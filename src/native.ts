@@ -42,6 +42,32 @@ export interface NativeAddon {
   memory(): { bytes: number; buffers: number; queued: number };
   setErrorClass(ctor: typeof KilnError): void;
   setNumThreads(n: number): number;
+  /** NCCL loaded at run time (native/nccl.cc); src/distributed/nccl.ts is its only user. */
+  nccl: NativeNccl;
+}
+
+/** An NCCL communicator handle (a napi External). */
+export type NcclComm = { readonly __nccl: unique symbol };
+
+/** NCCL's entry points; each returns an ncclResult_t (0 = success). Addresses and streams are BigInts. */
+export interface NativeNccl {
+  load(paths: readonly string[]): { path?: string; version?: number; error?: string };
+  errorString(result: number): string;
+  uniqueId(): { result: number; id?: Uint8Array };
+  commInitRank(nranks: number, id: Uint8Array, rank: number, device: number): Promise<{ result: number; comm?: NcclComm }>;
+  commInitAll(devices: readonly number[]): { result: number; comms?: NcclComm[] };
+  groupStart(): number;
+  groupEnd(): number;
+  allReduce(comm: NcclComm, send: bigint, recv: bigint, count: number, dtype: number, op: number, stream: bigint): number;
+  broadcast(comm: NcclComm, send: bigint, recv: bigint, count: number, dtype: number, root: number, stream: bigint): number;
+  reduce(comm: NcclComm, send: bigint, recv: bigint, count: number, dtype: number, op: number, root: number, stream: bigint): number;
+  allGather(comm: NcclComm, send: bigint, recv: bigint, sendCount: number, dtype: number, stream: bigint): number;
+  reduceScatter(comm: NcclComm, send: bigint, recv: bigint, recvCount: number, dtype: number, op: number, stream: bigint): number;
+  send(comm: NcclComm, buf: bigint, count: number, dtype: number, peer: number, stream: bigint): number;
+  recv(comm: NcclComm, buf: bigint, count: number, dtype: number, peer: number, stream: bigint): number;
+  asyncError(comm: NcclComm): number;
+  abort(comm: NcclComm): number;
+  destroy(comm: NcclComm): number;
 }
 
 /** The kiln package folder (this file runs from src/ under vitest and from dist/src/ when built). */

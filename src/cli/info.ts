@@ -22,6 +22,7 @@ export function infoCommand(argv: string[]): number {
     } else out.push(`${kind.padEnd(10)} absent: ${b.reason}`);
   }
   out.push('libraries: ' + Object.entries(i.libraries).map(([k, v]) => `${k} ${v ?? 'absent'}`).join(', '));
+  out.push(i.nccl.version ? `nccl ${i.nccl.version} (${i.nccl.path})` : `nccl absent: ${i.nccl.reason}`);
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The `kiln` command: info, bench.
+// The `kiln` command: info, bench, launch.
 import { KilnError } from '../errors.js';
 import { benchCommand } from './bench.js';
 import { infoCommand } from './info.js';
+import { LAUNCH_USAGE, launchCommand } from './launch.js';
 
 const USAGE = `usage: kiln <command> [options]
 
@@ -10,7 +11,11 @@ commands:
   info [--json]                        devices found, why a backend is absent, build and library versions
   bench [suite] [--device D[,D]] [--dtype T[,T]] [--case NAME[,NAME]] [--budget-ms MS] [--json]
                                        run a benchmark suite (default: the quick suite = matmul)
-                                       suites: matmul
+                                       suites: matmul, collectives
+  bench collectives [--nproc N] [--backend cpu|nccl] [--dtype T] [--op sum] [--ops a,b] [--min-bytes B] [--max-bytes B] [--json]
+                                       nccl-tests style table per collective (starts N cpu ranks unless under kiln launch)
+  ${LAUNCH_USAGE}
+                                       run script.js as N ranks of a distributed job (torchrun's variables)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -20,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
       return infoCommand(rest);
     case 'bench':
       return benchCommand(rest);
+    case 'launch':
+      return launchCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -1,0 +1,322 @@
+// The NCCL binding: our own declarations of the few NCCL entry points Kiln calls (ABI facts from
+// nccl.h: ncclUniqueId is 128 opaque bytes passed by value, ncclComm_t an opaque pointer, enums
+// int-sized), resolved with dlsym from the first library in the search list that loads.
+#include "nccl.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+#ifdef KILN_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace kiln {
+namespace {
+
+using Result = int;   // ncclResult_t; 0 is ncclSuccess
+using Comm = void*;   // ncclComm_t
+using Stream = void*; // cudaStream_t
+struct UniqueId {
+  char internal[128];  // NCCL_UNIQUE_ID_BYTES
+};
+
+struct Api {
+  Result (*GetVersion)(int*);
+  Result (*GetUniqueId)(UniqueId*);
+  Result (*CommInitRank)(Comm*, int, UniqueId, int);
+  Result (*CommInitAll)(Comm*, int, const int*);
+  Result (*GroupStart)();
+  Result (*GroupEnd)();
+  Result (*AllReduce)(const void*, void*, size_t, int, int, Comm, Stream);
+  Result (*Broadcast)(const void*, void*, size_t, int, int, Comm, Stream);
+  Result (*Reduce)(const void*, void*, size_t, int, int, int, Comm, Stream);
+  Result (*AllGather)(const void*, void*, size_t, int, Comm, Stream);
+  Result (*ReduceScatter)(const void*, void*, size_t, int, int, Comm, Stream);
+  Result (*Send)(const void*, size_t, int, int, Comm, Stream);
+  Result (*Recv)(void*, size_t, int, int, Comm, Stream);
+  Result (*CommGetAsyncError)(Comm, Result*);
+  Result (*CommAbort)(Comm);
+  Result (*CommDestroy)(Comm);
+  const char* (*GetErrorString)(Result);
+};
+
+std::mutex g_mu;
+Api g_api{};
+bool g_loaded = false;
+std::string g_path;
+
+template <typename F>
+bool bind(void* lib, const char* name, F& slot, std::string& missing) {
+  slot = reinterpret_cast<F>(dlsym(lib, name));
+  if (!slot) missing += missing.empty() ? name : std::string(", ") + name;
+  return slot != nullptr;
+}
+
+// Tries one path; on success fills g_api. Returns an empty string or why it failed.
+std::string try_load(const std::string& path) {
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char* e = dlerror();
+    return e ? e : "dlopen failed";
+  }
+  Api a{};
+  std::string missing;
+  bind(lib, "ncclGetVersion", a.GetVersion, missing);
+  bind(lib, "ncclGetUniqueId", a.GetUniqueId, missing);
+  bind(lib, "ncclCommInitRank", a.CommInitRank, missing);
+  bind(lib, "ncclCommInitAll", a.CommInitAll, missing);
+  bind(lib, "ncclGroupStart", a.GroupStart, missing);
+  bind(lib, "ncclGroupEnd", a.GroupEnd, missing);
+  bind(lib, "ncclAllReduce", a.AllReduce, missing);
+  bind(lib, "ncclBroadcast", a.Broadcast, missing);
+  bind(lib, "ncclReduce", a.Reduce, missing);
+  bind(lib, "ncclAllGather", a.AllGather, missing);
+  bind(lib, "ncclReduceScatter", a.ReduceScatter, missing);
+  bind(lib, "ncclSend", a.Send, missing);
+  bind(lib, "ncclRecv", a.Recv, missing);
+  bind(lib, "ncclCommGetAsyncError", a.CommGetAsyncError, missing);
+  bind(lib, "ncclCommAbort", a.CommAbort, missing);
+  bind(lib, "ncclCommDestroy", a.CommDestroy, missing);
+  bind(lib, "ncclGetErrorString", a.GetErrorString, missing);
+  if (!missing.empty()) {
+    dlclose(lib);
+    return "missing symbols " + missing + " (NCCL older than 2.7?)";
+  }
+  g_api = a;
+  g_loaded = true;
+  g_path = path;
+  return "";
+}
+
+const Api& api() {
+  if (!g_loaded) fail("E_UNSUPPORTED", "NCCL is not loaded");
+  return g_api;
+}
+
+// ---- argument helpers ----------------------------------------------------------------------------
+
+struct CommBox {
+  Comm comm = nullptr;
+};
+
+Comm comm_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsExternal()) fail("E_ARGUMENT", "nccl: expected a communicator handle");
+  CommBox* b = info[i].As<Napi::External<CommBox>>().Data();
+  if (!b->comm) fail("E_DISPOSED", "nccl: the communicator was destroyed or aborted");
+  return b->comm;
+}
+
+int int_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) fail("E_ARGUMENT", "nccl: expected an integer argument");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+size_t count_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) fail("E_ARGUMENT", "nccl: expected an element count");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d < 0 || d != (double)(int64_t)d) fail("E_ARGUMENT", "nccl: invalid element count");
+  return (size_t)d;
+}
+
+// Device addresses and streams cross the boundary as BigInts (a 64-bit address does not fit a double).
+void* ptr_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsBigInt()) fail("E_ARGUMENT", "nccl: expected a device address or stream as a BigInt");
+  bool lossless = true;
+  uint64_t v = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) fail("E_ARGUMENT", "nccl: address does not fit 64 bits");
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(v));
+}
+
+Napi::Value result(Napi::Env env, Result r) { return Napi::Number::New(env, r); }
+
+Napi::Value comm_handle(Napi::Env env, Comm c) {
+  // A communicator that JS drops without destroy() is aborted rather than leaked or left hanging.
+  return Napi::External<CommBox>::New(env, new CommBox{c}, [](Napi::Env, CommBox* b) {
+    if (b->comm && g_loaded) g_api.CommAbort(b->comm);
+    delete b;
+  });
+}
+
+void set_device(int device) {
+#ifdef KILN_WITH_CUDA
+  cudaError_t e = cudaSetDevice(device);
+  if (e != cudaSuccess) fail("E_DEVICE", std::string("nccl: cudaSetDevice(") + std::to_string(device) + "): " + cudaGetErrorString(e));
+#else
+  (void)device;
+  fail("E_UNSUPPORTED", "nccl: this build of Kiln has no CUDA (it was built without nvcc)");
+#endif
+}
+
+// ncclCommInitRank blocks until every rank has joined: it runs on a libuv worker thread.
+class InitRankWorker : public Napi::AsyncWorker {
+ public:
+  InitRankWorker(Napi::Env env, int nranks, UniqueId id, int rank, int device)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), nranks_(nranks), id_(id), rank_(rank), device_(device) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      set_device(device_);
+      result_ = g_api.CommInitRank(&comm_, nranks_, id_, rank_);
+    } catch (const Error& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto o = Napi::Object::New(env);
+    o.Set("result", result(env, result_));
+    if (result_ == 0) o.Set("comm", comm_handle(env, comm_));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int nranks_;
+  UniqueId id_;
+  int rank_, device_;
+  Comm comm_ = nullptr;
+  Result result_ = 0;
+};
+
+}  // namespace
+
+namespace nccl_api {
+
+// load(paths: string[]) -> { path, version } | { error }: the first path that loads wins, once per process.
+Napi::Value load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) fail("E_ARGUMENT", "nccl.load(paths: string[])");
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto out = Napi::Object::New(env);
+  std::string tried;
+  auto paths = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < paths.Length() && !g_loaded; ++i) {
+    std::string p = paths.Get(i).As<Napi::String>().Utf8Value();
+    std::string why = try_load(p);
+    if (!why.empty()) tried += (tried.empty() ? "" : "; ") + p + " (" + why + ")";
+  }
+  if (!g_loaded) {
+    out.Set("error", "libnccl could not be loaded; tried " + tried);
+    return out;
+  }
+  int v = 0;
+  g_api.GetVersion(&v);
+  out.Set("path", g_path);
+  out.Set("version", Napi::Number::New(env, v));
+  return out;
+}
+
+Napi::Value errorString(const Napi::CallbackInfo& info) {
+  int r = int_arg(info, 0);
+  const char* s = g_loaded ? g_api.GetErrorString(r) : nullptr;
+  return Napi::String::New(info.Env(), s ? s : "unknown NCCL result");
+}
+
+Napi::Value uniqueId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UniqueId id{};
+  Result r = api().GetUniqueId(&id);
+  auto o = Napi::Object::New(env);
+  o.Set("result", result(env, r));
+  if (r == 0) {
+    auto bytes = Napi::Uint8Array::New(env, sizeof id.internal);
+    std::memcpy(bytes.Data(), id.internal, sizeof id.internal);
+    o.Set("id", bytes);
+  }
+  return o;
+}
+
+// commInitRank(nranks, id: Uint8Array(128), rank, device) -> Promise<{ result, comm? }>
+Napi::Value commInitRank(const Napi::CallbackInfo& info) {
+  api();
+  int nranks = int_arg(info, 0), rank = int_arg(info, 2), device = int_arg(info, 3);
+  if (!info[1].IsTypedArray() || info[1].As<Napi::Uint8Array>().ByteLength() != sizeof(UniqueId::internal))
+    fail("E_ARGUMENT", "nccl.commInitRank: the unique id must be 128 bytes");
+  UniqueId id{};
+  std::memcpy(id.internal, info[1].As<Napi::Uint8Array>().Data(), sizeof id.internal);
+  auto* w = new InitRankWorker(info.Env(), nranks, id, rank, device);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// commInitAll(devices: number[]) -> { result, comms?: handle[] }: one process driving several GPUs.
+Napi::Value commInitAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) fail("E_ARGUMENT", "nccl.commInitAll(devices: number[])");
+  auto a = info[0].As<Napi::Array>();
+  std::vector<int> devs(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) devs[i] = a.Get(i).As<Napi::Number>().Int32Value();
+  std::vector<Comm> comms(devs.size(), nullptr);
+  Result r = api().CommInitAll(comms.data(), (int)devs.size(), devs.data());
+  auto o = Napi::Object::New(env);
+  o.Set("result", result(env, r));
+  if (r == 0) {
+    auto arr = Napi::Array::New(env, comms.size());
+    for (size_t i = 0; i < comms.size(); ++i) arr.Set(i, comm_handle(env, comms[i]));
+    o.Set("comms", arr);
+  }
+  return o;
+}
+
+Napi::Value groupStart(const Napi::CallbackInfo& info) { return result(info.Env(), api().GroupStart()); }
+Napi::Value groupEnd(const Napi::CallbackInfo& info) { return result(info.Env(), api().GroupEnd()); }
+
+// allReduce(comm, send, recv, count, dtype, op, stream)
+Napi::Value allReduce(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().AllReduce(ptr_arg(info, 1), ptr_arg(info, 2), count_arg(info, 3), int_arg(info, 4), int_arg(info, 5), comm_arg(info, 0), ptr_arg(info, 6)));
+}
+// broadcast(comm, send, recv, count, dtype, root, stream)
+Napi::Value broadcast(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().Broadcast(ptr_arg(info, 1), ptr_arg(info, 2), count_arg(info, 3), int_arg(info, 4), int_arg(info, 5), comm_arg(info, 0), ptr_arg(info, 6)));
+}
+// reduce(comm, send, recv, count, dtype, op, root, stream)
+Napi::Value reduce(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().Reduce(ptr_arg(info, 1), ptr_arg(info, 2), count_arg(info, 3), int_arg(info, 4), int_arg(info, 5), int_arg(info, 6), comm_arg(info, 0), ptr_arg(info, 7)));
+}
+// allGather(comm, send, recv, sendcount, dtype, stream)
+Napi::Value allGather(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().AllGather(ptr_arg(info, 1), ptr_arg(info, 2), count_arg(info, 3), int_arg(info, 4), comm_arg(info, 0), ptr_arg(info, 5)));
+}
+// reduceScatter(comm, send, recv, recvcount, dtype, op, stream)
+Napi::Value reduceScatter(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().ReduceScatter(ptr_arg(info, 1), ptr_arg(info, 2), count_arg(info, 3), int_arg(info, 4), int_arg(info, 5), comm_arg(info, 0), ptr_arg(info, 6)));
+}
+// send(comm, buf, count, dtype, peer, stream)
+Napi::Value send(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().Send(ptr_arg(info, 1), count_arg(info, 2), int_arg(info, 3), int_arg(info, 4), comm_arg(info, 0), ptr_arg(info, 5)));
+}
+// recv(comm, buf, count, dtype, peer, stream)
+Napi::Value recv(const Napi::CallbackInfo& info) {
+  return result(info.Env(), api().Recv(ptr_arg(info, 1), count_arg(info, 2), int_arg(info, 3), int_arg(info, 4), comm_arg(info, 0), ptr_arg(info, 5)));
+}
+
+// asyncError(comm) -> the communicator's asynchronous error (0 while healthy)
+Napi::Value asyncError(const Napi::CallbackInfo& info) {
+  Result async = 0;
+  Result r = api().CommGetAsyncError(comm_arg(info, 0), &async);
+  return result(info.Env(), r != 0 ? r : async);
+}
+
+// abort(comm) and destroy(comm): the handle is dead afterwards either way.
+Napi::Value abort(const Napi::CallbackInfo& info) {
+  Comm c = comm_arg(info, 0);
+  info[0].As<Napi::External<CommBox>>().Data()->comm = nullptr;
+  return result(info.Env(), api().CommAbort(c));
+}
+Napi::Value destroy(const Napi::CallbackInfo& info) {
+  Comm c = comm_arg(info, 0);
+  info[0].As<Napi::External<CommBox>>().Data()->comm = nullptr;
+  return result(info.Env(), api().CommDestroy(c));
+}
+
+}  // namespace nccl_api
+}  // namespace kiln

@@ -1,0 +1,242 @@
+// The CPU backend: collectives over host memory between the processes of a job, on the mesh of TCP
+// links (mesh.ts). Algorithms are direct (every rank talks to every other at once), with the same
+// bytes on the wire per rank as a ring: allReduce is a reduce-scatter (rank j reduces block j, in
+// rank order) followed by an all-gather of the reduced blocks, so every rank ends with identical bits.
+import { itemSize } from '../dtype.js';
+import { KilnError, fail } from '../errors.js';
+import { fmtShape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import {
+  blockRows,
+  checkOp,
+  checkPeer,
+  checkRank,
+  checkSubgroup,
+  checkTag,
+  checkTensor,
+  type CallOptions,
+  type P2POptions,
+  type ProcessGroup,
+  type ReduceOptions,
+  type RootOptions,
+} from './group.js';
+import type { Mesh } from './mesh.js';
+import { reduceAll } from './reduce-ops.js';
+import type { StoreClient, StoreServer } from './store.js';
+import { checkWritable, readBytes, tensorFromBytes, writeBytes } from './tensor-io.js';
+import { withTimeout } from './timeout.js';
+
+/** What every group of one job shares: the links, the store, the abort state. */
+export interface CpuJob {
+  mesh: Mesh;
+  store: StoreClient;
+  server?: StoreServer;
+  timeoutMs: number;
+  nextGroupId: number;
+  broken?: KilnError;
+}
+
+/** Element bounds [lo, hi) of block j when n elements split into w nearly equal blocks. */
+export const blockBounds = (n: number, w: number, j: number): [number, number] => [Math.floor((j * n) / w), Math.floor(((j + 1) * n) / w)];
+
+export class CpuProcessGroup implements ProcessGroup {
+  readonly backend = 'cpu' as const;
+  readonly rank: number;
+  readonly worldSize: number;
+  #seq = 0;
+  #tail: Promise<unknown> = Promise.resolve();
+  #destroyed: KilnError | undefined;
+
+  constructor(
+    private readonly job: CpuJob,
+    readonly ranks: readonly number[],
+    private readonly id: number,
+  ) {
+    this.rank = ranks.indexOf(job.mesh.rank);
+    this.worldSize = ranks.length;
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------------
+
+  /**
+   * Runs one call after the previous one on this group, under its timeout. A failure aborts the job's
+   * links (the CPU twin of ncclCommAbort), so no peer waits on this rank forever either.
+   */
+  private call<T>(name: string, o: CallOptions | undefined, body: (key: (step: number | string) => string) => Promise<T>): Promise<T> {
+    const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail('E_ARGUMENT', `${name}: timeoutMs must be a positive integer, got ${timeoutMs}`);
+    // only collectives number their messages: every member makes them, while a send/recv involves two ranks
+    const seq = name === 'send' || name === 'recv' ? -1 : this.#seq++;
+    const key = (step: number | string) => `${this.id}.${typeof step === 'string' ? step : `${seq}.${step}`}`;
+    const run = async () => {
+      if (this.job.broken) throw this.job.broken;
+      if (this.#destroyed) throw this.#destroyed;
+      try {
+        return await withTimeout(body(key), timeoutMs, () => new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms (a peer is stuck or missing)`));
+      } catch (e) {
+        // whatever failed (a timeout, a lost peer, sizes that differ across ranks, a tensor disposed
+        // mid-call), the message streams are out of step now: abort, so the peers learn at once
+        const err = e instanceof KilnError ? e : new KilnError('E_PEER_LOST', `${name}: ${(e as Error).message}`);
+        this.job.broken ??= err;
+        this.job.mesh.abort(err);
+        throw err;
+      }
+    };
+    const p = this.#tail.then(run, run);
+    this.#tail = p.catch(() => undefined);
+    return p;
+  }
+
+  private peer = (r: number) => this.ranks[r];
+  private others = () => this.ranks.map((_, r) => r).filter((r) => r !== this.rank);
+
+  private post(r: number, key: string, bytes: Uint8Array): Promise<void> {
+    return this.job.mesh.send(this.peer(r), key, bytes);
+  }
+
+  private async fetch(r: number, key: string, nbytes: number | undefined, where: string): Promise<Buffer> {
+    const b = await this.job.mesh.recv(this.peer(r), key);
+    if (nbytes !== undefined && b.length !== nbytes)
+      fail('E_SHAPE', `${where}: rank ${r} sent ${b.length} bytes where rank ${this.rank} expects ${nbytes} (the tensors differ across ranks)`);
+    return b;
+  }
+
+  /** Sends parts[r] to every other rank r and returns what each rank sent back (own part included). */
+  private async exchange(key: string, parts: (r: number) => Uint8Array, expect: (r: number) => number | undefined, where: string): Promise<Uint8Array[]> {
+    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
+    sent.catch(() => undefined); // awaited below, unless a receive fails first (then its error is the one reported)
+    const got = await Promise.all(this.ranks.map((_, r) => (r === this.rank ? parts(r) : this.fetch(r, key, expect(r), where))));
+    await sent;
+    return got;
+  }
+
+  // ---- collectives -------------------------------------------------------------------------------
+
+  allReduce(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    const op = checkOp('allReduce', t, o);
+    checkWritable(t, 'allReduce');
+    return this.call('allReduce', o, async (key) => {
+      const bytes = await readBytes(t, 'allReduce');
+      const isz = itemSize(t.dtype), W = this.worldSize;
+      const block = (j: number) => blockBounds(t.size, W, j).map((e) => e * isz) as [number, number];
+      const mine = block(this.rank);
+      const parts = await this.exchange(key(0), (r) => bytes.subarray(...block(r)), () => mine[1] - mine[0], 'allReduce');
+      const reduced = reduceAll(t.dtype, op, parts);
+      const blocks = await this.exchange(key(1), () => reduced, (r) => block(r)[1] - block(r)[0], 'allReduce');
+      blocks.forEach((b, r) => writeBytes(t, b, 'allReduce', block(r)[0] / isz));
+      return t;
+    });
+  }
+
+  broadcast(t: Tensor, o?: RootOptions): Promise<Tensor> {
+    const root = checkRank('broadcast', 'root', o?.root ?? 0, this.worldSize);
+    checkWritable(t, 'broadcast');
+    return this.call('broadcast', o, async (key) => {
+      const nbytes = t.size * itemSize(t.dtype);
+      if (this.rank === root) {
+        const bytes = await readBytes(t, 'broadcast');
+        await Promise.all(this.others().map((r) => this.post(r, key(0), bytes)));
+      } else writeBytes(t, await this.fetch(root, key(0), nbytes, 'broadcast'), 'broadcast');
+      return t;
+    });
+  }
+
+  reduce(t: Tensor, o?: RootOptions & ReduceOptions): Promise<Tensor> {
+    const op = checkOp('reduce', t, o);
+    const root = checkRank('reduce', 'root', o?.root ?? 0, this.worldSize);
+    checkWritable(t, 'reduce');
+    return this.call('reduce', o, async (key) => {
+      const bytes = await readBytes(t, 'reduce');
+      if (this.rank !== root) {
+        await this.post(root, key(0), bytes);
+        return t;
+      }
+      const parts = await Promise.all(this.ranks.map((_, r) => (r === root ? bytes : this.fetch(r, key(0), bytes.length, 'reduce'))));
+      writeBytes(t, reduceAll(t.dtype, op, parts), 'reduce');
+      return t;
+    });
+  }
+
+  allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    checkTensor('allGather', t);
+    return this.call('allGather', o, async (key) => {
+      const bytes = await readBytes(t, 'allGather');
+      const rows = await this.exchange(key(0), () => bytes, () => bytes.length, 'allGather');
+      return this.assemble([this.worldSize, ...t.shape], t, rows, 'allGather');
+    });
+  }
+
+  reduceScatter(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    const op = checkOp('reduceScatter', t, o);
+    const rows = blockRows('reduceScatter', t, this.worldSize);
+    return this.call('reduceScatter', o, async (key) => {
+      const bytes = await readBytes(t, 'reduceScatter');
+      const n = bytes.length / this.worldSize;
+      const parts = await this.exchange(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, 'reduceScatter');
+      return tensorFromBytes([rows, ...t.shape.slice(1)], t.dtype, t.device, reduceAll(t.dtype, op, parts), 'reduceScatter');
+    });
+  }
+
+  allToAll(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    blockRows('allToAll', t, this.worldSize);
+    return this.call('allToAll', o, async (key) => {
+      const bytes = await readBytes(t, 'allToAll');
+      const n = bytes.length / this.worldSize;
+      const blocks = await this.exchange(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, 'allToAll');
+      return this.assemble(t.shape, t, blocks, 'allToAll');
+    });
+  }
+
+  private assemble(shape: readonly number[], like: Tensor, pieces: Uint8Array[], op: string): Tensor {
+    const out = tensorFromBytes(shape, like.dtype, like.device, new Uint8Array(0), op);
+    let at = 0;
+    for (const p of pieces) {
+      writeBytes(out, p, op, at);
+      at += p.length / itemSize(like.dtype);
+    }
+    return out;
+  }
+
+  send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
+    checkPeer('send', 'dst', dst, this.rank, this.worldSize);
+    const tag = checkTag('send', o?.tag ?? 0);
+    checkTensor('send', t);
+    return this.call('send', o, async (key) => {
+      await this.post(dst, key(`p${this.rank}>${dst}.${tag}`), await readBytes(t, 'send'));
+    });
+  }
+
+  recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
+    checkPeer('recv', 'src', src, this.rank, this.worldSize);
+    const tag = checkTag('recv', o?.tag ?? 0);
+    checkWritable(t, 'recv');
+    return this.call('recv', o, async (key) => {
+      const nbytes = t.size * itemSize(t.dtype);
+      const b = await this.job.mesh.recv(this.peer(src), key(`p${src}>${this.rank}.${tag}`));
+      if (b.length !== nbytes) fail('E_SHAPE', `recv: rank ${src} sent ${b.length} bytes, but ${t.dtype}${fmtShape(t.shape)} holds ${nbytes}`);
+      writeBytes(t, b, 'recv');
+      return t;
+    });
+  }
+
+  barrier(o?: CallOptions): Promise<void> {
+    return this.call('barrier', o, async (key) => {
+      await this.exchange(key(0), () => new Uint8Array(0), () => 0, 'barrier');
+    });
+  }
+
+  async newGroup(ranks: readonly number[]): Promise<ProcessGroup | undefined> {
+    const members = checkSubgroup(ranks, this.ranks);
+    const id = this.job.nextGroupId++;
+    return members.includes(this.job.mesh.rank) ? new CpuProcessGroup(this.job, members, id) : undefined;
+  }
+
+  async destroy(): Promise<void> {
+    this.#destroyed ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
+    if (this.id !== 0) return;
+    this.job.broken ??= this.#destroyed; // the world group takes every subgroup with it
+    this.job.mesh.close();
+    this.job.store.close();
+    await this.job.server?.close();
+  }
+}

@@ -1,0 +1,326 @@
+// The NCCL backend: process groups whose collectives NCCL runs on the CUDA stream of the tensors'
+// device. Each call enqueues on that stream and resolves at the device's next sync point; a watchdog
+// polls the communicator's asynchronous error meanwhile and aborts it (ncclCommAbort) on an error
+// or when the call outlives its timeout, so no rank hangs forever.
+import { resolveDevice, type BufferHandle } from '../backends/backend.js';
+import { itemSize, type DType } from '../dtype.js';
+import { KilnError, fail } from '../errors.js';
+import { native, type NativeNccl, type NcclComm } from '../native.js';
+import { empty } from '../ops/run.js';
+import { zeros } from '../ops/creation.js';
+import type { Tensor } from '../tensor.js';
+import {
+  blockRows,
+  checkOp,
+  checkPeer,
+  checkRank,
+  checkSubgroup,
+  checkTag,
+  checkTensor,
+  type CallOptions,
+  type P2POptions,
+  type ProcessGroup,
+  type ReduceOp,
+  type ReduceOptions,
+  type RootOptions,
+} from './group.js';
+import type { InitConfig } from './init.js';
+import { ncclCheck, ncclFailure, ncclStatus } from './nccl.js';
+import type { StoreClient, StoreServer } from './store.js';
+import { withTimeout } from './timeout.js';
+
+// ncclDataType_t and ncclRedOp_t values (nccl.h); bool travels as uint8 (max = or, min = and)
+const NCCL_DTYPE: Record<DType, number> = { float32: 7, float16: 6, bfloat16: 9, int32: 2, int64: 4, uint8: 1, bool: 1 };
+const NCCL_OP: Record<ReduceOp, number> = { sum: 0, prod: 1, max: 2, min: 3, avg: 4 };
+
+/** The device address of a contiguous CUDA tensor's first element, and its device's stream. */
+function address(t: Tensor, op: string): { pointer: bigint; stream: bigint; device: number } {
+  const buf: BufferHandle = checkTensor(op, t).storageFor(op).buffer;
+  if (!buf.deviceAddress) fail('E_DEVICE', `${op}: the nccl backend needs CUDA tensors, got ${t.describe()}`);
+  if (!t.isContiguous) fail('E_ARGUMENT', `${op}: needs a contiguous tensor, got a strided view of ${t.describe()}`);
+  const a = buf.deviceAddress();
+  return { pointer: a.pointer + BigInt(t.offset * itemSize(t.dtype)), stream: a.stream, device: buf.device };
+}
+
+interface NcclJob {
+  store?: StoreClient;
+  server?: StoreServer;
+  timeoutMs: number;
+  nextGroupId: number;
+  device: number;
+}
+
+export class NcclProcessGroup implements ProcessGroup {
+  readonly backend = 'nccl' as const;
+  #broken: KilnError | undefined;
+
+  constructor(
+    private readonly nccl: NativeNccl,
+    private readonly comm: NcclComm,
+    private readonly job: NcclJob,
+    readonly ranks: readonly number[],
+    readonly rank: number,
+    private readonly isWorld = false,
+  ) {}
+
+  get worldSize(): number {
+    return this.ranks.length;
+  }
+
+  /**
+   * Enqueues with `launch` on the device's stream at once (so calls are ordered with the kernels
+   * around them, and calls inside a group() launch together), then waits for the device under the
+   * watchdog. Sends and receives made in one synchronous stretch (`Promise.all([pg.send(a, 1),
+   * pg.recv(b, 1)])`) launch together in one NCCL group at the end of it, as crossing pairs must, and
+   * before any later collective, so the stream keeps the order of the calls.
+   */
+  private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: () => T, p2p = false): Promise<T> {
+    const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
+    if (this.#broken) throw this.#broken;
+    let out: T;
+    if (p2p) await this.batch(() => (out = launch()));
+    else {
+      this.flushP2P();
+      out = launch();
+    }
+    await this.watch(name, timeoutMs, resolveDevice(`cuda:${device}`).backend.sync(device));
+    return out!;
+  }
+
+  #p2p: { launch: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  private batch(launch: () => void): Promise<void> {
+    if (this.#p2p.length === 0) queueMicrotask(() => this.flushP2P());
+    return new Promise((resolve, reject) => this.#p2p.push({ launch, resolve, reject }));
+  }
+
+  private flushP2P(): void {
+    const ops = this.#p2p.splice(0);
+    if (!ops.length) return;
+    try {
+      this.check('ncclGroupStart', this.nccl.groupStart());
+      try {
+        for (const op of ops) op.launch();
+      } finally {
+        this.check('ncclGroupEnd', this.nccl.groupEnd());
+      }
+      ops.forEach((op) => op.resolve());
+    } catch (e) {
+      ops.forEach((op) => op.reject(e));
+    }
+  }
+
+  private watch(name: string, timeoutMs: number, done: Promise<void>): Promise<void> {
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      const stop = (e?: KilnError) => {
+        clearInterval(timer);
+        if (!e) return resolve();
+        this.#broken ??= e;
+        this.nccl.abort(this.comm);
+        reject(e);
+      };
+      const timer = setInterval(() => {
+        const r = this.nccl.asyncError(this.comm);
+        if (r !== 0 && r !== 7 /* ncclInProgress */) stop(ncclFailure(name, r, this.nccl.errorString(r)));
+        else if (Date.now() - started > timeoutMs)
+          stop(new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms; the communicator was aborted`));
+      }, 50);
+      done.then(() => stop(), (e: unknown) => stop(e instanceof KilnError ? e : new KilnError('E_NCCL', String(e))));
+    });
+  }
+
+  private check(fn: string, r: number): void {
+    ncclCheck(this.nccl, fn, r);
+  }
+
+  allReduce(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    const op = NCCL_OP[checkOp('allReduce', t, o)];
+    const a = address(t, 'allReduce');
+    return this.call('allReduce', o, a.device, () => {
+      this.check('ncclAllReduce', this.nccl.allReduce(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, a.stream));
+      return t;
+    });
+  }
+
+  broadcast(t: Tensor, o?: RootOptions): Promise<Tensor> {
+    const root = checkRank('broadcast', 'root', o?.root ?? 0, this.worldSize);
+    const a = address(t, 'broadcast');
+    return this.call('broadcast', o, a.device, () => {
+      this.check('ncclBroadcast', this.nccl.broadcast(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], root, a.stream));
+      return t;
+    });
+  }
+
+  reduce(t: Tensor, o?: RootOptions & ReduceOptions): Promise<Tensor> {
+    const op = NCCL_OP[checkOp('reduce', t, o)];
+    const root = checkRank('reduce', 'root', o?.root ?? 0, this.worldSize);
+    const a = address(t, 'reduce');
+    return this.call('reduce', o, a.device, () => {
+      this.check('ncclReduce', this.nccl.reduce(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, root, a.stream));
+      return t;
+    });
+  }
+
+  /** Inputs that are not written may be strided views: NCCL reads a contiguous copy, queued on the same stream first. */
+  private fromInput<R>(t: Tensor, op: string, run: (src: Tensor) => Promise<R>): Promise<R> {
+    const src = checkTensor(op, t).isContiguous ? t : t.contiguous();
+    if (src === t) return run(t);
+    try {
+      return run(src).finally(() => src.dispose());
+    } catch (e) {
+      src.dispose();
+      throw e;
+    }
+  }
+
+  allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    return this.fromInput(t, 'allGather', (src) => {
+      const a = address(src, 'allGather');
+      const out = empty([this.worldSize, ...t.shape], t.dtype, t.device, 'allGather');
+      const b = address(out, 'allGather');
+      return this.call('allGather', o, a.device, () => {
+        this.check('ncclAllGather', this.nccl.allGather(this.comm, a.pointer, b.pointer, t.size, NCCL_DTYPE[t.dtype], a.stream));
+        return out;
+      });
+    });
+  }
+
+  reduceScatter(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    const op = NCCL_OP[checkOp('reduceScatter', t, o)];
+    const rows = blockRows('reduceScatter', t, this.worldSize);
+    return this.fromInput(t, 'reduceScatter', (src) => {
+      const a = address(src, 'reduceScatter');
+      const out = empty([rows, ...t.shape.slice(1)], t.dtype, t.device, 'reduceScatter');
+      const b = address(out, 'reduceScatter');
+      return this.call('reduceScatter', o, a.device, () => {
+        this.check('ncclReduceScatter', this.nccl.reduceScatter(this.comm, a.pointer, b.pointer, out.size, NCCL_DTYPE[t.dtype], op, a.stream));
+        return out;
+      });
+    });
+  }
+
+  allToAll(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    blockRows('allToAll', t, this.worldSize);
+    return this.fromInput(t, 'allToAll', (src) => {
+      const a = address(src, 'allToAll');
+      const out = empty(t.shape, t.dtype, t.device, 'allToAll');
+      const b = address(out, 'allToAll');
+      const n = t.size / this.worldSize, bytes = BigInt(n * itemSize(t.dtype));
+      return this.call('allToAll', o, a.device, () => {
+        this.check('ncclGroupStart', this.nccl.groupStart());
+        try {
+          for (let r = 0; r < this.worldSize; ++r) {
+            this.check('ncclSend', this.nccl.send(this.comm, a.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
+            this.check('ncclRecv', this.nccl.recv(this.comm, b.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
+          }
+        } finally {
+          this.check('ncclGroupEnd', this.nccl.groupEnd());
+        }
+        return out;
+      });
+    });
+  }
+
+  send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
+    checkPeer('send', 'dst', dst, this.rank, this.worldSize);
+    checkTag('send', o?.tag ?? 0); // NCCL matches point-to-point messages by order alone
+    return this.fromInput(t, 'send', (src) => {
+      const a = address(src, 'send');
+      return this.call('send', o, a.device, () => this.check('ncclSend', this.nccl.send(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], dst, a.stream)), true);
+    });
+  }
+
+  recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
+    checkPeer('recv', 'src', src, this.rank, this.worldSize);
+    checkTag('recv', o?.tag ?? 0);
+    const a = address(t, 'recv');
+    return this.call('recv', o, a.device, () => {
+      this.check('ncclRecv', this.nccl.recv(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], src, a.stream));
+      return t;
+    }, true);
+  }
+
+  async barrier(o?: CallOptions): Promise<void> {
+    const t = zeros([1], { dtype: 'float32', device: `cuda:${this.job.device}` });
+    try {
+      await this.allReduce(t, o);
+    } finally {
+      t.dispose();
+    }
+  }
+
+  async newGroup(ranks: readonly number[]): Promise<ProcessGroup | undefined> {
+    const members = checkSubgroup(ranks, this.ranks);
+    const id = this.job.nextGroupId++;
+    const me = members.indexOf(this.ranks[this.rank]);
+    if (me < 0) return undefined;
+    const comm = await joinComm(this.nccl, this.job, `nccl/group/${id}`, me, members.length);
+    return new NcclProcessGroup(this.nccl, comm, this.job, members, me);
+  }
+
+  async destroy(): Promise<void> {
+    this.#broken ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
+    this.check('ncclCommDestroy', this.nccl.destroy(this.comm));
+    if (this.isWorld && this.job.store) {
+      this.job.store.close();
+      await this.job.server?.close();
+      this.job.store = undefined;
+    }
+  }
+}
+
+/** Group rank 0 makes the unique id and shares it through the store; every member then joins. */
+async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: number, size: number): Promise<NcclComm> {
+  let id: Uint8Array;
+  if (rank === 0) {
+    const u = nccl.uniqueId();
+    ncclCheck(nccl, 'ncclGetUniqueId', u.result);
+    id = u.id!;
+    await job.store!.set(key, id);
+  } else id = await job.store!.get(key, job.timeoutMs);
+  const r = await withTimeout(nccl.commInitRank(size, id, rank, job.device), job.timeoutMs, () =>
+    new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: rank ${rank} of ${size} did not finish within ${job.timeoutMs} ms`),
+  );
+  ncclCheck(nccl, 'ncclCommInitRank', r.result);
+  return r.comm!;
+}
+
+/** The NCCL world group: needs libnccl.so.2 and a CUDA device for this process's local rank. */
+export async function initNccl(c: InitConfig): Promise<ProcessGroup> {
+  const s = ncclStatus();
+  if (!s.version) fail('E_UNSUPPORTED', `distributed.init: backend 'nccl' needs NCCL: ${s.reason}`);
+  resolveDevice(`cuda:${c.localRank}`);
+  const { rendezvous } = await import('./init.js');
+  const { store, server } = await rendezvous(c);
+  const job: NcclJob = { store, server, timeoutMs: c.timeoutMs, nextGroupId: 1, device: c.localRank };
+  const nccl = native().nccl;
+  const comm = await joinComm(nccl, job, 'nccl/world', c.rank, c.worldSize);
+  return new NcclProcessGroup(nccl, comm, job, Array.from({ length: c.worldSize }, (_, r) => r), c.rank, true);
+}
+
+/**
+ * One process driving several GPUs (ncclCommInitAll): one process group per device, all in this
+ * process. Collectives across them must be issued inside `group()` so NCCL launches them together.
+ */
+export function initLocalNccl(devices: readonly number[], timeoutMs = 300_000): { groups: ProcessGroup[]; group<T>(fn: () => T): T } {
+  const s = ncclStatus();
+  if (!s.version) fail('E_UNSUPPORTED', `distributed.initLocal: needs NCCL: ${s.reason}`);
+  for (const d of devices) resolveDevice(`cuda:${d}`);
+  const nccl = native().nccl;
+  const r = nccl.commInitAll(devices);
+  ncclCheck(nccl, 'ncclCommInitAll', r.result);
+  const ranks = devices.map((_, i) => i);
+  const groups = r.comms!.map((comm, i) => new NcclProcessGroup(nccl, comm, { timeoutMs, nextGroupId: 1, device: devices[i] }, ranks, i));
+  return {
+    groups,
+    group<T>(fn: () => T): T {
+      ncclCheck(nccl, 'ncclGroupStart', nccl.groupStart());
+      try {
+        return fn();
+      } finally {
+        ncclCheck(nccl, 'ncclGroupEnd', nccl.groupEnd());
+      }
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Finding and loading libnccl.so.2 at run time, and NCCL's result codes as KilnErrors.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { tryNative, type NativeNccl } from '../native.js';
+
+/**
+ * Where Kiln looks for NCCL, in order: $KILN_NCCL_PATH alone when set (an explicit choice that fails
+ * is reported, never replaced by another copy), else the dynamic loader's search path, else the pip
+ * wheel layout (nvidia-nccl-cu12 and friends) under each of python3's site-packages folders.
+ */
+export function ncclCandidates(env: Record<string, string | undefined>, sitePackages: readonly string[]): string[] {
+  if (env.KILN_NCCL_PATH) return [env.KILN_NCCL_PATH];
+  return ['libnccl.so.2', ...sitePackages.map((d) => join(d, 'nvidia', 'nccl', 'lib', 'libnccl.so.2'))];
+}
+
+let sites: string[] | undefined;
+/** python3's site-packages folders (system and user), or [] when python3 is absent. Asked once. */
+export function pythonSitePackages(): string[] {
+  if (sites) return sites;
+  const r = spawnSync('python3', ['-c', 'import json,site;print(json.dumps(site.getsitepackages()+[site.getusersitepackages()]))'], { encoding: 'utf8', timeout: 5000 });
+  try {
+    sites = r.status === 0 ? (JSON.parse(r.stdout) as string[]) : [];
+  } catch {
+    sites = [];
+  }
+  return sites;
+}
+
+/** NCCL's version code (2.21.5 is 22105; before 2.9, 2.8.4 was 2804) as 'major.minor.patch'. */
+export function ncclVersionString(code: number): string {
+  const [major, rest] = code >= 20900 ? [Math.floor(code / 10000), code % 10000] : [Math.floor(code / 1000), code % 1000];
+  return `${major}.${Math.floor(rest / 100)}.${rest % 100}`;
+}
+
+export interface NcclStatus {
+  version?: string;
+  path?: string;
+  /** Why NCCL is unavailable. */
+  reason?: string;
+}
+
+let status: NcclStatus | undefined;
+/** Loads NCCL once per process (or says why it cannot). */
+export function ncclStatus(): NcclStatus {
+  if (status) return status;
+  const addon = tryNative();
+  if (!addon) return (status = { reason: 'the native addon is not loaded' });
+  const r = addon.nccl.load(ncclCandidates(process.env, process.env.KILN_NCCL_PATH ? [] : pythonSitePackages()));
+  status = r.error ? { reason: r.error } : { version: ncclVersionString(r.version ?? 0), path: r.path };
+  return status;
+}
+
+// ncclResult_t values that mean a peer or the network went away rather than a local mistake
+const NCCL_SYSTEM_ERROR = 2, NCCL_REMOTE_ERROR = 6;
+
+/** The KilnError for a failed NCCL call: E_PEER_LOST for system/remote errors, else E_NCCL; the message carries ncclGetErrorString. */
+export function ncclFailure(fn: string, result: number, text: string): KilnError {
+  const code = result === NCCL_SYSTEM_ERROR || result === NCCL_REMOTE_ERROR ? 'E_PEER_LOST' : 'E_NCCL';
+  return new KilnError(code, `${fn}: NCCL error ${result}: ${text}`);
+}
+
+/** Throws the KilnError of a non-zero ncclResult_t. */
+export function ncclCheck(nccl: NativeNccl, fn: string, result: number): void {
+  if (result !== 0) throw ncclFailure(fn, result, nccl.errorString(result));
+}
