@@ -17,6 +17,7 @@ export { memory, scope, type MemoryReport } from './lifetime.js';
 export * from './ops/index.js';
 export { listDevices as devices, backendReason, requiredBackends, type DeviceInfo, type BackendKind, type Backend } from './backends/index.js';
 export { info, type KilnInfo } from './info.js';
+export * as onnx from './onnx/index.js';
 
 import { BACKEND_KINDS, backend } from './backends/index.js';
 

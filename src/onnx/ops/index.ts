@@ -1,0 +1,6 @@
+// Registers every ONNX op handler (each file calls defineOps at import).
+import './elementwise.js';
+import './shape.js';
+import './reduce.js';
+import './nn.js';
+import './conv.js';
