@@ -11,6 +11,9 @@ commands:
   bench [suite] [--device D[,D]] [--dtype T[,T]] [--case NAME[,NAME]] [--budget-ms MS] [--json]
                                        run a benchmark suite (default: the quick suite = matmul)
                                        suites: matmul
+  bench inference [model.onnx ...] [--model mlp,cnn,transformer] [--device D[,D]] [--budget-ms MS] [--json]
+                                       ONNX latency (p50, p99) and throughput per engine and device,
+                                       beside onnxruntime-node on the CPU
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -4,3 +4,6 @@ import './shape.js';
 import './reduce.js';
 import './nn.js';
 import './conv.js';
+import './resize.js';
+import './recurrent.js';
+import './control.js';
