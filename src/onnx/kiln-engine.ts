@@ -199,7 +199,7 @@ class GraphPlan {
   }
 
   /** Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. */
-  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined): Promise<Record<string, Tensor>> {
+  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined, profile?: Record<string, number>): Promise<Record<string, Tensor>> {
     const env = new Map<string, Tensor>();
     const runHosts = new Map<string, HostValue>();
     const lookup = (name: string): Tensor | undefined => env.get(name) ?? feeds.get(name) ?? this.constants.get(name) ?? outerScope(name);
@@ -217,7 +217,12 @@ class GraphPlan {
           if (!t) fail('E_ARGUMENT', `${describeNode(n, this.opset)}: input '${name}' has no value`);
           return t;
         });
+        const t0 = profile ? performance.now() : 0;
         const outs = await this.runNode(n, inputs, host, lookup);
+        if (profile) {
+          await resolveDevice(this.device).backend.sync(resolveDevice(this.device).index);
+          profile[n.opType] = (profile[n.opType] ?? 0) + performance.now() - t0;
+        }
         n.outputs.forEach((o, k) => {
           if (!outs[k]) return;
           if (o) env.set(o, outs[k]);
@@ -301,7 +306,7 @@ export class KilnSession implements InferenceSession {
     }
     const names = options.outputs ?? this.outputs.map((o) => o.name);
     for (const n of names) if (!this.outputs.some((o) => o.name === n)) fail('E_ARGUMENT', `onnx session run: unknown output '${n}'`);
-    return plan.execute(given, names);
+    return plan.execute(given, names, undefined, options.profile);
   }
 
   async dispose(): Promise<void> {

@@ -14,6 +14,11 @@ export interface ModelMetadata {
 export interface RunOptions {
   /** Output names to compute (default: every graph output). */
   outputs?: readonly string[];
+  /**
+   * (kiln engine) Accumulates milliseconds per op type here, waiting for the device after every
+   * node: slower, but shows where the time goes.
+   */
+  profile?: Record<string, number>;
 }
 
 /** A loaded model. */

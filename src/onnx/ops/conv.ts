@@ -1,12 +1,11 @@
 // Conv, ConvTranspose and pooling composed from Kiln's native ops, so they run on every backend:
-//   Conv           Pad (when padded) -> a strided patch view of X [N, G, C/G, k..., o...] (no copy)
-//                  -> one strided copy into columns [N, G, C/G*K, L] (im2col; skipped for 1x1
-//                  stride-1 convs, whose columns are X itself) -> one batched MatMul per call with
+//   Conv           Im2Col (native, padding fused) -> columns [N, G, C/G*K, L] (skipped for 1x1
+//                  stride-1 unpadded convs, whose columns are X itself) -> one batched MatMul with
 //                  the bias fused through MatMul's C operand.
 //   ConvTranspose  Z = W^T X (one MatMul), then each kernel tap's slice of Z is added in place into
 //                  a strided view of the output (col2im as k^d Adds), cropped by the pads.
-//   Max/AveragePool  Pad (-inf or 0) -> patch view [N, C, o..., k...] -> ReduceMax / ReduceSum over
-//                  the window axes; averages divide by a per-position count pooled the same way.
+//   Max/AveragePool  Im2Col (padding -inf or 0) -> ReduceMax / ReduceSum over the window axes;
+//                  averages divide by a per-position count pooled the same way from a ones tensor.
 import { fail } from '../../errors.js';
 import { full } from '../../ops/creation.js';
 import { run1, runInto } from '../../ops/run.js';
@@ -66,22 +65,12 @@ function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = 
   return { kernel, strides, dilations, begin, end, padEnd, out };
 }
 
-/**
- * A view of padded X [N, C, s...] as [N, C, o..., k...] when `kernelLast`, else [N, C, k..., o...]:
- * window positions and taps as strides into X, no copy.
- */
-function patches(xp: Tensor, w: Window, kernelLast: boolean): Tensor {
-  const sp = xp.strides.slice(2);
-  const outDims = w.out, outStr = sp.map((s, i) => s * w.strides[i]);
-  const kDims = w.kernel, kStr = sp.map((s, i) => s * w.dilations[i]);
-  const shape = [...xp.shape.slice(0, 2), ...(kernelLast ? [...outDims, ...kDims] : [...kDims, ...outDims])];
-  const strides = [...xp.strides.slice(0, 2), ...(kernelLast ? [...outStr, ...kStr] : [...kStr, ...outStr])];
-  return xp.withLayout('patches', shape, strides);
-}
-
-function padded(temps: Temps, x: Tensor, w: Window, value: number): Tensor {
-  if (w.begin.every((b) => b === 0) && w.end.every((e) => e === 0)) return x;
-  return temps.add(pad(x, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, w.end[i]] as [number, number])], { value }));
+/** The patches of X under the window: [N, C, k..., o...] (native Im2Col, padding with `value`). */
+function im2col(x: Tensor, w: Window, value: number): Tensor {
+  const d = w.kernel.length;
+  return run1('Im2Col', [x], [...x.shape.slice(0, 2), ...w.kernel, ...w.out], x.dtype, {
+    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin.slice(0, d), value,
+  });
 }
 
 function conv(ctx: OpContext): Tensor {
@@ -100,12 +89,7 @@ function conv(ctx: OpContext): Tensor {
     const pointwise = kernel.every((k) => k === 1) && w.strides.every((s) => s === 1) && w.begin.every((b) => b === 0) && w.end.every((e) => e === 0);
     let cols: Tensor;
     if (pointwise) cols = t.add(x.reshape([N, g, K, L]));
-    else {
-      const xp = padded(t, x, w, 0);
-      const p = t.add(patches(xp, w, false)); // [N, C, k..., o...]
-      const grouped = t.add(p.withLayout('conv', [N, g, C / g, ...p.shape.slice(2)], [p.strides[0], p.strides[1] * (C / g), ...p.strides.slice(1)]));
-      cols = t.add(t.add(grouped.contiguous()).reshape([N, g, K, L]));
-    }
+    else cols = t.add(t.add(im2col(x, w, 0)).reshape([N, g, K, L]));
     const a = t.add(t.add(wt.reshape([g, M / g, K])).expand([N, g, M / g, K]));
     const ins = [a, cols];
     if (bias) ins.push(t.add(t.add(bias.reshape([1, g, M / g, 1])).expand([N, g, M / g, L])));
@@ -174,21 +158,18 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
   const d = kernel.length;
   const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
-  const axes = Array.from({ length: d }, (_, i) => 2 + d + i);
+  const axes = Array.from({ length: d }, (_, i) => 2 + i);
   const outShape = [...x.shape.slice(0, 2), ...w.out];
   return withTemps((t) => {
-    if (kind === 'max') {
-      const p = t.add(patches(padded(t, x, w, -Infinity), w, true));
-      return t.add(k.max(p, { axes })).reshape(outShape);
-    }
-    const sum = t.add(k.sum(t.add(patches(padded(t, x, w, 0), w, true)), { axes }));
+    if (kind === 'max') return t.add(k.max(t.add(im2col(x, w, -Infinity)), { axes })).reshape(outShape);
+    const sum = t.add(k.sum(t.add(im2col(x, w, 0)), { axes }));
     // Divisor per output position: the window's elements inside X (and inside its pads with
     // count_include_pad), never the extra end padding of ceil_mode.
     const include = attrInt(n, 'count_include_pad', 0) === 1;
     const ones = t.add(full([1, 1, ...x.shape.slice(2)], 1, { dtype: x.dtype, device: x.device }));
     const area = include ? t.add(pad(ones, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, w.padEnd[i]] as [number, number])], { value: 1 })) : ones;
-    const rest = include ? { ...w, begin: w.begin.map(() => 0), end: w.end.map((e, i) => e - w.padEnd[i]) } : w;
-    const count = t.add(k.sum(t.add(patches(padded(t, area, rest, 0), w, true)), { axes }));
+    const inArea = include ? { ...w, begin: w.begin.map(() => 0) } : w;
+    const count = t.add(k.sum(t.add(im2col(area, inArea, 0)), { axes }));
     return t.add(binary('Div', sum, count)).reshape(outShape);
   });
 }
@@ -196,10 +177,10 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
 const poolCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'storage_order', 0) ? 'storage_order=1' : undefined);
 
 defineOps({
-  Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
+  Conv: { uses: ['MatMul', 'Im2Col'], run: (ctx) => [conv(ctx)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
-  MaxPool: { since: 8, uses: ['Pad', 'ReduceMax'], check: poolCheck, run: (ctx) => [pool(ctx, 'max')] },
-  AveragePool: { since: 7, uses: ['Pad', 'ReduceSum', 'Div', 'Fill'], check: poolCheck, run: (ctx) => [pool(ctx, 'avg')] },
+  MaxPool: { since: 8, uses: ['Im2Col', 'ReduceMax'], check: poolCheck, run: (ctx) => [pool(ctx, 'max')] },
+  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: poolCheck, run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
   GlobalMaxPool: { uses: ['ReduceMax'], run: (ctx) => { const x = input(ctx, 0); return [k.max(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
 } satisfies Record<string, OpHandler>);
