@@ -9,6 +9,7 @@ import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import type { Graph, Model, Node } from './model.js';
 import { tensorValues } from './model.js';
+import { fuse } from './fuse.js';
 import { MAX_OPSET, opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
 import { upload } from './ops/shape.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
@@ -94,6 +95,7 @@ class GraphPlan {
       if (h.dtype === 'int64' || h.dtype === 'int32') this.hosts.set(name, { shape: h.shape, values: h.data });
     }
     const fed = new Set(g.inputs.map((v) => v.name));
+    await fuse({ graph: g, constants: this.constants, fed, supports: (op) => resolveDevice(this.device).backend.supports(op, ['float32']) });
     this.order = topoSort(g, new Set([...fed, ...this.constants.keys(), ...this.outer]));
     await this.fold(fed);
     this.planFrees();
@@ -221,7 +223,7 @@ class GraphPlan {
         const outs = await this.runNode(n, inputs, host, lookup);
         if (profile) {
           await resolveDevice(this.device).backend.sync(resolveDevice(this.device).index);
-          profile[n.opType] = (profile[n.opType] ?? 0) + performance.now() - t0;
+          profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] = (profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] ?? 0) + performance.now() - t0;
         }
         n.outputs.forEach((o, k) => {
           if (!outs[k]) return;

@@ -4,7 +4,8 @@
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
-import { normalizeAxis, numel } from '../../shape.js';
+import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
+import { run1 } from '../../ops/run.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt } from '../attrs.js';
 import type { Node } from '../model.js';
@@ -60,7 +61,23 @@ function layerNorm(ctx: OpContext): Tensor[] {
 
 const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
+/** MatMul(A, B) + Bias in one MatMul with Bias as its C operand (built by fuse.ts). */
+function matmulAdd(ctx: OpContext): Tensor {
+  const a = input(ctx, 0), b = input(ctx, 1), bias = input(ctx, 2);
+  return withTemps((t) => {
+    if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && bias.dtype === a.dtype) {
+      const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
+      const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+      const out = [...batch, M, N];
+      if (K === K2 && broadcastShapes('Add', bias.shape, out).join() === out.join())
+        return run1('MatMul', [t.add(a.expand([...batch, M, K])), t.add(b.expand([...batch, K, N])), t.add(bias.expand(out))], out, a.dtype, { alpha: 1, beta: 1 });
+    }
+    return binary('Add', t.add(k.matmul(a, b)), bias);
+  });
+}
+
 defineOps({
+  KilnMatMulAdd: { uses: ['MatMul', 'Add'], run: (ctx) => [matmulAdd(ctx)] },
   MatMul: { uses: ['MatMul'], run: (ctx) => [k.matmul(input(ctx, 0), input(ctx, 1))] },
   Gemm: {
     since: 7,

@@ -48,8 +48,8 @@ export function defineOps(table: Record<string, OpHandler>): void {
 
 export const opHandler = (opType: string): OpHandler | undefined => handlers.get(opType);
 
-/** Every ONNX op the Kiln engine claims (for conformance and docs). */
-export const claimedOps = (): string[] => [...handlers.keys()].sort();
+/** Every ONNX op the Kiln engine claims (for conformance and docs); Kiln* ops are internal (fuse.ts). */
+export const claimedOps = (): string[] => [...handlers.keys()].filter((op) => !op.startsWith('Kiln')).sort();
 
 /**
  * The newest ai.onnx opset the engine accepts. Opsets 23 to 25 changed the ops registered here only
