@@ -78,6 +78,7 @@ class GraphPlan {
   readonly constants = new Map<string, Tensor>();
   readonly hosts = new Map<string, HostValue>();
   order: Node[] = [];
+  folded = 0;
   /** Values to free after order[i]. */
   frees: string[][] = [];
 
@@ -126,6 +127,7 @@ class GraphPlan {
         inputs = [placeholder.expand(shape)];
       } else inputs = n.inputs.map((i) => (i ? this.constants.get(i) : undefined));
       try {
+        this.folded++;
         const outs = await this.runNode(n, inputs, async (name) => this.constHost(name));
         outs.forEach((t, i) => n.outputs[i] && this.constants.set(n.outputs[i], t));
         for (const [i, t] of outs.entries())
@@ -260,12 +262,15 @@ export class KilnSession implements InferenceSession {
   readonly inputs;
   readonly outputs;
   readonly metadata;
+  /** What load did: nodes left to run per call, nodes folded into constants at load. */
+  readonly stats: { nodes: number; folded: number };
   #plan: GraphPlan | undefined;
 
   private constructor(readonly model: Model, readonly device: string, plan: GraphPlan) {
     this.inputs = inputsOf(model);
     this.outputs = model.graph.outputs;
     this.metadata = metadataOf(model);
+    this.stats = { nodes: plan.order.length, folded: plan.folded };
     this.#plan = plan;
   }
 

@@ -120,7 +120,7 @@ export class OrtSession implements InferenceSession {
     worker.on('error', (e) => s.#failAll(new KilnError('E_NATIVE', `ort engine: the worker failed: ${e.message}`)));
     worker.on('exit', () => s.#failAll(new KilnError('E_DISPOSED', 'ort engine: the session was disposed')));
     worker.unref();
-    const bytes = model.bytes.slice().buffer;
+    const bytes = new Uint8Array(model.bytes).buffer; // a fresh, exactly sized copy to transfer (a Buffer may sit in a shared pool)
     try {
       await s.#call({ kind: 'init', bytes, options }, [bytes]);
     } catch (e) {
