@@ -7,3 +7,5 @@ import './conv.js';
 import './resize.js';
 import './recurrent.js';
 import './control.js';
+import './activations.js';
+import './misc.js';
