@@ -1,13 +1,14 @@
-// Resize (nearest and linear) as separable per-axis Gathers: for each resized axis the source
-// indices (and, for linear, the two taps' weights) are computed on the host from the ONNX
-// coordinate transformation, then applied with Kiln's Gather, Mul and Add on any device.
+// Resize (nearest, linear, cubic; every coordinate transformation, tf_crop_and_resize included) as
+// separable per-axis Gathers: for each resized axis the source indices (and, for linear and cubic,
+// the taps' weights) are computed on the host from the ONNX formulas, then applied with Kiln's
+// Gather, Mul and Add on any device.
 import { fail } from '../../errors.js';
 import { tensor } from '../../ops/creation.js';
 import { gather } from '../../ops/shape-ops.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
-import { attrInt, attrInts, attrString } from '../attrs.js';
+import { attrFloat, attrInt, attrInts, attrString } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
 import { binary, input } from './util.js';
@@ -40,9 +41,9 @@ function nearest(mode: string, v: number): number {
 
 function check(n: Node): string | undefined {
   const mode = attrString(n, 'mode', 'nearest');
-  if (mode !== 'nearest' && mode !== 'linear') return `mode '${mode}' (nearest and linear are implemented)`;
+  if (!['nearest', 'linear', 'cubic'].includes(mode)) return `mode '${mode}'`;
   const coord = attrString(n, 'coordinate_transformation_mode', 'half_pixel');
-  if (!COORD.includes(coord)) return `coordinate_transformation_mode '${coord}'`;
+  if (!COORD.includes(coord) && coord !== 'tf_crop_and_resize') return `coordinate_transformation_mode '${coord}'`;
   if (attrInt(n, 'antialias', 0)) return 'antialias=1';
   return undefined;
 }
@@ -73,34 +74,69 @@ function resize(ctx: OpContext): Tensor {
   const mode = attrString(n, 'mode', 'nearest');
   const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
+  const A = attrFloat(n, 'cubic_coeff_a', -0.75);
+  const exclude = attrInt(n, 'exclude_outside', 0) === 1;
+  const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], Number) : undefined;
+  const extrapolation = attrFloat(n, 'extrapolation_value', 0);
   return withTemps((t) => {
     let cur = x;
     for (let a = 0; a < r; ++a) {
-      if (sizes[a] === x.shape[a] && scales[a] === 1) continue;
+      if (sizes[a] === x.shape[a] && scales[a] === 1 && !roi) continue;
       const inSize = x.shape[a], outSize = sizes[a];
       const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
-      const coords = Array.from({ length: outSize }, (_, o) => source(coord, o, scales[a], inSize, outSize));
-      if (mode === 'nearest') {
-        cur = t.add(gather(cur, coords.map((c) => clampIdx(nearest(nearestMode, c))), a));
-        continue;
+      let coords: number[];
+      if (roi) {
+        const k = axes.indexOf(a), [lo, hi] = k < 0 ? [0, 1] : [roi[k], roi[axes.length + k]];
+        coords = Array.from({ length: outSize }, (_, o) => (outSize > 1 ? lo * (inSize - 1) + (o * (hi - lo) * (inSize - 1)) / (outSize - 1) : 0.5 * (lo + hi) * (inSize - 1)));
+      } else coords = Array.from({ length: outSize }, (_, o) => source(coord, o, scales[a], inSize, outSize));
+      const along = (values: number[], dtype = cur.dtype) => t.add(tensor(values, { dtype, device: cur.device, shape: Array.from({ length: r }, (_, d) => (d === a ? outSize : 1)) }));
+      if (mode === 'nearest') cur = t.add(gather(cur, coords.map((c) => clampIdx(nearest(nearestMode, c))), a));
+      else {
+        let sum: Tensor | undefined;
+        for (const tap of taps(mode, coords, inSize, A, exclude)) {
+          const term = t.add(binary('Mul', t.add(gather(cur, tap.idx, a)), along(tap.w)));
+          sum = sum ? t.add(binary('Add', sum, term)) : term;
+        }
+        cur = sum!;
       }
-      const lo: number[] = [], hi: number[] = [], wHi: number[] = [];
-      for (const c0 of coords) {
-        const c = Math.min(Math.max(c0, 0), inSize - 1);
-        const f = Math.floor(c);
-        lo.push(f);
-        hi.push(clampIdx(f + 1));
-        wHi.push(c - f);
+      if (roi && coords.some((c) => c < 0 || c > inSize - 1)) {
+        const inside = coords.map((c) => (c < 0 || c > inSize - 1 ? 0 : 1));
+        const outside = t.add(binary('Mul', along(inside.map((v) => 1 - v)), t.add(tensor(extrapolation, { dtype: cur.dtype, device: cur.device }))));
+        cur = t.add(binary('Add', t.add(binary('Mul', cur, along(inside))), outside));
       }
-      const wshape = Array.from({ length: r }, (_, d) => (d === a ? outSize : 1));
-      const w1 = t.add(tensor(wHi, { dtype: cur.dtype, device: cur.device, shape: wshape }));
-      const w0 = t.add(tensor(wHi.map((w) => 1 - w), { dtype: cur.dtype, device: cur.device, shape: wshape }));
-      const a0 = t.add(binary('Mul', t.add(gather(cur, lo, a)), w0));
-      const a1 = t.add(binary('Mul', t.add(gather(cur, hi, a)), w1));
-      cur = t.add(binary('Add', a0, a1));
     }
     return cur === x ? x.clone() : cur.withLayout('Resize', cur.shape, cur.strides);
   });
+}
+
+/** Keys' cubic convolution weight at distance d. */
+function cubicWeight(d: number, A: number): number {
+  d = Math.abs(d);
+  if (d <= 1) return (A + 2) * d ** 3 - (A + 3) * d ** 2 + 1;
+  if (d < 2) return A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A;
+  return 0;
+}
+
+/** Per output position, the source indices and weights of each interpolation tap. */
+function taps(mode: string, coords: number[], inSize: number, A: number, exclude: boolean): { idx: number[]; w: number[] }[] {
+  const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+  if (mode === 'linear') {
+    const out = [{ idx: [] as number[], w: [] as number[] }, { idx: [] as number[], w: [] as number[] }];
+    for (const c0 of coords) {
+      const c = Math.min(Math.max(c0, 0), inSize - 1), f = Math.floor(c);
+      out[0].idx.push(f), out[0].w.push(1 - (c - f));
+      out[1].idx.push(clampIdx(f + 1)), out[1].w.push(c - f);
+    }
+    return out;
+  }
+  const out = [-1, 0, 1, 2].map(() => ({ idx: [] as number[], w: [] as number[] }));
+  for (const c of coords) {
+    const f = Math.floor(c), ratio = c - f;
+    const ws = [-1, 0, 1, 2].map((j) => (exclude && (f + j < 0 || f + j >= inSize) ? 0 : cubicWeight(ratio - j, A)));
+    const total = exclude ? ws.reduce((p, q) => p + q, 0) : 1;
+    [-1, 0, 1, 2].forEach((j, i) => (out[i].idx.push(clampIdx(f + j)), out[i].w.push(ws[i] / total)));
+  }
+  return out;
 }
 
 defineOps({
@@ -109,7 +145,7 @@ defineOps({
     since: 9,
     uses: ['Gather', 'Mul', 'Add'],
     hostInputs: [1],
-    check: (n) => (['nearest', 'linear'].includes(attrString(n, 'mode', 'nearest')) ? undefined : `mode '${attrString(n, 'mode', 'nearest')}'`),
+    check: (n) => (['nearest', 'linear', 'cubic'].includes(attrString(n, 'mode', 'nearest')) ? undefined : `mode '${attrString(n, 'mode', 'nearest')}'`),
     run: (ctx) => [resize({ ...ctx, opset: 10 })],
   },
 });
