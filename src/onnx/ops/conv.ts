@@ -174,13 +174,47 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   });
 }
 
-const poolCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'storage_order', 0) ? 'storage_order=1' : undefined);
+
+/**
+ * MaxPool's Indices: the flat NCHW index of each window's maximum (the first one on ties): the
+ * window-local argmax of the patches, decoded into input coordinates with int64 arithmetic.
+ */
+function maxPoolIndices(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const kernel = attrInts(n, 'kernel_shape')!;
+  const d = kernel.length;
+  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const [N, C] = x.shape;
+  const L = numel(w.out), K = numel(kernel), S = numel(x.shape.slice(2));
+  return withTemps((t) => {
+    const cols = t.add(t.add(im2col(x, w, -Infinity)).reshape([N, C, K, L]));
+    let rest = t.add(k.argmax(cols, { axis: 2 })); // [N, C, L] window-local flat index
+    const i64 = (values: number[], shape: number[]) => t.add(k.tensor(values, { dtype: 'int64', device: x.device, shape }));
+    // flat = (n * C + c) * S + sum_j coord_j * stride_j, coord_j = o_j * s_j - p_j + tap_j * dil_j
+    let flat = i64(Array.from({ length: N * C }, (_, i) => i * S), [N, C, 1]);
+    // storage_order 1 numbers the spatial dims column-major
+    const sp = x.shape.slice(2), colMajor = attrInt(n, 'storage_order', 0) === 1;
+    for (let j = d - 1; j >= 0; --j) {
+      const inner = colMajor ? numel(sp.slice(0, j)) : numel(sp.slice(j + 1));
+      const tap = t.add(k.mod(rest, kernel[j]));
+      rest = t.add(k.div(t.add(k.sub(rest, tap)), kernel[j]).cast('int64'));
+      const base = Array.from({ length: L }, (_, l) => (Math.floor(l / numel(w.out.slice(j + 1))) % w.out[j]) * w.strides[j] - w.begin[j]);
+      const coord = t.add(k.add(t.add(k.mul(tap, w.dilations[j])), i64(base, [1, 1, L])));
+      flat = t.add(k.add(flat, t.add(k.mul(coord, inner))));
+    }
+    return flat.reshape([N, C, ...w.out]);
+  });
+}
 
 defineOps({
   Conv: { uses: ['MatMul', 'Im2Col'], run: (ctx) => [conv(ctx)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
-  MaxPool: { since: 8, uses: ['Im2Col', 'ReduceMax'], check: poolCheck, run: (ctx) => [pool(ctx, 'max')] },
-  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: poolCheck, run: (ctx) => [pool(ctx, 'avg')] },
+  MaxPool: {
+    since: 8,
+    uses: ['Im2Col', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
+    run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
+  },
+  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
   GlobalMaxPool: { uses: ['ReduceMax'], run: (ctx) => { const x = input(ctx, 0); return [k.max(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
 } satisfies Record<string, OpHandler>);
