@@ -27,7 +27,7 @@ export function values(n: number, seed: number, scale = 1): Float32Array {
 let seed = 1;
 const weights = (g: GraphBuilder, shape: number[], scale = 1 / Math.sqrt(shape[0])) => g.floats(shape, values(shape.reduce((a, b) => a * b, 1), seed++, scale));
 
-export function mlp(batch: Dim = 'N', dims = [256, 512, 512, 10]): Fixture {
+export function mlp(batch: Dim = 'N', dims = [784, 1024, 1024, 10]): Fixture {
   seed = 11;
   const g = new GraphBuilder('mlp');
   let h = g.input('x', 'float32', [batch, dims[0]]);
@@ -37,11 +37,11 @@ export function mlp(batch: Dim = 'N', dims = [256, 512, 512, 10]): Fixture {
   }
   g.node('Softmax', [h], { axis: -1 }, { outputs: ['probs'] });
   g.output('probs', 'float32', [batch, dims[dims.length - 1]]);
-  const n = typeof batch === 'number' ? batch : 8;
+  const n = typeof batch === 'number' ? batch : 32;
   return { name: 'mlp', bytes: g.toBytes(), input: { name: 'x', shape: [n, dims[0]], data: values(n * dims[0], 7) } };
 }
 
-export function cnn(size = 64, channels = [3, 16, 32, 64], classes = 10): Fixture {
+export function cnn(size = 128, channels = [3, 32, 64, 128], classes = 10): Fixture {
   seed = 21;
   const g = new GraphBuilder('cnn');
   let h = g.input('image', 'float32', [1, channels[0], size, size]);
@@ -63,7 +63,7 @@ export function cnn(size = 64, channels = [3, 16, 32, 64], classes = 10): Fixtur
 }
 
 /** One pre-norm encoder block: x + Attn(LN(x)), then + MLP(LN(.)) with erf GELU. */
-export function transformer(seq = 128, d = 256, heads = 4, ffn = 1024): Fixture {
+export function transformer(seq = 128, d = 768, heads = 12, ffn = 3072): Fixture {
   seed = 31;
   const g = new GraphBuilder('encoder');
   const x = g.input('x', 'float32', [1, seq, d]);
