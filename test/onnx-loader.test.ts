@@ -120,6 +120,23 @@ describe('onnx loader', () => {
     await s.dispose();
   });
 
+  it('infers static shapes through the graph, so Shape of an intermediate folds too', async () => {
+    // h = Transpose(MatMul(x, w) + b); y = Reshape(h, Concat(Shape(h)[0:1], [-1]))
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [2, 3, 4]);
+    const h = g.node('Transpose', [g.node('Add', [g.node('MatMul', [x, g.floats([4, 5], new Float32Array(20).fill(0.5))]), g.floats([5], [1, 2, 3, 4, 5])])], { perm: [2, 0, 1] });
+    const lead = g.node('Slice', [g.node('Shape', [h]), g.ints([0]), g.ints([1])]);
+    g.node('Reshape', [h, g.node('Concat', [lead, g.ints([-1])], { axis: 0 })], {}, { outputs: ['y'] });
+    g.output('y', 'float32', [5, 6]);
+    const s = (await kiln.onnx.load(g.toBytes())) as kiln.onnx.InferenceSession & { stats: { nodes: number; folded: number } };
+    // MatMul+Add fuse into one node; Shape, Slice and Concat fold; Transpose and Reshape run
+    expect(s.stats).toEqual({ nodes: 3, folded: 3 });
+    const { y } = await s.run({ x: kiln.ones([2, 3, 4]) });
+    expect(y.shape).toEqual([5, 6]);
+    expect(await y.toArray()).toEqual([1, 2, 3, 4, 5].map((b) => new Array(6).fill(2 + b)));
+    await s.dispose();
+  });
+
   it('throws E_UNSUPPORTED at load naming the node, the op and the opset', async () => {
     const model = (op: string, opset: number, domain = '') => {
       const g = new GraphBuilder();

@@ -1,8 +1,9 @@
 // The Kiln engine: runs an ONNX graph with Kiln ops on any device. At load it checks every node
 // (op, opset, attributes, the native ops it needs on the device) and throws E_UNSUPPORTED before
-// anything runs; uploads the weights; orders the nodes topologically; folds constant subgraphs
-// (shape arithmetic included: Shape of an input with a static shape is a constant); and plans
-// when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
+// anything runs; uploads the weights; fuses a few patterns (fuse.ts); orders the nodes
+// topologically; infers static shapes where dims are known (shapes.ts) and folds constant
+// subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
+// plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
 import { resolveDevice } from '../backends/backend.js';
 import { KilnError, fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
@@ -10,6 +11,7 @@ import { Tensor } from '../tensor.js';
 import type { Graph, Model, Node } from './model.js';
 import { tensorValues } from './model.js';
 import { fuse } from './fuse.js';
+import { inferShape } from './shapes.js';
 import { MAX_OPSET, opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
 import { upload } from './ops/shape.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
@@ -116,6 +118,8 @@ class GraphPlan {
         (ins.every(isConst) || (n.opType === 'Shape' && staticShape.has(ins[0])));
       if (!foldable) {
         kept.push(n);
+        const shape = this.inferStatic(n, staticShape, fed);
+        if (shape && n.outputs[0]) staticShape.set(n.outputs[0], shape);
         continue;
       }
       let inputs: (Tensor | undefined)[];
@@ -140,6 +144,20 @@ class GraphPlan {
       }
     }
     this.order = kept;
+  }
+
+  /** The static shape of n's first output from known input shapes and constant host values. */
+  private inferStatic(n: Node, known: Map<string, number[]>, fed: Set<string>): number[] | undefined {
+    const shapeOf = (name: string) => known.get(name) ?? (this.constants.has(name) && !fed.has(name) ? [...this.constants.get(name)!.shape] : undefined);
+    const ints = (i: number) => {
+      const h = n.inputs[i] ? this.hosts.get(n.inputs[i]) : undefined;
+      return h ? Array.from(h.values, Number) : undefined;
+    };
+    try {
+      return inferShape(n, n.inputs.map((i) => (i ? shapeOf(i) : undefined)), ints, this.opset);
+    } catch {
+      return undefined; // a shape error surfaces with its node at run time
+    }
   }
 
   private async constHost(name: string): Promise<HostValue> {
