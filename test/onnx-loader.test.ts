@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
-import { onnx } from '../src/onnx/proto.js';
+import { onnx, type GraphProto, type TensorProto } from '../src/onnx/proto.js';
 import './helpers/backends.js';
 
 const DT = onnx.TensorProto.DataType;
@@ -21,7 +21,7 @@ async function rejects(p: Promise<unknown>, code: kiln.KilnErrorCode, text?: Reg
 }
 
 /** y = x + w, w an initializer given by `w` (a TensorProto), x [2, 3]. */
-function addModel(w: onnx.ITensorProto, extra: Partial<onnx.IGraphProto> = {}): Uint8Array {
+function addModel(w: TensorProto, extra: Partial<GraphProto> = {}): Uint8Array {
   const vi = (name: string, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
   return onnx.ModelProto.encode(onnx.ModelProto.create({
     irVersion: 8,

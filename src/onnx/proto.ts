@@ -9,7 +9,6 @@ import { numel } from '../shape.js';
 
 const require = createRequire(import.meta.url);
 export const { onnx } = require('onnx-proto') as typeof OnnxProto;
-export type onnx = typeof OnnxProto.onnx;
 export type TensorProto = OnnxProto.onnx.ITensorProto;
 export type NodeProto = OnnxProto.onnx.INodeProto;
 export type GraphProto = OnnxProto.onnx.IGraphProto;
