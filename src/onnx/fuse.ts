@@ -3,6 +3,8 @@
 //   Conv -> BatchNormalization   with constant weights: BN folded into the Conv's W and B
 //   MatMul -> Add(bias)          one MatMul with the bias as its C operand (KilnMatMulAdd)
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
+//   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
+//                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
 // graph output, so no value the graph exposes changes.
 import * as k from '../ops/index.js';
@@ -89,6 +91,17 @@ export async function fuse(c: FuseContext): Promise<void> {
   }
   nodes = nodes.filter((n) => !removed.has(n));
   uses = consumers();
+
+  for (const relu of nodes) {
+    if (relu.opType !== 'Relu') continue;
+    const pool = only(relu.outputs[0]);
+    if (pool?.opType !== 'MaxPool' || pool.outputs.slice(1).some(Boolean)) continue;
+    const [x, r, p] = [relu.inputs[0], relu.outputs[0], pool.outputs[0]];
+    pool.inputs = [x];
+    pool.outputs = [r];
+    relu.inputs = [r];
+    relu.outputs = [p];
+  }
 
   for (const mm of nodes) {
     if (mm.opType !== 'MatMul') continue;
