@@ -3,6 +3,8 @@
 //   Conv -> BatchNormalization   with constant weights: BN folded into the Conv's W and B
 //   MatMul -> Add(bias)          one MatMul with the bias as its C operand (KilnMatMulAdd)
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
+//   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
+//                                unit-stride B in place for small batches instead of packing it
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -91,6 +93,16 @@ export async function fuse(c: FuseContext): Promise<void> {
   }
   nodes = nodes.filter((n) => !removed.has(n));
   uses = consumers();
+
+  for (const gemm of nodes) {
+    if (gemm.opType !== 'Gemm' || attrInt(gemm, 'transB', 0) !== 1 || !isConst(c, gemm.inputs[1])) continue;
+    const b = c.constants.get(gemm.inputs[1])!;
+    if (b.rank !== 2) continue;
+    const name = `${gemm.name}/B_transposed`;
+    c.constants.set(name, withTemps((t) => t.add(b.transpose()).contiguous()));
+    gemm.inputs = [gemm.inputs[0], name, ...gemm.inputs.slice(2)];
+    gemm.attrs = new Map(gemm.attrs).set('transB', { name: 'transB', type: 2, i: 0 });
+  }
 
   for (const relu of nodes) {
     if (relu.opType !== 'Relu') continue;
