@@ -1,7 +1,8 @@
 // The onnxruntime engine: onnxruntime-node's InferenceSession lives in a worker thread, so its
-// synchronous run never blocks the JS thread. Kiln tensors go in as one copy of their bytes
-// (transferred to the worker, not copied again) and results come back as transferred buffers that
-// are uploaded into Kiln tensors.
+// synchronous run never blocks the JS thread. A Kiln tensor goes in as one read of its bytes into
+// a JS buffer that is transferred (not copied) to the worker, where onnxruntime wraps it; a result
+// comes back as one copy out of onnxruntime's buffer, transferred, then uploaded into a Kiln tensor.
+// (Kiln's CPU buffers are native memory that cannot move between threads as ArrayBuffers.)
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { storageArray, type DType, type StorageArray } from '../dtype.js';
@@ -165,9 +166,9 @@ export class OrtSession implements InferenceSession {
     const out: Record<string, Tensor> = {};
     for (const [name, r] of Object.entries(results)) {
       const dtype = KILN_TYPE[r.type];
-      const data = storageArray(dtype, r.dims.reduce((a, b) => a * b, 1));
-      new Uint8Array(data.buffer).set(new Uint8Array(r.data));
-      out[name] = upload({ dtype, shape: r.dims, data }, this.device);
+      // A view of the transferred buffer in the dtype's storage type: the upload is the one copy.
+      const view = storageArray(dtype, 0).constructor as new (b: ArrayBuffer) => StorageArray;
+      out[name] = upload({ dtype, shape: r.dims, data: new view(r.data) }, this.device);
     }
     return out;
   }
