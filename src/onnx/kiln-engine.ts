@@ -13,7 +13,7 @@ import { tensorValues } from './model.js';
 import { fuse } from './fuse.js';
 import { inferShape } from './shapes.js';
 import { MAX_OPSET, opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
-import { upload } from './ops/shape.js';
+import { upload } from './upload.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 import './ops/index.js';
 

@@ -9,7 +9,7 @@ import { storageArray, type DType, type StorageArray } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import type { Model } from './model.js';
-import { upload } from './ops/shape.js';
+import { upload } from './upload.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 
 const require = createRequire(import.meta.url);

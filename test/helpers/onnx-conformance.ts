@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as kiln from '../../src/index.js';
 import { hostFromProto, onnx } from '../../src/onnx/proto.js';
-import { upload } from '../../src/onnx/ops/shape.js';
+import { upload } from '../../src/onnx/upload.js';
 import { ROOT } from './dist.js';
 
 export const SUITE_DIR = process.env.KILN_ONNX_TESTS ?? join(ROOT, '..', 'shared', 'onnx-node-tests');

@@ -11,7 +11,7 @@ import { full } from '../../ops/creation.js';
 import { run1, runInto } from '../../ops/run.js';
 import { pad } from '../../ops/shape-ops.js';
 import * as k from '../../ops/index.js';
-import { withTemps, type Temps } from '../../ops/temps.js';
+import { withTemps } from '../../ops/temps.js';
 import { numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';

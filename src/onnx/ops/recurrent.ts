@@ -8,7 +8,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrStrings } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, input } from './util.js';
+import { input } from './util.js';
 
 type Kind = 'RNN' | 'GRU' | 'LSTM';
 const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
@@ -25,8 +25,6 @@ function check(kind: Kind) {
   };
 }
 
-/** Rows [g*H, (g+1)*H) of a [dirs, G*H, ...] weight for direction d. */
-const gate = (w: Tensor, d: number, g: number, H: number) => w.slice(0, d, d + 1).squeeze(0).slice(0, g * H, (g + 1) * H);
 
 interface Step {
   h: Tensor;

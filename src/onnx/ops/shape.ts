@@ -11,19 +11,10 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from '../attrs.js';
 import { kilnDType, typeName, type HostTensor } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
+import { upload } from '../upload.js';
 import { input } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
-
-/** A device tensor holding a host tensor's values. */
-export function upload(h: HostTensor, device: string): Tensor {
-  const t = empty(h.shape, h.dtype, device, 'onnx');
-  if (h.data.length) {
-    const s = t.storageFor('onnx');
-    s.backend.write(s.buffer, h.data, 0);
-  }
-  return t;
-}
 
 /** Axes from the attribute (older opsets) or from input 1 (newer). */
 function axesOf(ctx: OpContext, inputSince: number, attr = 'axes', i = 1): number[] | undefined {
