@@ -153,6 +153,20 @@ function convTranspose(ctx: OpContext): Tensor {
   });
 }
 
+/** LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. */
+function lpPool(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const p = attrInt(n, 'p', 2);
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
+  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const axes = kernel.map((_, i) => 2 + i);
+  return withTemps((t) => {
+    const powered = t.add(k.pow(t.add(k.abs(x)), p));
+    const sum = t.add(k.sum(t.add(im2col(powered, w, 0)), { axes }));
+    return t.add(k.pow(sum, 1 / p)).reshape([...x.shape.slice(0, 2), ...w.out]);
+  });
+}
+
 function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
@@ -216,5 +230,15 @@ defineOps({
   },
   AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
+  LpPool: { since: 11, uses: ['Im2Col', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
+  GlobalLpPool: {
+    since: 2,
+    uses: ['Abs', 'Pow', 'ReduceSum'],
+    run: (ctx) => withTemps((t) => {
+      const x = input(ctx, 0), p = attrInt(ctx.node, 'p', 2);
+      const sum = t.add(k.sum(t.add(k.pow(t.add(k.abs(x)), p)), { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true }));
+      return [k.pow(sum, 1 / p)];
+    }),
+  },
   GlobalMaxPool: { uses: ['ReduceMax'], run: (ctx) => { const x = input(ctx, 0); return [k.max(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
 } satisfies Record<string, OpHandler>);

@@ -1,4 +1,4 @@
-// Ops composed from index arithmetic and reductions: Trilu, EyeLike, OneHot, Hardmax,
+// Ops composed from index arithmetic and reductions: Trilu, EyeLike, OneHot, Hardmax, CumSum,
 // LpNormalization, MeanVarianceNormalization, CenterCropPad, and Dropout in inference mode.
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
@@ -107,6 +107,25 @@ function centerCropPad(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * CumSum along an axis as a matmul with a triangular 0/1 matrix: y = x @ T with T[i, j] = 1 when
+ * element i counts toward output j (i <= j; i < j exclusive; reversed for reverse).
+ */
+function cumSum(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axis = normalizeAxis('CumSum', ctx.ints(1)?.[0] ?? 0, x.rank);
+  const exclusive = attrInt(ctx.node, 'exclusive', 0) === 1, reverse = attrInt(ctx.node, 'reverse', 0) === 1;
+  const n = x.shape[axis];
+  const tri: number[] = [];
+  for (let i = 0; i < n; ++i)
+    for (let j = 0; j < n; ++j) tri.push(reverse ? (exclusive ? i > j : i >= j) ? 1 : 0 : (exclusive ? i < j : i <= j) ? 1 : 0);
+  return withTemps((t) => {
+    const moved = t.add(x.transpose(axis, -1));
+    const y = t.add(k.matmul(moved, t.add(k.tensor(tri, { dtype: x.dtype, device: x.device, shape: [n, n] }))));
+    return y.transpose(axis, -1);
+  });
+}
+
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
@@ -125,5 +144,6 @@ defineOps({
   LpNormalization: { uses: ['Abs', 'Mul', 'ReduceSum', 'Sqrt', 'Div', 'Equal', 'Where'], run: (ctx) => [lpNormalize(ctx)] },
   MeanVarianceNormalization: { since: 9, uses: ['ReduceMean', 'Mul', 'Sub', 'Sqrt', 'Add', 'Div'], run: (ctx) => [mvn(ctx)] },
   CenterCropPad: { since: 18, uses: ['Pad'], hostInputs: [1], run: (ctx) => [centerCropPad(ctx)] },
+  CumSum: { since: 11, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
   Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
 });
