@@ -97,5 +97,13 @@ defineOps({
   LogSoftmax: { uses: ['LogSoftmax'], run: (ctx) => [softmaxLike(ctx, k.logSoftmax)] },
   BatchNormalization: { since: 9, uses: ['Add', 'Sqrt', 'Div', 'Sub', 'Mul'], check: bnCheck, run: (ctx) => [batchNorm(ctx)] },
   InstanceNormalization: { since: 6, uses: ['ReduceMean', 'Sub', 'Mul', 'Rsqrt', 'Add'], run: (ctx) => [instanceNorm(ctx)] },
+  RMSNormalization: {
+    since: 23,
+    uses: ['RMSNormalization'],
+    run: (ctx) => {
+      const x = input(ctx, 0);
+      return [k.rmsNorm(x, { axis: attrInt(ctx.node, 'axis', -1), scale: ctx.inputs[1], epsilon: attrFloat(ctx.node, 'epsilon', 1e-5) })];
+    },
+  },
   LayerNormalization: { since: 17, uses: ['LayerNormalization', 'ReduceMean', 'ReduceVariance', 'Rsqrt', 'Add'], run: layerNorm },
 });
