@@ -9,3 +9,4 @@ import './recurrent.js';
 import './control.js';
 import './activations.js';
 import './misc.js';
+import './attention.js';
