@@ -59,6 +59,19 @@ function layerNorm(ctx: OpContext): Tensor[] {
   return [y, mean, inv];
 }
 
+/** GroupNormalization (opset 21): normalize each of num_groups channel groups, then per-channel scale and bias. */
+function groupNorm(ctx: OpContext): Tensor {
+  const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
+  const groups = attrInt(ctx.node, 'num_groups', 1);
+  const [N, C] = x.shape;
+  return withTemps((t) => {
+    const grouped = t.add(x.reshape([N, groups, -1]));
+    const normalized = t.add(t.add(k.layerNorm(grouped, { axis: -1, epsilon: attrFloat(ctx.node, 'epsilon', 1e-5) })).reshape(x.shape));
+    const per = [C, ...Array(x.rank - 2).fill(1)];
+    return binary('Add', t.add(binary('Mul', normalized, t.add(scale.reshape(per)))), t.add(b.reshape(per)));
+  });
+}
+
 const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
 /** MatMul(A, B) + Bias in one MatMul with Bias as its C operand (built by fuse.ts). */
@@ -96,6 +109,7 @@ defineOps({
   Softmax: { uses: ['Softmax'], run: (ctx) => [softmaxLike(ctx, k.softmax)] },
   LogSoftmax: { uses: ['LogSoftmax'], run: (ctx) => [softmaxLike(ctx, k.logSoftmax)] },
   BatchNormalization: { since: 9, uses: ['Add', 'Sqrt', 'Div', 'Sub', 'Mul'], check: bnCheck, run: (ctx) => [batchNorm(ctx)] },
+  GroupNormalization: { since: 21, uses: ['LayerNormalization', 'Mul', 'Add'], run: (ctx) => [groupNorm(ctx)] },
   InstanceNormalization: { since: 6, uses: ['ReduceMean', 'Sub', 'Mul', 'Rsqrt', 'Add'], run: (ctx) => [instanceNorm(ctx)] },
   RMSNormalization: {
     since: 23,

@@ -193,7 +193,23 @@ function wrapPad(x: Tensor, pads: number[]): Tensor {
   return cur;
 }
 
+/** Compress: the slices along `axis` (of the flattened input without one) where condition is true. */
+function compress(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const cond = ctx.host(1)!.values;
+  const axisAttr = attrInt(ctx.node, 'axis');
+  const src = axisAttr === undefined ? x.reshape([-1]) : x.withLayout('Compress', x.shape, x.strides);
+  try {
+    const axis = normalizeAxis('Compress', axisAttr ?? 0, src.rank);
+    const picked = Array.from({ length: Math.min(cond.length, src.shape[axis]) }, (_, i) => i).filter((i) => Number(cond[i]) !== 0);
+    return gather(src, picked, axis);
+  } finally {
+    src.dispose();
+  }
+}
+
 defineOps({
+  Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
   Reshape: { since: 5, uses: ['Cast'], hostInputs: [1], run: (ctx) => [reshape(ctx)] },
   Flatten: {
     uses: ['Cast'],
