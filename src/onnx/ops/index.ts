@@ -10,3 +10,4 @@ import './control.js';
 import './activations.js';
 import './misc.js';
 import './attention.js';
+import './loss.js';

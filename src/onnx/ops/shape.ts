@@ -6,6 +6,8 @@ import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
 import { empty } from '../../ops/run.js';
 import { concat, gather, pad, tile } from '../../ops/shape-ops.js';
+import * as k from '../../ops/index.js';
+import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis, numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from '../attrs.js';
@@ -193,6 +195,32 @@ function wrapPad(x: Tensor, pads: number[]): Tensor {
   return cur;
 }
 
+/**
+ * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`, composed as a
+ * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
+ * meant for the small class dimensions of losses and lookups, not for large gathers).
+ */
+function gatherElements(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1);
+  const axis = normalizeAxis('GatherElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  const n = data.shape[axis];
+  return withTemps((t) => {
+    // data limited to the index's extent outside `axis`, both with `axis` moved last
+    let d = data;
+    idx.shape.forEach((m, i) => {
+      if (i !== axis && m !== d.shape[i]) d = t.add(d.slice(i, 0, m));
+    });
+    const dT = t.add(d.transpose(axis, -1));
+    const i64 = t.add(cast(idx, 'int64'));
+    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1));
+    const classes = t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device }));
+    const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), classes)); // [.., m, n]
+    const values = data.dtype === 'bool' ? t.add(cast(dT, 'uint8')) : dT;
+    const summed = t.add(k.sum(t.add(k.where(hot, t.add(values.unsqueeze(-2)), 0)), { axes: [-1] }));
+    return t.add(cast(summed, data.dtype)).transpose(axis, -1);
+  });
+}
+
 /** Compress: the slices along `axis` (of the flattened input without one) where condition is true. */
 function compress(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
@@ -209,6 +237,7 @@ function compress(ctx: OpContext): Tensor {
 }
 
 defineOps({
+  GatherElements: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
   Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
   Reshape: { since: 5, uses: ['Cast'], hostInputs: [1], run: (ctx) => [reshape(ctx)] },
   Flatten: {
