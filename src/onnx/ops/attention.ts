@@ -1,4 +1,4 @@
-// Attention (opset 23): scaled dot-product attention with grouped-query heads, past key/value
+// Attention and RotaryEmbedding (opset 23). Attention: scaled dot-product attention with grouped-query heads, past key/value
 // caches, boolean or additive masks, causal masking, softcap and the qk_matmul_output modes,
 // composed from Kiln's MatMul, Softmax and elementwise ops as the ONNX function body defines it:
 //   QK = (Q * sqrt(scale)) @ (K^T * sqrt(scale)); [softcap * tanh(QK / softcap)]; + mask;
@@ -74,4 +74,34 @@ defineOps({
     check: (node) => (node.inputs[6] ? 'nonpad_kv_seqlen' : undefined),
     run: (ctx: OpContext) => attention(ctx),
   },
+});
+
+/**
+ * RotaryEmbedding (opset 23): rotates pairs of the first rotary_embedding_dim features by the
+ * cached angles of each position: (x1, x2) -> (cos x1 - sin x2, sin x1 + cos x2), pairs being the
+ * two halves or (interleaved) neighbouring features; the rest pass through.
+ */
+function rotary(ctx: OpContext): Tensor {
+  const n = ctx.node;
+  const raw = input(ctx, 0), cosCache = input(ctx, 1), sinCache = input(ctx, 2), pos = ctx.inputs[3];
+  return withTemps((t) => {
+    const x = heads(t, raw, attrInt(n, 'num_heads'), 'Q', n.name); // [B, H, S, D]
+    const D = x.shape[3];
+    const rot = attrInt(n, 'rotary_embedding_dim', 0) || D;
+    const angles = (cache: Tensor) => t.add(t.add(pos ? k.gather(cache, pos, 0) : cache.clone()).unsqueeze(1)); // [B, 1, S, rot/2]
+    const cos = angles(cosCache), sin = angles(sinCache);
+    const xr = t.add(x.slice(3, 0, rot));
+    const interleaved = attrInt(n, 'interleaved', 0) === 1;
+    const x1 = t.add(interleaved ? xr.slice(3, 0, rot, 2) : xr.slice(3, 0, rot / 2));
+    const x2 = t.add(interleaved ? xr.slice(3, 1, rot, 2) : xr.slice(3, rot / 2, rot));
+    const real = t.add(k.sub(t.add(k.mul(cos, x1)), t.add(k.mul(sin, x2))));
+    const imag = t.add(k.add(t.add(k.mul(sin, x1)), t.add(k.mul(cos, x2))));
+    const rotated = interleaved ? t.add(t.add(k.stack([real, imag], -1)).reshape([...real.shape.slice(0, 3), rot])) : t.add(k.concat([real, imag], -1));
+    const y = rot < D ? t.add(k.concat([rotated, t.add(x.slice(3, rot, D))], -1)) : rotated;
+    return raw.rank === 4 ? y.clone() : t.add(y.permute([0, 2, 1, 3])).reshape(raw.shape);
+  });
+}
+
+defineOps({
+  RotaryEmbedding: { since: 23, uses: ['Gather', 'Mul', 'Sub', 'Add', 'Cast'], run: (ctx) => [rotary(ctx)] },
 });
