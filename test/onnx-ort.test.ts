@@ -29,6 +29,28 @@ describe('onnx ort engine', () => {
     await expect(s.run({ A: a })).rejects.toMatchObject({ code: 'E_DISPOSED' });
   });
 
+  it('moves float16, int64 and bool tensors in and out without changing them', async () => {
+    const g = new GraphBuilder('types');
+    const h = g.input('h', 'float16', [3]);
+    g.node('Mul', [h, h], {}, { outputs: ['sq'] });
+    g.node('Neg', [g.input('i', 'int64', [2])], {}, { outputs: ['neg'] });
+    g.node('Not', [g.input('b', 'bool', [2])], {}, { outputs: ['not'] });
+    g.output('sq', 'float16', [3]);
+    g.output('neg', 'int64', [2]);
+    g.output('not', 'bool', [2]);
+    const bytes = g.toBytes();
+    const feeds = { h: kiln.tensor([1.5, -2, 0.25], { dtype: 'float16' }), i: kiln.tensor([2n ** 40n, -3n], { dtype: 'int64' }), b: kiln.tensor([true, false]) };
+    for (const engine of ['ort', 'kiln'] as const) {
+      const s = await kiln.onnx.load(bytes, { engine });
+      const out = await s.run(feeds);
+      expect(out.sq.dtype).toBe('float16');
+      expect(await out.sq.toArray()).toEqual([2.25, 4, 0.0625]);
+      expect(Array.from((await out.neg.data()) as BigInt64Array)).toEqual([-(2n ** 40n), 3n]);
+      expect(await out.not.toArray()).toEqual([false, true]);
+      await s.dispose();
+    }
+  });
+
   it('passes session options through and reports onnxruntime errors as KilnErrors', async () => {
     await expect(kiln.onnx.load(chain(8, 1), { engine: 'ort', ort: { executionProviders: ['no-such-provider'] } })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
     const s = await kiln.onnx.load(chain(8, 1), { engine: 'ort' });
