@@ -4,7 +4,7 @@ import { storageArray, type DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
-import { empty } from '../../ops/run.js';
+import { empty, runInto } from '../../ops/run.js';
 import { concat, gather, pad, tile } from '../../ops/shape-ops.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
@@ -221,6 +221,41 @@ function gatherElements(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * ScatterElements: data with updates written (or combined by `reduction`) at the positions the
+ * indices name along `axis`, by the same one-hot matching as GatherElements; the result block
+ * covering the indices' extent is copied into a clone of data.
+ */
+function scatterElements(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
+  const axis = normalizeAxis('ScatterElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  const reduction = attrString(ctx.node, 'reduction', 'none');
+  const n = data.shape[axis];
+  return withTemps((t) => {
+    let block = data; // data over the indices' extent outside `axis`
+    idx.shape.forEach((m, i) => {
+      if (i !== axis && m !== block.shape[i]) block = t.add(block.slice(i, 0, m));
+    });
+    const dT = t.add(block.transpose(axis, -1)); // [.., n]
+    const i64 = t.add(cast(idx, 'int64'));
+    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1)); // [.., m]
+    const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device })))); // [.., m, n]
+    const u = t.add(t.add(upd.transpose(axis, -1)).unsqueeze(-1)); // [.., m, 1]
+    const hit = t.add(k.max(hot, { axes: [-2] })); // [.., n]
+    const over = (fill: number, f: typeof k.sum) => t.add(f(t.add(k.where(hot, u, fill)), { axes: [-2] }));
+    let combined: Tensor;
+    if (reduction === 'add') combined = t.add(k.add(dT, over(0, k.sum)));
+    else if (reduction === 'mul') combined = t.add(k.mul(dT, over(1, k.prod)));
+    else if (reduction === 'max') combined = t.add(k.where(hit, t.add(k.maximum(dT, over(-Infinity, k.max))), dT));
+    else if (reduction === 'min') combined = t.add(k.where(hit, t.add(k.minimum(dT, over(Infinity, k.min))), dT));
+    else combined = t.add(k.where(hit, over(0, k.sum), dT));
+    const out = data.clone();
+    const region = idx.shape.reduce((v: Tensor, m, i) => (i !== axis && m !== v.shape[i] ? t.add(v.slice(i, 0, m)) : v), t.add(out.withLayout('ScatterElements', out.shape, out.strides)));
+    runInto('Cast', [t.add(combined.transpose(axis, -1))], [region]);
+    return out;
+  });
+}
+
 /** Compress: the slices along `axis` (of the flattened input without one) where condition is true. */
 function compress(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
@@ -238,6 +273,12 @@ function compress(ctx: OpContext): Tensor {
 
 defineOps({
   GatherElements: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
+  ScatterElements: {
+    since: 11,
+    uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
+    check: (n) => (['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`),
+    run: (ctx) => [scatterElements(ctx)],
+  },
   Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
   Reshape: { since: 5, uses: ['Cast'], hostInputs: [1], run: (ctx) => [reshape(ctx)] },
   Flatten: {
