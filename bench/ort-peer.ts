@@ -1,5 +1,6 @@
-// onnxruntime-node as the CPU peer: a one-node MatMul model built in memory with onnx-proto.
+// onnxruntime-node as the CPU peer: a one-node MatMul model built with Kiln's graph builder.
 import { createRequire } from 'node:module';
+import { GraphBuilder } from '../src/onnx/builder.js';
 
 const require = createRequire(import.meta.url);
 
@@ -15,22 +16,8 @@ export function loadOrt(): { ort?: Ort; reason?: string } {
 
 /** Bytes of an ONNX model computing Y = MatMul(A, B) for fixed float32 shapes. */
 export function matmulModel(aShape: number[], bShape: number[], yShape: number[]): Uint8Array {
-  const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
-  const value = (name: string, dims: number[]) =>
-    onnx.ValueInfoProto.create({
-      name,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
-    });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'kiln-bench',
-    graph: {
-      name: 'matmul',
-      node: [{ opType: 'MatMul', input: ['A', 'B'], output: ['Y'], name: 'mm' }],
-      input: [value('A', aShape), value('B', bShape)],
-      output: [value('Y', yShape)],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  const g = new GraphBuilder('matmul');
+  g.node('MatMul', [g.input('A', 'float32', aShape), g.input('B', 'float32', bShape)], {}, { outputs: ['Y'], name: 'mm' });
+  g.output('Y', 'float32', yShape);
+  return g.toBytes({ producer: 'kiln-bench' });
 }

@@ -18,6 +18,7 @@ export * from './ops/index.js';
 export { listDevices as devices, backendReason, requiredBackends, type DeviceInfo, type BackendKind, type Backend } from './backends/index.js';
 export { info, type KilnInfo } from './info.js';
 export * as distributed from './distributed/index.js';
+export * as onnx from './onnx/index.js';
 
 import { BACKEND_KINDS, backend } from './backends/index.js';
 

@@ -16,7 +16,15 @@ describe('examples', () => {
     expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
   });
 
+  it('onnx builds a model, and both engines agree on it', () => {
+    const out = execFileSync(process.execPath, [join(dir, 'onnx.mjs')], { encoding: 'utf8' });
+    expect(out).toContain("kiln: probs = [ [ '0.4052', '0.0999', '0.4949' ], [ '0.0835', '0.0835', '0.8330' ] ]");
+    expect(out).toContain("ort: probs = [ [ '0.4052', '0.0999', '0.4949' ], [ '0.0835', '0.0835', '0.8330' ] ]");
+    expect(out).toMatch(/kiln and ort agree to (\d\.\de-([7-9]|[1-9]\d)|0\.0e\+0)\n/);
+    expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
+  });
+
   it('every example is exercised here', () => {
-    expect(readdirSync(dir).filter((f) => f.endsWith('.mjs'))).toEqual(['quickstart.mjs']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort()).toEqual(['onnx.mjs', 'quickstart.mjs']);
   });
 });

@@ -4,14 +4,16 @@ import { fail } from '../errors.js';
 import { info } from '../info.js';
 import { parseArgs } from './args.js';
 import { benchCollectivesCommand } from './bench-collectives.js';
+import { inferenceCommand } from './bench-inference.js';
 
-const SUITES = ['matmul'] as const;
+const SUITES = ['matmul', 'inference'] as const;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   if (argv[0] === 'collectives') return benchCollectivesCommand(argv.slice(1)); // its own options (ranks, sizes)
-  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case']);
+  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'model']);
   const suite = positional[0] ?? 'matmul';
   if (!SUITES.includes(suite as (typeof SUITES)[number])) fail('E_ARGUMENT', `unknown bench suite '${suite}'; suites: ${[...SUITES, 'collectives'].join(', ')}`);
+  if (suite === 'inference') return inferenceCommand(flags, positional.slice(1));
   const devices = flags.device ? String(flags.device).split(',') : undefined;
   const dtypes = flags.dtype ? String(flags.dtype).split(',').map((d) => checkDType(d, '--dtype') as DType) : undefined;
   const budgetMs = flags['budget-ms'] ? Number(flags['budget-ms']) : undefined;

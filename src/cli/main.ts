@@ -11,11 +11,14 @@ commands:
   info [--json]                        devices found, why a backend is absent, build and library versions
   bench [suite] [--device D[,D]] [--dtype T[,T]] [--case NAME[,NAME]] [--budget-ms MS] [--json]
                                        run a benchmark suite (default: the quick suite = matmul)
-                                       suites: matmul, collectives
+                                       suites: matmul, inference, collectives
   bench collectives [--nproc N] [--backend cpu|nccl] [--dtype T] [--op sum] [--ops a,b] [--min-bytes B] [--max-bytes B] [--json]
                                        nccl-tests style table per collective (starts N cpu ranks unless under kiln launch)
   ${LAUNCH_USAGE}
                                        run script.js as N ranks of a distributed job (torchrun's variables)
+  bench inference [model.onnx ...] [--model mlp,cnn,transformer] [--device D[,D]] [--budget-ms MS] [--json]
+                                       ONNX latency (p50, p99) and throughput per engine and device,
+                                       beside onnxruntime-node on the CPU
 `;
 
 async function main(argv: string[]): Promise<number> {

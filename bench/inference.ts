@@ -1,0 +1,171 @@
+// `kiln bench inference`: latency (p50, p99) and throughput of ONNX models per engine and device:
+// the Kiln engine on each device, Kiln's ort engine (onnxruntime-node in a worker thread), and
+// onnxruntime-node called directly in this process as the peer, on the same inputs in the same run,
+// in interleaved rounds. Every engine's output is checked against the peer's before it is timed.
+// Latency is wall time per run() including the device sync (Kiln) or the worker round trip (ort).
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import * as kiln from '../src/index.js';
+import { parseModel, readSource } from '../src/onnx/model.js';
+import { FIXTURES, values, type Fixture } from './onnx-models.js';
+import { loadOrt } from './ort-peer.js';
+import { median } from './timing.js';
+
+export interface InferenceRow {
+  model: string;
+  engine: 'kiln' | 'ort' | 'onnxruntime-node';
+  device: string;
+  p50: number;
+  p99: number;
+  /** Runs per second, one run at a time. */
+  throughput: number;
+  samples: number;
+  /** Max |engine - peer| / max |peer| over the outputs. */
+  maxRelError?: number;
+  /** p50 / the peer's p50 (lower is faster). */
+  ratio?: number;
+}
+
+export interface InferenceBenchOptions {
+  /** Fixture names (mlp, cnn, transformer) and/or .onnx paths. */
+  models?: string[];
+  devices?: string[];
+  budgetMs?: number;
+  log?: (line: string) => void;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** A fixture, or a model file with random float inputs for its float graph inputs (symbolic dims = 1). */
+function modelFor(spec: string): Fixture {
+  const f = (FIXTURES as Record<string, () => Fixture>)[spec];
+  if (f) return f();
+  const bytes = new Uint8Array(readFileSync(spec));
+  const m = parseModel(readSource(spec));
+  const first = m.graph.inputs.find((v) => !m.graph.initializers.has(v.name));
+  if (!first || first.dtype !== 'float32' || m.graph.inputs.filter((v) => !m.graph.initializers.has(v.name)).length !== 1)
+    throw new kiln.KilnError('E_ARGUMENT', `bench inference: ${spec}: only models with one float32 input can be benchmarked`);
+  const shape = (first.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
+  return { name: basename(spec), bytes, input: { name: first.name, shape, data: values(shape.reduce((a, b) => a * b, 1), 9) } };
+}
+
+function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < want.length; ++i) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return Number.isFinite(diff) && got.length === want.length ? diff / (scale || 1) : Infinity;
+}
+
+interface Contender {
+  engine: InferenceRow['engine'];
+  device: string;
+  run: () => Promise<void>;
+  close: () => Promise<void>;
+  maxRelError?: number;
+  times: number[];
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Times every engine on one model in interleaved rounds (a block of runs each, then the next
+ * engine), so a busy host's load swings hit all of them alike; a short pause between blocks lets
+ * onnxruntime's spinning worker threads settle before another engine runs.
+ */
+async function timeRounds(contenders: Contender[], budgetMs: number): Promise<void> {
+  for (const c of contenders) for (let i = 0; i < 3; ++i) await c.run();
+  const rounds = 8;
+  const start = performance.now();
+  for (let r = 0; r < rounds && (r < 2 || performance.now() - start < budgetMs * contenders.length); ++r)
+    for (const c of contenders) {
+      await pause(20);
+      const t0 = performance.now();
+      while (c.times.length < (r + 1) * 3 || (performance.now() - t0 < budgetMs / rounds && c.times.length < (r + 1) * 60)) {
+        const s = performance.now();
+        await c.run();
+        c.times.push(performance.now() - s);
+      }
+    }
+}
+
+export async function benchInference(o: InferenceBenchOptions = {}): Promise<InferenceRow[]> {
+  const log = o.log ?? (() => {});
+  const budgetMs = o.budgetMs ?? 3000;
+  const devices = o.devices ?? kiln.devices().map((d) => d.id);
+  const threads = kiln.info().backends.cpu.devices[0]?.details.threads as number | undefined;
+  const { ort, reason } = loadOrt();
+  if (!ort) log(`peer: ${reason}`);
+  const rows: InferenceRow[] = [];
+  for (const spec of o.models ?? ['mlp', 'cnn', 'transformer']) {
+    const fx = modelFor(spec);
+    const { name, shape, data } = fx.input;
+    const contenders: Contender[] = [];
+    let want: Float32Array | undefined;
+    if (ort) {
+      const session = await ort.InferenceSession.create(fx.bytes, { intraOpNumThreads: threads });
+      const feeds = { [name]: new ort.Tensor('float32', data, shape) };
+      want = Object.values(await session.run(feeds))[0].data as Float32Array;
+      contenders.push({ engine: 'onnxruntime-node', device: 'cpu', times: [], run: async () => void (await session.run(feeds)), close: () => session.release() });
+    }
+    const engines = [...devices.map((device) => ({ engine: 'kiln' as const, device })), ...(ort ? [{ engine: 'ort' as const, device: 'cpu' }] : [])];
+    for (const { engine, device } of engines) {
+      let session: kiln.onnx.InferenceSession;
+      try {
+        session = await kiln.onnx.load(fx.bytes, { engine, device, ort: { intraOpNumThreads: threads } });
+      } catch (e) {
+        log(`${fx.name} ${engine} on ${device}: skipped: ${(e as Error).message}`);
+        continue;
+      }
+      const x = kiln.tensor(data, { shape, device });
+      const outs = await session.run({ [name]: x });
+      const got = (await Object.values(outs)[0].data()) as Float32Array;
+      for (const t of Object.values(outs)) t.dispose();
+      const err = want ? relError(got, want) : undefined;
+      if (err !== undefined && !(err <= 1e-3)) throw new kiln.KilnError('E_NATIVE', `bench inference ${fx.name}: the ${engine} engine on ${device} differs from onnxruntime (max rel error ${err.toExponential(2)})`);
+      contenders.push({
+        engine, device, maxRelError: err, times: [],
+        run: async () => {
+          const r = await session.run({ [name]: x });
+          if (engine === 'kiln') await kiln.sync();
+          for (const t of Object.values(r)) t.dispose();
+        },
+        close: async () => {
+          x.dispose();
+          await session.dispose();
+        },
+      });
+    }
+    await timeRounds(contenders, budgetMs);
+    const peer = contenders.find((c) => c.engine === 'onnxruntime-node');
+    const peerP50 = peer ? median(peer.times) : undefined;
+    for (const c of contenders) {
+      const p50 = median(c.times);
+      const row: InferenceRow = {
+        model: fx.name, engine: c.engine, device: c.device, p50, p99: percentile(c.times, 99),
+        throughput: 1000 / (c.times.reduce((a, b) => a + b, 0) / c.times.length), samples: c.times.length,
+        ...(c === peer ? {} : { maxRelError: c.maxRelError, ratio: peerP50 ? p50 / peerP50 : undefined }),
+      };
+      rows.push(row);
+      log(formatRow(row));
+      await c.close();
+    }
+  }
+  return rows;
+}
+
+const HEADER = ['model', 'engine', 'device', 'p50 ms', 'p99 ms', 'runs/s', 'vs onnxruntime p50', 'max rel err'];
+
+function cells(r: InferenceRow): string[] {
+  return [r.model, r.engine, r.device, r.p50.toFixed(3), r.p99.toFixed(3), r.throughput.toFixed(1), r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.maxRelError?.toExponential(1) ?? '-'];
+}
+
+export const formatRow = (r: InferenceRow): string => cells(r).join('  ');
+
+export function formatTable(rows: InferenceRow[]): string {
+  return [HEADER, HEADER.map(() => '---'), ...rows.map(cells)].map((l) => `| ${l.join(' | ')} |`).join('\n');
+}

@@ -1,0 +1,64 @@
+// Reading a node's attributes with ONNX defaults. A wrong attribute type is E_ARGUMENT naming the node.
+import { fail } from '../errors.js';
+import type { Graph, Node } from './model.js';
+import { tensorValues } from './model.js';
+import { toNumber, type AttributeProto, type HostTensor } from './proto.js';
+
+const where = (n: Node, name: string) => `node '${n.name}' (${n.opType}) attribute '${name}'`;
+
+function get(n: Node, name: string): AttributeProto | undefined {
+  return n.attrs.get(name);
+}
+
+export function attrInt(n: Node, name: string, dflt: number): number;
+export function attrInt(n: Node, name: string): number | undefined;
+export function attrInt(n: Node, name: string, dflt?: number): number | undefined {
+  const a = get(n, name);
+  if (!a) return dflt;
+  if (a.i === undefined || a.i === null) fail('E_ARGUMENT', `${where(n, name)} must be an int`);
+  return toNumber(a.i);
+}
+
+export function attrFloat(n: Node, name: string, dflt: number): number;
+export function attrFloat(n: Node, name: string): number | undefined;
+export function attrFloat(n: Node, name: string, dflt?: number): number | undefined {
+  const a = get(n, name);
+  if (!a) return dflt;
+  return a.f ?? 0;
+}
+
+export function attrInts(n: Node, name: string): number[] | undefined {
+  const a = get(n, name);
+  return a ? (a.ints ?? []).map(toNumber) : undefined;
+}
+
+export function attrFloats(n: Node, name: string): number[] | undefined {
+  const a = get(n, name);
+  return a ? [...(a.floats ?? [])] : undefined;
+}
+
+export function attrString(n: Node, name: string, dflt: string): string;
+export function attrString(n: Node, name: string): string | undefined;
+export function attrString(n: Node, name: string, dflt?: string): string | undefined {
+  const a = get(n, name);
+  if (!a) return dflt;
+  return new TextDecoder().decode(a.s ?? new Uint8Array());
+}
+
+export function attrStrings(n: Node, name: string): string[] | undefined {
+  const a = get(n, name);
+  return a ? (a.strings ?? []).map((s) => new TextDecoder().decode(s)) : undefined;
+}
+
+export function attrTensor(n: Node, name: string, dir: string | undefined): HostTensor | undefined {
+  const a = get(n, name);
+  if (!a) return undefined;
+  if (!a.t) fail('E_ARGUMENT', `${where(n, name)} must be a tensor`);
+  return tensorValues(a.t, dir, where(n, name));
+}
+
+export function attrGraph(n: Node, name: string): Graph {
+  const g = n.subgraphs.get(name);
+  if (!g) fail('E_ARGUMENT', `${where(n, name)} must be a graph`);
+  return g;
+}

@@ -1,0 +1,126 @@
+// Load-time graph rewrites that save whole passes over memory (what onnxruntime's graph
+// optimizer does for the same patterns):
+//   Conv -> BatchNormalization   with constant weights: BN folded into the Conv's W and B
+//   MatMul -> Add(bias)          one MatMul with the bias as its C operand (KilnMatMulAdd)
+//   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
+//   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
+//                                unit-stride B in place for small batches instead of packing it
+//   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
+//                                touches the pooled, smaller tensor)
+// A rewrite only applies when every intermediate it removes has a single consumer and is not a
+// graph output, so no value the graph exposes changes.
+import * as k from '../ops/index.js';
+import { withTemps } from '../ops/temps.js';
+import type { Tensor } from '../tensor.js';
+import { attrFloat, attrInt } from './attrs.js';
+import type { Graph, Node } from './model.js';
+
+interface FuseContext {
+  graph: Graph;
+  constants: Map<string, Tensor>;
+  /** Graph inputs (fed at run time even when they have a default). */
+  fed: Set<string>;
+  /** Whether the device has a native op (a fusion that needs one it lacks is skipped). */
+  supports: (op: string) => boolean;
+}
+
+const isConst = (c: FuseContext, name: string | undefined) => !!name && c.constants.has(name) && !c.fed.has(name);
+
+async function scalar(c: FuseContext, name: string): Promise<number | undefined> {
+  if (!isConst(c, name)) return undefined;
+  const t = c.constants.get(name)!;
+  if (t.size !== 1 || t.dtype !== 'float32') return undefined;
+  return Number((await t.data())[0]);
+}
+
+const near = (v: number | undefined, want: number) => v !== undefined && Math.abs(v - want) <= 1e-4 * Math.abs(want);
+
+export async function fuse(c: FuseContext): Promise<void> {
+  let nodes = c.graph.nodes;
+  const consumers = () => {
+    const m = new Map<string, Node[]>();
+    for (const n of nodes) for (const i of [...n.inputs, ...[...n.subgraphs.values()].flatMap((g) => g.nodes.flatMap((x) => x.inputs))]) if (i) m.set(i, [...(m.get(i) ?? []), n]);
+    return m;
+  };
+  const outputs = new Set(c.graph.outputs.map((o) => o.name));
+  let uses = consumers();
+  const only = (value: string): Node | undefined => {
+    const u = uses.get(value);
+    return !outputs.has(value) && u && u.length === 1 ? u[0] : undefined;
+  };
+  const removed = new Set<Node>();
+  const other = (n: Node, name: string) => (n.inputs[0] === name ? n.inputs[1] : n.inputs[0]);
+
+  for (const conv of nodes) {
+    if (conv.opType !== 'Conv' || !isConst(c, conv.inputs[1]) || (conv.inputs[2] && !isConst(c, conv.inputs[2]))) continue;
+    const bn = only(conv.outputs[0]);
+    if (!bn || bn.opType !== 'BatchNormalization' || bn.outputs.slice(1).some(Boolean) || attrInt(bn, 'training_mode', 0)) continue;
+    if (!bn.inputs.slice(1, 5).every((i) => isConst(c, i))) continue;
+    const [scale, beta, mean, variance] = bn.inputs.slice(1, 5).map((i) => c.constants.get(i)!);
+    const w = c.constants.get(conv.inputs[1])!;
+    const eps = attrFloat(bn, 'epsilon', 1e-5);
+    withTemps((t) => {
+      // a = scale / sqrt(var + eps); W' = W * a (per output channel); B' = (B - mean) * a + beta
+      const a = t.add(k.div(scale, t.add(k.sqrt(t.add(k.add(variance, eps))))));
+      const w2 = k.mul(w, t.add(a.reshape([a.size, ...Array(w.rank - 1).fill(1)])));
+      const b0 = conv.inputs[2] ? c.constants.get(conv.inputs[2])! : t.add(k.zerosLike(mean));
+      const b2 = k.add(t.add(k.mul(t.add(k.sub(b0, mean)), a)), beta);
+      const wName = `${conv.name}/W_bn_folded`, bName = `${conv.name}/B_bn_folded`;
+      c.constants.set(wName, w2);
+      c.constants.set(bName, b2);
+      conv.inputs = [conv.inputs[0], wName, bName];
+    });
+    conv.outputs = [bn.outputs[0]];
+    removed.add(bn);
+  }
+  nodes = nodes.filter((n) => !removed.has(n));
+  uses = consumers();
+
+  for (const div of nodes) {
+    // u / sqrt2 -> Erf -> + 1 -> * u -> * 0.5
+    if (!c.supports('Gelu') || removed.has(div) || div.opType !== 'Div' || !near(await scalar(c, div.inputs[1]), Math.SQRT2)) continue;
+    const u = div.inputs[0];
+    const erf = only(div.outputs[0]);
+    if (erf?.opType !== 'Erf') continue;
+    const add = only(erf.outputs[0]);
+    if (add?.opType !== 'Add' || !near(await scalar(c, other(add, erf.outputs[0])), 1)) continue;
+    const mul = only(add.outputs[0]);
+    if (mul?.opType !== 'Mul' || other(mul, add.outputs[0]) !== u) continue;
+    const half = only(mul.outputs[0]);
+    if (half?.opType !== 'Mul' || !near(await scalar(c, other(half, mul.outputs[0])), 0.5)) continue;
+    for (const n of [erf, add, mul, half]) removed.add(n);
+    Object.assign(div, { opType: 'Gelu', inputs: [u], outputs: [half.outputs[0]], attrs: new Map() });
+  }
+  nodes = nodes.filter((n) => !removed.has(n));
+  uses = consumers();
+
+  for (const gemm of nodes) {
+    if (gemm.opType !== 'Gemm' || attrInt(gemm, 'transB', 0) !== 1 || !isConst(c, gemm.inputs[1])) continue;
+    const b = c.constants.get(gemm.inputs[1])!;
+    if (b.rank !== 2) continue;
+    const name = `${gemm.name}/B_transposed`;
+    c.constants.set(name, withTemps((t) => t.add(b.transpose()).contiguous()));
+    gemm.inputs = [gemm.inputs[0], name, ...gemm.inputs.slice(2)];
+    gemm.attrs = new Map(gemm.attrs).set('transB', { name: 'transB', type: 2, i: 0 });
+  }
+
+  for (const relu of nodes) {
+    if (relu.opType !== 'Relu') continue;
+    const pool = only(relu.outputs[0]);
+    if (pool?.opType !== 'MaxPool' || pool.outputs.slice(1).some(Boolean)) continue;
+    const [x, r, p] = [relu.inputs[0], relu.outputs[0], pool.outputs[0]];
+    pool.inputs = [x];
+    pool.outputs = [r];
+    relu.inputs = [r];
+    relu.outputs = [p];
+  }
+
+  for (const mm of nodes) {
+    if (mm.opType !== 'MatMul') continue;
+    const add = only(mm.outputs[0]);
+    if (add?.opType !== 'Add' || add.inputs[0] === add.inputs[1]) continue;
+    removed.add(add);
+    Object.assign(mm, { opType: 'KilnMatMulAdd', inputs: [...mm.inputs, other(add, mm.outputs[0])], outputs: [add.outputs[0]] });
+  }
+  c.graph.nodes = nodes.filter((n) => !removed.has(n));
+}

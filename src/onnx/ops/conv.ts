@@ -1,0 +1,244 @@
+// Conv, ConvTranspose and pooling composed from Kiln's native ops, so they run on every backend:
+//   Conv           Im2Col (native, padding fused) -> columns [N, G, C/G*K, L] (skipped for 1x1
+//                  stride-1 unpadded convs, whose columns are X itself) -> one batched MatMul with
+//                  the bias fused through MatMul's C operand.
+//   ConvTranspose  Z = W^T X (one MatMul), then each kernel tap's slice of Z is added in place into
+//                  a strided view of the output (col2im as k^d Adds), cropped by the pads.
+//   Max/AveragePool  Im2Col (padding -inf or 0) -> ReduceMax / ReduceSum over the window axes;
+//                  averages divide by a per-position count pooled the same way from a ones tensor.
+import { fail } from '../../errors.js';
+import { full } from '../../ops/creation.js';
+import { run1, runInto } from '../../ops/run.js';
+import { pad } from '../../ops/shape-ops.js';
+import * as k from '../../ops/index.js';
+import { withTemps } from '../../ops/temps.js';
+import { numel } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import type { Node } from '../model.js';
+import { attrInt, attrInts, attrString } from '../attrs.js';
+import { defineOps, type OpContext, type OpHandler } from './registry.js';
+import { binary, input, singleOutput } from './util.js';
+
+interface Window {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Padding before and after each spatial dim (after auto_pad and ceil_mode). */
+  begin: number[];
+  end: number[];
+  /** `end` without the extra padding ceil_mode adds. */
+  padEnd: number[];
+  out: number[];
+}
+
+/** Output size and padding per spatial dim, for Conv and the pools. */
+function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
+  const d = kernel.length;
+  const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
+  const dilations = attrInts(n, 'dilations') ?? Array(d).fill(1);
+  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  const begin: number[] = [], end: number[] = [], out: number[] = [], padEnd: number[] = [];
+  for (let i = 0; i < d; ++i) {
+    const span = dilations[i] * (kernel[i] - 1) + 1;
+    const size = inShape[i];
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      const o = Math.ceil(size / strides[i]);
+      const total = Math.max(0, (o - 1) * strides[i] + span - size);
+      const small = Math.floor(total / 2);
+      begin.push(autoPad === 'SAME_UPPER' ? small : total - small);
+      end.push(autoPad === 'SAME_UPPER' ? total - small : small);
+      padEnd.push(end[i]);
+      out.push(o);
+      continue;
+    }
+    const [b, e] = autoPad === 'VALID' ? [0, 0] : [pads[i], pads[d + i]];
+    const padded = size + b + e;
+    let o = (ceil ? Math.ceil : Math.floor)((padded - span) / strides[i]) + 1;
+    // A window may not start inside the end padding only (PyTorch's and ORT's rule).
+    if (ceil && (o - 1) * strides[i] >= size + b) o -= 1;
+    begin.push(b);
+    padEnd.push(e);
+    end.push(Math.max(e, (o - 1) * strides[i] + span - size - b));
+    out.push(Math.max(0, o));
+  }
+  return { kernel, strides, dilations, begin, end, padEnd, out };
+}
+
+/** The patches of X under the window: [N, C, k..., o...] (native Im2Col, padding with `value`). */
+function im2col(x: Tensor, w: Window, value: number): Tensor {
+  const d = w.kernel.length;
+  return run1('Im2Col', [x], [...x.shape.slice(0, 2), ...w.kernel, ...w.out], x.dtype, {
+    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin.slice(0, d), value,
+  });
+}
+
+function conv(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
+  const n = ctx.node;
+  if (x.rank < 3) fail('E_SHAPE', `node '${n.name}' (Conv): X must be [N, C, spatial...], got ${x.describe()}`);
+  const g = attrInt(n, 'group', 1);
+  const [N, C] = x.shape;
+  const M = wt.shape[0];
+  const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
+  if (C % g || M % g || wt.shape[1] * g !== C)
+    fail('E_SHAPE', `node '${n.name}' (Conv): X ${x.describe()}, W ${wt.describe()} and group ${g} do not fit`);
+  const w = windowOf(n, x.shape.slice(2), kernel);
+  return withTemps((t) => {
+    const K = (C / g) * numel(kernel), L = numel(w.out);
+    const pointwise = kernel.every((k) => k === 1) && w.strides.every((s) => s === 1) && w.begin.every((b) => b === 0) && w.end.every((e) => e === 0);
+    let cols: Tensor;
+    if (pointwise) cols = t.add(x.reshape([N, g, K, L]));
+    else cols = t.add(t.add(im2col(x, w, 0)).reshape([N, g, K, L]));
+    const a = t.add(t.add(wt.reshape([g, M / g, K])).expand([N, g, M / g, K]));
+    const ins = [a, cols];
+    if (bias) ins.push(t.add(t.add(bias.reshape([1, g, M / g, 1])).expand([N, g, M / g, L])));
+    const y = t.add(run1('MatMul', ins, [N, g, M / g, L], x.dtype, { alpha: 1, beta: bias ? 1 : 0 }));
+    return y.reshape([N, M, ...w.out]);
+  });
+}
+
+function convTranspose(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
+  const n = ctx.node;
+  const g = attrInt(n, 'group', 1);
+  const [N, C] = x.shape;
+  const inSp = x.shape.slice(2), d = inSp.length;
+  const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
+  const Mg = wt.shape[1], M = Mg * g;
+  if (wt.shape[0] !== C || C % g) fail('E_SHAPE', `node '${n.name}' (ConvTranspose): X ${x.describe()}, W ${wt.describe()} and group ${g} do not fit`);
+  const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
+  const dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
+  const outPad = attrInts(n, 'output_padding') ?? Array(d).fill(0);
+  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  const full_ = inSp.map((s, i) => (s - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 + outPad[i]);
+  let pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  const outShape = attrInts(n, 'output_shape');
+  if (outShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const want = outShape ? outShape.slice(-d) : inSp.map((s, i) => s * strides[i]);
+    pads = Array(2 * d).fill(0);
+    want.forEach((o, i) => {
+      const total = full_[i] - o;
+      const half = Math.floor(total / 2);
+      [pads[i], pads[d + i]] = autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+    });
+  }
+  // An output_shape past the full result extends it with zeros at the end.
+  const extra = full_.map((_, i) => Math.max(0, -pads[d + i]));
+  pads = pads.map((p) => Math.max(0, p));
+  const alloc = full_.map((f, i) => f + extra[i]);
+  return withTemps((t) => {
+    const L = numel(inSp), Kp = numel(kernel);
+    // Z[N, g, Mg*Kp, L] = W_g^T [Mg*Kp, C/g] @ X_g [C/g, L]
+    const wg = t.add(t.add(wt.reshape([g, C / g, Mg * Kp])).transpose(1, 2));
+    const xg = t.add(x.reshape([N, g, C / g, L]));
+    const z = t.add(run1('MatMul', [t.add(wg.expand([N, g, Mg * Kp, C / g])), xg], [N, g, Mg * Kp, L], x.dtype, { alpha: 1, beta: 0 }));
+    const z6 = t.add(z.reshape([N, g, Mg, ...kernel, ...inSp]));
+    const y = t.add(full([N, g, Mg, ...alloc], 0, { dtype: x.dtype, device: x.device }));
+    const tap = Array(d).fill(0);
+    for (let i = 0; i < Kp; ++i) {
+      // y[..., k*dil + s*j] += z[..., k, j]
+      const yv = t.add(y.withLayout('ConvTranspose', [N, g, Mg, ...inSp],
+        [...y.strides.slice(0, 3), ...y.strides.slice(3).map((s, j) => s * strides[j])],
+        y.offset + tap.reduce((o, kk, j) => o + kk * dil[j] * y.strides[3 + j], 0)));
+      const zv = t.add(z6.withLayout('ConvTranspose', [N, g, Mg, ...inSp], [...z6.strides.slice(0, 3), ...z6.strides.slice(3 + d)],
+        z6.offset + tap.reduce((o, kk, j) => o + kk * z6.strides[3 + j], 0)));
+      runInto('Add', [yv, zv], [yv]);
+      for (let j = d - 1; j >= 0 && ++tap[j] === kernel[j]; --j) tap[j] = 0;
+    }
+    let cropped = t.add(y.reshape([N, M, ...alloc]));
+    for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], alloc[i] - pads[d + i]));
+    if (!bias) return cropped.contiguous();
+    return binary('Add', cropped, t.add(bias.reshape([M, ...Array(d).fill(1)])));
+  });
+}
+
+/** LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. */
+function lpPool(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const p = attrInt(n, 'p', 2);
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
+  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const axes = kernel.map((_, i) => 2 + i);
+  return withTemps((t) => {
+    const powered = t.add(k.pow(t.add(k.abs(x)), p));
+    const sum = t.add(k.sum(t.add(im2col(powered, w, 0)), { axes }));
+    return t.add(k.pow(sum, 1 / p)).reshape([...x.shape.slice(0, 2), ...w.out]);
+  });
+}
+
+function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
+  const d = kernel.length;
+  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const axes = Array.from({ length: d }, (_, i) => 2 + i);
+  const outShape = [...x.shape.slice(0, 2), ...w.out];
+  return withTemps((t) => {
+    if (kind === 'max') return t.add(k.max(t.add(im2col(x, w, -Infinity)), { axes })).reshape(outShape);
+    const sum = t.add(k.sum(t.add(im2col(x, w, 0)), { axes }));
+    // Divisor per output position: the window's elements inside X (and inside its pads with
+    // count_include_pad), never the extra end padding of ceil_mode.
+    const include = attrInt(n, 'count_include_pad', 0) === 1;
+    const ones = t.add(full([1, 1, ...x.shape.slice(2)], 1, { dtype: x.dtype, device: x.device }));
+    const area = include ? t.add(pad(ones, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, w.padEnd[i]] as [number, number])], { value: 1 })) : ones;
+    const inArea = include ? { ...w, begin: w.begin.map(() => 0) } : w;
+    const count = t.add(k.sum(t.add(im2col(area, inArea, 0)), { axes }));
+    return t.add(binary('Div', sum, count)).reshape(outShape);
+  });
+}
+
+
+/**
+ * MaxPool's Indices: the flat NCHW index of each window's maximum (the first one on ties): the
+ * window-local argmax of the patches, decoded into input coordinates with int64 arithmetic.
+ */
+function maxPoolIndices(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const kernel = attrInts(n, 'kernel_shape')!;
+  const d = kernel.length;
+  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const [N, C] = x.shape;
+  const L = numel(w.out), K = numel(kernel), S = numel(x.shape.slice(2));
+  return withTemps((t) => {
+    const cols = t.add(t.add(im2col(x, w, -Infinity)).reshape([N, C, K, L]));
+    let rest = t.add(k.argmax(cols, { axis: 2 })); // [N, C, L] window-local flat index
+    const i64 = (values: number[], shape: number[]) => t.add(k.tensor(values, { dtype: 'int64', device: x.device, shape }));
+    // flat = (n * C + c) * S + sum_j coord_j * stride_j, coord_j = o_j * s_j - p_j + tap_j * dil_j
+    let flat = i64(Array.from({ length: N * C }, (_, i) => i * S), [N, C, 1]);
+    // storage_order 1 numbers the spatial dims column-major
+    const sp = x.shape.slice(2), colMajor = attrInt(n, 'storage_order', 0) === 1;
+    for (let j = d - 1; j >= 0; --j) {
+      const inner = colMajor ? numel(sp.slice(0, j)) : numel(sp.slice(j + 1));
+      const tap = t.add(k.mod(rest, kernel[j]));
+      rest = t.add(k.div(t.add(k.sub(rest, tap)), kernel[j]).cast('int64'));
+      const base = Array.from({ length: L }, (_, l) => (Math.floor(l / numel(w.out.slice(j + 1))) % w.out[j]) * w.strides[j] - w.begin[j]);
+      const coord = t.add(k.add(t.add(k.mul(tap, w.dilations[j])), i64(base, [1, 1, L])));
+      flat = t.add(k.add(flat, t.add(k.mul(coord, inner))));
+    }
+    return flat.reshape([N, C, ...w.out]);
+  });
+}
+
+defineOps({
+  Conv: { uses: ['MatMul', 'Im2Col'], run: (ctx) => [conv(ctx)] },
+  ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
+  MaxPool: {
+    since: 8,
+    uses: ['Im2Col', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
+    run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
+  },
+  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
+  GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
+  LpPool: { since: 11, uses: ['Im2Col', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
+  GlobalLpPool: {
+    since: 2,
+    uses: ['Abs', 'Pow', 'ReduceSum'],
+    run: (ctx) => withTemps((t) => {
+      const x = input(ctx, 0), p = attrInt(ctx.node, 'p', 2);
+      const sum = t.add(k.sum(t.add(k.pow(t.add(k.abs(x)), p)), { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true }));
+      return [k.pow(sum, 1 / p)];
+    }),
+  },
+  GlobalMaxPool: { uses: ['ReduceMax'], run: (ctx) => { const x = input(ctx, 0); return [k.max(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
+} satisfies Record<string, OpHandler>);

@@ -1,0 +1,90 @@
+// Elementwise ONNX ops: unary math, activations, arithmetic, comparisons and logic, Where, and
+// the variadic Sum/Mean/Max/Min.
+import { isFloat } from '../../dtype.js';
+import { fail } from '../../errors.js';
+import { cast } from '../../ops/cast.js';
+import { clip, where } from '../../ops/elementwise.js';
+import { withTemps } from '../../ops/temps.js';
+import type { Tensor } from '../../tensor.js';
+import { attrFloat, attrInt, attrString } from '../attrs.js';
+import { defineOps, type OpContext, type OpHandler } from './registry.js';
+import { binary, input, scalarLike, unary, withScalar } from './util.js';
+
+const same = (op: string): OpHandler => ({ uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
+const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], run: (ctx) => [binary(op, input(ctx, 0), input(ctx, 1), out)] });
+
+/** Reduces a variadic op (Sum, Max, ...) pairwise. */
+function variadic(op: string, ctx: OpContext): Tensor {
+  const xs = ctx.inputs.filter((t): t is Tensor => !!t);
+  if (xs.length === 0) fail('E_ARGUMENT', `node '${ctx.node.name}' (${ctx.node.opType}): needs at least one input`);
+  let acc = xs.length === 1 ? xs[0].clone() : binary(op, xs[0], xs[1]);
+  for (const x of xs.slice(2)) {
+    const next = binary(op, acc, x);
+    acc.dispose();
+    acc = next;
+  }
+  return acc;
+}
+
+defineOps({
+  ...Object.fromEntries(['Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Neg', 'Log', 'Exp', 'Abs', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos', 'Reciprocal', 'Sign', 'Not'].map((op) => [op, same(op)])),
+  ...Object.fromEntries(['Add', 'Sub', 'Mul', 'Div'].map((op) => [op, arith(op)])),
+  ...Object.fromEntries(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op) => [op, arith(op === 'LessOrEqual' ? 'LessOrEqual' : op, 'bool')])),
+  ...Object.fromEntries(['And', 'Or', 'Xor'].map((op) => [op, arith(op, 'bool')])),
+  Identity: { uses: [], run: (ctx) => [input(ctx, 0).withLayout('Identity', input(ctx, 0).shape, input(ctx, 0).strides)] },
+  LeakyRelu: { uses: ['LeakyRelu'], run: (ctx) => [unary('LeakyRelu', input(ctx, 0), { alpha: attrFloat(ctx.node, 'alpha', 0.01) })] },
+  Gelu: { since: 20, uses: ['Gelu'], run: (ctx) => [unary('Gelu', input(ctx, 0), { approximate: attrString(ctx.node, 'approximate', 'none') })] },
+  HardSigmoid: {
+    since: 6,
+    uses: ['Mul', 'Add', 'Clip'],
+    run: (ctx) => withTemps((t) => {
+      const ax = t.add(withScalar('Mul', input(ctx, 0), attrFloat(ctx.node, 'alpha', 0.2)));
+      return [unary('Clip', t.add(withScalar('Add', ax, attrFloat(ctx.node, 'beta', 0.5))), { min: 0, max: 1 })];
+    }),
+  },
+  Clip: {
+    since: 6,
+    uses: ['Clip'],
+    hostInputs: [1, 2],
+    run: (ctx) => {
+      const x = input(ctx, 0);
+      if (ctx.opset < 11) return [clip(x, attrFloat(ctx.node, 'min', -Infinity), attrFloat(ctx.node, 'max', Infinity))];
+      const lo = ctx.host(1), hi = ctx.host(2);
+      const min = lo ? Number(lo.values[0]) : -Infinity, max = hi ? Number(hi.values[0]) : Infinity;
+      // ONNX: min > max gives max everywhere (numpy.clip order); Kiln's clip refuses it.
+      if (min > max) return withTemps((t) => [binary('Max', binary('Min', x, t.add(scalarLike(x, max))), t.add(scalarLike(x, max)))]);
+      return [unary('Clip', x, { min, max })];
+    },
+  },
+  Pow: {
+    since: 7,
+    uses: ['Pow', 'Cast'],
+    run: (ctx) => withTemps((t) => {
+      const x = input(ctx, 0), y = input(ctx, 1);
+      return [binary('Pow', x, y.dtype === x.dtype ? y : t.add(cast(y, x.dtype)))];
+    }),
+  },
+  Mod: {
+    since: 10,
+    uses: ['Mod', 'Div', 'Mul', 'Sub', 'Sign', 'Abs', 'Floor'],
+    run: (ctx) => {
+      const a = input(ctx, 0), b = input(ctx, 1);
+      if (attrInt(ctx.node, 'fmod', 0) === 0) return [binary('Mod', a, b)];
+      // C fmod: a - trunc(a / b) * b (the sign of the dividend). Integer Div already truncates.
+      return withTemps((t) => {
+        const q = t.add(binary('Div', a, b));
+        const whole = isFloat(a.dtype) ? t.add(binary('Mul', t.add(unary('Sign', q)), t.add(unary('Floor', t.add(unary('Abs', q)))))) : q;
+        return [binary('Sub', a, t.add(binary('Mul', whole, b)))];
+      });
+    },
+  },
+  Where: { since: 9, uses: ['Where'], run: (ctx) => [where(input(ctx, 0), input(ctx, 1), input(ctx, 2))] },
+  Sum: { since: 8, uses: ['Add'], run: (ctx) => [variadic('Add', ctx)] },
+  Max: { since: 8, uses: ['Max'], run: (ctx) => [variadic('Max', ctx)] },
+  Min: { since: 8, uses: ['Min'], run: (ctx) => [variadic('Min', ctx)] },
+  Mean: {
+    since: 8,
+    uses: ['Add', 'Div'],
+    run: (ctx) => withTemps((t) => [withScalar('Div', t.add(variadic('Add', ctx)), ctx.inputs.filter(Boolean).length)]),
+  },
+});

@@ -1,0 +1,149 @@
+// Ops composed from index arithmetic and reductions: Trilu, EyeLike, OneHot, Hardmax, CumSum,
+// LpNormalization, MeanVarianceNormalization, CenterCropPad, and Dropout in inference mode.
+import type { DType } from '../../dtype.js';
+import { fail } from '../../errors.js';
+import * as k from '../../ops/index.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
+import { normalizeAxis } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { attrFloat, attrInt, attrInts } from '../attrs.js';
+import { kilnDType } from '../proto.js';
+import { defineOps, type OpContext } from './registry.js';
+import { input } from './util.js';
+
+/** col - row for an [n, m] grid (int64), the diagonal offset of every element. */
+function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor {
+  const rows = t.add(t.add(k.arange(0, n, 1, { dtype: 'int64', device })).reshape([n, 1]));
+  const cols = t.add(t.add(k.arange(0, m, 1, { dtype: 'int64', device })).reshape([1, m]));
+  return t.add(k.sub(cols, rows));
+}
+
+function trilu(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const shift = ctx.ints(1)?.[0] ?? 0;
+  const [n, m] = x.shape.slice(-2);
+  return withTemps((t) => {
+    const d = diagonalOffset(t, n, m, x.device);
+    const keep = t.add(attrInt(ctx.node, 'upper', 1) ? k.greaterEqual(d, shift) : k.lessEqual(d, shift));
+    return k.where(keep, x, t.add(k.zeros([], { dtype: x.dtype, device: x.device })));
+  });
+}
+
+function eyeLike(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const to = attrInt(ctx.node, 'dtype');
+  const dtype: DType = to === undefined ? x.dtype : kilnDType(to) ?? fail('E_DTYPE', `node '${ctx.node.name}' (EyeLike): unsupported dtype ${to}`);
+  return withTemps((t) => k.cast(t.add(k.equal(diagonalOffset(t, x.shape[0], x.shape[1], x.device), attrInt(ctx.node, 'k', 0))), dtype));
+}
+
+function oneHot(ctx: OpContext): Tensor {
+  const idx = input(ctx, 0), values = input(ctx, 2);
+  const depth = Number(ctx.host(1)!.values[0]);
+  return withTemps((t) => {
+    const axis = normalizeAxis('OneHot', attrInt(ctx.node, 'axis', -1), idx.rank + 1);
+    const i = t.add(k.cast(idx, 'int64'));
+    const wrapped = t.add(k.where(t.add(k.less(i, 0)), t.add(k.add(i, depth)), i));
+    const along = Array.from({ length: idx.rank + 1 }, (_, d) => (d === axis ? depth : 1));
+    const hot = t.add(k.equal(t.add(wrapped.unsqueeze(axis)), t.add(t.add(k.arange(0, depth, 1, { dtype: 'int64', device: idx.device })).reshape(along))));
+    const [off, on] = k.split(values, 2, 0).map((v) => t.add(t.add(v).reshape([])));
+    return k.where(hot, on, off);
+  });
+}
+
+function hardmax(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const legacy = ctx.opset < 13;
+  const axis = normalizeAxis('Hardmax', attrInt(ctx.node, 'axis', legacy ? 1 : -1), x.rank);
+  return withTemps((t) => {
+    const v = legacy ? t.add(x.reshape([x.shape.slice(0, axis).reduce((a, b) => a * b, 1), -1])) : x;
+    const ax = legacy ? 1 : axis;
+    const best = t.add(k.argmax(v, { axis: ax, keepdims: true }));
+    const along = v.shape.map((d, i) => (i === ax ? d : 1));
+    const y = t.add(k.cast(t.add(k.equal(best, t.add(t.add(k.arange(0, v.shape[ax], 1, { dtype: 'int64', device: x.device })).reshape(along)))), x.dtype));
+    return y.reshape(x.shape);
+  });
+}
+
+function lpNormalize(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axes = [normalizeAxis('LpNormalization', attrInt(ctx.node, 'axis', -1), x.rank)];
+  const p = attrInt(ctx.node, 'p', 2);
+  if (p !== 1 && p !== 2) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (LpNormalization): p must be 1 or 2, got ${p}`);
+  return withTemps((t) => {
+    const norm = p === 1 ? t.add(k.sum(t.add(k.abs(x)), { axes, keepdims: true })) : t.add(k.sqrt(t.add(k.sum(t.add(k.mul(x, x)), { axes, keepdims: true }))));
+    // an all-zero slice has norm 0: dividing by 1 instead keeps its zeros (as onnxruntime does)
+    return k.div(x, t.add(k.where(t.add(k.equal(norm, 0)), 1, norm)));
+  });
+}
+
+function mvn(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axes = attrInts(ctx.node, 'axes') ?? [0, 2, 3];
+  return withTemps((t) => {
+    const mean = t.add(k.mean(x, { axes, keepdims: true }));
+    const variance = t.add(k.sub(t.add(k.mean(t.add(k.mul(x, x)), { axes, keepdims: true })), t.add(k.mul(mean, mean))));
+    return k.div(t.add(k.sub(x, mean)), t.add(k.add(t.add(k.sqrt(variance)), 1e-9)));
+  });
+}
+
+function centerCropPad(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const want = ctx.ints(1) ?? [];
+  const axes = (attrInts(ctx.node, 'axes') ?? want.map((_, i) => i)).map((a) => normalizeAxis('CenterCropPad', a, x.rank));
+  return withTemps((t) => {
+    let cur = x;
+    const pads: [number, number][] = x.shape.map(() => [0, 0]);
+    axes.forEach((a, i) => {
+      const n = cur.shape[a], target = want[i];
+      if (target < n) {
+        const start = Math.floor((n - target) / 2);
+        cur = t.add(cur.slice(a, start, start + target));
+      } else if (target > n) {
+        const before = Math.floor((target - n) / 2);
+        pads[a] = [before, target - n - before];
+      }
+    });
+    return k.pad(cur, pads);
+  });
+}
+
+/**
+ * CumSum along an axis as a matmul with a triangular 0/1 matrix: y = x @ T with T[i, j] = 1 when
+ * element i counts toward output j (i <= j; i < j exclusive; reversed for reverse).
+ */
+function cumSum(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axis = normalizeAxis('CumSum', ctx.ints(1)?.[0] ?? 0, x.rank);
+  const exclusive = attrInt(ctx.node, 'exclusive', 0) === 1, reverse = attrInt(ctx.node, 'reverse', 0) === 1;
+  const n = x.shape[axis];
+  const tri: number[] = [];
+  for (let i = 0; i < n; ++i)
+    for (let j = 0; j < n; ++j) tri.push(reverse ? (exclusive ? i > j : i >= j) ? 1 : 0 : (exclusive ? i < j : i <= j) ? 1 : 0);
+  return withTemps((t) => {
+    const moved = t.add(x.transpose(axis, -1));
+    const y = t.add(k.matmul(moved, t.add(k.tensor(tri, { dtype: x.dtype, device: x.device, shape: [n, n] }))));
+    return y.transpose(axis, -1);
+  });
+}
+
+function dropout(ctx: OpContext): Tensor[] {
+  const x = input(ctx, 0);
+  const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
+  const ratio = ctx.opset >= 12 ? Number(ctx.host(1)?.values[0] ?? 0.5) : attrFloat(ctx.node, 'ratio', 0.5);
+  if (training && ratio > 0) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (Dropout): training mode (random masks) is not implemented`);
+  const out = [x.withLayout('Dropout', x.shape, x.strides)];
+  if (ctx.node.outputs[1]) out.push(k.full(x.shape, true, { dtype: 'bool', device: x.device }));
+  return out;
+}
+
+defineOps({
+  Trilu: { since: 14, uses: ['Range', 'Sub', 'GreaterOrEqual', 'LessOrEqual', 'Where', 'Fill'], hostInputs: [1], run: (ctx) => [trilu(ctx)] },
+  EyeLike: { since: 9, uses: ['Range', 'Sub', 'Equal', 'Cast'], run: (ctx) => [eyeLike(ctx)] },
+  OneHot: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Equal', 'Range'], hostInputs: [1], run: (ctx) => [oneHot(ctx)] },
+  Hardmax: { uses: ['ArgMax', 'Equal', 'Range', 'Cast'], run: (ctx) => [hardmax(ctx)] },
+  LpNormalization: { uses: ['Abs', 'Mul', 'ReduceSum', 'Sqrt', 'Div', 'Equal', 'Where'], run: (ctx) => [lpNormalize(ctx)] },
+  MeanVarianceNormalization: { since: 9, uses: ['ReduceMean', 'Mul', 'Sub', 'Sqrt', 'Add', 'Div'], run: (ctx) => [mvn(ctx)] },
+  CenterCropPad: { since: 18, uses: ['Pad'], hostInputs: [1], run: (ctx) => [centerCropPad(ctx)] },
+  CumSum: { since: 11, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
+  Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
+});

@@ -1,0 +1,123 @@
+// Dense layers and normalization: MatMul, Gemm (bias fused through MatMul's C operand),
+// Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
+// LayerNormalization, InstanceNormalization.
+import { fail } from '../../errors.js';
+import * as k from '../../ops/index.js';
+import { withTemps } from '../../ops/temps.js';
+import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
+import { run1 } from '../../ops/run.js';
+import type { Tensor } from '../../tensor.js';
+import { attrFloat, attrInt } from '../attrs.js';
+import type { Node } from '../model.js';
+import { defineOps, type OpContext } from './registry.js';
+import { binary, input, singleOutput, usedOutputs } from './util.js';
+
+function softmaxLike(ctx: OpContext, f: typeof k.softmax): Tensor {
+  const x = input(ctx, 0);
+  if (ctx.opset >= 13) return f(x, attrInt(ctx.node, 'axis', -1));
+  const a = normalizeAxis('Softmax', attrInt(ctx.node, 'axis', 1), x.rank);
+  return withTemps((t) => t.add(f(t.add(x.reshape([numel(x.shape.slice(0, a)), numel(x.shape.slice(a))])), 1)).reshape(x.shape));
+}
+
+function batchNorm(ctx: OpContext): Tensor {
+  const [x, scale, b, mean, v] = [0, 1, 2, 3, 4].map((i) => input(ctx, i));
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  // y = x * a + c with a = scale / sqrt(var + eps), c = bias - mean * a, per channel (dim 1).
+  return withTemps((t) => {
+    const a = t.add(k.div(scale, t.add(k.sqrt(t.add(k.add(v, eps))))));
+    const c = t.add(k.sub(b, t.add(k.mul(mean, a))));
+    const per = [x.shape[1], ...Array(Math.max(0, x.rank - 2)).fill(1)];
+    return binary('Add', t.add(binary('Mul', x, t.add(a.reshape(per)))), t.add(c.reshape(per)));
+  });
+}
+
+function instanceNorm(ctx: OpContext): Tensor {
+  const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  return withTemps((t) => {
+    const axes = x.shape.slice(2).map((_, i) => i + 2);
+    const m = t.add(k.mean(x, { axes, keepdims: true }));
+    const centered = t.add(binary('Sub', x, m));
+    const v = t.add(k.mean(t.add(binary('Mul', centered, centered)), { axes, keepdims: true }));
+    const inv = t.add(k.rsqrt(t.add(k.add(v, eps))));
+    const per = [x.shape[1], ...Array(x.rank - 2).fill(1)];
+    return binary('Add', t.add(binary('Mul', t.add(binary('Mul', centered, inv)), t.add(scale.reshape(per)))), t.add(b.reshape(per)));
+  });
+}
+
+/** Y, and when the graph asks for them the Mean and InvStdDev over the normalized axes (kept as size-1 dims). */
+function layerNorm(ctx: OpContext): Tensor[] {
+  const x = input(ctx, 0);
+  if (x.rank === 0) fail('E_SHAPE', `node '${ctx.node.name}' (LayerNormalization): a 0-d input`);
+  const axis = normalizeAxis('LayerNormalization', attrInt(ctx.node, 'axis', -1), x.rank);
+  const epsilon = attrFloat(ctx.node, 'epsilon', 1e-5);
+  const y = k.layerNorm(x, { axis, scale: ctx.inputs[1], bias: ctx.inputs[2], epsilon });
+  if (usedOutputs(ctx.node) === 1) return [y];
+  const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
+  const mean = k.mean(x, { axes, keepdims: true });
+  const inv = withTemps((t) => k.rsqrt(t.add(k.add(t.add(k.variance(x, { axes, keepdims: true })), epsilon))));
+  return [y, mean, inv];
+}
+
+/** GroupNormalization (opset 21): normalize each of num_groups channel groups, then per-channel scale and bias. */
+function groupNorm(ctx: OpContext): Tensor {
+  const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
+  const groups = attrInt(ctx.node, 'num_groups', 1);
+  const [N, C] = x.shape;
+  return withTemps((t) => {
+    const grouped = t.add(x.reshape([N, groups, -1]));
+    const normalized = t.add(t.add(k.layerNorm(grouped, { axis: -1, epsilon: attrFloat(ctx.node, 'epsilon', 1e-5) })).reshape(x.shape));
+    const per = [C, ...Array(x.rank - 2).fill(1)];
+    return binary('Add', t.add(binary('Mul', normalized, t.add(scale.reshape(per)))), t.add(b.reshape(per)));
+  });
+}
+
+const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
+
+/** MatMul(A, B) + Bias in one MatMul with Bias as its C operand (built by fuse.ts). */
+function matmulAdd(ctx: OpContext): Tensor {
+  const a = input(ctx, 0), b = input(ctx, 1), bias = input(ctx, 2);
+  return withTemps((t) => {
+    if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && bias.dtype === a.dtype) {
+      const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
+      const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+      const out = [...batch, M, N];
+      if (K === K2 && broadcastShapes('Add', bias.shape, out).join() === out.join())
+        return run1('MatMul', [t.add(a.expand([...batch, M, K])), t.add(b.expand([...batch, K, N])), t.add(bias.expand(out))], out, a.dtype, { alpha: 1, beta: 1 });
+    }
+    return binary('Add', t.add(k.matmul(a, b)), bias);
+  });
+}
+
+defineOps({
+  KilnMatMulAdd: { uses: ['MatMul', 'Add'], run: (ctx) => [matmulAdd(ctx)] },
+  MatMul: { uses: ['MatMul'], run: (ctx) => [k.matmul(input(ctx, 0), input(ctx, 1))] },
+  Gemm: {
+    since: 7,
+    uses: ['MatMul'],
+    run: (ctx) => {
+      const n = ctx.node;
+      return [k.gemm(input(ctx, 0), input(ctx, 1), {
+        c: ctx.inputs[2],
+        alpha: attrFloat(n, 'alpha', 1),
+        beta: attrFloat(n, 'beta', 1),
+        transA: attrInt(n, 'transA', 0) === 1,
+        transB: attrInt(n, 'transB', 0) === 1,
+      })];
+    },
+  },
+  Softmax: { uses: ['Softmax'], run: (ctx) => [softmaxLike(ctx, k.softmax)] },
+  LogSoftmax: { uses: ['LogSoftmax'], run: (ctx) => [softmaxLike(ctx, k.logSoftmax)] },
+  BatchNormalization: { since: 9, uses: ['Add', 'Sqrt', 'Div', 'Sub', 'Mul'], check: bnCheck, run: (ctx) => [batchNorm(ctx)] },
+  GroupNormalization: { since: 21, uses: ['LayerNormalization', 'Mul', 'Add'], run: (ctx) => [groupNorm(ctx)] },
+  InstanceNormalization: { since: 6, uses: ['ReduceMean', 'Sub', 'Mul', 'Rsqrt', 'Add'], run: (ctx) => [instanceNorm(ctx)] },
+  RMSNormalization: {
+    since: 23,
+    uses: ['RMSNormalization'],
+    run: (ctx) => {
+      const x = input(ctx, 0);
+      return [k.rmsNorm(x, { axis: attrInt(ctx.node, 'axis', -1), scale: ctx.inputs[1], epsilon: attrFloat(ctx.node, 'epsilon', 1e-5) })];
+    },
+  },
+  LayerNormalization: { since: 17, uses: ['LayerNormalization', 'ReduceMean', 'ReduceVariance', 'Rsqrt', 'Add'], run: layerNorm },
+});

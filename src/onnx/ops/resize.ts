@@ -1,0 +1,151 @@
+// Resize (nearest, linear, cubic; every coordinate transformation, tf_crop_and_resize included) as
+// separable per-axis Gathers: for each resized axis the source indices (and, for linear and cubic,
+// the taps' weights) are computed on the host from the ONNX formulas, then applied with Kiln's
+// Gather, Mul and Add on any device.
+import { fail } from '../../errors.js';
+import { tensor } from '../../ops/creation.js';
+import { gather } from '../../ops/shape-ops.js';
+import { withTemps } from '../../ops/temps.js';
+import { normalizeAxis } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { attrFloat, attrInt, attrInts, attrString } from '../attrs.js';
+import type { Node } from '../model.js';
+import { defineOps, type OpContext } from './registry.js';
+import { binary, input } from './util.js';
+
+const COORD = ['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'];
+
+/** The input coordinate of output coordinate x along an axis. */
+function source(mode: string, x: number, scale: number, inSize: number, outSize: number): number {
+  switch (mode) {
+    case 'asymmetric': return x / scale;
+    case 'align_corners': return outSize === 1 ? 0 : (x * (inSize - 1)) / (outSize - 1);
+    case 'pytorch_half_pixel': return outSize > 1 ? (x + 0.5) / scale - 0.5 : 0;
+    case 'half_pixel_symmetric': {
+      const adjustment = outSize / (scale * inSize);
+      const offset = (inSize / 2) * (1 - adjustment);
+      return offset + (x + 0.5) / scale - 0.5;
+    }
+    default: return (x + 0.5) / scale - 0.5;
+  }
+}
+
+function nearest(mode: string, v: number): number {
+  switch (mode) {
+    case 'floor': return Math.floor(v);
+    case 'ceil': return Math.ceil(v);
+    case 'round_prefer_ceil': return Math.round(v);
+    default: return v - Math.floor(v) === 0.5 ? Math.floor(v) : Math.round(v); // round_prefer_floor
+  }
+}
+
+function check(n: Node): string | undefined {
+  const mode = attrString(n, 'mode', 'nearest');
+  if (!['nearest', 'linear', 'cubic'].includes(mode)) return `mode '${mode}'`;
+  const coord = attrString(n, 'coordinate_transformation_mode', 'half_pixel');
+  if (!COORD.includes(coord) && coord !== 'tf_crop_and_resize') return `coordinate_transformation_mode '${coord}'`;
+  if (attrInt(n, 'antialias', 0)) return 'antialias=1';
+  return undefined;
+}
+
+function resize(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const r = x.rank;
+  const v10 = ctx.opset < 11;
+  const scalesIn = v10 ? ctx.host(1) : ctx.host(2);
+  const sizesIn = v10 ? undefined : ctx.host(3);
+  const axes = (attrInts(n, 'axes') ?? [...Array(r).keys()]).map((a) => normalizeAxis('Resize', a, r));
+  const scales = x.shape.map(() => 1), sizes = [...x.shape];
+  if (sizesIn && sizesIn.values.length) {
+    const want = Array.from(sizesIn.values, Number);
+    const policy = attrString(n, 'keep_aspect_ratio_policy', 'stretch');
+    const ratios = axes.map((a, i) => want[i] / x.shape[a]);
+    const common = policy === 'not_larger' ? Math.min(...ratios) : policy === 'not_smaller' ? Math.max(...ratios) : undefined;
+    axes.forEach((a, i) => {
+      scales[a] = common ?? ratios[i];
+      sizes[a] = common === undefined ? want[i] : Math.round(common * x.shape[a]);
+    });
+  } else if (scalesIn && scalesIn.values.length) {
+    axes.forEach((a, i) => {
+      scales[a] = Number(scalesIn.values[i]);
+      sizes[a] = Math.floor(x.shape[a] * scales[a]);
+    });
+  } else fail('E_ARGUMENT', `node '${n.name}' (Resize): needs scales or sizes`);
+  const mode = attrString(n, 'mode', 'nearest');
+  const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
+  const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
+  const A = attrFloat(n, 'cubic_coeff_a', -0.75);
+  const exclude = attrInt(n, 'exclude_outside', 0) === 1;
+  const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], Number) : undefined;
+  const extrapolation = attrFloat(n, 'extrapolation_value', 0);
+  return withTemps((t) => {
+    let cur = x;
+    for (let a = 0; a < r; ++a) {
+      if (sizes[a] === x.shape[a] && scales[a] === 1 && !roi) continue;
+      const inSize = x.shape[a], outSize = sizes[a];
+      const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+      let coords: number[];
+      if (roi) {
+        const k = axes.indexOf(a), [lo, hi] = k < 0 ? [0, 1] : [roi[k], roi[axes.length + k]];
+        coords = Array.from({ length: outSize }, (_, o) => (outSize > 1 ? lo * (inSize - 1) + (o * (hi - lo) * (inSize - 1)) / (outSize - 1) : 0.5 * (lo + hi) * (inSize - 1)));
+      } else coords = Array.from({ length: outSize }, (_, o) => source(coord, o, scales[a], inSize, outSize));
+      const along = (values: number[], dtype = cur.dtype) => t.add(tensor(values, { dtype, device: cur.device, shape: Array.from({ length: r }, (_, d) => (d === a ? outSize : 1)) }));
+      if (mode === 'nearest') cur = t.add(gather(cur, coords.map((c) => clampIdx(nearest(nearestMode, c))), a));
+      else {
+        let sum: Tensor | undefined;
+        for (const tap of taps(mode, coords, inSize, A, exclude)) {
+          const term = t.add(binary('Mul', t.add(gather(cur, tap.idx, a)), along(tap.w)));
+          sum = sum ? t.add(binary('Add', sum, term)) : term;
+        }
+        cur = sum!;
+      }
+      if (roi && coords.some((c) => c < 0 || c > inSize - 1)) {
+        const inside = coords.map((c) => (c < 0 || c > inSize - 1 ? 0 : 1));
+        const outside = t.add(binary('Mul', along(inside.map((v) => 1 - v)), t.add(tensor(extrapolation, { dtype: cur.dtype, device: cur.device }))));
+        cur = t.add(binary('Add', t.add(binary('Mul', cur, along(inside))), outside));
+      }
+    }
+    return cur === x ? x.clone() : cur.withLayout('Resize', cur.shape, cur.strides);
+  });
+}
+
+/** Keys' cubic convolution weight at distance d. */
+function cubicWeight(d: number, A: number): number {
+  d = Math.abs(d);
+  if (d <= 1) return (A + 2) * d ** 3 - (A + 3) * d ** 2 + 1;
+  if (d < 2) return A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A;
+  return 0;
+}
+
+/** Per output position, the source indices and weights of each interpolation tap. */
+function taps(mode: string, coords: number[], inSize: number, A: number, exclude: boolean): { idx: number[]; w: number[] }[] {
+  const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+  if (mode === 'linear') {
+    const out = [{ idx: [] as number[], w: [] as number[] }, { idx: [] as number[], w: [] as number[] }];
+    for (const c0 of coords) {
+      const c = Math.min(Math.max(c0, 0), inSize - 1), f = Math.floor(c);
+      out[0].idx.push(f), out[0].w.push(1 - (c - f));
+      out[1].idx.push(clampIdx(f + 1)), out[1].w.push(c - f);
+    }
+    return out;
+  }
+  const out = [-1, 0, 1, 2].map(() => ({ idx: [] as number[], w: [] as number[] }));
+  for (const c of coords) {
+    const f = Math.floor(c), ratio = c - f;
+    const ws = [-1, 0, 1, 2].map((j) => (exclude && (f + j < 0 || f + j >= inSize) ? 0 : cubicWeight(ratio - j, A)));
+    const total = exclude ? ws.reduce((p, q) => p + q, 0) : 1;
+    [-1, 0, 1, 2].forEach((j, i) => (out[i].idx.push(clampIdx(f + j)), out[i].w.push(ws[i] / total)));
+  }
+  return out;
+}
+
+defineOps({
+  Resize: { since: 10, uses: ['Gather', 'Mul', 'Add'], hostInputs: [1, 2, 3], check, run: (ctx) => [resize(ctx)] },
+  Upsample: {
+    since: 9,
+    uses: ['Gather', 'Mul', 'Add'],
+    hostInputs: [1],
+    check: (n) => (['nearest', 'linear', 'cubic'].includes(attrString(n, 'mode', 'nearest')) ? undefined : `mode '${attrString(n, 'mode', 'nearest')}'`),
+    run: (ctx) => [resize({ ...ctx, opset: 10 })],
+  },
+});

@@ -1,0 +1,327 @@
+// Shape and data-movement ONNX ops. Most are views (Reshape, Transpose, Squeeze, Slice, Expand,
+// Split); shapes, axes and pads come from host values, folded at load when they are constant.
+import { storageArray, type DType } from '../../dtype.js';
+import { fail } from '../../errors.js';
+import { cast } from '../../ops/cast.js';
+import { full } from '../../ops/creation.js';
+import { empty, runInto } from '../../ops/run.js';
+import { concat, gather, pad, tile } from '../../ops/shape-ops.js';
+import * as k from '../../ops/index.js';
+import { withTemps } from '../../ops/temps.js';
+import { normalizeAxis, numel } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from '../attrs.js';
+import { kilnDType, typeName, type HostTensor } from '../proto.js';
+import { defineOps, type OpContext } from './registry.js';
+import { upload } from '../upload.js';
+import { input } from './util.js';
+
+const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
+
+/** Axes from the attribute (older opsets) or from input 1 (newer). */
+function axesOf(ctx: OpContext, inputSince: number, attr = 'axes', i = 1): number[] | undefined {
+  return ctx.opset >= inputSince ? ctx.ints(i) : attrInts(ctx.node, attr);
+}
+
+function reshape(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const want = ctx.opset >= 5 ? ctx.ints(1) ?? fail('E_ARGUMENT', `node '${ctx.node.name}': Reshape needs a shape`) : attrInts(ctx.node, 'shape') ?? [];
+  const allowzero = attrInt(ctx.node, 'allowzero', 0) === 1;
+  const shape = want.map((d, i) => (d === 0 && !allowzero ? x.shape[i] : d));
+  return x.reshape(shape);
+}
+
+function squeeze(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axes = axesOf(ctx, 13);
+  return x.squeeze(axes && axes.length ? axes : undefined);
+}
+
+function unsqueeze(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const axes = axesOf(ctx, 13) ?? [];
+  const rank = x.rank + axes.length;
+  const norm = axes.map((a) => normalizeAxis('Unsqueeze', a, rank)).sort((a, b) => a - b);
+  let shape = [...x.shape];
+  for (const a of norm) shape.splice(a, 0, 1);
+  return x.reshape(shape);
+}
+
+function slice(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const v10 = ctx.opset >= 10;
+  const starts = (v10 ? ctx.ints(1) : attrInts(ctx.node, 'starts')) ?? [];
+  const ends = (v10 ? ctx.ints(2) : attrInts(ctx.node, 'ends')) ?? [];
+  const axes = (v10 ? ctx.ints(3) : attrInts(ctx.node, 'axes')) ?? starts.map((_, i) => i);
+  const steps = (v10 ? ctx.ints(4) : undefined) ?? starts.map(() => 1);
+  let out = view(x, 'Slice');
+  axes.forEach((a, i) => {
+    const next = out.slice(normalizeAxis('Slice', a, x.rank), starts[i], ends[i], steps[i]);
+    out.dispose();
+    out = next;
+  });
+  return out;
+}
+
+function split(ctx: OpContext): Tensor[] {
+  const x = input(ctx, 0);
+  const axis = normalizeAxis('Split', attrInt(ctx.node, 'axis', 0), x.rank);
+  const dim = x.shape[axis];
+  const n = ctx.node.outputs.length;
+  let sizes = ctx.opset >= 13 ? ctx.ints(1) : attrInts(ctx.node, 'split');
+  if (!sizes || sizes.length === 0) {
+    const parts = attrInt(ctx.node, 'num_outputs') ?? n;
+    const chunk = Math.ceil(dim / parts);
+    sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
+  }
+  if (sizes.reduce((a, b) => a + b, 0) !== dim) fail('E_SHAPE', `node '${ctx.node.name}' (Split): sizes [${sizes.join(', ')}] do not add up to ${dim}`);
+  let at = 0;
+  return sizes.map((s) => x.slice(axis, at, (at += s)));
+}
+
+function constant(ctx: OpContext): Tensor {
+  const n = ctx.node;
+  const t = attrTensor(n, 'value', ctx.dir);
+  if (t) return upload(t, ctx.device);
+  const f = attrFloat(n, 'value_float'), fs = attrFloats(n, 'value_floats');
+  const i = attrInt(n, 'value_int'), is = attrInts(n, 'value_ints');
+  const host = (dtype: DType, shape: number[], values: number[]): HostTensor => {
+    const data = storageArray(dtype, values.length);
+    values.forEach((v, k) => ((data as unknown as (number | bigint)[])[k] = dtype === 'int64' ? BigInt(v) : v));
+    return { dtype, shape, data };
+  };
+  if (f !== undefined) return upload(host('float32', [], [f]), ctx.device);
+  if (fs) return upload(host('float32', [fs.length], fs), ctx.device);
+  if (i !== undefined) return upload(host('int64', [], [i]), ctx.device);
+  if (is) return upload(host('int64', [is.length], is), ctx.device);
+  fail('E_UNSUPPORTED', `node '${n.name}' (Constant): only tensor, float(s) and int(s) values are supported`);
+}
+
+function shapeOf(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const r = x.rank;
+  const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+  const start = clampAxis(attrInt(ctx.node, 'start', 0)), end = clampAxis(attrInt(ctx.node, 'end', r));
+  const dims = x.shape.slice(start, Math.max(start, end));
+  return upload({ dtype: 'int64', shape: [dims.length], data: BigInt64Array.from(dims.map(BigInt)) }, ctx.device);
+}
+
+function castTo(ctx: OpContext, to: number): Tensor {
+  const dtype = kilnDType(to) ?? fail('E_DTYPE', `node '${ctx.node.name}' (Cast): target type ${typeName(to)} has no Kiln dtype`);
+  return cast(input(ctx, 0), dtype);
+}
+
+function constantOfShape(ctx: OpContext): Tensor {
+  const shape = ctx.ints(0) ?? [];
+  const v = attrTensor(ctx.node, 'value', ctx.dir);
+  const dtype = v?.dtype ?? 'float32';
+  const value = v ? Number(v.data[0]) : 0;
+  if (dtype === 'float16' || dtype === 'bfloat16') {
+    const t = upload({ dtype, shape: [], data: v!.data }, ctx.device);
+    try {
+      return t.expand(shape).clone();
+    } finally {
+      t.dispose();
+    }
+  }
+  return full(shape, value, { dtype, device: ctx.device });
+}
+
+function range(ctx: OpContext): Tensor {
+  const [start, limit, delta] = [0, 1, 2].map((i) => Number(ctx.host(i)!.values[0]));
+  const n = Math.max(Math.ceil((limit - start) / delta), 0);
+  const dtype = input(ctx, 0).dtype;
+  const out = empty([n], dtype, ctx.device, 'Range');
+  if (n > 0) out.backendFor('Range').run('Range', [], [out.view('Range')], { start, delta });
+  return out;
+}
+
+function expand(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const want = ctx.ints(1) ?? [];
+  const rank = Math.max(x.rank, want.length);
+  const a = [...Array(rank - x.rank).fill(1), ...x.shape], b = [...Array(rank - want.length).fill(1), ...want];
+  const shape = a.map((d, i) => (d === 1 ? b[i] : b[i] === 1 ? d : b[i]));
+  return x.expand(shape);
+}
+
+function padOp(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const mode = attrString(ctx.node, 'mode', 'constant');
+  if (!['constant', 'reflect', 'edge', 'wrap'].includes(mode)) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (Pad): mode '${mode}'`);
+  const r = x.rank;
+  let pads: number[], value: number;
+  if (ctx.opset >= 11) {
+    const raw = ctx.ints(1) ?? [];
+    const axes = (ctx.ints(3) ?? [...Array(r).keys()]).map((a) => normalizeAxis('Pad', a, r));
+    pads = Array(2 * r).fill(0);
+    axes.forEach((a, i) => ((pads[a] = raw[i]), (pads[r + a] = raw[axes.length + i])));
+    value = ctx.inputs[2] ? Number(ctx.host(2)!.values[0] ?? 0) : 0;
+  } else {
+    pads = attrInts(ctx.node, 'pads') ?? [];
+    value = attrFloat(ctx.node, 'value', 0);
+  }
+  // Negative pads crop: a slice view, then the non-negative remainder is padded.
+  let cropped = view(x, 'Pad');
+  for (let d = 0; d < r; ++d) {
+    if (pads[d] >= 0 && pads[r + d] >= 0) continue;
+    const next = cropped.slice(d, Math.max(0, -pads[d]), cropped.shape[d] - Math.max(0, -pads[r + d]));
+    cropped.dispose();
+    cropped = next;
+  }
+  if (mode === 'wrap') return wrapPad(cropped, pads);
+  try {
+    return pad(cropped, Array.from({ length: r }, (_, d) => [Math.max(0, pads[d]), Math.max(0, pads[r + d])] as [number, number]), { mode: mode as 'constant', value });
+  } finally {
+    cropped.dispose();
+  }
+}
+
+/** Wrap padding: each padded dim becomes [x[n-b:], x, x[:e]] (pads below the dim size). */
+function wrapPad(x: Tensor, pads: number[]): Tensor {
+  const r = x.rank;
+  let cur = x;
+  for (let d = 0; d < r; ++d) {
+    const b = Math.max(0, pads[d]), e = Math.max(0, pads[r + d]), n = cur.shape[d];
+    if (!b && !e) continue;
+    if (b > n || e > n) fail('E_UNSUPPORTED', `Pad: wrap padding (${b}, ${e}) larger than dim ${d} of size ${n}`);
+    const parts = [cur.slice(d, n - b, n), cur, cur.slice(d, 0, e)];
+    const next = concat(parts, d);
+    parts[0].dispose();
+    parts[2].dispose();
+    cur.dispose();
+    cur = next;
+  }
+  return cur;
+}
+
+/**
+ * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`, composed as a
+ * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
+ * meant for the small class dimensions of losses and lookups, not for large gathers).
+ */
+function gatherElements(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1);
+  const axis = normalizeAxis('GatherElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  const n = data.shape[axis];
+  return withTemps((t) => {
+    // data limited to the index's extent outside `axis`, both with `axis` moved last
+    let d = data;
+    idx.shape.forEach((m, i) => {
+      if (i !== axis && m !== d.shape[i]) d = t.add(d.slice(i, 0, m));
+    });
+    const dT = t.add(d.transpose(axis, -1));
+    const i64 = t.add(cast(idx, 'int64'));
+    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1));
+    const classes = t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device }));
+    const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), classes)); // [.., m, n]
+    const values = data.dtype === 'bool' ? t.add(cast(dT, 'uint8')) : dT;
+    const summed = t.add(k.sum(t.add(k.where(hot, t.add(values.unsqueeze(-2)), 0)), { axes: [-1] }));
+    return t.add(cast(summed, data.dtype)).transpose(axis, -1);
+  });
+}
+
+/**
+ * ScatterElements: data with updates written (or combined by `reduction`) at the positions the
+ * indices name along `axis`, by the same one-hot matching as GatherElements; the result block
+ * covering the indices' extent is copied into a clone of data.
+ */
+function scatterElements(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
+  const axis = normalizeAxis('ScatterElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  const reduction = attrString(ctx.node, 'reduction', 'none');
+  const n = data.shape[axis];
+  return withTemps((t) => {
+    let block = data; // data over the indices' extent outside `axis`
+    idx.shape.forEach((m, i) => {
+      if (i !== axis && m !== block.shape[i]) block = t.add(block.slice(i, 0, m));
+    });
+    const dT = t.add(block.transpose(axis, -1)); // [.., n]
+    const i64 = t.add(cast(idx, 'int64'));
+    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1)); // [.., m]
+    const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device })))); // [.., m, n]
+    const u = t.add(t.add(upd.transpose(axis, -1)).unsqueeze(-1)); // [.., m, 1]
+    const hit = t.add(k.max(hot, { axes: [-2] })); // [.., n]
+    const over = (fill: number, f: typeof k.sum) => t.add(f(t.add(k.where(hot, u, fill)), { axes: [-2] }));
+    let combined: Tensor;
+    if (reduction === 'add') combined = t.add(k.add(dT, over(0, k.sum)));
+    else if (reduction === 'mul') combined = t.add(k.mul(dT, over(1, k.prod)));
+    else if (reduction === 'max') combined = t.add(k.where(hit, t.add(k.maximum(dT, over(-Infinity, k.max))), dT));
+    else if (reduction === 'min') combined = t.add(k.where(hit, t.add(k.minimum(dT, over(Infinity, k.min))), dT));
+    else combined = t.add(k.where(hit, over(0, k.sum), dT));
+    const out = data.clone();
+    const region = idx.shape.reduce((v: Tensor, m, i) => (i !== axis && m !== v.shape[i] ? t.add(v.slice(i, 0, m)) : v), t.add(out.withLayout('ScatterElements', out.shape, out.strides)));
+    runInto('Cast', [t.add(combined.transpose(axis, -1))], [region]);
+    return out;
+  });
+}
+
+/** Compress: the slices along `axis` (of the flattened input without one) where condition is true. */
+function compress(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  const cond = ctx.host(1)!.values;
+  const axisAttr = attrInt(ctx.node, 'axis');
+  const src = axisAttr === undefined ? x.reshape([-1]) : x.withLayout('Compress', x.shape, x.strides);
+  try {
+    const axis = normalizeAxis('Compress', axisAttr ?? 0, src.rank);
+    const picked = Array.from({ length: Math.min(cond.length, src.shape[axis]) }, (_, i) => i).filter((i) => Number(cond[i]) !== 0);
+    return gather(src, picked, axis);
+  } finally {
+    src.dispose();
+  }
+}
+
+defineOps({
+  GatherElements: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
+  ScatterElements: {
+    since: 11,
+    uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
+    check: (n) => (['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`),
+    run: (ctx) => [scatterElements(ctx)],
+  },
+  Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
+  Reshape: { since: 5, uses: ['Cast'], hostInputs: [1], run: (ctx) => [reshape(ctx)] },
+  Flatten: {
+    uses: ['Cast'],
+    run: (ctx) => {
+      const x = input(ctx, 0);
+      // axis lies in [-r, r]; a negative one counts from the end.
+      const axis = attrInt(ctx.node, 'axis', 1);
+      const a = normalizeAxis('Flatten', axis < 0 ? axis + x.rank : axis, x.rank + 1);
+      return [x.reshape([numel(x.shape.slice(0, a)), numel(x.shape.slice(a))])];
+    },
+  },
+  Transpose: {
+    uses: [],
+    run: (ctx) => {
+      const x = input(ctx, 0);
+      return [x.permute(attrInts(ctx.node, 'perm') ?? [...Array(x.rank).keys()].reverse())];
+    },
+  },
+  Squeeze: { uses: [], hostInputs: [1], run: (ctx) => [squeeze(ctx)] },
+  Unsqueeze: { uses: ['Cast'], hostInputs: [1], run: (ctx) => [unsqueeze(ctx)] },
+  Concat: {
+    since: 4,
+    uses: ['Cast'],
+    run: (ctx) => {
+      const xs = ctx.inputs.filter((t): t is Tensor => !!t);
+      const axis = attrInt(ctx.node, 'axis', 0);
+      // ONNX lets empty inputs join anything of the right rank.
+      const nonEmpty = xs.filter((t) => t.size > 0);
+      return [nonEmpty.length ? concat(nonEmpty, axis) : xs[0].clone()];
+    },
+  },
+  Split: { since: 2, uses: [], hostInputs: [1], run: split },
+  Slice: { uses: [], hostInputs: [1, 2, 3, 4], run: (ctx) => [slice(ctx)] },
+  Gather: { uses: ['Gather'], run: (ctx) => [gather(input(ctx, 0), input(ctx, 1), attrInt(ctx.node, 'axis', 0))] },
+  Shape: { uses: ['Fill'], run: (ctx) => [shapeOf(ctx)] },
+  Size: { uses: ['Fill'], run: (ctx) => [full([], input(ctx, 0).size, { dtype: 'int64', device: ctx.device })] },
+  Cast: { since: 6, uses: ['Cast'], run: (ctx) => [castTo(ctx, attrInt(ctx.node, 'to', 0))] },
+  CastLike: { since: 15, uses: ['Cast'], run: (ctx) => [cast(input(ctx, 0), input(ctx, 1).dtype)] },
+  Constant: { uses: [], run: (ctx) => [constant(ctx)] },
+  ConstantOfShape: { since: 9, uses: ['Fill', 'Cast'], hostInputs: [0], run: (ctx) => [constantOfShape(ctx)] },
+  Range: { since: 11, uses: ['Range'], hostInputs: [0, 1, 2], run: (ctx) => [range(ctx)] },
+  Expand: { since: 8, uses: [], hostInputs: [1], run: (ctx) => [expand(ctx)] },
+  Tile: { since: 6, uses: ['Cast'], hostInputs: [1], run: (ctx) => [tile(input(ctx, 0), ctx.ints(1) ?? [])] },
+  Pad: { since: 2, uses: ['Pad'], hostInputs: [1, 2, 3], run: (ctx) => [padOp(ctx)] },
+});

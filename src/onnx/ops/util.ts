@@ -1,0 +1,43 @@
+// Helpers the ONNX op handlers share: ONNX-semantics elementwise calls straight onto the native
+// op table (ONNX types are already unified, so no promotion policy applies), and input access.
+import { fail } from '../../errors.js';
+import { full } from '../../ops/creation.js';
+import { run1 } from '../../ops/run.js';
+import { withTemps } from '../../ops/temps.js';
+import { broadcastShapes } from '../../shape.js';
+import type { DType } from '../../dtype.js';
+import type { Tensor } from '../../tensor.js';
+import type { Node } from '../model.js';
+import type { OpContext } from './registry.js';
+
+/** Input i of the node, or E_ARGUMENT when the model omitted a required input. */
+export function input(ctx: OpContext, i: number): Tensor {
+  const t = ctx.inputs[i];
+  if (!t) fail('E_ARGUMENT', `node '${ctx.node.name}' (${ctx.node.opType}): required input ${i} is missing`);
+  return t;
+}
+
+/** ONNX binary op with multidirectional broadcasting: A and B share a dtype already. */
+export function binary(op: string, a: Tensor, b: Tensor, outDType?: DType): Tensor {
+  return withTemps((temps) => {
+    const shape = broadcastShapes(op, a.shape, b.shape);
+    return run1(op, [temps.add(a.expand(shape)), temps.add(b.expand(shape))], shape, outDType ?? a.dtype);
+  });
+}
+
+export const unary = (op: string, x: Tensor, attrs: Record<string, number | string> = {}): Tensor => run1(op, [x], x.shape, x.dtype, attrs);
+
+/** A 0-d tensor of x's dtype and device. */
+export const scalarLike = (x: Tensor, v: number): Tensor => full([], v, { dtype: x.dtype, device: x.device });
+
+/** Elementwise op with a scalar right operand. */
+export function withScalar(op: string, x: Tensor, v: number): Tensor {
+  return withTemps((temps) => binary(op, x, temps.add(scalarLike(x, v))));
+}
+
+/** How many of the node's outputs the graph uses (trailing optional outputs may be ''). */
+export const usedOutputs = (n: Node): number => n.outputs.filter((o) => o !== '').length;
+
+/** check() helper: only the first output may be consumed. */
+export const singleOutput = (n: Node): string | undefined =>
+  n.outputs.slice(1).some((o) => o !== '') ? `only output 0 is supported (the node asks for ${n.outputs.length})` : undefined;

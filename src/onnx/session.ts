@@ -1,0 +1,44 @@
+// What both engines return from kiln.onnx.load().
+import type { Tensor } from '../tensor.js';
+import type { Model, ValueMeta } from './model.js';
+
+export interface ModelMetadata {
+  producer: string;
+  irVersion: number;
+  /** Opset version per domain ('' is ai.onnx). */
+  opsets: Record<string, number>;
+  /** The model's metadata_props. */
+  props: Record<string, string>;
+}
+
+export interface RunOptions {
+  /** Output names to compute (default: every graph output). */
+  outputs?: readonly string[];
+  /**
+   * (kiln engine) Accumulates milliseconds per op type here, waiting for the device after every
+   * node: slower, but shows where the time goes.
+   */
+  profile?: Record<string, number>;
+}
+
+/** A loaded model. */
+export interface InferenceSession {
+  readonly engine: 'kiln' | 'ort';
+  readonly device: string;
+  /** Graph inputs the caller feeds (inputs with an initializer default are listed with `optional`). */
+  readonly inputs: readonly (ValueMeta & { optional?: boolean })[];
+  readonly outputs: readonly ValueMeta[];
+  readonly metadata: ModelMetadata;
+  /** Runs the model; the returned tensors belong to the caller (dispose them). */
+  run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>>;
+  /** Frees the weights (and, for ort, the worker). */
+  dispose(): Promise<void>;
+}
+
+export function metadataOf(m: Model): ModelMetadata {
+  return { producer: m.producer, irVersion: m.irVersion, opsets: Object.fromEntries(m.opsets), props: m.metadata };
+}
+
+export function inputsOf(m: Model): (ValueMeta & { optional?: boolean })[] {
+  return m.graph.inputs.map((v) => (m.graph.initializers.has(v.name) ? { ...v, optional: true } : v));
+}

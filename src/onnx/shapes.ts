@@ -1,0 +1,119 @@
+// Static shape inference for the Kiln engine's load-time folding: where every input shape of a
+// node is known (graph inputs with fixed dims, constants, earlier inferred values), the shape of
+// its first output, for the ops whose output shape follows from input shapes and constant inputs.
+// Shape nodes on such values then fold to constants, so shape arithmetic on intermediates (as
+// exporters write it) costs nothing at run time. Unknown cases return undefined (nothing folds).
+import { broadcastShapes, normalizeAxis, numel } from '../shape.js';
+import { attrInt, attrInts } from './attrs.js';
+import type { Node } from './model.js';
+
+const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not Identity LeakyRelu Gelu ' +
+  'HardSigmoid Clip Cast CastLike Softmax LogSoftmax LayerNormalization BatchNormalization InstanceNormalization Elu Selu Celu ' +
+  'Softplus Softsign ThresholdedRelu HardSwish Mish Shrink Sinh Cosh Tan IsNaN IsInf PRelu Dropout LpNormalization ' +
+  'MeanVarianceNormalization Hardmax Trilu').split(' '));
+const BROADCAST = new Set('Add Sub Mul Div Pow Mod Equal Greater Less GreaterOrEqual LessOrEqual And Or Xor Where Sum Max Min Mean'.split(' '));
+const REDUCE = new Set('ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp'.split(' '));
+
+type Shape = number[];
+
+function matmulShape(a: Shape, b: Shape): Shape | undefined {
+  if (a.length < 1 || b.length < 1) return undefined;
+  const x = a.length === 1 ? [1, a[0]] : a, y = b.length === 1 ? [b[0], 1] : b;
+  const out = [...broadcastShapes('MatMul', x.slice(0, -2), y.slice(0, -2)), x[x.length - 2], y[y.length - 1]];
+  if (b.length === 1) out.splice(out.length - 1, 1);
+  if (a.length === 1) out.splice(out.length - (b.length === 1 ? 1 : 2), 1);
+  return out;
+}
+
+/** Output window sizes of Conv and the pools (NOTSET/VALID/SAME padding, ceil_mode). */
+function windowShape(n: Node, x: Shape, kernel: number[], channels: number): Shape {
+  const d = kernel.length;
+  const strides = attrInts(n, 'strides') ?? Array(d).fill(1), dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
+  const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  const autoPad = n.attrs.get('auto_pad') ? new TextDecoder().decode(n.attrs.get('auto_pad')!.s ?? new Uint8Array()) : 'NOTSET';
+  const ceil = attrInt(n, 'ceil_mode', 0) === 1;
+  const out = x.slice(2).map((size, i) => {
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return Math.ceil(size / strides[i]);
+    const padded = size + (autoPad === 'VALID' ? 0 : pads[i] + pads[d + i]);
+    const span = dil[i] * (kernel[i] - 1) + 1;
+    let o = (ceil ? Math.ceil : Math.floor)((padded - span) / strides[i]) + 1;
+    if (ceil && (o - 1) * strides[i] >= size + (autoPad === 'VALID' ? 0 : pads[i])) o -= 1;
+    return o;
+  });
+  return [x[0], channels, ...out];
+}
+
+/** The first output's shape, or undefined when it cannot be known before running. */
+export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number) => number[] | undefined, opset: number): Shape | undefined {
+  const s = ins[0];
+  const known = n.inputs.every((name, i) => !name || ins[i]);
+  if (!known || !s) return undefined;
+  const op = n.opType;
+  if (SAME.has(op)) return s;
+  if (BROADCAST.has(op)) return broadcastShapes(op, ...(ins.filter(Boolean) as Shape[]));
+  switch (op) {
+    case 'MatMul':
+    case 'KilnMatMulAdd':
+      return matmulShape(s, ins[1]!);
+    case 'Gemm': {
+      const [a, b] = [s, ins[1]!];
+      return [attrInt(n, 'transA', 0) ? a[1] : a[0], attrInt(n, 'transB', 0) ? b[0] : b[1]];
+    }
+    case 'Transpose': {
+      const perm = attrInts(n, 'perm') ?? s.map((_, i) => s.length - 1 - i);
+      return perm.map((p) => s[p]);
+    }
+    case 'Reshape': {
+      const want = ints(1);
+      if (!want) return undefined;
+      const out = want.map((d, i) => (d === 0 && !attrInt(n, 'allowzero', 0) ? s[i] : d));
+      const free = out.indexOf(-1);
+      if (free >= 0) out[free] = numel(s) / numel(out.filter((_, i) => i !== free));
+      return out;
+    }
+    case 'Flatten': {
+      const axis = attrInt(n, 'axis', 1), a = axis < 0 ? axis + s.length : axis;
+      return [numel(s.slice(0, a)), numel(s.slice(a))];
+    }
+    case 'Unsqueeze': {
+      const axes = opset >= 13 ? ints(1) : attrInts(n, 'axes');
+      if (!axes) return undefined;
+      const rank = s.length + axes.length, out = [...s];
+      for (const a of axes.map((a) => normalizeAxis(op, a, rank)).sort((x, y) => x - y)) out.splice(a, 0, 1);
+      return out;
+    }
+    case 'Squeeze': {
+      const axes = (opset >= 13 ? ints(1) : attrInts(n, 'axes'))?.map((a) => normalizeAxis(op, a, s.length));
+      return s.filter((d, i) => (axes && axes.length ? !axes.includes(i) : d !== 1));
+    }
+    case 'Concat': {
+      const a = normalizeAxis(op, attrInt(n, 'axis', 0), s.length);
+      const out = [...s];
+      out[a] = (ins.filter(Boolean) as Shape[]).reduce((t, x) => t + x[a], 0);
+      return out;
+    }
+    case 'Gather': {
+      const a = normalizeAxis(op, attrInt(n, 'axis', 0), s.length);
+      return [...s.slice(0, a), ...ins[1]!, ...s.slice(a + 1)];
+    }
+    case 'Shape':
+      return [s.length];
+    case 'Conv':
+      return windowShape(n, s, attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2), ins[1]![0]);
+    case 'MaxPool':
+    case 'AveragePool':
+      return windowShape(n, s, attrInts(n, 'kernel_shape') ?? [], s[1]);
+    case 'GlobalAveragePool':
+    case 'GlobalMaxPool':
+      return [s[0], s[1], ...s.slice(2).map(() => 1)];
+  }
+  if (REDUCE.has(op)) {
+    const inputAxes = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
+    const given = inputAxes ? ints(1) : attrInts(n, 'axes');
+    if (inputAxes && n.inputs[1] && !given) return undefined;
+    if ((!given || !given.length) && attrInt(n, 'noop_with_empty_axes', 0)) return s;
+    const axes = given && given.length ? given.map((a) => normalizeAxis(op, a, s.length)) : s.map((_, i) => i);
+    return s.flatMap((d, i) => (axes.includes(i) ? (attrInt(n, 'keepdims', 1) ? [1] : []) : [d]));
+  }
+  return undefined;
+}

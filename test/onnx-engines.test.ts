@@ -1,0 +1,105 @@
+// Item 5: an MLP, a small CNN and a transformer encoder block built with the graph builder, saved
+// as .onnx files, run by both engines: the Kiln engine (every available device) must agree with
+// onnxruntime, and the MLP also with a float64 reference computed here from the file's weights.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { cnn, mlp, transformer, type Fixture } from '../bench/onnx-models.js';
+import { parseModel, readSource } from '../src/onnx/model.js';
+import { hostFromProto } from '../src/onnx/proto.js';
+import { forEachBackend } from './helpers/backends.js';
+import { expectValues } from './helpers/compare.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kiln-onnx-'));
+const fixtures: Fixture[] = [mlp(5, [12, 20, 16, 6]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64)];
+const paths = new Map<string, string>();
+const ortResults = new Map<string, Float32Array>();
+
+beforeAll(async () => {
+  for (const f of fixtures) {
+    const path = join(dir, `${f.name}.onnx`);
+    writeFileSync(path, f.bytes);
+    paths.set(f.name, path);
+    const s = await kiln.onnx.load(path, { engine: 'ort' });
+    const x = kiln.tensor(f.input.data, { shape: f.input.shape });
+    const out = Object.values(await s.run({ [f.input.name]: x }))[0];
+    ortResults.set(f.name, (await out.data()) as Float32Array);
+    out.dispose();
+    x.dispose();
+    await s.dispose();
+  }
+});
+
+/** float64 MLP forward pass from the model file's own initializers: Gemm(transB) + Relu ..., Softmax. */
+function mlpReference(f: Fixture): Float64Array {
+  const m = parseModel(readSource(f.bytes));
+  const init = (name: string) => hostFromProto(m.graph.initializers.get(name)!, name);
+  const [n, inDim] = f.input.shape;
+  let h = Float64Array.from(f.input.data);
+  let width = inDim;
+  for (const node of m.graph.nodes) {
+    if (node.opType === 'Gemm') {
+      const w = init(node.inputs[1]), b = init(node.inputs[2]);
+      const out = w.shape[0];
+      const next = new Float64Array(n * out);
+      for (let i = 0; i < n; ++i)
+        for (let o = 0; o < out; ++o) {
+          let acc = Number(b.data[o]);
+          for (let k = 0; k < width; ++k) acc += h[i * width + k] * Number(w.data[o * width + k]);
+          next[i * out + o] = acc;
+        }
+      h = next;
+      width = out;
+    } else if (node.opType === 'Relu') h = h.map((v) => Math.max(0, v));
+    else if (node.opType === 'Softmax')
+      for (let i = 0; i < n; ++i) {
+        const row = h.subarray(i * width, (i + 1) * width);
+        const mx = Math.max(...row);
+        const e = row.map((v) => Math.exp(v - mx));
+        const s = e.reduce((a, b) => a + b, 0);
+        row.set(e.map((v) => v / s));
+      }
+  }
+  return h;
+}
+
+describe('onnx fixtures', () => {
+  it('the MLP under onnxruntime matches a float64 reference', () => {
+    const f = fixtures[0];
+    expectValues(ortResults.get('mlp')!, mlpReference(f), { rtol: 1e-4, atol: 1e-6 }, 'mlp ort vs float64');
+  });
+});
+
+forEachBackend('onnx fixtures, kiln engine', (device) => {
+  for (const f of fixtures) {
+    it(`${f.name}: agrees with onnxruntime`, async () => {
+      const s = await kiln.onnx.load(paths.get(f.name)!, { device });
+      const x = kiln.tensor(f.input.data, { shape: f.input.shape, device });
+      const before = kiln.memory().devices[device]?.tensors ?? 0;
+      const outs = await s.run({ [f.input.name]: x });
+      const out = Object.values(outs)[0];
+      const got = (await out.data()) as Float32Array;
+      expect(out.shape).toEqual(f.name === 'mlp' ? [5, 6] : f.name === 'cnn' ? [1, 5] : [1, 12, 32]);
+      expectValues(got, ortResults.get(f.name)!, { rtol: 1e-4, atol: 1e-5 }, `${f.name} kiln vs ort`);
+      out.dispose();
+      // every intermediate was freed: only the (disposed) output was added
+      expect(kiln.memory().devices[device]?.tensors ?? 0).toBe(before);
+      if (f.name === 'mlp') expectValues(got, mlpReference(f), { rtol: 1e-4, atol: 1e-6 }, 'mlp kiln vs float64');
+      x.dispose();
+      await s.dispose();
+    });
+  }
+
+  it('fuses the encoder block (GELU, MatMul + bias) and folds the CNN batch norms into its convs', async () => {
+    const enc = (await kiln.onnx.load(paths.get('transformer')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
+    const c = (await kiln.onnx.load(paths.get('cnn')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
+    // The block has 34 nodes as built: the erf-GELU (5 nodes) becomes 1, and each of the 6 biased
+    // MatMuls absorbs its Add. The CNN has 10: each of its 2 BatchNormalizations folds into its Conv.
+    expect(enc.stats.nodes).toBe(34 - 4 - 6);
+    expect(c.stats.nodes).toBe(10 - 2);
+    await enc.dispose();
+    await c.dispose();
+  });
+});
