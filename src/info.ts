@@ -35,7 +35,7 @@ export function info(): KilnInfo {
     backends[k] = { available: devices.length > 0, reason: backendReason(k), devices };
   }
   if (n && !n.cuda.compiled) backends.cuda.reason ??= n.cuda.reason;
-  if (n && n.cuda.compiled && n.cuda.deviceCount === 0) backends.cuda.reason = `${backends.cuda.reason}; CUDA runtime says: ${n.cuda.reason}`;
+  if (n && n.cuda.compiled && n.cuda.deviceCount === 0 && !backends.cuda.reason?.includes(n.cuda.reason)) backends.cuda.reason = `${backends.cuda.reason}; CUDA runtime says: ${n.cuda.reason}`;
   return {
     version: (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
     node: process.version,

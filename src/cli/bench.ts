@@ -1,4 +1,4 @@
-import { QUICK_CASES, benchMatmul, formatTable } from '../../bench/matmul.js';
+import { LARGE_CASES, QUICK_CASES, benchMatmul, formatTable } from '../../bench/matmul.js';
 import { checkDType, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { info } from '../info.js';
@@ -7,18 +7,20 @@ import { parseArgs } from './args.js';
 const SUITES = ['matmul'] as const;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case']);
+  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'precision']);
   const suite = positional[0] ?? 'matmul';
   if (!SUITES.includes(suite as (typeof SUITES)[number])) fail('E_ARGUMENT', `unknown bench suite '${suite}'; suites: ${SUITES.join(', ')}`);
   const devices = flags.device ? String(flags.device).split(',') : undefined;
   const dtypes = flags.dtype ? String(flags.dtype).split(',').map((d) => checkDType(d, '--dtype') as DType) : undefined;
   const budgetMs = flags['budget-ms'] ? Number(flags['budget-ms']) : undefined;
   const json = !!flags.json;
+  const precision = flags.precision ? String(flags.precision) : undefined;
+  if (precision !== undefined && precision !== 'highest' && precision !== 'high') fail('E_ARGUMENT', `--precision: expected 'highest' or 'high', got '${precision}'`);
   let cases = QUICK_CASES;
   if (flags.case) {
     const names = String(flags.case).split(',');
-    cases = QUICK_CASES.filter((c) => names.includes(c.name));
-    if (cases.length !== names.length) fail('E_ARGUMENT', `--case: unknown case in '${flags.case}'; cases: ${QUICK_CASES.map((c) => c.name).join(', ')}`);
+    cases = [...QUICK_CASES, ...LARGE_CASES].filter((c) => names.includes(c.name));
+    if (cases.length !== names.length) fail('E_ARGUMENT', `--case: unknown case in '${flags.case}'; cases: ${[...QUICK_CASES, ...LARGE_CASES].map((c) => c.name).join(', ')}`);
   }
   const host = info();
   const log = json ? undefined : (l: string) => process.stderr.write(`  ${l}\n`);
@@ -27,7 +29,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(`kiln bench ${suite}: ${devs.join(', ')}\n`);
     for (const [k, b] of Object.entries(host.backends)) if (!b.available) process.stdout.write(`  ${k} absent: ${b.reason}\n`);
   }
-  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases });
+  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases, precision: precision as 'highest' | 'high' | undefined });
   if (json) process.stdout.write(JSON.stringify({ suite, host: { version: host.version, node: host.node, devices: host.backends }, rows }, null, 2) + '\n');
   else process.stdout.write(formatTable(rows) + '\n');
   return 0;
