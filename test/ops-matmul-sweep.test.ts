@@ -40,6 +40,8 @@ function variants(device: string, dtype: DType): MatmulOptions[] {
   if (!device.startsWith('cuda')) return [{}];
   const out: MatmulOptions[] = [{}, { impl: 'simt' }];
   if (dtype === 'float16' || dtype === 'bfloat16') out.push({ impl: 'mma' });
+  const sm = kiln.devices().find((d) => d.id === device)?.details.sm;
+  if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma' });
   if (dtype === 'float32') out.push({ precision: 'high' }, { impl: 'mma', precision: 'high' });
   let cublas = false;
   try {

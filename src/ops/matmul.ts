@@ -17,12 +17,12 @@ function operands(temps: Temps, name: string, a: Tensor, b: Tensor): [Tensor, Te
 export interface MatmulOptions {
   /** 'highest' (default): float32 in true float32; 'high': tf32 tensor cores allowed for float32. */
   precision?: 'highest' | 'high';
-  /** Which kernel: 'auto' (default) picks by device, dtype, precision and shape; 'simt', 'mma' and 'cublas' are cuda's. */
-  impl?: 'auto' | 'simt' | 'mma' | 'cublas';
+  /** Which kernel: 'auto' (default) picks by device, dtype, precision and shape; 'simt', 'mma', 'wgmma' (sm_90) and 'cublas' are cuda's. */
+  impl?: 'auto' | 'simt' | 'mma' | 'wgmma' | 'cublas';
 }
 
 const PRECISIONS = ['highest', 'high'];
-const IMPLS = ['auto', 'simt', 'mma', 'cublas'];
+const IMPLS = ['auto', 'simt', 'mma', 'wgmma', 'cublas'];
 
 /** The attrs a MatmulOptions adds (none for the defaults, so every backend sees the op table's attrs). */
 function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, string> {
