@@ -61,6 +61,8 @@ export interface MatmulBenchOptions {
   budgetMs?: number;
   /** float32 on cuda: 'high' lets Kiln (and the cuBLASLt peer) use tf32 tensor cores. */
   precision?: 'highest' | 'high';
+  /** Force one of Kiln's kernels on cuda ('simt', 'mma', 'wgmma'); default 'auto'. */
+  impl?: kiln.MatmulOptions['impl'];
   log?: (line: string) => void;
 }
 
@@ -120,7 +122,7 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
     // The peer: ORT on the same inputs, timed as wall time per session.run.
     let peerGflops: number | undefined;
     let peerOut: Float32Array | undefined;
-    if (ort) {
+    if (ort && devices.some((d) => !d.startsWith('cuda'))) { // the CPU peer, when a CPU row needs it
       const session = await ort.InferenceSession.create(matmulModel(s.a, s.b, s.y), { intraOpNumThreads: kiln.info().backends.cpu.devices[0]?.details.threads as number | undefined });
       const feeds = { A: new ort.Tensor('float32', aData, s.a), B: new ort.Tensor('float32', bData, s.b) };
       peerOut = (await session.run(feeds)).Y.data as Float32Array;
@@ -138,7 +140,11 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
         await kiln.scope(async () => {
           const a = a32.to(device).cast(dtype);
           const b = b32.to(device).cast(dtype);
-          const y = kiln.matmul(a, b);
+          const options: kiln.MatmulOptions = {
+            ...(o.precision ? { precision: o.precision } : {}),
+            ...(o.impl && device.startsWith('cuda') ? { impl: o.impl } : {}),
+          };
+          const y = kiln.matmul(a, b, options);
           const got = (await y.data()) as Float32Array;
           // Validate before timing: float32 against ORT; other dtypes against Kiln's float32 result.
           let want: ArrayLike<number> | undefined = peerOut;
@@ -146,7 +152,6 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
           const err = maxRelError(got, want);
           const tol = dtype === 'float32' && o.precision !== 'high' ? 1e-4 : 2e-2;
           if (!(err <= tol)) throw new kiln.KilnError('E_NATIVE', `bench matmul ${c.name} ${dtype} on ${device}: result differs from the reference (max rel error ${err.toExponential(2)})`);
-          const options: kiln.MatmulOptions = o.precision ? { precision: o.precision } : {};
           const t = await timeKiln(a, b, device, budgetMs, options);
           const gflops = flops(c) / t.median / 1e6;
           // On cuda the peer is cuBLASLt on the same device, inputs and precision, validated like Kiln.

@@ -7,7 +7,7 @@ import { parseArgs } from './args.js';
 const SUITES = ['matmul'] as const;
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'precision']);
+  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'precision', 'impl']);
   const suite = positional[0] ?? 'matmul';
   if (!SUITES.includes(suite as (typeof SUITES)[number])) fail('E_ARGUMENT', `unknown bench suite '${suite}'; suites: ${SUITES.join(', ')}`);
   const devices = flags.device ? String(flags.device).split(',') : undefined;
@@ -29,7 +29,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(`kiln bench ${suite}: ${devs.join(', ')}\n`);
     for (const [k, b] of Object.entries(host.backends)) if (!b.available) process.stdout.write(`  ${k} absent: ${b.reason}\n`);
   }
-  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases, precision: precision as 'highest' | 'high' | undefined });
+  const impl = flags.impl ? (String(flags.impl) as 'simt' | 'mma' | 'wgmma' | 'cublas') : undefined;
+  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases, precision: precision as 'highest' | 'high' | undefined, impl });
   if (json) process.stdout.write(JSON.stringify({ suite, host: { version: host.version, node: host.node, devices: host.backends }, rows }, null, 2) + '\n');
   else process.stdout.write(formatTable(rows) + '\n');
   return 0;
