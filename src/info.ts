@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativePath, packageRoot, tryNative } from './native.js';
 import { createRequire } from 'node:module';
+import { loadCublasLt } from './backends/cublas.js';
 
 export interface KilnInfo {
   version: string;
@@ -24,6 +25,16 @@ function version(pkg: string): string | undefined {
 }
 
 const fmtCuda = (v: number) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : undefined);
+
+/** cuBLASLt's version and path when it loads (the cuda matmul peer), else undefined. */
+function cublasLtVersion(): string | undefined {
+  try {
+    const { path, version } = loadCublasLt();
+    return `${version} (${path})`;
+  } catch {
+    return undefined;
+  }
+}
 
 /** What Kiln found on this host: devices per backend, why a backend is absent, build and library versions. */
 export function info(): KilnInfo {
@@ -53,6 +64,7 @@ export function info(): KilnInfo {
     libraries: {
       'onnxruntime-node': version('onnxruntime-node'),
       'cuda-driver': n ? fmtCuda(n.cuda.driverVersion) : undefined,
+      cublasLt: n?.cuda.compiled ? cublasLtVersion() : undefined,
     },
   };
 }

@@ -146,9 +146,13 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
       for (int kk = 0; kk < kBK / 16; ++kk)
         wgmma<T>(d, descriptor(a_tile + kk * 32), descriptor(b_tile + kk * 32), (kt > 0 || kk > 0) ? 1 : 0);
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-      if (lane == 0) bar_arrive(&empty[s]);
+      // Keep this k-tile's wgmmas in flight while the previous k-tile's finish: once at most one
+      // group is pending, the previous stage's tiles have been read and go back to the producer.
+      asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+      if (kt > 0 && lane == 0) bar_arrive(&empty[(it - 1) % kStages]);
     }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    if (k_iters > 0 && lane == 0) bar_arrive(&empty[(it - 1) % kStages]);
     int64_t off[4];
     p.batch.offsets(b, off);
     const int64_t r0 = tm * kTile + c * 64 + warp * 16 + g, c0 = tn * kTile + 2 * q;
