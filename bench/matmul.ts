@@ -2,6 +2,7 @@
 // the CPU measured in the same run on the same inputs. Every row is validated before it is timed.
 import * as kiln from '../src/index.js';
 import { backend } from '../src/backends/index.js';
+import { loadCublasLt } from '../src/backends/cublas.js';
 import { runOp } from '../src/ops/run.js';
 import { loadOrt, matmulModel } from './ort-peer.js';
 import { measure } from './timing.js';
@@ -20,6 +21,9 @@ export const QUICK_CASES: MatmulCase[] = [
   { name: '128x768x768', batch: 1, m: 128, k: 768, n: 768 },
   { name: '12x(128x64@64x128)', batch: 12, m: 128, k: 64, n: 128 },
 ];
+
+/** The GPU targets' sizes (issue 3): selectable with --case, not in the default run. */
+export const LARGE_CASES: MatmulCase[] = [4096, 8192].map((s) => ({ name: `${s}^3`, batch: 1, m: s, k: s, n: s }));
 
 export interface MatmulRow {
   case: string;
@@ -55,6 +59,10 @@ export interface MatmulBenchOptions {
   dtypes?: kiln.DType[];
   cases?: MatmulCase[];
   budgetMs?: number;
+  /** float32 on cuda: 'high' lets Kiln (and the cuBLASLt peer) use tf32 tensor cores. */
+  precision?: 'highest' | 'high';
+  /** Force one of Kiln's kernels on cuda ('simt', 'mma', 'wgmma'); default 'auto'. */
+  impl?: kiln.MatmulOptions['impl'];
   log?: (line: string) => void;
 }
 
@@ -75,14 +83,14 @@ function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
 }
 
 /** Times `reps` back-to-back matmuls with the device's own timer. */
-async function timeKiln(a: kiln.Tensor, b: kiln.Tensor, device: string, budgetMs: number) {
+async function timeKiln(a: kiln.Tensor, b: kiln.Tensor, device: string, budgetMs: number, options: kiln.MatmulOptions = {}) {
   const be = a.backendFor('bench');
   const index = Number(device.split(':')[1] ?? 0);
   return measure(async (reps) => {
     const timer = be.timer!(index);
     const outs: kiln.Tensor[] = [];
     timer.start();
-    for (let r = 0; r < reps; ++r) outs.push(kiln.matmul(a, b));
+    for (let r = 0; r < reps; ++r) outs.push(kiln.matmul(a, b, options));
     const ms = await timer.stop();
     outs.forEach((o) => o.dispose());
     return ms;
@@ -114,7 +122,7 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
     // The peer: ORT on the same inputs, timed as wall time per session.run.
     let peerGflops: number | undefined;
     let peerOut: Float32Array | undefined;
-    if (ort) {
+    if (ort && devices.some((d) => !d.startsWith('cuda'))) { // the CPU peer, when a CPU row needs it
       const session = await ort.InferenceSession.create(matmulModel(s.a, s.b, s.y), { intraOpNumThreads: kiln.info().backends.cpu.devices[0]?.details.threads as number | undefined });
       const feeds = { A: new ort.Tensor('float32', aData, s.a), B: new ort.Tensor('float32', bData, s.b) };
       peerOut = (await session.run(feeds)).Y.data as Float32Array;
@@ -132,21 +140,33 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
         await kiln.scope(async () => {
           const a = a32.to(device).cast(dtype);
           const b = b32.to(device).cast(dtype);
-          const y = kiln.matmul(a, b);
+          const options: kiln.MatmulOptions = {
+            ...(o.precision ? { precision: o.precision } : {}),
+            ...(o.impl && device.startsWith('cuda') ? { impl: o.impl } : {}),
+          };
+          const y = kiln.matmul(a, b, options);
           const got = (await y.data()) as Float32Array;
           // Validate before timing: float32 against ORT; other dtypes against Kiln's float32 result.
           let want: ArrayLike<number> | undefined = peerOut;
           if (!want || dtype !== 'float32') want = (await kiln.matmul(a32, b32).data()) as Float32Array;
           const err = maxRelError(got, want);
-          const tol = dtype === 'float32' ? 1e-4 : 2e-2;
+          const tol = dtype === 'float32' && o.precision !== 'high' ? 1e-4 : 2e-2;
           if (!(err <= tol)) throw new kiln.KilnError('E_NATIVE', `bench matmul ${c.name} ${dtype} on ${device}: result differs from the reference (max rel error ${err.toExponential(2)})`);
-          const t = await timeKiln(a, b, device, budgetMs);
+          const t = await timeKiln(a, b, device, budgetMs, options);
           const gflops = flops(c) / t.median / 1e6;
-          const withPeer = dtype === 'float32' && peerGflops !== undefined;
-          const row: MatmulRow = {
-            case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err, peakGflops: peaks.get(device),
-            ...(withPeer ? { peer: 'onnxruntime-node cpu', peerGflops, ratio: gflops / peerGflops! } : {}),
-          };
+          // On cuda the peer is cuBLASLt on the same device, inputs and precision, validated like Kiln.
+          let peer: Pick<MatmulRow, 'peer' | 'peerGflops' | 'ratio'> = {};
+          const cublas = device.startsWith('cuda') && dtype !== 'int32' && dtype !== 'int64' ? tryCublas(log) : false;
+          if (cublas) {
+            const pg = (await kiln.matmul(a, b, { ...options, impl: 'cublas' }).data()) as Float32Array;
+            if (!(maxRelError(pg, want) <= tol)) throw new kiln.KilnError('E_NATIVE', `bench matmul ${c.name} ${dtype}: cuBLASLt's result differs from the reference`);
+            const pt = await timeKiln(a, b, device, budgetMs, { ...options, impl: 'cublas' });
+            const pgf = flops(c) / pt.median / 1e6;
+            peer = { peer: 'cuBLASLt', peerGflops: pgf, ratio: gflops / pgf };
+          } else if (dtype === 'float32' && peerGflops !== undefined && !device.startsWith('cuda')) {
+            peer = { peer: 'onnxruntime-node cpu', peerGflops, ratio: gflops / peerGflops };
+          }
+          const row: MatmulRow = { case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err, peakGflops: peaks.get(device), ...peer };
           rows.push(row);
           log(formatRow(row));
         });
@@ -158,7 +178,22 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
   return rows;
 }
 
-const HEADER = ['case', 'device', 'dtype', 'kiln GFLOP/s', '% of peak', 'ms', 'ORT GFLOP/s', 'kiln/ORT', 'max rel err'];
+/** cuBLASLt as the cuda peer, or false (said once) when it cannot be loaded. */
+let cublasState: boolean | undefined;
+function tryCublas(log: (line: string) => void): boolean {
+  if (cublasState === undefined) {
+    try {
+      log(`cuda peer: cuBLASLt ${loadCublasLt().path}`);
+      cublasState = true;
+    } catch (e) {
+      log(`cuda peer: none (${(e as Error).message.split('\n')[0]})`);
+      cublasState = false;
+    }
+  }
+  return cublasState;
+}
+
+const HEADER = ['case', 'device', 'dtype', 'kiln GFLOP/s', '% of peak', 'ms', 'peer GFLOP/s', 'kiln/peer', 'max rel err'];
 
 function cells(r: MatmulRow): string[] {
   const pct = r.peakGflops ? `${((100 * r.gflops) / r.peakGflops).toFixed(0)}%` : '-';

@@ -11,6 +11,8 @@
 
 #include "buffer.h"
 #include "cpu_info.h"
+#include "cublaslt.h"
+#include "cuda/runtime.h"
 #include "cuda_probe.h"
 #include "error.h"
 #include "kernel.h"
@@ -232,12 +234,10 @@ Dims dims_of(Napi::Value v, const char* what) {
   return out;
 }
 
-// Parses {buf, offset, shape, strides, dtype} and proves every element it can reach lies inside its
-// buffer, so a wrong view is an E_ARGUMENT here rather than a wild read on the queue thread.
-View view_of(Napi::Value v, std::vector<BufferPtr>& keep) {
-  if (!v.IsObject()) fail("E_ARGUMENT", "expected a tensor view object");
-  auto o = v.As<Napi::Object>();
-  BufferPtr buf = buffer_of(o.Get("buf"));
+// Parses {offset, shape, strides, dtype} of a view of a `size`-byte buffer at `base` (host or device
+// memory) and proves every element it can reach lies inside the buffer, so a wrong view is an
+// E_ARGUMENT here rather than a wild read on the queue thread or the GPU.
+View view_fields(Napi::Object o, char* base, size_t size) {
   View view;
   double dt = o.Get("dtype").As<Napi::Number>().DoubleValue();
   if (dt < 0 || dt >= kNumDTypes) fail("E_DTYPE", "unknown dtype code " + std::to_string(dt));
@@ -256,10 +256,18 @@ View view_of(Napi::Value v, std::vector<BufferPtr>& keep) {
     if (span < 0) lo += span; else hi += span;
   }
   int64_t isz = (int64_t)itemsize(view.dtype);
-  if (!empty && (lo < 0 || (hi + 1) * isz > (int64_t)buf->size()))
+  if (!empty && (lo < 0 || (hi + 1) * isz > (int64_t)size))
     fail("E_ARGUMENT", "a view reaches outside its buffer (elements " + std::to_string(lo) + ".." + std::to_string(hi) +
-                           " of a " + std::to_string(buf->size()) + "-byte buffer)");
-  view.ptr = buf->data() + offset * isz;
+                           " of a " + std::to_string(size) + "-byte buffer)");
+  view.ptr = base + offset * isz;
+  return view;
+}
+
+View view_of(Napi::Value v, std::vector<BufferPtr>& keep) {
+  if (!v.IsObject()) fail("E_ARGUMENT", "expected a tensor view object");
+  auto o = v.As<Napi::Object>();
+  BufferPtr buf = buffer_of(o.Get("buf"));
+  View view = view_fields(o, buf->data(), buf->size());
   keep.push_back(std::move(buf));
   return view;
 }
@@ -320,6 +328,8 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
 Napi::Value HasKernel(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), info[0].IsString() && find_cpu_kernel(info[0].As<Napi::String>().Utf8Value()));
 }
+
+#include "cuda/addon_cuda.inc"  // the cuda* exports: same channel, guard and view parsing
 
 // ---- introspection -------------------------------------------------------------------------------
 
@@ -386,6 +396,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // close the channel so later completions are dropped instead of posted to a dead loop.
   env.AddCleanupHook([d] {
     Queue::cpu().drain();
+    cuda::drain_all();
     std::lock_guard<std::mutex> lk(d->channel->mu);
     d->channel->closed = true;
     d->channel->tsfn.Release();
@@ -408,6 +419,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   KILN_NCCL_FUNCTIONS(KILN_NCCL_EXPORT)
 #undef KILN_NCCL_EXPORT
   exports.Set("nccl", nccl);
+  register_cuda_exports(env, exports);
   return exports;
 }
 

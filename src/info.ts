@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { nativePath, packageRoot, tryNative } from './native.js';
 import { createRequire } from 'node:module';
 import { ncclStatus, type NcclStatus } from './distributed/nccl.js';
+import { loadCublasLt } from './backends/cublas.js';
 
 export interface KilnInfo {
   version: string;
@@ -28,6 +29,16 @@ function version(pkg: string): string | undefined {
 
 const fmtCuda = (v: number) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : undefined);
 
+/** cuBLASLt's version and path when it loads (the cuda matmul peer), else undefined. */
+function cublasLtVersion(): string | undefined {
+  try {
+    const { path, version } = loadCublasLt();
+    return `${version} (${path})`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What Kiln found on this host: devices per backend, why a backend is absent, build and library versions. */
 export function info(): KilnInfo {
   const addon = tryNative();
@@ -38,7 +49,7 @@ export function info(): KilnInfo {
     backends[k] = { available: devices.length > 0, reason: backendReason(k), devices };
   }
   if (n && !n.cuda.compiled) backends.cuda.reason ??= n.cuda.reason;
-  if (n && n.cuda.compiled && n.cuda.deviceCount === 0) backends.cuda.reason = `${backends.cuda.reason}; CUDA runtime says: ${n.cuda.reason}`;
+  if (n && n.cuda.compiled && n.cuda.deviceCount === 0 && !backends.cuda.reason?.includes(n.cuda.reason)) backends.cuda.reason = `${backends.cuda.reason}; CUDA runtime says: ${n.cuda.reason}`;
   return {
     version: (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
     node: process.version,
@@ -56,6 +67,7 @@ export function info(): KilnInfo {
     libraries: {
       'onnxruntime-node': version('onnxruntime-node'),
       'cuda-driver': n ? fmtCuda(n.cuda.driverVersion) : undefined,
+      cublasLt: n?.cuda.compiled ? cublasLtVersion() : undefined,
     },
     nccl: ncclStatus(),
   };

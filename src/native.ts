@@ -27,6 +27,41 @@ export interface NativeInfo {
   cuda: { compiled: boolean; runtimeVersion: number; driverVersion: number; deviceCount: number; reason: string };
 }
 
+/** A CUDA device as the addon reports it (native/cuda/addon_cuda.inc). */
+export interface NativeCudaProps {
+  name: string;
+  major: number;
+  minor: number;
+  memory: number;
+  smCount: number;
+  clockKhz: number;
+  memoryBusBits: number;
+}
+
+/** The addon's CUDA surface; a build without nvcc has it too, with no devices and the reason. */
+export interface NativeCuda {
+  probe(): { deviceCount: number; reason: string };
+  properties(device: number): NativeCudaProps;
+  alloc(device: number, nbytes: number): NativeHandle;
+  free(h: NativeHandle): void;
+  write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
+  read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
+  sync(device: number): Promise<void>;
+  timerStart(device: number): NativeHandle;
+  /** Elapsed milliseconds since timerStart, once the device has reached this point. */
+  timerStop(start: NativeHandle): Promise<number | undefined>;
+  launch(device: number, op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
+  hasKernel(op: string): boolean;
+  /** Tensor.to: bytes of a cpu buffer into a cuda buffer (ordered on both queues). */
+  fromCpu(src: NativeHandle, srcByteOffset: number, nbytes: number, dst: NativeHandle, dstByteOffset: number): void;
+  /** Tensor.to: bytes of a cuda buffer into a cpu buffer (ordered on both queues). */
+  toCpu(src: NativeHandle, srcByteOffset: number, nbytes: number, dst: NativeHandle, dstByteOffset: number): void;
+  setMemoryCap(device: number, bytes: number): void;
+  /** dlopen()s the first of `paths` that is a usable cuBLASLt; E_UNSUPPORTED lists why each failed. */
+  loadCublasLt(paths: readonly string[]): { path: string; version: number };
+  memory(device: number): { bytes: number; buffers: number; reserved: number; cap: number };
+}
+
 /** The addon's surface (native/addon.cc). */
 export interface NativeAddon {
   alloc(nbytes: number): NativeHandle;
@@ -42,6 +77,7 @@ export interface NativeAddon {
   memory(): { bytes: number; buffers: number; queued: number };
   setErrorClass(ctor: typeof KilnError): void;
   setNumThreads(n: number): number;
+  cuda: NativeCuda;
   /** NCCL loaded at run time (native/nccl.cc); src/distributed/nccl.ts is its only user. */
   nccl: NativeNccl;
 }

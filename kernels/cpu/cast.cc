@@ -8,7 +8,7 @@
 // Identity and Convert run through copy_tiled when the copy transposes the last two dims (the
 // contiguous() of a transpose), else through elementwise_map.h's loops, where contiguous and
 // broadcast runs (tile, expand) vectorize.
-// Bench alone: as in unary.cc with `a.launch('Cast',[v],[o],{})`; give `o` strides [1] and `v` a
+// Bench alone: as in elementwise.cc with `a.launch('Cast',[v],[o],{})`; give `o` strides [1] and `v` a
 // transposed 2-D view to time the strided copy, or dtype 1 on `o` for float32 -> float16.
 #include <cstring>
 

@@ -1,4 +1,4 @@
-// map_views: the one loop behind the elementwise kernels (unary.cc, binary.cc, cast.cc).
+// map_views: the one loop behind the elementwise kernels (elementwise.cc, cast.cc).
 //   out[i] = f(load(in_0[i]), ..., load(in_k[i])), stored in out's dtype, for every index of out.
 // Inputs arrive broadcast to out's shape (stride 0 where broadcast). Each innermost run picks a loop
 // specialized at compile time: out contiguous and every input either contiguous or one broadcast
@@ -12,19 +12,9 @@
 #include <utility>
 
 #include "elementwise_common.h"
+#include "elementwise_ops.h"
 
 namespace kiln {
-
-// The dtype classes an op accepts, as a bit mask.
-enum : unsigned {
-  kFloat = 1,
-  kSigned = 2,  // int32, int64
-  kU8 = 4,
-  kBool = 8,
-  kInt = kSigned | kU8,
-  kNumeric = kFloat | kInt,
-  kAll = kNumeric | kBool,
-};
 
 template <typename T> constexpr unsigned dtype_class() {
   if constexpr (is_float_type<T>()) return kFloat;
@@ -150,9 +140,5 @@ void elementwise_check(const std::string& op, const KernelArgs& a) {
 #define KILN_ELEMENTWISE(name, Op, mask, arity, bool_out)                   \
   KILN_CPU_KERNEL(name, (::kiln::elementwise_run<Op, mask, arity, bool_out>), \
                   (::kiln::elementwise_check<Op, mask, arity, bool_out>))
-
-// Integer arithmetic that wraps (two's complement) instead of overflowing into undefined behaviour.
-template <typename V> using uns_t = std::make_unsigned_t<V>;
-template <typename V> inline V wrap_neg(V x) { return (V)(uns_t<V>)(uns_t<V>(0) - (uns_t<V>)x); }
 
 }  // namespace kiln

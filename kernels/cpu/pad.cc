@@ -8,7 +8,7 @@
 // Each Y row (innermost dim) maps to one X row, or to none (constant mode, outside X in an outer
 // dim): the row is a left border, a straight copy of X's row (stride-1 loop or memcpy), and a right
 // border. Rows run in parallel; their coordinates advance like an odometer, without divisions.
-// Bench alone: memory-bound; time a [4096, 4096] float pad by 1 on each side the way unary.cc times Exp.
+// Bench alone: memory-bound; time a [4096, 4096] float pad by 1 on each side the way elementwise.cc times Exp.
 #include <cstring>
 #include <vector>
 

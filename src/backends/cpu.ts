@@ -7,7 +7,8 @@ interface CpuBuffer extends BufferHandle {
   readonly handle: NativeHandle;
 }
 
-const toNative = (v: TensorView): NativeView => ({
+/** A view for the addon; every native backend's buffer carries its addon handle as `handle`. */
+export const toNative = (v: TensorView): NativeView => ({
   buf: (v.buffer as CpuBuffer).handle,
   offset: v.offset,
   shape: v.shape,

@@ -3,7 +3,7 @@ import type { DType } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import { cast } from './cast.js';
 import * as ew from './elementwise.js';
-import { gemm, matmul, type GemmOptions } from './matmul.js';
+import { gemm, matmul, type GemmOptions, type MatmulOptions } from './matmul.js';
 import { layerNorm, logSoftmax, rmsNorm, softmax, type LayerNormOptions, type RmsNormOptions } from './normalization.js';
 import * as red from './reduce.js';
 import { gather, pad, split, tile, type PadOptions } from './shape-ops.js';
@@ -73,7 +73,7 @@ declare module '../tensor.js' {
     logSoftmax(axis?: number): Tensor;
     layerNorm(options?: LayerNormOptions): Tensor;
     rmsNorm(options?: RmsNormOptions): Tensor;
-    matmul(b: Tensor): Tensor;
+    matmul(b: Tensor, options?: MatmulOptions): Tensor;
     gemm(b: Tensor, options?: GemmOptions): Tensor;
     cast(dtype: DType): Tensor;
     gather(indices: Tensor | readonly number[], axis?: number): Tensor;
@@ -99,7 +99,7 @@ Object.assign(methods, {
   logSoftmax(this: Tensor, axis?: number) { return logSoftmax(this, axis); },
   layerNorm(this: Tensor, o?: LayerNormOptions) { return layerNorm(this, o); },
   rmsNorm(this: Tensor, o?: RmsNormOptions) { return rmsNorm(this, o); },
-  matmul(this: Tensor, b: Tensor) { return matmul(this, b); },
+  matmul(this: Tensor, b: Tensor, options?: MatmulOptions) { return matmul(this, b, options); },
   gemm(this: Tensor, b: Tensor, o?: GemmOptions) { return gemm(this, b, o); },
   cast(this: Tensor, dtype: DType) { return cast(this, dtype); },
   gather(this: Tensor, i: Tensor | readonly number[], axis?: number) { return gather(this, i, axis); },

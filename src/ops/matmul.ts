@@ -13,8 +13,34 @@ function operands(temps: Temps, name: string, a: Tensor, b: Tensor): [Tensor, Te
   return [a.dtype === dtype ? a : temps.add(cast(a, dtype)), b.dtype === dtype ? b : temps.add(cast(b, dtype))];
 }
 
+/** How a matmul may run (the cuda backend honours both; the cpu always computes in full precision). */
+export interface MatmulOptions {
+  /** 'highest' (default): float32 in true float32; 'high': tf32 tensor cores allowed for float32. */
+  precision?: 'highest' | 'high';
+  /** Which kernel: 'auto' (default) picks by device, dtype, precision and shape; 'simt', 'mma', 'wgmma' (sm_90) and 'cublas' are cuda's. */
+  impl?: 'auto' | 'simt' | 'mma' | 'wgmma' | 'cublas';
+}
+
+const PRECISIONS = ['highest', 'high'];
+const IMPLS = ['auto', 'simt', 'mma', 'wgmma', 'cublas'];
+
+/** The attrs a MatmulOptions adds (none for the defaults, so every backend sees the op table's attrs). */
+function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  if (o.precision !== undefined) {
+    if (!PRECISIONS.includes(o.precision)) fail('E_ARGUMENT', `${name}: precision must be 'highest' or 'high', got ${JSON.stringify(o.precision)}`);
+    attrs.precision = o.precision;
+  }
+  if (o.impl !== undefined && o.impl !== 'auto') {
+    if (!IMPLS.includes(o.impl)) fail('E_ARGUMENT', `${name}: impl must be one of ${IMPLS.join(', ')}, got ${JSON.stringify(o.impl)}`);
+    if (!a.device.startsWith('cuda')) fail('E_UNSUPPORTED', `${name}: impl '${o.impl}' is a cuda kernel; ${a.device} has 'auto' only`);
+    attrs.impl = o.impl;
+  }
+  return attrs;
+}
+
 /** Enqueues MatMul on rank >= 2 operands: broadcasts batch dims, checks K, optional bias c. */
-function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: { alpha: number; beta: number }, c?: Tensor): Tensor {
+function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: Record<string, number | string>, c?: Tensor): Tensor {
   const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
   if (K !== K2) fail('E_SHAPE', `${name}: inner dims differ: ${a.describe()} @ ${b.describe()} (${K} vs ${K2})`);
   const batch = broadcastShapes(name, a.shape.slice(0, -2), b.shape.slice(0, -2));
@@ -33,14 +59,15 @@ function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: { alph
  * Matrix product with NumPy semantics: 1-D operands are promoted to a row (left) or column (right)
  * vector and the added dim removed again; batch dims broadcast.
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   return withTemps((temps) => {
     let [x, y] = operands(temps, 'matmul', a, b);
+    const extra = optionAttrs('matmul', x, options);
     if (x.rank === 0 || y.rank === 0) fail('E_SHAPE', `matmul: operands must have at least one dim (${a.describe()}, ${b.describe()}); use mul for scalars`);
     const vecA = x.rank === 1, vecB = y.rank === 1;
     if (vecA) x = temps.add(x.unsqueeze(0));
     if (vecB) y = temps.add(y.unsqueeze(1));
-    const out = temps.add(batched(temps, 'matmul', x, y, { alpha: 1, beta: 0 }));
+    const out = temps.add(batched(temps, 'matmul', x, y, { alpha: 1, beta: 0, ...extra }));
     let shape = [...out.shape];
     if (vecB) shape.splice(shape.length - 1, 1);
     if (vecA) shape.splice(shape.length - (vecB ? 1 : 2), 1);
@@ -48,7 +75,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-export interface GemmOptions {
+export interface GemmOptions extends MatmulOptions {
   /** Bias, broadcast to [M, N]. */
   c?: Tensor;
   alpha?: number;
@@ -71,6 +98,6 @@ export function gemm(a: Tensor, b: Tensor, o: GemmOptions = {}): Tensor {
       if (!(o.c instanceof Tensor)) fail('E_ARGUMENT', 'gemm: c must be a Tensor');
       c = o.c.dtype === x.dtype ? o.c : temps.add(cast(o.c, x.dtype));
     }
-    return batched(temps, 'gemm', x, y, { alpha, beta: c ? beta : 0 }, c);
+    return batched(temps, 'gemm', x, y, { alpha, beta: c ? beta : 0, ...optionAttrs('gemm', x, o) }, c);
   });
 }

@@ -1,0 +1,306 @@
+// The elementwise ops as functors on compute types (float for float16/bfloat16, uint8 for bool),
+// shared by the CPU kernels (elementwise.cc through elementwise_map.h) and the CUDA kernels
+// (kernels/cuda/elementwise.cu): one definition of each op's semantics for every device. Under nvcc
+// KILN_HD makes them __host__ __device__; the attribute-reading constructors stay host-only (the
+// functor is built on the host and passed to the kernel by value).
+//   float only:      Exp Log Sqrt Rsqrt Reciprocal Sin Cos Tanh Sigmoid Erf Silu Floor Ceil Round
+//                    Gelu (approximate 'none' | 'tanh'), LeakyRelu (alpha, default 0.01)
+//   float, int32, int64:        Neg
+//   float, int32, int64, uint8: Abs Relu Sign Clip (min, max; default -inf, +inf)
+//   bool:            Not
+//   binary: Add Sub Mul Div Pow Max Min Mod (numeric), comparisons (any dtype -> bool), And Or Xor (bool)
+// Integer semantics never trap and never hit undefined behaviour: Add/Sub/Mul wrap; Div truncates
+// toward zero; Mod takes the divisor's sign (Python's %); x/0 and x%0 give 0; INT_MIN/-1 wraps to
+// INT_MIN and INT_MIN%-1 is 0; Pow squares repeatedly and wraps, with a negative exponent giving 0
+// unless the base is 1 or -1; Neg and Abs wrap at the type's minimum. Float Max/Min propagate NaN
+// (np.maximum); float Mod is np.mod (fmod moved to the divisor's sign, a zero result carries the
+// divisor's sign).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "attrs.h"
+#include "philox.h"  // KILN_HD
+
+namespace kiln {
+
+// The dtype classes an op accepts, as a bit mask.
+enum : unsigned {
+  kFloat = 1,
+  kSigned = 2,  // int32, int64
+  kU8 = 4,
+  kBool = 8,
+  kInt = kSigned | kU8,
+  kNumeric = kFloat | kInt,
+  kAll = kNumeric | kBool,
+};
+
+// Integer arithmetic that wraps (two's complement) instead of overflowing into undefined behaviour.
+template <typename V> using uns_t = std::make_unsigned_t<V>;
+template <typename V> KILN_HD V wrap_neg(V x) { return (V)(uns_t<V>)(uns_t<V>(0) - (uns_t<V>)x); }
+
+namespace ops {
+
+KILN_HD uint32_t f32_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+KILN_HD float f32_of(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+// Floor, Ceil and Round without libm calls (SSE2 has no round instruction, so floorf and friends
+// are calls, 2-3x slower than the loop below): adding and removing 2^23 rounds |x| < 2^23 to an
+// integer, half to even in the default rounding mode (which Node never changes, and CUDA's add.rn
+// is); larger |x|, inf and NaN are integral already. The selects go through lane masks because,
+// under -ftrapping-math (the default), GCC keeps `c ? x - 1 : x` as a branch, which random data
+// mispredicts half the time.
+KILN_HD float select_f(bool c, float a, float b) {
+  uint32_t m = 0u - (uint32_t)c;
+  return f32_of((f32_bits(a) & m) | (f32_bits(b) & ~m));
+}
+KILN_HD float round_even(float x) {
+  float a = std::fabs(x);
+  return select_f(a < 8388608.0f, std::copysign((a + 8388608.0f) - 8388608.0f, x), x);
+}
+// A zero floor or ceil has x's sign (ceil(-0.5) == -0), hence the copysign.
+KILN_HD float floor_f(float x) {
+  float r = round_even(x);
+  return std::copysign(select_f(r > x, r - 1.0f, r), x);
+}
+KILN_HD float ceil_f(float x) {
+  float r = round_even(x);
+  return std::copysign(select_f(r < x, r + 1.0f, r), x);
+}
+
+#define KILN_UNARY_FN(Name, expr)                  \
+  template <typename V> struct Name {              \
+    KILN_HD V operator()(V x) const { return expr; } \
+  };
+
+KILN_UNARY_FN(Exp, std::exp(x))
+KILN_UNARY_FN(Log, std::log(x))
+KILN_UNARY_FN(Sqrt, std::sqrt(x))
+KILN_UNARY_FN(Rsqrt, 1.0f / std::sqrt(x))
+KILN_UNARY_FN(Reciprocal, 1.0f / x)
+KILN_UNARY_FN(Sin, std::sin(x))
+KILN_UNARY_FN(Cos, std::cos(x))
+KILN_UNARY_FN(Tanh, std::tanh(x))
+KILN_UNARY_FN(Sigmoid, 1.0f / (1.0f + std::exp(-x)))
+KILN_UNARY_FN(Erf, std::erf(x))
+KILN_UNARY_FN(Silu, x / (1.0f + std::exp(-x)))
+KILN_UNARY_FN(Floor, floor_f(x))
+KILN_UNARY_FN(Ceil, ceil_f(x))
+KILN_UNARY_FN(Round, round_even(x))
+// NaN stays NaN (x < 0 is false for it), as in torch.relu and np.maximum(x, 0).
+KILN_UNARY_FN(Relu, x < V(0) ? V(0) : x)
+// 0, -0 and NaN map to themselves (np.sign); integers give -1, 0, 1.
+KILN_UNARY_FN(Sign, x > V(0) ? V(1) : x < V(0) ? V(-1) : x)
+KILN_UNARY_FN(Not, V(!x))
+
+template <typename V> struct Neg {
+  KILN_HD V operator()(V x) const {
+    if constexpr (std::is_integral<V>::value) return wrap_neg(x);
+    else return -x;
+  }
+};
+
+template <typename V> struct Abs {
+  KILN_HD V operator()(V x) const {
+    if constexpr (std::is_floating_point<V>::value) return std::fabs(x);
+    else if constexpr (std::is_signed<V>::value) return x < 0 ? wrap_neg(x) : x;
+    else return x;
+  }
+};
+
+template <typename V> struct Gelu {
+  bool tanh_approx = false;
+  explicit Gelu(const Attrs& a) {
+    std::string s = a.str("approximate", "none");
+    if (s != "none" && s != "tanh") fail("E_ARGUMENT", "Gelu: approximate must be 'none' or 'tanh', got '" + s + "'");
+    tanh_approx = s == "tanh";
+  }
+  KILN_HD V operator()(V x) const {
+    if (tanh_approx) return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+  }
+};
+
+template <typename V> struct LeakyRelu {
+  V alpha;
+  explicit LeakyRelu(const Attrs& a) : alpha((V)a.num("alpha", 0.01)) {}
+  // Branch-free so the loop vectorizes: under -ftrapping-math (the default) GCC will not turn
+  // `x < 0 ? alpha * x : x` into a select, because the multiply would then run speculatively.
+  // Same results, NaN and -0 included: one of max/min is 0 (or -0) and adds exactly.
+  KILN_HD V operator()(V x) const { return std::max(x, V(0)) + alpha * std::min(x, V(0)); }
+};
+
+// Integer bounds round inward (min up, max down) and saturate to the type, so +-Infinity and
+// out-of-range bounds mean "no bound". min > max gives max everywhere (NumPy, ONNX).
+template <typename V> struct Clip {
+  V lo, hi;
+  explicit Clip(const Attrs& a) {
+    double mn = a.num("min", -INFINITY), mx = a.num("max", INFINITY);
+    if (std::isnan(mn) || std::isnan(mx)) fail("E_ARGUMENT", "Clip: min and max must not be NaN");
+    if constexpr (std::is_floating_point<V>::value) lo = (V)mn, hi = (V)mx;
+    else lo = saturate(std::ceil(mn)), hi = saturate(std::floor(mx));
+  }
+  static V saturate(double v) {
+    if (v <= (double)std::numeric_limits<V>::lowest()) return std::numeric_limits<V>::lowest();
+    if (v >= (double)std::numeric_limits<V>::max()) return std::numeric_limits<V>::max();
+    return (V)v;
+  }
+  KILN_HD V operator()(V x) const {
+    V y = x < lo ? lo : x;
+    return y > hi ? hi : y;
+  }
+};
+
+template <typename V> constexpr bool is_int = std::is_integral<V>::value;
+
+#define KILN_WRAPPING(Name, op)                                                   \
+  template <typename V> struct Name {                                             \
+    KILN_HD V operator()(V a, V b) const {                                        \
+      if constexpr (is_int<V>) return (V)(uns_t<V>)((uns_t<V>)a op (uns_t<V>)b); \
+      else return a op b;                                                         \
+    }                                                                             \
+  };
+KILN_WRAPPING(Add, +)
+KILN_WRAPPING(Sub, -)
+KILN_WRAPPING(Mul, *)
+
+template <typename V> struct Div {
+  KILN_HD V operator()(V a, V b) const {
+    if constexpr (is_int<V>) {
+      if (b == 0) return 0;
+      if constexpr (std::is_signed<V>::value)
+        if (b == -1) return wrap_neg(a);
+      return a / b;
+    } else {
+      return a / b;
+    }
+  }
+};
+
+template <typename V> struct Mod {
+  KILN_HD V operator()(V a, V b) const {
+    if constexpr (is_int<V>) {
+      if (b == 0) return 0;
+      if constexpr (std::is_signed<V>::value) {
+        if (b == -1) return 0;
+        V r = a % b;
+        return r != 0 && ((r < 0) != (b < 0)) ? V(r + b) : r;
+      }
+      return a % b;
+    } else {
+      V r = std::fmod(a, b);
+      if (r != 0) return (r < 0) != (b < 0) ? r + b : r;
+      return std::copysign(V(0), b);
+    }
+  }
+};
+
+template <typename V> struct Pow {
+  KILN_HD V operator()(V a, V b) const {
+    if constexpr (is_int<V>) {
+      if constexpr (std::is_signed<V>::value)
+        if (b < 0) return a == 1 ? V(1) : a == -1 ? V((b & 1) ? -1 : 1) : V(0);
+      uns_t<V> r = 1, base = (uns_t<V>)a, e = (uns_t<V>)b;
+      for (; e; e >>= 1, base = (uns_t<V>)(base * base))
+        if (e & 1) r = (uns_t<V>)(r * base);
+      return (V)r;
+    } else {
+      return std::pow(a, b);
+    }
+  }
+};
+
+// a != a is the NaN test that still vectorizes (std::isnan is a call without -ffast-math).
+template <typename V> struct Max {
+  KILN_HD V operator()(V a, V b) const { return (a > b || a != a) ? a : b; }
+};
+template <typename V> struct Min {
+  KILN_HD V operator()(V a, V b) const { return (a < b || a != a) ? a : b; }
+};
+
+#define KILN_BOOL_RESULT(Name, expr)                                          \
+  template <typename V> struct Name {                                         \
+    KILN_HD uint8_t operator()(V a, V b) const { return (uint8_t)(expr); }    \
+  };
+KILN_BOOL_RESULT(Equal, a == b)
+KILN_BOOL_RESULT(NotEqual, a != b)
+KILN_BOOL_RESULT(Less, a < b)
+KILN_BOOL_RESULT(LessOrEqual, a <= b)
+KILN_BOOL_RESULT(Greater, a > b)
+KILN_BOOL_RESULT(GreaterOrEqual, a >= b)
+// Bool inputs load as exactly 0 or 1, so the bitwise forms are the logical ones.
+KILN_BOOL_RESULT(And, a & b)
+KILN_BOOL_RESULT(Or, a | b)
+KILN_BOOL_RESULT(Xor, a ^ b)
+
+template <typename U> struct Select {
+  KILN_HD U operator()(uint8_t c, U x, U y) const { return c ? x : y; }
+};
+
+}  // namespace ops
+
+// Every elementwise op once: X(name, functor, dtype classes, arity, bool output). Each device
+// expands the list with its own registration macro, so the op set cannot differ between devices.
+#define KILN_ELEMENTWISE_OPS(X)                 \
+  X(Exp, ops::Exp, kFloat, 1, false)            \
+  X(Log, ops::Log, kFloat, 1, false)            \
+  X(Sqrt, ops::Sqrt, kFloat, 1, false)          \
+  X(Rsqrt, ops::Rsqrt, kFloat, 1, false)        \
+  X(Reciprocal, ops::Reciprocal, kFloat, 1, false) \
+  X(Sin, ops::Sin, kFloat, 1, false)            \
+  X(Cos, ops::Cos, kFloat, 1, false)            \
+  X(Tanh, ops::Tanh, kFloat, 1, false)          \
+  X(Sigmoid, ops::Sigmoid, kFloat, 1, false)    \
+  X(Erf, ops::Erf, kFloat, 1, false)            \
+  X(Silu, ops::Silu, kFloat, 1, false)          \
+  X(Floor, ops::Floor, kFloat, 1, false)        \
+  X(Ceil, ops::Ceil, kFloat, 1, false)          \
+  X(Round, ops::Round, kFloat, 1, false)        \
+  X(Gelu, ops::Gelu, kFloat, 1, false)          \
+  X(LeakyRelu, ops::LeakyRelu, kFloat, 1, false) \
+  X(Neg, ops::Neg, kFloat | kSigned, 1, false)  \
+  X(Abs, ops::Abs, kNumeric, 1, false)          \
+  X(Relu, ops::Relu, kNumeric, 1, false)        \
+  X(Sign, ops::Sign, kNumeric, 1, false)        \
+  X(Clip, ops::Clip, kNumeric, 1, false)        \
+  X(Not, ops::Not, kBool, 1, false)             \
+  X(Add, ops::Add, kNumeric, 2, false)          \
+  X(Sub, ops::Sub, kNumeric, 2, false)          \
+  X(Mul, ops::Mul, kNumeric, 2, false)          \
+  X(Div, ops::Div, kNumeric, 2, false)          \
+  X(Pow, ops::Pow, kNumeric, 2, false)          \
+  X(Max, ops::Max, kNumeric, 2, false)          \
+  X(Min, ops::Min, kNumeric, 2, false)          \
+  X(Mod, ops::Mod, kNumeric, 2, false)          \
+  X(Equal, ops::Equal, kAll, 2, true)           \
+  X(NotEqual, ops::NotEqual, kAll, 2, true)     \
+  X(Less, ops::Less, kAll, 2, true)             \
+  X(LessOrEqual, ops::LessOrEqual, kAll, 2, true) \
+  X(Greater, ops::Greater, kAll, 2, true)       \
+  X(GreaterOrEqual, ops::GreaterOrEqual, kAll, 2, true) \
+  X(And, ops::And, kBool, 2, true)              \
+  X(Or, ops::Or, kBool, 2, true)                \
+  X(Xor, ops::Xor, kBool, 2, true)
+
+}  // namespace kiln

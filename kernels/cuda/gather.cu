@@ -1,0 +1,59 @@
+// Gather on CUDA: picks slices of Data along `axis` by index.
+//   Gather(Data any[d_0..d_{r-1}], Indices int32|int64[i_0..i_{q-1}]; axis)
+//     -> Y[d_0..d_{axis-1}, i_0..i_{q-1}, d_{axis+1}..d_{r-1}]
+//     Y[o, k, s] = Data[o, idx(Indices[k]), s],  idx(v) = v < 0 ? v + d_axis : v
+// One thread per element of Y over a Geometry of three views on Y's shape: Y, Data without the
+// gathered axis (stride 0 along the index dims), Indices (stride 0 along Data's dims). An index out
+// of range leaves its elements unwritten and sets the device's error word (kIndexOutOfRange), which
+// rejects the next sync point with E_INDEX. Elements move as raw bits of their width.
+// Bench alone: the embedding lookup of the CPU's gather.cc with `a.cuda.launch(0, 'Gather', ...)`.
+#include "common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+template <typename U, typename I>
+__global__ void __launch_bounds__(kThreads) gather_kernel(Geometry<3> g, U* y, const U* data, const I* idx, int64_t dim,
+                                                          int64_t axis_stride, unsigned* error_word) {
+  KILN_GRID_STRIDE(i, g.n) {
+    int64_t off[3];
+    g.offsets(i, off);
+    int64_t v = (int64_t)idx[off[2]], w = v < 0 ? v + dim : v;
+    if (w < 0 || w >= dim) {
+      atomicCAS(error_word, kNoDeviceError, (unsigned)kIndexOutOfRange);
+      continue;
+    }
+    y[off[0]] = data[off[1] + w * axis_stride];
+  }
+}
+
+void gather_run(const KernelArgs& a, const Stream& s) {
+  const View &d = a.in[0], &ix = a.in[1], &y = a.out[0];
+  const int axis = (int)a.attrs.i64("axis"), q = ix.rank();
+  // Y's dims: [0, axis) from Data, [axis, axis + q) from Indices, the rest Data's after the axis.
+  Dims ds(y.rank(), 0), is(y.rank(), 0);
+  for (int k = 0; k < y.rank(); ++k) {
+    if (k < axis) ds[k] = d.strides[k];
+    else if (k < axis + q) is[k] = ix.strides[k - axis];
+    else ds[k] = d.strides[k - q + 1];
+  }
+  auto g = make_geometry<3>(y.shape, {&y.strides, &ds, &is});
+  unsigned grid = grid_for(g.n, kThreads, s);
+  dispatch_bits(d.dtype, [&](auto tag) {
+    using U = decltype(tag);
+    if (ix.dtype == DType::I32)
+      gather_kernel<U, int32_t><<<grid, kThreads, 0, s.stream>>>(g, y.data<U>(), d.data<U>(), ix.data<int32_t>(),
+                                                                 d.shape[axis], d.strides[axis], s.error_word);
+    else
+      gather_kernel<U, int64_t><<<grid, kThreads, 0, s.stream>>>(g, y.data<U>(), d.data<U>(), ix.data<int64_t>(),
+                                                                 d.shape[axis], d.strides[axis], s.error_word);
+  });
+  check_launch("gather_kernel");
+}
+
+KILN_CUDA_KERNEL("Gather", gather_run);
+
+}  // namespace
+}  // namespace cuda
+}  // namespace kiln

@@ -1,0 +1,256 @@
+// matmul_wgmma: the sm_90a (Hopper) tensor-core matmul for float16 / bfloat16, float32 accumulation.
+//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128 x 64 tiles of A and of B^T into a
+//   4-stage shared-memory ring; wgmma.mma_async m64n128k16 reads them through matrix descriptors.
+//   Warp specialization: warpgroup 0 is the producer (one thread issues the TMA copies and arms the
+//   stage's "full" mbarrier with the byte count); warpgroups 1 and 2 are consumers, each owning 64
+//   rows of the 128 x 128 output tile, and release a stage through its "empty" mbarrier.
+//   Persistent grid (one block per SM) walking the tiles in a swizzled order: groups of 8 row tiles
+//   sweep the columns together, so the A and B tiles in flight stay in L2.
+// Operands: A must have unit K stride and 16-byte-aligned rows, B is read as B^T ([N, K], unit K
+// stride): a B with unit K stride (a transposed view) is used in place, any other is first copied
+// to a K-contiguous scratch (pack_kmajor). Batches need one batch stride per operand (a 3-D tensor
+// map). Edge tiles: TMA zero-fills reads past M, N and K; the epilogue (gemm_store, shared with the
+// other kernels) writes only the valid part, with alpha, beta and C.
+// Descriptors (PTX ISA, "matrix descriptor"): start address >> 4 in bits 0-13, leading byte
+// offset >> 4 in 16-29 (unused for swizzled K-major: 1), stride byte offset >> 4 in 32-45 (1024:
+// eight 128-byte rows), swizzle mode 1 (128B) in bits 62-63; a K step of 16 elements within the
+// 128-byte swizzle row advances the start address by 32 bytes.
+// Only `impl: 'wgmma'` selects it until it has been validated on an H100 (see the README).
+// Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'.
+#include <cuda.h>
+
+#include "matmul.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+constexpr int kTile = 128, kBK = 64, kStages = 4, kThreadsW = 384;
+constexpr int kStageBytes = 2 * kTile * kBK * 2;  // A and B^T tiles of 128 x 64 16-bit values
+constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 2 * kStages * 8;
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define KILN_WGMMA 1
+#endif
+
+#ifdef KILN_WGMMA
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void bar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void bar_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void bar_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+// TMA: the box at (k, row, batch) of `map` into shared memory, completing bytes on `bar`.
+__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int k, int row, int batch, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(k), "r"(row), "r"(batch), "r"(smem_u32(bar))
+      : "memory");
+}
+__device__ __forceinline__ uint64_t descriptor(const void* tile) {
+  uint64_t d = (uint64_t)((smem_u32(tile) & 0x3FFFF) >> 4);
+  d |= (uint64_t)1 << 16;            // leading byte offset (unused with 128B swizzle, K-major)
+  d |= (uint64_t)(1024 >> 4) << 32;  // stride byte offset: 8 rows x 128 bytes
+  d |= (uint64_t)1 << 62;            // 128-byte swizzle
+  return d;
+}
+template <typename T> __device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+  if constexpr (std::is_same<T, __half>::value) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(accumulate));
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(accumulate));
+  }
+}
+// The tile order: groups of 8 row tiles sweep all column tiles together (L2 reuse), batch outermost.
+__device__ __forceinline__ void tile_coords(int64_t t, int64_t tm_count, int64_t tn_count, int64_t& b, int64_t& tm, int64_t& tn) {
+  const int64_t per_batch = tm_count * tn_count;
+  b = t / per_batch;
+  const int64_t r = t % per_batch, group = 8 * tn_count, first = r / group * 8;
+  const int64_t rows = min((int64_t)8, tm_count - first), in_group = r % group;
+  tm = first + in_group % rows;
+  tn = in_group / rows;
+}
+
+#endif
+
+template <typename T>
+__global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs p) {
+#ifdef KILN_WGMMA
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint64_t* empty = full + kStages;
+  const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) bar_init(&full[s], 1), bar_init(&empty[s], 8);  // 8 = 2 consumers x 4 warps
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  const int64_t tm_count = (p.M + kTile - 1) / kTile, tn_count = (p.N + kTile - 1) / kTile;
+  const int64_t tiles = tm_count * tn_count * p.batch.n, k_iters = (p.K + kBK - 1) / kBK;
+  if (wg == 0) {  // producer
+    if (tid != 0) return;
+    int64_t it = 0;
+    for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+      int64_t b, tm, tn;
+      tile_coords(t, tm_count, tn_count, b, tm, tn);
+      for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
+        const int s = (int)(it % kStages);
+        bar_wait(&empty[s], (unsigned)((it / kStages) & 1) ^ 1u);
+        unsigned char* st = smem + s * kStageBytes;
+        bar_expect_tx(&full[s], kStageBytes);
+        tma_load(st, &map_a, (int)(kt * kBK), (int)(tm * kTile), (int)b, &full[s]);
+        tma_load(st + kStageBytes / 2, &map_b, (int)(kt * kBK), (int)(tn * kTile), (int)b, &full[s]);
+      }
+    }
+    return;
+  }
+  const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of each tile
+  const int warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
+  int64_t it = 0;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int64_t b, tm, tn;
+    tile_coords(t, tm_count, tn_count, b, tm, tn);
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+    for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
+      const int s = (int)(it % kStages);
+      bar_wait(&full[s], (unsigned)((it / kStages) & 1));
+      const unsigned char* a_tile = smem + s * kStageBytes + c * 64 * kBK * 2;
+      const unsigned char* b_tile = smem + s * kStageBytes + kStageBytes / 2;
+      asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+      for (int kk = 0; kk < kBK / 16; ++kk)
+        wgmma<T>(d, descriptor(a_tile + kk * 32), descriptor(b_tile + kk * 32), (kt > 0 || kk > 0) ? 1 : 0);
+      asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+      // Keep this k-tile's wgmmas in flight while the previous k-tile's finish: once at most one
+      // group is pending, the previous stage's tiles have been read and go back to the producer.
+      asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+      if (kt > 0 && lane == 0) bar_arrive(&empty[(it - 1) % kStages]);
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    if (k_iters > 0 && lane == 0) bar_arrive(&empty[(it - 1) % kStages]);
+    int64_t off[4];
+    p.batch.offsets(b, off);
+    const int64_t r0 = tm * kTile + c * 64 + warp * 16 + g, c0 = tn * kTile + 2 * q;
+#pragma unroll
+    for (int n8 = 0; n8 < 16; ++n8) {
+      gemm_store<T, float>(p, off, r0, c0 + n8 * 8, d[n8 * 4 + 0]);
+      gemm_store<T, float>(p, off, r0, c0 + n8 * 8 + 1, d[n8 * 4 + 1]);
+      gemm_store<T, float>(p, off, r0 + 8, c0 + n8 * 8, d[n8 * 4 + 2]);
+      gemm_store<T, float>(p, off, r0 + 8, c0 + n8 * 8 + 1, d[n8 * 4 + 3]);
+    }
+  }
+#else
+  __trap();  // the dispatcher only launches this on sm_90a builds running on sm_90
+#endif
+}
+
+// dst[z][r][k] = src(z, r, k) for a K-contiguous copy of an operand ([rows, K] per batch entry,
+// rows padded to `ld` elements so TMA's 16-byte row alignment holds).
+template <typename T>
+__global__ void __launch_bounds__(kThreads) pack_kmajor(T* dst, const T* src, Geometry<4> batch, int which, int64_t rows, int64_t K,
+                                                        int64_t ld, int64_t s_row, int64_t s_k) {
+  const int64_t n = batch.n * rows * K;
+  KILN_GRID_STRIDE(i, n) {
+    const int64_t k = i % K, r = (i / K) % rows, z = i / (K * rows);
+    int64_t off[4];
+    batch.offsets(z, off);
+    dst[(z * rows + r) * ld + k] = src[off[which] + r * s_row + k * s_k];
+  }
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                                 const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encode_fn() {
+  static EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      f = nullptr;
+    cudaGetLastError();
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  if (!fn) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': the driver has no cuTensorMapEncodeTiled");
+  return fn;
+}
+
+// A [batch][rows][K] tensor map with K-contiguous rows `ld` elements apart, batch entries `sb` apart.
+CUtensorMap tensor_map(DType t, const void* base, int64_t rows, int64_t K, int64_t ld, int64_t sb, int64_t batch) {
+  CUtensorMap m;
+  const cuuint64_t dims[3] = {(cuuint64_t)K, (cuuint64_t)rows, (cuuint64_t)batch};
+  const cuuint64_t strides[2] = {(cuuint64_t)ld * 2, (cuuint64_t)(batch > 1 ? sb : rows * ld) * 2};
+  const cuuint32_t box[3] = {kBK, kTile, 1}, unit[3] = {1, 1, 1};
+  CUresult r = encode_fn()(&m, t == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
+                           const_cast<void*>(base), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
+  return m;
+}
+
+bool tma_ready(const void* p, int64_t ld, int64_t sb, int64_t batch) {
+  return ((uintptr_t)p % 16 == 0) && (ld * 2) % 16 == 0 && (batch <= 1 || (sb * 2) % 16 == 0) && ld > 0;
+}
+
+template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
+  const int64_t nb = p.batch.n;
+  const bool one_stride = p.batch.rank == 1;
+  if (!one_stride && nb > 1) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': batch dims need one stride per operand");
+  const int64_t sba = p.batch.stride[0][0], sbb = p.batch.stride[1][0];
+  // A: in place when K-contiguous and aligned, else packed; B likewise as B^T.
+  const int64_t kp = (p.K + 7) / 8 * 8;
+  const bool a_direct = (p.sak == 1 || p.K == 1) && tma_ready(p.a, p.sam, sba, nb);
+  const bool b_direct = (p.sbk == 1 || p.K == 1) && tma_ready(p.b, p.sbn, sbb, nb);
+  Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * 2)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * 2));
+  const unsigned grid = grid_for(nb * std::max(p.M, p.N) * p.K, kThreads, s);
+  if (!a_direct)
+    pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(pa.as<T>(), reinterpret_cast<const T*>(p.a), p.batch, 0, p.M, p.K, kp, p.sam, p.sak);
+  if (!b_direct)
+    pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(pb.as<T>(), reinterpret_cast<const T*>(p.b), p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk);
+  check_launch("pack_kmajor");
+  const CUtensorMap ma = a_direct ? tensor_map(t, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
+  const CUtensorMap mb = b_direct ? tensor_map(t, p.b, p.N, p.K, p.sbn, sbb, nb) : tensor_map(t, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
+  check(cudaFuncSetAttribute(gemm_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
+  const int64_t tiles = ((p.M + kTile - 1) / kTile) * ((p.N + kTile - 1) / kTile) * nb;
+  const unsigned blocks = (unsigned)std::min<int64_t>(tiles, s.sm_count);
+  gemm_wgmma<T><<<blocks, kThreadsW, kSmemBytes, s.stream>>>(ma, mb, p);
+  check_launch("gemm_wgmma");
+}
+
+}  // namespace
+
+void matmul_wgmma(const GemmArgs& p, DType t, const Stream& s) {
+  if (s.cc != 90) fail("E_UNSUPPORTED", "MatMul impl 'wgmma' needs an sm_90 GPU (this is sm_" + std::to_string(s.cc) + ")");
+  if (t == DType::F16) return launch_wgmma<__half>(p, t, s);
+  if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, s);
+  fail("E_UNSUPPORTED", std::string("MatMul impl 'wgmma' takes float16 or bfloat16, not ") + dtype_name(t));
+}
+
+}  // namespace cuda
+}  // namespace kiln

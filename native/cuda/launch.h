@@ -1,0 +1,68 @@
+// What a CUDA kernel launcher sees (nvcc-only header): the device's stream, a few device facts, the
+// word kernels set to report a device-side error (a Gather index out of range), and scratch memory
+// from the device's pool. Each kernels/cuda/*.cu file registers its ops with KILN_CUDA_KERNEL, the
+// way CPU kernels register with KILN_CPU_KERNEL; the argument checks are the CPU table's own (the
+// op semantics are one, so the checks are too).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <string>
+
+#include "error.h"
+#include "kernel.h"
+
+namespace kiln {
+namespace cuda {
+
+// Codes kernels store (atomicCAS from 0) into Stream::error_word; the runtime turns the first one
+// into a KilnError at the next sync point.
+enum DeviceError : unsigned { kNoDeviceError = 0, kIndexOutOfRange = 1 };
+
+struct Stream {
+  cudaStream_t stream;
+  int device;
+  int cc;        // compute capability, major * 10 + minor (90 = sm_90)
+  int sm_count;
+  unsigned* error_word;  // device-visible (mapped pinned memory)
+};
+
+using CudaRun = void (*)(const KernelArgs&, const Stream&);
+void register_kernel(const char* op, CudaRun run);
+
+struct CudaKernelRegistrar {
+  CudaKernelRegistrar(const char* op, CudaRun run) { register_kernel(op, run); }
+};
+#define KILN_CUDA_KERNEL(op, run) \
+  static ::kiln::cuda::CudaKernelRegistrar KILN_CONCAT(kiln_cuda_kernel_, __COUNTER__)(op, run)
+
+// Throws E_DEVICE_LOST (sticky errors, after marking the device lost) or E_NATIVE naming `what`.
+void check(cudaError_t err, const std::string& what);
+// After a launch: the launch error, if any.
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), std::string("launching ") + kernel); }
+
+// Device memory for one op's temporaries, from the device's pool, freed in stream order when the
+// launcher returns (after the kernels it enqueued, so they may still use it).
+class Scratch {
+ public:
+  Scratch(const Stream& s, size_t nbytes);
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+  cudaStream_t stream_;
+};
+
+// Blocks per grid for n threads' worth of work at `threads` per block, capped for grid-stride loops.
+inline unsigned grid_for(long long n, int threads, const Stream& s) {
+  long long b = (n + threads - 1) / threads;
+  long long cap = (long long)s.sm_count * 32;
+  if (b > cap) b = cap;
+  return (unsigned)(b < 1 ? 1 : b);
+}
+
+}  // namespace cuda
+}  // namespace kiln

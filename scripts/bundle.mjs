@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// `npm run bundle`: the offline GPU-host bundle. Packs what a host with no network and no Node.js
+// needs to run `kiln info`, `kiln bench` and the test suite into .bundle/ (git-ignored):
+//   .bundle/kiln-bundle.tar.xz  this Node binary, the built addon (build/Release/kiln.node), dist/,
+//                               src/ test/ bench/ examples/ (vitest runs the TS tests), the
+//                               runtime node_modules (the package's dependencies minus its build
+//                               tools, plus vitest, each with its own dependency closure; only
+//                               linux-x64 binaries of onnxruntime-node), and this host's
+//                               libstdc++/libgcc_s for a GPU host with an older toolchain
+//   .bundle/kiln-run.sh         unpacks next to itself (once) and runs: info | bench ... | test ... | shell
+// Build first (`npm run build`); the script refuses a bundle over 64 MiB. Nothing is downloaded.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, '.bundle');
+const LIMIT = 64 * 2 ** 20;
+const BUILD_ONLY = new Set(['cmake-js', 'node-gyp', 'node-addon-api', 'node-api-headers', 'typescript']);
+
+const die = (msg) => {
+  console.error(`bundle: ${msg}`);
+  process.exit(1);
+};
+
+/** Packages to ship: the runtime dependencies and vitest, closed over their (installed) dependencies. */
+export function runtimePackages(rootDir) {
+  const pkg = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8'));
+  const todo = [...Object.keys(pkg.dependencies ?? {}).filter((n) => !BUILD_ONLY.has(n)), 'vitest'];
+  const seen = new Set();
+  while (todo.length) {
+    const name = todo.pop();
+    if (seen.has(name)) continue;
+    const dir = join(rootDir, 'node_modules', name);
+    if (!existsSync(join(dir, 'package.json'))) continue; // an optional dependency for another platform
+    seen.add(name);
+    const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    todo.push(...Object.keys({ ...p.dependencies, ...p.optionalDependencies, ...p.peerDependencies }));
+  }
+  return [...seen].sort();
+}
+
+// Files no runtime reads, and onnxruntime-node's binaries for other platforms.
+const skip = (src) =>
+  /\.(d\.ts|d\.mts|d\.cts|map|md)$/.test(src) ||
+  /onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32|linux\/arm64)/.test(src);
+
+function main() {
+  const addon = join(root, 'build', 'Release', 'kiln.node');
+  if (!existsSync(addon)) die('build/Release/kiln.node is missing: run `npm run build` first');
+  if (!existsSync(join(root, 'dist', 'src', 'index.js'))) die('dist/ is missing: run `npm run build:ts` first');
+  const stage = mkdtempSync(join(tmpdir(), 'kiln-bundle-'));
+  try {
+    const copy = (rel, filter = (s) => !skip(s)) => cpSync(join(root, rel), join(stage, rel), { recursive: true, filter, dereference: true });
+    for (const rel of ['package.json', 'tsconfig.json', 'vitest.config.ts', 'native/sources.txt', 'kernels/OPS.md', 'dist', 'src', 'test', 'bench', 'examples'])
+      copy(rel, () => true);
+    copy('build/Release/kiln.node');
+    const pkgs = runtimePackages(root);
+    for (const name of pkgs) copy(join('node_modules', name));
+    mkdirSync(join(stage, 'node', 'bin'), { recursive: true });
+    cpSync(realpathSync(process.execPath), join(stage, 'node', 'bin', 'node'));
+    mkdirSync(join(stage, 'lib'));
+    for (const lib of ['libstdc++.so.6', 'libgcc_s.so.1']) {
+      const found = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64'].map((d) => join(d, lib)).find((p) => existsSync(p));
+      if (found) cpSync(realpathSync(found), join(stage, 'lib', lib));
+    }
+    writeFileSync(join(stage, 'BUNDLE.txt'), `kiln bundle: node ${process.version}, ${pkgs.length} packages (${pkgs.join(' ')})\n`);
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    const tarball = join(out, 'kiln-bundle.tar.xz');
+    console.log(`bundle: compressing ${pkgs.length} packages, dist/, the addon and node ${process.version} (xz)...`);
+    const r = spawnSync('tar', ['-cJf', tarball, '-C', stage, '.'], { stdio: 'inherit', env: { ...process.env, XZ_OPT: '-6 -T2' } });
+    if (r.status !== 0) die('tar -cJf failed (is xz installed?)');
+    writeFileSync(join(out, 'kiln-run.sh'), RUNNER);
+    chmodSync(join(out, 'kiln-run.sh'), 0o755);
+    const size = statSync(tarball).size;
+    console.log(`bundle: ${relative(root, tarball)} ${(size / 2 ** 20).toFixed(1)} MiB, runner ${relative(root, join(out, 'kiln-run.sh'))}`);
+    if (size > LIMIT) die(`the bundle is ${(size / 2 ** 20).toFixed(1)} MiB, over the 64 MiB limit`);
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+const RUNNER = `#!/bin/sh
+# Kiln's offline bundle: unpacks kiln-bundle.tar.xz next to this script (once; KILN_BUNDLE_DIR
+# overrides where) and runs the bundled Node there. No network and no Node.js needed on the host.
+#   sh kiln-run.sh info                      kiln info (devices, and why a backend is absent)
+#   sh kiln-run.sh test [vitest args]        the test suite (KILN_REQUIRE=cuda makes a missing GPU fail)
+#   sh kiln-run.sh bench matmul [args]       kiln bench matmul (e.g. --device cuda --dtype bfloat16 --case 4096^3)
+#   sh kiln-run.sh shell                     a shell with the bundled node first on PATH
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+dest=\${KILN_BUNDLE_DIR:-$here/kiln}
+if [ ! -x "$dest/node/bin/node" ]; then
+  mkdir -p "$dest"
+  tar -xJf "$here/kiln-bundle.tar.xz" -C "$dest"
+fi
+cd "$dest"
+PATH="$dest/node/bin:$PATH"
+LD_LIBRARY_PATH="$dest/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ONNXRUNTIME_NODE_INSTALL=skip
+export PATH LD_LIBRARY_PATH ONNXRUNTIME_NODE_INSTALL
+cmd=\${1:-info}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  info) exec node dist/src/cli/main.js info "$@" ;;
+  bench) exec node dist/src/cli/main.js bench "$@" ;;
+  test) exec node node_modules/vitest/vitest.mjs run "$@" ;;
+  shell) exec "\${SHELL:-sh}" ;;
+  *) echo "usage: sh kiln-run.sh info | test [vitest args] | bench matmul [args] | shell" >&2; exit 2 ;;
+esac
+`;
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -1,0 +1,143 @@
+import type { DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import { native, nativeError, tryNative, type NativeHandle } from '../native.js';
+import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
+import { toNative } from './cpu.js';
+import { loadCublasLt } from './cublas.js';
+
+interface CudaBuffer extends BufferHandle {
+  readonly handle: NativeHandle;
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** Parses a byte count such as '8000000', '512MiB', '24G' or '1.5gb' (KILN_CUDA_MEMORY_CAP); undefined when empty. */
+export function parseBytes(text: string | undefined, what = 'KILN_CUDA_MEMORY_CAP'): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) fail('E_ARGUMENT', `${what}: expected a byte count like 8000000, 512MiB or 24GiB, got '${text}'`);
+  return Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]);
+}
+
+/**
+ * The CUDA backend: a thin adapter over the addon's CUDA runtime (native/cuda/). One stream per
+ * device; buffers from a stream-ordered pool with an optional cap (KILN_CUDA_MEMORY_CAP, or
+ * setMemoryCap); reads and syncs resolve from CUDA event completion on a native thread.
+ */
+export class CudaBackend implements Backend {
+  readonly kind = 'cuda' as const;
+  #devices: DeviceInfo[] | undefined;
+  #reason: string | undefined;
+  #capped = new Set<number>();
+
+  devices(): DeviceInfo[] {
+    return (this.#devices ??= this.probe());
+  }
+
+  private probe(): DeviceInfo[] {
+    const addon = tryNative();
+    if (!addon) return [];
+    const p = addon.cuda.probe();
+    if (p.deviceCount === 0) {
+      this.#reason = p.reason || 'no CUDA devices found';
+      return [];
+    }
+    const out: DeviceInfo[] = [];
+    for (let i = 0; i < p.deviceCount; ++i) {
+      try {
+        const d = addon.cuda.properties(i);
+        out.push({
+          id: `cuda:${i}`,
+          kind: 'cuda',
+          index: i,
+          name: d.name,
+          memory: d.memory,
+          details: { sm: `${d.major}${d.minor}`, sms: d.smCount, clockMHz: Math.round(d.clockKhz / 1000), busBits: d.memoryBusBits },
+        });
+      } catch (e) {
+        // A device that fails to initialize is reported, not fatal: the others stay usable.
+        this.#reason = `cuda:${i} failed to initialize: ${(e as Error).message}`;
+        break;
+      }
+    }
+    return out;
+  }
+
+  reason(): string | undefined {
+    this.devices();
+    return nativeError() ?? this.#reason;
+  }
+
+  /** Caps the bytes of live buffers on `device` (0 removes the cap); the pool then caches at most that much. */
+  setMemoryCap(device: number, bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) fail('E_ARGUMENT', `setMemoryCap: bytes must be a non-negative integer, got ${bytes}`);
+    this.#capped.add(device);
+    native().cuda.setMemoryCap(device, bytes);
+  }
+
+  alloc(device: number, nbytes: number): BufferHandle {
+    if (!this.#capped.has(device)) {
+      const cap = parseBytes(process.env.KILN_CUDA_MEMORY_CAP);
+      if (cap !== undefined) this.setMemoryCap(device, cap);
+      this.#capped.add(device);
+    }
+    const buf: CudaBuffer = { device, nbytes, handle: native().cuda.alloc(device, nbytes) };
+    return buf;
+  }
+
+  free(buf: BufferHandle): void {
+    native().cuda.free((buf as CudaBuffer).handle);
+  }
+
+  write(buf: BufferHandle, src: ArrayBufferView, byteOffset = 0): void {
+    native().cuda.write((buf as CudaBuffer).handle, byteOffset, src);
+  }
+
+  read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
+    return native().cuda.read((buf as CudaBuffer).handle, byteOffset, dst);
+  }
+
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
+    const device = (outputs[0] ?? inputs[0]).buffer.device;
+    if (attrs.impl === 'cublas') loadCublasLt();  // E_UNSUPPORTED, naming what was tried, when absent
+    native().cuda.launch(device, op, inputs.map(toNative), outputs.map(toNative), attrs);
+  }
+
+  supports(op: string, _dtypes: DType[]): boolean {
+    return tryNative()?.cuda.hasKernel(op) ?? false;
+  }
+
+  sync(device: number): Promise<void> {
+    return native().cuda.sync(device);
+  }
+
+  /** CUDA events on the device's stream. */
+  timer(device: number): DeviceTimer {
+    let start: NativeHandle | undefined;
+    return {
+      start: () => {
+        start = native().cuda.timerStart(device);
+      },
+      stop: async () => {
+        if (!start) fail('E_ARGUMENT', 'timer.stop() before timer.start()');
+        return (await native().cuda.timerStop(start)) ?? 0;
+      },
+    };
+  }
+
+  memoryInfo(): Record<string, unknown> {
+    const addon = tryNative();
+    const out: Record<string, unknown> = {};
+    for (const d of this.devices()) out[d.id] = addon?.cuda.memory(d.index);
+    return out;
+  }
+}
+
+/** Tensor.to between cpu and cuda: contiguous views of equal size, ordered on both devices' queues. */
+export function copyBetweenCpuAndCuda(src: TensorView, dst: TensorView, srcKind: 'cpu' | 'cuda', bytesPerElement: number): void {
+  const n = src.shape.reduce((a, b) => a * b, 1) * bytesPerElement;
+  const s = toNative(src), d = toNative(dst);
+  const cuda = native().cuda;
+  if (srcKind === 'cpu') cuda.fromCpu(s.buf, src.offset * bytesPerElement, n, d.buf, dst.offset * bytesPerElement);
+  else cuda.toCpu(s.buf, src.offset * bytesPerElement, n, d.buf, dst.offset * bytesPerElement);
+}

@@ -1,0 +1,160 @@
+// The CUDA backend's host side: discovery that never crashes and says why there is no device, the
+// cuBLASLt search order and its error, option parsing. Then, where a CUDA device exists (skipped
+// visibly otherwise), the runtime itself: transfers, the memory cap, device-side errors, the timer.
+import { describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { backend } from '../src/backends/index.js';
+import { CudaBackend, parseBytes } from '../src/backends/cuda.js';
+import { cublasLtCandidates, loadCublasLt, pythonSitePackages } from '../src/backends/cublas.js';
+import { native } from '../src/native.js';
+import { planBackends } from './helpers/backends.js';
+import { expectKilnError } from './helpers/compare.js';
+
+const cudaPlan = planBackends().find((p) => p.kind === 'cuda')!;
+const cudaCompiled = native().info().cuda.compiled;
+
+describe('cuda discovery', () => {
+  it('registers the cuda backend; with no device it lists none and says why', () => {
+    const b = backend('cuda');
+    expect(b).toBeInstanceOf(CudaBackend);
+    if (cudaPlan.device) return; // a GPU host: nothing to explain
+    expect(b!.devices()).toEqual([]);
+    const why = kiln.backendReason('cuda')!;
+    expect(why).toBeTruthy();
+    // The reason is the runtime's own (cudaErrorInsufficientDriver, cudaErrorNoDevice, ...) on a
+    // CUDA build, and names the missing nvcc on a CPU-only build.
+    if (cudaCompiled) expect(why).toMatch(/cudaError\w+|no CUDA devices/);
+    else expect(why).toMatch(/without CUDA/);
+    expect(kiln.info().backends.cuda).toMatchObject({ available: false, devices: [] });
+  });
+
+  it('a tensor on an absent cuda device is E_DEVICE naming the reason, not a crash', () => {
+    if (cudaPlan.device) return;
+    const e = expectKilnError(() => kiln.zeros([2], { device: 'cuda' }), 'E_DEVICE');
+    expect(e.message).toContain(kiln.backendReason('cuda')!);
+    expectKilnError(() => native().cuda.alloc(0, 16), 'E_DEVICE');
+  });
+});
+
+describe('cuda op table', () => {
+  it('a CUDA build has a kernel for every op of the CPU table (kernels/OPS.md), a CPU-only build for none', () => {
+    const ops = native().info().kernels.filter((k) => k !== 'PeakFlops'); // PeakFlops: the CPU's FMA ceiling probe
+    expect(ops.length).toBeGreaterThan(50);
+    const missing = ops.filter((op) => !native().cuda.hasKernel(op));
+    if (cudaCompiled) expect(missing).toEqual([]);
+    else expect(missing).toEqual(ops);
+    expect(backend('cuda')!.supports('MatMul', ['bfloat16'])).toBe(cudaCompiled);
+  });
+});
+
+describe('cuBLASLt loading', () => {
+  it('searches KILN_CUBLASLT_PATH, then the sonames on the loader path, then pip wheels under site-packages', () => {
+    expect(cublasLtCandidates({ envPath: '/opt/x/libcublasLt.so', sitePackages: ['/sp1', '/sp2'] })).toEqual([
+      '/opt/x/libcublasLt.so',
+      'libcublasLt.so.13',
+      'libcublasLt.so.12',
+      '/sp1/nvidia/cublas/lib/libcublasLt.so.13',
+      '/sp1/nvidia/cublas/lib/libcublasLt.so.12',
+      '/sp2/nvidia/cublas/lib/libcublasLt.so.13',
+      '/sp2/nvidia/cublas/lib/libcublasLt.so.12',
+    ]);
+    expect(cublasLtCandidates({})).toEqual(['libcublasLt.so.13', 'libcublasLt.so.12']);
+    expect(cublasLtCandidates({ envPath: 'libcublasLt.so.12' })).toEqual(['libcublasLt.so.12', 'libcublasLt.so.13']);
+  });
+
+  it("asks python3 for its site-packages (none when python3 is absent)", () => {
+    const sites = pythonSitePackages();
+    expect(Array.isArray(sites)).toBe(true);
+    for (const s of sites) expect(s.startsWith('/')).toBe(true);
+  });
+
+  it('a library that is not there is E_UNSUPPORTED naming every path tried and why', () => {
+    const e = expectKilnError(() => native().cuda.loadCublasLt(['/nonexistent/libcublasLt.so.13', '/etc/hostname']), 'E_UNSUPPORTED');
+    expect(e.message).toContain('KILN_CUBLASLT_PATH');
+    expect(e.message).toContain('/nonexistent/libcublasLt.so.13:');
+    expect(e.message).toContain('/etc/hostname:');
+  });
+
+  it('the real search either loads a cuBLASLt or lists each candidate it tried', () => {
+    let got: { path: string; version: number } | undefined;
+    try {
+      got = loadCublasLt();
+    } catch (e) {
+      expect(e).toBeInstanceOf(kiln.KilnError);
+      expect((e as kiln.KilnError).code).toBe('E_UNSUPPORTED');
+      for (const c of cublasLtCandidates({ envPath: process.env.KILN_CUBLASLT_PATH, sitePackages: pythonSitePackages() }))
+        expect((e as Error).message).toContain(c);
+    }
+    if (got) expect(got.version).toBeGreaterThan(0);
+  });
+});
+
+describe('cuda options', () => {
+  it('parses KILN_CUDA_MEMORY_CAP byte counts', () => {
+    expect(parseBytes('8000000')).toBe(8_000_000);
+    expect(parseBytes('512MiB')).toBe(512 * 2 ** 20);
+    expect(parseBytes('24G')).toBe(24 * 2 ** 30);
+    expect(parseBytes('1.5gb')).toBe(1.5 * 2 ** 30);
+    expect(parseBytes(undefined)).toBeUndefined();
+    expect(parseBytes(' ')).toBeUndefined();
+    expectKilnError(() => parseBytes('lots'), 'E_ARGUMENT');
+    expectKilnError(() => parseBytes('-5MB'), 'E_ARGUMENT');
+  });
+
+  it('matmul precision and impl are checked; cuda kernels are refused on the cpu', () => {
+    const a = kiln.ones([2, 3]), b = kiln.ones([3, 2]);
+    expectKilnError(() => kiln.matmul(a, b, { precision: 'low' as 'high' }), 'E_ARGUMENT');
+    expectKilnError(() => kiln.matmul(a, b, { impl: 'fast' as 'mma' }), 'E_ARGUMENT');
+    const e = expectKilnError(() => kiln.matmul(a, b, { impl: 'mma' }), 'E_UNSUPPORTED');
+    expect(e.message).toContain('cuda');
+    kiln.matmul(a, b, { precision: 'high', impl: 'auto' }).dispose(); // the cpu computes in full precision anyway
+    a.dispose();
+    b.dispose();
+  });
+});
+
+// The runtime on a real device (run on a GPU host; KILN_REQUIRE=cuda makes its absence a failure).
+const onCuda = cudaPlan.device ? describe : describe.skip;
+onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () => {
+  const dev = cudaPlan.device!;
+  it('reports its devices with compute capability and memory', () => {
+    const d = kiln.devices().find((x) => x.id === dev)!;
+    expect(d.memory).toBeGreaterThan(0);
+    expect(Number(d.details.sm)).toBeGreaterThanOrEqual(50);
+  });
+
+  it('moves every dtype to the device and back, views included', async () => {
+    for (const dtype of kiln.DTYPES) {
+      const x = kiln.arange(0, 24).reshape([2, 3, 4]).cast(dtype);
+      const back = x.transpose().to(dev).to('cpu');
+      expect(await back.toArray()).toEqual(await x.transpose().toArray());
+    }
+  });
+
+  it('the memory cap turns an over-large request into E_OOM naming the request and the usage', async () => {
+    const b = backend('cuda') as CudaBackend;
+    b.setMemoryCap(0, 1 << 20);
+    try {
+      const e = expectKilnError(() => kiln.zeros([1 << 20], { device: dev }), 'E_OOM');
+      expect(e.message).toMatch(/cap/);
+      expect(e.message).toMatch(/in use/);
+    } finally {
+      b.setMemoryCap(0, 0);
+    }
+  });
+
+  it('an index out of range, found on the device, rejects the next sync point with E_INDEX; the device stays usable', async () => {
+    const data = kiln.arange(0, 10).to(dev);
+    const idx = kiln.tensor([1, 12], { dtype: 'int64' }).to(dev);
+    await expect(kiln.gather(data, idx, 0).data()).rejects.toMatchObject({ code: 'E_INDEX' });
+    expect(await kiln.gather(data, kiln.tensor([3], { dtype: 'int64' }).to(dev), 0).toArray()).toEqual([3]);
+  });
+
+  it('times work with CUDA events', async () => {
+    const t = backend('cuda')!.timer!(0);
+    const x = kiln.ones([1 << 20], { device: dev });
+    t.start();
+    x.exp().dispose();
+    expect(await t.stop()).toBeGreaterThan(0);
+  });
+});
