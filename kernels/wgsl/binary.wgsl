@@ -35,10 +35,23 @@ fn Min_F(a: f32, b: f32) -> f32 {
 fn Min_I(a: i32, b: i32) -> i32 { return min(a, b); }
 fn Min_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return select(a, b, l_lt(b, a)); }
 
-// exact fmod for quotients below 2^24: the fused a - q*b of the truncated quotient is exact
+// x = hi + lo with hi carrying the top 12 significand bits (Veltkamp), so hi * hi' is exact
+fn split_f32(x: f32) -> vec2<f32> {
+  let c = 4097.0 * x;
+  let hi = c - (c - x);
+  return vec2<f32>(hi, x - hi);
+}
+
+// exact C fmod for quotients below 2^24: with q the truncated quotient, q * b = p + e exactly
+// (Dekker's product, no fma: WGSL does not promise a fused one), a - p is exact (Sterbenz), and the
+// remainder a - p - e is representable, so the last subtraction is exact too
 fn fmod_f(a: f32, b: f32) -> f32 {
   let q = trunc(a / b);
-  var r = fma(-q, b, a);
+  let qs = split_f32(q);
+  let bs = split_f32(b);
+  let p = q * b;
+  let e = ((qs.x * bs.x - p) + qs.x * bs.y + qs.y * bs.x) + qs.y * bs.y;
+  var r = (a - p) - e;
   let ab = abs(b);
   if (abs(r) >= ab) { r = r - sign(r) * ab; }
   if (r != 0.0 && (r < 0.0) != (a < 0.0)) { r = r + sign(a) * ab; }
@@ -71,7 +84,7 @@ fn Pow_F(a: f32, b: f32) -> f32 {
   if (is_nan(a) || is_nan(b)) { return f32_nan(); }
   if (a == -1.0 && is_inf(b)) { return 1.0; }
   let integer = trunc(b) == b;
-  if (a < 0.0 && !integer) { return f32_nan(); }
+  if (a < 0.0 && !integer && !is_inf(a)) { return f32_nan(); }
   let m = abs(a);
   var r: f32;
   if (m == 0.0) { r = select(0.0, f32_inf(), b < 0.0); }

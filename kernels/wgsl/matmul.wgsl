@@ -2,7 +2,8 @@
 //   Y[b, m, n] = alpha * sum_k A[b, m, k] B[b, k, n] + beta * C[b, m, n]
 // Register-tiled: a workgroup computes a BM x BN tile of Y, staging BM x BK of A and BK x BN of B in
 // workgroup memory per step of K; each invocation accumulates a TM x TN block in registers (ACC:
-// f32 for float dtypes, float16/bfloat16 included; i32 for int32, wrapping). Edge tiles load zeros
+// f32 for float dtypes, float16/bfloat16 included; i32 for int32 and uint8, vec2<u32> for int64,
+// both wrapping; mac() is acc + a * b in ACC). Edge tiles load zeros
 // outside the matrix and store only inside it, so any M, N, K works (K = 0 gives beta * C). Batches
 // run on the z dimension of the dispatch; batch dims may be broadcast (stride 0). A and B are any
 // strided views (transposes need no copy).
@@ -11,9 +12,10 @@
 // rows / B's rows as one vec4 (float32 only, when those rows are contiguous and 16-byte aligned).
 //   meta header: [0] M, [1] N, [2] K, [3] batch rank, [4] batch shape at, [5] A at (offset, batch
 //   strides, row stride, col stride), [6] B at, [7] C at, [8] Y at (same layout), [9] alpha f32,
-//   [10] beta f32, [11] alpha i32, [12] beta i32, [13] has C
+//   [10] beta f32, [11] alpha i32, [12] beta i32 (integer dtypes; sign-extended for int64), [13] has C
 // The host generates the bindings A, B, C, Y (A4, B4 as array<vec4<f32>> for the vec4 variants),
-// alias ACC, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y and epilogue.
+// alias ACC, acc_zero, mac, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y and
+// epilogue.
 // Bench alone: `kiln bench matmul --device webgpu --case 1024^3`.
 
 const WG_X: u32 = BN / TN;
@@ -42,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
   var acc: array<ACC, TM * TN>;
-  for (var i = 0u; i < TM * TN; i++) { acc[i] = ACC(0); }
+  for (var i = 0u; i < TM * TN; i++) { acc[i] = acc_zero(); }
   var ar: array<ACC, TM>;
   var br: array<ACC, TN>;
 
@@ -54,13 +56,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let kq = (e % (BK / 4u)) * 4u;
         var v = vec4<f32>(0.0);
         if (row0 + m < M && k0 + kq < K) { v = load_a4((a.base + i32(row0 + m) * a.rs + i32(k0 + kq)) / 4); }
-        for (var j = 0u; j < 4u; j++) { As[(kq + j) * BM + m] = ACC(v[j]); }
+        for (var j = 0u; j < 4u; j++) { As[(kq + j) * BM + m] = acc_from_f32(v[j]); }
       }
     } else {
       for (var e = tid; e < BM * BK; e += THREADS) {
         let m = e / BK;
         let k = e % BK;
-        var v = ACC(0);
+        var v = acc_zero();
         if (row0 + m < M && k0 + k < K) { v = load_a(a.base + i32(row0 + m) * a.rs + i32(k0 + k) * a.cs); }
         As[k * BM + m] = v;
       }
@@ -71,13 +73,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let nq = (e % (BN / 4u)) * 4u;
         var v = vec4<f32>(0.0);
         if (k0 + k < K && col0 + nq < N) { v = load_b4((b.base + i32(k0 + k) * b.rs + i32(col0 + nq)) / 4); }
-        for (var j = 0u; j < 4u; j++) { Bs[k * BN + nq + j] = ACC(v[j]); }
+        for (var j = 0u; j < 4u; j++) { Bs[k * BN + nq + j] = acc_from_f32(v[j]); }
       }
     } else {
       for (var e = tid; e < BK * BN; e += THREADS) {
         let k = e / BN;
         let n = e % BN;
-        var v = ACC(0);
+        var v = acc_zero();
         if (k0 + k < K && col0 + n < N) { v = load_b(b.base + i32(k0 + k) * b.rs + i32(col0 + n) * b.cs); }
         Bs[k * BN + n] = v;
       }
@@ -87,7 +89,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       for (var i = 0u; i < TM; i++) { ar[i] = As[k * BM + lid.y * TM + i]; }
       for (var j = 0u; j < TN; j++) { br[j] = Bs[k * BN + lid.x * TN + j]; }
       for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i * TN + j] += ar[i] * br[j]; }
+        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = mac(acc[i * TN + j], ar[i], br[j]); }
       }
     }
     workgroupBarrier();
@@ -102,7 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < TN; j++) {
       let n = col0 + lid.x * TN + j;
       if (n >= N) { break; }
-      var cv = ACC(0);
+      var cv = acc_zero();
       if (has_c) { cv = load_c(c.base + i32(m) * c.rs + i32(n) * c.cs); }
       store_y(y.base + i32(m) * y.rs + i32(n) * y.cs, epilogue(acc[i * TN + j], cv));
     }

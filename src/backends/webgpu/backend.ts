@@ -137,7 +137,7 @@ export class WebGpuBackend implements Backend {
 
   supports(op: string, dtypes: DType[]): boolean {
     if (!(op in OPS)) return false;
-    if (op === 'MatMul') return dtypes.every((d) => d !== 'int64' && d !== 'bool');
+    if (op === 'MatMul') return !dtypes.includes('bool');
     return elementwiseSupports(op, dtypes);
   }
 

@@ -37,11 +37,27 @@ const tiles = new WeakMap<GpuDevice, TileConfig>();
 export const tileFor = (dev: GpuDevice): TileConfig => tiles.get(dev) ?? DEFAULT_TILE;
 export const setTile = (dev: GpuDevice, t: TileConfig): void => void tiles.set(dev, t);
 
-/** ACC of matmul.wgsl for a dtype: f32 for floats, i32 for int32/uint8. */
+/** ACC of matmul.wgsl for a dtype: f32 for floats, i32 for int32/uint8, vec2<u32> for int64. */
 function accKind(c: Call, d: DType) {
-  if (d === 'int64' || d === 'bool') unsupported(c, 'MatMul runs float32, float16, bfloat16, int32 and uint8 (int64 is not implemented on webgpu)');
+  if (d === 'bool') unsupported(c, 'MatMul does not multiply bool tensors');
   return kindOf(d);
 }
+
+/** acc_zero, mac (acc + a * b), the alpha/beta epilogue and acc_from_f32 (the vec4 loads, float32 only) per ACC kind. */
+const ACC_FNS: Record<string, string> = {
+  F: `fn acc_zero() -> f32 { return 0.0; }
+fn mac(acc: f32, a: f32, b: f32) -> f32 { return acc + a * b; }
+fn epilogue(acc: f32, c: f32) -> f32 { return meta_f32(9u) * acc + meta_f32(10u) * c; }
+fn acc_from_f32(x: f32) -> f32 { return x; }`,
+  I: `fn acc_zero() -> i32 { return 0; }
+fn mac(acc: i32, a: i32, b: i32) -> i32 { return acc + a * b; }
+fn epilogue(acc: i32, c: i32) -> i32 { return args[11] * acc + args[12] * c; }
+fn acc_from_f32(x: f32) -> i32 { return i32(x); }`,
+  L: `fn acc_zero() -> vec2<u32> { return vec2<u32>(0u, 0u); }
+fn mac(acc: vec2<u32>, a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return l_add(acc, l_mul(a, b)); }
+fn epilogue(acc: vec2<u32>, c: vec2<u32>) -> vec2<u32> { return l_add(l_mul(l_from_i32(args[11]), acc), l_mul(l_from_i32(args[12]), c)); }
+fn acc_from_f32(x: f32) -> vec2<u32> { return l_from_f32(x); }`,
+};
 
 const aligned4 = (v: TensorView, batchRank: number, rowStride: number, colStride: number, inner: number) =>
   colStride === 1 && rowStride % 4 === 0 && v.offset % 4 === 0 && inner % 4 === 0 && v.strides.slice(0, batchRank).every((s) => s % 4 === 0);
@@ -83,11 +99,11 @@ function encode(c: Call, tile: TileConfig): void {
     `fn load_a(o: i32) -> ACC { return ${toKind(load('A', d, 'o'), kindOf(d), k)}; }`,
     `fn load_b(o: i32) -> ACC { return ${toKind(load('B', d, 'o'), kindOf(d), k)}; }`,
     cIn ? inputBinding('C', 3) : '',
-    cIn ? `fn load_c(o: i32) -> ACC { return ${load('C', d, 'o')}; }` : 'fn load_c(o: i32) -> ACC { return ACC(0); }',
+    cIn ? `fn load_c(o: i32) -> ACC { return ${load('C', d, 'o')}; }` : 'fn load_c(o: i32) -> ACC { return acc_zero(); }',
     vecA ? '@group(0) @binding(5) var<storage, read> A4: array<vec4<f32>>;\nfn load_a4(i: i32) -> vec4<f32> { return A4[i]; }' : 'fn load_a4(i: i32) -> vec4<f32> { return vec4<f32>(0.0); }',
     vecB ? '@group(0) @binding(6) var<storage, read> B4: array<vec4<f32>>;\nfn load_b4(i: i32) -> vec4<f32> { return B4[i]; }' : 'fn load_b4(i: i32) -> vec4<f32> { return vec4<f32>(0.0); }',
     `fn store_y(o: i32, v: ACC) { ${store('Y', d, 'o', convert('v', k, d))}; }`,
-    k === 'F' ? 'fn epilogue(acc: f32, c: f32) -> f32 { return meta_f32(9u) * acc + meta_f32(10u) * c; }' : 'fn epilogue(acc: i32, c: i32) -> i32 { return meta[11] * acc + meta[12] * c; }',
+    ACC_FNS[k],
   ];
   const { ins, outs } = buffersOf(c);
   const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
