@@ -35,23 +35,13 @@ fn Min_F(a: f32, b: f32) -> f32 {
 fn Min_I(a: i32, b: i32) -> i32 { return min(a, b); }
 fn Min_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return select(a, b, l_lt(b, a)); }
 
-// x = hi + lo with hi carrying the top 12 significand bits (Veltkamp), so hi * hi' is exact
-fn split_f32(x: f32) -> vec2<f32> {
-  let c = 4097.0 * x;
-  let hi = c - (c - x);
-  return vec2<f32>(hi, x - hi);
-}
-
 // exact C fmod for quotients below 2^24: with q the truncated quotient, q * b = p + e exactly
-// (Dekker's product, no fma: WGSL does not promise a fused one), a - p is exact (Sterbenz), and the
-// remainder a - p - e is representable, so the last subtraction is exact too
+// (two_prod), a - p is exact (Sterbenz), and the remainder a - p - e is representable, so the last
+// subtraction is exact too
 fn fmod_f(a: f32, b: f32) -> f32 {
   let q = trunc(a / b);
-  let qs = split_f32(q);
-  let bs = split_f32(b);
-  let p = q * b;
-  let e = ((qs.x * bs.x - p) + qs.x * bs.y + qs.y * bs.x) + qs.y * bs.y;
-  var r = (a - p) - e;
+  let pe = two_prod(q, b);
+  var r = (a - pe.x) - pe.y;
   let ab = abs(b);
   if (abs(r) >= ab) { r = r - sign(r) * ab; }
   if (r != 0.0 && (r < 0.0) != (a < 0.0)) { r = r + sign(a) * ab; }

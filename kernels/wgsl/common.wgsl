@@ -52,6 +52,20 @@ var<private> INF_BITS: u32 = 0x7f800000u;
 fn f32_nan() -> f32 { return bitcast<f32>(NAN_BITS); }
 fn f32_inf() -> f32 { return bitcast<f32>(INF_BITS); }
 
+// Error-free products without fma (WGSL does not promise a fused one): x = hi + lo with hi holding
+// the top 12 significand bits (Veltkamp), and a * b = p + e exactly (Dekker)
+fn split_f32(x: f32) -> vec2<f32> {
+  let c = 4097.0 * x;
+  let hi = c - (c - x);
+  return vec2<f32>(hi, x - hi);
+}
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+  let p = a * b;
+  let as_ = split_f32(a);
+  let bs = split_f32(b);
+  return vec2<f32>(p, ((as_.x * bs.x - p) + as_.x * bs.y + as_.y * bs.x) + as_.y * bs.y);
+}
+
 // float16 bits -> f32 (exact: subnormals, infinities and NaN included)
 fn f16_bits_to_f32(h: u32) -> f32 {
   let sign = (h & 0x8000u) << 16u;

@@ -6,9 +6,10 @@
 
 fn Range_F(i: u32, sh: f32, sl: f32, dh: f32, dl: f32) -> f32 {
   let fi = f32(i);
-  let p = fi * dh;
-  let pe = fma(fi, dh, -p) + fi * dl; // the product's rounding error, plus the low part
-  let s = sh + p;                      // two-sum of sh and p
+  let prod = two_prod(fi, dh);
+  let p = prod.x;
+  let pe = prod.y + fi * dl;          // the product's rounding error, plus the low part
+  let s = sh + p;                     // two-sum of sh and p
   let t = s - sh;
   let se = (sh - (s - t)) + (p - t);
   return s + (se + pe + sl);

@@ -153,6 +153,11 @@ export class WebGpuBackend implements Backend {
     return Object.fromEntries(this.#devices.map((d) => [d.id, d.memory()]));
   }
 
+  /** Dawn's compilation messages for every shader variant compiled on a device so far. */
+  compilation(index: number) {
+    return this.#dev(index, 'compilation').compilation();
+  }
+
   /** Destroys a device (testing device loss, or shutdown): every later call on it fails with E_DEVICE_LOST. */
   destroyDevice(index: number): void {
     this.#devices[index]?.destroy();

@@ -167,8 +167,14 @@ export class GpuDevice {
     return p;
   }
 
-  get pipelineCount(): number {
-    return this.#pipelines.size;
+  /** Every shader module compiled so far, with Dawn's compilation messages (errors and warnings). */
+  async compilation(): Promise<{ code: string; messages: { type: string; message: string; line: number }[] }[]> {
+    return Promise.all(
+      [...this.#modules].map(async ([code, m]) => ({
+        code,
+        messages: (await m.getCompilationInfo()).messages.map((x) => ({ type: x.type, message: x.message, line: x.lineNum })),
+      })),
+    );
   }
 
   /** Encodes one compute dispatch; `bindings[i]` is bound at binding i (gaps allowed). */
