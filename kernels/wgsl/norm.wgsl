@@ -5,7 +5,7 @@
 //   [4] X lead at (offset, strides), [5] Y lead at, [6] trail rank, [7] trail shape at,
 //   [8] X trail strides at, [9] Y trail strides at, [10] Scale at (offset, trail strides),
 //   [11] Bias at, [12] epsilon (f32 bits)
-// One invocation per row; Kahan-compensated two-pass mean and variance in f32. Variants: overrides
+// One invocation per row; blocked sums and the corrected two-pass variance (moments.wgsl) in f32. Variants: overrides
 // rms, has_scale, has_bias. The host generates the bindings X, S, B, Y and xF, sF, bF, store_y.
 
 override rms: bool = false;
@@ -13,6 +13,7 @@ override has_scale: bool = false;
 override has_bias: bool = false;
 
 fn trail(k: u32, strides_at: u32) -> i32 { return space_offset(k, u32(args[6]), u32(args[7]), strides_at); }
+fn moment_element(x0: i32, k: u32) -> f32 { return xF(x0 + trail(k, u32(args[8]))); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -24,28 +25,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let x0 = args[xa] + space_offset(row, u32(args[2]), u32(args[3]), xa + 1u);
   let y0 = args[ya] + space_offset(row, u32(args[2]), u32(args[3]), ya + 1u);
   let xt = u32(args[8]);
+  var inv: f32;
   var mean = 0.0;
-  if (!rms) {
-    var s = 0.0;
-    var c = 0.0;
-    for (var k = 0u; k < n; k++) {
-      let v = xF(x0 + trail(k, xt)) - c;
-      let t = s + v;
-      c = (t - s) - v;
-      s = t;
-    }
-    mean = s / f32(n);
+  if (rms) {
+    inv = 1.0 / sqrt(moments(x0, n, 0.0).y / f32(n) + meta_f32(12u));
+  } else {
+    mean = moments(x0, n, 0.0).x / f32(n);
+    inv = 1.0 / sqrt(variance_of(x0, n, f32(n)) + meta_f32(12u));
   }
-  var q = 0.0;
-  var c = 0.0;
-  for (var k = 0u; k < n; k++) {
-    let d = xF(x0 + trail(k, xt)) - mean;
-    let v = d * d - c;
-    let t = q + v;
-    c = (t - q) - v;
-    q = t;
-  }
-  let inv = 1.0 / sqrt(q / f32(n) + meta_f32(12u));
   let sa = u32(args[10]);
   let ba = u32(args[11]);
   for (var k = 0u; k < n; k++) {

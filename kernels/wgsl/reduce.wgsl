@@ -1,9 +1,10 @@
 // reduce.wgsl: ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceVariance ArgMax ArgMin.
 //   X any strided view; Y = X's shape with the reduced axes set to 1.
 // One invocation per output element walks the reduced elements in row-major order (so ArgMax/ArgMin
-// see the first occurrence first). Floats accumulate in f32 with Kahan compensation; integer and
+// see the first occurrence first). Floats accumulate in f32 in blocks (moments.wgsl); integer and
 // bool sums and products accumulate in int64 (int64.wgsl, wrapping); Mean and Variance of integers
-// convert each value to f32 after an exact int64 sum (Mean) or per element (Variance, two passes).
+// convert each value to f32 after an exact int64 sum (Mean) or per element (Variance: corrected
+// two-pass).
 // Max/Min/ArgMax/ArgMin propagate NaN (the first NaN wins). An empty reduction gives Sum 0, Prod 1,
 // Mean and Variance NaN (0/0).
 //   meta header: [0] outputs, [1] reduced count, [2] outer rank, [3] reduced rank, [4] outer shape at,
@@ -14,20 +15,9 @@
 
 fn red_offset(x: i32, r: u32) -> i32 { return x + space_offset(r, u32(args[3]), u32(args[7]), u32(args[8])); }
 
-// an infinite sum makes the compensation NaN: drop it, and the sum itself carries inf or NaN on
-fn kahan_fix(c: f32) -> f32 { return select(c, 0.0, is_nan(c) || is_inf(c)); }
+fn moment_element(x: i32, r: u32) -> f32 { return xF(red_offset(x, r)); }
 
-fn ReduceSum_F(x: i32, n: u32) -> f32 {
-  var s = 0.0;
-  var c = 0.0;
-  for (var r = 0u; r < n; r++) {
-    let v = xF(red_offset(x, r)) - c;
-    let t = s + v;
-    c = kahan_fix((t - s) - v);
-    s = t;
-  }
-  return s;
-}
+fn ReduceSum_F(x: i32, n: u32) -> f32 { return moments(x, n, 0.0).x; }
 fn ReduceSum_L(x: i32, n: u32) -> vec2<u32> {
   var s = vec2<u32>(0u, 0u);
   for (var r = 0u; r < n; r++) { s = l_add(s, xL(red_offset(x, r))); }
@@ -46,19 +36,7 @@ fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
 fn ReduceMean_F(x: i32, n: u32) -> f32 { return ReduceSum_F(x, n) / f32(n); }
 fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n)) / f32(n); }
 
-fn ReduceVariance_F(x: i32, n: u32) -> f32 {
-  let mean = ReduceMean_F(x, n);
-  var s = 0.0;
-  var c = 0.0;
-  for (var r = 0u; r < n; r++) {
-    let d = xF(red_offset(x, r)) - mean;
-    let v = d * d - c;
-    let t = s + v;
-    c = kahan_fix((t - s) - v);
-    s = t;
-  }
-  return s / (f32(n) - meta_f32(9u));
-}
+fn ReduceVariance_F(x: i32, n: u32) -> f32 { return variance_of(x, n, f32(n) - meta_f32(9u)); }
 
 // Max/Min: NaN wins
 fn ReduceMax_F(x: i32, n: u32) -> f32 {

@@ -93,7 +93,7 @@ export function backend(kind: BackendKind): Backend | undefined {
 /** Options of kiln.init(): per-backend options, and the backends that must come up. */
 export interface InitOptions {
   webgpu?: { powerPreference?: 'high-performance' | 'low-power'; autotune?: boolean };
-  /** Reject unless these backends have a device (KILN_REQUIRE's kinds are added). */
+  /** Reject unless these backends have a device (otherwise an absent backend only records why). */
   require?: BackendKind[];
 }
 
@@ -102,7 +102,7 @@ export interface InitOptions {
  * done. Before it resolves, 'webgpu:N' devices do not exist.
  */
 export async function initBackends(options: InitOptions = {}): Promise<void> {
-  const required = new Set([...(options.require ?? []), ...requiredBackends()]);
+  const required = new Set(options.require ?? []);
   for (const k of BACKEND_KINDS) {
     const b = backend(k);
     if (b?.init) await b.init(options[k as 'webgpu'] as Record<string, unknown> | undefined, required.has(k));
