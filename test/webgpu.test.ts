@@ -26,7 +26,7 @@ const FLOATS: DType[] = ['float32', 'float16', 'bfloat16'];
 const NUMERIC: DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8'];
 
 it('size classes: four per power of two, 256 bytes minimum, never smaller than asked', () => {
-  expect([0, 1, 256, 257, 1000, 1024, 1025, 3 * 2 ** 20 + 1].map(sizeClass)).toEqual([256, 256, 256, 320, 1024, 1024, 1280, 3.25 * 2 ** 20]);
+  expect([0, 1, 256, 257, 1000, 1024, 1025, 3 * 2 ** 20 + 1].map(sizeClass)).toEqual([256, 256, 256, 320, 1024, 1024, 1280, 3.5 * 2 ** 20]);
   for (let n = 1; n < 1e6; n = Math.ceil(n * 1.7)) expect(sizeClass(n)).toBeGreaterThanOrEqual(n);
 });
 

@@ -1,6 +1,6 @@
 // Dispatch of Gather (gather.wgsl), Pad (pad.wgsl) and the Philox random ops (random.wgsl).
 import { fail } from '../../errors.js';
-import { numel } from '../../shape.js';
+import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
 import { convert, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
 import { MapMode, Usage } from './dawn.js';
@@ -109,8 +109,7 @@ const random: Dispatcher = (c) => {
   const y = c.outputs[0];
   if (kindOf(y.dtype) !== 'F') unsupported(c, 'random ops write float dtypes');
   const n = numel(y.shape);
-  const contiguous = y.shape.every((_, d) => y.shape.slice(d + 1).reduce((p, s) => p * s, 1) === y.strides[d] || y.shape[d] === 1);
-  if (!contiguous) fail('E_ARGUMENT', `${c.op} writes a contiguous output`);
+  if (!isContiguous(y.shape, y.strides)) fail('E_ARGUMENT', `${c.op} writes a contiguous output`);
   for (const k of ['seed_lo', 'seed_hi']) {
     const s = num(c, k, 0);
     if (!(Number.isInteger(s) && s >= 0 && s < 2 ** 32)) fail('E_ARGUMENT', `${c.op}: ${k} must be an integer in [0, 2^32), got ${s}`);
