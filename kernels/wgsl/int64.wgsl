@@ -66,24 +66,24 @@ fn l_rem(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
   return select(qr[1], l_neg(qr[1]), l_is_neg(a));
 }
 
-// int64 -> f32, rounded once: the top 32 significant bits with a sticky bit for the rest convert with
-// one correct rounding, then scale by a power of two (exact)
-fn l_to_f32(a: vec2<u32>) -> f32 {
+// int64 -> f32: the top 32 significant bits with a sticky bit for the rest convert with one correct
+// rounding (or round-to-odd, `odd`, ahead of a rounding to float16/bfloat16), then scale by a power
+// of two (exact)
+fn l_to_f32(a: vec2<u32>, odd: bool) -> f32 {
   let m = l_abs(a);
-  var v: f32;
-  if (m.y == 0u) {
-    v = f32(m.x);
-  } else {
-    let shift = 32u - countLeadingZeros(m.y); // bits of the high word: 1..32
-    var top: u32;
+  var top = m.x;
+  var shift = 0u;
+  if (m.y != 0u) {
+    shift = 32u - countLeadingZeros(m.y); // bits of the high word: 1..32
     var sticky: bool;
     if (shift == 32u) {
       top = m.y; sticky = m.x != 0u;
     } else {
       top = (m.y << (32u - shift)) | (m.x >> shift); sticky = (m.x << (32u - shift)) != 0u;
     }
-    v = f32(top | select(0u, 1u, sticky)) * exp2(f32(shift));
+    top = top | select(0u, 1u, sticky);
   }
+  var v = select(f32(top), u32_to_f32_odd(top), odd) * exp2(f32(shift));
   return select(v, -v, l_is_neg(a));
 }
 

@@ -9,13 +9,14 @@
 // strided views (transposes need no copy).
 // Variants (constants prepended by the host, chosen per adapter by a short autotune, see
 // src/backends/webgpu/matmul.ts): BM BN BK TM TN; VEC_A / VEC_B load 4 consecutive elements of A's
-// rows / B's rows as one vec4 (float32 only, when those rows are contiguous and 16-byte aligned).
+// rows / B's rows as one vec4 (float32 only, when those rows are contiguous and 16-byte aligned);
+// SUBGROUPS shares A's register values across a subgroup by shuffles (adapters with `subgroups`).
 //   meta header: [0] M, [1] N, [2] K, [3] batch rank, [4] batch shape at, [5] A at (offset, batch
 //   strides, row stride, col stride), [6] B at, [7] C at, [8] Y at (same layout), [9] alpha f32,
 //   [10] beta f32, [11] alpha i32, [12] beta i32 (integer dtypes; sign-extended for int64), [13] has C
 // The host generates the bindings A, B, C, Y (A4, B4 as array<vec4<f32>> for the vec4 variants),
-// alias ACC, acc_zero, mac, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y and
-// epilogue.
+// alias ACC, acc_zero, mac, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y,
+// epilogue, sg_shuffle and the entry point `main`.
 // Bench alone: `kiln bench matmul --device webgpu --case 1024^3`.
 
 const WG_X: u32 = BN / TN;
@@ -33,9 +34,26 @@ fn operand(at: u32, batch: u32) -> Operand {
   return Operand(base, args[at + 1u + rank], args[at + 2u + rank]);
 }
 
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(local_invocation_index) tid: u32) {
+// A's TM values of this invocation's rows at step k. SUBGROUPS variant: when every lane of the
+// subgroup works on the same rows (`shared_rows`, checked by the entry point), lane t reads element
+// t % TM and the others receive it through subgroupShuffle: one workgroup-memory read per lane
+// instead of TM. Otherwise (or without the feature) each invocation reads all TM.
+fn fetch_a_row(ar: ptr<function, array<ACC, TM>>, at: u32, lane: u32, shared_rows: bool) {
+  if (SUBGROUPS) {
+    // the shuffles run in uniform control flow on every lane; only the use of their result branches
+    let mine = As[at + lane % TM];
+    for (var i = 0u; i < TM; i++) {
+      let v = sg_shuffle(mine, i);
+      if (shared_rows) { (*ar)[i] = v; } else { (*ar)[i] = As[at + i]; }
+    }
+  } else {
+    for (var i = 0u; i < TM; i++) { (*ar)[i] = As[at + i]; }
+  }
+}
+
+// The entry point is generated (with the subgroup builtins only where the variant uses them) and
+// calls this with the invocation's ids.
+fn matmul_tile(wg: vec3<u32>, lid: vec3<u32>, tid: u32, lane: u32, shared_rows: bool) {
   let M = u32(args[0]);
   let N = u32(args[1]);
   let K = u32(args[2]);
@@ -86,7 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      for (var i = 0u; i < TM; i++) { ar[i] = As[k * BM + lid.y * TM + i]; }
+      fetch_a_row(&ar, k * BM + lid.y * TM, lane, shared_rows);
       for (var j = 0u; j < TN; j++) { br[j] = Bs[k * BN + lid.x * TN + j]; }
       for (var i = 0u; i < TM; i++) {
         for (var j = 0u; j < TN; j++) { acc[i * TN + j] = mac(acc[i * TN + j], ar[i], br[j]); }

@@ -23,11 +23,13 @@ fn moments(base: i32, n: u32, shift: f32) -> vec2<f32> {
   return total;
 }
 
-// Variance about the mean with the corrected two-pass formula: (sum d^2 - (sum d)^2 / n) / divisor,
-// d = x - mean, which cancels the first-order error of the computed mean. n = 0 gives NaN.
-fn variance_of(base: i32, n: u32, divisor: f32) -> f32 {
-  if (n == 0u) { return f32_nan(); }
-  let mean = moments(base, n, 0.0).x / f32(n);
-  let m = moments(base, n, mean);
-  return (m.y - m.x * m.x / f32(n)) / divisor;
+// Mean and sum of squared deviations by the corrected two-pass algorithm: with d = x - m for the
+// first-pass mean m, the mean is m + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n,
+// which cancels the first-order error of m (a constant row gives exactly its value and 0).
+// n = 0 gives NaN for both.
+fn mean_and_m2(base: i32, n: u32) -> vec2<f32> {
+  if (n == 0u) { return vec2<f32>(f32_nan(), f32_nan()); }
+  let m = moments(base, n, 0.0).x / f32(n);
+  let d = moments(base, n, m);
+  return vec2<f32>(m + d.x / f32(n), d.y - d.x * d.x / f32(n));
 }

@@ -30,8 +30,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (rms) {
     inv = 1.0 / sqrt(moments(x0, n, 0.0).y / f32(n) + meta_f32(12u));
   } else {
-    mean = moments(x0, n, 0.0).x / f32(n);
-    inv = 1.0 / sqrt(variance_of(x0, n, f32(n)) + meta_f32(12u));
+    let mv = mean_and_m2(x0, n);
+    mean = mv.x;
+    inv = 1.0 / sqrt(mv.y / f32(n) + meta_f32(12u));
   }
   let sa = u32(args[10]);
   let ba = u32(args[11]);

@@ -34,9 +34,9 @@ fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
   return p;
 }
 fn ReduceMean_F(x: i32, n: u32) -> f32 { return ReduceSum_F(x, n) / f32(n); }
-fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n)) / f32(n); }
+fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
 
-fn ReduceVariance_F(x: i32, n: u32) -> f32 { return variance_of(x, n, f32(n) - meta_f32(9u)); }
+fn ReduceVariance_F(x: i32, n: u32) -> f32 { return mean_and_m2(x, n).y / (f32(n) - meta_f32(9u)); }
 
 // Max/Min: NaN wins
 fn ReduceMax_F(x: i32, n: u32) -> f32 {

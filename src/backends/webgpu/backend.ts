@@ -11,7 +11,7 @@ import { DATA } from './data-ops.js';
 import { WORKER_REASON, adapterKey, findAdapters, refuseInWorker, type WebGpuOptions } from './dawn.js';
 import { GpuDevice } from './device.js';
 import { ELEMENTWISE, elementwiseSupports } from './elementwise-ops.js';
-import { MATMUL, autotune, tileFor } from './matmul.js';
+import { MATMUL, autotune, candidatesFor, setTile, tileFor, tileName, type TileConfig } from './matmul.js';
 import { REDUCE } from './reduce-ops.js';
 import { deviceTimer } from './timer.js';
 
@@ -82,7 +82,6 @@ export class WebGpuBackend implements Backend {
 
   #describe(d: GpuDevice): DeviceInfo {
     const i = d.found.info;
-    const t = tileFor(d);
     return {
       id: d.id,
       kind: 'webgpu',
@@ -97,7 +96,7 @@ export class WebGpuBackend implements Backend {
         'timestamp-query': d.features.has('timestamp-query'),
         subgroups: d.features.has('subgroups'),
         maxBufferSize: d.limits.maxBufferSize,
-        matmulTile: `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}`,
+        matmulTile: tileName(tileFor(d)),
       },
     };
   }
@@ -151,6 +150,17 @@ export class WebGpuBackend implements Backend {
 
   memoryInfo(): Record<string, unknown> {
     return Object.fromEntries(this.#devices.map((d) => [d.id, d.memory()]));
+  }
+
+  /** The matmul tile configurations a device can run, and a way to pin one (tests, experiments). */
+  matmulTiles(index: number): TileConfig[] {
+    return candidatesFor(this.#dev(index, 'matmulTiles'));
+  }
+
+  setMatmulTile(index: number, tile: TileConfig): void {
+    const d = this.#dev(index, 'setMatmulTile');
+    setTile(d, tile);
+    this.#infos[index] = this.#describe(d);
   }
 
   /** Dawn's compilation messages for every shader variant compiled on a device so far. */

@@ -11,7 +11,7 @@ export const kindOf = (d: DType): Kind => (d === 'float32' || d === 'float16' ||
 export const wgslType = (k: Kind): string => (k === 'F' ? 'f32' : k === 'I' ? 'i32' : 'vec2<u32>');
 
 /** The cast.wgsl target class of a dtype. */
-export const castTarget = (d: DType): string => (kindOf(d) === 'F' ? 'float' : d);
+export const castTarget = (d: DType): string => (d === 'float32' ? 'float' : d === 'float16' || d === 'bfloat16' ? 'half' : d);
 /** Converts an expression of kind `from` to the kind of `to` (cast.wgsl rules). */
 export const convert = (expr: string, from: Kind, to: DType): string => `cast_${from}_to_${castTarget(to)}(${expr})`;
 /** Converts between kinds (for inputs already in the compute dtype class). */

@@ -21,6 +21,8 @@ export interface TileConfig {
   bk: number;
   tm: number;
   tn: number;
+  /** Share A's register values across a subgroup (adapters with the `subgroups` feature only). */
+  subgroups?: boolean;
 }
 
 /** The candidates the autotune times: workgroups of 64 or 256 invocations, 4x4 to 8x8 register blocks. */
@@ -30,7 +32,29 @@ export const TILE_CANDIDATES: readonly TileConfig[] = [
   { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 },
   { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
   { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+  { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8, subgroups: true },
+  { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, subgroups: true },
+  { bm: 32, bn: 128, bk: 16, tm: 4, tn: 4, subgroups: true },
 ];
+
+/** The candidates a device can run (subgroup variants need the feature). */
+export const candidatesFor = (dev: GpuDevice): TileConfig[] => TILE_CANDIDATES.filter((t) => !t.subgroups || dev.features.has('subgroups'));
+
+/** `kiln info`'s name of a tile configuration. */
+export const tileName = (t: TileConfig): string => `${t.bm}x${t.bn}x${t.bk}/${t.tm}x${t.tn}${t.subgroups ? '+subgroups' : ''}`;
+
+/** The generated entry point: with the subgroup builtins only in the subgroup variant. */
+function entryPoint(t: TileConfig): string {
+  const ids = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) tid: u32';
+  if (!t.subgroups)
+    return `@compute @workgroup_size(WG_X, WG_Y, 1)\nfn main(${ids}) { matmul_tile(wg, lid, tid, 0u, false); }\nfn sg_shuffle(v: ACC, i: u32) -> ACC { return v; }`;
+  return `@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(${ids}, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32) {
+  let shared_rows = size >= TM && subgroupAll(lid.y == subgroupBroadcastFirst(lid.y));
+  matmul_tile(wg, lid, tid, lane, shared_rows);
+}
+fn sg_shuffle(v: ACC, i: u32) -> ACC { return subgroupShuffle(v, i); }`;
+}
 export const DEFAULT_TILE = TILE_CANDIDATES[0];
 
 const tiles = new WeakMap<GpuDevice, TileConfig>();
@@ -91,7 +115,8 @@ function encode(c: Call, tile: TileConfig): void {
   const acc = wgslType(k);
   const glue = [
     `const BM: u32 = ${tile.bm}u; const BN: u32 = ${tile.bn}u; const BK: u32 = ${tile.bk}u; const TM: u32 = ${tile.tm}u; const TN: u32 = ${tile.tn}u;`,
-    `const VEC_A: bool = ${vecA}; const VEC_B: bool = ${vecB};`,
+    `const VEC_A: bool = ${vecA}; const VEC_B: bool = ${vecB}; const SUBGROUPS: bool = ${!!tile.subgroups};`,
+    entryPoint(tile),
     `alias ACC = ${acc};`,
     inputBinding('A', 1),
     inputBinding('B', 2),
@@ -107,7 +132,8 @@ function encode(c: Call, tile: TileConfig): void {
   ];
   const { ins, outs } = buffersOf(c);
   const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
-  c.dev.dispatch(c.dev.pipeline(shader('matmul', glue)), bindings, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
+  const code = shader('matmul', glue);
+  c.dev.dispatch(c.dev.pipeline(tile.subgroups ? `enable subgroups;\n${code}` : code), bindings, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
 }
 
 export const MATMUL: Record<string, Dispatcher> = { MatMul: (c) => encode(c, tileFor(c.dev)) };
@@ -144,7 +170,7 @@ export interface TuneResult {
 export async function autotune(dev: GpuDevice, key: string, time: (run: () => void) => Promise<number>, opts: { force?: boolean; size?: number } = {}): Promise<TuneResult> {
   if (!opts.force) {
     const hit = memo.get(key) ?? readCache()[key]?.tile;
-    if (hit && TILE_CANDIDATES.some((t) => JSON.stringify(t) === JSON.stringify(hit))) {
+    if (hit && candidatesFor(dev).some((t) => JSON.stringify(t) === JSON.stringify(hit))) {
       const source = memo.has(key) ? 'memory' : 'disk';
       memo.set(key, hit);
       setTile(dev, hit);
@@ -161,7 +187,7 @@ export async function autotune(dev: GpuDevice, key: string, time: (run: () => vo
   const call: Call = { dev, op: 'MatMul', inputs: [view(0), view(1)], outputs: [view(2)], attrs: { alpha: 1, beta: 0 } };
   const timings: { tile: TileConfig; ms: number }[] = [];
   try {
-    for (const tile of TILE_CANDIDATES) {
+    for (const tile of candidatesFor(dev)) {
       encode(call, tile); // compile and warm up
       await dev.settle('autotune');
       const samples: number[] = [];
