@@ -138,8 +138,9 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
     for (const device of devices) {
       for (const dtype of dtypes) {
         await kiln.scope(async () => {
-          const a = a32.to(device).cast(dtype);
-          const b = b32.to(device).cast(dtype);
+          // the same Philox numbers on every device for a seed: no transfer needed
+          const a = kiln.rand(s.a, { seed, low: -1, high: 1, device }).cast(dtype);
+          const b = kiln.rand(s.b, { seed: seed + 1, low: -1, high: 1, device }).cast(dtype);
           const options: kiln.MatmulOptions = {
             ...(o.precision ? { precision: o.precision } : {}),
             ...(o.impl && device.startsWith('cuda') ? { impl: o.impl } : {}),

@@ -15,7 +15,7 @@ export { broadcastShapes, type Shape } from './shape.js';
 export { Tensor, type NestedArray } from './tensor.js';
 export { memory, scope, type MemoryReport } from './lifetime.js';
 export * from './ops/index.js';
-export { listDevices as devices, backendReason, requiredBackends, type DeviceInfo, type BackendKind, type Backend } from './backends/index.js';
+export { initBackends as init, type InitOptions, listDevices as devices, backendReason, requiredBackends, type DeviceInfo, type BackendKind, type Backend } from './backends/index.js';
 export { info, type KilnInfo } from './info.js';
 export * as distributed from './distributed/index.js';
 export * as onnx from './onnx/index.js';

@@ -32,8 +32,9 @@ describe('kiln CLI', () => {
     const r = kilnCli('info');
     expect(r.status, ending(r)).toBe(0);
     expect(r.stdout).toMatch(/^cpu\s+\S/m);
-    expect(r.stdout).toMatch(/^cuda\s+(absent: \S+|\S)/m);
-    expect(r.stdout).toMatch(/^webgpu\s+(absent: \S+|\S)/m);
+    // a device line ('webgpu:0  <name>') or the backend's absence
+    expect(r.stdout).toMatch(/^cuda(:\d+\s+\S|\s+absent: \S+)/m);
+    expect(r.stdout).toMatch(/^webgpu(:\d+\s+\S|\s+absent: \S+)/m);
   });
 
   it('bench matmul --json --case 256^3 --budget-ms 100 returns validated rows with GFLOP/s for the cpu', () => {

@@ -69,6 +69,11 @@ export interface Backend {
   timer?(device: number): DeviceTimer;
   /** (optional) bytes the backend holds per device, for kiln.memory() */
   memoryInfo?(): Record<string, unknown>;
+  /**
+   * (optional) finds devices that can only be found asynchronously (WebGPU adapters); devices() is
+   * empty until it resolves. `required`: reject when no device can be had instead of recording why.
+   */
+  init?(options?: Record<string, unknown>, required?: boolean): Promise<void>;
 }
 
 const registry = new Map<BackendKind, () => Backend>();
@@ -89,6 +94,25 @@ export function backend(kind: BackendKind): Backend | undefined {
     instances.set(kind, b);
   }
   return b;
+}
+
+/** Options of kiln.init(): per-backend options, and the backends that must come up. */
+export interface InitOptions {
+  webgpu?: { powerPreference?: 'high-performance' | 'low-power'; autotune?: boolean };
+  /** Reject unless these backends have a device (otherwise an absent backend only records why). */
+  require?: BackendKind[];
+}
+
+/**
+ * Prepares the backends whose devices are found asynchronously (WebGPU); idempotent, and cheap once
+ * done. Before it resolves, 'webgpu:N' devices do not exist.
+ */
+export async function initBackends(options: InitOptions = {}): Promise<void> {
+  const required = new Set(options.require ?? []);
+  for (const k of BACKEND_KINDS) {
+    const b = backend(k);
+    if (b?.init) await b.init(options[k as 'webgpu'] as Record<string, unknown> | undefined, required.has(k));
+  }
 }
 
 /** Why a backend kind has no devices ('not built into this version' when nothing registered it). */

@@ -14,7 +14,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const suite = positional[0] ?? 'matmul';
   if (!SUITES.includes(suite as (typeof SUITES)[number])) fail('E_ARGUMENT', `unknown bench suite '${suite}'; suites: ${[...SUITES, 'collectives'].join(', ')}`);
   if (suite === 'inference') return inferenceCommand(flags, positional.slice(1));
-  const devices = flags.device ? String(flags.device).split(',') : undefined;
+  let devices = flags.device ? String(flags.device).split(',') : undefined;
+  // an accelerator is shown beside Kiln's CPU backend, measured in the same run
+  if (devices && !devices.includes('cpu') && devices.some((d) => d.startsWith('webgpu'))) devices = ['cpu', ...devices];
   const dtypes = flags.dtype ? String(flags.dtype).split(',').map((d) => checkDType(d, '--dtype') as DType) : undefined;
   const budgetMs = flags['budget-ms'] ? Number(flags['budget-ms']) : undefined;
   const json = !!flags.json;

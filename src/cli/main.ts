@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `kiln` command: info, bench, launch.
+import { initBackends } from '../backends/index.js';
 import { KilnError } from '../errors.js';
 import { benchCommand } from './bench.js';
 import { infoCommand } from './info.js';
@@ -23,6 +24,7 @@ commands:
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === 'info' || cmd === 'bench') await initBackends(); // WebGPU finds its adapters asynchronously
   switch (cmd) {
     case 'info':
       return infoCommand(rest);

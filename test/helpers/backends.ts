@@ -6,6 +6,8 @@ import { describe, it } from 'vitest';
 import * as kiln from '../../src/index.js';
 
 kiln.debug.poison = true;
+// WebGPU finds its adapters asynchronously: its devices exist once init() resolves.
+await kiln.init();
 
 export const KINDS: readonly kiln.BackendKind[] = ['cpu', 'cuda', 'webgpu'];
 

@@ -1,0 +1,139 @@
+// reduce.wgsl: ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceVariance ArgMax ArgMin.
+//   X any strided view; Y = X's shape with the reduced axes set to 1.
+// One invocation per output element walks the reduced elements in row-major order (so ArgMax/ArgMin
+// see the first occurrence first). Floats accumulate in f32 in blocks (moments.wgsl); integer and
+// bool sums and products accumulate in int64 (int64.wgsl, wrapping); Mean and Variance of integers
+// convert each value to f32 after an exact int64 sum (Mean) or per element (Variance: corrected
+// two-pass).
+// Max/Min/ArgMax/ArgMin propagate NaN (the first NaN wins). An empty reduction gives Sum 0, Prod 1,
+// Mean and Variance NaN (0/0).
+//   meta header: [0] outputs, [1] reduced count, [2] outer rank, [3] reduced rank, [4] outer shape at,
+//   [5] Y at (offset, outer strides), [6] X at (offset, outer strides), [7] reduced shape at,
+//   [8] X reduced strides at, [9] correction (f32 bits)
+// The host generates the bindings X, Y, the loads xF/xI/xL (X converted to each kind), store_y and
+// `fn reduce_element(x, y, n)` which stores <Op>_<kind>(x, n).
+
+fn red_offset(x: i32, r: u32) -> i32 { return x + space_offset(r, u32(args[3]), u32(args[7]), u32(args[8])); }
+
+fn moment_element(x: i32, r: u32) -> f32 { return xF(red_offset(x, r)); }
+
+fn ReduceSum_F(x: i32, n: u32) -> f32 { return moments(x, n, 0.0).x; }
+fn ReduceSum_L(x: i32, n: u32) -> vec2<u32> {
+  var s = vec2<u32>(0u, 0u);
+  for (var r = 0u; r < n; r++) { s = l_add(s, xL(red_offset(x, r))); }
+  return s;
+}
+fn ReduceProd_F(x: i32, n: u32) -> f32 {
+  var p = 1.0;
+  for (var r = 0u; r < n; r++) { p = p * xF(red_offset(x, r)); }
+  return p;
+}
+fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
+  var p = vec2<u32>(1u, 0u);
+  for (var r = 0u; r < n; r++) { p = l_mul(p, xL(red_offset(x, r))); }
+  return p;
+}
+fn ReduceMean_F(x: i32, n: u32) -> f32 { return ReduceSum_F(x, n) / f32(n); }
+fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
+
+fn ReduceVariance_F(x: i32, n: u32) -> f32 { return mean_and_m2(x, n).y / (f32(n) - meta_f32(9u)); }
+
+// Max/Min: NaN wins
+fn ReduceMax_F(x: i32, n: u32) -> f32 {
+  var m = -f32_inf();
+  for (var r = 0u; r < n; r++) {
+    let v = xF(red_offset(x, r));
+    if (is_nan(v)) { return v; }
+    if (v > m) { m = v; }
+  }
+  return m;
+}
+fn ReduceMin_F(x: i32, n: u32) -> f32 {
+  var m = f32_inf();
+  for (var r = 0u; r < n; r++) {
+    let v = xF(red_offset(x, r));
+    if (is_nan(v)) { return v; }
+    if (v < m) { m = v; }
+  }
+  return m;
+}
+fn ReduceMax_I(x: i32, n: u32) -> i32 {
+  var m = xI(x);
+  for (var r = 1u; r < n; r++) { m = max(m, xI(red_offset(x, r))); }
+  return m;
+}
+fn ReduceMin_I(x: i32, n: u32) -> i32 {
+  var m = xI(x);
+  for (var r = 1u; r < n; r++) { m = min(m, xI(red_offset(x, r))); }
+  return m;
+}
+fn ReduceMax_L(x: i32, n: u32) -> vec2<u32> {
+  var m = xL(x);
+  for (var r = 1u; r < n; r++) { let v = xL(red_offset(x, r)); if (l_lt(m, v)) { m = v; } }
+  return m;
+}
+fn ReduceMin_L(x: i32, n: u32) -> vec2<u32> {
+  var m = xL(x);
+  for (var r = 1u; r < n; r++) { let v = xL(red_offset(x, r)); if (l_lt(v, m)) { m = v; } }
+  return m;
+}
+
+// ArgMax/ArgMin: the first occurrence; a NaN counts as both the largest and the smallest
+fn ArgMax_F(x: i32, n: u32) -> vec2<u32> {
+  var best = xF(x);
+  var at = 0u;
+  if (is_nan(best)) { return vec2<u32>(0u, 0u); }
+  for (var r = 1u; r < n; r++) {
+    let v = xF(red_offset(x, r));
+    if (is_nan(v)) { return vec2<u32>(r, 0u); }
+    if (v > best) { best = v; at = r; }
+  }
+  return vec2<u32>(at, 0u);
+}
+fn ArgMin_F(x: i32, n: u32) -> vec2<u32> {
+  var best = xF(x);
+  var at = 0u;
+  if (is_nan(best)) { return vec2<u32>(0u, 0u); }
+  for (var r = 1u; r < n; r++) {
+    let v = xF(red_offset(x, r));
+    if (is_nan(v)) { return vec2<u32>(r, 0u); }
+    if (v < best) { best = v; at = r; }
+  }
+  return vec2<u32>(at, 0u);
+}
+fn ArgMax_I(x: i32, n: u32) -> vec2<u32> {
+  var best = xI(x);
+  var at = 0u;
+  for (var r = 1u; r < n; r++) { let v = xI(red_offset(x, r)); if (v > best) { best = v; at = r; } }
+  return vec2<u32>(at, 0u);
+}
+fn ArgMin_I(x: i32, n: u32) -> vec2<u32> {
+  var best = xI(x);
+  var at = 0u;
+  for (var r = 1u; r < n; r++) { let v = xI(red_offset(x, r)); if (v < best) { best = v; at = r; } }
+  return vec2<u32>(at, 0u);
+}
+fn ArgMax_L(x: i32, n: u32) -> vec2<u32> {
+  var best = xL(x);
+  var at = 0u;
+  for (var r = 1u; r < n; r++) { let v = xL(red_offset(x, r)); if (l_lt(best, v)) { best = v; at = r; } }
+  return vec2<u32>(at, 0u);
+}
+fn ArgMin_L(x: i32, n: u32) -> vec2<u32> {
+  var best = xL(x);
+  var at = 0u;
+  for (var r = 1u; r < n; r++) { let v = xL(red_offset(x, r)); if (l_lt(v, best)) { best = v; at = r; } }
+  return vec2<u32>(at, 0u);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg);
+  if (i >= u32(args[0])) { return; }
+  let outer_rank = u32(args[2]);
+  let ya = u32(args[5]);
+  let xa = u32(args[6]);
+  let y = args[ya] + space_offset(i, outer_rank, u32(args[4]), ya + 1u);
+  let x = args[xa] + space_offset(i, outer_rank, u32(args[4]), xa + 1u);
+  reduce_element(x, y, u32(args[1]));
+}

@@ -1,0 +1,129 @@
+// Dispatch of Gather (gather.wgsl), Pad (pad.wgsl) and the Philox random ops (random.wgsl).
+import { fail } from '../../errors.js';
+import { isContiguous, numel } from '../../shape.js';
+import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
+import { convert, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
+import { MapMode, Usage } from './dawn.js';
+import { GpuDevice } from './device.js';
+import { Meta } from './meta.js';
+
+const copyElement = (c: Call) => `fn copy_element(y: i32, x: i32) { ${store('Y', c.outputs[0].dtype, 'y', load('X', c.inputs[0].dtype, 'x'))}; }`;
+
+const gather: Dispatcher = (c) => {
+  expectArity(c, 2);
+  const [x, idx] = c.inputs, y = c.outputs[0];
+  if (idx.dtype !== 'int32' && idx.dtype !== 'int64') fail('E_DTYPE', `Gather: indices must be int32 or int64, got ${idx.dtype}`);
+  if (x.dtype !== y.dtype) fail('E_DTYPE', `Gather: output dtype ${y.dtype} differs from data ${x.dtype}`);
+  const axis = num(c, 'axis');
+  const r = x.shape.length, q = idx.shape.length;
+  if (!(axis >= 0 && axis < r)) fail('E_ARGUMENT', `Gather: axis ${axis} out of range for rank ${r}`);
+  const want = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
+  if (want.length !== y.shape.length || want.some((d, i) => d !== y.shape[i])) fail('E_SHAPE', `Gather: output shape [${y.shape}] should be [${want}]`);
+  const n = numel(y.shape);
+  if (n === 0) return;
+  // per output dim: its stride in Data (0 for index dims) and in Indices (0 elsewhere)
+  const dStrides = y.shape.map((_, d) => (d < axis ? x.strides[d] : d < axis + q ? 0 : x.strides[d - q + 1]));
+  const iStrides = y.shape.map((_, d) => (d >= axis && d < axis + q ? idx.strides[d - axis] : 0));
+  const m = new Meta();
+  m.set(0, n).set(1, y.shape.length).set(6, x.strides[axis]).set(7, x.shape[axis]);
+  m.set(2, m.push(...y.shape));
+  m.set(3, m.push(y.offset, ...y.strides));
+  m.set(4, m.push(x.offset, ...dStrides));
+  m.set(5, m.push(idx.offset, ...iStrides));
+  const glue = [
+    inputBinding('X', 1),
+    inputBinding('I', 2),
+    outputBinding('Y', 3, y.dtype),
+    `fn index_at(o: i32) -> vec2<u32> { return ${convert(load('I', idx.dtype, 'o'), kindOf(idx.dtype), 'int64')}; }`,
+    copyElement(c),
+  ];
+  const dev = c.dev;
+  const status = dev.device.createBuffer({ size: 16, usage: Usage.STORAGE | Usage.COPY_SRC });
+  const { ins, outs } = buffersOf(c);
+  const bindings = [dev.constants(m.build()), ins[0], ins[1], outs[0]];
+  bindings[7] = status;
+  dev.dispatch(dev.pipeline(shader('gather', glue)), bindings, GpuDevice.grid(n, 256));
+  const readback = dev.device.createBuffer({ size: 16, usage: Usage.MAP_READ | Usage.COPY_DST });
+  dev.encoder().copyBufferToBuffer(status, 0, readback, 0, 16);
+  dev.retire(status);
+  const dim = x.shape[axis];
+  dev.addCheck(async () => {
+    try {
+      await readback.mapAsync(MapMode.READ);
+      const w = new Uint32Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      if (!w[0]) return undefined;
+      const bad = BigInt.asIntN(64, (BigInt(w[2]) << 32n) | BigInt(w[1]));
+      const shown = bad < 0n ? bad - BigInt(dim) : bad; // negative indices were shifted by dim
+      return { code: 'E_INDEX' as const, message: `Gather: index ${shown} is out of range for axis ${axis} of size ${dim}` };
+    } finally {
+      readback.destroy();
+    }
+  });
+};
+
+const MODES: Record<string, number> = { constant: 0, reflect: 1, edge: 2 };
+
+const pad: Dispatcher = (c) => {
+  expectArity(c, 1);
+  const x = c.inputs[0], y = c.outputs[0];
+  if (x.dtype !== y.dtype) fail('E_DTYPE', `Pad: output dtype ${y.dtype} differs from input ${x.dtype}`);
+  const r = x.shape.length;
+  const pads = c.attrs.pads;
+  const mode = String(c.attrs.mode ?? 'constant');
+  if (!(mode in MODES)) fail('E_ARGUMENT', `Pad: mode must be 'constant', 'reflect' or 'edge', got '${mode}'`);
+  if (!Array.isArray(pads) || pads.length !== 2 * r || pads.some((p) => !Number.isInteger(p) || p < 0)) fail('E_ARGUMENT', `Pad: pads must be ${2 * r} non-negative integers`);
+  for (let d = 0; d < r; ++d) {
+    if (y.shape[d] !== x.shape[d] + pads[d] + pads[r + d]) fail('E_SHAPE', `Pad: output dim ${d} is ${y.shape[d]}, expected ${x.shape[d] + pads[d] + pads[r + d]}`);
+    if (mode === 'reflect' && (pads[d] >= x.shape[d] || pads[r + d] >= x.shape[d]) && (pads[d] > 0 || pads[r + d] > 0))
+      fail('E_ARGUMENT', `Pad: reflect pads must be smaller than the dim (dim ${d} of size ${x.shape[d]})`);
+    if (mode === 'edge' && x.shape[d] === 0 && (pads[d] > 0 || pads[r + d] > 0)) fail('E_ARGUMENT', `Pad: edge padding of an empty dim (dim ${d})`);
+  }
+  const n = numel(y.shape);
+  if (n === 0) return;
+  const k = kindOf(y.dtype);
+  const value = num(c, 'value', 0);
+  const m = new Meta();
+  m.set(0, n).set(1, r).set(7, MODES[mode]);
+  let v: string;
+  if (k === 'F') (m.setF32(8, value), (v = 'meta_f32(8u)'));
+  else if (k === 'I') (m.set(8, y.dtype === 'bool' ? +(value !== 0) : Number.isNaN(value) ? 0 : value), (v = 'args[8]'));
+  else (m.setI64(8, BigInt(Number.isFinite(value) ? Math.trunc(value) : 0)), (v = 'meta_l(8u)'));
+  m.set(2, m.push(...y.shape));
+  m.set(3, m.push(y.offset, ...y.strides));
+  m.set(4, m.push(x.offset, ...x.strides));
+  m.set(5, m.push(...x.shape));
+  m.set(6, m.push(...pads.slice(0, r)));
+  const glue = [
+    inputBinding('X', 1),
+    outputBinding('Y', 2, y.dtype),
+    copyElement(c),
+    `fn store_value(y: i32) { ${store('Y', y.dtype, 'y', convert(v, k, y.dtype))}; }`,
+  ];
+  const { ins, outs } = buffersOf(c);
+  c.dev.dispatch(c.dev.pipeline(shader('pad', glue)), [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(n, 256));
+};
+
+const random: Dispatcher = (c) => {
+  expectArity(c, 0);
+  const y = c.outputs[0];
+  if (kindOf(y.dtype) !== 'F') unsupported(c, 'random ops write float dtypes');
+  const n = numel(y.shape);
+  if (!isContiguous(y.shape, y.strides)) fail('E_ARGUMENT', `${c.op} writes a contiguous output`);
+  for (const k of ['seed_lo', 'seed_hi']) {
+    const s = num(c, k, 0);
+    if (!(Number.isInteger(s) && s >= 0 && s < 2 ** 32)) fail('E_ARGUMENT', `${c.op}: ${k} must be an integer in [0, 2^32), got ${s}`);
+  }
+  if (n === 0) return;
+  const normal = c.op === 'RandomNormal';
+  const shift = normal ? num(c, 'mean', 0) : num(c, 'low', 0);
+  const scale = normal ? num(c, 'std', 1) : num(c, 'high', 1) - shift;
+  const m = new Meta();
+  m.set(0, n).set(1, num(c, 'seed_lo', 0) >>> 0).set(2, num(c, 'seed_hi', 0) >>> 0).setF32(3, shift).setF32(4, scale).set(5, y.offset);
+  const glue = [outputBinding('Y', 1, y.dtype), `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`];
+  const { outs } = buffersOf(c);
+  const p = c.dev.pipeline(shader('random', glue), { normal: +normal });
+  c.dev.dispatch(p, [c.dev.constants(m.build()), outs[0]], GpuDevice.grid(Math.ceil(n / 4), 256));
+};
+
+export const DATA: Record<string, Dispatcher> = { Gather: gather, Pad: pad, RandomUniform: random, RandomNormal: random };

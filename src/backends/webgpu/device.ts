@@ -1,0 +1,279 @@
+// One WebGPU device: its command stream, buffer pool, pipeline cache and error capture.
+//
+// Ordering: every op, upload and copy is encoded into one command encoder in call order and
+// submitted when a sync point needs it (or every FLUSH_PASSES passes), so the device's queue is the
+// stream of the execution model. A freed buffer returns to the pool at once: later work on the same
+// queue runs after the work already encoded on it.
+//
+// Errors: two error scopes (validation, out-of-memory) stay pushed at all times and are popped and
+// pushed again at each submission; their promises, the `uncapturederror` event, the `lost` promise
+// and the Gather status words are what `settle()` turns into the KilnError of the next sync point.
+import { KilnError, fail, type KilnErrorCode } from '../../errors.js';
+import { MapMode, Usage, type FoundAdapter } from './dawn.js';
+
+const FLUSH_PASSES = 64;
+/** Pooled bytes kept for reuse beyond this are destroyed on free. */
+const POOL_LIMIT = 512 * 2 ** 20;
+
+/** Size classes: four per power of two (at most 25% slack), 256 bytes minimum. */
+export function sizeClass(nbytes: number): number {
+  if (nbytes <= 256) return 256;
+  const p = 2 ** Math.floor(Math.log2(nbytes));
+  const step = p / 4;
+  return Math.ceil(nbytes / step) * step;
+}
+
+export interface DeviceError {
+  code: KilnErrorCode;
+  message: string;
+}
+
+/** A deferred check run at the next sync point: resolves to an error or undefined. */
+type Check = () => Promise<DeviceError | undefined>;
+
+export class GpuDevice {
+  readonly device: GPUDevice;
+  readonly features: ReadonlySet<string>;
+  readonly id: string;
+  #encoder: GPUCommandEncoder | undefined;
+  #passes = 0;
+  #afterSubmit: GPUBuffer[] = [];
+  #scopes: Promise<GPUError | null>[] = [];
+  #checks: Check[] = [];
+  #errors: DeviceError[] = [];
+  #lost: string | undefined;
+  readonly #pool = new Map<number, GPUBuffer[]>();
+  #pooledBytes = 0;
+  #liveBytes = 0;
+  readonly #modules = new Map<string, GPUShaderModule>();
+  readonly #pipelines = new Map<string, GPUComputePipeline>();
+
+  private constructor(readonly found: FoundAdapter, device: GPUDevice, readonly index: number) {
+    this.device = device;
+    this.id = `webgpu:${index}`;
+    this.features = new Set([...device.features].map(String));
+    device.lost.then((info) => {
+      this.#lost = `${this.id} was lost (${info.reason}): ${info.message}`;
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => this.#record(ev.error);
+    this.#pushScopes();
+  }
+
+  static async open(found: FoundAdapter, index: number): Promise<GpuDevice> {
+    const a = found.adapter;
+    const wanted: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
+    const requiredFeatures = wanted.filter((f) => a.features.has(f));
+    const requiredLimits = {
+      maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+      maxBufferSize: a.limits.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(a.limits.maxStorageBuffersPerShaderStage, 10),
+      maxComputeWorkgroupStorageSize: a.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: a.limits.maxComputeInvocationsPerWorkgroup,
+    };
+    const device = await a.requestDevice({ requiredFeatures, requiredLimits });
+    return new GpuDevice(found, device, index);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  // ---- liveness and errors --------------------------------------------------------------------------
+
+  /** E_DEVICE_LOST once the device is gone: every later call fails. */
+  assertAlive(what: string): void {
+    if (this.#lost) fail('E_DEVICE_LOST', `${what}: ${this.#lost}`);
+  }
+
+  #record(e: GPUError): void {
+    const oom = e.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(e.message);
+    this.#errors.push({ code: oom ? 'E_OOM' : 'E_NATIVE', message: `${this.id}: ${oom ? 'out of memory' : 'WebGPU error'}: ${e.message}` });
+  }
+
+  #pushScopes(): void {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+  }
+
+  #popScopes(): void {
+    this.#scopes.push(this.device.popErrorScope(), this.device.popErrorScope());
+    this.#pushScopes();
+  }
+
+  /** Registers a check for the next sync point (Gather's out-of-range flag). */
+  addCheck(check: Check): void {
+    this.#checks.push(check);
+  }
+
+  /**
+   * The sync point: submits, waits for the queue, then rejects with the first error captured since
+   * the previous sync point (the device is lost: E_DEVICE_LOST).
+   */
+  async settle(what: string): Promise<void> {
+    this.assertAlive(what);
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    const scopes = this.#scopes.splice(0);
+    for (const e of await Promise.all(scopes)) if (e) this.#record(e);
+    const checks = this.#checks.splice(0);
+    for (const r of await Promise.all(checks.map((c) => c()))) if (r) this.#errors.push(r);
+    this.assertAlive(what);
+    const first = this.#errors[0];
+    this.#errors = [];
+    if (first) throw new KilnError(first.code, `${what}: ${first.message}`);
+  }
+
+  // ---- command stream --------------------------------------------------------------------------------
+
+  encoder(): GPUCommandEncoder {
+    return (this.#encoder ??= this.device.createCommandEncoder());
+  }
+
+  /** Submits what is encoded; buffers retired since then are destroyed (after their use, by WebGPU rules). */
+  flush(): void {
+    if (this.#encoder) {
+      this.device.queue.submit([this.#encoder.finish()]);
+      this.#encoder = undefined;
+      this.#passes = 0;
+    }
+    for (const b of this.#afterSubmit.splice(0)) b.destroy();
+    this.#popScopes();
+  }
+
+  /** Destroys `b` once the work encoded so far has been submitted. */
+  retire(b: GPUBuffer): void {
+    this.#afterSubmit.push(b);
+  }
+
+  /** A read-only storage buffer holding `words` (mapped at creation: no queue write to order). */
+  constants(words: Int32Array): GPUBuffer {
+    const size = Math.max(16, Math.ceil(words.byteLength / 4) * 4);
+    const b = this.device.createBuffer({ size, usage: Usage.STORAGE, mappedAtCreation: true });
+    new Int32Array(b.getMappedRange()).set(words);
+    b.unmap();
+    this.retire(b);
+    return b;
+  }
+
+  pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const key = `${code}\u0000${JSON.stringify(constants)}`;
+    let p = this.#pipelines.get(key);
+    if (!p) {
+      let module = this.#modules.get(code);
+      if (!module) this.#modules.set(code, (module = this.device.createShaderModule({ code })));
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+      this.#pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** Every shader module compiled so far, with Dawn's compilation messages (errors and warnings). */
+  async compilation(): Promise<{ code: string; messages: { type: string; message: string; line: number }[] }[]> {
+    return Promise.all(
+      [...this.#modules].map(async ([code, m]) => ({
+        code,
+        messages: (await m.getCompilationInfo()).messages.map((x) => ({ type: x.type, message: x.message, line: x.lineNum })),
+      })),
+    );
+  }
+
+  /** Encodes one compute dispatch; `bindings[i]` is bound at binding i (gaps allowed). */
+  dispatch(pipeline: GPUComputePipeline, bindings: (GPUBuffer | undefined)[], groups: [number, number, number], timestampWrites?: GPUComputePassTimestampWrites): void {
+    const entries: GPUBindGroupEntry[] = [];
+    bindings.forEach((buffer, binding) => {
+      if (buffer) entries.push({ binding, resource: { buffer } });
+    });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.encoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(...groups);
+    pass.end();
+    if (++this.#passes >= FLUSH_PASSES) this.flush();
+  }
+
+  /** Workgroup counts for `n` invocations of `size`-wide groups (y takes what x's 65535 cannot). */
+  static grid(n: number, size: number): [number, number, number] {
+    const groups = Math.ceil(n / size);
+    const x = Math.min(groups, 65535);
+    return [x, Math.ceil(groups / x), 1];
+  }
+
+  // ---- memory --------------------------------------------------------------------------------------
+
+  alloc(nbytes: number): GPUBuffer {
+    const size = sizeClass(nbytes);
+    if (size > this.limits.maxBufferSize || size > this.limits.maxStorageBufferBindingSize)
+      fail('E_OOM', `${this.id} buffers hold at most ${Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize)} bytes`);
+    const free = this.#pool.get(size);
+    const reused = free?.pop();
+    this.#liveBytes += size;
+    if (reused) {
+      this.#pooledBytes -= size;
+      return reused;
+    }
+    return this.device.createBuffer({ size, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
+  }
+
+  release(b: GPUBuffer): void {
+    this.#liveBytes -= b.size;
+    if (this.#lost || this.#pooledBytes + b.size > POOL_LIMIT) {
+      this.retire(b);
+      return;
+    }
+    const list = this.#pool.get(b.size) ?? [];
+    list.push(b);
+    this.#pool.set(b.size, list);
+    this.#pooledBytes += b.size;
+  }
+
+  memory(): { liveBytes: number; pooledBytes: number; pipelines: number } {
+    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelines.size };
+  }
+
+  /** Copies bytes into `dst` at `byteOffset` through a staging buffer mapped at creation. */
+  write(dst: GPUBuffer, src: ArrayBufferView, byteOffset: number): void {
+    const len = src.byteLength;
+    if (len === 0) return;
+    const size = Math.ceil(len / 4) * 4;
+    if (byteOffset % 4 !== 0 || byteOffset + size > dst.size)
+      fail('E_ARGUMENT', `webgpu write: byte offset ${byteOffset} and length ${len} must be 4-byte aligned within the buffer`);
+    const staging = this.device.createBuffer({ size, usage: Usage.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(src.buffer, src.byteOffset, len));
+    staging.unmap();
+    this.encoder().copyBufferToBuffer(staging, 0, dst, byteOffset, size);
+    this.retire(staging);
+  }
+
+  /** Reads bytes back through a MAP_READ staging buffer (mapAsync: the JS thread never blocks). */
+  async read(src: GPUBuffer, dst: ArrayBufferView, byteOffset: number, what: string): Promise<void> {
+    const len = dst.byteLength;
+    const start = Math.floor(byteOffset / 4) * 4;
+    const size = Math.ceil((byteOffset + len - start) / 4) * 4;
+    const staging = len > 0 ? this.device.createBuffer({ size, usage: Usage.MAP_READ | Usage.COPY_DST }) : undefined;
+    if (staging) this.encoder().copyBufferToBuffer(src, start, staging, 0, size);
+    try {
+      await this.settle(what);
+      if (!staging) return;
+      await staging.mapAsync(MapMode.READ);
+      new Uint8Array(dst.buffer, dst.byteOffset, len).set(new Uint8Array(staging.getMappedRange(), byteOffset - start, len));
+      staging.unmap();
+    } finally {
+      staging?.destroy();
+    }
+  }
+
+  /** Whole-buffer snapshot, for an op that reads the buffer it writes (WebGPU forbids that binding). */
+  snapshot(b: GPUBuffer): GPUBuffer {
+    const copy = this.device.createBuffer({ size: b.size, usage: Usage.STORAGE | Usage.COPY_DST });
+    this.encoder().copyBufferToBuffer(b, 0, copy, 0, b.size);
+    this.retire(copy);
+    return copy;
+  }
+
+  /** Tests and shutdown: destroys the device (it is lost afterwards). */
+  destroy(): void {
+    this.#lost ??= `${this.id} was destroyed`;
+    this.device.destroy();
+  }
+}

@@ -1,0 +1,218 @@
+// The WebGPU backend's own promises, beyond the shared op suites (which run on it through
+// forEachBackend): every shader variant compiles through Dawn without an error message; Philox
+// numbers match the CPU's; device-side errors (Gather out of range, a lost device) reject the next
+// sync point; the buffer pool, the pipeline cache, the device timer and the matmul autotune cache
+// work; and a worker thread gets a clear KilnError instead of dawn.node's crash.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import type { DType } from '../src/index.js';
+import { backend } from '../src/backends/index.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import { sizeClass } from '../src/backends/webgpu/device.js';
+import { TILE_CANDIDATES, tileName } from '../src/backends/webgpu/matmul.js';
+import { planBackends } from './helpers/backends.js';
+import { expectKilnError } from './helpers/compare.js';
+import { DIST_INDEX, ROOT, assertDistFresh, ending } from './helpers/dist.js';
+
+const plan = planBackends().find((p) => p.kind === 'webgpu')!;
+const gpu = () => backend('webgpu') as WebGpuBackend;
+const D = 'webgpu:0';
+const ALL: DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8', 'bool'];
+const FLOATS: DType[] = ['float32', 'float16', 'bfloat16'];
+const NUMERIC: DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8'];
+
+it('size classes: four per power of two, 256 bytes minimum, never smaller than asked', () => {
+  expect([0, 1, 256, 257, 1000, 1024, 1025, 3 * 2 ** 20 + 1].map(sizeClass)).toEqual([256, 256, 256, 320, 1024, 1024, 1280, 3.5 * 2 ** 20]);
+  for (let n = 1; n < 1e6; n = Math.ceil(n * 1.7)) expect(sizeClass(n)).toBeGreaterThanOrEqual(n);
+});
+
+describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
+  it('is present (KILN_REQUIRE=webgpu makes an absent backend fail here)', () => {
+    expect(plan.device, plan.reason).toBe(D);
+    const info = kiln.devices().find((d) => d.id === D)!;
+    expect(info.details).toMatchObject({ 'timestamp-query': expect.any(Boolean), 'shader-f16': expect.any(Boolean), matmulTile: expect.any(String) });
+  });
+
+  it('every shader variant compiles through Dawn without an error message', async () => {
+    // One call per (op, dtypes) variant of every kernel family; tiny tensors, so this is mostly compilation.
+    await kiln.scope(async () => {
+      const t = (d: DType, shape = [2, 3]) => kiln.ones(shape, { dtype: d, device: D });
+      const floatUnary = ['exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'silu', 'floor', 'ceil', 'round', 'gelu', 'leakyRelu'] as const;
+      for (const d of FLOATS) {
+        for (const f of floatUnary) (t(d)[f] as () => kiln.Tensor).call(t(d));
+        t(d).gelu({ approximate: 'tanh' });
+        kiln.softmax(t(d));
+        kiln.logSoftmax(t(d));
+        kiln.layerNorm(t(d), { scale: t(d, [3]), bias: t(d, [3]) });
+        kiln.layerNorm(t(d));
+        kiln.rmsNorm(t(d), { scale: t(d, [3]) });
+        kiln.rmsNorm(t(d));
+        kiln.rand([5], { dtype: d, device: D });
+        kiln.randn([5], { dtype: d, device: D });
+      }
+      for (const d of NUMERIC) {
+        for (const f of ['abs', 'relu', 'sign'] as const) t(d)[f]();
+        if (d !== 'uint8') t(d).neg();
+        t(d).clip(0, 1);
+        for (const f of [kiln.add, kiln.sub, kiln.mul, kiln.div, kiln.pow, kiln.maximum, kiln.minimum, kiln.mod]) f(t(d), t(d));
+        for (const f of ['sum', 'mean', 'max', 'min', 'prod', 'variance'] as const) t(d)[f]({ axes: [1] });
+        t(d).argmax({ axis: 1 });
+        t(d).argmin({ axis: 1 });
+        kiln.arange(0, 4, 1, { dtype: d, device: D });
+        if (d !== 'uint8') kiln.matmul(t(d), t(d, [3, 2]));
+      }
+      kiln.matmul(t('uint8'), t('uint8', [3, 2]));
+      kiln.gemm(t('float32'), t('float32', [3, 2]), { c: t('float32', [2]), beta: 0.5 });
+      for (const d of ALL) {
+        for (const f of [kiln.equal, kiln.notEqual, kiln.less, kiln.lessEqual, kiln.greater, kiln.greaterEqual]) f(t(d), t(d));
+        kiln.where(t('bool'), t(d), t(d));
+        for (const to of ALL) kiln.cast(t(d), to);
+        kiln.pad(t(d), [[1, 1], [0, 2]], { mode: 'constant', value: 1 });
+        kiln.pad(t(d), [[1, 1], [0, 2]], { mode: 'reflect' });
+        kiln.pad(t(d), [[1, 1], [0, 2]], { mode: 'edge' });
+        for (const i of ['int32', 'int64'] as DType[]) kiln.gather(t(d), kiln.zeros([2], { dtype: i, device: D }), 1);
+        kiln.full([3], 1, { dtype: d, device: D });
+      }
+      for (const f of [kiln.logicalAnd, kiln.logicalOr, kiln.logicalXor]) f(t('bool'), t('bool'));
+      t('bool').logicalNot();
+      await kiln.sync();
+    });
+    // every matmul tile configuration (the autotune compiles and times each)
+    await gpu().tune(0, { force: true, size: 64 });
+    const report = await gpu().compilation(0);
+    const errors = report.flatMap((r) => r.messages.filter((m) => m.type === 'error').map((m) => `${m.message} (line ${m.line})`));
+    expect(errors).toEqual([]);
+    expect(report.length).toBeGreaterThan(300);
+  });
+
+  it('every matmul tile configuration (subgroup variants included) gives the CPU result on odd shapes, batches and views', async () => {
+    const before = kiln.devices().find((d) => d.id === D)!.details.matmulTile;
+    const tiles = gpu().matmulTiles(0);
+    try {
+      for (const tile of tiles) {
+        gpu().setMatmulTile(0, tile);
+        for (const [b, m, k, n] of [[1, 67, 45, 131], [3, 20, 64, 36], [2, 129, 7, 5]]) {
+          await kiln.scope(async () => {
+            const a = kiln.rand([b, m, k], { seed: m, low: -1, high: 1 }), bb = kiln.rand([b, n, k], { seed: n, low: -1, high: 1 });
+            const ga = kiln.rand([b, m, k], { seed: m, low: -1, high: 1, device: D }), gb = kiln.rand([b, n, k], { seed: n, low: -1, high: 1, device: D });
+            const want = (await kiln.matmul(a, bb.transpose(1, 2)).data()) as Float32Array;
+            const got = (await kiln.matmul(ga, gb.transpose(1, 2)).data()) as Float32Array;
+            const contiguous = (await kiln.matmul(ga, gb.transpose(1, 2).contiguous()).data()) as Float32Array;
+            for (let i = 0; i < want.length; ++i) {
+              expect(Math.abs(got[i] - want[i]), `${JSON.stringify(tile)} [${b},${m},${k},${n}] at ${i}`).toBeLessThan(1e-5 * k);
+              expect(Math.abs(contiguous[i] - want[i]), `${JSON.stringify(tile)} vec4 [${b},${m},${k},${n}] at ${i}`).toBeLessThan(1e-5 * k);
+            }
+          });
+        }
+      }
+    } finally {
+      gpu().setMatmulTile(0, tiles.find((t) => tileName(t) === before) ?? tiles[0]);
+    }
+  });
+
+  it('rand gives exactly the CPU numbers for a seed, randn the same within a few float32 ulp', async () => {
+    for (const seed of [0, 7, 2 ** 40 + 3]) {
+      const g = (await kiln.rand([1031], { seed, device: D }).data()) as Float32Array;
+      const c = (await kiln.rand([1031], { seed }).data()) as Float32Array;
+      expect(Array.from(g)).toEqual(Array.from(c));
+      const gn = (await kiln.randn([1029], { seed, device: D }).data()) as Float32Array;
+      const cn = (await kiln.randn([1029], { seed }).data()) as Float32Array;
+      // WGSL has no float64: Box-Muller runs in f32 with the angle reduced in integers (random.wgsl)
+      for (let i = 0; i < cn.length; ++i) expect(Math.abs(gn[i] - cn[i])).toBeLessThanOrEqual(1e-7 + 1e-6 * Math.abs(cn[i]));
+    }
+  });
+
+  it('an out-of-range Gather index rejects the next sync point with E_INDEX (and the device stays usable)', async () => {
+    const x = kiln.arange(0, 6, 1, { device: D }).reshape([2, 3]);
+    const y = kiln.gather(x, kiln.tensor([0, 5], { dtype: 'int32', device: D }), 1);
+    const err = await y.data().then(() => undefined, (e: unknown) => e as kiln.KilnError);
+    expect(err?.code).toBe('E_INDEX');
+    expect(err?.message).toMatch(/index 5 is out of range for axis 1 of size 3/);
+    expect(await kiln.gather(x, kiln.tensor([-1], { dtype: 'int64', device: D }), 1).toArray()).toEqual([[2], [5]]);
+  });
+
+  it('allocations beyond the device limit fail at once with E_OOM', () => {
+    const limit = kiln.devices().find((d) => d.id === D)!.details.maxBufferSize as number;
+    const e = expectKilnError(() => kiln.zeros([Math.ceil(limit / 4) + 1024], { device: D }), 'E_OOM');
+    expect(e.message).toMatch(/webgpu:0/);
+  });
+
+  it('the buffer pool reuses freed buffers and the pipeline cache reuses compiled variants', async () => {
+    const mem = () => gpu().memoryInfo()[D] as { liveBytes: number; pooledBytes: number; pipelines: number };
+    const a = kiln.ones([1000], { device: D });
+    const live = mem().liveBytes;
+    a.dispose();
+    expect(mem().liveBytes).toBe(live - sizeClass(4000));
+    const pooled = mem().pooledBytes;
+    const b = kiln.ones([1000], { device: D });
+    expect(mem().pooledBytes).toBe(pooled - sizeClass(4000)); // came from the pool
+    const pipelines = mem().pipelines;
+    await b.exp().add(b).data();
+    const compiled = mem().pipelines;
+    await b.exp().add(b).data();
+    expect(mem().pipelines).toBe(compiled);
+    expect(compiled).toBeGreaterThanOrEqual(pipelines);
+  });
+
+  it('the device timer measures work between start and stop with timestamp queries', async () => {
+    const timer = gpu().timer(0);
+    const a = kiln.rand([128, 128], { seed: 1, device: D });
+    timer.start();
+    for (let i = 0; i < 3; ++i) kiln.matmul(a, a);
+    const ms = await timer.stop();
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(60_000);
+  });
+
+  it('the matmul autotune result is cached on disk per adapter and reused from memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-cache-'));
+    const old = process.env.KILN_CACHE_DIR;
+    process.env.KILN_CACHE_DIR = dir;
+    try {
+      const first = await gpu().tune(0, { force: true, size: 64 });
+      expect(first.source).toBe('measured');
+      const subgroups = kiln.devices().find((d) => d.id === D)!.details.subgroups;
+      expect(first.timings).toHaveLength(TILE_CANDIDATES.filter((t) => subgroups || !t.subgroups).length);
+      const cached = JSON.parse(readFileSync(join(dir, 'webgpu-matmul.json'), 'utf8'));
+      const entry = Object.values(cached)[0] as { tile: unknown };
+      expect(entry.tile).toEqual(first.tile);
+      expect((await gpu().tune(0)).source).toBe('memory');
+      expect(kiln.devices().find((d) => d.id === D)!.details.matmulTile).toBe(tileName(first.tile));
+    } finally {
+      if (old === undefined) delete process.env.KILN_CACHE_DIR;
+      else process.env.KILN_CACHE_DIR = old;
+    }
+  });
+
+  it('a worker thread gets E_UNSUPPORTED for WebGPU instead of a crash, while the main thread keeps computing', () => {
+    assertDistFresh();
+    // a child process: if dawn.node crashed there, vitest would survive and see the signal
+    const r = spawnSync(process.execPath, [join(ROOT, 'test', 'fixtures', 'webgpu-worker.mjs'), DIST_INDEX], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, ending(r)).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out.main).toEqual([2, 4, 6]);
+    expect(out.after).toEqual([5]);
+    expect(out.worker.devices).toEqual(['cpu']);
+    expect(out.worker.init.code).toBe('E_UNSUPPORTED');
+    expect(out.worker.init.message).toMatch(/main thread.*node-webgpu#13/);
+    expect(out.worker.tensor.code).toBe('E_DEVICE');
+    expect(out.worker.tensor.message).toMatch(/worker thread/);
+    expect(out.worker.cpu).toEqual([2, 3]);
+  });
+
+  // last: the device is gone afterwards
+  it('a lost device rejects the next sync point and every later call with E_DEVICE_LOST', async () => {
+    const a = kiln.ones([4], { device: D });
+    const pending = a.add(1);
+    gpu().destroyDevice(0);
+    const err = await pending.data().then(() => undefined, (e: unknown) => e as kiln.KilnError);
+    expect(err?.code).toBe('E_DEVICE_LOST');
+    expectKilnError(() => kiln.ones([4], { device: D }), 'E_DEVICE_LOST');
+    expectKilnError(() => a.mul(2), 'E_DEVICE_LOST');
+    await expect(kiln.sync()).rejects.toMatchObject({ code: 'E_DEVICE_LOST' });
+  });
+});
