@@ -4,7 +4,7 @@
 // topologically; infers static shapes where dims are known (shapes.ts) and folds constant
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
-import { resolveDevice } from '../backends/backend.js';
+import { resolveDevice, type Backend } from '../backends/backend.js';
 import { KilnError, fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -16,6 +16,11 @@ import { MAX_OPSET, opHandler, type HostValue, type OpContext, type OpHandler } 
 import { upload } from './upload.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 import './ops/index.js';
+
+/** The ops of kernels/OPS.md that exist for bool only; every other op the engine uses takes float32. */
+const BOOL_ONLY_OPS = new Set(['Not', 'And', 'Or', 'Xor']);
+/** Whether a backend implements native op `op`, asked in a dtype the op's OPS.md row admits. */
+const hasNativeOp = (backend: Backend, op: string) => backend.supports(op, [BOOL_ONLY_OPS.has(op) ? 'bool' : 'float32']);
 
 const describeNode = (n: Node, opset: number) => `node '${n.name}' (op ${n.opType}, opset ${opset})`;
 
@@ -30,7 +35,7 @@ function checkSupport(g: Graph, opset: number, device: string): void {
     const reason = h.check?.(n, opset);
     if (reason) why(reason);
     const uses = typeof h.uses === 'function' ? h.uses(n, opset) : h.uses;
-    const missing = uses.filter((op) => !backend.supports(op, ['float32']));
+    const missing = uses.filter((op) => !hasNativeOp(backend, op));
     if (missing.length) why(`the ${backend.kind} backend lacks the native op(s) ${missing.join(', ')}`);
     for (const sub of n.subgraphs.values()) checkSupport(sub, opset, device);
   }
@@ -98,7 +103,7 @@ class GraphPlan {
       if (h.dtype === 'int64' || h.dtype === 'int32') this.hosts.set(name, { shape: h.shape, values: h.data });
     }
     const fed = new Set(g.inputs.map((v) => v.name));
-    await fuse({ graph: g, constants: this.constants, fed, supports: (op) => resolveDevice(this.device).backend.supports(op, ['float32']) });
+    await fuse({ graph: g, constants: this.constants, fed, supports: (op) => hasNativeOp(resolveDevice(this.device).backend, op) });
     this.order = topoSort(g, new Set([...fed, ...this.constants.keys(), ...this.outer]));
     await this.fold(fed);
     this.planFrees();

@@ -1,4 +1,4 @@
-// Dispatch of Gather (gather.wgsl), Pad (pad.wgsl) and the Philox random ops (random.wgsl).
+// Dispatch of Gather (gather.wgsl), Pad (pad.wgsl), Im2Col (im2col.wgsl) and the Philox random ops (random.wgsl).
 import { fail } from '../../errors.js';
 import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
@@ -81,27 +81,63 @@ const pad: Dispatcher = (c) => {
   }
   const n = numel(y.shape);
   if (n === 0) return;
-  const k = kindOf(y.dtype);
-  const value = num(c, 'value', 0);
   const m = new Meta();
   m.set(0, n).set(1, r).set(7, MODES[mode]);
-  let v: string;
-  if (k === 'F') (m.setF32(8, value), (v = 'meta_f32(8u)'));
-  else if (k === 'I') (m.set(8, y.dtype === 'bool' ? +(value !== 0) : Number.isNaN(value) ? 0 : value), (v = 'args[8]'));
-  else (m.setI64(8, BigInt(Number.isFinite(value) ? Math.trunc(value) : 0)), (v = 'meta_l(8u)'));
   m.set(2, m.push(...y.shape));
   m.set(3, m.push(y.offset, ...y.strides));
   m.set(4, m.push(x.offset, ...x.strides));
   m.set(5, m.push(...x.shape));
   m.set(6, m.push(...pads.slice(0, r)));
-  const glue = [
+  const { ins, outs } = buffersOf(c);
+  c.dev.dispatch(c.dev.pipeline(shader('pad', borderGlue(c, m))), [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(n, 256));
+};
+
+/**
+ * Bindings X (1) and Y (2), copy_element, and store_value writing attribute `value` (converted like
+ * Fill, stored at meta[8..10) in Y's kind): the glue of pad.wgsl and im2col.wgsl.
+ */
+function borderGlue(c: Call, m: Meta): string[] {
+  const y = c.outputs[0];
+  const k = kindOf(y.dtype);
+  const value = num(c, 'value', 0);
+  let v: string;
+  if (k === 'F') (m.setF32(8, value), (v = 'meta_f32(8u)'));
+  else if (k === 'I') (m.set(8, y.dtype === 'bool' ? +(value !== 0) : Number.isNaN(value) ? 0 : value), (v = 'args[8]'));
+  else (m.setI64(8, BigInt(Number.isFinite(value) ? Math.trunc(value) : 0)), (v = 'meta_l(8u)'));
+  return [
     inputBinding('X', 1),
     outputBinding('Y', 2, y.dtype),
     copyElement(c),
     `fn store_value(y: i32) { ${store('Y', y.dtype, 'y', convert(v, k, y.dtype))}; }`,
   ];
+}
+
+const WINDOW_ATTRS = ['kernel', 'strides', 'dilations', 'pads'] as const;
+
+const im2col: Dispatcher = (c) => {
+  expectArity(c, 1);
+  const x = c.inputs[0], y = c.outputs[0];
+  const d = x.shape.length - 2;
+  if (d < 1 || d > 6) fail('E_SHAPE', `Im2Col: X must be [N, C, 1 to 6 spatial dims], got [${x.shape}]`);
+  if (x.dtype !== y.dtype) fail('E_DTYPE', `Im2Col: output dtype ${y.dtype} differs from input ${x.dtype}`);
+  if (!isContiguous(y.shape, y.strides)) fail('E_ARGUMENT', 'Im2Col: Y must be contiguous');
+  const [kernel, strides, dilations, pads] = WINDOW_ATTRS.map((name) => {
+    const v = c.attrs[name];
+    if (!Array.isArray(v) || v.length !== d || v.some((e) => !Number.isInteger(e))) fail('E_ARGUMENT', `Im2Col: attribute '${name}' needs one integer per spatial dim (${d})`);
+    return v as number[];
+  });
+  if (y.shape.length !== 2 + 2 * d || y.shape[0] !== x.shape[0] || y.shape[1] !== x.shape[1]) fail('E_SHAPE', `Im2Col: Y must be [N, C, k..., o...], got [${y.shape}] for X [${x.shape}]`);
+  for (let i = 0; i < d; ++i) {
+    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1 || pads[i] < 0) fail('E_ARGUMENT', 'Im2Col: kernel, strides and dilations must be >= 1 and pads >= 0');
+    if (y.shape[2 + i] !== kernel[i]) fail('E_SHAPE', `Im2Col: Y's kernel dims [${y.shape.slice(2, 2 + d)}] must equal 'kernel' [${kernel}]`);
+  }
+  const n = numel(y.shape);
+  if (n === 0) return;
+  const m = new Meta();
+  m.set(0, n).set(1, d).set(2, x.shape[1]).set(3, y.offset).set(4, x.offset).set(5, x.strides[0]).set(6, x.strides[1]);
+  m.set(7, m.push(...y.shape.slice(2 + d), ...kernel, ...strides, ...dilations, ...pads, ...x.shape.slice(2), ...x.strides.slice(2)));
   const { ins, outs } = buffersOf(c);
-  c.dev.dispatch(c.dev.pipeline(shader('pad', glue)), [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(n, 256));
+  c.dev.dispatch(c.dev.pipeline(shader('im2col', borderGlue(c, m))), [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(n, 256));
 };
 
 const random: Dispatcher = (c) => {
@@ -126,4 +162,4 @@ const random: Dispatcher = (c) => {
   c.dev.dispatch(p, [c.dev.constants(m.build()), outs[0]], GpuDevice.grid(Math.ceil(n / 4), 256));
 };
 
-export const DATA: Record<string, Dispatcher> = { Gather: gather, Pad: pad, RandomUniform: random, RandomNormal: random };
+export const DATA: Record<string, Dispatcher> = { Gather: gather, Pad: pad, Im2Col: im2col, RandomUniform: random, RandomNormal: random };
