@@ -21,6 +21,12 @@ export interface DeviceInfo {
 export interface BufferHandle {
   readonly device: number;
   readonly nbytes: number;
+  /**
+   * (optional; the CUDA backend provides it) The buffer's raw device address and the cudaStream_t of
+   * its device's compute queue, both as BigInts, for libraries that enqueue on that stream themselves
+   * (NCCL, src/distributed/nccl-group.ts). Work they enqueue there is ordered with Kiln's kernels.
+   */
+  deviceAddress?(): { pointer: bigint; stream: bigint };
 }
 
 /** What a kernel receives: a strided view of a buffer. `offset` and `strides` count elements. */
