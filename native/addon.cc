@@ -133,11 +133,16 @@ double number_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  double n = number_arg(info, 0, "nbytes");
+// A byte count argument: a non-negative integer a double holds exactly.
+size_t byte_count_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  double n = number_arg(info, i, what);
   if (n < 0 || n > 9007199254740991.0 || n != (double)(int64_t)n)
-    fail("E_ARGUMENT", "alloc: invalid byte count " + std::to_string(n));
-  auto* h = new Handle{std::make_shared<HostBuffer>((size_t)n)};
+    fail("E_ARGUMENT", std::string(what) + ": invalid byte count " + std::to_string(n));
+  return (size_t)n;
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  auto* h = new Handle{std::make_shared<HostBuffer>(byte_count_arg(info, 0, "alloc"))};
   return Napi::External<Handle>::New(info.Env(), h, [](Napi::Env, Handle* p) { delete p; });
 }
 
@@ -159,11 +164,12 @@ Bytes bytes_of(Napi::Value v, const char* what) {
   return Bytes{static_cast<char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength()};
 }
 
-void check_range(const BufferPtr& buf, double offset, size_t n, const char* what) {
-  if (offset < 0 || offset != (double)(int64_t)offset || (size_t)offset + n > buf->size())
+void check_range(size_t size, double offset, size_t n, const char* what) {
+  if (offset < 0 || offset != (double)(int64_t)offset || (size_t)offset + n > size)
     fail("E_ARGUMENT", std::string(what) + ": byte range [" + std::to_string((int64_t)offset) + ", +" +
-                           std::to_string(n) + ") is outside a buffer of " + std::to_string(buf->size()) + " bytes");
+                           std::to_string(n) + ") is outside a buffer of " + std::to_string(size) + " bytes");
 }
+void check_range(const BufferPtr& buf, double offset, size_t n, const char* what) { check_range(buf->size(), offset, n, what); }
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
   BufferPtr buf = buffer_of(info[0]);

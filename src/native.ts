@@ -44,6 +44,8 @@ export interface NativeCuda {
   properties(device: number): NativeCudaProps;
   alloc(device: number, nbytes: number): NativeHandle;
   free(h: NativeHandle): void;
+  /** The buffer's device address and its device's cudaStream_t, as BigInts (NCCL enqueues on it). */
+  address(h: NativeHandle): { pointer: bigint; stream: bigint };
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
   sync(device: number): Promise<void>;

@@ -150,6 +150,15 @@ onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () 
     expect(await kiln.gather(data, kiln.tensor([3], { dtype: 'int64' }).to(dev), 0).toArray()).toEqual([3]);
   });
 
+  it('a buffer exposes its device address and its device stream (the hook NCCL enqueues through)', () => {
+    const x = kiln.zeros([1024], { device: dev });
+    const a = x.view('test').buffer.deviceAddress!();
+    const b = kiln.zeros([1024], { device: dev }).view('test').buffer.deviceAddress!();
+    expect(a.pointer).toBeGreaterThan(0n);
+    expect(b.pointer).not.toBe(a.pointer);
+    expect(b.stream).toBe(a.stream);
+  });
+
   it('times work with CUDA events', async () => {
     const t = backend('cuda')!.timer!(0);
     const x = kiln.ones([1 << 20], { device: dev });

@@ -76,7 +76,7 @@ void fill_run(const KernelArgs& a, const Stream& s) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) range_kernel(T* y, int64_t stride, int64_t n, double start, double delta) {
-  KILN_GRID_STRIDE(i, n) y[i * stride] = from_double<T>(start + (double)i * delta);
+  KILN_GRID_STRIDE(i, n) y[i * stride] = from_double<T>(__dadd_rn(start, __dmul_rn((double)i, delta)));  // unfused, as on the CPU
 }
 
 void range_run(const KernelArgs& a, const Stream& s) {

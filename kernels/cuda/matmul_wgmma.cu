@@ -6,11 +6,12 @@
 //   rows of the 128 x 128 output tile, and release a stage through its "empty" mbarrier.
 //   Persistent grid (one block per SM) walking the tiles in a swizzled order: groups of 8 row tiles
 //   sweep the columns together, so the A and B tiles in flight stay in L2.
-// Operands: A must have unit K stride and 16-byte-aligned rows, B is read as B^T ([N, K], unit K
-// stride): a B with unit K stride (a transposed view) is used in place, any other is first copied
-// to a K-contiguous scratch (pack_kmajor). Batches need one batch stride per operand (a 3-D tensor
-// map). Edge tiles: TMA zero-fills reads past M, N and K; the epilogue (gemm_store, shared with the
-// other kernels) writes only the valid part, with alpha, beta and C.
+// Operands: TMA reads A ([M, K]) and B^T ([N, K]) in place when K is their unit stride and their
+// rows are 16-byte aligned (a row-major A; a B that is a transposed view); any other operand, and
+// operands of several batch dims (the tensor maps are 3-D: K, rows, batch), is first copied to a
+// K-contiguous scratch (pack_kmajor). Edge tiles: TMA zero-fills reads past M, N and K; the
+// epilogue (gemm_store, shared with the other kernels) writes only the valid part, with alpha,
+// beta and C.
 // Descriptors (PTX ISA, "matrix descriptor"): start address >> 4 in bits 0-13, leading byte
 // offset >> 4 in 16-29 (unused for swizzled K-major: 1), stride byte offset >> 4 in 32-45 (1024:
 // eight 128-byte rows), swizzle mode 1 (128B) in bits 62-63; a K step of 16 elements within the
@@ -214,19 +215,21 @@ CUtensorMap tensor_map(DType t, const void* base, int64_t rows, int64_t K, int64
   return m;
 }
 
-bool tma_ready(const void* p, int64_t ld, int64_t sb, int64_t batch) {
-  return ((uintptr_t)p % 16 == 0) && (ld * 2) % 16 == 0 && (batch <= 1 || (sb * 2) % 16 == 0) && ld > 0;
+// TMA reads an operand in place when its base and row stride are 16-byte aligned, its rows do not
+// overlap, and its batch entries neither overlap nor broadcast (stride 0); otherwise it is packed.
+bool tma_ready(const void* p, int64_t rows, int64_t K, int64_t ld, int64_t sb, int64_t batch) {
+  return ((uintptr_t)p % 16 == 0) && ld >= K && ld > 0 && (ld * 2) % 16 == 0 && (batch <= 1 || ((sb * 2) % 16 == 0 && sb >= rows * ld));
 }
 
 template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
   const int64_t nb = p.batch.n;
-  const bool one_stride = p.batch.rank == 1;
-  if (!one_stride && nb > 1) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': batch dims need one stride per operand");
+  // In place needs one batch stride per operand (a 3-D tensor map); several batch dims are packed.
+  const bool one_stride = p.batch.rank == 1 || nb <= 1;
   const int64_t sba = p.batch.stride[0][0], sbb = p.batch.stride[1][0];
   // A: in place when K-contiguous and aligned, else packed; B likewise as B^T.
   const int64_t kp = (p.K + 7) / 8 * 8;
-  const bool a_direct = (p.sak == 1 || p.K == 1) && tma_ready(p.a, p.sam, sba, nb);
-  const bool b_direct = (p.sbk == 1 || p.K == 1) && tma_ready(p.b, p.sbn, sbb, nb);
+  const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && tma_ready(p.a, p.M, p.K, p.sam, sba, nb);
+  const bool b_direct = one_stride && (p.sbk == 1 || p.K == 1) && tma_ready(p.b, p.N, p.K, p.sbn, sbb, nb);
   Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * 2)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * 2));
   const unsigned grid = grid_for(nb * std::max(p.M, p.N) * p.K, kThreads, s);
   if (!a_direct)
@@ -247,6 +250,9 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
 
 void matmul_wgmma(const GemmArgs& p, DType t, const Stream& s) {
   if (s.cc != 90) fail("E_UNSUPPORTED", "MatMul impl 'wgmma' needs an sm_90 GPU (this is sm_" + std::to_string(s.cc) + ")");
+#ifndef KILN_CUDA_SM90A
+  fail("E_UNSUPPORTED", "MatMul impl 'wgmma': this build has no sm_90a code (add 90a to KILN_CUDA_ARCHITECTURES)");
+#endif
   if (t == DType::F16) return launch_wgmma<__half>(p, t, s);
   if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, s);
   fail("E_UNSUPPORTED", std::string("MatMul impl 'wgmma' takes float16 or bfloat16, not ") + dtype_name(t));

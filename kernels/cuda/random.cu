@@ -30,7 +30,8 @@ __global__ void __launch_bounds__(kThreads) random_kernel(T* y, int64_t n, uint3
 #pragma unroll
       for (int k = 0; k < 4; ++k) v[k] = philox_unit(b.x[k]);
     }
-    for (int64_t k = 0, g = 4 * i; k < 4 && g < n; ++k, ++g) y[g] = from_double<T>(shift + scale * v[k]);
+    // Unfused multiply and add (nvcc would contract them into an fma): the CPU's rounding exactly.
+    for (int64_t k = 0, g = 4 * i; k < 4 && g < n; ++k, ++g) y[g] = from_double<T>(__dadd_rn(shift, __dmul_rn(scale, v[k])));
   }
 }
 

@@ -5,7 +5,9 @@
 // Floats accumulate in float64 (as on the CPU) and round once on store. The kept dims and the
 // reduced dims are coalesced separately (two Geometries); a group of threads owns one output:
 //   reduce_warp   32 lanes per output (8 outputs per block) for reductions up to kWarpMax elements
-//   reduce_block  256 threads per output for longer ones (a full reduction of 10M elements)
+//   reduce_block  256 threads per output for longer ones
+//   reduce_parts  few outputs over long ranges (a full reduction of 10M elements): (part, output)
+//                 blocks reduce chunks into scratch, reduce_finish merges each output's parts in order
 // Each lane walks the reduced elements lane, lane + G, ... in order, then lanes merge with warp
 // shuffles (__shfl_down_sync on the state's 32-bit words) and, for blocks, through shared memory.
 // Arg* merges prefer the smaller index on ties, so "first occurrence" holds however lanes split.
@@ -21,6 +23,7 @@ namespace cuda {
 namespace {
 
 constexpr int64_t kWarpMax = 4096;
+constexpr int64_t kSplitMin = 1 << 16;  // reduced elements per output before a range is split
 
 template <typename T> constexpr bool kF = is_dfloat<T>();
 
@@ -148,6 +151,18 @@ template <typename R> __device__ __forceinline__ void warp_merge(const R& r, typ
   }
 }
 
+// The block's state in thread 0: warps merge by shuffles, then thread 0 merges the warps in order.
+template <typename R> __device__ __forceinline__ typename R::S block_merge(const R& r, typename R::S s) {
+  __shared__ typename R::S part[kThreads / 32];
+  warp_merge(r, s);
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int w = 1; w < kThreads / 32; ++w) r.merge(s, part[w]);
+  __syncthreads();  // `part` may be reused by the caller's next iteration
+  return s;
+}
+
 // Group = 32 (one warp per output) or kThreads (one block per output).
 template <int Group, typename R, typename T>
 __global__ void __launch_bounds__(kThreads) reduce_kernel(Geometry<2> kept, Geometry<1> red, R r, const T* x,
@@ -167,20 +182,43 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(Geometry<2> kept, Geom
         red.offsets(j, ro);
         r.add(s, dload(x + ko[0] + ro[0]), j);
       }
-    warp_merge(r, s);
     if constexpr (Group > 32) {
-      __shared__ S part[kThreads / 32];
-      const int warp = threadIdx.x / 32;
-      if (threadIdx.x % 32 == 0) part[warp] = s;
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        for (int w = 1; w < kThreads / 32; ++w) r.merge(s, part[w]);  // warps in element order
-        y[ko[1]] = r.finish(s, red.n);
-      }
-      __syncthreads();
+      s = block_merge(r, s);
+      if (threadIdx.x == 0) y[ko[1]] = r.finish(s, red.n);
     } else {
+      warp_merge(r, s);
       if (live && lane == 0) y[ko[1]] = r.finish(s, red.n);
     }
+  }
+}
+
+// Few outputs over a long reduced range (a full reduction): blocks (part q, output o) each reduce
+// one chunk of the range into parts[o * P + q]; reduce_finish merges the parts in order.
+template <typename R, typename T>
+__global__ void __launch_bounds__(kThreads) reduce_parts(Geometry<2> kept, Geometry<1> red, R r, const T* x,
+                                                         typename R::S* parts, int64_t chunk) {
+  const int64_t o = blockIdx.y, q = blockIdx.x, lo = q * chunk, hi = min(red.n, lo + chunk);
+  int64_t ko[2];
+  kept.offsets(o, ko);
+  typename R::S s = r.init(o);
+  for (int64_t j = lo + threadIdx.x; j < hi; j += kThreads) {
+    int64_t ro[1];
+    red.offsets(j, ro);
+    r.add(s, dload(x + ko[0] + ro[0]), j);
+  }
+  s = block_merge(r, s);
+  if (threadIdx.x == 0) parts[o * gridDim.x + q] = s;
+}
+
+template <typename R>
+__global__ void __launch_bounds__(kThreads) reduce_finish(Geometry<2> kept, R r, const typename R::S* parts, int64_t nparts,
+                                                          typename R::Out* y, int64_t n, int64_t outputs) {
+  KILN_GRID_STRIDE(o, outputs) {
+    int64_t ko[2];
+    kept.offsets(o, ko);
+    typename R::S s = parts[o * nparts];
+    for (int64_t q = 1; q < nparts; ++q) r.merge(s, parts[o * nparts + q]);
+    y[ko[1]] = r.finish(s, n);
   }
 }
 
@@ -205,6 +243,19 @@ ReduceGeometry reduce_geometry(const View& x, const View& y, const std::vector<i
 
 template <typename R, typename T>
 void launch_reduce(const Stream& s, const ReduceGeometry& g, const R& r, const T* x, typename R::Out* y) {
+  if (g.red.n > kSplitMin && g.outputs < (int64_t)s.sm_count * 2) {
+    // Too few outputs to fill the GPU one block each: split the range into parts of >= kSplitMin / 4.
+    const int64_t want = std::min<int64_t>((int64_t)s.sm_count * 8 / g.outputs + 1, 1024);
+    const int64_t chunk = std::max<int64_t>((g.red.n + want - 1) / want, kSplitMin / 4);
+    const int64_t nparts = (g.red.n + chunk - 1) / chunk;
+    Scratch parts(s, (size_t)(nparts * g.outputs) * sizeof(typename R::S));
+    reduce_parts<R, T><<<dim3((unsigned)nparts, (unsigned)g.outputs), kThreads, 0, s.stream>>>(g.kept, g.red, r, x,
+                                                                                           parts.as<typename R::S>(), chunk);
+    check_launch("reduce_parts");
+    reduce_finish<R><<<grid_for(g.outputs, kThreads, s), kThreads, 0, s.stream>>>(g.kept, r, parts.as<typename R::S>(), nparts, y,
+                                                                                 g.red.n, g.outputs);
+    return check_launch("reduce_finish");
+  }
   if (g.red.n > kWarpMax) {
     unsigned grid = (unsigned)std::min<int64_t>(g.outputs, (int64_t)s.sm_count * 32);
     reduce_kernel<kThreads, R, T><<<grid, kThreads, 0, s.stream>>>(g.kept, g.red, r, x, y, g.outputs);

@@ -372,6 +372,11 @@ DeviceBufferPtr alloc(int i, size_t n) {
 char* device_ptr(const DeviceBuffer& b) { return b.ptr; }
 size_t buffer_size(const DeviceBuffer& b) { return b.size; }
 int buffer_device(const DeviceBuffer& b) { return b.dev.index; }
+uintptr_t stream_address(int i) {
+  Device& d = device(i);
+  d.use();
+  return reinterpret_cast<uintptr_t>(d.stream);
+}
 
 void write(const DeviceBufferPtr& buf, size_t offset, const void* src, size_t n) {
   Device& d = buf->dev;

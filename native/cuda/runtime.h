@@ -54,6 +54,8 @@ DeviceBufferPtr alloc(int device, size_t nbytes);  // E_OOM names the request an
 char* device_ptr(const DeviceBuffer& b);
 size_t buffer_size(const DeviceBuffer& b);
 int buffer_device(const DeviceBuffer& b);
+// The device's stream (a cudaStream_t) as an integer, for libraries that enqueue on it (NCCL).
+uintptr_t stream_address(int device);
 
 // Copies `n` bytes from host memory now (the caller may reuse its array at once); the upload lands
 // in stream order.

@@ -19,6 +19,7 @@ DeviceBufferPtr alloc(int, size_t) { absent(); }
 char* device_ptr(const DeviceBuffer&) { absent(); }
 size_t buffer_size(const DeviceBuffer&) { absent(); }
 int buffer_device(const DeviceBuffer&) { absent(); }
+uintptr_t stream_address(int) { absent(); }
 void write(const DeviceBufferPtr&, size_t, const void*, size_t) { absent(); }
 void read(const DeviceBufferPtr&, size_t, void*, size_t, Done) { absent(); }
 void sync(int, Done) { absent(); }

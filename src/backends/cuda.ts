@@ -81,7 +81,8 @@ export class CudaBackend implements Backend {
       if (cap !== undefined) this.setMemoryCap(device, cap);
       this.#capped.add(device);
     }
-    const buf: CudaBuffer = { device, nbytes, handle: native().cuda.alloc(device, nbytes) };
+    const handle = native().cuda.alloc(device, nbytes);
+    const buf: CudaBuffer = { device, nbytes, handle, deviceAddress: () => native().cuda.address(handle) };
     return buf;
   }
 
