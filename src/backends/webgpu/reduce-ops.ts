@@ -6,7 +6,7 @@ import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
-import { inputBinding, kindOf, load, loadsInEveryKind, outputBinding, shader, store, toKind, type Kind } from './codegen.js';
+import { floatLoadFn, floatStoreFn, inputBinding, kindOf, loadsInEveryKind, outputBinding, shader, store, toKind, type Kind } from './codegen.js';
 import { GpuDevice } from './device.js';
 import { Meta } from './meta.js';
 
@@ -88,7 +88,7 @@ const softmax: Dispatcher = (c) => {
   m.set(3, m.push(...xr.shape));
   m.set(4, m.push(x.offset, ...xr.strides));
   m.set(5, m.push(y.offset, ...yr.strides));
-  const glue = [inputBinding('X', 1), outputBinding('Y', 2, y.dtype), `fn xF(o: i32) -> f32 { return ${load('X', x.dtype, 'o')}; }`, `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`];
+  const glue = [inputBinding('X', 1), outputBinding('Y', 2, y.dtype), floatLoadFn('xF', 'X', x.dtype), floatStoreFn(y.dtype)];
   const { ins, outs } = buffersOf(c);
   const p = c.dev.pipeline(shader('softmax', glue), { log_softmax: c.op === 'LogSoftmax' ? 1 : 0 });
   c.dev.dispatch(p, [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(rows, 64));
@@ -120,12 +120,12 @@ const norm: Dispatcher = (c) => {
   m.set(10, scale ? m.push(scale.offset, ...scale.strides) : 0);
   m.set(11, bias ? m.push(bias.offset, ...bias.strides) : 0);
   const param = (name: string, v: TensorView | undefined, binding: number) =>
-    v ? [inputBinding(name.toUpperCase(), binding), `fn ${name}F(o: i32) -> f32 { return ${load(name.toUpperCase(), v.dtype, 'o')}; }`] : [`fn ${name}F(o: i32) -> f32 { return 0.0; }`];
+    v ? [inputBinding(name.toUpperCase(), binding), floatLoadFn(`${name}F`, name.toUpperCase(), v.dtype)] : [`fn ${name}F(o: i32) -> f32 { return 0.0; }`];
   const glue = [
     inputBinding('X', 1),
     outputBinding('Y', 4, y.dtype),
-    `fn xF(o: i32) -> f32 { return ${load('X', x.dtype, 'o')}; }`,
-    `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`,
+    floatLoadFn('xF', 'X', x.dtype),
+    floatStoreFn(y.dtype),
     ...param('s', scale, 2),
     ...param('b', bias, 3),
   ];
