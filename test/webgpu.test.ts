@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { backend } from '../src/backends/index.js';
@@ -31,6 +31,11 @@ it('size classes: four per power of two, 256 bytes minimum, never smaller than a
 });
 
 describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
+  // the forced autotunes below must not replace the user's cached tile choice
+  const userCache = process.env.KILN_CACHE_DIR;
+  beforeAll(() => void (process.env.KILN_CACHE_DIR = mkdtempSync(join(tmpdir(), 'kiln-cache-'))));
+  afterAll(() => (userCache === undefined ? delete process.env.KILN_CACHE_DIR : (process.env.KILN_CACHE_DIR = userCache)));
+
   it('is present (KILN_REQUIRE=webgpu makes an absent backend fail here)', () => {
     expect(plan.device, plan.reason).toBe(D);
     const info = kiln.devices().find((d) => d.id === D)!;
@@ -169,23 +174,16 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
   });
 
   it('the matmul autotune result is cached on disk per adapter and reused from memory', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-cache-'));
-    const old = process.env.KILN_CACHE_DIR;
-    process.env.KILN_CACHE_DIR = dir;
-    try {
-      const first = await gpu().tune(0, { force: true, size: 64 });
-      expect(first.source).toBe('measured');
-      const subgroups = kiln.devices().find((d) => d.id === D)!.details.subgroups;
-      expect(first.timings).toHaveLength(TILE_CANDIDATES.filter((t) => subgroups || !t.subgroups).length);
-      const cached = JSON.parse(readFileSync(join(dir, 'webgpu-matmul.json'), 'utf8'));
-      const entry = Object.values(cached)[0] as { tile: unknown };
-      expect(entry.tile).toEqual(first.tile);
-      expect((await gpu().tune(0)).source).toBe('memory');
-      expect(kiln.devices().find((d) => d.id === D)!.details.matmulTile).toBe(tileName(first.tile));
-    } finally {
-      if (old === undefined) delete process.env.KILN_CACHE_DIR;
-      else process.env.KILN_CACHE_DIR = old;
-    }
+    const dir = process.env.KILN_CACHE_DIR!;
+    const first = await gpu().tune(0, { force: true, size: 64 });
+    expect(first.source).toBe('measured');
+    const subgroups = kiln.devices().find((d) => d.id === D)!.details.subgroups;
+    expect(first.timings).toHaveLength(TILE_CANDIDATES.filter((t) => subgroups || !t.subgroups).length);
+    const cached = JSON.parse(readFileSync(join(dir, 'webgpu-matmul.json'), 'utf8'));
+    const entry = Object.values(cached)[0] as { tile: unknown };
+    expect(entry.tile).toEqual(first.tile);
+    expect((await gpu().tune(0)).source).toBe('memory');
+    expect(kiln.devices().find((d) => d.id === D)!.details.matmulTile).toBe(tileName(first.tile));
   });
 
   it('a worker thread gets E_UNSUPPORTED for WebGPU instead of a crash, while the main thread keeps computing', () => {

@@ -27,16 +27,19 @@ fn meta_l(i: u32) -> vec2<u32> { return vec2<u32>(bitcast<u32>(args[i]), bitcast
 
 // The element offset of linear index `i` of a row-major index space of `rank` dims whose sizes are at
 // args[shape_at..] and whose strides (elements, may be 0 or negative) are at args[strides_at..].
+// The outermost dim needs no division (i is inside the space), so a rank-1 space divides nothing:
+// integer division is the costliest step here on SIMD hardware.
 fn space_offset(i: u32, rank: u32, shape_at: u32, strides_at: u32) -> i32 {
+  if (rank == 0u) { return 0; }
   var rem = i;
   var off = 0;
-  for (var d = i32(rank) - 1; d >= 0; d--) {
-    let size = u32(args[shape_at + u32(d)]);
+  for (var d = rank - 1u; d > 0u; d--) {
+    let size = u32(args[shape_at + d]);
     let c = rem % size;
     rem = rem / size;
-    off += i32(c) * args[strides_at + u32(d)];
+    off += i32(c) * args[strides_at + d];
   }
-  return off;
+  return off + i32(rem) * args[strides_at];
 }
 
 // The linear invocation index of a 2-D dispatch of 256-wide workgroups (x wraps at 65535 groups).

@@ -30,6 +30,11 @@ export const load = (name: string, d: DType, offset: string) => `ld_${d}(&${name
 /** `st_<dtype>(&Y, o, v)` with v already in the dtype's kind. */
 export const store = (name: string, d: DType, offset: string, value: string) => `st_${d}(&${name}, ${offset}, ${value})`;
 
+/** `fn <fn>(o) -> f32`: a float binding's element as f32 (float kernels: softmax, norms). */
+export const floatLoadFn = (fn: string, name: string, d: DType) => `fn ${fn}(o: i32) -> f32 { return ${load(name, d, 'o')}; }`;
+/** `fn store_y(o, v: f32)` into a float output. */
+export const floatStoreFn = (d: DType) => `fn store_y(o: i32, v: f32) { ${store('Y', d, 'o', 'v')}; }`;
+
 /** Loads of binding `name` in every kind, named `<prefix>F`, `<prefix>I`, `<prefix>L`. */
 export function loadsInEveryKind(prefix: string, name: string, d: DType): string {
   const k = kindOf(d);

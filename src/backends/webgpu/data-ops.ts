@@ -2,7 +2,7 @@
 import { fail } from '../../errors.js';
 import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
-import { convert, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
+import { convert, floatStoreFn, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
 import { MapMode, Usage } from './dawn.js';
 import { GpuDevice } from './device.js';
 import { Meta } from './meta.js';
@@ -156,7 +156,7 @@ const random: Dispatcher = (c) => {
   const scale = normal ? num(c, 'std', 1) : num(c, 'high', 1) - shift;
   const m = new Meta();
   m.set(0, n).set(1, num(c, 'seed_lo', 0) >>> 0).set(2, num(c, 'seed_hi', 0) >>> 0).setF32(3, shift).setF32(4, scale).set(5, y.offset);
-  const glue = [outputBinding('Y', 1, y.dtype), `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`];
+  const glue = [outputBinding('Y', 1, y.dtype), floatStoreFn(y.dtype)];
   const { outs } = buffersOf(c);
   const p = c.dev.pipeline(shader('random', glue), { normal: +normal });
   c.dev.dispatch(p, [c.dev.constants(m.build()), outs[0]], GpuDevice.grid(Math.ceil(n / 4), 256));

@@ -165,7 +165,7 @@ export interface TuneResult {
 
 /**
  * The tile configuration for this adapter: from memory, from the disk cache, or measured now (each
- * candidate runs a float32 size^3 product a few times; the fastest median wins).
+ * candidate runs a float32 size^3 product five times; the lowest time wins).
  */
 export async function autotune(dev: GpuDevice, key: string, time: (run: () => void) => Promise<number>, opts: { force?: boolean; size?: number } = {}): Promise<TuneResult> {
   if (!opts.force) {
@@ -190,10 +190,10 @@ export async function autotune(dev: GpuDevice, key: string, time: (run: () => vo
     for (const tile of candidatesFor(dev)) {
       encode(call, tile); // compile and warm up
       await dev.settle('autotune');
+      // the fastest of five: interference from other work only ever adds time
       const samples: number[] = [];
-      for (let i = 0; i < 3; ++i) samples.push(await time(() => encode(call, tile)));
-      samples.sort((x, y) => x - y);
-      timings.push({ tile, ms: samples[1] });
+      for (let i = 0; i < 5; ++i) samples.push(await time(() => encode(call, tile)));
+      timings.push({ tile, ms: Math.min(...samples) });
     }
   } finally {
     bufs.forEach((b) => dev.retire(b));

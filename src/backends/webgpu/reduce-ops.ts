@@ -6,9 +6,9 @@ import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
-import { inputBinding, kindOf, load, loadsInEveryKind, outputBinding, shader, store, toKind, type Kind } from './codegen.js';
+import { floatLoadFn, floatStoreFn, inputBinding, kindOf, loadsInEveryKind, outputBinding, shader, store, toKind, type Kind } from './codegen.js';
 import { GpuDevice } from './device.js';
-import { Meta } from './meta.js';
+import { Meta, coalesce } from './meta.js';
 
 /** The reduce.wgsl function for an op and input kind, and the kind it returns. */
 function reduceFn(op: string, k: Kind): { fn: string; result: Kind } {
@@ -40,16 +40,19 @@ const reduce: Dispatcher = (c) => {
   const n = numel(y.shape);
   if (n === 0) return;
   const { fn, result } = reduceFn(c.op, kindOf(x.dtype));
-  const outer = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const red = [...axes].sort((a, b) => a - b);
-  const m = new Meta();
+  // dims walked contiguously merge (fewer divisions per element; the order of elements is kept)
+  const outer = coalesce(kept.map((a) => x.shape[a]), [kept.map((a) => y.strides[a]), kept.map((a) => x.strides[a])]);
+  const inner = coalesce(red.map((a) => x.shape[a]), [red.map((a) => x.strides[a])]);
   const nRed = red.reduce((p, a) => p * x.shape[a], 1);
-  m.set(0, n).set(1, nRed).set(2, outer.length).set(3, red.length).setF32(9, num(c, 'correction', 0));
-  m.set(4, m.push(...outer.map((a) => x.shape[a])));
-  m.set(5, m.push(y.offset, ...outer.map((a) => y.strides[a])));
-  m.set(6, m.push(x.offset, ...outer.map((a) => x.strides[a])));
-  m.set(7, m.push(...red.map((a) => x.shape[a])));
-  m.set(8, m.push(...red.map((a) => x.strides[a])));
+  const m = new Meta();
+  m.set(0, n).set(1, nRed).set(2, outer.shape.length).set(3, inner.shape.length).setF32(9, num(c, 'correction', 0));
+  m.set(4, m.push(...outer.shape));
+  m.set(5, m.push(y.offset, ...outer.strides[0]));
+  m.set(6, m.push(x.offset, ...outer.strides[1]));
+  m.set(7, m.push(...inner.shape));
+  m.set(8, m.push(...inner.strides[0]));
   const glue = [
     inputBinding('X', 1),
     outputBinding('Y', 2, y.dtype),
@@ -88,7 +91,7 @@ const softmax: Dispatcher = (c) => {
   m.set(3, m.push(...xr.shape));
   m.set(4, m.push(x.offset, ...xr.strides));
   m.set(5, m.push(y.offset, ...yr.strides));
-  const glue = [inputBinding('X', 1), outputBinding('Y', 2, y.dtype), `fn xF(o: i32) -> f32 { return ${load('X', x.dtype, 'o')}; }`, `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`];
+  const glue = [inputBinding('X', 1), outputBinding('Y', 2, y.dtype), floatLoadFn('xF', 'X', x.dtype), floatStoreFn(y.dtype)];
   const { ins, outs } = buffersOf(c);
   const p = c.dev.pipeline(shader('softmax', glue), { log_softmax: c.op === 'LogSoftmax' ? 1 : 0 });
   c.dev.dispatch(p, [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(rows, 64));
@@ -120,12 +123,12 @@ const norm: Dispatcher = (c) => {
   m.set(10, scale ? m.push(scale.offset, ...scale.strides) : 0);
   m.set(11, bias ? m.push(bias.offset, ...bias.strides) : 0);
   const param = (name: string, v: TensorView | undefined, binding: number) =>
-    v ? [inputBinding(name.toUpperCase(), binding), `fn ${name}F(o: i32) -> f32 { return ${load(name.toUpperCase(), v.dtype, 'o')}; }`] : [`fn ${name}F(o: i32) -> f32 { return 0.0; }`];
+    v ? [inputBinding(name.toUpperCase(), binding), floatLoadFn(`${name}F`, name.toUpperCase(), v.dtype)] : [`fn ${name}F(o: i32) -> f32 { return 0.0; }`];
   const glue = [
     inputBinding('X', 1),
     outputBinding('Y', 4, y.dtype),
-    `fn xF(o: i32) -> f32 { return ${load('X', x.dtype, 'o')}; }`,
-    `fn store_y(o: i32, v: f32) { ${store('Y', y.dtype, 'o', 'v')}; }`,
+    floatLoadFn('xF', 'X', x.dtype),
+    floatStoreFn(y.dtype),
     ...param('s', scale, 2),
     ...param('b', bias, 3),
   ];
