@@ -101,6 +101,7 @@ class GraphPlan {
     await fuse({ graph: g, constants: this.constants, fed, supports: (op) => resolveDevice(this.device).backend.supports(op, ['float32']) });
     this.order = topoSort(g, new Set([...fed, ...this.constants.keys(), ...this.outer]));
     await this.fold(fed);
+    this.dropUnused();
     this.planFrees();
   }
 
@@ -164,6 +165,17 @@ class GraphPlan {
     let h = this.hosts.get(name);
     if (!h) this.hosts.set(name, (h = await hostOf(this.constants.get(name)!)));
     return h;
+  }
+
+  /** Frees constants nothing reads any more (weights folded into others, inputs of folded nodes). */
+  private dropUnused(): void {
+    const used = new Set([...this.order.flatMap(reads), ...this.graph.outputs.map((o) => o.name), ...this.graph.inputs.map((v) => v.name)]);
+    for (const [name, t] of this.constants)
+      if (!used.has(name)) {
+        t.dispose();
+        this.constants.delete(name);
+        this.hosts.delete(name);
+      }
   }
 
   private planFrees(): void {
