@@ -3,7 +3,6 @@
 // onnxruntime-node called directly in this process as the peer, on the same inputs in the same run,
 // in interleaved rounds. Every engine's output is checked against the peer's before it is timed.
 // Latency is wall time per run() including the device sync (Kiln) or the worker round trip (ort).
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as kiln from '../src/index.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
@@ -43,8 +42,9 @@ function percentile(xs: number[], p: number): number {
 function modelFor(spec: string): Fixture {
   const f = (FIXTURES as Record<string, () => Fixture>)[spec];
   if (f) return f();
-  const bytes = new Uint8Array(readFileSync(spec));
-  const m = parseModel(readSource(spec));
+  const src = readSource(spec);
+  const bytes = src.bytes;
+  const m = parseModel(src);
   const first = m.graph.inputs.find((v) => !m.graph.initializers.has(v.name));
   if (!first || first.dtype !== 'float32' || m.graph.inputs.filter((v) => !m.graph.initializers.has(v.name)).length !== 1)
     throw new kiln.KilnError('E_ARGUMENT', `bench inference: ${spec}: only models with one float32 input can be benchmarked`);
