@@ -1,5 +1,6 @@
 // Conv, ConvTranspose and pooling composed from Kiln's native ops, so they run on every backend:
-//   Conv           Im2Col (native, padding fused) -> columns [N, G, C/G*K, L] (skipped for 1x1
+//   Conv           Im2Col (native, padding fused; on a device without it, Pad + a strided view of
+//                  the taps + one copy) -> columns [N, G, C/G*K, L] (skipped for 1x1
 //                  stride-1 unpadded convs, whose columns are X itself) -> one batched MatMul with
 //                  the bias fused through MatMul's C operand.
 //   ConvTranspose  Z = W^T X (one MatMul), then each kernel tap's slice of Z is added in place into
@@ -19,17 +20,6 @@ import { attrInt, attrInts, attrString } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, input, singleOutput } from './util.js';
 
-interface Window {
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  /** Padding before and after each spatial dim (after auto_pad and ceil_mode). */
-  begin: number[];
-  end: number[];
-  /** `end` without the extra padding ceil_mode adds. */
-  padEnd: number[];
-  out: number[];
-}
 
 /** Output size and padding per spatial dim, for Conv and the pools. */
 function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
@@ -65,11 +55,42 @@ function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = 
   return { kernel, strides, dilations, begin, end, padEnd, out };
 }
 
-/** The patches of X under the window: [N, C, k..., o...] (native Im2Col, padding with `value`). */
+/** The window geometry Im2Col takes. */
+export interface Window {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Padding before and after each spatial dim (after auto_pad and ceil_mode). */
+  begin: number[];
+  end: number[];
+  /** `end` without the extra padding ceil_mode adds. */
+  padEnd: number[];
+  out: number[];
+}
+
+/**
+ * The patches of X under the window: [N, C, k..., o...], padded with `value`. The native Im2Col
+ * where the device has it; elsewhere im2colComposed.
+ */
 function im2col(x: Tensor, w: Window, value: number): Tensor {
-  const d = w.kernel.length;
+  if (!x.backendFor('Im2Col').supports('Im2Col', [x.dtype])) return im2colComposed(x, w, value);
   return run1('Im2Col', [x], [...x.shape.slice(0, 2), ...w.kernel, ...w.out], x.dtype, {
-    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin.slice(0, d), value,
+    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin, value,
+  });
+}
+
+/** Im2Col from ops every backend has: Pad, a strided view of the window taps, one copy (Cast). */
+export function im2colComposed(x: Tensor, w: Pick<Window, 'kernel' | 'strides' | 'dilations' | 'begin' | 'out'>, value: number): Tensor {
+  const shape = [...x.shape.slice(0, 2), ...w.kernel, ...w.out];
+  return withTemps((t) => {
+    // pad only as far as the windows reach
+    const end = w.out.map((o, i) => Math.max(0, (o - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - x.shape[2 + i] - w.begin[i]));
+    const padded = w.begin.some((b) => b > 0) || end.some((e) => e > 0)
+      ? t.add(pad(x, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, end[i]] as [number, number])], { value }))
+      : x;
+    const sp = padded.strides.slice(2);
+    const taps = t.add(padded.withLayout('Im2Col', shape, [...padded.strides.slice(0, 2), ...sp.map((s, i) => s * w.dilations[i]), ...sp.map((s, i) => s * w.strides[i])]));
+    return taps.contiguous();
   });
 }
 
@@ -221,16 +242,16 @@ function maxPoolIndices(ctx: OpContext): Tensor {
 }
 
 defineOps({
-  Conv: { uses: ['MatMul', 'Im2Col'], run: (ctx) => [conv(ctx)] },
+  Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
   MaxPool: {
     since: 8,
-    uses: ['Im2Col', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
+    uses: ['Pad', 'Cast', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
     run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
   },
-  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
+  AveragePool: { since: 7, uses: ['Pad', 'Cast', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
-  LpPool: { since: 11, uses: ['Im2Col', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
+  LpPool: { since: 11, uses: ['Pad', 'Cast', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
   GlobalLpPool: {
     since: 2,
     uses: ['Abs', 'Pow', 'ReduceSum'],
