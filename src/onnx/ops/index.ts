@@ -11,3 +11,4 @@ import './activations.js';
 import './misc.js';
 import './attention.js';
 import './loss.js';
+import './quantize.js';
