@@ -12,3 +12,4 @@ import './misc.js';
 import './attention.js';
 import './loss.js';
 import './quantize.js';
+import './gather-nd.js';
