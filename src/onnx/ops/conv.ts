@@ -119,6 +119,46 @@ function conv(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * col2im: y[lead.., k * dil + s * j] += z[lead.., k, j] for every kernel tap k (in place, one Add
+ * per tap), z being [lead.., k..., in...] and y [lead.., spatial...].
+ */
+function addTaps(y: Tensor, z: Tensor, lead: number, kernel: number[], strides: number[], dil: number[]): void {
+  const d = kernel.length;
+  const inSp = z.shape.slice(lead + d);
+  const shape = [...y.shape.slice(0, lead), ...inSp];
+  const tap = Array(d).fill(0);
+  withTemps((t) => {
+    for (let i = 0; i < numel(kernel); ++i) {
+      const yv = t.add(y.withLayout('col2im', shape, [...y.strides.slice(0, lead), ...y.strides.slice(lead).map((s, j) => s * strides[j])],
+        y.offset + tap.reduce((o, kk, j) => o + kk * dil[j] * y.strides[lead + j], 0)));
+      const zv = t.add(z.withLayout('col2im', shape, [...z.strides.slice(0, lead), ...z.strides.slice(lead + d)],
+        z.offset + tap.reduce((o, kk, j) => o + kk * z.strides[lead + j], 0)));
+      runInto('Add', [yv, zv], [yv]);
+      for (let j = d - 1; j >= 0 && ++tap[j] === kernel[j]; --j) tap[j] = 0;
+    }
+  });
+}
+
+/** Col2Im: sums the columns [N, C * K, L] back into an image [N, C, image_shape], cropping the pads. */
+function col2im(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const image = ctx.ints(1)!, kernel = ctx.ints(2)!;
+  const d = image.length;
+  const strides = attrInts(n, 'strides') ?? Array(d).fill(1), dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
+  const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  const padded = image.map((s, i) => s + pads[i] + pads[d + i]);
+  const out = padded.map((p, i) => Math.floor((p - dil[i] * (kernel[i] - 1) - 1) / strides[i]) + 1);
+  const [N, CK] = x.shape, C = CK / numel(kernel);
+  return withTemps((t) => {
+    const y = t.add(full([N, C, ...padded], 0, { dtype: x.dtype, device: x.device }));
+    addTaps(y, t.add(x.reshape([N, C, ...kernel, ...out])), 2, kernel, strides, dil);
+    let cropped = y;
+    for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], padded[i] - pads[d + i]));
+    return cropped.contiguous();
+  });
+}
+
 function convTranspose(ctx: OpContext): Tensor {
   const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
   const n = ctx.node;
@@ -156,17 +196,7 @@ function convTranspose(ctx: OpContext): Tensor {
     const z = t.add(run1('MatMul', [t.add(wg.expand([N, g, Mg * Kp, C / g])), xg], [N, g, Mg * Kp, L], x.dtype, { alpha: 1, beta: 0 }));
     const z6 = t.add(z.reshape([N, g, Mg, ...kernel, ...inSp]));
     const y = t.add(full([N, g, Mg, ...alloc], 0, { dtype: x.dtype, device: x.device }));
-    const tap = Array(d).fill(0);
-    for (let i = 0; i < Kp; ++i) {
-      // y[..., k*dil + s*j] += z[..., k, j]
-      const yv = t.add(y.withLayout('ConvTranspose', [N, g, Mg, ...inSp],
-        [...y.strides.slice(0, 3), ...y.strides.slice(3).map((s, j) => s * strides[j])],
-        y.offset + tap.reduce((o, kk, j) => o + kk * dil[j] * y.strides[3 + j], 0)));
-      const zv = t.add(z6.withLayout('ConvTranspose', [N, g, Mg, ...inSp], [...z6.strides.slice(0, 3), ...z6.strides.slice(3 + d)],
-        z6.offset + tap.reduce((o, kk, j) => o + kk * z6.strides[3 + j], 0)));
-      runInto('Add', [yv, zv], [yv]);
-      for (let j = d - 1; j >= 0 && ++tap[j] === kernel[j]; --j) tap[j] = 0;
-    }
+    addTaps(y, z6, 3, kernel, strides, dil);
     let cropped = t.add(y.reshape([N, M, ...alloc]));
     for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], alloc[i] - pads[d + i]));
     if (!bias) return cropped.contiguous();
@@ -251,6 +281,7 @@ defineOps({
   },
   AveragePool: { since: 7, uses: ['Pad', 'Cast', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
+  Col2Im: { since: 18, uses: ['Add', 'Fill', 'Cast'], hostInputs: [1, 2], run: (ctx) => [col2im(ctx)] },
   LpPool: { since: 11, uses: ['Pad', 'Cast', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
   GlobalLpPool: {
     since: 2,
