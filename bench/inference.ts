@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import * as kiln from '../src/index.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
+import { maxRelError } from './matmul.js';
 import { FIXTURES, values, type Fixture } from './onnx-models.js';
 import { loadOrt } from './ort-peer.js';
 import { median } from './timing.js';
@@ -52,14 +53,6 @@ function modelFor(spec: string): Fixture {
   return { name: basename(spec), bytes, input: { name: first.name, shape, data: values(shape.reduce((a, b) => a * b, 1), 9) } };
 }
 
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; ++i) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return Number.isFinite(diff) && got.length === want.length ? diff / (scale || 1) : Infinity;
-}
 
 interface Contender {
   engine: InferenceRow['engine'];
@@ -125,7 +118,7 @@ export async function benchInference(o: InferenceBenchOptions = {}): Promise<Inf
       const outs = await session.run({ [name]: x });
       const got = (await Object.values(outs)[0].data()) as Float32Array;
       for (const t of Object.values(outs)) t.dispose();
-      const err = want ? relError(got, want) : undefined;
+      const err = want ? (got.length === want.length ? maxRelError(got, want) : Infinity) : undefined;
       if (err !== undefined && !(err <= 1e-3)) throw new kiln.KilnError('E_NATIVE', `bench inference ${fx.name}: the ${engine} engine on ${device} differs from onnxruntime (max rel error ${err.toExponential(2)})`);
       contenders.push({
         engine, device, maxRelError: err, times: [],

@@ -22,7 +22,7 @@ import { binary, input, singleOutput } from './util.js';
 
 
 /** Output size and padding per spatial dim, for Conv and the pools. */
-function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
+export function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
   const d = kernel.length;
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
   const dilations = attrInts(n, 'dilations') ?? Array(d).fill(1);
