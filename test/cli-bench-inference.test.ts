@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mlp } from '../bench/onnx-models.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
 import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
 
 describe('kiln bench inference', () => {
@@ -30,6 +31,19 @@ describe('kiln bench inference', () => {
         expect(row.maxRelError).toBeLessThan(1e-4);
       }
     }
+  });
+
+  it('feeds every input of a model path: random floats, zero indices', () => {
+    const g = new GraphBuilder('lookup');
+    g.node('Mul', [g.node('Gather', [g.input('table', 'float32', [6, 5]), g.input('ids', 'int64', ['n'])]), g.floats([], [2])], {}, { outputs: ['y'] });
+    g.output('y', 'float32', ['n', 5]);
+    const path = join(mkdtempSync(join(tmpdir(), 'kiln-bench-')), 'lookup.onnx');
+    g.save(path);
+    const r = spawnSync(process.execPath, [CLI, 'bench', 'inference', path, '--json', '--budget-ms', '20'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, ending(r)).toBe(0);
+    const rows = JSON.parse(r.stdout).rows as { engine: string; maxRelError?: number }[];
+    expect(rows.map((x) => x.engine)).toEqual(['onnxruntime-node', 'kiln', 'ort']);
+    for (const row of rows.slice(1)) expect(row.maxRelError).toBe(0);
   });
 
   it('refuses an unknown model with a KilnError code', () => {
