@@ -71,9 +71,10 @@ describe('onnx ort engine', () => {
     clearInterval(timer);
     const gaps = ticks.slice(1).map((t, i) => t - ticks[i]);
     console.log(`ort run: ${elapsed.toFixed(0)} ms, ${ticks.length} timer ticks, longest gap ${Math.max(...gaps).toFixed(1)} ms`);
-    // A run that blocked the JS thread would leave no tick inside it.
+    // A run that blocked the JS thread would leave no tick inside it: one gap as long as the run.
+    // (Loose bounds: a busy host delays timers, but not by half a run.)
     expect(elapsed).toBeGreaterThan(100);
-    expect(ticks.length).toBeGreaterThan(elapsed / 5 / 4);
+    expect(ticks.length).toBeGreaterThanOrEqual(5);
     expect(Math.max(...gaps)).toBeLessThan(elapsed / 2);
     expect(Y.shape).toEqual([n, n]);
     await s.dispose();
