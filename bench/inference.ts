@@ -3,10 +3,13 @@
 // onnxruntime-node called directly in this process as the peer, on the same inputs in the same run,
 // in interleaved rounds. Every engine's output is checked against the peer's before it is timed.
 // Latency is wall time per run() including the device sync (Kiln) or the worker round trip (ort).
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as kiln from '../src/index.js';
+import { storageArray } from '../src/dtype.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
+import type { HostTensor } from '../src/onnx/proto.js';
+import { upload } from '../src/onnx/upload.js';
+import { maxRelError } from './matmul.js';
 import { FIXTURES, values, type Fixture } from './onnx-models.js';
 import { loadOrt } from './ort-peer.js';
 import { median } from './timing.js';
@@ -39,27 +42,36 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-/** A fixture, or a model file with random float inputs for its float graph inputs (symbolic dims = 1). */
-function modelFor(spec: string): Fixture {
-  const f = (FIXTURES as Record<string, () => Fixture>)[spec];
-  if (f) return f();
-  const bytes = new Uint8Array(readFileSync(spec));
-  const m = parseModel(readSource(spec));
-  const first = m.graph.inputs.find((v) => !m.graph.initializers.has(v.name));
-  if (!first || first.dtype !== 'float32' || m.graph.inputs.filter((v) => !m.graph.initializers.has(v.name)).length !== 1)
-    throw new kiln.KilnError('E_ARGUMENT', `bench inference: ${spec}: only models with one float32 input can be benchmarked`);
-  const shape = (first.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
-  return { name: basename(spec), bytes, input: { name: first.name, shape, data: values(shape.reduce((a, b) => a * b, 1), 9) } };
+interface BenchModel {
+  name: string;
+  bytes: Uint8Array;
+  inputs: (HostTensor & { name: string })[];
 }
 
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; ++i) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
+const ORT_TYPES: Partial<Record<kiln.DType, string>> = { float32: 'float32', int32: 'int32', int64: 'int64', uint8: 'uint8', bool: 'bool' };
+
+/**
+ * A fixture, or a model file fed for every graph input without a default: random float32 values,
+ * zeros for integers (valid as indices), false for bool; symbolic dims are 1.
+ */
+function modelFor(spec: string): BenchModel {
+  const f = (FIXTURES as Record<string, () => Fixture>)[spec];
+  if (f) {
+    const fx = f();
+    return { name: fx.name, bytes: fx.bytes, inputs: [{ name: fx.input.name, dtype: 'float32', shape: fx.input.shape, data: fx.input.data }] };
   }
-  return Number.isFinite(diff) && got.length === want.length ? diff / (scale || 1) : Infinity;
+  const src = readSource(spec);
+  const m = parseModel(src);
+  const inputs = m.graph.inputs.filter((v) => !m.graph.initializers.has(v.name)).map((v, i) => {
+    const dtype = v.dtype as kiln.DType;
+    if (!ORT_TYPES[dtype]) throw new kiln.KilnError('E_ARGUMENT', `bench inference: ${spec}: input '${v.name}' is ${v.dtype}; inputs must be float32, int32, int64, uint8 or bool`);
+    const shape = (v.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
+    const n = shape.reduce((a, b) => a * b, 1);
+    return { name: v.name, dtype, shape, data: dtype === 'float32' ? values(n, 9 + i) : storageArray(dtype, n) };
+  });
+  return { name: basename(spec), bytes: src.bytes, inputs };
 }
+
 
 interface Contender {
   engine: InferenceRow['engine'];
@@ -103,13 +115,12 @@ export async function benchInference(o: InferenceBenchOptions = {}): Promise<Inf
   const rows: InferenceRow[] = [];
   for (const spec of o.models ?? ['mlp', 'cnn', 'transformer']) {
     const fx = modelFor(spec);
-    const { name, shape, data } = fx.input;
     const contenders: Contender[] = [];
-    let want: Float32Array | undefined;
+    let want: ArrayLike<number> | undefined;
     if (ort) {
       const session = await ort.InferenceSession.create(fx.bytes, { intraOpNumThreads: threads });
-      const feeds = { [name]: new ort.Tensor('float32', data, shape) };
-      want = Object.values(await session.run(feeds))[0].data as Float32Array;
+      const feeds = Object.fromEntries(fx.inputs.map((h) => [h.name, new ort.Tensor(ORT_TYPES[h.dtype] as 'float32', h.data as Float32Array, h.shape)]));
+      want = Array.from(Object.values(await session.run(feeds))[0].data as ArrayLike<number | bigint>, Number);
       contenders.push({ engine: 'onnxruntime-node', device: 'cpu', times: [], run: async () => void (await session.run(feeds)), close: () => session.release() });
     }
     const engines = [...devices.map((device) => ({ engine: 'kiln' as const, device })), ...(ort ? [{ engine: 'ort' as const, device: 'cpu' }] : [])];
@@ -121,21 +132,21 @@ export async function benchInference(o: InferenceBenchOptions = {}): Promise<Inf
         log(`${fx.name} ${engine} on ${device}: skipped: ${(e as Error).message}`);
         continue;
       }
-      const x = kiln.tensor(data, { shape, device });
-      const outs = await session.run({ [name]: x });
-      const got = (await Object.values(outs)[0].data()) as Float32Array;
+      const feeds = Object.fromEntries(fx.inputs.map((h) => [h.name, upload(h, device)]));
+      const outs = await session.run(feeds);
+      const got = Array.from((await Object.values(outs)[0].data()) as ArrayLike<number | bigint>, Number);
       for (const t of Object.values(outs)) t.dispose();
-      const err = want ? relError(got, want) : undefined;
+      const err = want ? (got.length === want.length ? maxRelError(got, want) : Infinity) : undefined;
       if (err !== undefined && !(err <= 1e-3)) throw new kiln.KilnError('E_NATIVE', `bench inference ${fx.name}: the ${engine} engine on ${device} differs from onnxruntime (max rel error ${err.toExponential(2)})`);
       contenders.push({
         engine, device, maxRelError: err, times: [],
         run: async () => {
-          const r = await session.run({ [name]: x });
+          const r = await session.run(feeds);
           if (engine === 'kiln') await kiln.sync();
           for (const t of Object.values(r)) t.dispose();
         },
         close: async () => {
-          x.dispose();
+          for (const t of Object.values(feeds)) t.dispose();
           await session.dispose();
         },
       });

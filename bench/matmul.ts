@@ -73,7 +73,8 @@ function shapes(c: MatmulCase) {
   return { a: [...lead, c.m, c.k], b: [...lead, c.k, c.n], y: [...lead, c.m, c.n] };
 }
 
-function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+/** Max |got - want| / max |want| (Infinity when anything is not finite). */
+export function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let diff = 0, scale = 0;
   for (let i = 0; i < want.length; ++i) {
     diff = Math.max(diff, Math.abs(got[i] - want[i]));

@@ -93,6 +93,12 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
   }
 
   it('fuses the encoder block (GELU, MatMul + bias) and folds the CNN batch norms into its convs', async () => {
+    // weights replaced by folded ones are freed at load: the session holds at most the file's weights
+    const weightBytes = [...parseModel(readSource(fixtures[1].bytes)).graph.initializers.values()].reduce((n, t) => n + hostFromProto(t, 'w').data.byteLength, 0);
+    const held = kiln.memory().devices[device]?.bytes ?? 0;
+    const folded = await kiln.onnx.load(paths.get('cnn')!, { device });
+    expect((kiln.memory().devices[device]?.bytes ?? 0) - held).toBeLessThanOrEqual(weightBytes);
+    await folded.dispose();
     const enc = (await kiln.onnx.load(paths.get('transformer')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
     const c = (await kiln.onnx.load(paths.get('cnn')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
     // The block has 34 nodes as built: the erf-GELU (5 nodes) becomes 1, and each of the 6 biased

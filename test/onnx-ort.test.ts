@@ -60,8 +60,8 @@ describe('onnx ort engine', () => {
   });
 
   it('keeps the event loop responsive during a long run', async () => {
-    const n = 640;
-    const s = await kiln.onnx.load(chain(n, 24), { engine: 'ort' });
+    const n = 768;
+    const s = await kiln.onnx.load(chain(n, 40), { engine: 'ort' }); // ~36 GFLOP: a few hundred ms
     const a = kiln.rand([n, n], { seed: 5, low: -1 / Math.sqrt(n), high: 1 / Math.sqrt(n) });
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 5);
@@ -71,9 +71,10 @@ describe('onnx ort engine', () => {
     clearInterval(timer);
     const gaps = ticks.slice(1).map((t, i) => t - ticks[i]);
     console.log(`ort run: ${elapsed.toFixed(0)} ms, ${ticks.length} timer ticks, longest gap ${Math.max(...gaps).toFixed(1)} ms`);
-    // A run that blocked the JS thread would leave no tick inside it.
+    // A run that blocked the JS thread would leave no tick inside it: one gap as long as the run.
+    // (Loose bounds: a busy host delays timers, but not by half a run.)
     expect(elapsed).toBeGreaterThan(100);
-    expect(ticks.length).toBeGreaterThan(elapsed / 5 / 4);
+    expect(ticks.length).toBeGreaterThanOrEqual(5);
     expect(Math.max(...gaps)).toBeLessThan(elapsed / 2);
     expect(Y.shape).toEqual([n, n]);
     await s.dispose();

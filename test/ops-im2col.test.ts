@@ -1,8 +1,10 @@
 // Im2Col (the patch matrix behind Conv and pooling) against a float64 reference: 1-D to 3-D
-// windows with strides, dilations, padding values, odd sizes, every dtype and strided inputs.
+// windows with strides, dilations, padding values, odd sizes, every dtype and strided inputs; and
+// the ONNX engine's composed fallback for devices without the native op.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { runOp } from '../src/ops/run.js';
+import { im2colComposed } from '../src/onnx/ops/conv.js';
 import { forEachBackend } from './helpers/backends.js';
 import { Cases, expectKilnError, expectTensor } from './helpers/compare.js';
 import { ALL_DTYPES, makeInput } from './helpers/inputs.js';
@@ -52,9 +54,14 @@ forEachBackend('Im2Col', (device) => {
             const out = c.x.slice(2).map((n, j) => Math.floor((n + c.w.pads[j] + end[j] - c.w.dilations[j] * (c.w.kernel[j] - 1) - 1) / c.w.strides[j]) + 1);
             const w = { ...c.w, out };
             const value = dtype === 'bool' ? 1 : dtype === 'uint8' ? 7 : roundTo(dtype, -3.5);
+            const want = reference(ref, w, value);
             const [y] = runOp('Im2Col', [t], [{ shape: [c.x[0], c.x[1], ...w.kernel, ...out], dtype }], { kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.pads, value });
-            await expectTensor(y, reference(ref, w, value), dtype, { rtol: 0, atol: 0 });
+            await expectTensor(y, want, dtype, { rtol: 0, atol: 0 });
+            // the ONNX engine's path for devices without Im2Col: Pad, a strided view, one copy
+            const composed = im2colComposed(t, { ...w, begin: w.pads }, value);
+            await expectTensor(composed, want, dtype, { rtol: 0, atol: 0 });
             y.dispose();
+            composed.dispose();
             t.dispose();
           });
     cases.done();

@@ -4,7 +4,7 @@
 // topologically; infers static shapes where dims are known (shapes.ts) and folds constant
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
-import { resolveDevice, type Backend } from '../backends/backend.js';
+import { resolveDevice } from '../backends/backend.js';
 import { KilnError, fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -12,34 +12,12 @@ import type { Graph, Model, Node } from './model.js';
 import { tensorValues } from './model.js';
 import { fuse } from './fuse.js';
 import { inferShape } from './shapes.js';
-import { MAX_OPSET, opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
+import { opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
+import { checkSupport, describeNode, hasNativeOp } from './support.js';
 import { upload } from './upload.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 import './ops/index.js';
 
-/** The ops of kernels/OPS.md that exist for bool only; every other op the engine uses takes float32. */
-const BOOL_ONLY_OPS = new Set(['Not', 'And', 'Or', 'Xor']);
-/** Whether a backend implements native op `op`, asked in a dtype the op's OPS.md row admits. */
-const hasNativeOp = (backend: Backend, op: string) => backend.supports(op, [BOOL_ONLY_OPS.has(op) ? 'bool' : 'float32']);
-
-const describeNode = (n: Node, opset: number) => `node '${n.name}' (op ${n.opType}, opset ${opset})`;
-
-/** Throws E_UNSUPPORTED for the first node (nested graphs included) the device cannot run. */
-function checkSupport(g: Graph, opset: number, device: string): void {
-  const { backend } = resolveDevice(device);
-  for (const n of g.nodes) {
-    const why = (reason: string): never => fail('E_UNSUPPORTED', `kiln engine on ${device}: ${describeNode(n, opset)}: ${reason}`);
-    if (n.domain !== '' && n.domain !== 'ai.onnx') why(`domain '${n.domain}' is not supported`);
-    const h = opHandler(n.opType) ?? why('no Kiln implementation of this op');
-    if (opset < (h.since ?? 1) || opset > MAX_OPSET) why(`implemented for opsets ${h.since ?? 1} to ${MAX_OPSET}`);
-    const reason = h.check?.(n, opset);
-    if (reason) why(reason);
-    const uses = typeof h.uses === 'function' ? h.uses(n, opset) : h.uses;
-    const missing = uses.filter((op) => !hasNativeOp(backend, op));
-    if (missing.length) why(`the ${backend.kind} backend lacks the native op(s) ${missing.join(', ')}`);
-    for (const sub of n.subgraphs.values()) checkSupport(sub, opset, device);
-  }
-}
 
 /** Names a graph reads from enclosing scopes (nested graphs included). */
 function captures(g: Graph): Set<string> {
@@ -106,6 +84,7 @@ class GraphPlan {
     await fuse({ graph: g, constants: this.constants, fed, supports: (op) => hasNativeOp(resolveDevice(this.device).backend, op) });
     this.order = topoSort(g, new Set([...fed, ...this.constants.keys(), ...this.outer]));
     await this.fold(fed);
+    this.dropUnused();
     this.planFrees();
   }
 
@@ -169,6 +148,17 @@ class GraphPlan {
     let h = this.hosts.get(name);
     if (!h) this.hosts.set(name, (h = await hostOf(this.constants.get(name)!)));
     return h;
+  }
+
+  /** Frees constants nothing reads any more (weights folded into others, inputs of folded nodes). */
+  private dropUnused(): void {
+    const used = new Set([...this.order.flatMap(reads), ...this.graph.outputs.map((o) => o.name), ...this.graph.inputs.map((v) => v.name)]);
+    for (const [name, t] of this.constants)
+      if (!used.has(name)) {
+        t.dispose();
+        this.constants.delete(name);
+        this.hosts.delete(name);
+      }
   }
 
   private planFrees(): void {

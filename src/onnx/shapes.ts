@@ -6,6 +6,7 @@
 import { broadcastShapes, normalizeAxis, numel } from '../shape.js';
 import { attrInt, attrInts } from './attrs.js';
 import type { Node } from './model.js';
+import { windowOf } from './ops/conv.js';
 
 const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not Identity LeakyRelu Gelu ' +
   'HardSigmoid Clip Cast CastLike Softmax LogSoftmax LayerNormalization BatchNormalization InstanceNormalization Elu Selu Celu ' +
@@ -25,23 +26,6 @@ function matmulShape(a: Shape, b: Shape): Shape | undefined {
   return out;
 }
 
-/** Output window sizes of Conv and the pools (NOTSET/VALID/SAME padding, ceil_mode). */
-function windowShape(n: Node, x: Shape, kernel: number[], channels: number): Shape {
-  const d = kernel.length;
-  const strides = attrInts(n, 'strides') ?? Array(d).fill(1), dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
-  const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
-  const autoPad = n.attrs.get('auto_pad') ? new TextDecoder().decode(n.attrs.get('auto_pad')!.s ?? new Uint8Array()) : 'NOTSET';
-  const ceil = attrInt(n, 'ceil_mode', 0) === 1;
-  const out = x.slice(2).map((size, i) => {
-    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return Math.ceil(size / strides[i]);
-    const padded = size + (autoPad === 'VALID' ? 0 : pads[i] + pads[d + i]);
-    const span = dil[i] * (kernel[i] - 1) + 1;
-    let o = (ceil ? Math.ceil : Math.floor)((padded - span) / strides[i]) + 1;
-    if (ceil && (o - 1) * strides[i] >= size + (autoPad === 'VALID' ? 0 : pads[i])) o -= 1;
-    return o;
-  });
-  return [x[0], channels, ...out];
-}
 
 /** The first output's shape, or undefined when it cannot be known before running. */
 export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number) => number[] | undefined, opset: number): Shape | undefined {
@@ -99,10 +83,10 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     case 'Shape':
       return [s.length];
     case 'Conv':
-      return windowShape(n, s, attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2), ins[1]![0]);
+      return [s[0], ins[1]![0], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2)).out];
     case 'MaxPool':
     case 'AveragePool':
-      return windowShape(n, s, attrInts(n, 'kernel_shape') ?? [], s[1]);
+      return [s[0], s[1], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? [], attrInt(n, 'ceil_mode', 0) === 1).out];
     case 'GlobalAveragePool':
     case 'GlobalMaxPool':
       return [s[0], s[1], ...s.slice(2).map(() => 1)];

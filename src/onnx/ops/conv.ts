@@ -1,5 +1,6 @@
 // Conv, ConvTranspose and pooling composed from Kiln's native ops, so they run on every backend:
-//   Conv           Im2Col (native, padding fused) -> columns [N, G, C/G*K, L] (skipped for 1x1
+//   Conv           Im2Col (native, padding fused; on a device without it, Pad + a strided view of
+//                  the taps + one copy) -> columns [N, G, C/G*K, L] (skipped for 1x1
 //                  stride-1 unpadded convs, whose columns are X itself) -> one batched MatMul with
 //                  the bias fused through MatMul's C operand.
 //   ConvTranspose  Z = W^T X (one MatMul), then each kernel tap's slice of Z is added in place into
@@ -19,20 +20,9 @@ import { attrInt, attrInts, attrString } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, input, singleOutput } from './util.js';
 
-interface Window {
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  /** Padding before and after each spatial dim (after auto_pad and ceil_mode). */
-  begin: number[];
-  end: number[];
-  /** `end` without the extra padding ceil_mode adds. */
-  padEnd: number[];
-  out: number[];
-}
 
 /** Output size and padding per spatial dim, for Conv and the pools. */
-function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
+export function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
   const d = kernel.length;
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
   const dilations = attrInts(n, 'dilations') ?? Array(d).fill(1);
@@ -65,11 +55,42 @@ function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = 
   return { kernel, strides, dilations, begin, end, padEnd, out };
 }
 
-/** The patches of X under the window: [N, C, k..., o...] (native Im2Col, padding with `value`). */
+/** The window geometry Im2Col takes. */
+export interface Window {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Padding before and after each spatial dim (after auto_pad and ceil_mode). */
+  begin: number[];
+  end: number[];
+  /** `end` without the extra padding ceil_mode adds. */
+  padEnd: number[];
+  out: number[];
+}
+
+/**
+ * The patches of X under the window: [N, C, k..., o...], padded with `value`. The native Im2Col
+ * where the device has it; elsewhere im2colComposed.
+ */
 function im2col(x: Tensor, w: Window, value: number): Tensor {
-  const d = w.kernel.length;
+  if (!x.backendFor('Im2Col').supports('Im2Col', [x.dtype])) return im2colComposed(x, w, value);
   return run1('Im2Col', [x], [...x.shape.slice(0, 2), ...w.kernel, ...w.out], x.dtype, {
-    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin.slice(0, d), value,
+    kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin, value,
+  });
+}
+
+/** Im2Col from ops every backend has: Pad, a strided view of the window taps, one copy (Cast). */
+export function im2colComposed(x: Tensor, w: Pick<Window, 'kernel' | 'strides' | 'dilations' | 'begin' | 'out'>, value: number): Tensor {
+  const shape = [...x.shape.slice(0, 2), ...w.kernel, ...w.out];
+  return withTemps((t) => {
+    // pad only as far as the windows reach
+    const end = w.out.map((o, i) => Math.max(0, (o - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - x.shape[2 + i] - w.begin[i]));
+    const padded = w.begin.some((b) => b > 0) || end.some((e) => e > 0)
+      ? t.add(pad(x, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, end[i]] as [number, number])], { value }))
+      : x;
+    const sp = padded.strides.slice(2);
+    const taps = t.add(padded.withLayout('Im2Col', shape, [...padded.strides.slice(0, 2), ...sp.map((s, i) => s * w.dilations[i]), ...sp.map((s, i) => s * w.strides[i])]));
+    return taps.contiguous();
   });
 }
 
@@ -95,6 +116,46 @@ function conv(ctx: OpContext): Tensor {
     if (bias) ins.push(t.add(t.add(bias.reshape([1, g, M / g, 1])).expand([N, g, M / g, L])));
     const y = t.add(run1('MatMul', ins, [N, g, M / g, L], x.dtype, { alpha: 1, beta: bias ? 1 : 0 }));
     return y.reshape([N, M, ...w.out]);
+  });
+}
+
+/**
+ * col2im: y[lead.., k * dil + s * j] += z[lead.., k, j] for every kernel tap k (in place, one Add
+ * per tap), z being [lead.., k..., in...] and y [lead.., spatial...].
+ */
+function addTaps(y: Tensor, z: Tensor, lead: number, kernel: number[], strides: number[], dil: number[]): void {
+  const d = kernel.length;
+  const inSp = z.shape.slice(lead + d);
+  const shape = [...y.shape.slice(0, lead), ...inSp];
+  const tap = Array(d).fill(0);
+  withTemps((t) => {
+    for (let i = 0; i < numel(kernel); ++i) {
+      const yv = t.add(y.withLayout('col2im', shape, [...y.strides.slice(0, lead), ...y.strides.slice(lead).map((s, j) => s * strides[j])],
+        y.offset + tap.reduce((o, kk, j) => o + kk * dil[j] * y.strides[lead + j], 0)));
+      const zv = t.add(z.withLayout('col2im', shape, [...z.strides.slice(0, lead), ...z.strides.slice(lead + d)],
+        z.offset + tap.reduce((o, kk, j) => o + kk * z.strides[lead + j], 0)));
+      runInto('Add', [yv, zv], [yv]);
+      for (let j = d - 1; j >= 0 && ++tap[j] === kernel[j]; --j) tap[j] = 0;
+    }
+  });
+}
+
+/** Col2Im: sums the columns [N, C * K, L] back into an image [N, C, image_shape], cropping the pads. */
+function col2im(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), n = ctx.node;
+  const image = ctx.ints(1)!, kernel = ctx.ints(2)!;
+  const d = image.length;
+  const strides = attrInts(n, 'strides') ?? Array(d).fill(1), dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
+  const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  const padded = image.map((s, i) => s + pads[i] + pads[d + i]);
+  const out = padded.map((p, i) => Math.floor((p - dil[i] * (kernel[i] - 1) - 1) / strides[i]) + 1);
+  const [N, CK] = x.shape, C = CK / numel(kernel);
+  return withTemps((t) => {
+    const y = t.add(full([N, C, ...padded], 0, { dtype: x.dtype, device: x.device }));
+    addTaps(y, t.add(x.reshape([N, C, ...kernel, ...out])), 2, kernel, strides, dil);
+    let cropped = y;
+    for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], padded[i] - pads[d + i]));
+    return cropped.contiguous();
   });
 }
 
@@ -135,17 +196,7 @@ function convTranspose(ctx: OpContext): Tensor {
     const z = t.add(run1('MatMul', [t.add(wg.expand([N, g, Mg * Kp, C / g])), xg], [N, g, Mg * Kp, L], x.dtype, { alpha: 1, beta: 0 }));
     const z6 = t.add(z.reshape([N, g, Mg, ...kernel, ...inSp]));
     const y = t.add(full([N, g, Mg, ...alloc], 0, { dtype: x.dtype, device: x.device }));
-    const tap = Array(d).fill(0);
-    for (let i = 0; i < Kp; ++i) {
-      // y[..., k*dil + s*j] += z[..., k, j]
-      const yv = t.add(y.withLayout('ConvTranspose', [N, g, Mg, ...inSp],
-        [...y.strides.slice(0, 3), ...y.strides.slice(3).map((s, j) => s * strides[j])],
-        y.offset + tap.reduce((o, kk, j) => o + kk * dil[j] * y.strides[3 + j], 0)));
-      const zv = t.add(z6.withLayout('ConvTranspose', [N, g, Mg, ...inSp], [...z6.strides.slice(0, 3), ...z6.strides.slice(3 + d)],
-        z6.offset + tap.reduce((o, kk, j) => o + kk * z6.strides[3 + j], 0)));
-      runInto('Add', [yv, zv], [yv]);
-      for (let j = d - 1; j >= 0 && ++tap[j] === kernel[j]; --j) tap[j] = 0;
-    }
+    addTaps(y, z6, 3, kernel, strides, dil);
     let cropped = t.add(y.reshape([N, M, ...alloc]));
     for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], alloc[i] - pads[d + i]));
     if (!bias) return cropped.contiguous();
@@ -221,16 +272,17 @@ function maxPoolIndices(ctx: OpContext): Tensor {
 }
 
 defineOps({
-  Conv: { uses: ['MatMul', 'Im2Col'], run: (ctx) => [conv(ctx)] },
+  Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
   MaxPool: {
     since: 8,
-    uses: ['Im2Col', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
+    uses: ['Pad', 'Cast', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
     run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
   },
-  AveragePool: { since: 7, uses: ['Im2Col', 'Pad', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
+  AveragePool: { since: 7, uses: ['Pad', 'Cast', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
-  LpPool: { since: 11, uses: ['Im2Col', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
+  Col2Im: { since: 18, uses: ['Add', 'Fill', 'Cast'], hostInputs: [1, 2], run: (ctx) => [col2im(ctx)] },
+  LpPool: { since: 11, uses: ['Pad', 'Cast', 'Abs', 'Pow', 'ReduceSum'], run: (ctx) => [lpPool(ctx)] },
   GlobalLpPool: {
     since: 2,
     uses: ['Abs', 'Pow', 'ReduceSum'],

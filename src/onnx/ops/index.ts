@@ -11,3 +11,5 @@ import './activations.js';
 import './misc.js';
 import './attention.js';
 import './loss.js';
+import './quantize.js';
+import './gather-nd.js';

@@ -126,6 +126,33 @@ function cumSum(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * AffineGrid: the sampling grid [N, (D,) H, W, 2 or 3] of an affine map theta [N, 2 or 3, 3 or 4]:
+ * the normalized base coordinates (x, y[, z], 1) of every output position, times theta^T.
+ */
+function affineGrid(ctx: OpContext): Tensor {
+  const theta = input(ctx, 0);
+  const size = ctx.ints(1) ?? [];
+  const spatial = size.slice(2); // [H, W] or [D, H, W]
+  const align = attrInt(ctx.node, 'align_corners', 0) === 1;
+  const line = (n: number) => Array.from({ length: n }, (_, i) => (align ? (n > 1 ? -1 + (2 * i) / (n - 1) : 0) : (2 * i + 1) / n - 1));
+  const axes = spatial.map(line);
+  const positions = spatial.reduce((a, b) => a * b, 1);
+  const base: number[] = [];
+  for (let p = 0; p < positions; ++p) {
+    // row-major over (D,) H, W; coordinates are listed x (W) first
+    const idx: number[] = [];
+    for (let r = p, d = spatial.length - 1; d >= 0; --d) idx[d] = r % spatial[d], (r = Math.floor(r / spatial[d]));
+    base.push(...idx.map((v, d) => axes[d][v]).reverse(), 1);
+  }
+  const k1 = spatial.length + 1;
+  return withTemps((t) => {
+    const b = t.add(k.tensor(base, { dtype: theta.dtype, device: theta.device, shape: [positions, k1] }));
+    const grid = t.add(k.matmul(b, t.add(theta.transpose(1, 2)))); // [N, positions, dims]
+    return grid.reshape([theta.shape[0], ...spatial, spatial.length]);
+  });
+}
+
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
@@ -144,6 +171,7 @@ defineOps({
   LpNormalization: { uses: ['Abs', 'Mul', 'ReduceSum', 'Sqrt', 'Div', 'Equal', 'Where'], run: (ctx) => [lpNormalize(ctx)] },
   MeanVarianceNormalization: { since: 9, uses: ['ReduceMean', 'Mul', 'Sub', 'Sqrt', 'Add', 'Div'], run: (ctx) => [mvn(ctx)] },
   CenterCropPad: { since: 18, uses: ['Pad'], hostInputs: [1], run: (ctx) => [centerCropPad(ctx)] },
+  AffineGrid: { since: 20, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [affineGrid(ctx)] },
   CumSum: { since: 11, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
   Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
 });

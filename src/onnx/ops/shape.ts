@@ -1,6 +1,5 @@
 // Shape and data-movement ONNX ops. Most are views (Reshape, Transpose, Squeeze, Slice, Expand,
 // Split); shapes, axes and pads come from host values, folded at load when they are constant.
-import { storageArray, type DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
@@ -11,9 +10,10 @@ import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis, numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from '../attrs.js';
-import { kilnDType, typeName, type HostTensor } from '../proto.js';
+import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
+import { hostTensor } from '../builder.js';
 import { input } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
@@ -85,15 +85,10 @@ function constant(ctx: OpContext): Tensor {
   if (t) return upload(t, ctx.device);
   const f = attrFloat(n, 'value_float'), fs = attrFloats(n, 'value_floats');
   const i = attrInt(n, 'value_int'), is = attrInts(n, 'value_ints');
-  const host = (dtype: DType, shape: number[], values: number[]): HostTensor => {
-    const data = storageArray(dtype, values.length);
-    values.forEach((v, k) => ((data as unknown as (number | bigint)[])[k] = dtype === 'int64' ? BigInt(v) : v));
-    return { dtype, shape, data };
-  };
-  if (f !== undefined) return upload(host('float32', [], [f]), ctx.device);
-  if (fs) return upload(host('float32', [fs.length], fs), ctx.device);
-  if (i !== undefined) return upload(host('int64', [], [i]), ctx.device);
-  if (is) return upload(host('int64', [is.length], is), ctx.device);
+  if (f !== undefined) return upload(hostTensor('float32', [], [f]), ctx.device);
+  if (fs) return upload(hostTensor('float32', [fs.length], fs), ctx.device);
+  if (i !== undefined) return upload(hostTensor('int64', [], [i]), ctx.device);
+  if (is) return upload(hostTensor('int64', [is.length], is), ctx.device);
   fail('E_UNSUPPORTED', `node '${n.name}' (Constant): only tensor, float(s) and int(s) values are supported`);
 }
 

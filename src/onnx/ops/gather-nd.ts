@@ -1,0 +1,68 @@
+// GatherND and ScatterND: index tuples [.., k] into the first k dims (after batch_dims) become flat
+// positions (a dot product with the dims' strides, negatives wrapped), then a Gather (GatherND) or a
+// one-hot match over the positions with a masked reduction (ScatterND, every reduction).
+import * as k from '../../ops/index.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
+import { numel } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { attrInt, attrString } from '../attrs.js';
+import type { Node } from '../model.js';
+import { defineOps, type OpContext } from './registry.js';
+import { input } from './util.js';
+
+/** Flat positions [..] of index tuples [.., k] over dims, negative entries counting from the end. */
+function flatPositions(t: Temps, idx: Tensor, dims: readonly number[]): Tensor {
+  const i64 = t.add(k.cast(idx, 'int64'));
+  const size = t.add(k.tensor(dims.map(BigInt), { dtype: 'int64', device: idx.device }));
+  const wrapped = t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, size)), i64));
+  const strides = dims.map((_, j) => numel(dims.slice(j + 1)));
+  return t.add(k.sum(t.add(k.mul(wrapped, t.add(k.tensor(strides.map(BigInt), { dtype: 'int64', device: idx.device })))), { axes: [-1] }));
+}
+
+function gatherND(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1);
+  const b = attrInt(ctx.node, 'batch_dims', 0);
+  const kk = idx.shape[idx.rank - 1];
+  const batch = data.shape.slice(0, b), B = numel(batch);
+  const indexed = data.shape.slice(b, b + kk), rest = data.shape.slice(b + kk), P = numel(indexed);
+  return withTemps((t) => {
+    let pos = flatPositions(t, idx, indexed); // [batch.., m..]
+    if (b > 0) {
+      const offsets = t.add(t.add(k.arange(0, B * P, P, { dtype: 'int64', device: data.device })).reshape([...batch, ...Array(pos.rank - b).fill(1)]));
+      pos = t.add(k.add(pos, offsets));
+    }
+    const flat = t.add(data.reshape([B * P, ...rest]));
+    return t.add(k.gather(flat, pos, 0)).reshape([...idx.shape.slice(0, -1), ...rest]);
+  });
+}
+
+function scatterND(ctx: OpContext): Tensor {
+  const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
+  const reduction = attrString(ctx.node, 'reduction', 'none');
+  const kk = idx.shape[idx.rank - 1];
+  const indexed = data.shape.slice(0, kk), rest = data.shape.slice(kk), P = numel(indexed);
+  const U = numel(idx.shape.slice(0, -1));
+  return withTemps((t) => {
+    const pos = t.add(t.add(flatPositions(t, idx, indexed)).reshape([U, 1]));
+    const hot = t.add(t.add(k.equal(pos, t.add(k.arange(0, P, 1, { dtype: 'int64', device: data.device })))).reshape([U, P, ...rest.map(() => 1)])); // [U, P, 1..]
+    const u = t.add(t.add(upd.reshape([U, ...rest])).unsqueeze(1)); // [U, 1, rest..]
+    const d = t.add(data.reshape([P, ...rest]));
+    const hit = t.add(k.max(hot, { axes: [0] })); // [P, 1..]
+    const over = (fill: number, f: typeof k.sum) => t.add(f(t.add(k.where(hot, u, fill)), { axes: [0] }));
+    let out: Tensor;
+    if (reduction === 'add') out = k.add(d, over(0, k.sum));
+    else if (reduction === 'mul') out = k.mul(d, over(1, k.prod));
+    else if (reduction === 'max') out = k.where(hit, t.add(k.maximum(d, over(-Infinity, k.max))), d);
+    else if (reduction === 'min') out = k.where(hit, t.add(k.minimum(d, over(Infinity, k.min))), d);
+    else out = k.where(hit, over(0, k.sum), d);
+    return t.add(out).reshape(data.shape);
+  });
+}
+
+const check = (n: Node) =>
+  ['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`;
+
+defineOps({
+  GatherND: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Mul', 'ReduceSum', 'Range', 'Gather'], run: (ctx) => [gatherND(ctx)] },
+  ScatterND: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
+});

@@ -1,0 +1,65 @@
+// Linear quantization to and from uint8 (Kiln's 8-bit dtype): QuantizeLinear, DequantizeLinear and
+// DynamicQuantizeLinear, per tensor, per axis or per block, rounding half to even and saturating.
+import { fail } from '../../errors.js';
+import * as k from '../../ops/index.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
+import { normalizeAxis } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { attrInt } from '../attrs.js';
+import { kilnDType } from '../proto.js';
+import { defineOps, type OpContext } from './registry.js';
+import { input } from './util.js';
+
+/** A scale or zero point shaped to broadcast against x: scalar, per `axis`, or per block along it. */
+function along(t: Temps, ctx: OpContext, p: Tensor, x: Tensor): Tensor {
+  if (p.rank === 0 || p.size === 1) return t.add(p.reshape([]));
+  const axis = normalizeAxis('QuantizeLinear', attrInt(ctx.node, 'axis', 1), x.rank);
+  const block = attrInt(ctx.node, 'block_size', 0);
+  if (block > 0) {
+    // p has x's shape with dim `axis` divided by block: repeat each entry block times along it
+    const rep = t.add(t.add(p.unsqueeze(axis + 1)).expand([...p.shape.slice(0, axis + 1), block, ...p.shape.slice(axis + 1)]));
+    return t.add(t.add(rep.reshape([...p.shape.slice(0, axis), p.shape[axis] * block, ...p.shape.slice(axis + 1)])).slice(axis, 0, x.shape[axis]));
+  }
+  return t.add(p.reshape(x.shape.map((d, i) => (i === axis ? d : 1))));
+}
+
+/** round_half_even(v) + zero point, saturated to uint8. */
+function toUint8(t: Temps, v: Tensor, zp: Tensor | undefined): Tensor {
+  const r = t.add(k.round(v));
+  const shifted = zp ? t.add(k.add(r, t.add(k.cast(zp, r.dtype)))) : r;
+  return k.cast(t.add(k.clip(shifted, 0, 255)), 'uint8');
+}
+
+function quantize(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), scale = input(ctx, 1), zp = ctx.inputs[2];
+  const out = zp?.dtype ?? kilnDType(attrInt(ctx.node, 'output_dtype', 2));
+  if (out !== 'uint8') fail('E_UNSUPPORTED', `node '${ctx.node.name}' (QuantizeLinear): output ${out ?? 'type'} (uint8 is implemented)`);
+  return withTemps((t) => toUint8(t, t.add(k.div(x, along(t, ctx, scale, x))), zp && along(t, ctx, zp, x)));
+}
+
+function dequantize(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), scale = input(ctx, 1), zp = ctx.inputs[2];
+  return withTemps((t) => {
+    const xf = t.add(k.cast(x, scale.dtype));
+    const centered = zp ? t.add(k.sub(xf, t.add(k.cast(along(t, ctx, zp, x), scale.dtype)))) : xf;
+    return k.mul(centered, along(t, ctx, scale, x));
+  });
+}
+
+function dynamicQuantize(ctx: OpContext): Tensor[] {
+  const x = input(ctx, 0);
+  return withTemps((t) => {
+    const hi = t.add(k.maximum(t.add(k.max(x)), 0)), lo = t.add(k.minimum(t.add(k.min(x)), 0));
+    const scale = k.div(t.add(k.sub(hi, lo)), 255);
+    const zp = toUint8(t, t.add(k.div(t.add(k.neg(lo)), scale)), undefined);
+    return [toUint8(t, t.add(k.div(x, scale)), zp), scale, zp];
+  });
+}
+
+
+const QUANT = ['Div', 'Round', 'Add', 'Clip', 'Cast'];
+defineOps({
+  QuantizeLinear: { since: 10, uses: QUANT, run: (ctx) => [quantize(ctx)] },
+  DequantizeLinear: { since: 10, uses: ['Cast', 'Sub', 'Mul'], run: (ctx) => [dequantize(ctx)] },
+  DynamicQuantizeLinear: { since: 11, uses: [...QUANT, 'ReduceMax', 'ReduceMin', 'Max', 'Min', 'Sub', 'Neg'], run: dynamicQuantize },
+});
