@@ -9,6 +9,10 @@ import { mlp } from '../bench/onnx-models.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
 
+/** The Kiln engine's rows: one per device the host reported in the same run. */
+const kilnRows = (out: { host: { devices: Record<string, { devices: { id: string }[] }> } }) =>
+  Object.values(out.host.devices).flatMap((b) => b.devices.map((d) => `kiln@${d.id}`));
+
 describe('kiln bench inference', () => {
   beforeAll(() => assertDistFresh());
 
@@ -20,7 +24,7 @@ describe('kiln bench inference', () => {
     const out = JSON.parse(r.stdout);
     expect(out.suite).toBe('inference');
     const rows = out.rows as { model: string; engine: string; device: string; p50: number; p99: number; throughput: number; ratio?: number; maxRelError?: number }[];
-    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', 'kiln@cpu', 'ort@cpu']);
+    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu']);
     for (const row of rows) {
       expect(row.model).toBe('small-mlp.onnx');
       expect(row.p50).toBeGreaterThan(0);
@@ -41,8 +45,9 @@ describe('kiln bench inference', () => {
     g.save(path);
     const r = spawnSync(process.execPath, [CLI, 'bench', 'inference', path, '--json', '--budget-ms', '20'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, ending(r)).toBe(0);
-    const rows = JSON.parse(r.stdout).rows as { engine: string; maxRelError?: number }[];
-    expect(rows.map((x) => x.engine)).toEqual(['onnxruntime-node', 'kiln', 'ort']);
+    const out = JSON.parse(r.stdout);
+    const rows = out.rows as { engine: string; device: string; maxRelError?: number }[];
+    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu']);
     for (const row of rows.slice(1)) expect(row.maxRelError).toBe(0);
   });
 
