@@ -98,15 +98,7 @@ const Kernels* pick_kernels() {
     if (has2) return mm::kernels_avx2();
     return &kPortable;
   }();
-  // TUNING (temporary): env overrides of the blocking
-  static const Kernels* t = [] {
-    static Kernels c = *k;
-    if (const char* e = std::getenv("KILN_MM_KC")) c.kc = std::atoi(e);
-    if (const char* e = std::getenv("KILN_MM_MC")) c.mc = std::atoi(e);
-    if (const char* e = std::getenv("KILN_MM_NC")) c.nc = std::atoi(e);
-    return &c;
-  }();
-  return t;
+  return k;
 }
 
 // ---- views -------------------------------------------------------------------------------------
