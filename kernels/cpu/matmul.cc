@@ -8,9 +8,11 @@
 // Variants, picked per call:
 //   gemm   BLIS/GotoBLAS: B in [kc, NR] slivers, A in [MR x kc] slivers, an MR x NR register tile
 //          with FMAs over kc; edge tiles go through a zero-padded tile buffer and write back only
-//          their valid part. Micro-kernels: AVX-512 14x32 (matmul_avx512.cc), AVX2 6x16
-//          (matmul_avx2.cc), portable 4x16 (here), chosen once from cpu_features(); the packers for
-//          unit-stride layouts live with them, the strided fallback here.
+//          their valid part, except a short last row sliver with a full B sliver, which runs a
+//          kernel of its own height where the set has one (tile_rows). Micro-kernels: AVX-512
+//          14x32 (matmul_avx512.cc), AVX2 6x16 (matmul_avx2.cc), portable 4x16 (here), chosen once
+//          from cpu_features(); the packers for unit-stride layouts live with them, the strided
+//          fallback here.
 //   small-M gemm: M <= max(4*MR, 128) with a float32 B of unit column stride reads B in place
 //          (packing B would cost as much as the product; only the ragged last sliver is packed).
 //          Convolution columns (K = C*k*k small, N = H*W large) with M = 32 output channels ran
@@ -84,7 +86,7 @@ void gemv_axpy_portable(int64_t R, int64_t K, const float* x, int64_t ldx, const
 }
 
 const Kernels kPortable = {"portable", kPortMR, kPortNR, 256, 128, 2048,
-                           tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, nullptr, nullptr};
+                           tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, nullptr, nullptr, {}};
 
 const Kernels* pick_kernels() {
   static const Kernels* k = [] {
@@ -496,6 +498,8 @@ void gemm_float(const Kernels& kk, const Problem& p) {
               const float* as = ap + ir * kcp;
               if (mr == MR && nr == NR) {
                 kk.tile(kcp, as, bs, ldb, ct, ldo, !first);
+              } else if (nr == NR && kk.tile_rows[mr]) {
+                kk.tile_rows[mr](kcp, as, bs, ldb, ct, ldo, !first);
               } else {
                 kk.tile(kcp, as, bs, ldb, edge, NR, false);
                 for (int64_t i = 0; i < mr; ++i)

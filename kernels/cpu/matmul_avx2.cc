@@ -16,7 +16,8 @@ namespace kiln {
 namespace mm {
 namespace {
 
-template <int MR, int NV>
+// MR rows of Y from a packed A sliver AS floats per k (AS = MR, or the set's MR for a row edge).
+template <int MR, int NV, int AS = MR>
 void tile_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   __m256 acc[MR][NV];
 #pragma GCC unroll 16
@@ -35,7 +36,7 @@ void tile_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += AS;
     b += ldb;
   }
 #pragma GCC unroll 16
@@ -306,6 +307,8 @@ const Kernels kAvx2 = {
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
     store_f16_avx2,
     store_bf16_avx2,
+    {nullptr, tile_avx2<1, kNV, kMR>, tile_avx2<2, kNV, kMR>, tile_avx2<3, kNV, kMR>, tile_avx2<4, kNV, kMR>,
+     tile_avx2<5, kNV, kMR>},
 };
 
 }  // namespace

@@ -21,7 +21,8 @@ namespace kiln {
 namespace mm {
 namespace {
 
-template <int MR, int NV>
+// MR rows of Y from a packed A sliver AS floats per k (AS = MR, or the set's MR for a row edge).
+template <int MR, int NV, int AS = MR>
 void tile_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 32
@@ -43,7 +44,7 @@ void tile_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, float*
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += AS;
     b += ldb;
   }
 #pragma GCC unroll 32
@@ -339,6 +340,10 @@ const Kernels kAvx512 = {
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
     store_f16_avx512,
     store_bf16_avx512,
+    {nullptr, tile_avx512<1, kNV, kMR>, tile_avx512<2, kNV, kMR>, tile_avx512<3, kNV, kMR>, tile_avx512<4, kNV, kMR>,
+     tile_avx512<5, kNV, kMR>, tile_avx512<6, kNV, kMR>, tile_avx512<7, kNV, kMR>, tile_avx512<8, kNV, kMR>,
+     tile_avx512<9, kNV, kMR>, tile_avx512<10, kNV, kMR>, tile_avx512<11, kNV, kMR>, tile_avx512<12, kNV, kMR>,
+     tile_avx512<13, kNV, kMR>},
 };
 
 }  // namespace
