@@ -81,6 +81,9 @@ forEachBackend('matmul', (device) => {
         [[5, 13], [4, 13, 7], 'offset', 'transposed'],
         [[1, 3, 5], [6, 1, 5, 2], 'expanded', 'expanded'],
         [[3, 33, 65], [3, 65, 17], 'transposed', 'strided'],
+        // B read in place (M <= 128, unit column stride): two K panels, ragged last sliver, shared B
+        [[2, 128, 300], [300, 70]],
+        [[100, 257], [2, 257, 33], 'contiguous', 'offset'],
         [[2, 0, 4], [2, 4, 3]],
         [[0, 3, 4], [4, 2]],
         [[2, 3, 0], [2, 0, 5]],

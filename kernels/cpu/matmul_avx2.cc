@@ -285,6 +285,8 @@ const Kernels kAvx2 = {
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
     store_f16_avx2,
     store_bf16_avx2,
+    {nullptr, tile_simd<Avx2, 1, kNV, kMR>, tile_simd<Avx2, 2, kNV, kMR>, tile_simd<Avx2, 3, kNV, kMR>, tile_simd<Avx2, 4, kNV, kMR>,
+     tile_simd<Avx2, 5, kNV, kMR>},
 };
 
 }  // namespace

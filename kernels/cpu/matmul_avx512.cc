@@ -315,6 +315,10 @@ const Kernels kAvx512 = {
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
     store_f16_avx512,
     store_bf16_avx512,
+    {nullptr, tile_simd<Avx512, 1, kNV, kMR>, tile_simd<Avx512, 2, kNV, kMR>, tile_simd<Avx512, 3, kNV, kMR>, tile_simd<Avx512, 4, kNV, kMR>,
+     tile_simd<Avx512, 5, kNV, kMR>, tile_simd<Avx512, 6, kNV, kMR>, tile_simd<Avx512, 7, kNV, kMR>, tile_simd<Avx512, 8, kNV, kMR>,
+     tile_simd<Avx512, 9, kNV, kMR>, tile_simd<Avx512, 10, kNV, kMR>, tile_simd<Avx512, 11, kNV, kMR>, tile_simd<Avx512, 12, kNV, kMR>,
+     tile_simd<Avx512, 13, kNV, kMR>},
 };
 
 }  // namespace

@@ -24,7 +24,8 @@ struct Kernels {
 
   // c[MR, NR] (row stride ldc, unit column stride) = (accumulate ? c : 0) + A_sliver @ B_sliver
   //   a: packed A sliver [kc x MR];  b: B sliver [kc, NR] with row stride ldb
-  void (*tile)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+  using TileFn = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+  TileFn tile;
 
   // y[r] = sum_k x[r*ldx + k] * v[k]        for r in [0, R)   (rows of x contiguous: dot products)
   void (*gemv_dot)(int64_t R, int64_t K, const float* x, int64_t ldx, const float* v, float* y);
@@ -45,6 +46,11 @@ struct Kernels {
   // dst[0, n) = src[0, n) rounded to float16 / bfloat16 bits (RNE, NaN stays NaN); null: scalar.
   void (*store_f16)(const float* src, uint16_t* dst, int64_t n);
   void (*store_bf16)(const float* src, uint16_t* dst, int64_t n);
+
+  // tile_rows[m] for 1 <= m < mr (null: the driver pads the tile instead): `tile` for the first m
+  // rows of a packed A sliver (still mr floats per k) with a full NR-wide B sliver; writes only
+  // those m rows of c. Spares the padded rows' FMAs when M % mr is small (M = 32 with mr = 14).
+  TileFn tile_rows[16];
 };
 
 // Call only after checking cpu_features() for the ISA the file is compiled for.

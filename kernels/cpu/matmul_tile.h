@@ -14,7 +14,9 @@ namespace mm {
 
 // c[MR, NV * kLanes] (row stride ldc) = (accumulate ? c : 0) + A_sliver[kc x MR] @ B_sliver[kc, NV * kLanes]
 //   MR * NV accumulators + NV B vectors stay in registers; A is broadcast one element per row.
-template <class S, int MR, int NV>
+//   AS: floats per k step of the packed A sliver (MR, or the set's full MR when a short last sliver
+//   of MR < full rows is computed by a smaller instance).
+template <class S, int MR, int NV, int AS = MR>
 void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
@@ -38,7 +40,7 @@ void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += AS;
     b += ldb;
   }
 #pragma GCC unroll 32
