@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "philox.h"
+#include "random_params.h"
 #include "elementwise_common.h"
 
 namespace kiln {
@@ -37,15 +38,12 @@ template <bool Normal> inline void block_values(uint64_t i, uint32_t lo, uint32_
   }
 }
 
-uint32_t seed_word(const Attrs& attrs, const char* name) { return (uint32_t)(uint64_t)attrs.num(name, 0); }
-
 // Y = shift + scale * value.
 template <bool Normal> void random_run(const KernelArgs& a) {
   const View& y = a.out[0];
-  const uint32_t lo = seed_word(a.attrs, "seed_lo"), hi = seed_word(a.attrs, "seed_hi");
-  double shift, scale;
-  if (Normal) shift = a.attrs.num("mean", 0), scale = a.attrs.num("std", 1);
-  else shift = a.attrs.num("low", 0), scale = a.attrs.num("high", 1) - shift;
+  const RandomParams r = random_params(a.attrs, Normal);
+  const uint32_t lo = r.seed_lo, hi = r.seed_hi;
+  const double shift = r.shift, scale = r.scale;
   const int64_t n = y.numel();
   dispatch_float(y.dtype, [&](auto tag) {
     using T = decltype(tag);

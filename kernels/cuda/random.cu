@@ -8,6 +8,7 @@
 // Bench alone: `a.cuda.launch(0, 'RandomNormal', [], [y], {seed_lo: 1, seed_hi: 0, mean: 0, std: 1})`.
 #include "common.cuh"
 #include "philox.h"
+#include "random_params.h"
 
 namespace kiln {
 namespace cuda {
@@ -37,10 +38,9 @@ __global__ void __launch_bounds__(kThreads) random_kernel(T* y, int64_t n, uint3
 
 template <bool Normal> void random_run(const KernelArgs& a, const Stream& s) {
   const View& y = a.out[0];
-  const uint32_t lo = (uint32_t)(uint64_t)a.attrs.num("seed_lo", 0), hi = (uint32_t)(uint64_t)a.attrs.num("seed_hi", 0);
-  double shift, scale;
-  if (Normal) shift = a.attrs.num("mean", 0), scale = a.attrs.num("std", 1);
-  else shift = a.attrs.num("low", 0), scale = a.attrs.num("high", 1) - shift;
+  const RandomParams r = random_params(a.attrs, Normal);
+  const uint32_t lo = r.seed_lo, hi = r.seed_hi;
+  const double shift = r.shift, scale = r.scale;
   const int64_t n = y.numel();
   dispatch_float(y.dtype, [&](auto tag) {
     using T = decltype(tag);
