@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "error.h"
+
 namespace kiln {
 
 enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, I64 = 4, U8 = 5, Bool = 6 };
@@ -86,6 +88,19 @@ inline uint16_t float_to_bf16(float f) {
   uint32_t lsb = (x >> 16) & 1;
   x += 0x7fffu + lsb;
   return (uint16_t)(x >> 16);
+}
+
+// Calls fn(U{}) with an unsigned integer as wide as one element of `t`: for kernels that move
+// elements without looking at them (Where, Gather, same-dtype copies), so a float16 NaN keeps its
+// payload. Host code on every backend.
+template <typename Fn> void dispatch_bits(DType t, Fn&& fn) {
+  switch (itemsize(t)) {
+    case 1: fn(uint8_t{}); return;
+    case 2: fn(uint16_t{}); return;
+    case 4: fn(uint32_t{}); return;
+    case 8: fn(uint64_t{}); return;
+  }
+  fail("E_DTYPE", "unknown dtype");
 }
 
 }  // namespace kiln

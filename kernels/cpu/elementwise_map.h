@@ -29,18 +29,6 @@ inline unsigned dtype_class(DType t) {
   return c;
 }
 
-// Calls fn(U{}) with an unsigned integer as wide as one element of `t`: for kernels that move
-// elements without looking at them (Where, same-dtype copies), so a float16 NaN keeps its payload.
-template <typename Fn> void dispatch_bits(DType t, Fn&& fn) {
-  switch (itemsize(t)) {
-    case 1: fn(uint8_t{}); return;
-    case 2: fn(uint16_t{}); return;
-    case 4: fn(uint32_t{}); return;
-    case 8: fn(uint64_t{}); return;
-  }
-  fail("E_DTYPE", "unknown dtype");
-}
-
 // Ops whose functor reads attributes take them in a constructor; the check path builds one too, so
 // a bad attribute throws at enqueue rather than on the worker thread.
 template <typename Op> Op make_op(const Attrs& attrs) {

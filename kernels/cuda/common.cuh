@@ -90,17 +90,6 @@ template <typename Fn> void dispatch_float(DType t, Fn&& fn) {
   }
 }
 
-// An unsigned integer as wide as one element: for kernels that move elements without looking at them.
-template <typename Fn> void dispatch_bits(DType t, Fn&& fn) {
-  switch (itemsize(t)) {
-    case 1: fn(uint8_t{}); return;
-    case 2: fn(uint16_t{}); return;
-    case 4: fn(uint32_t{}); return;
-    case 8: fn(uint64_t{}); return;
-  }
-  fail("E_DTYPE", "unknown dtype");
-}
-
 constexpr int kMaxRank = 16;
 
 // N views over one coalesced shape. offsets(i) gives element i's offset (in elements) in each view,
