@@ -358,6 +358,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   auto fa = Napi::Array::New(env, feats.size());
   for (size_t i = 0; i < feats.size(); ++i) fa.Set(i, feats[i]);
   o.Set("cpuFeatures", fa);
+  o.Set("cpuIsa", isa_name(cpu_isa()));
   auto names = cpu_kernel_names();
   auto ka = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) ka.Set(i, names[i]);

@@ -1,5 +1,6 @@
 #include "cpu_info.h"
 
+#include <cstdlib>
 #include <fstream>
 
 namespace kiln {
@@ -26,6 +27,24 @@ const CpuFeatures& cpu_features() {
     return c;
   }();
   return f;
+}
+
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    const auto& f = cpu_features();
+    const bool has2 = f.avx2 && f.fma && f.f16c;
+    const bool has512 = has2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    const char* e = std::getenv("KILN_CPU_ISA");
+    const std::string want = e ? e : "";
+    if (want == "portable") return Isa::Portable;
+    if (has512 && want != "avx2") return Isa::Avx512;
+    return has2 ? Isa::Avx2 : Isa::Portable;
+  }();
+  return isa;
+}
+
+const char* isa_name(Isa isa) {
+  return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "portable";
 }
 
 std::string cpu_model() {

@@ -1,4 +1,4 @@
-// What the host CPU can run, detected once at load. Matmul picks its micro-kernel from this.
+// What the host CPU can run, detected once at load, and the vector ISA the CPU kernels use.
 #pragma once
 #include <string>
 #include <vector>
@@ -11,6 +11,15 @@ struct CpuFeatures {
 };
 
 const CpuFeatures& cpu_features();
+
+// The kernel sets the vectorized CPU kernels (matmul, conv) are compiled in: each kernel file
+// picks its set from cpu_isa() once.
+enum class Isa { Portable, Avx2, Avx512 };
+// The best set this CPU runs (AVX-512 needs F/BW/VL/DQ + FMA + F16C; AVX2 needs FMA + F16C),
+// lowered by KILN_CPU_ISA=avx512|avx2|portable (a set the CPU lacks is never picked), so tests and
+// benchmarks can run the AVX2 and portable kernels on an AVX-512 host.
+Isa cpu_isa();
+const char* isa_name(Isa isa);
 std::string cpu_model();
 std::vector<std::string> cpu_feature_names();
 

@@ -22,6 +22,8 @@ export interface NativeInfo {
   napiVersion: number;
   threads: number;
   cpuModel: string;
+  /** The vector ISA the CPU kernels run: 'avx512' | 'avx2' | 'portable' (KILN_CPU_ISA lowers it). */
+  cpuIsa: string;
   cpuFeatures: string[];
   kernels: string[];
   cuda: { compiled: boolean; runtimeVersion: number; driverVersion: number; deviceCount: number; reason: string };

@@ -11,7 +11,7 @@
 //          their valid part, except a short last row sliver with a full B sliver, which runs a
 //          kernel of its own height where the set has one (tile_rows). Micro-kernels: AVX-512
 //          14x32 (matmul_avx512.cc), AVX2 6x16 (matmul_avx2.cc), portable 4x16 (here), chosen once
-//          from cpu_features(); the packers for unit-stride layouts live with them, the strided
+//          from cpu_isa(); the packers for unit-stride layouts live with them, the strided
 //          fallback here.
 //   small-M gemm: M <= max(4*MR, 128) with a float32 B of unit column stride reads B in place
 //          (packing B would cost as much as the product; only the ragged last sliver is packed).
@@ -28,7 +28,7 @@
 // host) holds nobody back; the rectangle is picked by a cost model (compute, re-reads, tail).
 // The arena is sized before any fan-out and kept for the next call (capped at 64 MB, beyond which
 // batch entries go in groups and K in chunks), so no parallel body allocates or throws.
-// Environment: KILN_MATMUL_KERNEL=avx512|avx2|portable forces a micro-kernel set (tests cover each);
+// Environment: KILN_CPU_ISA=avx512|avx2|portable lowers the micro-kernel set (cpu_info.h; tests run each);
 // KILN_MATMUL_PACK_CAP=<floats> lowers the arena cap (tests reach the grouped and chunked paths).
 // Bench alone: the raw addon (build/Release/kiln.node), A, B, Y views over a.alloc buffers:
 //   a.launch('MatMul', [A, B], [Y], {alpha: 1, beta: 0}); await a.sync();   // median after warm-up
@@ -89,19 +89,11 @@ const Kernels kPortable = {"portable", kPortMR, kPortNR, 256, 128, 2048,
                            tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, nullptr, nullptr, {}};
 
 const Kernels* pick_kernels() {
-  static const Kernels* k = [] {
-    const auto& f = cpu_features();
-    const bool has512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c;
-    const bool has2 = f.avx2 && f.fma && f.f16c;
-    std::string want;
-    if (const char* e = std::getenv("KILN_MATMUL_KERNEL")) want = e;
-    if (want == "portable") return &kPortable;
-    if (want == "avx2" && has2) return mm::kernels_avx2();
-    if (has512 && (want.empty() || want == "avx512")) return mm::kernels_avx512();
-    if (has2) return mm::kernels_avx2();
-    return &kPortable;
-  }();
-  return k;
+  switch (cpu_isa()) {
+    case Isa::Avx512: return mm::kernels_avx512();
+    case Isa::Avx2: return mm::kernels_avx2();
+    default: return &kPortable;
+  }
 }
 
 // ---- views -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //     12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of the 16 registers (the classic
 //     Haswell shape: 12 FMAs per 2 loads + 6 broadcasts).
 //   gemv_dot_avx2 / gemv_axpy_avx2: the M == 1 and N == 1 shapes (memory-bound, never packed).
-// Bench alone: KILN_MATMUL_KERNEL=avx2 forces this set on an AVX-512 CPU; then time
+// Bench alone: KILN_CPU_ISA=avx2 forces this set on an AVX-512 CPU; then time
 //   a.launch('MatMul', [A, B], [Y], {alpha: 1, beta: 0}); await a.sync();
 #include <immintrin.h>
 
@@ -12,21 +12,11 @@
 
 #include "matmul_kernels.h"
 #include "matmul_tile.h"
+#include "simd_avx2.h"
 
 namespace kiln {
 namespace mm {
 namespace {
-
-struct Avx2 {
-  using V = __m256;
-  static constexpr int kLanes = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V set1(float x) { return _mm256_set1_ps(x); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-};
 
 float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -8,11 +8,12 @@
 //   pack_a_rowmajor_avx512: the transposing pack of a row-major A (16x16 register transposes).
 // Bench alone: node /tmp-style script over the raw addon, e.g.
 //   a.launch('MatMul', [A, B], [Y], {alpha: 1, beta: 0}); await a.sync();
-// with KILN_MATMUL_KERNEL=avx512 (the default on such a CPU) and KILN_NUM_THREADS=1 for one core.
+// with KILN_CPU_ISA=avx512 (the default on such a CPU) and KILN_NUM_THREADS=1 for one core.
 #include <immintrin.h>
 
 #include "matmul_kernels.h"
 #include "matmul_tile.h"
+#include "simd_avx512.h"
 
 // GCC 12 reports its own intrinsics' deliberately undefined temporaries (_mm512_undefined_ps
 // inside unpacklo/shuffle/cvtph) as maybe-uninitialized once they are inlined here.
@@ -21,17 +22,6 @@
 namespace kiln {
 namespace mm {
 namespace {
-
-struct Avx512 {
-  using V = __m512;
-  static constexpr int kLanes = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V set1(float x) { return _mm512_set1_ps(x); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-};
 
 // The maskz forms, because GCC 12 warns about the undefined-vector temporaries inside
 // _mm512_reduce_add_ps, _mm512_shuffle_f32x4 and _mm512_castps512_ps128.

@@ -1,9 +1,7 @@
 // The register-tiled micro-kernel, written once over a vector ISA and instantiated by each ISA file
-// (matmul_avx512.cc, matmul_avx2.cc) with its own traits struct S:
+// (matmul_avx512.cc, matmul_avx2.cc) with its traits struct S (simd_avx512.h, simd_avx2.h):
 //   S::V            the vector type;  S::kLanes  floats per vector
 //   S::zero(), S::load(p), S::store(p, v), S::set1(x), S::fma(a, b, c) = a * b + c, S::add(a, b)
-// S must be declared inside the ISA file's anonymous namespace: every instantiation then has
-// internal linkage, so code compiled for one ISA can never be merged into another by the linker.
 #pragma once
 #include <immintrin.h>
 

@@ -5,6 +5,8 @@
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
 //   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
 //                                unit-stride B in place for small batches instead of packing it
+//   Conv -> Relu                 one KilnConvRelu, where the device has the native Conv (its epilogue
+//                                applies the ReLU before the single store)
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -103,6 +105,16 @@ export async function fuse(c: FuseContext): Promise<void> {
     gemm.inputs = [gemm.inputs[0], name, ...gemm.inputs.slice(2)];
     gemm.attrs = new Map(gemm.attrs).set('transB', { name: 'transB', type: 2, i: 0 });
   }
+
+  for (const conv of nodes) {
+    if (!c.supports('Conv') || conv.opType !== 'Conv') continue;
+    const relu = only(conv.outputs[0]);
+    if (relu?.opType !== 'Relu') continue;
+    removed.add(relu);
+    Object.assign(conv, { opType: 'KilnConvRelu', outputs: [relu.outputs[0]] });
+  }
+  nodes = nodes.filter((n) => !removed.has(n));
+  uses = consumers();
 
   for (const relu of nodes) {
     if (relu.opType !== 'Relu') continue;

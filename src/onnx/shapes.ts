@@ -83,6 +83,7 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     case 'Shape':
       return [s.length];
     case 'Conv':
+    case 'KilnConvRelu':
       return [s[0], ins[1]![0], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2)).out];
     case 'MaxPool':
     case 'AveragePool':

@@ -1,11 +1,14 @@
-// Conv, ConvTranspose and pooling composed from Kiln's native ops, so they run on every backend:
-//   Conv           Im2Col (native, padding fused; on a device without it, Pad + a strided view of
-//                  the taps + one copy) -> columns [N, G, C/G*K, L] (skipped for 1x1
-//                  stride-1 unpadded convs, whose columns are X itself) -> one batched MatMul with
-//                  the bias fused through MatMul's C operand.
+// Conv, ConvTranspose and pooling, on the native op table:
+//   Conv           float32 1-D and 2-D convs on a device with the native Conv (the CPU): one direct
+//                  convolution with the bias, and the ReLU of a fused Conv -> Relu, in its epilogue.
+//                  Otherwise composed, so it runs on every backend: Im2Col (native, padding fused; on
+//                  a device without it, Pad + a strided view of the taps + one copy) -> columns
+//                  [N, G, C/G*K, L] (skipped for 1x1 stride-1 unpadded convs, whose columns are X
+//                  itself) -> one batched MatMul with the bias fused through MatMul's C operand.
 //   ConvTranspose  Z = W^T X (one MatMul), then each kernel tap's slice of Z is added in place into
 //                  a strided view of the output (col2im as k^d Adds), cropped by the pads.
-//   Max/AveragePool  Im2Col (padding -inf or 0) -> ReduceMax / ReduceSum over the window axes;
+//   Max/AveragePool  the native MaxPool / AveragePool where the device has them (the CPU); otherwise
+//                  Im2Col (padding -inf or 0) -> ReduceMax / ReduceSum over the window axes;
 //                  averages divide by a per-position count pooled the same way from a ones tensor.
 import { fail } from '../../errors.js';
 import { full } from '../../ops/creation.js';
@@ -14,6 +17,7 @@ import { pad } from '../../ops/shape-ops.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import { numel } from '../../shape.js';
+import { isFloat } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
 import { attrInt, attrInts, attrString } from '../attrs.js';
@@ -94,7 +98,12 @@ export function im2colComposed(x: Tensor, w: Pick<Window, 'kernel' | 'strides' |
   });
 }
 
-function conv(ctx: OpContext): Tensor {
+/** Whether the device runs this Conv natively (Kiln's direct convolution). */
+const nativeConv = (x: Tensor, wt: Tensor, bias: Tensor | undefined) =>
+  (x.rank === 3 || x.rank === 4) && [x, wt, bias].every((t) => !t || t.dtype === 'float32') && x.backendFor('Conv').supports('Conv', ['float32']);
+
+/** Conv, and with `relu` the fused Conv -> Relu. */
+function conv(ctx: OpContext, relu = false): Tensor {
   const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
   const n = ctx.node;
   if (x.rank < 3) fail('E_SHAPE', `node '${n.name}' (Conv): X must be [N, C, spatial...], got ${x.describe()}`);
@@ -102,10 +111,16 @@ function conv(ctx: OpContext): Tensor {
   const [N, C] = x.shape;
   const M = wt.shape[0];
   const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
-  if (C % g || M % g || wt.shape[1] * g !== C)
-    fail('E_SHAPE', `node '${n.name}' (Conv): X ${x.describe()}, W ${wt.describe()} and group ${g} do not fit`);
+  if (C % g || M % g || wt.shape[1] * g !== C || wt.rank !== x.rank || kernel.some((kk, i) => kk !== wt.shape[2 + i]))
+    fail('E_SHAPE', `node '${n.name}' (Conv): X ${x.describe()}, W ${wt.describe()}, kernel_shape [${kernel}] and group ${g} do not fit`);
   const w = windowOf(n, x.shape.slice(2), kernel);
-  return withTemps((t) => {
+  if (nativeConv(x, wt, bias)) {
+    if (bias && (bias.rank !== 1 || bias.shape[0] !== M)) fail('E_SHAPE', `node '${n.name}' (Conv): B must be [${M}], got ${bias.describe()}`);
+    return run1('Conv', bias ? [x, wt, bias] : [x, wt], [N, M, ...w.out], x.dtype, {
+      strides: w.strides, dilations: w.dilations, pads: w.begin, group: g, activation: relu ? 'relu' : 'none',
+    });
+  }
+  const y = withTemps((t) => {
     const K = (C / g) * numel(kernel), L = numel(w.out);
     const pointwise = kernel.every((k) => k === 1) && w.strides.every((s) => s === 1) && w.begin.every((b) => b === 0) && w.end.every((e) => e === 0);
     let cols: Tensor;
@@ -114,9 +129,15 @@ function conv(ctx: OpContext): Tensor {
     const a = t.add(t.add(wt.reshape([g, M / g, K])).expand([N, g, M / g, K]));
     const ins = [a, cols];
     if (bias) ins.push(t.add(t.add(bias.reshape([1, g, M / g, 1])).expand([N, g, M / g, L])));
-    const y = t.add(run1('MatMul', ins, [N, g, M / g, L], x.dtype, { alpha: 1, beta: bias ? 1 : 0 }));
-    return y.reshape([N, M, ...w.out]);
+    const out = t.add(run1('MatMul', ins, [N, g, M / g, L], x.dtype, { alpha: 1, beta: bias ? 1 : 0 }));
+    return out.reshape([N, M, ...w.out]);
   });
+  if (!relu) return y;
+  try {
+    return k.relu(y);
+  } finally {
+    y.dispose();
+  }
 }
 
 /**
@@ -225,6 +246,13 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
   const axes = Array.from({ length: d }, (_, i) => 2 + i);
   const outShape = [...x.shape.slice(0, 2), ...w.out];
+  const op = kind === 'max' ? 'MaxPool' : 'AveragePool';
+  if (isFloat(x.dtype) && x.backendFor(op).supports(op, [x.dtype])) {
+    const include = attrInt(n, 'count_include_pad', 0);
+    return run1(op, [x], outShape, x.dtype, {
+      kernel, strides: w.strides, dilations: w.dilations, pads: w.begin, ...(kind === 'avg' ? { pads_end: w.padEnd, count_include_pad: include } : {}),
+    });
+  }
   return withTemps((t) => {
     if (kind === 'max') return t.add(k.max(t.add(im2col(x, w, -Infinity)), { axes })).reshape(outShape);
     const sum = t.add(k.sum(t.add(im2col(x, w, 0)), { axes }));
@@ -273,10 +301,12 @@ function maxPoolIndices(ctx: OpContext): Tensor {
 
 defineOps({
   Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
+  // Conv -> Relu, fused at load (fuse.ts) where the device has the native Conv
+  KilnConvRelu: { uses: ['Conv', 'MatMul', 'Pad', 'Cast', 'Relu'], run: (ctx) => [conv(ctx, true)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
   MaxPool: {
     since: 8,
-    uses: ['Pad', 'Cast', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add', 'Cast'],
+    uses: ['Pad', 'Cast', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add'],
     run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
   },
   AveragePool: { since: 7, uses: ['Pad', 'Cast', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },

@@ -1,0 +1,35 @@
+// The AVX-512 vector traits that the register-tiled templates (matmul_tile.h, conv_tile.h) are
+// written against. Include only from files compiled with the avx512 flags (native/sources.txt);
+// the anonymous namespace gives every instantiation internal linkage, so code built for one ISA
+// can never be merged by the linker into a caller built for another.
+#pragma once
+#include <immintrin.h>
+
+namespace kiln {
+namespace {
+
+struct Avx512 {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  // the maskz form: GCC 12 warns about the undefined temporary inside _mm512_max_ps
+  static V max(V a, V b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
+  // Lanes l with lo <= l < hi (clamped to [0, kLanes]).
+  static Mask range(int lo, int hi) {
+    lo = lo < 0 ? 0 : lo > kLanes ? kLanes : lo;
+    hi = hi < lo ? lo : hi > kLanes ? kLanes : hi;
+    return (Mask)(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
+  // Masked-off lanes read as 0 and are never touched in memory (no fault past a buffer's ends).
+  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, V v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+};
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,199 @@
+// The CPU's direct Conv and its MaxPool / AveragePool (kernels/cpu/conv.cc, pool.cc) against float64
+// references: 1-D and 2-D, strides, dilations, asymmetric and over-wide padding, groups (depthwise
+// too), bias and the fused ReLU, strided input views, every tile edge; each vector ISA set
+// (KILN_CPU_ISA) in a child process; and their errors. Other backends run Conv and pooling through
+// the ONNX engine's composed path, which the ONNX conformance suite covers on every device.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { runOp } from '../src/ops/run.js';
+import { Cases, expectKilnError, expectTensor } from './helpers/compare.js';
+import { FLOAT_DTYPES, makeInput, type Layout } from './helpers/inputs.js';
+import { rngFor } from './helpers/random.js';
+import { NdArray, forEachIndex, roundTo } from './helpers/reference.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const testName = () => expect.getState().currentTestName ?? 'test';
+
+interface ConvCase {
+  name: string;
+  x: number[];  // [N, C, (H,) W]
+  m: number;
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];     // begin
+  padEnd: number[];
+  group: number;
+  bias: boolean;
+  relu: boolean;
+}
+
+const conv = (c: Partial<ConvCase> & Pick<ConvCase, 'name' | 'x' | 'm' | 'kernel'>): ConvCase => {
+  const d = c.kernel.length;
+  const pads = c.pads ?? Array(d).fill(0);
+  return { strides: Array(d).fill(1), dilations: Array(d).fill(1), pads, padEnd: c.padEnd ?? pads, group: 1, bias: true, relu: false, ...c };
+};
+
+const CONV_CASES: ConvCase[] = [
+  conv({ name: '3x3 pad 1, odd sizes', x: [1, 3, 9, 37], m: 5, kernel: [3, 3], pads: [1, 1] }),
+  conv({ name: 'many channels, tile tails (M 29, Wo 70)', x: [1, 16, 5, 70], m: 29, kernel: [3, 3], pads: [1, 1], relu: true }),
+  conv({ name: 'strided, dilated, asymmetric end pads', x: [2, 4, 11, 23], m: 6, kernel: [2, 3], strides: [2, 3], dilations: [1, 2], pads: [0, 2], padEnd: [1, 4] }),
+  conv({ name: 'groups', x: [1, 6, 6, 19], m: 9, kernel: [3, 1], group: 3, pads: [1, 0], relu: true }),
+  conv({ name: 'depthwise', x: [1, 5, 7, 8], m: 5, kernel: [3, 3], group: 5, dilations: [2, 2], pads: [2, 2] }),
+  conv({ name: '1-D, no bias', x: [3, 4, 50], m: 7, kernel: [5], strides: [2], pads: [2], bias: false }),
+  conv({ name: '1x1', x: [1, 8, 4, 33], m: 17, kernel: [1, 1], bias: false, relu: true }),
+  conv({ name: 'kernel wider than the input', x: [1, 2, 2, 3], m: 3, kernel: [3, 5], pads: [2, 3] }),
+  conv({ name: 'narrow output (one vector)', x: [1, 3, 4, 7], m: 4, kernel: [3, 3], pads: [1, 1] }),
+];
+
+const outSize = (n: number, k: number, s: number, dil: number, p: number, e: number) => Math.floor((n + p + e - dil * (k - 1) - 1) / s) + 1;
+
+function convReference(x: NdArray, w: NdArray, b: NdArray | undefined, c: ConvCase): { y: NdArray; scale: NdArray } {
+  const d = c.kernel.length, [N, C] = x.shape, M = c.m, Cg = C / c.group, Mg = M / c.group;
+  const out = c.kernel.map((k, i) => outSize(x.shape[2 + i], k, c.strides[i], c.dilations[i], c.pads[i], c.padEnd[i]));
+  const y = new NdArray([N, M, ...out]), scale = new NdArray([N, M, ...out]);
+  forEachIndex(y.shape, (idx, i) => {
+    const [n, m] = idx, g = Math.floor(m / Mg);
+    let s = b ? b.data[m] : 0, a = Math.abs(s);
+    forEachIndex([Cg, ...c.kernel], (t) => {
+      const at = t.slice(1).map((j, q) => idx[2 + q] * c.strides[q] - c.pads[q] + j * c.dilations[q]);
+      if (at.some((v, q) => v < 0 || v >= x.shape[2 + q])) return;
+      const v = x.at([n, g * Cg + t[0], ...at]) * w.at([m, ...t]);
+      s += v, a += Math.abs(v);
+    });
+    y.data[i] = c.relu ? Math.max(0, s) : s;
+    scale.data[i] = a;
+  });
+  void N, void d;
+  return { y, scale };
+}
+
+describe('Conv (cpu)', () => {
+  it('matches the float64 reference for every geometry and input layout', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    for (const c of CONV_CASES)
+      for (const layout of ['contiguous', 'strided', 'offset'] as Layout[])
+        await cases.run(`${c.name} ${layout}`, async () => {
+          const { t: x, ref: xr } = makeInput(r, 'cpu', 'float32', c.x, layout);
+          const { t: w, ref: wr } = makeInput(r, 'cpu', 'float32', [c.m, c.x[1] / c.group, ...c.kernel], layout === 'offset' ? 'transposed' : 'contiguous');
+          const { t: b, ref: br } = makeInput(r, 'cpu', 'float32', [c.m], 'contiguous');
+          const { y: want, scale } = convReference(xr, wr, c.bias ? br : undefined, c);
+          const [y] = runOp('Conv', c.bias ? [x, w, b] : [x, w], [{ shape: want.shape, dtype: 'float32' }],
+            { strides: c.strides, dilations: c.dilations, pads: c.pads, group: c.group, activation: c.relu ? 'relu' : 'none' });
+          await expectTensor(y, want, 'float32', { scale: scale.data, label: c.name });
+        });
+    cases.done();
+  });
+
+  it('rejects bad operands and attributes with stable codes', () => {
+    const x = kiln.zeros([1, 4, 5, 5]), w = kiln.zeros([6, 2, 3, 3]), b = kiln.zeros([6]);
+    const attrs = { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 2, activation: 'none' };
+    const run = (ins: kiln.Tensor[], a: Record<string, unknown> = {}, shape = [1, 6, 5, 5], dtype: kiln.DType = 'float32') =>
+      () => runOp('Conv', ins, [{ shape, dtype }], { ...attrs, ...a } as never);
+    run([x, w, b])();
+    expectKilnError(run([x, w, b], { group: 3 }), 'E_SHAPE');
+    expectKilnError(run([x, w, kiln.zeros([5])]), 'E_SHAPE');
+    expectKilnError(run([x, w, b], {}, [1, 5, 5, 5]), 'E_SHAPE');
+    expectKilnError(run([x, w, b], { strides: [1] }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { strides: [0, 1] }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { pads: [-1, 0] }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { activation: 'gelu' }), 'E_ARGUMENT');
+    expectKilnError(run([x.cast('float16'), w, b], {}, [1, 6, 5, 5], 'float16'), 'E_DTYPE');
+    expectKilnError(run([kiln.zeros([1, 4, 2, 2, 2]), kiln.zeros([6, 2, 1, 1, 1])], {}, [1, 6, 2, 2, 2]), 'E_SHAPE');
+  });
+});
+
+interface PoolCase {
+  name: string;
+  x: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  padEnd: number[];
+  /** Extra reach at the end (ceil_mode): windows may extend past padEnd. */
+  extra?: number[];
+}
+
+const POOL_CASES: PoolCase[] = [
+  { name: '2x2 stride 2', x: [2, 3, 8, 10], kernel: [2, 2], strides: [2, 2], dilations: [1, 1], pads: [0, 0], padEnd: [0, 0] },
+  { name: '3x3 stride 1 pad 1', x: [1, 2, 5, 9], kernel: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1], padEnd: [1, 1] },
+  { name: 'dilated, asymmetric pads, ceil reach', x: [1, 2, 9, 11], kernel: [2, 3], strides: [2, 2], dilations: [2, 1], pads: [1, 0], padEnd: [0, 2], extra: [1, 1] },
+  { name: '1-D', x: [2, 3, 17], kernel: [4], strides: [3], dilations: [1], pads: [2], padEnd: [1] },
+  { name: '3-D', x: [1, 2, 4, 5, 6], kernel: [2, 2, 3], strides: [1, 2, 2], dilations: [1, 1, 1], pads: [1, 0, 1], padEnd: [0, 1, 1] },
+];
+
+function poolReference(x: NdArray, c: PoolCase, kind: 'max' | 'avg', includePad: boolean): NdArray {
+  const d = c.kernel.length;
+  const out = c.kernel.map((k, i) => outSize(x.shape[2 + i], k, c.strides[i], c.dilations[i], c.pads[i], c.padEnd[i] + (c.extra?.[i] ?? 0)));
+  const y = new NdArray([x.shape[0], x.shape[1], ...out]);
+  forEachIndex(y.shape, (idx, i) => {
+    let acc = kind === 'max' ? -Infinity : 0, count = 0;
+    forEachIndex(c.kernel, (t) => {
+      const at = t.map((j, q) => idx[2 + q] * c.strides[q] - c.pads[q] + j * c.dilations[q]);
+      const inside = at.every((v, q) => v >= 0 && v < x.shape[2 + q]);
+      const inPadded = at.every((v, q) => v >= -c.pads[q] && v < x.shape[2 + q] + c.padEnd[q]);
+      if (includePad ? inPadded : inside) count++;
+      if (!inside) return;
+      const v = x.at([idx[0], idx[1], ...at]);
+      acc = kind === 'max' ? (Number.isNaN(acc) || Number.isNaN(v) ? NaN : Math.max(acc, v)) : acc + v;
+    });
+    y.data[i] = kind === 'max' ? acc : acc / count;
+  });
+  void d;
+  return y;
+}
+
+describe('MaxPool and AveragePool (cpu)', () => {
+  it('match the float64 reference for every window, dtype and layout, NaN included', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    for (const c of POOL_CASES)
+      for (const dtype of FLOAT_DTYPES)
+        for (const layout of ['contiguous', 'strided'] as Layout[])
+          for (const [op, kind, include] of [['MaxPool', 'max', false], ['AveragePool', 'avg', false], ['AveragePool', 'avg', true]] as const)
+            await cases.run(`${op}${include ? ' count_include_pad' : ''} ${c.name} ${dtype} ${layout}`, async () => {
+              const { t, ref } = makeInput(r, 'cpu', dtype, c.x, layout, (g) => (g.next() < 0.03 ? NaN : roundTo(dtype, g.next() * 8 - 4)));
+              const want = poolReference(ref, c, kind, include);
+              const attrs = { kernel: c.kernel, strides: c.strides, dilations: c.dilations, pads: c.pads, ...(kind === 'avg' ? { pads_end: c.padEnd, count_include_pad: include ? 1 : 0 } : {}) };
+              const [y] = runOp(op, [t], [{ shape: want.shape, dtype }], attrs);
+              await expectTensor(y, want, dtype);
+            });
+    cases.done();
+  });
+
+  it('reject bad attributes and shapes with stable codes', () => {
+    const x = kiln.zeros([1, 1, 4, 4]);
+    const run = (op: string, a: Record<string, unknown>, shape = [1, 1, 2, 2], dtype: kiln.DType = 'float32', input = x) =>
+      () => runOp(op, [input], [{ shape, dtype }], { kernel: [2, 2], strides: [2, 2], dilations: [1, 1], pads: [0, 0], pads_end: [0, 0], ...a } as never);
+    run('MaxPool', {})();
+    run('AveragePool', {})();
+    expectKilnError(run('MaxPool', { kernel: [2] }), 'E_ARGUMENT');
+    expectKilnError(run('MaxPool', { strides: [0, 2] }), 'E_ARGUMENT');
+    expectKilnError(run('AveragePool', { pads_end: [-1, 0] }), 'E_ARGUMENT');
+    expectKilnError(run('MaxPool', {}, [1, 2, 2, 2]), 'E_SHAPE');
+    expectKilnError(run('MaxPool', {}, [1, 1, 2, 2], 'int32', kiln.zeros([1, 1, 4, 4], { dtype: 'int32' })), 'E_DTYPE');
+    expectKilnError(run('MaxPool', {}, [4], 'float32', kiln.zeros([4])), 'E_SHAPE');
+  });
+});
+
+describe('CPU vector ISA sets', () => {
+  const isas = ['avx512', 'avx2', 'portable'];
+  const host = kiln.devices().find((d) => d.id === 'cpu')!.details.isa as string;
+  // the host's own set and every lower one (a set the CPU lacks is never picked)
+  for (const isa of isas.slice(isas.indexOf(host)))
+    it(`KILN_CPU_ISA=${isa} runs Conv and MatMul correctly`, () => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/cpu-isa.mjs'), join(ROOT, 'dist/src/index.js')], {
+        encoding: 'utf8', env: { ...process.env, KILN_CPU_ISA: isa }, timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out.isa).toBe(isa);
+      expect(out.cases).toBe(3);
+      expect(out.worst).toBeLessThan(1e-5);
+    });
+});
