@@ -3,15 +3,13 @@
 //        strides, dilations, pads (begin, one per spatial dim), group, activation 'none' | 'relu')
 //     -> Y float32[N, M, (Ho,) Wo] (contiguous), 1 or 2 spatial dims. Y's spatial shape sets the
 //        end padding: taps that fall outside X read 0.
-// Work: one output row (n, g, oy) per unit, rows in parallel. A row kernel (conv_tile.h) reads
-// the input rows under it in place, through masked vector loads, for a tile of output channels x
-// adjacent output columns held in registers; bias and ReLU are applied before the single store.
-// No patch matrix is built: against Im2Col + MatMul (the composed path other backends and other
-// dtypes take), this removes a copy 9x the input's size for 3x3 kernels and the L1 conflicts of
-// reading those columns with a power-of-two row stride.
-// Layout: when the W stride is 1 and X's rows have unit stride, X is read where it lies; otherwise
-// X is first copied into `P` phase planes per row (P = the W stride), which turns every tap of a
-// strided conv into a unit-stride run.
+// Work: one output row (n, g, oy) per unit, rows in parallel. Per row, the input rows under it
+// are copied into a small row panel (conv_kernels.h: zero padded, split into W-stride phases, so
+// every tap is an unmasked unit-stride run, and contiguous, so the channels' rows do not collide
+// in L1 as rows a power-of-two apart do), then the row kernel (conv_tile.h) computes tiles of
+// output channels x adjacent output columns in registers from it; bias and ReLU are applied before
+// the single store. No patch matrix is built: against Im2Col + MatMul (the composed path other
+// backends and dtypes take) this saves a copy 9x the input's size for 3x3 kernels and its re-reads.
 // Weights are packed per call into slivers of <= max_mr output channels (the group's channels split
 // into equal slivers, so M = 64 runs as 5 x 13 rows rather than 4 x 14 + 8).
 // Bench alone: conv_avx512.cc's header.
@@ -60,10 +58,9 @@ struct Portable {
     for (int l = std::max(lo, 0); l < std::min(hi, 8); ++l) m |= 1u << l;
     return m;
   }
-  static V load(const float* p, Mask m) {
-    V r{};
-    for (int l = 0; l < 8; ++l)
-      if (m >> l & 1) r.v[l] = p[l];
+  static V load(const float* p) {
+    V r;
+    for (int l = 0; l < 8; ++l) r.v[l] = p[l];
     return r;
   }
   static void store(float* p, V v, Mask m) {
@@ -104,20 +101,28 @@ Geometry geometry(const KernelArgs& a) {
   return g;
 }
 
-// X rows as P phase planes of Wq floats: plane r of row (n, c, h) holds X[n, c, h, r + P*j].
-std::vector<float> phase_planes(const View& x, const Geometry& g, int64_t P, int64_t Wq) {
-  std::vector<float> out((size_t)(g.N * g.C * g.H * P * Wq), 0.0f);
+// Fills the row panel of output row oy of (n, g) (layout: conv_kernels.h) for kernel rows [ky0, ky1).
+void fill_panel(const View& x, const Geometry& g, const ConvArgs& c, int64_t n, int64_t gi, int64_t oy, int ky0, int ky1, float* panel) {
   const float* xp = x.data<float>();
-  const int64_t sn = x.strides[0], sc = x.strides[1], sh = g.d == 2 ? x.strides[2] : 0, sw = x.strides[x.rank() - 1];
-  parallel_for(g.N * g.C * g.H, std::max<int64_t>(1, kElementwiseGrain / (g.W + 1)), [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t h = row % g.H, c = row / g.H % g.C, n = row / (g.H * g.C);
-      const float* src = xp + n * sn + c * sc + h * sh;
-      float* dst = out.data() + row * P * Wq;
-      for (int64_t col = 0; col < g.W; ++col) dst[(col % P) * Wq + col / P] = src[col * sw];
+  const int64_t sc = x.strides[1], sh = g.d == 2 ? x.strides[2] : 0, sw = x.strides[x.rank() - 1];
+  for (int64_t ch = 0; ch < c.Cg; ++ch)
+    for (int ky = ky0; ky < ky1; ++ky) {
+      const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+      const float* src = xp + n * x.strides[0] + (gi * c.Cg + ch) * sc + iy * sh;
+      float* dst = panel + (ch * c.kh + ky) * c.P * c.Lp;
+      if (c.P == 1 && sw == 1) {  // [pw zeros][the row][zeros]
+        const int64_t lead = std::min(g.pw, c.Lp), body = std::max<int64_t>(0, std::min(g.W, c.Lp - lead));
+        std::fill(dst, dst + lead, 0.0f);
+        std::memcpy(dst + lead, src, body * sizeof(float));
+        std::fill(dst + lead + body, dst + c.Lp, 0.0f);
+        continue;
+      }
+      for (int64_t r = 0; r < c.P; ++r)
+        for (int64_t j = 0; j < c.Lp; ++j) {
+          const int64_t col = j * c.P + r - g.pw;
+          dst[r * c.Lp + j] = col >= 0 && col < g.W ? src[col * sw] : 0.0f;
+        }
     }
-  });
-  return out;
 }
 
 void conv_run(const KernelArgs& a) {
@@ -126,20 +131,15 @@ void conv_run(const KernelArgs& a) {
   const Geometry g = geometry(a);
   if (y.numel() == 0) return;
   const ConvKernels& kk = conv_kernels();
+  const auto row = g.Wo <= kk.lanes ? kk.narrow : kk.wide;
+  const int64_t NR = g.Wo <= kk.lanes ? kk.lanes : 2 * kk.lanes;
   ConvArgs c{};
-  c.Cg = g.C / g.G, c.H = g.H, c.W = g.W;
-  c.kh = g.kh, c.kw = g.kw, c.sh = g.sh, c.dh = g.dh, c.ph = g.ph, c.dw = g.dw, c.pw = g.pw;
-  c.Ho = g.Ho, c.Wo = g.Wo;
-  std::vector<float> planes;
-  if (g.sw == 1 && x.strides[x.rank() - 1] == 1) {
-    c.x = x.data<float>(), c.P = 1, c.Wq = g.W;
-    c.xn = x.strides[0], c.xc = x.strides[1], c.xh = g.d == 2 ? x.strides[2] : 0;
-  } else {
-    c.P = g.sw, c.Wq = (g.W + g.sw - 1) / g.sw;
-    planes = phase_planes(x, g, c.P, c.Wq);
-    c.x = planes.data();
-    c.xh = c.P * c.Wq, c.xc = g.H * c.xh, c.xn = g.C * c.xc;
-  }
+  c.Cg = g.C / g.G, c.kh = g.kh, c.kw = g.kw, c.Wo = g.Wo;
+  c.P = g.sw;
+  c.Lp = (g.Wo + NR - 1) / NR * NR + (g.kw - 1) * g.dw / c.P;
+  std::vector<int64_t> off((size_t)g.kw);
+  for (int64_t kx = 0; kx < g.kw; ++kx) off[kx] = (kx * g.dw % c.P) * c.Lp + kx * g.dw / c.P;
+  c.off = off.data();
   // weights -> per group, equal slivers of <= max_mr channels: element (k, i) at k * mr + i
   c.Mg = g.M / g.G;
   c.slivers = (c.Mg + kk.max_mr - 1) / kk.max_mr;
@@ -167,10 +167,19 @@ void conv_run(const KernelArgs& a) {
   }
   c.relu = a.attrs.str("activation", "none") == "relu";
   c.y = y.data<float>(), c.yc = g.Ho * g.Wo, c.yn = g.M * c.yc;
-  const auto row = g.Wo <= kk.lanes ? kk.narrow : kk.wide;
-  const int64_t rows = g.N * g.G * g.Ho;
-  parallel_for(rows, 1, [&](int64_t b0, int64_t e) {
-    for (int64_t i = b0; i < e; ++i) row(c, i / (g.G * g.Ho), i / g.Ho % g.G, i % g.Ho);
+  const size_t panel_floats = (size_t)(c.Cg * g.kh * c.P * c.Lp);
+  parallel_for(g.N * g.G * g.Ho, 1, [&](int64_t b0, int64_t e) {
+    std::vector<float> panel(panel_floats);
+    for (int64_t i = b0; i < e; ++i) {
+      const int64_t n = i / (g.G * g.Ho), gi = i / g.Ho % g.G, oy = i % g.Ho;
+      // the kernel rows that land inside X
+      const int64_t iy0 = oy * g.sh - g.ph;
+      int ky0 = 0, ky1 = (int)g.kh;
+      while (ky0 < ky1 && iy0 + ky0 * g.dh < 0) ++ky0;
+      while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dh >= g.H) --ky1;
+      fill_panel(x, g, c, n, gi, oy, ky0, ky1, panel.data());
+      row(c, panel.data(), ky0, ky1, n, gi, oy);
+    }
   });
 }
 

@@ -8,15 +8,15 @@
 namespace kiln {
 namespace cv {
 
-// One float32 2-D convolution call (a 1-D one has H = kh = 1), with the input already laid out
-// for unit-stride reads along W: X[n, c, h] rows hold P phases of Wq floats, phase r holding the
-// input columns r, r + P, r + 2P, ... (P = the W stride; P = 1 is the input row itself).
+// One float32 2-D convolution call (a 1-D one has H = kh = 1). The driver fills, per output row,
+// a row panel: for each input channel c of the group and kernel row ky, the input row under it,
+// zero padded on both sides and split into P = (W stride) phases of Lp floats each (phase r, index
+// j holds padded column j*P + r), at panel[(c*kh + ky)*P*Lp + r*Lp + j]. Output column ox, tap kx
+// then reads panel[... + off[kx] + ox], off[kx] = (kx*dw % P)*Lp + kx*dw / P: unit stride in ox.
 struct ConvArgs {
-  const float* x;
-  int64_t xn, xc, xh;  // strides of n, c, h in floats (a phase is Wq floats)
-  int64_t Cg, H, W, Wq, P;
-  int64_t kh, kw, sh, dh, ph, dw, pw;
-  int64_t Ho, Wo;
+  int64_t Cg, kh, kw, P, Lp;
+  const int64_t* off;  // [kw]
+  int64_t Wo;
   // Packed weights: per group, slivers of `mr` output channels, each [K = Cg*kh*kw][mr] (element
   // (k, i) at k*mr + i, zero padded past the group's last channel).
   const float* w;
@@ -30,9 +30,10 @@ struct ConvArgs {
 struct ConvKernels {
   const char* name;
   int max_mr;  // the most output channels a tile holds in registers
-  // Y[n, g*Mg .. (g+1)*Mg, oy, 0 .. Wo) for one output row, in tiles one vector wide (narrow)
-  // or two vectors wide (wide); `lanes` floats per vector: narrow is for Wo <= lanes.
-  using RowFn = void (*)(const ConvArgs& a, int64_t n, int64_t g, int64_t oy);
+  // Y[n, g*Mg .. (g+1)*Mg, oy, 0 .. Wo) for one output row from its panel (kernel rows [ky0, ky1)
+  // land inside X), in tiles one vector wide (narrow) or two vectors wide (wide); `lanes` floats
+  // per vector: narrow is for Wo <= lanes.
+  using RowFn = void (*)(const ConvArgs& a, const float* panel, int ky0, int ky1, int64_t n, int64_t g, int64_t oy);
   RowFn narrow, wide;
   int lanes;
 };

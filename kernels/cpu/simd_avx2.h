@@ -20,13 +20,11 @@ struct Avx2 {
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
-  // Lanes l with lo <= l < hi (all ones in a lane's sign bit selects it).
+  // Lanes l with lo <= l < hi (all ones in a lane selects it), for stores of a partial vector.
   static Mask range(int lo, int hi) {
     const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return {_mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(lo - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), l))};
   }
-  // Masked-off lanes read as 0 and are never touched in memory (no fault past a buffer's ends).
-  static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m.bits); }
   static void store(float* p, V v, Mask m) { _mm256_maskstore_ps(p, m.bits, v); }
 };
 

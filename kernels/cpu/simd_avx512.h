@@ -20,14 +20,12 @@ struct Avx512 {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   // the maskz form: GCC 12 warns about the undefined temporary inside _mm512_max_ps
   static V max(V a, V b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
-  // Lanes l with lo <= l < hi (clamped to [0, kLanes]).
+  // Lanes l with lo <= l < hi (clamped to [0, kLanes]), for stores of a partial vector.
   static Mask range(int lo, int hi) {
     lo = lo < 0 ? 0 : lo > kLanes ? kLanes : lo;
     hi = hi < lo ? lo : hi > kLanes ? kLanes : hi;
     return (Mask)(((1u << hi) - 1) & ~((1u << lo) - 1));
   }
-  // Masked-off lanes read as 0 and are never touched in memory (no fault past a buffer's ends).
-  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, V v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
 };
 
