@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { cnn, mlp, transformer, type Fixture } from '../bench/onnx-models.js';
+import { GraphBuilder } from '../src/onnx/builder.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
 import { hostFromProto } from '../src/onnx/proto.js';
 import { hasNativeOp } from '../src/onnx/support.js';
@@ -94,7 +95,7 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
     });
   }
 
-  it('fuses the encoder block (GELU, MatMul + bias) and folds the CNN batch norms into its convs', async () => {
+  it('fuses the encoder block (GELU, MatMul + scale + bias) and folds the CNN batch norms into its convs', async () => {
     // weights replaced by folded ones are freed at load: the session holds at most the file's weights
     const weightBytes = [...parseModel(readSource(fixtures[1].bytes)).graph.initializers.values()].reduce((n, t) => n + hostFromProto(t, 'w').data.byteLength, 0);
     const held = kiln.memory().devices[device]?.bytes ?? 0;
@@ -103,12 +104,38 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
     await folded.dispose();
     const enc = (await kiln.onnx.load(paths.get('transformer')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
     const c = (await kiln.onnx.load(paths.get('cnn')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
-    // The block has 34 nodes as built: the erf-GELU (5 nodes) becomes 1, and each of the 6 biased
-    // MatMuls absorbs its Add. The CNN has 10: each of its 2 BatchNormalizations folds into its Conv,
+    // The block has 34 nodes as built: the erf-GELU (5 nodes) becomes 1, each of the 6 biased
+    // MatMuls absorbs its Add, and the scores' MatMul its Div by sqrt(d). The CNN has 10: each of
+    // its 2 BatchNormalizations folds into its Conv,
     // and where the device has the native Conv (the CPU) each Conv's Relu joins it.
-    expect(enc.stats.nodes).toBe(34 - 4 - 6);
+    expect(enc.stats.nodes).toBe(34 - 4 - 6 - 1);
     expect(c.stats.nodes).toBe(10 - 2 - (hasNativeOp(resolveDevice(device).backend, 'Conv') ? 2 : 0));
     await enc.dispose();
     await c.dispose();
+  });
+});
+
+forEachBackend('kiln engine: MatMul with a folded scale', (device) => {
+  it('folds Div and Mul (constant on either side) by a scalar, with and without a bias, 1-D operands included', async () => {
+    const a = [0.5, -1.25, 2, 3], w = Array.from({ length: 4 * 3 }, (_, i) => (i % 5) - 2), b = [0.25, -0.5, 1];
+    for (const [op, constFirst, bias, rank1] of [['Div', false, true, false], ['Mul', true, false, false], ['Mul', false, true, true]] as const) {
+      const g = new GraphBuilder('scaled');
+      const x = g.input('x', 'float32', rank1 ? [4] : [1, 4]);
+      const mm = g.node('MatMul', [x, g.floats([4, 3], w)]);
+      const c = g.floats([], [op === 'Div' ? 4 : 0.75]);
+      if (bias) g.node('Add', [g.node(op, constFirst ? [c, mm] : [mm, c]), g.floats([3], b)], {}, { outputs: ['y'] });
+      else g.node(op, constFirst ? [c, mm] : [mm, c], {}, { outputs: ['y'] });
+      g.output('y', 'float32', rank1 ? [3] : [1, 3]);
+      const s = await kiln.onnx.load(g.toBytes(), { device });
+      const y = (await s.run({ x: kiln.tensor(a, { shape: rank1 ? [4] : [1, 4], device }) })).y;
+      const want = [0, 1, 2].map((j) => {
+        const dot = a.reduce((acc, v, k) => acc + v * w[k * 3 + j], 0);
+        return (op === 'Div' ? dot / 4 : dot * 0.75) + (bias ? b[j] : 0);
+      });
+      expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
+      expectValues((await y.data()) as Float32Array, want, { rtol: 1e-6, atol: 1e-6 }, `${op} const ${constFirst ? 'first' : 'second'}`);
+      y.dispose();
+      await s.dispose();
+    }
   });
 });

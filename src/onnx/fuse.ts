@@ -1,7 +1,9 @@
 // Load-time graph rewrites that save whole passes over memory (what onnxruntime's graph
 // optimizer does for the same patterns):
 //   Conv -> BatchNormalization   with constant weights: BN folded into the Conv's W and B
-//   MatMul -> Add(bias)          one MatMul with the bias as its C operand (KilnMatMulAdd)
+//   MatMul -> Div or Mul by a constant scalar, then -> Add(bias)
+//                                one KilnMatMul: the scale as MatMul's alpha, the bias as its C
+//                                operand (attention's scores / sqrt(d), dense layers' biases)
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
 //   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
 //                                unit-stride B in place for small batches instead of packing it
@@ -129,10 +131,26 @@ export async function fuse(c: FuseContext): Promise<void> {
 
   for (const mm of nodes) {
     if (mm.opType !== 'MatMul') continue;
+    let alpha = 1;
+    const scale = only(mm.outputs[0]);
+    if ((scale?.opType === 'Div' && scale.inputs[0] === mm.outputs[0]) || (scale?.opType === 'Mul' && scale.inputs[0] !== scale.inputs[1])) {
+      const v = await scalar(c, other(scale, mm.outputs[0]));
+      if (v !== undefined && v !== 0 && Number.isFinite(v)) {
+        alpha = scale.opType === 'Div' ? 1 / v : v;
+        removed.add(scale);
+        mm.outputs = [scale.outputs[0]];
+      }
+    }
     const add = only(mm.outputs[0]);
-    if (add?.opType !== 'Add' || add.inputs[0] === add.inputs[1]) continue;
-    removed.add(add);
-    Object.assign(mm, { opType: 'KilnMatMulAdd', inputs: [...mm.inputs, other(add, mm.outputs[0])], outputs: [add.outputs[0]] });
+    const biased = add?.opType === 'Add' && add.inputs[0] !== add.inputs[1];
+    if (!biased && alpha === 1) continue;
+    if (biased) removed.add(add);
+    Object.assign(mm, {
+      opType: 'KilnMatMul',
+      inputs: biased ? [...mm.inputs, other(add, mm.outputs[0])] : mm.inputs,
+      outputs: biased ? [add.outputs[0]] : mm.outputs,
+      attrs: new Map(mm.attrs).set('alpha', { name: 'alpha', type: 1, f: alpha }),
+    });
   }
   c.graph.nodes = nodes.filter((n) => !removed.has(n));
 }

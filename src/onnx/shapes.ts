@@ -37,7 +37,7 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
   if (BROADCAST.has(op)) return broadcastShapes(op, ...(ins.filter(Boolean) as Shape[]));
   switch (op) {
     case 'MatMul':
-    case 'KilnMatMulAdd':
+    case 'KilnMatMul':
       return matmulShape(s, ins[1]!);
     case 'Gemm': {
       const [a, b] = [s, ins[1]!];

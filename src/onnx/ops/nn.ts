@@ -1,4 +1,5 @@
-// Dense layers and normalization: MatMul, Gemm (bias fused through MatMul's C operand),
+// Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale
+// and a bias), Gemm (bias fused through MatMul's C operand),
 // Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
 // LayerNormalization, InstanceNormalization.
 import { fail } from '../../errors.js';
@@ -74,23 +75,33 @@ function groupNorm(ctx: OpContext): Tensor {
 
 const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
-/** MatMul(A, B) + Bias in one MatMul with Bias as its C operand (built by fuse.ts). */
-function matmulAdd(ctx: OpContext): Tensor {
-  const a = input(ctx, 0), b = input(ctx, 1), bias = input(ctx, 2);
+/** alpha * MatMul(A, B) [+ Bias] in one MatMul, with Bias as its C operand (built by fuse.ts). */
+function fusedMatmul(ctx: OpContext): Tensor {
+  const a = input(ctx, 0), b = input(ctx, 1), bias = ctx.inputs[2];
+  const alpha = attrFloat(ctx.node, 'alpha', 1);
   return withTemps((t) => {
-    if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && bias.dtype === a.dtype) {
+    if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && (!bias || bias.dtype === a.dtype)) {
       const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
       const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
       const out = [...batch, M, N];
-      if (K === K2 && broadcastShapes('Add', bias.shape, out).join() === out.join())
-        return run1('MatMul', [t.add(a.expand([...batch, M, K])), t.add(b.expand([...batch, K, N])), t.add(bias.expand(out))], out, a.dtype, { alpha: 1, beta: 1 });
+      if (K === K2 && (!bias || broadcastShapes('Add', bias.shape, out).join() === out.join())) {
+        const ins = [t.add(a.expand([...batch, M, K])), t.add(b.expand([...batch, K, N])), ...(bias ? [t.add(bias.expand(out))] : [])];
+        return run1('MatMul', ins, out, a.dtype, { alpha, beta: bias ? 1 : 0 });
+      }
     }
-    return binary('Add', t.add(k.matmul(a, b)), bias);
+    // shapes MatMul's own broadcasting handles (1-D operands): the unfused ops
+    if (alpha === 1 && !bias) return k.matmul(a, b);
+    const product = t.add(k.matmul(a, b));
+    const scaled = alpha === 1 ? product : binary('Mul', product, t.add(k.full([], alpha, { dtype: product.dtype, device: product.device })));
+    if (!bias) return scaled;
+    if (scaled !== product) t.add(scaled);
+    return binary('Add', scaled, bias);
   });
 }
 
 defineOps({
-  KilnMatMulAdd: { uses: ['MatMul', 'Add'], run: (ctx) => [matmulAdd(ctx)] },
+  // MatMul with a constant scale and/or a bias folded in at load (fuse.ts)
+  KilnMatMul: { uses: ['MatMul', 'Mul', 'Add', 'Fill'], run: (ctx) => [fusedMatmul(ctx)] },
   MatMul: { uses: ['MatMul'], run: (ctx) => [k.matmul(input(ctx, 0), input(ctx, 1))] },
   Gemm: {
     since: 7,
