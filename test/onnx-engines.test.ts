@@ -107,9 +107,10 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
     // The block has 34 nodes as built: the erf-GELU (5 nodes) becomes 1, each of the 6 biased
     // MatMuls absorbs its Add, and the scores' MatMul its Div by sqrt(d). The CNN has 10: each of
     // its 2 BatchNormalizations folds into its Conv,
-    // and where the device has the native Conv (the CPU) each Conv's Relu joins it.
+    // and where the device has the native Conv (the CPU) each Conv's Relu joins it, and so does the
+    // first one's 2x2 MaxPool.
     expect(enc.stats.nodes).toBe(34 - 4 - 6 - 1);
-    expect(c.stats.nodes).toBe(10 - 2 - (hasNativeOp(resolveDevice(device).backend, 'Conv') ? 2 : 0));
+    expect(c.stats.nodes).toBe(10 - 2 - (hasNativeOp(resolveDevice(device).backend, 'Conv') ? 3 : 0));
     await enc.dispose();
     await c.dispose();
   });
@@ -134,6 +135,51 @@ forEachBackend('kiln engine: MatMul with a folded scale', (device) => {
       });
       expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
       expectValues((await y.data()) as Float32Array, want, { rtol: 1e-6, atol: 1e-6 }, `${op} const ${constFirst ? 'first' : 'second'}`);
+      y.dispose();
+      await s.dispose();
+    }
+  });
+});
+
+forEachBackend('kiln engine: fused Conv -> Relu -> MaxPool', (device) => {
+  it('gives the unfused result in float32 (native where the device has Conv) and float16 (composed)', async () => {
+    const build = (dtype: 'float32' | 'float16') => {
+      const g = new GraphBuilder('conv-pool');
+      let x = g.input('x', 'float32', [1, 3, 9, 10]);
+      const cast = (v: string) => (dtype === 'float16' ? g.node('Cast', [v], { to: 10 }) : v);
+      x = cast(x);
+      const w = cast(g.floats([4, 3, 3, 3], Array.from({ length: 108 }, (_, i) => Math.sin(i) / 3)));
+      const b = cast(g.floats([4], [0.1, -0.2, 0.3, 0]));
+      const y = g.node('MaxPool', [g.node('Relu', [g.node('Conv', [x, w, b], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })])], { kernel_shape: [2, 2], strides: [2, 2] });
+      g.node('Cast', [y], { to: 1 }, { outputs: ['y'] });
+      g.output('y', 'float32', [1, 4, 4, 5]);
+      return g.toBytes();
+    };
+    const xs = Float32Array.from({ length: 270 }, (_, i) => Math.cos(i * 0.37));
+    // float64 reference: conv, relu, 2x2 max pool
+    const want: number[] = [];
+    for (let m = 0; m < 4; ++m)
+      for (let py = 0; py < 4; ++py)
+        for (let px = 0; px < 5; ++px) {
+          let best = -Infinity;
+          for (let r = 0; r < 2; ++r)
+            for (let s = 0; s < 2; ++s) {
+              const oy = 2 * py + r, ox = 2 * px + s;
+              let acc = [0.1, -0.2, 0.3, 0][m];
+              for (let c = 0; c < 3; ++c)
+                for (let ky = 0; ky < 3; ++ky)
+                  for (let kx = 0; kx < 3; ++kx) {
+                    const iy = oy - 1 + ky, ix = ox - 1 + kx;
+                    if (iy >= 0 && iy < 9 && ix >= 0 && ix < 10) acc += xs[(c * 9 + iy) * 10 + ix] * (Math.sin(((m * 3 + c) * 3 + ky) * 3 + kx) / 3);
+                  }
+              best = Math.max(best, Math.max(0, acc));
+            }
+          want.push(best);
+        }
+    for (const [dtype, tol] of [['float32', 1e-5], ['float16', 2e-2]] as const) {
+      const s = await kiln.onnx.load(build(dtype), { device });
+      const y = (await s.run({ x: kiln.tensor(xs, { shape: [1, 3, 9, 10], device }) })).y;
+      expectValues((await y.data()) as Float32Array, want, { rtol: tol, atol: tol }, dtype);
       y.dispose();
       await s.dispose();
     }

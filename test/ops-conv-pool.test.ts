@@ -89,6 +89,28 @@ describe('Conv (cpu)', () => {
     cases.done();
   });
 
+  it('fuses a max pool whose windows tile the output (floor mode), after the ReLU', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    for (const [c, pool] of [
+      [conv({ name: '3x3 pad 1, 2x2 pool', x: [2, 5, 10, 37], m: 17, kernel: [3, 3], pads: [1, 1], relu: true }), [2, 2]],
+      [conv({ name: 'strided, 3x2 pool over odd sizes', x: [1, 3, 13, 29], m: 6, kernel: [2, 2], strides: [1, 2], group: 1 }), [3, 2]],
+      [conv({ name: '1-D, pool 4', x: [2, 4, 41], m: 5, kernel: [3], pads: [1], relu: true }), [4]],
+    ] as [ConvCase, number[]][])
+      await cases.run(c.name, async () => {
+        const { t: x, ref: xr } = makeInput(r, 'cpu', 'float32', c.x, 'contiguous');
+        const { t: w, ref: wr } = makeInput(r, 'cpu', 'float32', [c.m, c.x[1] / c.group, ...c.kernel], 'contiguous');
+        const { t: b, ref: br } = makeInput(r, 'cpu', 'float32', [c.m], 'contiguous');
+        const { y: full } = convReference(xr, wr, br, c);
+        const win: PoolCase = { name: '', x: full.shape as number[], kernel: pool, strides: pool, dilations: pool.map(() => 1), pads: pool.map(() => 0), padEnd: pool.map(() => 0) };
+        const want = poolReference(full, win, 'max', false);
+        const [y] = runOp('Conv', [x, w, b], [{ shape: want.shape, dtype: 'float32' }],
+          { strides: c.strides, dilations: c.dilations, pads: c.pads, group: c.group, activation: c.relu ? 'relu' : 'none', pool });
+        await expectTensor(y, want, 'float32', { rtol: 1e-5, atol: 1e-5, label: c.name });
+      });
+    cases.done();
+  });
+
   it('rejects bad operands and attributes with stable codes', () => {
     const x = kiln.zeros([1, 4, 5, 5]), w = kiln.zeros([6, 2, 3, 3]), b = kiln.zeros([6]);
     const attrs = { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 2, activation: 'none' };
@@ -102,6 +124,8 @@ describe('Conv (cpu)', () => {
     expectKilnError(run([x, w, b], { strides: [0, 1] }), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { pads: [-1, 0] }), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { activation: 'gelu' }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { pool: [2] }, [1, 6, 2, 2]), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { pool: [0, 2] }, [1, 6, 2, 2]), 'E_ARGUMENT');
     expectKilnError(run([x.cast('float16'), w, b], {}, [1, 6, 5, 5], 'float16'), 'E_DTYPE');
     expectKilnError(run([kiln.zeros([1, 4, 2, 2, 2]), kiln.zeros([6, 2, 1, 1, 1])], {}, [1, 6, 2, 2, 2]), 'E_SHAPE');
   });

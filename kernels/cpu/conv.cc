@@ -1,8 +1,10 @@
 // Conv: Y = act(X (*) W + B), the direct convolution behind the ONNX engine's Conv on the CPU.
 //   Conv(X float32[N, C, (H,) W], W float32[M, C/group, (kh,) kw][, B float32[M]];
-//        strides, dilations, pads (begin, one per spatial dim), group, activation 'none' | 'relu')
+//        strides, dilations, pads (begin, one per spatial dim), group, activation 'none' | 'relu'
+//        [, pool: a max pool's window, one per spatial dim, its stride equal to it])
 //     -> Y float32[N, M, (Ho,) Wo] (contiguous), 1 or 2 spatial dims. Y's spatial shape sets the
-//        end padding: taps that fall outside X read 0.
+//        end padding: taps that fall outside X read 0. With `pool`, Y is the max over each window
+//        of the conv's output (floor mode): Y's shape times the window is the conv output computed.
 // Work: one output row (n, g, oy) per unit, rows in parallel. Per row, the input rows under it
 // are copied into a small row panel (conv_kernels.h: zero padded, split into W-stride phases, so
 // every tap is an unmasked unit-stride run, and contiguous, so the channels' rows do not collide
@@ -82,7 +84,9 @@ const ConvKernels& conv_kernels() {
 
 struct Geometry {
   int d;  // spatial dims: 1 or 2
-  int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, ph, pw, Ho, Wo;
+  int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, ph, pw;
+  int64_t Ho, Wo;      // the conv output rows and columns computed
+  int64_t qh = 1, qw = 1;  // the fused max pool's window (= stride); 1 x 1 without one
 };
 
 Geometry geometry(const KernelArgs& a) {
@@ -97,8 +101,32 @@ Geometry geometry(const KernelArgs& a) {
   g.sh = two ? s[0] : 1, g.sw = s[g.d - 1];
   g.dh = two ? dil[0] : 1, g.dw = dil[g.d - 1];
   g.ph = two ? p[0] : 0, g.pw = p[g.d - 1];
-  g.Ho = two ? y.shape[2] : 1, g.Wo = y.shape[y.rank() - 1];
+  if (a.attrs.has("pool")) {
+    const auto q = a.attrs.ints("pool");
+    g.qh = two ? q[0] : 1, g.qw = q[g.d - 1];
+  }
+  // with a pool, only the conv rows and columns its windows cover (floor mode drops the rest)
+  g.Ho = (two ? y.shape[2] : 1) * g.qh, g.Wo = y.shape[y.rank() - 1] * g.qw;
   return g;
+}
+
+// Y[n, channels of group gi, py, :] = the max over each qh x qw window of the conv rows in
+// `rows` (laid out [M][qh][Wo]); NaN propagates as in MaxPool.
+void pool_rows(const Geometry& g, const ConvArgs& c, const float* rows, float* y, int64_t n, int64_t gi, int64_t py) {
+  const int64_t Hp = g.Ho / g.qh, Wp = g.Wo / g.qw;
+  for (int64_t m = gi * c.Mg; m < (gi + 1) * c.Mg; ++m) {
+    const float* src = rows + m * g.qh * g.Wo;
+    float* dst = y + ((n * g.M + m) * Hp + py) * Wp;
+    for (int64_t px = 0; px < Wp; ++px) {
+      float v = src[px * g.qw];
+      for (int64_t r = 0; r < g.qh; ++r)
+        for (int64_t s = 0; s < g.qw; ++s) {
+          const float e = src[r * g.Wo + px * g.qw + s];
+          v = v >= e || v != v ? v : e;
+        }
+      dst[px] = v;
+    }
+  }
 }
 
 // Fills the row panel of output row oy of (n, g) (layout: conv_kernels.h) for kernel rows [ky0, ky1).
@@ -168,17 +196,30 @@ void conv_run(const KernelArgs& a) {
   c.relu = a.attrs.str("activation", "none") == "relu";
   c.y = y.data<float>(), c.yc = g.Ho * g.Wo, c.yn = g.M * c.yc;
   const size_t panel_floats = (size_t)(c.Cg * g.kh * c.P * c.Lp);
-  parallel_for(g.N * g.G * g.Ho, 1, [&](int64_t b0, int64_t e) {
-    std::vector<float> panel(panel_floats);
+  const bool pooled = g.qh * g.qw > 1;
+  // one unit = one output row of Y: a conv row, or with a fused pool the qh conv rows under a
+  // pooled row, computed into a per-thread buffer [M][qh][Wo] (L1/L2-sized) and pooled from there
+  ConvArgs pc = c;
+  if (pooled) pc.yn = 0, pc.yc = g.qh * g.Wo;
+  const int64_t Hy = g.Ho / g.qh;
+  parallel_for(g.N * g.G * Hy, 1, [&](int64_t b0, int64_t e) {
+    std::vector<float> panel(panel_floats), rows(pooled ? (size_t)(g.M * g.qh * g.Wo) : 0);
+    ConvArgs tc = pc;
+    if (pooled) tc.y = rows.data();
     for (int64_t i = b0; i < e; ++i) {
-      const int64_t n = i / (g.G * g.Ho), gi = i / g.Ho % g.G, oy = i % g.Ho;
-      // the kernel rows that land inside X
-      const int64_t iy0 = oy * g.sh - g.ph;
-      int ky0 = 0, ky1 = (int)g.kh;
-      while (ky0 < ky1 && iy0 + ky0 * g.dh < 0) ++ky0;
-      while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dh >= g.H) --ky1;
-      fill_panel(x, g, c, n, gi, oy, ky0, ky1, panel.data());
-      row(c, panel.data(), ky0, ky1, n, gi, oy);
+      const int64_t n = i / (g.G * Hy), gi = i / Hy % g.G, yrow = i % Hy;
+      for (int64_t r = 0; r < g.qh; ++r) {
+        const int64_t oy = yrow * g.qh + r;
+        // the kernel rows that land inside X
+        const int64_t iy0 = oy * g.sh - g.ph;
+        int ky0 = 0, ky1 = (int)g.kh;
+        while (ky0 < ky1 && iy0 + ky0 * g.dh < 0) ++ky0;
+        while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dh >= g.H) --ky1;
+        fill_panel(x, g, c, n, gi, oy, ky0, ky1, panel.data());
+        if (pooled) row(tc, panel.data(), ky0, ky1, 0, gi, r);
+        else row(tc, panel.data(), ky0, ky1, n, gi, oy);
+      }
+      if (pooled) pool_rows(g, c, rows.data(), y.data<float>(), n, gi, yrow);
     }
   });
 }
@@ -196,6 +237,8 @@ void conv_check(const std::string& op, const KernelArgs& a) {
     if (!a.attrs.has(name) || (int)a.attrs.ints(name).size() != d)
       fail("E_ARGUMENT", op + ": attribute '" + name + "' needs one entry per spatial dim: " + describe(op, a));
   if (!a.attrs.has("group")) fail("E_ARGUMENT", op + ": attribute 'group' is required: " + describe(op, a));
+  if (a.attrs.has("pool") && (int)a.attrs.ints("pool").size() != d)
+    fail("E_ARGUMENT", op + ": attribute 'pool' needs one entry per spatial dim: " + describe(op, a));
   const std::string act = a.attrs.str("activation", "none");
   if (act != "none" && act != "relu") fail("E_ARGUMENT", op + ": activation must be 'none' or 'relu', got '" + act + "'");
   const Geometry g = geometry(a);
@@ -204,8 +247,8 @@ void conv_check(const std::string& op, const KernelArgs& a) {
   if (y.shape[0] != g.N || y.shape[1] != g.M) fail("E_SHAPE", op + ": Y must be [N, M, ...]: " + describe(op, a));
   if (a.in.size() == 3 && (a.in[2].rank() != 1 || a.in[2].shape[0] != g.M)) fail("E_SHAPE", op + ": B must be [M]: " + describe(op, a));
   if (!y.contiguous()) fail("E_ARGUMENT", op + ": Y must be contiguous: " + describe(op, a));
-  for (int64_t v : {g.sh, g.sw, g.dh, g.dw})
-    if (v < 1) fail("E_ARGUMENT", op + ": strides and dilations must be >= 1: " + describe(op, a));
+  for (int64_t v : {g.sh, g.sw, g.dh, g.dw, g.qh, g.qw})
+    if (v < 1) fail("E_ARGUMENT", op + ": strides, dilations and pool windows must be >= 1: " + describe(op, a));
   if (g.ph < 0 || g.pw < 0) fail("E_ARGUMENT", op + ": pads must be >= 0: " + describe(op, a));
 }
 

@@ -7,8 +7,10 @@
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
 //   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
 //                                unit-stride B in place for small batches instead of packing it
-//   Conv -> Relu                 one KilnConvRelu, where the device has the native Conv (its epilogue
-//                                applies the ReLU before the single store)
+//   Conv -> Relu -> MaxPool      one KilnConv where the device has the native Conv: its epilogue
+//                                applies the ReLU, and a max pool whose windows tile the output
+//                                (window = stride, no padding) reduces the conv rows while they
+//                                are in cache; either may be absent
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -16,7 +18,7 @@
 import * as k from '../ops/index.js';
 import { withTemps } from '../ops/temps.js';
 import type { Tensor } from '../tensor.js';
-import { attrFloat, attrInt } from './attrs.js';
+import { attrFloat, attrInt, attrInts, attrString } from './attrs.js';
 import type { Graph, Node } from './model.js';
 
 interface FuseContext {
@@ -26,6 +28,15 @@ interface FuseContext {
   fed: Set<string>;
   /** Whether the device has a native op (a fusion that needs one it lacks is skipped). */
   supports: (op: string) => boolean;
+}
+
+/** A MaxPool whose windows tile its input: stride = window, no padding or dilation, floor mode, no Indices. */
+function tiledPool(pool: Node, q: number[]): boolean {
+  const ones = (v: number[] | undefined, want: number) => !v || v.every((x) => x === want);
+  const strides = attrInts(pool, 'strides');
+  return q.length >= 1 && q.length <= 2 && !!strides && strides.length === q.length && strides.every((s, i) => s === q[i]) &&
+    ones(attrInts(pool, 'pads'), 0) && ones(attrInts(pool, 'dilations'), 1) && attrInt(pool, 'ceil_mode', 0) === 0 &&
+    ['NOTSET', 'VALID'].includes(attrString(pool, 'auto_pad', 'NOTSET')) && !pool.outputs.slice(1).some(Boolean);
 }
 
 const isConst = (c: FuseContext, name: string | undefined) => !!name && c.constants.has(name) && !c.fed.has(name);
@@ -110,10 +121,21 @@ export async function fuse(c: FuseContext): Promise<void> {
 
   for (const conv of nodes) {
     if (!c.supports('Conv') || conv.opType !== 'Conv') continue;
-    const relu = only(conv.outputs[0]);
-    if (relu?.opType !== 'Relu') continue;
-    removed.add(relu);
-    Object.assign(conv, { opType: 'KilnConvRelu', outputs: [relu.outputs[0]] });
+    const attrs = new Map(conv.attrs);
+    let next = only(conv.outputs[0]);
+    if (next?.opType === 'Relu') {
+      removed.add(next);
+      conv.outputs = [next.outputs[0]];
+      attrs.set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode('relu') });
+      next = only(conv.outputs[0]);
+    }
+    const q = next?.opType === 'MaxPool' ? attrInts(next, 'kernel_shape') : undefined;
+    if (next && q && tiledPool(next, q)) {
+      removed.add(next);
+      conv.outputs = [next.outputs[0]];
+      attrs.set('kiln_pool', { name: 'kiln_pool', type: 7, ints: q });
+    }
+    if (attrs.size > conv.attrs.size) Object.assign(conv, { opType: 'KilnConv', attrs });
   }
   nodes = nodes.filter((n) => !removed.has(n));
   uses = consumers();

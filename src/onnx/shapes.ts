@@ -83,8 +83,11 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     case 'Shape':
       return [s.length];
     case 'Conv':
-    case 'KilnConvRelu':
-      return [s[0], ins[1]![0], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2)).out];
+    case 'KilnConv': {
+      const out = windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? ins[1]!.slice(2)).out;
+      const q = attrInts(n, 'kiln_pool');
+      return [s[0], ins[1]![0], ...(q ? out.map((o, i) => Math.floor(o / q[i])) : out)];
+    }
     case 'MaxPool':
     case 'AveragePool':
       return [s[0], s[1], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? [], attrInt(n, 'ceil_mode', 0) === 1).out];

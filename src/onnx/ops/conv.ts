@@ -102,10 +102,16 @@ export function im2colComposed(x: Tensor, w: Pick<Window, 'kernel' | 'strides' |
 const nativeConv = (x: Tensor, wt: Tensor, bias: Tensor | undefined) =>
   (x.rank === 3 || x.rank === 4) && [x, wt, bias].every((t) => !t || t.dtype === 'float32') && x.backendFor('Conv').supports('Conv', ['float32']);
 
-/** Conv, and with `relu` the fused Conv -> Relu. */
-function conv(ctx: OpContext, relu = false): Tensor {
+/**
+ * Conv, and KilnConv: fuse.ts's Conv -> Relu (attribute kiln_activation 'relu') -> MaxPool with
+ * windows equal to their strides (kiln_pool: the window), in one native Conv where the device has
+ * it, else Conv, Relu and the pool one after another.
+ */
+function conv(ctx: OpContext): Tensor {
   const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
   const n = ctx.node;
+  const relu = attrString(n, 'kiln_activation', 'none') === 'relu';
+  const poolWindow = attrInts(n, 'kiln_pool');
   if (x.rank < 3) fail('E_SHAPE', `node '${n.name}' (Conv): X must be [N, C, spatial...], got ${x.describe()}`);
   const g = attrInt(n, 'group', 1);
   const [N, C] = x.shape;
@@ -114,13 +120,26 @@ function conv(ctx: OpContext, relu = false): Tensor {
   if (C % g || M % g || wt.shape[1] * g !== C || wt.rank !== x.rank || kernel.some((kk, i) => kk !== wt.shape[2 + i]))
     fail('E_SHAPE', `node '${n.name}' (Conv): X ${x.describe()}, W ${wt.describe()}, kernel_shape [${kernel}] and group ${g} do not fit`);
   const w = windowOf(n, x.shape.slice(2), kernel);
+  if (poolWindow && poolWindow.length !== kernel.length) fail('E_SHAPE', `node '${n.name}': the fused pool window [${poolWindow}] does not fit X ${x.describe()}`);
   if (nativeConv(x, wt, bias)) {
     if (bias && (bias.rank !== 1 || bias.shape[0] !== M)) fail('E_SHAPE', `node '${n.name}' (Conv): B must be [${M}], got ${bias.describe()}`);
-    return run1('Conv', bias ? [x, wt, bias] : [x, wt], [N, M, ...w.out], x.dtype, {
-      strides: w.strides, dilations: w.dilations, pads: w.begin, group: g, activation: relu ? 'relu' : 'none',
+    const out = poolWindow ? tiledWindows(w.out, poolWindow).out : w.out;
+    return run1('Conv', bias ? [x, wt, bias] : [x, wt], [N, M, ...out], x.dtype, {
+      strides: w.strides, dilations: w.dilations, pads: w.begin, group: g, activation: relu ? 'relu' : 'none', ...(poolWindow ? { pool: poolWindow } : {}),
     });
   }
-  const y = withTemps((t) => {
+  return withTemps((t) => {
+    let y = t.add(composedConv(x, wt, bias, w, g));
+    if (relu) y = t.add(k.relu(y));
+    if (poolWindow) y = t.add(poolWindows(y, tiledWindows(y.shape.slice(2), poolWindow), 'max', false));
+    return y.contiguous();
+  });
+}
+
+/** Conv from Im2Col and one batched MatMul (bias as its C operand). */
+function composedConv(x: Tensor, wt: Tensor, bias: Tensor | undefined, w: Window, g: number): Tensor {
+  const [N, C] = x.shape, M = wt.shape[0], kernel = w.kernel;
+  return withTemps((t) => {
     const K = (C / g) * numel(kernel), L = numel(w.out);
     const pointwise = kernel.every((k) => k === 1) && w.strides.every((s) => s === 1) && w.begin.every((b) => b === 0) && w.end.every((e) => e === 0);
     let cols: Tensor;
@@ -132,12 +151,6 @@ function conv(ctx: OpContext, relu = false): Tensor {
     const out = t.add(run1('MatMul', ins, [N, g, M / g, L], x.dtype, { alpha: 1, beta: bias ? 1 : 0 }));
     return out.reshape([N, M, ...w.out]);
   });
-  if (!relu) return y;
-  try {
-    return k.relu(y);
-  } finally {
-    y.dispose();
-  }
 }
 
 /**
@@ -242,15 +255,19 @@ function lpPool(ctx: OpContext): Tensor {
 function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
-  const d = kernel.length;
-  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  return poolWindows(x, windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1), kind, attrInt(n, 'count_include_pad', 0) === 1);
+}
+
+/** Max or average over the windows `w` of X: the native pooling op, or Im2Col + a reduction. */
+function poolWindows(x: Tensor, w: Window, kind: 'max' | 'avg', include: boolean): Tensor {
+  const d = w.kernel.length;
   const axes = Array.from({ length: d }, (_, i) => 2 + i);
   const outShape = [...x.shape.slice(0, 2), ...w.out];
   const op = kind === 'max' ? 'MaxPool' : 'AveragePool';
   if (isFloat(x.dtype) && x.backendFor(op).supports(op, [x.dtype])) {
-    const include = attrInt(n, 'count_include_pad', 0);
     return run1(op, [x], outShape, x.dtype, {
-      kernel, strides: w.strides, dilations: w.dilations, pads: w.begin, ...(kind === 'avg' ? { pads_end: w.padEnd, count_include_pad: include } : {}),
+      kernel: w.kernel, strides: w.strides, dilations: w.dilations, pads: w.begin,
+      ...(kind === 'avg' ? { pads_end: w.padEnd, count_include_pad: include ? 1 : 0 } : {}),
     });
   }
   return withTemps((t) => {
@@ -258,7 +275,6 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
     const sum = t.add(k.sum(t.add(im2col(x, w, 0)), { axes }));
     // Divisor per output position: the window's elements inside X (and inside its pads with
     // count_include_pad), never the extra end padding of ceil_mode.
-    const include = attrInt(n, 'count_include_pad', 0) === 1;
     const ones = t.add(full([1, 1, ...x.shape.slice(2)], 1, { dtype: x.dtype, device: x.device }));
     const area = include ? t.add(pad(ones, [[0, 0], [0, 0], ...w.begin.map((b, i) => [b, w.padEnd[i]] as [number, number])], { value: 1 })) : ones;
     const inArea = include ? { ...w, begin: w.begin.map(() => 0) } : w;
@@ -267,6 +283,11 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   });
 }
 
+/** The non-overlapping, unpadded max-pool windows (stride = window) of a fused KilnConv. */
+export function tiledWindows(inShape: readonly number[], q: number[]): Window {
+  const zeros = q.map(() => 0);
+  return { kernel: q, strides: q, dilations: q.map(() => 1), begin: zeros, end: zeros, padEnd: zeros, out: q.map((p, i) => Math.floor(inShape[i] / p)) };
+}
 
 /**
  * MaxPool's Indices: the flat NCHW index of each window's maximum (the first one on ties): the
@@ -301,8 +322,8 @@ function maxPoolIndices(ctx: OpContext): Tensor {
 
 defineOps({
   Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
-  // Conv -> Relu, fused at load (fuse.ts) where the device has the native Conv
-  KilnConvRelu: { uses: ['Conv', 'MatMul', 'Pad', 'Cast', 'Relu'], run: (ctx) => [conv(ctx, true)] },
+  // Conv -> Relu -> MaxPool, fused at load (fuse.ts) where the device has the native Conv
+  KilnConv: { uses: ['Conv', 'MatMul', 'Pad', 'Cast', 'Relu', 'MaxPool'], run: (ctx) => [conv(ctx)] },
   ConvTranspose: { uses: ['MatMul', 'Add', 'Fill', 'Cast'], run: (ctx) => [convTranspose(ctx)] },
   MaxPool: {
     since: 8,
