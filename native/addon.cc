@@ -3,6 +3,8 @@
 // every C++ exception into a JS KilnError with the same code (one guard: `guarded`).
 #include <napi.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -393,7 +395,21 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), num_threads());
 }
 
+// Node unloads an addon (dlclose) when the last environment that loaded it is torn down, e.g. a
+// worker thread that was its only user exits. The device state is process-wide (the queue and
+// pool threads, the CUDA runtime, caches) and outlives any one environment, so unloading the code
+// under those threads would crash the process: the addon pins itself in memory once instead.
+void pin_addon() {
+  static const bool pinned = [] {
+    Dl_info self{};
+    return dladdr(reinterpret_cast<void*>(&pin_addon), &self) && self.dli_fname &&
+           dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
+  }();
+  (void)pinned;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pin_addon();
   auto* d = new EnvData();
   env.SetInstanceData<EnvData>(d);
   d->channel->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),

@@ -76,6 +76,13 @@ describe('worker_threads', () => {
     expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0, 0, 0]);
   });
 
+  it.runIf(process.platform === 'linux')('workers that are the addon\'s only users can come and go: the addon stays loaded under its threads', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'test', 'fixtures', 'worker-only-addon.mjs'), DIST_INDEX], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, `the process must survive: ${ending(r)}`).toBe(0);
+    const { rounds } = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(rounds).toEqual([0, 1, 2].map(() => ({ got: 4095 * 4096, code: 0, mapped: true })));
+  });
+
   it('terminating busy workers does not crash the process; the main thread and new workers carry on', () => {
     // in a child process, so that an abort shows up as this test failing rather than the runner dying
     const r = spawnSync(process.execPath, [join(ROOT, 'test', 'fixtures', 'terminate-workers.mjs'), DIST_INDEX, FIXTURE], { encoding: 'utf8', timeout: 60_000 });
