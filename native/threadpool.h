@@ -1,6 +1,7 @@
 // The CPU compute pool. Kernels run on the device queue's thread (queue.h) and fan out here; the
 // queue thread always takes a share of the work itself, so a pool of N threads has N-1 helpers.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -14,5 +15,17 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
 
 // fn(begin, end) over [0, n) in at most num_threads() contiguous chunks of at least `grain` items.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// Hands out [0, n) one index at a time to whichever thread asks next: inside parallel_run, a thread
+// the OS delays (a busy host) then holds nobody back, as a static split would.
+struct WorkCounter {
+  std::atomic<int64_t> next{0};
+  int64_t n;
+  explicit WorkCounter(int64_t n_) : n(n_) {}
+  bool take(int64_t& i) {
+    i = next.fetch_add(1, std::memory_order_relaxed);
+    return i < n;
+  }
+};
 
 }  // namespace kiln

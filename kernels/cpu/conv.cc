@@ -5,7 +5,7 @@
 //     -> Y float32[N, M, (Ho,) Wo] (contiguous), 1 or 2 spatial dims. Y's spatial shape sets the
 //        end padding: taps that fall outside X read 0. With `pool`, Y is the max over each window
 //        of the conv's output (floor mode): Y's shape times the window is the conv output computed.
-// Work: one output row (n, g, oy) per unit, rows in parallel. Per row, the input rows under it
+// Work: one output row (n, g, oy) per unit, handed to whichever thread asks next. Per row, the input rows under it
 // are copied into a small row panel (conv_kernels.h: zero padded, split into W-stride phases, so
 // every tap is an unmasked unit-stride run, and contiguous, so the channels' rows do not collide
 // in L1 as rows a power-of-two apart do), then the row kernel (conv_tile.h) computes tiles of
@@ -202,11 +202,14 @@ void conv_run(const KernelArgs& a) {
   ConvArgs pc = c;
   if (pooled) pc.yn = 0, pc.yc = g.qh * g.Wo;
   const int64_t Hy = g.Ho / g.qh;
-  parallel_for(g.N * g.G * Hy, 1, [&](int64_t b0, int64_t e) {
+  const int64_t units = g.N * g.G * Hy;
+  WorkCounter next(units);
+  parallel_run((int)std::min<int64_t>(num_threads(), units), [&](int, int) {
     std::vector<float> panel(panel_floats), rows(pooled ? (size_t)(g.M * g.qh * g.Wo) : 0);
     ConvArgs tc = pc;
     if (pooled) tc.y = rows.data();
-    for (int64_t i = b0; i < e; ++i) {
+    int64_t i;
+    while (next.take(i)) {
       const int64_t n = i / (g.G * Hy), gi = i / Hy % g.G, yrow = i % Hy;
       for (int64_t r = 0; r < g.qh; ++r) {
         const int64_t oy = yrow * g.qh + r;

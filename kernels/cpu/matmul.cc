@@ -370,17 +370,6 @@ Plan plan_gemm(const Kernels& kk, const Problem& p) {
   return q;
 }
 
-// Hands out [0, n) one index at a time to whichever thread asks next.
-struct Counter {
-  std::atomic<int64_t> next{0};
-  int64_t n;
-  explicit Counter(int64_t n_) : n(n_) {}
-  bool take(int64_t& i) {
-    i = next.fetch_add(1, std::memory_order_relaxed);
-    return i < n;
-  }
-};
-
 template <typename T>
 void gemm_float(const Kernels& kk, const Problem& p) {
   const Plan q = plan_gemm<T>(kk, p);
@@ -412,7 +401,7 @@ void gemm_float(const Kernels& kk, const Problem& p) {
       const int64_t sa = (q.Mp / MR + kSlabSlivers - 1) / kSlabSlivers;
       const int64_t sb = q.b_direct ? (N % NR ? 1 : 0) : (q.Np / NR + kSlabSlivers - 1) / kSlabSlivers;
       const int64_t ua = na * P * sa, units = ua + nb * P * sb;
-      Counter c1(units);
+      WorkCounter c1(units);
       parallel_run((int)std::min<int64_t>(q.nt, units), [&](int, int) {
         int64_t u;
         while (c1.take(u)) {
@@ -435,7 +424,7 @@ void gemm_float(const Kernels& kk, const Problem& p) {
       });
 
       // Phase 2: compute. Tasks: (entry, row block, column block).
-      Counter c2(gc * dm * dn);
+      WorkCounter c2(gc * dm * dn);
       parallel_run((int)std::min<int64_t>(q.nt, gc * dm * dn), [&](int t, int) {
         float* const scratch = thr_base + round64(q.thr) * t;
         alignas(64) float edge[2048];  // one padded micro-tile (every kernel set has MR * NR <= 2048)
@@ -568,7 +557,7 @@ void gemv_float(const Kernels& kk, const Problem& p, const Gemv& g) {
   float* const thr = base + parts;
 
   if (S > 1) {
-    Counter c(p.batch * S);
+    WorkCounter c(p.batch * S);
     parallel_run((int)std::min<int64_t>(nt, p.batch * S), [&](int t, int) {
       int64_t u;
       while (c.take(u)) {
@@ -577,7 +566,7 @@ void gemv_float(const Kernels& kk, const Problem& p, const Gemv& g) {
       }
     });
     const int64_t rp = std::min<int64_t>(nt, (R + 255) / 256), rc = (R + rp - 1) / rp;
-    Counter c2(p.batch * rp);
+    WorkCounter c2(p.batch * rp);
     parallel_run((int)std::min<int64_t>(nt, p.batch * rp), [&](int, int) {
       int64_t u;
       while (c2.take(u)) {
@@ -591,7 +580,7 @@ void gemv_float(const Kernels& kk, const Problem& p, const Gemv& g) {
     });
     return;
   }
-  Counter c(p.batch * pieces);
+  WorkCounter c(p.batch * pieces);
   parallel_run((int)std::min<int64_t>(nt, p.batch * pieces), [&](int t, int) {
     float* v = thr + per * t;
     float* y = v + round64((size_t)K);
