@@ -111,6 +111,25 @@ describe('Conv (cpu)', () => {
     cases.done();
   });
 
+  it('propagates NaN through the ReLU and the fused pool, as Relu and MaxPool do', async () => {
+    const xs = new Float32Array(2 * 6 * 40).fill(0.5);
+    xs[3 * 40 + 17] = NaN;  // channel 0, row 3, column 17
+    const x = kiln.tensor(xs, { shape: [1, 2, 6, 40] }), w = kiln.ones([3, 2, 3, 3]);
+    for (const pool of [undefined, [2, 2]]) {
+      const [y] = runOp('Conv', [x, w], [{ shape: pool ? [1, 3, 3, 20] : [1, 3, 6, 40], dtype: 'float32' }],
+        { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 1, activation: 'relu', ...(pool ? { pool } : {}) });
+      const got = await y.data(), [H, W] = y.shape.slice(2);
+      for (let m = 0; m < 3; ++m)
+        for (let i = 0; i < H; ++i)
+          for (let j = 0; j < W; ++j) {
+            // the conv outputs within one row/column of the NaN are NaN; pooling covers 2x2 of them
+            const near = pool ? [0, 1].some((r) => [0, 1].some((s) => Math.abs(2 * i + r - 3) <= 1 && Math.abs(2 * j + s - 17) <= 1)) : Math.abs(i - 3) <= 1 && Math.abs(j - 17) <= 1;
+            expect(Number.isNaN(got[(m * H + i) * W + j]), `${pool ? 'pooled' : 'conv'} [${m}, ${i}, ${j}]`).toBe(near);
+          }
+      y.dispose();
+    }
+  });
+
   it('rejects bad operands and attributes with stable codes', () => {
     const x = kiln.zeros([1, 4, 5, 5]), w = kiln.zeros([6, 2, 3, 3]), b = kiln.zeros([6]);
     const attrs = { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 2, activation: 'none' };
@@ -210,14 +229,14 @@ describe('CPU vector ISA sets', () => {
   const host = kiln.devices().find((d) => d.id === 'cpu')!.details.isa as string;
   // the host's own set and every lower one (a set the CPU lacks is never picked)
   for (const isa of isas.slice(isas.indexOf(host)))
-    it(`KILN_CPU_ISA=${isa} runs Conv and MatMul correctly`, () => {
+    it(`KILN_CPU_ISA=${isa} runs Conv (pooled too) and MatMul correctly`, () => {
       const r = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/cpu-isa.mjs'), join(ROOT, 'dist/src/index.js')], {
         encoding: 'utf8', env: { ...process.env, KILN_CPU_ISA: isa }, timeout: 60_000,
       });
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(out.isa).toBe(isa);
-      expect(out.cases).toBe(3);
+      expect(out.cases).toBe(4);
       expect(out.worst).toBeLessThan(1e-5);
     });
 });

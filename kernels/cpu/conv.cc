@@ -51,9 +51,16 @@ struct Portable {
     for (int l = 0; l < 8; ++l) a.v[l] += b.v[l];
     return a;
   }
-  static V max(V a, V b) {
-    for (int l = 0; l < 8; ++l) a.v[l] = a.v[l] > b.v[l] || a.v[l] != a.v[l] ? a.v[l] : b.v[l];
+  static V max(V a, V b) {  // b where either is NaN, as MAXPS
+    for (int l = 0; l < 8; ++l) a.v[l] = a.v[l] > b.v[l] ? a.v[l] : b.v[l];
     return a;
+  }
+  static V max_nan(V a, V b) {
+    for (int l = 0; l < 8; ++l) a.v[l] = a.v[l] >= b.v[l] || a.v[l] != a.v[l] ? a.v[l] : b.v[l];
+    return a;
+  }
+  static void pairs(const float* p, V& even, V& odd) {
+    for (int l = 0; l < 8; ++l) even.v[l] = p[2 * l], odd.v[l] = p[2 * l + 1];
   }
   static Mask range(int lo, int hi) {
     Mask m = 0;
@@ -65,6 +72,9 @@ struct Portable {
     for (int l = 0; l < 8; ++l) r.v[l] = p[l];
     return r;
   }
+  static void store(float* p, V v) {
+    for (int l = 0; l < 8; ++l) p[l] = v.v[l];
+  }
   static void store(float* p, V v, Mask m) {
     for (int l = 0; l < 8; ++l)
       if (m >> l & 1) p[l] = v.v[l];
@@ -72,7 +82,8 @@ struct Portable {
 };
 
 template <int NV> using PortableTiles = cv::TileTable<Portable, NV, 1, 2, 3, 4>;
-const ConvKernels kPortable = {"portable", 4, cv::conv_row<Portable, 1, PortableTiles<1>>, cv::conv_row<Portable, 2, PortableTiles<2>>, 8};
+const ConvKernels kPortable = {"portable", 4, cv::conv_row<Portable, 1, PortableTiles<1>>, cv::conv_row<Portable, 2, PortableTiles<2>>, 8,
+                               cv::pool_rows<Portable>};
 
 const ConvKernels& conv_kernels() {
   switch (cpu_isa()) {
@@ -108,25 +119,6 @@ Geometry geometry(const KernelArgs& a) {
   // with a pool, only the conv rows and columns its windows cover (floor mode drops the rest)
   g.Ho = (two ? y.shape[2] : 1) * g.qh, g.Wo = y.shape[y.rank() - 1] * g.qw;
   return g;
-}
-
-// Y[n, channels of group gi, py, :] = the max over each qh x qw window of the conv rows in
-// `rows` (laid out [M][qh][Wo]); NaN propagates as in MaxPool.
-void pool_rows(const Geometry& g, const ConvArgs& c, const float* rows, float* y, int64_t n, int64_t gi, int64_t py) {
-  const int64_t Hp = g.Ho / g.qh, Wp = g.Wo / g.qw;
-  for (int64_t m = gi * c.Mg; m < (gi + 1) * c.Mg; ++m) {
-    const float* src = rows + m * g.qh * g.Wo;
-    float* dst = y + ((n * g.M + m) * Hp + py) * Wp;
-    for (int64_t px = 0; px < Wp; ++px) {
-      float v = src[px * g.qw];
-      for (int64_t r = 0; r < g.qh; ++r)
-        for (int64_t s = 0; s < g.qw; ++s) {
-          const float e = src[r * g.Wo + px * g.qw + s];
-          v = v >= e || v != v ? v : e;
-        }
-      dst[px] = v;
-    }
-  }
 }
 
 // Fills the row panel of output row oy of (n, g) (layout: conv_kernels.h) for kernel rows [ky0, ky1).
@@ -222,7 +214,11 @@ void conv_run(const KernelArgs& a) {
         if (pooled) row(tc, panel.data(), ky0, ky1, 0, gi, r);
         else row(tc, panel.data(), ky0, ky1, n, gi, oy);
       }
-      if (pooled) pool_rows(g, c, rows.data(), y.data<float>(), n, gi, yrow);
+      if (pooled) {
+        const int64_t Wp = g.Wo / g.qw;
+        float* dst = y.data<float>() + ((n * g.M + gi * c.Mg) * Hy + yrow) * Wp;
+        kk.pool(rows.data() + gi * c.Mg * g.qh * g.Wo, c.Mg, g.qh, g.qw, g.Wo, dst, Hy * Wp);
+      }
     }
   });
 }

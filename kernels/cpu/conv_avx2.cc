@@ -10,7 +10,7 @@ namespace cv {
 namespace {
 
 template <int NV> using Tiles = TileTable<Avx2, NV, 1, 2, 3, 4, 5, 6>;
-const ConvKernels kAvx2 = {"avx2", 6, conv_row<Avx2, 1, Tiles<1>>, conv_row<Avx2, 2, Tiles<2>>, 8};
+const ConvKernels kAvx2 = {"avx2", 6, conv_row<Avx2, 1, Tiles<1>>, conv_row<Avx2, 2, Tiles<2>>, 8, pool_rows<Avx2>};
 
 }  // namespace
 

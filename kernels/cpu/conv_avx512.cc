@@ -13,7 +13,7 @@ namespace cv {
 namespace {
 
 template <int NV> using Tiles = TileTable<Avx512, NV, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14>;
-const ConvKernels kAvx512 = {"avx512", 14, conv_row<Avx512, 1, Tiles<1>>, conv_row<Avx512, 2, Tiles<2>>, 16};
+const ConvKernels kAvx512 = {"avx512", 14, conv_row<Avx512, 1, Tiles<1>>, conv_row<Avx512, 2, Tiles<2>>, 16, pool_rows<Avx512>};
 
 }  // namespace
 

@@ -36,6 +36,9 @@ struct ConvKernels {
   using RowFn = void (*)(const ConvArgs& a, const float* panel, int ky0, int ky1, int64_t n, int64_t g, int64_t oy);
   RowFn narrow, wide;
   int lanes;
+  // The fused max pool: for each of `channels` channels (rows at rows + ch*qh*Wo, qh conv rows of
+  // Wo floats; y at y + ch*ystride), y[px] = the NaN-keeping max of the qh x qw window at px*qw.
+  void (*pool)(float* rows, int64_t channels, int64_t qh, int64_t qw, int64_t Wo, float* y, int64_t ystride);
 };
 
 const ConvKernels* conv_kernels_avx512();  // conv_avx512.cc

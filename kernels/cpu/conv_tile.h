@@ -50,7 +50,7 @@ void conv_tile(const ConvArgs& c, const float* panel, int ky0, int ky1, const fl
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       V v = S::add(acc[i][j], bv);
-      if (c.relu) v = S::max(v, S::zero());
+      if (c.relu) v = S::max(S::zero(), v);  // NaN stays NaN, as Relu's x < 0 ? 0 : x
       S::store(y + i * c.yc + L * j, v, store[j]);
     }
   }
@@ -80,6 +80,38 @@ void conv_row(const ConvArgs& c, const float* panel, int ky0, int ky1, int64_t n
       const float* bias = c.bias ? c.bias + g * c.Mg + m0 : nullptr;
       float* y = c.y + n * c.yn + (g * c.Mg + m0) * c.yc + oy * c.Wo + ox0;
       Tiles::fns[rows - 1](c, panel + ox0, ky0, ky1, a, bias, y, store);
+    }
+  }
+}
+
+// ConvKernels::pool: the qh rows are first reduced into the first one in place (whole vectors),
+// then each qw-wide window of it (qw = 2: even and odd lanes of two vectors).
+template <class S>
+void pool_rows(float* rows, int64_t channels, int64_t qh, int64_t qw, int64_t Wo, float* y, int64_t ystride) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  const int64_t Wp = Wo / qw;
+  auto max1 = [](float a, float b) { return a >= b || a != a ? a : b; };
+  for (int64_t ch = 0; ch < channels; ++ch, rows += qh * Wo, y += ystride) {
+    int64_t x = 0;
+    for (; x + L <= Wo; x += L) {
+      V v = S::load(rows + x);
+      for (int64_t r = 1; r < qh; ++r) v = S::max_nan(v, S::load(rows + r * Wo + x));
+      S::store(rows + x, v);
+    }
+    for (; x < Wo; ++x)
+      for (int64_t r = 1; r < qh; ++r) rows[x] = max1(rows[x], rows[r * Wo + x]);
+    int64_t px = 0;
+    if (qw == 2)
+      for (; px + L <= Wp; px += L) {
+        V even, odd;
+        S::pairs(rows + 2 * px, even, odd);
+        S::store(y + px, S::max_nan(even, odd));
+      }
+    for (; px < Wp; ++px) {
+      float v = rows[px * qw];
+      for (int64_t s = 1; s < qw; ++s) v = max1(v, rows[px * qw + s]);
+      y[px] = v;
     }
   }
 }

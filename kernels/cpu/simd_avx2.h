@@ -19,7 +19,17 @@ struct Avx2 {
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN (MAXPS)
+  // a where a >= b or a is NaN, else b: a max that keeps a NaN from either side
+  static V max_nan(V a, V b) {
+    return _mm256_blendv_ps(b, a, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ), _mm256_cmp_ps(a, a, _CMP_UNORD_Q)));
+  }
+  // p[0, 2*kLanes) split into its even and odd elements
+  static void pairs(const float* p, V& even, V& odd) {
+    const V lo = load(p), hi = load(p + kLanes);
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   // Lanes l with lo <= l < hi (all ones in a lane selects it), for stores of a partial vector.
   static Mask range(int lo, int hi) {
     const __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

@@ -18,8 +18,19 @@ struct Avx512 {
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  // the maskz form: GCC 12 warns about the undefined temporary inside _mm512_max_ps
+  // max(a, b); b where either is NaN (MAXPS). The maskz form: GCC 12 warns about the undefined
+  // temporary inside _mm512_max_ps.
   static V max(V a, V b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
+  // a where a >= b or a is NaN, else b: a max that keeps a NaN from either side
+  static V max_nan(V a, V b) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), b, a);
+  }
+  // p[0, 2*kLanes) split into its even and odd elements
+  static void pairs(const float* p, V& even, V& odd) {
+    const V lo = load(p), hi = load(p + kLanes);
+    even = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
+    odd = _mm512_permutex2var_ps(lo, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), hi);
+  }
   // Lanes l with lo <= l < hi (clamped to [0, kLanes]), for stores of a partial vector.
   static Mask range(int lo, int hi) {
     lo = lo < 0 ? 0 : lo > kLanes ? kLanes : lo;
