@@ -168,16 +168,23 @@ void conv_run(const KernelArgs& a) {
   std::vector<float> packed((size_t)(g.G * c.slivers * K * c.mr), 0.0f);
   const float* wp = w.data<float>();
   const int r = w.rank();
-  for (int64_t m = 0; m < g.M; ++m) {
-    const int64_t gi = m / c.Mg, s = m % c.Mg / c.mr, i = m % c.Mg % c.mr;
-    float* dst = packed.data() + (gi * c.slivers + s) * K * c.mr + i;
-    for (int64_t ci = 0; ci < c.Cg; ++ci)
-      for (int64_t ky = 0; ky < g.kh; ++ky)
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t k = (ci * g.kh + ky) * g.kw + kx;
-          dst[k * c.mr] = wp[m * w.strides[0] + ci * w.strides[1] + (g.d == 2 ? ky * w.strides[2] : 0) + kx * w.strides[r - 1]];
-        }
-  }
+  parallel_for(g.M, std::max<int64_t>(1, kElementwiseGrain / (K + 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const int64_t gi = m / c.Mg, s = m % c.Mg / c.mr, i = m % c.Mg % c.mr;
+      float* dst = packed.data() + (gi * c.slivers + s) * K * c.mr + i;
+      const float* src = wp + m * w.strides[0];
+      if (w.contiguous()) {
+        for (int64_t k = 0; k < K; ++k) dst[k * c.mr] = src[k];
+        continue;
+      }
+      for (int64_t ci = 0; ci < c.Cg; ++ci)
+        for (int64_t ky = 0; ky < g.kh; ++ky)
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t k = (ci * g.kh + ky) * g.kw + kx;
+            dst[k * c.mr] = src[ci * w.strides[1] + (g.d == 2 ? ky * w.strides[2] : 0) + kx * w.strides[r - 1]];
+          }
+    }
+  });
   c.w = packed.data();
   std::vector<float> bias;
   if (b) {
