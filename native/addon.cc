@@ -19,6 +19,7 @@
 #include "nccl.h"
 #include "queue.h"
 #include "threadpool.h"
+#include "vmath.h"
 
 #ifndef KILN_BUILDER
 #define KILN_BUILDER "unknown"
@@ -358,6 +359,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   auto fa = Napi::Array::New(env, feats.size());
   for (size_t i = 0; i < feats.size(); ++i) fa.Set(i, feats[i]);
   o.Set("cpuFeatures", fa);
+  o.Set("vmath", vm::vmath().name);  // the vectorized math set (kernels/cpu/vmath.cc)
   auto names = cpu_kernel_names();
   auto ka = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) ka.Set(i, names[i]);

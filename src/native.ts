@@ -23,6 +23,8 @@ export interface NativeInfo {
   threads: number;
   cpuModel: string;
   cpuFeatures: string[];
+  /** The CPU's vectorized math set: avx512 | avx2 | portable (KILN_VMATH forces one). */
+  vmath: string;
   kernels: string[];
   cuda: { compiled: boolean; runtimeVersion: number; driverVersion: number; deviceCount: number; reason: string };
 }

@@ -36,7 +36,7 @@ export class CpuBackend implements Backend {
         kind: 'cpu',
         index: 0,
         name: info.cpuModel,
-        details: { threads: info.threads, features: info.cpuFeatures, build: info.builder, compiler: info.compiler },
+        details: { threads: info.threads, features: info.cpuFeatures, vmath: info.vmath, build: info.builder, compiler: info.compiler },
       },
     ];
   }

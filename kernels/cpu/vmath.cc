@@ -1,0 +1,66 @@
+// Picks the vmath.h set once per process and holds the portable one.
+//   avx512  vmath_avx512.cc (AVX-512 F/BW/VL/DQ with FMA)   avx2  vmath_avx2.cc (AVX2 with FMA)
+//   portable  no unary functions (the elementwise kernels keep their scalar libm loops), and
+//             scalar max / exp-and-sum loops for Softmax.
+// KILN_VMATH=avx512|avx2|portable forces a set, as KILN_MATMUL_KERNEL does for matmul; a set the CPU
+// cannot run falls back to the best it can. `kiln info --json` reports the set in native.vmath.
+// Bench alone: the unary ops and Softmax through the public API, e.g.
+//   KILN_VMATH=portable node -e "..."  against the default (see elementwise.cc's bench line).
+#include "vmath.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "cpu_info.h"
+
+namespace kiln {
+namespace vm {
+namespace {
+
+float max_portable(const float* x, int64_t n) {
+  float r = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) r = x[i] > r ? x[i] : r;  // a NaN never wins
+  return r;
+}
+
+double exp_shift_sum_portable(const float* x, float shift, float* y, int64_t n) {
+  double l[4] = {0, 0, 0, 0};  // four chains: one would wait on the add's latency
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) {
+      float t = std::exp(x[i + j] - shift);
+      if (y) y[i + j] = t;
+      l[j] += t;
+    }
+  for (; i < n; ++i) {
+    float t = std::exp(x[i] - shift);
+    if (y) y[i] = t;
+    l[0] += t;
+  }
+  return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+const VMath kPortable = {"portable", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         max_portable, exp_shift_sum_portable};
+
+}  // namespace
+
+const VMath& vmath() {
+  static const VMath* v = [] {
+    const auto& f = cpu_features();
+    const bool has512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma;
+    const bool has2 = f.avx2 && f.fma;
+    std::string want;
+    if (const char* e = std::getenv("KILN_VMATH")) want = e;
+    if (want == "portable") return &kPortable;
+    if (want == "avx2" && has2) return vmath_avx2();
+    if (has512 && (want.empty() || want == "avx512")) return vmath_avx512();
+    if (has2) return vmath_avx2();
+    return &kPortable;
+  }();
+  return *v;
+}
+
+}  // namespace vm
+}  // namespace kiln

@@ -1,0 +1,31 @@
+// vmath.h's functions for AVX-512 (compiled with -mavx512f/bw/vl/dq -mfma; vmath.cc calls them only
+// when cpu_features() has them): the vector-extension code of vmath_simd.h on 16-lane __m512.
+// Bench alone: KILN_VMATH=avx512 (the default on such a CPU) against KILN_VMATH=portable, timing e.g.
+//   a.launch('Erf', [x], [y], {}) on the raw addon (elementwise.cc's header has the full line).
+#include <immintrin.h>
+
+#include "vmath.h"
+
+namespace kiln {
+namespace vm {
+namespace {
+using F = __m512;
+using I = __v16si;
+constexpr int kLanes = 16;
+inline F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+}  // namespace
+}  // namespace vm
+}  // namespace kiln
+
+#include "vmath_simd.h"
+
+namespace kiln {
+namespace vm {
+
+const VMath* vmath_avx512() {
+  static const VMath s = simd_set("avx512");
+  return &s;
+}
+
+}  // namespace vm
+}  // namespace kiln

@@ -1,0 +1,204 @@
+// The vectorized math of vmath.h written once for any SIMD width, with GCC/Clang vector extensions
+// (operators on __m512 / __m256 act lane by lane; a comparison gives an int lane mask that `?:`
+// selects with). Included only by vmath_avx512.cc and vmath_avx2.cc, each of which first defines,
+// in namespace kiln::vm::(anonymous):
+//   F (the float vector), I (the int32 vector of as many lanes), kLanes, fmadd(a, b, c) = a*b+c once
+//   rounded (the build keeps -ffp-contract off, so FMAs are spelled out).
+// Everything here is in that anonymous namespace: each ISA's file gets its own copy.
+//
+// The approximations (coefficients fitted for this file: float64 least squares on Chebyshev nodes,
+// reweighted toward minimax relative error, then rounded to float32):
+//   exp    n = round(x / ln2), r = x - n*ln2 in two FMA steps (exact: |n| <= 150 and r needs at most
+//          24 bits), e^r by its degree-7 Taylor polynomial (|r| <= ln2/2: truncation 5e-9), scaled
+//          by 2^floor(n/2) * 2^(n - floor(n/2)) so results down into the subnormals and up to
+//          overflow round once. x is clamped to [-104, 89]: beyond, the result is 0 or inf anyway.
+//   log    x = m * 2^e with m in [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f):
+//          log(1+f) = 2 atanh(s) = f - (f^2/2 - s*(f^2/2 + R(s^2))), R the atanh series to s^10;
+//          e*ln2 added in a high part (exact product) and a low part. Subnormal x scaled by 2^23.
+//   tanh   |x| < 0.625: x + x^3 P(x^2), P degree 5 (fit error 6e-10);
+//          else 1 - 2 / (e^(2|x|) + 1) with |x| clamped to 20 (tanh = 1 in float32 long before).
+//   erf    |x| < 0.875: x P(x^2), P degree 6 (fit error 1e-10);
+//          else 1 - erfc(|x|), erfc(a) = e^(-a^2) Q(t), t = 1 / (1 + a/2), Q degree 9 on
+//          a in [0.875, 10.5] (fit error 1e-9); a^2 is carried as an exact hi + lo pair, since
+//          e^(-a^2) magnifies its rounding by 2a^2.
+//   gelu   x * Phi(x), Phi(x) = erfc(-x/sqrt2)/2 computed directly for x < 0 (no 1 + erf
+//          cancellation: the tail stays accurate down to the underflow).
+//   gelu_tanh  0.5 x (1 + tanh(z)) = x / (1 + e^(-2z)), z = sqrt(2/pi) (x + 0.044715 x^3).
+//   sigmoid 1 / (1 + e^-x);  silu x / (1 + e^-x) (the scalar functors' formulas).
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "vmath.h"
+
+namespace kiln {
+namespace vm {
+namespace {
+
+inline F splat(float c) { return F{} + c; }
+inline F load(const float* p) {
+  F v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, F v) { std::memcpy(p, &v, sizeof v); }
+inline I bits(F v) { return (I)v; }
+inline F from_bits(I v) { return (F)v; }
+inline F abs_v(F x) { return from_bits(bits(x) & 0x7fffffff); }
+inline F copysign_v(F mag, F sign) { return from_bits(bits(mag) | (bits(sign) & (int32_t)0x80000000)); }
+// Clamp to [lo, hi] with NaN passing through (both comparisons are false for it).
+inline F clamp_v(F x, float lo, float hi) {
+  x = x < lo ? splat(lo) : x;
+  return x > hi ? splat(hi) : x;
+}
+template <size_t N> inline F poly(F x, const float (&c)[N]) {  // c[0] + c[1] x + ... (Horner)
+  F p = splat(c[N - 1]);
+  for (size_t k = N - 1; k-- > 0;) p = fmadd(p, x, splat(c[k]));
+  return p;
+}
+
+constexpr float kLn2Hi = 0.693145751953125f;     // ln 2 to 15 bits: e * kLn2Hi is exact
+constexpr float kLn2Lo = 1.42860682030941723e-6f;  // ln 2 - kLn2Hi
+constexpr float kLn2 = 0.693147182f, kLn2Tail = -1.90465421e-09f;  // ln 2 = kLn2 + kLn2Tail
+
+F exp_v(F x) {
+  static const float taylor[] = {1.0f, 1.0f, 0.5f, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+  x = clamp_v(x, -104.0f, 89.0f);
+  const F magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  F n = fmadd(x, splat(1.44269504f), magic) - magic;
+  F r = fmadd(n, splat(-kLn2), x);
+  r = fmadd(n, splat(-kLn2Tail), r);
+  F p = poly(r, taylor);
+  I ni = __builtin_convertvector(n, I);  // NaN gives garbage here, but p is NaN then
+  I h = ni >> 1, k = ni - h;
+  return p * from_bits((h + 127) << 23) * from_bits((k + 127) << 23);
+}
+
+F log_v(F x) {
+  const auto sub = x < 1.17549435e-38f;  // subnormal (or zero, or negative: replaced below)
+  F xs = sub ? x * 8388608.0f : x;
+  I e = (bits(xs) - 0x3f3504f3) >> 23;  // m = xs / 2^e lands in [sqrt(1/2), sqrt(2))
+  F m = from_bits(bits(xs) - (e << 23));
+  F ef = __builtin_convertvector(sub ? e - 23 : e, F);
+  F f = m - 1.0f, hf = 0.5f * f * f, s = f / (f + 2.0f), z = s * s;
+  static const float atanh_tail[] = {2.0f / 3, 2.0f / 5, 2.0f / 7, 2.0f / 9, 2.0f / 11};
+  F R = z * poly(z, atanh_tail);
+  F lo = fmadd(s, hf + R, ef * kLn2Lo);
+  F y = fmadd(ef, splat(kLn2Hi), f - (hf - lo));
+  y = x == INFINITY ? x : y;
+  y = x == 0.0f ? splat(-INFINITY) : y;
+  y = x < 0.0f ? splat(NAN) : y;
+  return x != x ? x : y;
+}
+
+F tanh_v(F x) {
+  static const float p[] = {-0.333333343f, 0.133333042f, -0.0539594069f, 0.0217697807f, -0.00834615622f, 0.0022948042f};
+  F a = abs_v(x), z = a * a;
+  F small = fmadd(a * z, poly(z, p), a);
+  F big = 1.0f - 2.0f / (exp_v(2.0f * clamp_v(a, 0.0f, 20.0f)) + 1.0f);
+  return copysign_v(a < 0.625f ? small : big, x);
+}
+
+constexpr float kErfSmall = 0.875f;  // below: the series form; above: through erfc
+
+F erf_small(F a) {  // |a| < kErfSmall
+  static const float p[] = {1.12837923f, -0.376126349f, 0.11283733f, -0.0268615838f, 0.00520674745f, -0.000821110327f, 8.67538984e-05f};
+  return a * poly(a * a, p);
+}
+
+// erfc(a) for a >= kErfSmall, given a^2 = a2hi + a2lo (a2lo the rounding error of a2hi).
+F erfc_big(F a, F a2hi, F a2lo) {
+  static const float q[] = {2.76769833e-06f, 0.282006502f, 0.283324808f, 0.236994907f, 0.226197541f, -0.0828646943f,
+                            0.361754566f, -0.561809242f, 0.320543259f, -0.0661163703f};
+  F t = 1.0f / fmadd(a, splat(0.5f), splat(1.0f));
+  return exp_v(-a2hi) * (1.0f - a2lo) * poly(t, q);
+}
+
+F erf_v(F x) {
+  F a = clamp_v(abs_v(x), 0.0f, 10.5f);  // erf(10.5) = 1; inf clamps too
+  F a2 = a * a, a2lo = fmadd(a, a, -a2);
+  F y = a < kErfSmall ? erf_small(a) : 1.0f - erfc_big(a, a2, a2lo);
+  return copysign_v(y, x);
+}
+
+F gelu_v(F x) {
+  // a = |x| / sqrt2, a^2 = x^2 / 2 = (xx + xxlo) / 2 exactly; beyond |x| = 30 Phi is 0 or 1.
+  F xa = clamp_v(abs_v(x), 0.0f, 30.0f), a = xa * 0.707106769f;
+  F xx = xa * xa, xxlo = fmadd(xa, xa, -xx);
+  F sm = erf_small(a), bg = erfc_big(a, 0.5f * xx, 0.5f * xxlo);
+  const auto near = a < kErfSmall;
+  F phi_neg = 0.5f * (near ? 1.0f - sm : bg);        // Phi(-|x|) = erfc(a) / 2
+  F phi_pos = near ? fmadd(splat(0.5f), sm, splat(0.5f)) : 1.0f - 0.5f * bg;
+  return x * (x < 0.0f ? phi_neg : phi_pos);
+}
+
+F gelu_tanh_v(F x) {
+  F z = 0.797884561f * fmadd(0.044715f * x * x, x, x);
+  return x / (1.0f + exp_v(-2.0f * z));
+}
+
+F sigmoid_v(F x) { return 1.0f / (1.0f + exp_v(-x)); }
+F silu_v(F x) { return x / (1.0f + exp_v(-x)); }
+
+// The loop: full vectors, then the tail through a zero-padded vector on the stack.
+template <F (*Fn)(F)> void map_run(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(y + i, Fn(load(x + i)));
+  if (i < n) {
+    float buf[kLanes] = {};
+    std::memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));
+    store(buf, Fn(load(buf)));
+    std::memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));
+  }
+}
+
+float max_run(const float* x, int64_t n) {
+  F m = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    F v = load(x + i);
+    m = v > m ? v : m;  // a NaN v loses
+  }
+  float r = -INFINITY;
+  for (int l = 0; l < kLanes; ++l) r = m[l] > r ? m[l] : r;
+  for (; i < n; ++i) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+double exp_shift_sum_run(const float* x, float shift, float* y, int64_t n) {
+  F acc = F{};  // float partial sums per lane (at most 8 terms each), flushed to float64
+  double total = 0;
+  int64_t i = 0;
+  auto flush = [&] {
+    for (int l = 0; l < kLanes; ++l) total += acc[l];
+    acc = F{};
+  };
+  for (int64_t blk = 0; i + kLanes <= n; i += kLanes) {
+    F e = exp_v(load(x + i) - shift);
+    if (y) store(y + i, e);
+    acc += e;
+    if (++blk % 8 == 0) flush();
+  }
+  flush();
+  if (i < n) {
+    float buf[kLanes];
+    for (int l = 0; l < kLanes; ++l) buf[l] = i + l < n ? x[i + l] - shift : -INFINITY;  // e^-inf = 0
+    F e = exp_v(load(buf));
+    store(buf, e);
+    for (int64_t l = 0; l < n - i; ++l) {
+      if (y) y[i + l] = buf[l];
+      total += buf[l];
+    }
+  }
+  return total;
+}
+
+VMath simd_set(const char* name) {
+  return {name, map_run<exp_v>, map_run<log_v>, map_run<tanh_v>, map_run<erf_v>, map_run<sigmoid_v>,
+          map_run<silu_v>, map_run<gelu_v>, map_run<gelu_tanh_v>, max_run, exp_shift_sum_run};
+}
+
+}  // namespace
+}  // namespace vm
+}  // namespace kiln
