@@ -187,7 +187,7 @@ export function where(c: NdArray, x: NdArray, y: NdArray): NdArray {
 
 /** erf to ~1e-15: Maclaurin series below 3, 1 - erfc above. */
 export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
+  if (Number.isNaN(x) || x === 0) return x; // erf(-0) = -0
   const a = Math.abs(x);
   if (a < 3) {
     let term = x, sum = x;
