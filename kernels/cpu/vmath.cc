@@ -3,9 +3,10 @@
 //   portable  no unary functions (the elementwise kernels keep their scalar libm loops), and
 //             scalar max / exp-and-sum loops for Softmax.
 // KILN_VMATH=avx512|avx2|portable forces a set, as KILN_MATMUL_KERNEL does for matmul; a set the CPU
-// cannot run falls back to the best it can. `kiln info --json` reports the set in native.vmath.
-// Bench alone: the unary ops and Softmax through the public API, e.g.
-//   KILN_VMATH=portable node -e "..."  against the default (see elementwise.cc's bench line).
+// cannot run falls back to the best it can. `kiln info` shows the set (vmath=, the cpu line), as does
+// kiln.devices() (details.vmath).
+// Bench alone: `npm run build:ts && node dist/bench/vmath.js` times the unary ops, Softmax and
+// LayerNorm through the public API with each set the CPU has, beside the portable set in one run.
 #include "vmath.h"
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // vmath.h's functions for AVX2 (compiled with -mavx2 -mfma -mf16c; vmath.cc calls them only
 // when cpu_features() has them): the vector-extension code of vmath_simd.h on 8-lane __m256.
-// Bench alone: KILN_VMATH=avx2 (forces it on an AVX-512 CPU) against KILN_VMATH=portable, timing e.g.
-//   a.launch('Erf', [x], [y], {}) on the raw addon (elementwise.cc's header has the full line).
+// Bench alone: `node dist/bench/vmath.js` (every set beside the portable one; KILN_VMATH=avx2 with
+// --child times this set only).
 #include <immintrin.h>
 
 #include "vmath.h"

@@ -1,7 +1,7 @@
 // vmath.h's functions for AVX-512 (compiled with -mavx512f/bw/vl/dq -mfma; vmath.cc calls them only
 // when cpu_features() has them): the vector-extension code of vmath_simd.h on 16-lane __m512.
-// Bench alone: KILN_VMATH=avx512 (the default on such a CPU) against KILN_VMATH=portable, timing e.g.
-//   a.launch('Erf', [x], [y], {}) on the raw addon (elementwise.cc's header has the full line).
+// Bench alone: `node dist/bench/vmath.js` (every set beside the portable one; KILN_VMATH=avx512 with
+// --child times this set only).
 #include <immintrin.h>
 
 #include "vmath.h"
