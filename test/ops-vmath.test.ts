@@ -150,8 +150,9 @@ describe('vectorized math (KILN_VMATH sets)', () => {
     expect(inputs.length % 16).not.toBe(0);
   });
 
-  for (const set of runnableSets())
-    it(`${set}: ulp sweep of every op, vector tails, softmax rows`, () => {
+  const runnable = runnableSets();
+  for (const set of ['avx512', 'avx2', 'portable'])
+    it.skipIf(!runnable.includes(set))(`${set}: ulp sweep of every op, vector tails, softmax rows`, () => {
       assertDistFresh();
       const outPath = join(dir, `${set}.f32`);
       const r = runNode(child(outPath), { KILN_VMATH: set }, 120_000);
