@@ -21,6 +21,7 @@
 #include "nccl.h"
 #include "queue.h"
 #include "threadpool.h"
+#include "vmath.h"
 
 #ifndef KILN_BUILDER
 #define KILN_BUILDER "unknown"

@@ -68,6 +68,7 @@ std::vector<std::string> cpu_feature_names() {
   if (f.avx512f) n.push_back("avx512f");
   if (f.avx512bw) n.push_back("avx512bw");
   if (f.avx512vl) n.push_back("avx512vl");
+  if (f.avx512dq) n.push_back("avx512dq");
   if (f.avx512bf16) n.push_back("avx512bf16");
   if (f.avx512fp16) n.push_back("avx512fp16");
   return n;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { runOp } from '../src/ops/run.js';
+import { cpuIsaSets } from './helpers/backends.js';
 import { Cases, expectKilnError, expectTensor } from './helpers/compare.js';
 import { FLOAT_DTYPES, makeInput, type Layout } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
@@ -225,10 +226,7 @@ describe('MaxPool and AveragePool (cpu)', () => {
 });
 
 describe('CPU vector ISA sets', () => {
-  const isas = ['avx512', 'avx2', 'portable'];
-  const host = kiln.devices().find((d) => d.id === 'cpu')!.details.isa as string;
-  // the host's own set and every lower one (a set the CPU lacks is never picked)
-  for (const isa of isas.slice(isas.indexOf(host)))
+  for (const isa of cpuIsaSets())
     it(`KILN_CPU_ISA=${isa} runs Conv (pooled too) and MatMul correctly`, () => {
       const r = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/cpu-isa.mjs'), join(ROOT, 'dist/src/index.js')], {
         encoding: 'utf8', env: { ...process.env, KILN_CPU_ISA: isa }, timeout: 60_000,

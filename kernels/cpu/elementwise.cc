@@ -4,8 +4,11 @@
 // logical ops give bool. Floats compute in float32 (float16/bfloat16 round once on store).
 //   Where(C bool, X, Y) -> Z: any dtype, moved as raw bits (float16 NaN payloads survive)
 // Loops come from elementwise_map.h: a vectorizable loop for contiguous and broadcast runs (a scalar
-// operand, stride 0, is the common `x * 0.5` case) and a strided loop for everything else. libm calls
-// (exp, erf, ...) stay scalar: the build does not enable -ffast-math, which vector libm needs.
+// operand, stride 0, is the common `x * 0.5` case) and a strided loop for everything else. The
+// transcendental ops (Exp, Log, Tanh, Erf, Sigmoid, Silu, Gelu) on unit-stride float32 runs use the
+// polynomial SIMD math of vmath.h (AVX-512 or AVX2, KILN_CPU_ISA forces a set); their other runs and
+// dtypes, and Sin/Cos, call scalar libm (the build does not enable -ffast-math, which vector libm
+// needs). `node dist/bench/vmath.js` times those ops per set.
 // Bench alone (memory-bound except the transcendental ones; Add at 3 x 4 bytes per element is a
 // memory-bandwidth test with `a.launch('Add',[v,v],[o],{})`):
 //   node -e "const a=require('./build/Release/kiln.node'),n=1<<24,x=a.alloc(4*n),y=a.alloc(4*n),

@@ -5,7 +5,9 @@
 // value (2^k plain loops over T* that -O3 vectorizes, the broadcast value hoisted out of the loop),
 // or else the general strided loop. The op is a functor template, so it inlines into each loop.
 // The fast loops take __restrict pointers: an output may be an input exactly (in place), but must
-// not partly overlap one.
+// not partly overlap one. A unit-stride float32 run of a transcendental op (Exp, Log, Tanh, Erf,
+// Sigmoid, Silu, Gelu) goes to the vectorized set of vmath.h instead (vector_fn below), when the
+// process's set has one (not the portable set, KILN_CPU_ISA=portable).
 #pragma once
 #include <array>
 #include <tuple>
@@ -13,6 +15,7 @@
 
 #include "elementwise_common.h"
 #include "elementwise_ops.h"
+#include "vmath.h"
 
 namespace kiln {
 
@@ -35,6 +38,16 @@ template <typename Op> Op make_op(const Attrs& attrs) {
   if constexpr (std::is_constructible<Op, const Attrs&>::value) return Op(attrs);
   else return Op{};
 }
+
+// The vmath.h function computing op f on float32, or null (then the scalar loop runs).
+template <typename F> vm::UnaryFn vector_fn(const F&) { return nullptr; }
+inline vm::UnaryFn vector_fn(const ops::Exp<float>&) { return vm::vmath().exp; }
+inline vm::UnaryFn vector_fn(const ops::Log<float>&) { return vm::vmath().log; }
+inline vm::UnaryFn vector_fn(const ops::Tanh<float>&) { return vm::vmath().tanh; }
+inline vm::UnaryFn vector_fn(const ops::Erf<float>&) { return vm::vmath().erf; }
+inline vm::UnaryFn vector_fn(const ops::Sigmoid<float>&) { return vm::vmath().sigmoid; }
+inline vm::UnaryFn vector_fn(const ops::Silu<float>&) { return vm::vmath().silu; }
+inline vm::UnaryFn vector_fn(const ops::Gelu<float>& g) { return g.tanh_approx ? vm::vmath().gelu_tanh : vm::vmath().gelu; }
 
 namespace detail {
 
@@ -72,6 +85,10 @@ void map_views(const View& out, const std::array<const View*, sizeof...(TIn)>& i
     for (size_t k = 0; k < N; ++k) {
       if (st[k + 1] == 0) mask |= 1u << k;
       else if (st[k + 1] != 1) fast = false;
+    }
+    if constexpr (N == 1 && std::is_same<TOut, float>::value && (std::is_same<TIn, float>::value && ...)) {
+      if (fast && mask == 0)
+        if (vm::UnaryFn vf = vector_fn(f)) return vf(in[0]->template data<float>() + off[1], y, n);
     }
     if (fast) {
       with_mask<0, (1u << N)>(mask, [&](auto m) {

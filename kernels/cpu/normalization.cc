@@ -11,7 +11,9 @@
 // runs on one thread).
 //   softmax  subtracting the max keeps exp from overflowing; exp(x - max) waits in a per-thread
 //            scratch so exp runs once per element. When another dim is faster in memory than the
-//            axis, 32 adjacent rows go together (see softmax_block).
+//            axis, 32 adjacent rows go together (see softmax_block). A contiguous float32 row
+//            goes through vmath.h instead (vectorized max, exp and sum; KILN_CPU_ISA=portable makes
+//            those scalar loops), and is computed in place in Y.
 //   norms    the normalized dims are coalesced once (strides of X, Y, Scale, Bias), so a
 //            contiguous row is one run; two-pass mean and variance (four float64 chains).
 // Bench alone (softmax over 4096 rows of 4096 floats):
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "elementwise_common.h"
+#include "vmath.h"
 
 namespace kiln {
 namespace {
@@ -147,10 +150,28 @@ SoftmaxPlan make_softmax_plan(const View& x, const View& y, int axis) {
   return p;
 }
 
+// One contiguous float32 row: the max, exp(x - max) and its sum, and the scaling run through the
+// vectorized set of vmath.h (exp once per element, kept in y for Softmax; LogSoftmax needs only the sum).
+template <bool Log> void softmax_row_f32(int64_t n, const float* x, float* y) {
+  const vm::VMath& v = vm::vmath();
+  float m = v.max(x, n);
+  double sum = v.exp_shift_sum(x, m, Log ? nullptr : y, n);
+  if (Log) {
+    float c = m + (float)std::log(sum);
+    for (int64_t k = 0; k < n; ++k) y[k] = x[k] - c;
+  } else {
+    float c = (float)(1.0 / sum);
+    for (int64_t k = 0; k < n; ++k) y[k] *= c;
+  }
+}
+
 // w rows (X stride sxo, Y stride syo apart) along the axis; e: w * n floats of scratch. W = 1 is
 // the common contiguous row, compiled apart so its state lives in registers rather than the arrays.
 template <bool Log, int W, typename T>
 void softmax_block(const SoftmaxPlan& p, const T* x, T* y, int64_t w, float* e) {
+  if constexpr (W == 1 && std::is_same<T, float>::value) {
+    if (p.sxa == 1 && p.sya == 1) return softmax_row_f32<Log>(p.n, x, y);
+  }
   if (W) w = W;
   float m[kRowTile];
   double sum[kRowTile];

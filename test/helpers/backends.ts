@@ -63,4 +63,11 @@ export function forEachBackend(suite: string, body: (device: string) => void): v
 }
 
 /** Devices of the available backends (for tests that loop inside one test). */
+/** The CPU kernel sets (KILN_CPU_ISA) this host runs: its own and every lower one, best first. */
+export function cpuIsaSets(): string[] {
+  const isas = ['avx512', 'avx2', 'portable'];
+  const host = kiln.devices().find((d) => d.id === 'cpu')!.details.isa as string;
+  return isas.slice(Math.max(0, isas.indexOf(host)));
+}
+
 export const availableDevices = (): string[] => planBackends().flatMap((p) => (p.device ? [p.device] : []));

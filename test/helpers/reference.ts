@@ -185,9 +185,9 @@ export function where(c: NdArray, x: NdArray, y: NdArray): NdArray {
 
 // ---- scalar math --------------------------------------------------------------------------------------
 
-/** erf to ~1e-15: Maclaurin series below 3, the erfc continued fraction above. */
+/** erf to ~1e-15: Maclaurin series below 3, 1 - erfc above. */
 export function erf(x: number): number {
-  if (Number.isNaN(x)) return NaN;
+  if (Number.isNaN(x) || x === 0) return x; // erf(-0) = -0
   const a = Math.abs(x);
   if (a < 3) {
     let term = x, sum = x;
@@ -199,12 +199,18 @@ export function erf(x: number): number {
     }
     return (2 / Math.sqrt(Math.PI)) * sum;
   }
-  let t = a;
-  for (let n = 80; n >= 1; --n) t = a + n / 2 / t;
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / t;
-  return Math.sign(x) * (1 - erfc);
+  return Math.sign(x) * (1 - erfc(a));
 }
 
+/** erfc, also deep in the tail: 1 - erf below 3 (>= 1e-8 relative there), the continued fraction above (~1e-15). */
+export function erfc(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 3) return 1 - erf(x);
+  if (x === Infinity) return 0;
+  let t = x;
+  for (let n = 80; n >= 1; --n) t = x + n / 2 / t;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / t;
+}
 export function roundHalfEven(x: number): number {
   if (!Number.isFinite(x)) return x;
   const f = Math.floor(x), d = x - f;
@@ -213,8 +219,10 @@ export function roundHalfEven(x: number): number {
 }
 
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
-export const gelu = (x: number): number => 0.5 * x * (1 + erf(x / Math.SQRT2));
-export const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+/** x * Phi(x), through erfc for x < 0 (1 + erf(x) would cancel in the tail). */
+export const gelu = (x: number): number => 0.5 * x * (x < 0 ? erfc(-x / Math.SQRT2) : 1 + erf(x / Math.SQRT2));
+/** 0.5 x (1 + tanh(z)) written as x / (1 + e^(-2z)), which keeps the x < 0 tail (1 + tanh cancels). */
+export const geluTanh = (x: number): number => x / (1 + Math.exp(-2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 
 // ---- dtypes: rounding and Kiln's cast rules -----------------------------------------------------------
 
