@@ -185,3 +185,28 @@ forEachBackend('kiln engine: fused Conv -> Relu -> MaxPool', (device) => {
     }
   });
 });
+
+forEachBackend('kiln engine: constant MatMul weights', (device) => {
+  it('gives the plain product when B is stored sliver-major (the CPU), with and without a bias, for 3-D A', async () => {
+    const [K, N] = [5, 96];
+    const w = Array.from({ length: K * N }, (_, i) => Math.sin(i * 0.7));
+    const bias = Array.from({ length: N }, (_, j) => j / 50 - 1);
+    const xs = Array.from({ length: 2 * 3 * K }, (_, i) => Math.cos(i * 1.3));
+    for (const withBias of [false, true]) {
+      const g = new GraphBuilder('weights');
+      const x = g.input('x', 'float32', [2, 3, K]);
+      const mm = g.node('MatMul', [x, g.floats([K, N], w)], {}, withBias ? {} : { outputs: ['y'] });
+      if (withBias) g.node('Add', [mm, g.floats([N], bias)], {}, { outputs: ['y'] });
+      g.output('y', 'float32', [2, 3, N]);
+      const s = await kiln.onnx.load(g.toBytes(), { device });
+      const y = (await s.run({ x: kiln.tensor(xs, { shape: [2, 3, K], device }) })).y;
+      const want: number[] = [];
+      for (let r = 0; r < 6; ++r)
+        for (let j = 0; j < N; ++j) want.push(xs.slice(r * K, r * K + K).reduce((acc, v, k) => acc + v * w[k * N + j], withBias ? bias[j] : 0));
+      expect(y.shape).toEqual([2, 3, N]);
+      expectValues((await y.data()) as Float32Array, want, { rtol: 1e-5, atol: 1e-5 }, withBias ? 'with bias' : 'no bias');
+      y.dispose();
+      await s.dispose();
+    }
+  });
+});

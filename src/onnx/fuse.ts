@@ -11,6 +11,12 @@
 //                                applies the ReLU, and a max pool whose windows tile the output
 //                                (window = stride, no padding) reduces the conv rows while they
 //                                are in cache; either may be absent
+//   MatMul/KilnMatMul with a constant 2-D B [K, N] (N a multiple of 32), on the CPU
+//                                B stored sliver-major, [N/32, K, 32], and run as a batched MatMul
+//                                over those slivers (kiln_b_slivers): each 32-column sliver of B is
+//                                then one sequential run of memory, where in place its rows lie N
+//                                floats apart (streamed from DRAM that way, a cold weight cost ~25%
+//                                more), as onnxruntime pre-packs constant weights
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -18,6 +24,7 @@
 import * as k from '../ops/index.js';
 import { withTemps } from '../ops/temps.js';
 import type { Tensor } from '../tensor.js';
+import type { BackendKind } from '../backends/backend.js';
 import { attrFloat, attrInt, attrInts, attrString } from './attrs.js';
 import type { Graph, Node } from './model.js';
 
@@ -28,7 +35,12 @@ interface FuseContext {
   fed: Set<string>;
   /** Whether the device has a native op (a fusion that needs one it lacks is skipped). */
   supports: (op: string) => boolean;
+  /** The device's backend kind (layout choices that only pay off on one backend). */
+  kind: BackendKind;
 }
+
+/** Column width of the sliver-major weight layout (kiln_b_slivers): a multiple of every CPU micro-kernel's NR. */
+export const SLIVER = 32;
 
 /** A MaxPool whose windows tile its input: stride = window, no padding or dilation, floor mode, no Indices. */
 function tiledPool(pool: Node, q: number[]): boolean {
@@ -174,5 +186,22 @@ export async function fuse(c: FuseContext): Promise<void> {
       attrs: new Map(mm.attrs).set('alpha', { name: 'alpha', type: 1, f: alpha }),
     });
   }
-  c.graph.nodes = nodes.filter((n) => !removed.has(n));
+  nodes = nodes.filter((n) => !removed.has(n));
+
+  for (const mm of nodes) {
+    if (c.kind !== 'cpu' || (mm.opType !== 'MatMul' && mm.opType !== 'KilnMatMul') || !isConst(c, mm.inputs[1])) continue;
+    const b = c.constants.get(mm.inputs[1])!;
+    const bias = mm.inputs[2] ? c.constants.get(mm.inputs[2]) : undefined;
+    if (b.rank !== 2 || b.dtype !== 'float32' || b.shape[1] % SLIVER || b.shape[1] < 2 * SLIVER) continue;
+    if (mm.inputs[2] && !(isConst(c, mm.inputs[2]) && bias!.rank === 1 && bias!.shape[0] === b.shape[1] && bias!.dtype === 'float32')) continue;
+    const [K, N] = b.shape;
+    const name = `${mm.name}/B_slivers`;
+    c.constants.set(name, withTemps((t) => t.add(t.add(b.reshape([K, N / SLIVER, SLIVER])).permute([1, 0, 2])).contiguous()));
+    Object.assign(mm, {
+      opType: 'KilnMatMul',
+      inputs: [mm.inputs[0], name, ...mm.inputs.slice(2)],
+      attrs: new Map(mm.attrs).set('kiln_b_slivers', { name: 'kiln_b_slivers', type: 2, i: SLIVER }),
+    });
+  }
+  c.graph.nodes = nodes;
 }

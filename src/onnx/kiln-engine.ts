@@ -81,7 +81,8 @@ class GraphPlan {
       if (h.dtype === 'int64' || h.dtype === 'int32') this.hosts.set(name, { shape: h.shape, values: h.data });
     }
     const fed = new Set(g.inputs.map((v) => v.name));
-    await fuse({ graph: g, constants: this.constants, fed, supports: (op) => hasNativeOp(resolveDevice(this.device).backend, op) });
+    const { backend } = resolveDevice(this.device);
+    await fuse({ graph: g, constants: this.constants, fed, supports: (op) => hasNativeOp(backend, op), kind: backend.kind });
     this.order = topoSort(g, new Set([...fed, ...this.constants.keys(), ...this.outer]));
     await this.fold(fed);
     this.dropUnused();

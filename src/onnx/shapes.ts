@@ -37,8 +37,12 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
   if (BROADCAST.has(op)) return broadcastShapes(op, ...(ins.filter(Boolean) as Shape[]));
   switch (op) {
     case 'MatMul':
-    case 'KilnMatMul':
-      return matmulShape(s, ins[1]!);
+    case 'KilnMatMul': {
+      const b = ins[1]!;
+      // B stored sliver-major at load: [S, K, w] holds a [K, S*w] matrix
+      if (attrInt(n, 'kiln_b_slivers', 0)) return [...s.slice(0, -1), b[0] * b[2]];
+      return matmulShape(s, b);
+    }
     case 'Gemm': {
       const [a, b] = [s, ins[1]!];
       return [attrInt(n, 'transA', 0) ? a[1] : a[0], attrInt(n, 'transB', 0) ? b[0] : b[1]];

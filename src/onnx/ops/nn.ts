@@ -6,7 +6,7 @@ import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
-import { run1 } from '../../ops/run.js';
+import { empty, run1, runInto } from '../../ops/run.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt } from '../attrs.js';
 import type { Node } from '../model.js';
@@ -79,6 +79,7 @@ const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) 
 function fusedMatmul(ctx: OpContext): Tensor {
   const a = input(ctx, 0), b = input(ctx, 1), bias = ctx.inputs[2];
   const alpha = attrFloat(ctx.node, 'alpha', 1);
+  if (attrInt(ctx.node, 'kiln_b_slivers', 0)) return sliverMatmul(ctx, a, b, bias, alpha);
   return withTemps((t) => {
     if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && (!bias || bias.dtype === a.dtype)) {
       const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
@@ -96,6 +97,28 @@ function fusedMatmul(ctx: OpContext): Tensor {
     if (!bias) return scaled;
     if (scaled !== product) t.add(scaled);
     return binary('Add', scaled, bias);
+  });
+}
+
+/**
+ * alpha * A @ B [+ bias] with B stored sliver-major at load (fuse.ts): b is [S, K, w], sliver s
+ * holding B's columns [s*w, (s+1)*w). One MatMul batched over the slivers: A broadcast to each,
+ * and Y [..., M, S*w] written through a [S, M, w] view (sliver s at column s*w), as is the bias.
+ */
+function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number): Tensor {
+  const [S, K, w] = b.shape, N = S * w;
+  if (a.rank < 2 || a.shape[a.rank - 1] !== K)
+    fail('E_SHAPE', `node '${ctx.node.name}' (MatMul): A ${a.describe()} does not fit B [${K}, ${N}]`);
+  const lead = a.shape.slice(0, -1), M = numel(lead);
+  return withTemps((t) => {
+    const a2 = t.add(a.reshape([M, K]));
+    const av = t.add(a2.withLayout('matmul', [S, M, K], [0, a2.strides[0], a2.strides[1]]));
+    const y = empty([...lead, N], a.dtype, a.device);
+    const yv = t.add(y.withLayout('matmul', [S, M, w], [w, N, 1]));
+    const ins = [av, b];
+    if (bias) ins.push(t.add(bias.withLayout('matmul', [S, M, w], [w * bias.strides[0], 0, bias.strides[0]])));
+    runInto('MatMul', ins, [yv], { alpha, beta: bias ? 1 : 0 });
+    return y;
   });
 }
 
