@@ -1,5 +1,7 @@
 #include "queue.h"
 
+#include "threadpool.h"
+
 namespace kiln {
 
 Queue& Queue::cpu() {
@@ -13,6 +15,7 @@ void Queue::push(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     tasks_.push_back(std::move(task));
+    size_.store(tasks_.size(), std::memory_order_release);
   }
   cv_.notify_one();
 }
@@ -38,11 +41,14 @@ void Queue::drain() {
 void Queue::loop() {
   for (;;) {
     std::function<void()> task;
+    // stay awake a moment when the queue runs dry: the next op usually follows (threadpool.h)
+    spin_until([&] { return size_.load(std::memory_order_acquire) > 0; });
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return !tasks_.empty(); });
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      size_.store(tasks_.size(), std::memory_order_release);
     }
     task();  // tasks catch their own errors (see addon.cc); nothing escapes into this thread
     task = nullptr;  // release buffers the task held, in queue order

@@ -2,6 +2,7 @@
 // in submission order on one dispatcher thread, which fans compute out to the pool (threadpool.h).
 // Process-wide and thread-safe: every JS environment (main thread and worker_threads) shares it.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,6 +28,7 @@ class Queue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
+  std::atomic<size_t> size_{0};  // tasks_.size(), readable without the lock while spinning
 };
 
 }  // namespace kiln

@@ -62,12 +62,8 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
-      // Spin a little before sleeping: kernels arrive back to back.
-      for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen; ++i) {
-#if defined(__x86_64__) || defined(_M_X64)
-        __builtin_ia32_pause();
-#endif
-      }
+      // Stay awake a moment before sleeping: kernels arrive back to back (threadpool.h).
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(mu_);
@@ -86,6 +82,11 @@ class Pool {
   std::shared_ptr<Job> job_;
 };
 
+int64_t read_spin_window() {
+  const char* e = std::getenv("KILN_SPIN_US");
+  return e ? std::max(0LL, std::atoll(e)) : 1000;
+}
+
 int initial_threads() {
   if (const char* env = std::getenv("KILN_NUM_THREADS")) {
     int n = std::atoi(env);
@@ -102,6 +103,11 @@ Pool& pool() {
 }
 
 }  // namespace
+
+int64_t spin_window_us() {
+  static const int64_t us = read_spin_window();
+  return us;
+}
 
 int num_threads() {
   int n = g_threads.load();

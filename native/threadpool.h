@@ -2,8 +2,10 @@
 // queue thread always takes a share of the work itself, so a pool of N threads has N-1 helpers.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <thread>
 
 namespace kiln {
 
@@ -15,6 +17,30 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
 
 // fn(begin, end) over [0, n) in at most num_threads() contiguous chunks of at least `grain` items.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// How long a thread that ran out of work stays on its core before it blocks (KILN_SPIN_US, default
+// 1000 us; 0 blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking it
+// again costs the hypervisor up to milliseconds: measured here, a run's first kernel started 1-2 ms
+// after it was queued, and a kernel's first fan-out waited as long for its helper.
+int64_t spin_window_us();
+
+// Spins until ready() or the spin window ends, yielding to any other runnable thread (the JS thread
+// on a small host) so that spinning never takes a core from real work. True when ready() became true.
+template <class Ready> bool spin_until(Ready ready) {
+  const int64_t window = spin_window_us();
+  if (window <= 0) return ready();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(window);
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(_M_X64)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= end) return ready();
+    std::this_thread::yield();
+  }
+}
 
 // Hands out [0, n) one index at a time to whichever thread asks next: inside parallel_run, a thread
 // the OS delays (a busy host) then holds nobody back, as a static split would.
