@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -320,9 +322,17 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (k->check) k->check(op, *args);
   auto errors = env_data(info.Env())->errors;
   KernelRun run = k->run;
-  Queue::cpu().push([run, args, keep, errors, op] {
+  static const bool trace = std::getenv("KILN_TMP_TRACE") != nullptr;
+  const auto pushed = std::chrono::steady_clock::now();
+  Queue::cpu().push([run, args, keep, errors, op, pushed] {
     try {
+      static std::chrono::steady_clock::time_point last_end;
+      const auto t0 = std::chrono::steady_clock::now();
       run(*args);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (trace) fprintf(stderr, "TRACE %s %.1f us (gap %.1f, queued %.1f)\n", op.c_str(), std::chrono::duration<double, std::micro>(t1 - t0).count(),
+                         std::chrono::duration<double, std::micro>(t0 - last_end).count(), std::chrono::duration<double, std::micro>(t0 - pushed).count());
+      last_end = t1;
     } catch (const Error& e) {
       errors->set(e.code(), e.what());
     } catch (const std::bad_alloc&) {

@@ -93,6 +93,15 @@ const ConvKernels& conv_kernels() {
   }
 }
 
+// Memory each thread keeps between calls (grown, never shrunk), so a call allocates, faults in and
+// zero-fills nothing: the queue thread's packed weights, and every thread's row panel and pooled rows.
+enum Scratch { kPackedWeights, kPanel, kPooledRows, kScratchSlots };
+float* thread_scratch(Scratch slot, size_t floats) {
+  thread_local std::vector<float> bufs[kScratchSlots];
+  if (bufs[slot].size() < floats) bufs[slot].resize(floats);
+  return bufs[slot].data();
+}
+
 struct Geometry {
   int d;  // spatial dims: 1 or 2
   int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, ph, pw;
@@ -165,13 +174,13 @@ void conv_run(const KernelArgs& a) {
   c.slivers = (c.Mg + kk.max_mr - 1) / kk.max_mr;
   c.mr = (c.Mg + c.slivers - 1) / c.slivers;
   const int64_t K = c.Cg * g.kh * g.kw;
-  std::vector<float> packed((size_t)(g.G * c.slivers * K * c.mr), 0.0f);
+  float* packed = thread_scratch(kPackedWeights, (size_t)(g.G * c.slivers * K * c.mr));
   const float* wp = w.data<float>();
   const int r = w.rank();
   parallel_for(g.M, std::max<int64_t>(1, kElementwiseGrain / (K + 1)), [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
       const int64_t gi = m / c.Mg, s = m % c.Mg / c.mr, i = m % c.Mg % c.mr;
-      float* dst = packed.data() + (gi * c.slivers + s) * K * c.mr + i;
+      float* dst = packed + (gi * c.slivers + s) * K * c.mr + i;
       const float* src = wp + m * w.strides[0];
       if (w.contiguous()) {
         for (int64_t k = 0; k < K; ++k) dst[k * c.mr] = src[k];
@@ -185,7 +194,7 @@ void conv_run(const KernelArgs& a) {
           }
     }
   });
-  c.w = packed.data();
+  c.w = packed;  // a sliver's rows past the group's last channel are never read
   std::vector<float> bias;
   if (b) {
     bias.resize((size_t)g.M);
@@ -204,9 +213,10 @@ void conv_run(const KernelArgs& a) {
   const int64_t units = g.N * g.G * Hy;
   WorkCounter next(units);
   parallel_run((int)std::min<int64_t>(num_threads(), units), [&](int, int) {
-    std::vector<float> panel(panel_floats), rows(pooled ? (size_t)(g.M * g.qh * g.Wo) : 0);
+    float* panel = thread_scratch(kPanel, panel_floats);
+    float* rows = pooled ? thread_scratch(kPooledRows, (size_t)(g.M * g.qh * g.Wo)) : nullptr;
     ConvArgs tc = pc;
-    if (pooled) tc.y = rows.data();
+    if (pooled) tc.y = rows;
     int64_t i;
     while (next.take(i)) {
       const int64_t n = i / (g.G * Hy), gi = i / Hy % g.G, yrow = i % Hy;
@@ -217,14 +227,14 @@ void conv_run(const KernelArgs& a) {
         int ky0 = 0, ky1 = (int)g.kh;
         while (ky0 < ky1 && iy0 + ky0 * g.dh < 0) ++ky0;
         while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dh >= g.H) --ky1;
-        fill_panel(x, g, c, n, gi, oy, ky0, ky1, panel.data());
-        if (pooled) row(tc, panel.data(), ky0, ky1, 0, gi, r);
-        else row(tc, panel.data(), ky0, ky1, n, gi, oy);
+        fill_panel(x, g, c, n, gi, oy, ky0, ky1, panel);
+        if (pooled) row(tc, panel, ky0, ky1, 0, gi, r);
+        else row(tc, panel, ky0, ky1, n, gi, oy);
       }
       if (pooled) {
         const int64_t Wp = g.Wo / g.qw;
         float* dst = y.data<float>() + ((n * g.M + gi * c.Mg) * Hy + yrow) * Wp;
-        kk.pool(rows.data() + gi * c.Mg * g.qh * g.Wo, c.Mg, g.qh, g.qw, g.Wo, dst, Hy * Wp);
+        kk.pool(rows + gi * c.Mg * g.qh * g.Wo, c.Mg, g.qh, g.qw, g.Wo, dst, Hy * Wp);
       }
     }
   });
