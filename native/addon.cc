@@ -307,6 +307,25 @@ Attrs attrs_of(Napi::Value v) {
   return attrs;
 }
 
+// KILN_TRACE=1: one stderr line per CPU kernel, from the queue thread: its run time, how long it
+// waited in the queue, and how long the queue sat idle before it (dispatch latency shows there).
+bool trace_kernels() {
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_TRACE");
+    return e && *e && std::string(e) != "0";
+  }();
+  return on;
+}
+
+void trace_kernel(const std::string& op, std::chrono::steady_clock::time_point queued, std::chrono::steady_clock::time_point start) {
+  static std::chrono::steady_clock::time_point last_end;  // queue thread only
+  const auto end = std::chrono::steady_clock::now();
+  const auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  std::fprintf(stderr, "kiln trace: %s %.1f us (queued %.1f us, queue idle %.1f us before)\n", op.c_str(), us(end - start), us(start - queued),
+               last_end.time_since_epoch().count() ? us(start - last_end) : 0.0);
+  last_end = end;
+}
+
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray())
     fail("E_ARGUMENT", "launch(op, inputs, outputs, attrs)");
@@ -322,17 +341,12 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (k->check) k->check(op, *args);
   auto errors = env_data(info.Env())->errors;
   KernelRun run = k->run;
-  static const bool trace = std::getenv("KILN_TMP_TRACE") != nullptr;
-  const auto pushed = std::chrono::steady_clock::now();
-  Queue::cpu().push([run, args, keep, errors, op, pushed] {
+  const auto queued = std::chrono::steady_clock::now();
+  Queue::cpu().push([run, args, keep, errors, op, queued] {
     try {
-      static std::chrono::steady_clock::time_point last_end;
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto start = std::chrono::steady_clock::now();
       run(*args);
-      const auto t1 = std::chrono::steady_clock::now();
-      if (trace) fprintf(stderr, "TRACE %s %.1f us (gap %.1f, queued %.1f)\n", op.c_str(), std::chrono::duration<double, std::micro>(t1 - t0).count(),
-                         std::chrono::duration<double, std::micro>(t0 - last_end).count(), std::chrono::duration<double, std::micro>(t0 - pushed).count());
-      last_end = t1;
+      if (trace_kernels()) trace_kernel(op, queued, start);
     } catch (const Error& e) {
       errors->set(e.code(), e.what());
     } catch (const std::bad_alloc&) {

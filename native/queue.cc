@@ -42,7 +42,7 @@ void Queue::loop() {
   for (;;) {
     std::function<void()> task;
     // stay awake a moment when the queue runs dry: the next op usually follows (threadpool.h)
-    spin_until([&] { return size_.load(std::memory_order_acquire) > 0; });
+    spin_until([&] { return size_.load(std::memory_order_acquire) > 0; }, spin_window_us());
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return !tasks_.empty(); });

@@ -63,7 +63,7 @@ class Pool {
     uint64_t seen = 0;
     for (;;) {
       // Stay awake a moment before sleeping: kernels arrive back to back (threadpool.h).
-      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, std::min(spin_window_us(), kHelperSpinUs));
       std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(mu_);

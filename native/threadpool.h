@@ -18,16 +18,19 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
 // fn(begin, end) over [0, n) in at most num_threads() contiguous chunks of at least `grain` items.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
-// How long a thread that ran out of work stays on its core before it blocks (KILN_SPIN_US, default
-// 1000 us; 0 blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking it
-// again costs the hypervisor up to milliseconds: measured here, a run's first kernel started 1-2 ms
-// after it was queued, and a kernel's first fan-out waited as long for its helper.
+// How long the queue thread, when it runs dry, stays on its core before it blocks (KILN_SPIN_US,
+// default 1000 us; 0 blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking
+// it again costs the hypervisor up to milliseconds: measured here, a run's first kernel started 1-2
+// ms after it was queued. Pool helpers spin at most kHelperSpinUs: they only wait between the
+// fan-outs of back-to-back kernels, and a spinning helper would hold a core the JS thread needs
+// while it prepares the next run (measured: with both threads spinning 1 ms, the queue thread
+// waited behind the JS thread for up to 1.4 ms).
 int64_t spin_window_us();
+constexpr int64_t kHelperSpinUs = 100;
 
-// Spins until ready() or the spin window ends, yielding to any other runnable thread (the JS thread
-// on a small host) so that spinning never takes a core from real work. True when ready() became true.
-template <class Ready> bool spin_until(Ready ready) {
-  const int64_t window = spin_window_us();
+// Spins until ready() or `window` microseconds pass, yielding to any other runnable thread so that
+// spinning never takes a core from real work. True when ready() became true.
+template <class Ready> bool spin_until(Ready ready, int64_t window) {
   if (window <= 0) return ready();
   const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(window);
   for (;;) {

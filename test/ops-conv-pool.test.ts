@@ -225,6 +225,20 @@ describe('MaxPool and AveragePool (cpu)', () => {
   });
 });
 
+describe('KILN_TRACE', () => {
+  it('prints one line per CPU kernel with its run time and queue latency', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/cpu-isa.mjs'), join(ROOT, 'dist/src/index.js')], {
+      encoding: 'utf8', env: { ...process.env, KILN_TRACE: '1' }, timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('kiln trace: '));
+    const ops = lines.map((l) => l.split(' ')[2]);
+    expect(ops.filter((o) => o === 'Conv').length).toBe(3);
+    expect(ops).toContain('MatMul');
+    for (const l of lines) expect(l).toMatch(/^kiln trace: \w+ \d+\.\d us \(queued \d+\.\d us, queue idle \d+\.\d us before\)$/);
+  });
+});
+
 describe('CPU vector ISA sets', () => {
   for (const isa of cpuIsaSets())
     it(`KILN_CPU_ISA=${isa} runs Conv (pooled too) and MatMul correctly`, () => {
