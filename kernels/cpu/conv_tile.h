@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "conv_kernels.h"
+#include "register_tile.h"
 
 namespace kiln {
 namespace cv {
@@ -20,28 +21,15 @@ void conv_tile(const ConvArgs& c, const float* panel, int ky0, int ky1, const fl
                const typename S::Mask* store) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
-  V acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
+  RegisterTile<S, MR, NV> t;
+  t.zero();
   const int64_t kw = c.kw, as = c.mr, row = c.P * c.Lp;
   const int64_t* off = c.off;
   for (int64_t ch = 0; ch < c.Cg; ++ch) {
     const float* ak = a + (ch * c.kh + ky0) * kw * as;
     for (int ky = ky0; ky < ky1; ++ky) {
       const float* pr = panel + (ch * c.kh + ky) * row;
-      for (int64_t kx = 0; kx < kw; ++kx, ak += as) {
-        V b[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) b[j] = S::load(pr + off[kx] + L * j);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-          const V av = S::set1(ak[i]);
-#pragma GCC unroll 4
-          for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, b[j], acc[i][j]);
-        }
-      }
+      for (int64_t kx = 0; kx < kw; ++kx, ak += as) t.update(ak, pr + off[kx]);
     }
   }
 #pragma GCC unroll 16
@@ -49,7 +37,7 @@ void conv_tile(const ConvArgs& c, const float* panel, int ky0, int ky1, const fl
     const V bv = S::set1(bias ? bias[i] : 0.0f);
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
-      V v = S::add(acc[i][j], bv);
+      V v = S::add(t.acc[i][j], bv);
       if (c.relu) v = S::max(S::zero(), v);  // NaN stays NaN, as Relu's x < 0 ? 0 : x
       S::store(y + i * c.yc + L * j, v, store[j]);
     }

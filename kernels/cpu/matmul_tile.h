@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "register_tile.h"
+
 namespace kiln {
 namespace mm {
 
@@ -18,26 +20,15 @@ template <class S, int MR, int NV, int AS = MR>
 void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
-  V acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
+  RegisterTile<S, MR, NV> t;
+  t.zero();
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch((const char*)(c + i * ldc + NV * L - 1), _MM_HINT_T0);
   }
   for (int64_t k = 0; k < kc; ++k) {
-    V bv[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) bv[j] = S::load(b + L * j);
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      const V av = S::set1(a[i]);
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(av, bv[j], acc[i][j]);
-    }
+    t.update(a, b);
     a += AS;
     b += ldb;
   }
@@ -46,7 +37,7 @@ void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) {
       float* p = c + i * ldc + L * j;
-      V v = acc[i][j];
+      V v = t.acc[i][j];
       if (accumulate) v = S::add(v, S::load(p));
       S::store(p, v);
     }
