@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { cpuIsaSets } from './helpers/backends.js';
 import { DIST_INDEX, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { expectValues } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
