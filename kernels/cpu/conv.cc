@@ -5,13 +5,15 @@
 //     -> Y float32[N, M, (Ho,) Wo] (contiguous), 1 or 2 spatial dims. Y's spatial shape sets the
 //        end padding: taps that fall outside X read 0. With `pool`, Y is the max over each window
 //        of the conv's output (floor mode): Y's shape times the window is the conv output computed.
-// Work: one output row (n, g, oy) per unit, handed to whichever thread asks next. Per row, the input rows under it
-// are copied into a small row panel (conv_kernels.h: zero padded, split into W-stride phases, so
-// every tap is an unmasked unit-stride run, and contiguous, so the channels' rows do not collide
-// in L1 as rows a power-of-two apart do), then the row kernel (conv_tile.h) computes tiles of
-// output channels x adjacent output columns in registers from it; bias and ReLU are applied before
-// the single store. No patch matrix is built: against Im2Col + MatMul (the composed path other
-// backends and dtypes take) this saves a copy 9x the input's size for 3x3 kernels and its re-reads.
+// Work: one output row (n, g, oy) per unit (with a pool: the rows under one pooled row), handed
+// to whichever thread asks next. Per row, the input rows under it are copied into a small row
+// panel (conv_kernels.h: zero padded and split into W-stride phases, so every tap is an unmasked
+// unit-stride run; contiguous, so the channels' rows do not collide in L1 as rows a power-of-two
+// apart do); the row kernel (conv_tile.h) then computes tiles of output channels x adjacent output
+// columns in registers from it, adding bias and ReLU before the single store (with a pool: into a
+// per-thread buffer that the ISA's pool_rows reduces into Y). Scratch memory stays with each
+// thread between calls. No patch matrix is built: against Im2Col + MatMul (the composed path of
+// other backends and dtypes) this saves a copy 9x the input's size for 3x3 kernels, and its reads.
 // Weights are packed per call into slivers of <= max_mr output channels (the group's channels split
 // into equal slivers, so M = 64 runs as 5 x 13 rows rather than 4 x 14 + 8).
 // Bench alone: conv_avx512.cc's header.

@@ -1,6 +1,6 @@
 // Conv row kernels for AVX-512 (compiled with the avx512 flags; conv.cc calls them only when
 // cpu_isa() is Avx512). conv_tile<Avx512, MR <= 14, 2> (conv_tile.h): Y[14 channels, 32 columns]
-// in 28 zmm accumulators + 2 input vectors, a tap being 2 masked loads + 14 broadcasts for 28 FMAs
+// in 28 zmm accumulators + 2 input vectors, a tap being 2 loads from the row panel + 14 broadcasts for 28 FMAs
 // (the matmul micro-kernel's shape); outputs 16 columns wide or narrower use NV = 1.
 // Bench alone: `kiln bench inference --model cnn` (its three 3x3 convs), or time
 //   a.launch('Conv', [X, W, B], [Y], {strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 1,
