@@ -40,7 +40,7 @@ interface FuseContext {
 }
 
 /** Column width of the sliver-major weight layout (kiln_b_slivers): a multiple of every CPU micro-kernel's NR. */
-export const SLIVER = 32;
+const SLIVER = 32;
 
 /** A MaxPool whose windows tile its input: stride = window, no padding or dilation, floor mode, no Indices. */
 function tiledPool(pool: Node, q: number[]): boolean {

@@ -1,6 +1,7 @@
 // Conv, ConvTranspose and pooling, on the native op table:
 //   Conv           float32 1-D and 2-D convs on a device with the native Conv (the CPU): one direct
-//                  convolution with the bias, and the ReLU of a fused Conv -> Relu, in its epilogue.
+//                  convolution with the bias in its epilogue, and for fuse.ts's KilnConv the ReLU
+//                  and a tiling max pool too.
 //                  Otherwise composed, so it runs on every backend: Im2Col (native, padding fused; on
 //                  a device without it, Pad + a strided view of the taps + one copy) -> columns
 //                  [N, G, C/G*K, L] (skipped for 1x1 stride-1 unpadded convs, whose columns are X

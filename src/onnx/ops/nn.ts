@@ -110,16 +110,21 @@ function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undef
   if (a.rank < 2 || a.shape[a.rank - 1] !== K)
     fail('E_SHAPE', `node '${ctx.node.name}' (MatMul): A ${a.describe()} does not fit B [${K}, ${N}]`);
   const lead = a.shape.slice(0, -1), M = numel(lead);
-  return withTemps((t) => {
-    const a2 = t.add(a.reshape([M, K]));
-    const av = t.add(a2.withLayout('matmul', [S, M, K], [0, a2.strides[0], a2.strides[1]]));
-    const y = empty([...lead, N], a.dtype, a.device);
-    const yv = t.add(y.withLayout('matmul', [S, M, w], [w, N, 1]));
-    const ins = [av, b];
-    if (bias) ins.push(t.add(bias.withLayout('matmul', [S, M, w], [w * bias.strides[0], 0, bias.strides[0]])));
-    runInto('MatMul', ins, [yv], { alpha, beta: bias ? 1 : 0 });
+  const y = empty([...lead, N], a.dtype, a.device);
+  try {
+    withTemps((t) => {
+      const a2 = t.add(a.reshape([M, K]));
+      const av = t.add(a2.withLayout('matmul', [S, M, K], [0, a2.strides[0], a2.strides[1]]));
+      const yv = t.add(y.withLayout('matmul', [S, M, w], [w, N, 1]));
+      const ins = [av, b];
+      if (bias) ins.push(t.add(bias.withLayout('matmul', [S, M, w], [w * bias.strides[0], 0, bias.strides[0]])));
+      runInto('MatMul', ins, [yv], { alpha, beta: bias ? 1 : 0 });
+    });
     return y;
-  });
+  } catch (e) {
+    y.dispose();  // as runOp does: a failed launch leaves no output behind
+    throw e;
+  }
 }
 
 defineOps({
