@@ -1,5 +1,5 @@
 // N-API glue: the only file that knows JavaScript. It turns JS views into kiln::View, enqueues work on
-// the CPU queue, settles promises from the queue thread through a thread-safe function, and turns
+// the CPU queue, settles promises from the queue's workers through a thread-safe function, and turns
 // every C++ exception into a JS KilnError with the same code (one guard: `guarded`).
 #include <napi.h>
 
@@ -35,7 +35,7 @@
 namespace kiln {
 namespace {
 
-// ---- completions: queue thread -> JS thread --------------------------------------------------------
+// ---- completions: queue worker -> JS thread --------------------------------------------------------
 
 struct Completion {
   Napi::Promise::Deferred deferred;
@@ -45,7 +45,7 @@ struct Completion {
   bool has_value = false;
 };
 
-// One per JS environment. Closed at environment teardown; the queue thread checks under the mutex.
+// One per JS environment. Closed at environment teardown; the queue's workers check under the mutex.
 struct Channel {
   std::mutex mu;
   bool closed = false;
@@ -53,7 +53,7 @@ struct Channel {
   void post(Completion* c);
 };
 
-// A kernel error found on the queue thread waits here until the environment's next sync point.
+// A kernel error found on a queue worker waits here until the environment's next sync point.
 struct ErrorSlot {
   std::mutex mu;
   std::string code, message;
@@ -247,7 +247,7 @@ Dims dims_of(Napi::Value v, const char* what) {
 
 // Parses {offset, shape, strides, dtype} of a view of a `size`-byte buffer at `base` (host or device
 // memory) and proves every element it can reach lies inside the buffer, so a wrong view is an
-// E_ARGUMENT here rather than a wild read on the queue thread or the GPU.
+// E_ARGUMENT here rather than a wild read on a queue worker or the GPU.
 View view_fields(Napi::Object o, char* base, size_t size) {
   View view;
   double dt = o.Get("dtype").As<Napi::Number>().DoubleValue();
@@ -307,8 +307,8 @@ Attrs attrs_of(Napi::Value v) {
   return attrs;
 }
 
-// KILN_TRACE=1: one stderr line per CPU kernel, from the queue thread: its run time, how long it
-// waited in the queue, and how long the queue sat idle before it (dispatch latency shows there).
+// KILN_TRACE=1: one stderr line per CPU kernel, from the worker that dispatched it: its run time, how
+// long it waited in the queue, and how long the queue sat idle before it (dispatch latency shows there).
 bool trace_kernels() {
   static const bool on = [] {
     const char* e = std::getenv("KILN_TRACE");
@@ -318,7 +318,7 @@ bool trace_kernels() {
 }
 
 void trace_kernel(const std::string& op, std::chrono::steady_clock::time_point queued, std::chrono::steady_clock::time_point start) {
-  static std::chrono::steady_clock::time_point last_end;  // queue thread only
+  static std::chrono::steady_clock::time_point last_end;  // one dispatcher at a time (queue.cc orders them)
   const auto end = std::chrono::steady_clock::now();
   const auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count(); };
   std::fprintf(stderr, "kiln trace: %s %.1f us (queued %.1f us, queue idle %.1f us before)\n", op.c_str(), us(end - start), us(start - queued),

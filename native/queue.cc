@@ -5,11 +5,10 @@
 namespace kiln {
 
 Queue& Queue::cpu() {
-  static Queue* q = new Queue();  // never destroyed: its thread may outlive static destructors
+  static Queue* q = new Queue();  // never destroyed: the workers may outlive static destructors
+  start_workers();
   return *q;
 }
-
-Queue::Queue() { std::thread([this] { loop(); }).detach(); }
 
 void Queue::push(std::function<void()> task) {
   {
@@ -17,7 +16,7 @@ void Queue::push(std::function<void()> task) {
     tasks_.push_back(std::move(task));
     size_.store(tasks_.size(), std::memory_order_release);
   }
-  cv_.notify_one();
+  wake_worker();
 }
 
 uint64_t Queue::pending() const {
@@ -38,21 +37,26 @@ void Queue::drain() {
   cv.wait(lk, [&] { return done; });
 }
 
-void Queue::loop() {
+bool Queue::dispatch() {
+  if (size_.load(std::memory_order_acquire) == 0) return false;
+  bool idle = false;
+  if (!dispatching_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return false;
+  // A task pushed after the last look below finds dispatching_ still set; the caller's loop comes
+  // straight back here (threadpool.cc), so it is picked up all the same.
   for (;;) {
     std::function<void()> task;
-    // stay awake a moment when the queue runs dry: the next op usually follows (threadpool.h)
-    spin_until([&] { return size_.load(std::memory_order_acquire) > 0; }, spin_window_us());
     {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return !tasks_.empty(); });
+      std::lock_guard<std::mutex> lk(mu_);
+      if (tasks_.empty()) break;
       task = std::move(tasks_.front());
       tasks_.pop_front();
       size_.store(tasks_.size(), std::memory_order_release);
     }
-    task();  // tasks catch their own errors (see addon.cc); nothing escapes into this thread
+    task();          // tasks catch their own errors (see addon.cc); nothing escapes into the worker
     task = nullptr;  // release buffers the task held, in queue order
   }
+  dispatching_.store(false, std::memory_order_release);
+  return true;
 }
 
 }  // namespace kiln

@@ -1,5 +1,6 @@
 // The CPU device's ordered queue (its "stream"). Every kernel, copy, read-back and free is a task run
-// in submission order on one dispatcher thread, which fans compute out to the pool (threadpool.h).
+// in submission order, one at a time, by whichever of the pool's workers (threadpool.h) is free
+// first; that worker then fans the task's compute out to the others.
 // Process-wide and thread-safe: every JS environment (main thread and worker_threads) shares it.
 #pragma once
 #include <atomic>
@@ -21,14 +22,20 @@ class Queue {
   void drain();
   uint64_t pending() const;
 
+  // For the pool's workers. True when tasks wait and no worker is dispatching them.
+  bool dispatchable() const {
+    return size_.load(std::memory_order_acquire) > 0 && !dispatching_.load(std::memory_order_acquire);
+  }
+  // Becomes the dispatcher if no one is, and runs tasks until the queue is empty. True if it ran any.
+  bool dispatch();
+
  private:
-  Queue();
-  void loop();
+  Queue() = default;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   std::atomic<size_t> size_{0};  // tasks_.size(), readable without the lock while spinning
+  std::atomic<bool> dispatching_{false};
 };
 
 }  // namespace kiln

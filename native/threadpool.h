@@ -1,5 +1,6 @@
-// The CPU compute pool. Kernels run on the device queue's thread (queue.h) and fan out here; the
-// queue thread always takes a share of the work itself, so a pool of N threads has N-1 helpers.
+// The CPU compute pool: N worker threads (N = KILN_NUM_THREADS, default the hardware's threads). An
+// idle worker dispatches the device queue's next task (queue.h) or joins the running fan-out; the
+// dispatching worker always takes a share of its task's work itself.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -9,7 +10,7 @@
 
 namespace kiln {
 
-int num_threads();             // threads a kernel may use, the queue thread included
+int num_threads();             // threads a kernel may use, the dispatching worker included
 void set_num_threads(int n);   // from KILN_NUM_THREADS or the API; clamps to [1, 256]
 
 // fn(tid, nthreads) runs once for each tid in [0, nthreads). Nested calls run inline (tid 0 of 1).
@@ -18,15 +19,15 @@ void parallel_run(int nthreads, const std::function<void(int, int)>& fn);
 // fn(begin, end) over [0, n) in at most num_threads() contiguous chunks of at least `grain` items.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
-// How long the queue thread, when it runs dry, stays on its core before it blocks (KILN_SPIN_US,
-// default 1000 us; 0 blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking
-// it again costs the hypervisor up to milliseconds: measured here, a run's first kernel started 1-2
-// ms after it was queued. Pool helpers spin at most kHelperSpinUs: they only wait between the
-// fan-outs of back-to-back kernels, and a spinning helper would hold a core the JS thread needs
-// while it prepares the next run (measured: with both threads spinning 1 ms, the queue thread
-// waited behind the JS thread for up to 1.4 ms).
+// How long an idle worker stays on its core before it blocks (KILN_SPIN_US, default 1000 us; 0
+// blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking it again costs the
+// hypervisor up to milliseconds: measured here, a run's first kernel started 1-2 ms after it was
+// queued, and a helper that had gone to sleep joined a kernel's fan-out 200-400 us late. Every
+// worker can dispatch, so a spinning worker never keeps another from the free core.
 int64_t spin_window_us();
-constexpr int64_t kHelperSpinUs = 100;
+
+void start_workers();  // the pool exists from here on (Queue::cpu() calls it)
+void wake_worker();    // a task was queued: wake one sleeping worker, if any
 
 // Spins until ready() or `window` microseconds pass, yielding to any other runnable thread so that
 // spinning never takes a core from real work. True when ready() became true.

@@ -73,7 +73,7 @@ export interface NativeAddon {
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
   sync(): Promise<void>;
-  /** Resolves with the queue thread's monotonic time (ms) when the queue reaches this point. */
+  /** Resolves with the monotonic time (ms) read on the queue's worker when the queue reaches this point. */
   mark(): Promise<number>;
   launch(op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;

@@ -96,7 +96,8 @@ const ConvKernels& conv_kernels() {
 }
 
 // Memory each thread keeps between calls (grown, never shrunk), so a call allocates, faults in and
-// zero-fills nothing: the queue thread's packed weights, and every thread's row panel and pooled rows.
+// zero-fills nothing: the dispatching worker's packed weights, every thread's row panel and pooled
+// rows.
 enum Scratch { kPackedWeights, kPanel, kPooledRows, kScratchSlots };
 float* thread_scratch(Scratch slot, size_t floats) {
   thread_local std::vector<float> bufs[kScratchSlots];

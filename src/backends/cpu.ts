@@ -75,7 +75,7 @@ export class CpuBackend implements Backend {
     return native().sync();
   }
 
-  /** Time between two points of the queue, read on the queue thread itself: the CPU's device timer. */
+  /** Time between two points of the queue, read by the queue's own worker: the CPU's device timer. */
   timer(_device: number): DeviceTimer {
     let start: Promise<number> | undefined;
     return {
