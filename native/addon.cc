@@ -183,7 +183,10 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   check_range(buf, offset, src.size, "write");
   // The caller may reuse its array at once, so the bytes are staged now and land in queue order.
   auto staged = std::make_shared<std::string>(src.data, src.size);
-  Queue::cpu().push([buf, staged, offset] { std::memcpy(buf->data() + (size_t)offset, staged->data(), staged->size()); });
+  Queue::cpu().push([buf, staged, offset] {
+    std::memcpy(buf->data() + (size_t)offset, staged->data(), staged->size());
+    buf->wrote();
+  });
   return info.Env().Undefined();
 }
 
@@ -333,8 +336,15 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   auto args = std::make_shared<KernelArgs>();
   auto keep = std::make_shared<std::vector<BufferPtr>>();
   auto ins = info[1].As<Napi::Array>(), outs = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < ins.Length(); ++i) args->in.push_back(view_of(ins.Get(i), *keep));
-  for (uint32_t i = 0; i < outs.Length(); ++i) args->out.push_back(view_of(outs.Get(i), *keep));
+  for (uint32_t i = 0; i < ins.Length(); ++i) {
+    args->in.push_back(view_of(ins.Get(i), *keep));
+    args->in_buffers.push_back(keep->back().get());
+  }
+  auto written = std::make_shared<std::vector<BufferPtr>>();
+  for (uint32_t i = 0; i < outs.Length(); ++i) {
+    args->out.push_back(view_of(outs.Get(i), *keep));
+    written->push_back(keep->back());
+  }
   if (info.Length() > 3) args->attrs = attrs_of(info[3]);
   const KernelEntry* k = find_cpu_kernel(op);
   if (!k) fail("E_UNSUPPORTED", "the cpu backend has no op '" + op + "'");
@@ -342,7 +352,7 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   auto errors = env_data(info.Env())->errors;
   KernelRun run = k->run;
   const auto queued = std::chrono::steady_clock::now();
-  Queue::cpu().push([run, args, keep, errors, op, queued] {
+  Queue::cpu().push([run, args, keep, written, errors, op, queued] {
     try {
       const auto start = std::chrono::steady_clock::now();
       run(*args);
@@ -354,6 +364,7 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
     } catch (const std::exception& e) {
       errors->set("E_NATIVE", op + ": " + e.what());
     }
+    for (auto& b : *written) b->wrote();  // even after an error: the outputs may be half written
   });
   return info.Env().Undefined();
 }

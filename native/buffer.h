@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace kiln {
 
@@ -22,9 +23,32 @@ class HostBuffer {
   static int64_t live_bytes();
   static int64_t live_buffers();
 
+  // Derived data a kernel keeps with the buffer it was derived from (Conv's packed or transformed
+  // weights), so a constant weight is prepared once rather than on every call. An entry holds while
+  // the contents stay as they were: every task that writes the buffer (a kernel with it as an
+  // output, an upload, a copy into it) calls wrote() as it finishes, in queue order (queue.h), so a
+  // later task never sees an entry older than the bytes. Queue tasks only: they run one at a time.
+  void wrote() { writes_.fetch_add(1, std::memory_order_relaxed); }
+  // The entry for `key` if it is current. Otherwise null, and `keep` says whether to build one and
+  // set_derived it: only when the last call asked for the same key with the contents unchanged, so
+  // data rewritten between uses (weights in training) never pays for a copy it cannot reuse.
+  std::shared_ptr<const void> derived(const std::string& key, bool& keep) {
+    const uint64_t now = writes_.load(std::memory_order_relaxed);
+    const bool same = derived_key_ == key && derived_writes_ == now;
+    if (same && derived_) return derived_;
+    keep = same;
+    if (!same) derived_key_ = key, derived_ = nullptr, derived_writes_ = now;
+    return nullptr;
+  }
+  void set_derived(std::shared_ptr<const void> data) { derived_ = std::move(data); }
+
  private:
   char* data_;
   size_t size_;
+  std::atomic<uint64_t> writes_{0};
+  std::string derived_key_;
+  std::shared_ptr<const void> derived_;
+  uint64_t derived_writes_ = 0;
 };
 
 using BufferPtr = std::shared_ptr<HostBuffer>;

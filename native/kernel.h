@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "attrs.h"
+#include "buffer.h"
 #include "view.h"
 
 namespace kiln {
@@ -14,6 +15,7 @@ struct KernelArgs {
   std::vector<View> in;
   std::vector<View> out;
   Attrs attrs;
+  std::vector<HostBuffer*> in_buffers;  // the buffer under each input (for HostBuffer::derived)
 };
 
 using KernelRun = void (*)(const KernelArgs&);

@@ -1,14 +1,16 @@
-// The CPU's direct Conv and its MaxPool / AveragePool (kernels/cpu/conv.cc, pool.cc) against float64
-// references: 1-D and 2-D, strides, dilations, asymmetric and over-wide padding, groups (depthwise
-// too), bias and the fused ReLU, strided input views, every tile edge; each vector ISA set
-// (KILN_CPU_ISA) in a child process; and their errors. Other backends run Conv and pooling through
+// The CPU's Conv (direct, and Winograd F(2x2, 3x3)) and its MaxPool / AveragePool (kernels/cpu/conv.cc,
+// pool.cc) against float64 references: 1-D and 2-D, strides, dilations, asymmetric and over-wide
+// padding, groups (depthwise too), bias and the fused ReLU, strided input views, every tile edge;
+// the weights it keeps prepared between calls; each vector ISA set (KILN_CPU_ISA) in a child
+// process; and their errors. Other backends run Conv and pooling through
 // the ONNX engine's composed path, which the ONNX conformance suite covers on every device.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { runOp } from '../src/ops/run.js';
+import { runInto, runOp } from '../src/ops/run.js';
+import { writeBytes } from '../src/distributed/tensor-io.js';
 import { cpuIsaSets } from './helpers/backends.js';
 import { Cases, expectKilnError, expectTensor } from './helpers/compare.js';
 import { FLOAT_DTYPES, makeInput, type Layout } from './helpers/inputs.js';
@@ -131,6 +133,62 @@ describe('Conv (cpu)', () => {
     }
   });
 
+  it("computes 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) ('auto' or 'winograd') as exactly as the direct path", async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    const WINO: [ConvCase, number[] | undefined][] = [
+      [conv({ name: 'odd sizes, pad 1 (tile and vector tails)', x: [2, 5, 11, 37], m: 7, kernel: [3, 3], pads: [1, 1] }), undefined],
+      [conv({ name: 'many channels, ReLU (auto picks it)', x: [1, 24, 9, 40], m: 30, kernel: [3, 3], pads: [1, 1], relu: true }), undefined],
+      [conv({ name: 'no padding, no bias', x: [1, 3, 8, 19], m: 17, kernel: [3, 3], bias: false }), undefined],
+      [conv({ name: 'asymmetric and wide pads', x: [1, 4, 6, 9], m: 3, kernel: [3, 3], pads: [2, 0], padEnd: [0, 3] }), undefined],
+      [conv({ name: 'one output row and column', x: [1, 2, 3, 3], m: 4, kernel: [3, 3] }), undefined],
+      [conv({ name: '2x2 pool, odd conv size (floor)', x: [2, 16, 13, 35], m: 20, kernel: [3, 3], pads: [1, 1], relu: true }), [2, 2]],
+    ];
+    for (const [c, pool] of WINO)
+      for (const layout of ['contiguous', 'strided', 'offset'] as Layout[])
+        await cases.run(`${c.name} ${layout}`, async () => {
+          const { t: x, ref: xr } = makeInput(r, 'cpu', 'float32', c.x, layout);
+          const { t: w, ref: wr } = makeInput(r, 'cpu', 'float32', [c.m, c.x[1], 3, 3], layout === 'offset' ? 'transposed' : 'contiguous');
+          const { t: b, ref: br } = makeInput(r, 'cpu', 'float32', [c.m], 'contiguous');
+          let { y: want, scale } = convReference(xr, wr, c.bias ? br : undefined, c);
+          if (pool) {
+            const win: PoolCase = { name: '', x: want.shape as number[], kernel: pool, strides: pool, dilations: [1, 1], pads: [0, 0], padEnd: [0, 0] };
+            want = poolReference(want, win, 'max', false), scale = poolReference(scale, win, 'max', false);
+          }
+          for (const algorithm of ['winograd', 'direct', 'auto']) {
+            const [y] = runOp('Conv', c.bias ? [x, w, b] : [x, w], [{ shape: want.shape, dtype: 'float32' }],
+              { strides: [1, 1], dilations: [1, 1], pads: c.pads, group: 1, activation: c.relu ? 'relu' : 'none', algorithm, ...(pool ? { pool } : {}) });
+            await expectTensor(y, want, 'float32', { scale: scale.data, label: `${c.name} (${algorithm})` });
+          }
+        });
+    cases.done();
+  });
+
+  it('keeps prepared weights only while W is unchanged: a rewrite by a kernel or an upload is seen', async () => {
+    const r = rngFor(testName());
+    for (const algorithm of ['direct', 'winograd']) {
+      const c = conv({ name: algorithm, x: [1, 16, 6, 21], m: 18, kernel: [3, 3], pads: [1, 1] });
+      const { t: x, ref: xr } = makeInput(r, 'cpu', 'float32', c.x, 'contiguous');
+      const { t: w, ref: wr } = makeInput(r, 'cpu', 'float32', [c.m, 16, 3, 3], 'contiguous');
+      const run = () => runOp('Conv', [x, w], [{ shape: [1, 18, 6, 21], dtype: 'float32' }], { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 1, activation: 'none', algorithm })[0];
+      const check = async (wRef: NdArray, label: string) => {
+        const { y: want, scale } = convReference(xr, wRef, undefined, { ...c, bias: false });
+        for (let i = 0; i < 3; ++i) await expectTensor(run(), want, 'float32', { scale: scale.data, label: `${algorithm}: ${label}, call ${i + 1}` });
+      };
+      await check(wr, 'as uploaded');  // the second and third calls use the kept copy
+      const two = kiln.full(w.shape, 2);
+      runInto('Mul', [w, two], [w]);  // W as a kernel's output, in place
+      await check(new NdArray(wr.shape, wr.data.map((v) => v * 2)), 'doubled in place');
+      const fresh = Float32Array.from({ length: wr.data.length }, (_, i) => Math.sin(i));
+      writeBytes(w, new Uint8Array(fresh.buffer), 'test');  // W uploaded over
+      await check(new NdArray(wr.shape, Float64Array.from(fresh)), 'written over');
+      const half = w.slice(0, 0, 9);  // another view of the same buffer: its own key
+      const [yh] = runOp('Conv', [x, half], [{ shape: [1, 9, 6, 21], dtype: 'float32' }], { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 1, activation: 'none', algorithm });
+      const { y: wantHalf, scale: sHalf } = convReference(xr, new NdArray([9, 16, 3, 3], Float64Array.from(fresh.subarray(0, 9 * 144))), undefined, { ...c, m: 9, bias: false });
+      await expectTensor(yh, wantHalf, 'float32', { scale: sHalf.data, label: `${algorithm}: a slice of W` });
+    }
+  });
+
   it('rejects bad operands and attributes with stable codes', () => {
     const x = kiln.zeros([1, 4, 5, 5]), w = kiln.zeros([6, 2, 3, 3]), b = kiln.zeros([6]);
     const attrs = { strides: [1, 1], dilations: [1, 1], pads: [1, 1], group: 2, activation: 'none' };
@@ -144,6 +202,9 @@ describe('Conv (cpu)', () => {
     expectKilnError(run([x, w, b], { strides: [0, 1] }), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { pads: [-1, 0] }), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { activation: 'gelu' }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { algorithm: 'fft' }), 'E_ARGUMENT');
+    expectKilnError(run([x, w, b], { algorithm: 'winograd' }), 'E_ARGUMENT');  // two groups
+    expectKilnError(run([x, kiln.zeros([6, 4, 3, 3]), b], { group: 1, strides: [2, 2], algorithm: 'winograd' }, [1, 6, 3, 3]), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { pool: [2] }, [1, 6, 2, 2]), 'E_ARGUMENT');
     expectKilnError(run([x, w, b], { pool: [0, 2] }, [1, 6, 2, 2]), 'E_ARGUMENT');
     expectKilnError(run([x.cast('float16'), w, b], {}, [1, 6, 5, 5], 'float16'), 'E_DTYPE');
@@ -233,7 +294,7 @@ describe('KILN_TRACE', () => {
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('kiln trace: '));
     const ops = lines.map((l) => l.split(' ')[2]);
-    expect(ops.filter((o) => o === 'Conv').length).toBe(3);
+    expect(ops.filter((o) => o === 'Conv').length).toBe(5);  // cpu-isa.mjs: 3 direct, 2 Winograd
     expect(ops).toContain('MatMul');
     for (const l of lines) expect(l).toMatch(/^kiln trace: \w+ \d+\.\d us \(queued \d+\.\d us, queue idle \d+\.\d us before\)$/);
   });
@@ -241,14 +302,14 @@ describe('KILN_TRACE', () => {
 
 describe('CPU vector ISA sets', () => {
   for (const isa of cpuIsaSets())
-    it(`KILN_CPU_ISA=${isa} runs Conv (pooled too) and MatMul correctly`, () => {
+    it(`KILN_CPU_ISA=${isa} runs Conv (direct and Winograd, pooled too) and MatMul correctly`, () => {
       const r = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/cpu-isa.mjs'), join(ROOT, 'dist/src/index.js')], {
         encoding: 'utf8', env: { ...process.env, KILN_CPU_ISA: isa }, timeout: 60_000,
       });
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(out.isa).toBe(isa);
-      expect(out.cases).toBe(4);
+      expect(out.cases).toBe(6);
       expect(out.worst).toBeLessThan(1e-5);
     });
 });

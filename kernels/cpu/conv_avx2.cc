@@ -3,6 +3,7 @@
 // ymm accumulators + 2 input vectors + 1 broadcast, as in matmul's AVX2 micro-kernel.
 // Bench alone: as conv_avx512.cc, with KILN_CPU_ISA=avx2.
 #include "conv_tile.h"
+#include "conv_winograd.h"
 #include "simd_avx2.h"
 
 namespace kiln {
@@ -10,7 +11,8 @@ namespace cv {
 namespace {
 
 template <int NV> using Tiles = TileTable<Avx2, NV, 1, 2, 3, 4, 5, 6>;
-const ConvKernels kAvx2 = {"avx2", 6, conv_row<Avx2, 1, Tiles<1>>, conv_row<Avx2, 2, Tiles<2>>, 8, pool_rows<Avx2>};
+const ConvKernels kAvx2 = {"avx2", 6, conv_row<Avx2, 1, Tiles<1>>, conv_row<Avx2, 2, Tiles<2>>, 8, pool_rows<Avx2>,
+                           winograd_slots<Avx2, 2, ProductTable<Avx2, 2, 1, 2, 3, 4, 5, 6>>, 2};
 
 }  // namespace
 

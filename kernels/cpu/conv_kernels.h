@@ -27,6 +27,29 @@ struct ConvArgs {
   int64_t yn, yc;
 };
 
+// A Winograd F(2x2, 3x3) call (conv_winograd.h): 3x3 kernel, stride 1, no dilation, one group.
+// Slot s covers tiles tx0 .. tx0 + lanes of tile row ty of image n: n = s / (Th*spr), ty = s / spr
+// % Th, tx0 = s % spr * lanes.
+struct WinogradArgs {
+  int64_t C, M, H, W, ph, pw;  // input channels and size, begin pads
+  int64_t Ho, Wo;              // conv outputs computed
+  int64_t Th, Tw, spr;         // tile rows and columns (2x2 outputs each), slots per tile row
+  const float* x;
+  int64_t xn, xc, xh, xw;      // X's strides
+  // Transformed weights U = G w G^T: [16][slivers][C][mr], element (xi, s, c, i) for channel s*mr + i
+  const float* u;
+  int64_t mr, slivers;
+  const float* bias;           // [M] contiguous, or null
+  bool relu, pool;             // pool: Y is the 2x2 max pool of the conv (one value per tile)
+  float* y;                    // Y[n, m, oy, ox] at y + n*yn + m*yc + oy*Wy + ox (contiguous)
+  int64_t yn, yc, Wy;
+};
+
+// Per-thread scratch a winograd call needs, in floats.
+inline int64_t winograd_scratch_floats(int64_t C, int64_t mr, int lanes, int nv) {
+  return 16 * (C + mr) * nv * lanes + 2 * lanes + 2;
+}
+
 struct ConvKernels {
   const char* name;
   int max_mr;  // the most output channels a tile holds in registers
@@ -39,6 +62,9 @@ struct ConvKernels {
   // The fused max pool: for each of `channels` channels (rows at rows + ch*qh*Wo, qh conv rows of
   // Wo floats; y at y + ch*ystride), y[px] = the NaN-keeping max of the qh x qw window at px*qw.
   void (*pool)(float* rows, int64_t channels, int64_t qh, int64_t qw, int64_t Wo, float* y, int64_t ystride);
+  // Winograd slots [first, first + count), count <= winograd_nv; `scratch` as winograd_scratch_floats.
+  void (*winograd)(const WinogradArgs& a, int64_t first, int count, float* scratch);
+  int winograd_nv;
 };
 
 const ConvKernels* conv_kernels_avx512();  // conv_avx512.cc
