@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { cnn, mlp, transformer, type Fixture } from '../bench/onnx-models.js';
-import { GraphBuilder } from '../src/onnx/builder.js';
+import { GraphBuilder, float } from '../src/onnx/builder.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
 import { hostFromProto } from '../src/onnx/proto.js';
 import { hasNativeOp } from '../src/onnx/support.js';
@@ -205,6 +205,33 @@ forEachBackend('kiln engine: constant MatMul weights', (device) => {
         for (let j = 0; j < N; ++j) want.push(xs.slice(r * K, r * K + K).reduce((acc, v, k) => acc + v * w[k * N + j], withBias ? bias[j] : 0));
       expect(y.shape).toEqual([2, 3, N]);
       expectValues((await y.data()) as Float32Array, want, { rtol: 1e-5, atol: 1e-5 }, withBias ? 'with bias' : 'no bias');
+      y.dispose();
+      await s.dispose();
+    }
+  });
+
+  it("gives Gemm's result when its weights take that layout too (alpha, transB, and a C of shape [N], [M, N] or none)", async () => {
+    const [M, K, N] = [3, 7, 64];
+    const w = Array.from({ length: K * N }, (_, i) => Math.sin(i * 0.3));  // as B [K, N]
+    const wT = Array.from({ length: N * K }, (_, i) => w[(i % K) * N + Math.floor(i / K)]);  // as B^T [N, K]
+    const xs = Array.from({ length: M * K }, (_, i) => Math.cos(i * 0.9));
+    const cFull = Array.from({ length: M * N }, (_, i) => i / 100 - 1);
+    for (const [cShape, transB, alpha] of [[[N], 1, 0.5], [[M, N], 0, 2], [undefined, 1, 1]] as const) {
+      const g = new GraphBuilder('gemm');
+      const x = g.input('x', 'float32', [M, K]);
+      const ins = [x, transB ? g.floats([N, K], wT) : g.floats([K, N], w)];
+      if (cShape) ins.push(g.floats([...cShape], cFull.slice(0, cShape.reduce((a, b) => a * b, 1))));
+      g.node('Gemm', ins, { transB, alpha: float(alpha) }, { outputs: ['y'] });
+      g.output('y', 'float32', [M, N]);
+      const s = await kiln.onnx.load(g.toBytes(), { device });
+      const y = (await s.run({ x: kiln.tensor(xs, { shape: [M, K], device }) })).y;
+      const want: number[] = [];
+      for (let r = 0; r < M; ++r)
+        for (let j = 0; j < N; ++j) {
+          const c = !cShape ? 0 : cShape.length === 1 ? cFull[j] : cFull[r * N + j];
+          want.push(alpha * xs.slice(r * K, r * K + K).reduce((acc, v, k) => acc + v * w[k * N + j], 0) + c);
+        }
+      expectValues((await y.data()) as Float32Array, want, { rtol: 1e-5, atol: 1e-5 }, `C ${cShape ?? 'none'}, transB ${transB}`);
       y.dispose();
       await s.dispose();
     }

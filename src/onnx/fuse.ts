@@ -6,7 +6,8 @@
 //                                operand (attention's scores / sqrt(d), dense layers' biases)
 //   x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write GELU -> one native Gelu
 //   Gemm with a constant B and transB=1: B stored transposed once at load, so the matmul reads a
-//                                unit-stride B in place for small batches instead of packing it
+//                                unit-stride B in place for small batches instead of packing it;
+//                                on the CPU, with float32 B, no transA and beta 1, then a KilnMatMul
 //   Conv -> Relu -> MaxPool      one KilnConv where the device has the native Conv: its epilogue
 //                                applies the ReLU, and a max pool whose windows tile the output
 //                                (window = stride, no padding) reduces the conv rows while they
@@ -129,6 +130,14 @@ export async function fuse(c: FuseContext): Promise<void> {
     c.constants.set(name, withTemps((t) => t.add(b.transpose()).contiguous()));
     gemm.inputs = [gemm.inputs[0], name, ...gemm.inputs.slice(2)];
     gemm.attrs = new Map(gemm.attrs).set('transB', { name: 'transB', type: 2, i: 0 });
+  }
+
+  // On the CPU a Gemm with constant float32 weights, A untransposed and beta 1 is the KilnMatMul
+  // alpha * A @ B + C, so that its weights take the sliver-major layout below (an MLP's layers)
+  for (const gemm of nodes) {
+    if (c.kind !== 'cpu' || gemm.opType !== 'Gemm' || attrInt(gemm, 'transA', 0) || attrInt(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
+    if (c.constants.get(gemm.inputs[1])!.dtype !== 'float32' || (gemm.inputs[2] && attrFloat(gemm, 'beta', 1) !== 1)) continue;
+    Object.assign(gemm, { opType: 'KilnMatMul', attrs: new Map([['alpha', { name: 'alpha', type: 1, f: attrFloat(gemm, 'alpha', 1) }]]) });
   }
 
   for (const conv of nodes) {
