@@ -5,7 +5,8 @@
 // specials (+-0, +-inf, NaN, overflow and underflow edges, the approximations' switch points and
 // their neighbours) and a dense middle; results are checked in ulps against the float64 references
 // of helpers/reference.ts. Runs of 1..40 elements at odd offsets (the vector tails) must match the
-// long run bit for bit, and Softmax/LogSoftmax rows (which use the set's exp and max) match float64.
+// long run bit for bit, and Softmax/LogSoftmax rows (which use the set's exp and max) and
+// LayerNormalization/RMSNormalization rows (the set's row sums and normalize) match float64.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,11 +105,15 @@ writeFileSync(inputPath, inputs);
 const TAIL_OFFSET = 3, TAIL_MAX = 40;
 /** The softmax input [33, 157] from the sweep's first values: row 0 subnormals, a NaN in row 1, a -inf in row 2, the rest up to +-30. */
 const softmaxRows = (v: number, i: number): number => (i < 157 ? v : i === 160 ? NaN : i === 320 ? -Infinity : Math.sin(i) * 30);
+/** The LayerNormalization / RMSNormalization input [33, 157]: row 0 subnormals, the rest up to +-23. */
+const normRows = (v: number, i: number): number => (i < 157 ? v : Math.sin(i * 0.37) * 20 + 3);
+const normScale = (j: number) => Math.cos(j), normBias = (j: number) => j / 100 - 0.5;
 
 /** The child: each op over the sweep, then runs of 1..TAIL_MAX at an odd offset; softmax rows; raw float32 out. */
 const child = (outPath: string) => `
 import * as kiln from ${JSON.stringify(DIST_INDEX)};
 const softmaxRows = ${softmaxRows.toString()};
+const normRows = ${normRows.toString()}, normScale = ${normScale.toString()}, normBias = ${normBias.toString()};
 import { readFileSync, writeFileSync } from 'node:fs';
 const buf = readFileSync(${JSON.stringify(inputPath)});
 const x = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
@@ -121,6 +126,9 @@ for (const f of ops) {
 }
 const s = kiln.tensor(x.subarray(0, 33 * 157).map(softmaxRows), { shape: [33, 157] });
 parts.push(await kiln.softmax(s, -1).data(), await kiln.logSoftmax(s, -1).data());
+const ln = kiln.tensor(x.subarray(0, 33 * 157).map(normRows), { shape: [33, 157] });
+const scale = kiln.tensor(Float32Array.from({ length: 157 }, (_, j) => normScale(j))), bias = kiln.tensor(Float32Array.from({ length: 157 }, (_, j) => normBias(j)));
+parts.push(await kiln.layerNorm(ln, { axis: 1, epsilon: 1e-5, scale, bias }).data(), await kiln.rmsNorm(ln, { axis: 1, epsilon: 1e-6, scale }).data());
 writeFileSync(${JSON.stringify(outPath)}, Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
 console.log(kiln.devices().find((d) => d.id === 'cpu').details.isa);
 `;
@@ -145,7 +153,7 @@ describe('vectorized math (KILN_CPU_ISA sets)', () => {
 
   const runnable = cpuIsaSets();
   for (const set of ['avx512', 'avx2', 'portable'])
-    it.skipIf(!runnable.includes(set))(`${set}: ulp sweep of every op, vector tails, softmax rows`, () => {
+    it.skipIf(!runnable.includes(set))(`${set}: ulp sweep of every op, vector tails, softmax and norm rows`, () => {
       assertDistFresh();
       const outPath = join(dir, `${set}.f32`);
       const r = runNode(child(outPath), { KILN_CPU_ISA: set }, 120_000);
@@ -184,7 +192,11 @@ describe('vectorized math (KILN_CPU_ISA sets)', () => {
       const n = 33 * 157;
       expectValues(out.subarray(at, at + n), R.softmax(s, -1).data, { rtol: 1e-5, atol: 1e-6 }, `${set} softmax`);
       expectValues(out.subarray(at + n, at + 2 * n), R.logSoftmax(s, -1).data, { rtol: 1e-5, atol: 1e-6 }, `${set} logSoftmax`);
-      expect(at + 2 * n).toBe(out.length);
+      const ln = new R.NdArray([33, 157], Array.from(inputs.subarray(0, 33 * 157), (v, i) => f32(normRows(v, i))));
+      const sc = new R.NdArray([157], Array.from({ length: 157 }, (_, j) => f32(normScale(j)))), bi = new R.NdArray([157], Array.from({ length: 157 }, (_, j) => f32(normBias(j))));
+      expectValues(out.subarray(at + 2 * n, at + 3 * n), R.layerNorm(ln, 1, 1e-5, sc, bi).data, { rtol: 1e-5, atol: 1e-5 }, `${set} layerNorm`);
+      expectValues(out.subarray(at + 3 * n, at + 4 * n), R.rmsNorm(ln, 1, 1e-6, sc).data, { rtol: 1e-5, atol: 1e-5 }, `${set} rmsNorm`);
+      expect(at + 4 * n).toBe(out.length);
     });
 
   it('ulpError measures what the sweep relies on', () => {

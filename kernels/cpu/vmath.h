@@ -27,6 +27,13 @@ struct VMath {
   // y[i] = exp(x[i] - shift) for i in [0, n) (y may be null: only the sum is wanted); returns the
   // sum of those values, accumulated in float64.
   double (*exp_shift_sum)(const float* x, float shift, float* y, int64_t n);
+  // For LayerNormalization and RMSNormalization rows (null in the portable set, whose caller keeps
+  // its scalar loops): the sum of x[0, n) and the sum of (x[i] - shift)^2, as float partial sums of
+  // at most 8 terms per lane flushed to float64; and y[i] = (x[i] - shift) * r * s[i] + b[i],
+  // rounded step by step as written (s, b null: 1 and 0), so y is what the scalar loop gives.
+  double (*sum)(const float* x, int64_t n);
+  double (*sq_dev_sum)(const float* x, float shift, int64_t n);
+  void (*normalize)(const float* x, float* y, int64_t n, float shift, float r, const float* s, const float* b);
 };
 
 // The set for this process: cpu_isa()'s (vmath.cc).

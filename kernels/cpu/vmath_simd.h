@@ -224,9 +224,55 @@ double exp_shift_sum_run(const float* x, float shift, float* y, int64_t n) {
   return total;
 }
 
+// sum of term(x[i]) over x[0, n): float lanes of at most 8 terms each, flushed to float64.
+template <class Term> double lane_sum(const float* x, int64_t n, Term term) {
+  F acc = F{};
+  double total = 0;
+  int64_t i = 0;
+  auto flush = [&] {
+    for (int l = 0; l < kLanes; ++l) total += acc[l];
+    acc = F{};
+  };
+  for (int64_t blk = 0; i + kLanes <= n; i += kLanes) {
+    acc += term(load(x + i));
+    if (++blk % 8 == 0) flush();
+  }
+  flush();
+  for (; i < n; ++i) total += term(splat(x[i]))[0];
+  return total;
+}
+
+double sum_run(const float* x, int64_t n) {
+  return lane_sum(x, n, [](F v) { return v; });
+}
+
+double sq_dev_sum_run(const float* x, float shift, int64_t n) {
+  return lane_sum(x, n, [shift](F v) {
+    F d = v - shift;
+    return d * d;
+  });
+}
+
+void normalize_run(const float* x, float* y, int64_t n, float shift, float r, const float* s, const float* b) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    F v = (load(x + i) - shift) * r;
+    if (s) v = v * load(s + i);
+    if (b) v = v + load(b + i);
+    store(y + i, v);
+  }
+  for (; i < n; ++i) {
+    float v = (x[i] - shift) * r;
+    if (s) v = v * s[i];
+    if (b) v = v + b[i];
+    y[i] = v;
+  }
+}
+
 VMath simd_set(const char* name) {
   return {name, map_run<exp_v>, map_run<log_v>, map_run<tanh_v>, map_run<erf_v>, map_run<sigmoid_v>,
-          map_run<silu_v>, map_run<gelu_v>, map_run<gelu_tanh_v>, max_run, exp_shift_sum_run};
+          map_run<silu_v>, map_run<gelu_v>, map_run<gelu_tanh_v>, max_run, exp_shift_sum_run,
+          sum_run, sq_dev_sum_run, normalize_run};
 }
 
 }  // namespace
