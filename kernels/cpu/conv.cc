@@ -116,14 +116,17 @@ const ConvKernels& conv_kernels() {
   }
 }
 
-// Memory each thread keeps between calls (grown, never shrunk), so a call allocates, faults in and
-// zero-fills nothing: the dispatching worker's packed weights, every thread's row panel and pooled
-// rows.
+// Memory kept between calls (grown, never shrunk), so a call allocates, faults in and zero-fills
+// nothing: the packed weights of a call (one copy for the process: the queue runs one task at a
+// time, whichever worker dispatches it), and every thread's row panel, pooled rows and Winograd
+// tiles.
 enum Scratch { kPackedWeights, kPanel, kPooledRows, kWinograd, kScratchSlots };
 float* thread_scratch(Scratch slot, size_t floats) {
+  static std::vector<float> shared;
   thread_local std::vector<float> bufs[kScratchSlots];
-  if (bufs[slot].size() < floats) bufs[slot].resize(floats);
-  return bufs[slot].data();
+  std::vector<float>& buf = slot == kPackedWeights ? shared : bufs[slot];
+  if (buf.size() < floats) buf.resize(floats);
+  return buf.data();
 }
 
 // W prepared for a kernel (packed, or Winograd-transformed) by build(dst). Kept with W's buffer

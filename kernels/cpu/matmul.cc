@@ -141,17 +141,19 @@ Problem problem_of(const KernelArgs& a) {
   return p;
 }
 
-// ---- per-thread arena ----------------------------------------------------------------------------
+// ---- the arena ---------------------------------------------------------------------------------
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
-// Packing buffers live in one 64-byte-aligned block, grown on the calling (queue) thread before
-// the fan-out and kept for the next call; each thread takes its own slice.
+// Packing buffers live in one 64-byte-aligned block, grown by the dispatching worker before the
+// fan-out and kept for the next call; each thread takes its own slice. One block for the process,
+// not one per worker: the queue runs one task at a time (queue.h), whichever worker dispatches it,
+// so per-thread blocks would only multiply the memory kept (up to the 64 MB cap each).
 float* arena(size_t floats) {
-  thread_local std::unique_ptr<float, FreeDeleter> block;
-  thread_local size_t capacity = 0;
+  static std::unique_ptr<float, FreeDeleter> block;
+  static size_t capacity = 0;
   if (floats > capacity) {
     block.reset();
     capacity = 0;
