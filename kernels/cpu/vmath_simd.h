@@ -196,36 +196,11 @@ float max_run(const float* x, int64_t n) {
   return r;
 }
 
-double exp_shift_sum_run(const float* x, float shift, float* y, int64_t n) {
-  F acc = F{};  // float partial sums per lane (at most 8 terms each), flushed to float64
-  double total = 0;
-  int64_t i = 0;
-  auto flush = [&] {
-    for (int l = 0; l < kLanes; ++l) total += acc[l];
-    acc = F{};
-  };
-  for (int64_t blk = 0; i + kLanes <= n; i += kLanes) {
-    F e = exp_v(load(x + i) - shift);
-    if (y) store(y + i, e);
-    acc += e;
-    if (++blk % 8 == 0) flush();
-  }
-  flush();
-  if (i < n) {
-    float buf[kLanes];
-    for (int l = 0; l < kLanes; ++l) buf[l] = i + l < n ? x[i + l] - shift : -INFINITY;  // e^-inf = 0
-    F e = exp_v(load(buf));
-    store(buf, e);
-    for (int64_t l = 0; l < n - i; ++l) {
-      if (y) y[i + l] = buf[l];
-      total += buf[l];
-    }
-  }
-  return total;
-}
-
-// sum of term(x[i]) over x[0, n): float lanes of at most 8 terms each, flushed to float64.
-template <class Term> double lane_sum(const float* x, int64_t n, Term term) {
+// The sum over x[0, n) of term(v, out), v the next kLanes values, as float partial sums per lane
+// (at most 8 terms each) flushed to float64. term may store its kLanes results at `out` (y + i, or
+// null when y is): the tail goes through a vector padded with `pad`, for which term must give 0,
+// and only its real lanes reach y.
+template <class Term> double lane_sum(const float* x, int64_t n, float pad, float* y, Term term) {
   F acc = F{};
   double total = 0;
   int64_t i = 0;
@@ -234,20 +209,33 @@ template <class Term> double lane_sum(const float* x, int64_t n, Term term) {
     acc = F{};
   };
   for (int64_t blk = 0; i + kLanes <= n; i += kLanes) {
-    acc += term(load(x + i));
+    acc += term(load(x + i), y ? y + i : nullptr);
     if (++blk % 8 == 0) flush();
   }
+  if (i < n) {
+    float buf[kLanes], out[kLanes];
+    for (int l = 0; l < kLanes; ++l) buf[l] = i + l < n ? x[i + l] : pad;
+    acc += term(load(buf), y ? out : nullptr);
+    if (y) std::memcpy(y + i, out, (size_t)(n - i) * sizeof(float));
+  }
   flush();
-  for (; i < n; ++i) total += term(splat(x[i]))[0];
   return total;
 }
 
+double exp_shift_sum_run(const float* x, float shift, float* y, int64_t n) {
+  return lane_sum(x, n, -INFINITY, y, [shift](F v, float* out) {  // e^-inf = 0
+    F e = exp_v(v - shift);
+    if (out) store(out, e);
+    return e;
+  });
+}
+
 double sum_run(const float* x, int64_t n) {
-  return lane_sum(x, n, [](F v) { return v; });
+  return lane_sum(x, n, 0.0f, nullptr, [](F v, float*) { return v; });
 }
 
 double sq_dev_sum_run(const float* x, float shift, int64_t n) {
-  return lane_sum(x, n, [shift](F v) {
+  return lane_sum(x, n, shift, nullptr, [shift](F v, float*) {
     F d = v - shift;
     return d * d;
   });
