@@ -26,7 +26,7 @@ class Queue {
   bool dispatchable() const {
     return size_.load(std::memory_order_acquire) > 0 && !dispatching_.load(std::memory_order_acquire);
   }
-  // Becomes the dispatcher if no one is, and runs tasks until the queue is empty. True if it ran any.
+  // Becomes the dispatcher if no one is, and runs tasks until the queue is empty. True if it was.
   bool dispatch();
 
  private:

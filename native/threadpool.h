@@ -23,7 +23,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // blocks at once). On a virtual machine a blocked thread's vCPU halts, and waking it again costs the
 // hypervisor up to milliseconds: measured here, a run's first kernel started 1-2 ms after it was
 // queued, and a helper that had gone to sleep joined a kernel's fan-out 200-400 us late. Every
-// worker can dispatch, so a spinning worker never keeps another from the free core.
+// worker can dispatch, so the queue never waits on one worker that shares its core with another
+// thread while a spinning worker holds the free one.
 int64_t spin_window_us();
 
 void start_workers();  // the pool exists from here on (Queue::cpu() calls it)
