@@ -45,7 +45,7 @@ struct Job {
 class Pool {
  public:
   explicit Pool(int workers) : workers_(workers) {
-    for (int i = 0; i < workers; ++i) std::thread([this] { loop(); }).detach();  // lives with the process
+    for (int i = 0; i < workers; ++i) std::thread([this, i] { loop(i); }).detach();  // lives with the process
   }
   int workers() const { return workers_; }
 
@@ -73,7 +73,8 @@ class Pool {
   }
 
  private:
-  void loop() {
+  void loop(int index) {
+    const int64_t spin = index < kSpinningWorkers ? spin_window_us() : std::min(spin_window_us(), kHelperSpinUs);
     uint64_t seen = 0;
     Queue& queue = Queue::cpu();
     const auto waiting = [&] { return generation_.load(std::memory_order_acquire) != seen || queue.dispatchable(); };
@@ -91,7 +92,7 @@ class Pool {
       }
       if (queue.dispatch()) continue;
       // Stay awake a moment before sleeping: kernels arrive back to back (threadpool.h).
-      if (spin_until(waiting, spin_window_us())) continue;
+      if (spin_until(waiting, spin)) continue;
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, waiting);
     }

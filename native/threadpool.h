@@ -24,8 +24,12 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // hypervisor up to milliseconds: measured here, a run's first kernel started 1-2 ms after it was
 // queued, and a helper that had gone to sleep joined a kernel's fan-out 200-400 us late. Every
 // worker can dispatch, so the queue never waits on one worker that shares its core with another
-// thread while a spinning worker holds the free one.
+// thread while a spinning worker holds the free one. Only the first kSpinningWorkers spin that long;
+// the others at most kHelperSpinUs (between the fan-outs of back-to-back kernels), so that a
+// many-core host does not burn a core per worker after every burst of work.
 int64_t spin_window_us();
+constexpr int kSpinningWorkers = 2;
+constexpr int64_t kHelperSpinUs = 100;
 
 void start_workers();  // the pool exists from here on (Queue::cpu() calls it)
 void wake_worker();    // a task was queued: wake one sleeping worker, if any
