@@ -26,6 +26,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "conv_tile.h"
@@ -162,6 +164,12 @@ std::shared_ptr<const void> prepared_weights(const KernelArgs& a, const std::str
   return nullptr;
 }
 
+// M channels in equal slivers of at most max_mr: {slivers, rows per sliver}.
+std::pair<int64_t, int64_t> equal_slivers(int64_t M, int64_t max_mr) {
+  const int64_t slivers = (M + max_mr - 1) / max_mr;
+  return {slivers, (M + slivers - 1) / slivers};
+}
+
 struct Geometry {
   int d;  // spatial dims: 1 or 2
   int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, ph, pw;
@@ -239,22 +247,17 @@ void winograd_weights(const View& w, int64_t M, int64_t C, int64_t mr, int64_t s
     for (int64_t m = m0; m < m1; ++m)
       for (int64_t c = 0; c < C; ++c) {
         const float* src = wp + m * w.strides[0] + c * w.strides[1];
+        // G applied to three values (a column of w, then a row of G w): four out
+        const auto G = [](float a, float b, float c, float* out, int64_t step) {
+          out[0] = a, out[step] = 0.5f * (a + b + c), out[2 * step] = 0.5f * (a - b + c), out[3 * step] = c;
+        };
         float g[3][3], gg[4][3];
         for (int r = 0; r < 3; ++r)
           for (int q = 0; q < 3; ++q) g[r][q] = src[r * w.strides[2] + q * w.strides[3]];
-        for (int q = 0; q < 3; ++q) {
-          gg[0][q] = g[0][q];
-          gg[1][q] = 0.5f * (g[0][q] + g[1][q] + g[2][q]);
-          gg[2][q] = 0.5f * (g[0][q] - g[1][q] + g[2][q]);
-          gg[3][q] = g[2][q];
-        }
-        const int64_t s = m / mr, i = m % mr;
+        for (int q = 0; q < 3; ++q) G(g[0][q], g[1][q], g[2][q], &gg[0][q], 3);
+        const int64_t s = m / mr, i = m % mr, xi_stride = slivers * C * mr;
         float* dst = u + (s * C + c) * mr + i;
-        const int64_t xi_stride = slivers * C * mr;
-        for (int r = 0; r < 4; ++r) {
-          const float v[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]), 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]), gg[r][2]};
-          for (int k = 0; k < 4; ++k) dst[(r * 4 + k) * xi_stride] = v[k];
-        }
+        for (int r = 0; r < 4; ++r) G(gg[r][0], gg[r][1], gg[r][2], dst + r * 4 * xi_stride, xi_stride);
       }
   });
 }
@@ -268,8 +271,7 @@ void winograd_run(const KernelArgs& a, const Geometry& g, const ConvKernels& kk,
   wa.spr = (wa.Tw + kk.lanes - 1) / kk.lanes;
   wa.x = x.data<float>();
   wa.xn = x.strides[0], wa.xc = x.strides[1], wa.xh = x.strides[2], wa.xw = x.strides[3];
-  wa.slivers = (g.M + kk.max_mr - 1) / kk.max_mr;
-  wa.mr = (g.M + wa.slivers - 1) / wa.slivers;
+  std::tie(wa.slivers, wa.mr) = equal_slivers(g.M, kk.max_mr);
   const auto held = prepared_weights(a, std::string("winograd ") + kk.name + " mr " + std::to_string(wa.mr),
                                      (size_t)(16 * wa.slivers * g.C * wa.mr),
                                      [&](float* u) { winograd_weights(w, g.M, g.C, wa.mr, wa.slivers, u); }, wa.u);
@@ -311,8 +313,7 @@ void conv_run(const KernelArgs& a) {
   // weights -> per group, equal slivers of <= max_mr channels: element (k, i) at k * mr + i (a
   // sliver's rows past the group's last channel are never read)
   c.Mg = g.M / g.G;
-  c.slivers = (c.Mg + kk.max_mr - 1) / kk.max_mr;
-  c.mr = (c.Mg + c.slivers - 1) / c.slivers;
+  std::tie(c.slivers, c.mr) = equal_slivers(c.Mg, kk.max_mr);
   const int64_t K = c.Cg * g.kh * g.kw;
   const float* wp = w.data<float>();
   const int r = w.rank();

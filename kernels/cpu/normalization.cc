@@ -256,23 +256,21 @@ template <bool RMS> void norm_run(const KernelArgs& a) {
     const T* xp = x.data<T>();
     const T* sp = scale ? scale->data<T>() : nullptr;
     const T* bp = bias ? bias->data<T>() : nullptr;
+    // a contiguous float32 row goes through vmath (same statistics, same rounding of y)
     const vm::VMath& vmath = vm::vmath();
-    if (std::is_same<T, float>::value && vmath.normalize && contiguous_rows(p, scale, bias)) {
-      const float *xf = x.data<float>(), *sf = (const float*)sp, *bf = (const float*)bp;
-      float* yf = y.data<float>();
-      return for_each_row(p, [&](int64_t xo, int64_t yo) {
-        double n = (double)p.n, mean = RMS ? 0 : vmath.sum(xf + xo, p.n) / n;
-        float mf = (float)mean;
-        double ms = vmath.sq_dev_sum(xf + xo, mf, p.n) / n;
-        vmath.normalize(xf + xo, yf + yo, p.n, mf, (float)(1.0 / std::sqrt(ms + eps)), sf, bf);
-      });
-    }
+    const bool fast = std::is_same<T, float>::value && vmath.normalize && contiguous_rows(p, scale, bias);
+    const float* xf = reinterpret_cast<const float*>(xp);
     for_each_row(p, [&](int64_t xo, int64_t yo) {
       double n = (double)p.n, mean = 0;
-      if (!RMS) mean = row_sum(p, xp, xo, [](float v) { return (double)v; }) / n;
-      double ms = row_sum(p, xp, xo, [&](float v) { double d = v - mean; return d * d; }) / n;
-      float r = (float)(1.0 / std::sqrt(ms + eps)), mf = (float)mean;
-      row_map(p, xp, y.data<T>(), sp, bp, xo, yo, [&](float v, float s, float b) { return (v - mf) * r * s + b; });
+      if (!RMS) mean = (fast ? vmath.sum(xf + xo, p.n) : row_sum(p, xp, xo, [](float v) { return (double)v; })) / n;
+      const float mf = (float)mean;
+      double ms = (fast ? vmath.sq_dev_sum(xf + xo, mf, p.n) : row_sum(p, xp, xo, [&](float v) { double d = v - mean; return d * d; })) / n;
+      const float r = (float)(1.0 / std::sqrt(ms + eps));
+      if (fast)
+        vmath.normalize(xf + xo, reinterpret_cast<float*>(y.data<T>()) + yo, p.n, mf, r, reinterpret_cast<const float*>(sp),
+                        reinterpret_cast<const float*>(bp));
+      else
+        row_map(p, xp, y.data<T>(), sp, bp, xo, yo, [&](float v, float s, float b) { return (v - mf) * r * s + b; });
     });
   });
 }
