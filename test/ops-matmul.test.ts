@@ -121,6 +121,13 @@ forEachBackend('matmul', (device) => {
                 await expectTensor(got, want.y, dtype, mmTol(dtype, want.scale));
               });
             }
+      if (dtype === 'int32')
+        await cases.run('gemm int32: alpha and beta of 2^31 and more wrap like every other int32 product (mod 2^32)', async () => {
+          const a = operand(r, device, dtype, [6, 9], 'contiguous'), b = operand(r, device, dtype, [9, 4], 'contiguous');
+          const c = operand(r, device, dtype, [4], 'contiguous');
+          const want = R.gemm(a.ref, b.ref, { c: c.ref, alpha: 2, beta: -1 });
+          await expectTensor(kiln.gemm(a.t, b.t, { c: c.t, alpha: 2 ** 32 + 2, beta: 2 ** 33 - 1 }), want.y, dtype, mmTol(dtype, want.scale));
+        });
       await cases.run(`gemm ${dtype} defaults: alpha 1, beta 1, no transposes`, async () => {
         const a = operand(r, device, dtype, [5, 7], 'contiguous'), b = operand(r, device, dtype, [7, 3], 'contiguous');
         const c = operand(r, device, dtype, [3], 'contiguous');

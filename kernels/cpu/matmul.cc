@@ -623,7 +623,7 @@ void fill_bias(const Problem& p) {
         if constexpr (is_float_type<T>()) store(d, p.use_c ? (float)p.beta * load(o.c.at(i, j)) : 0.0f);
         else {
           using U = std::make_unsigned_t<T>;
-          *d = p.use_c ? (T)((U)(T)p.beta * (U)*o.c.at(i, j)) : (T)0;
+          *d = p.use_c ? (T)((U)(int64_t)p.beta * (U)*o.c.at(i, j)) : (T)0;
         }
       }
   }
@@ -633,7 +633,7 @@ void fill_bias(const Problem& p) {
 template <typename T>
 void matmul_int(const Problem& p) {
   using U = std::make_unsigned_t<T>;
-  const U alpha = (U)(T)p.alpha, beta = (U)(T)p.beta;
+  const U alpha = (U)(int64_t)p.alpha, beta = (U)(int64_t)p.beta;  // integers: wrap mod 2^bits
   const int64_t rows = p.batch * p.M;
   const int nt = (int)std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * p.N * p.K / (1 << 16)));
   U* acc = reinterpret_cast<U*>(arena((size_t)nt * round64((size_t)p.N * sizeof(U) / sizeof(float) + 1)));

@@ -22,8 +22,18 @@ struct GemmArgs {
 
 GemmArgs gemm_args(const KernelArgs& a);
 
-// Batch entries go along gridDim.z (at most 65535 of them per pass, the rest in a loop).
+// Batch entries go along gridDim.z and row tiles along gridDim.y, at most 65535 of each per pass;
+// a kernel walks the (batch entry, row tile) pairs past those in a loop (KILN_TILE_PAIRS).
 inline unsigned batch_grid(int64_t n) { return (unsigned)(n < 65535 ? (n < 1 ? 1 : n) : 65535); }
+
+// The (batch entry, row tile) pairs of a [batch, ceil(M / BM)] space, block (y, z) taking pair
+// w = z * gridDim.y + y first, then every gridDim.y * gridDim.z-th: with at most 65535 entries and
+// row tiles, pair (blockIdx.z, blockIdx.y) alone.
+#define KILN_TILE_PAIRS(z, m0, p, BM)                                                                          \
+  for (int64_t w_ = (int64_t)blockIdx.z * gridDim.y + blockIdx.y, mt_ = ((p).M + (BM) - 1) / (BM),             \
+               z = w_ / mt_, m0 = w_ % mt_ * (BM);                                                              \
+       w_ < (p).batch.n * mt_;                                                                                  \
+       w_ += (int64_t)gridDim.y * gridDim.z, z = w_ / mt_, m0 = w_ % mt_ * (BM))
 
 // y(i, j) = alpha * acc + beta * c(i, j), rounded once into T. Acc is float for float types and the
 // unsigned integer of T's width for integers (wrapping arithmetic, like the CPU).
@@ -37,8 +47,10 @@ __device__ __forceinline__ void gemm_store(const GemmArgs& p, const int64_t (&of
     if (c) v += (float)p.beta * dload(c + off[2] + i * p.scm + j * p.scn);
     dstore(y, v);
   } else {
-    Acc v = (Acc)(T)p.alpha * acc;
-    if (c) v += (Acc)(T)p.beta * (Acc)dload(c + off[2] + i * p.scm + j * p.scn);
+    // alpha and beta are integers below 2^63 in magnitude (the CPU check); through int64 they wrap
+    // into Acc (a direct double -> int32 conversion of 2^31 or more is undefined, saturating here).
+    Acc v = (Acc)(int64_t)p.alpha * acc;
+    if (c) v += (Acc)(int64_t)p.beta * (Acc)dload(c + off[2] + i * p.scm + j * p.scn);
     *y = (T)v;
   }
 }

@@ -63,10 +63,10 @@ template <typename T> __global__ void __launch_bounds__(256) gemm_mma(GemmArgs p
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
   const int wm = (warp % 2) * 64, wn = (warp / 2) * 32;
-  const int64_t m0 = (int64_t)blockIdx.y * kBM, n0 = (int64_t)blockIdx.x * kBN;
+  const int64_t n0 = (int64_t)blockIdx.x * kBN;
   const T* A = reinterpret_cast<const T*>(p.a);
   const T* B = reinterpret_cast<const T*>(p.b);
-  for (int64_t z = blockIdx.z; z < p.batch.n; z += gridDim.z) {
+  KILN_TILE_PAIRS(z, m0, p, kBM) {
     int64_t off[4];
     p.batch.offsets(z, off);
     const T* a = A + off[0];
@@ -130,8 +130,7 @@ template <typename T> __global__ void __launch_bounds__(256) gemm_mma(GemmArgs p
 }
 
 template <typename T> void launch_mma(const GemmArgs& p, const Stream& s) {
-  dim3 grid((unsigned)((p.N + kBN - 1) / kBN), (unsigned)((p.M + kBM - 1) / kBM), batch_grid(p.batch.n));
-  if (grid.y > 65535) fail("E_UNSUPPORTED", "MatMul: M = " + std::to_string(p.M) + " needs more than 65535 row tiles");
+  dim3 grid((unsigned)((p.N + kBN - 1) / kBN), batch_grid((p.M + kBM - 1) / kBM), batch_grid(p.batch.n));
   gemm_mma<T><<<grid, 256, 0, s.stream>>>(p);
   check_launch("gemm_mma");
 }

@@ -29,10 +29,10 @@ __global__ void __launch_bounds__(256) gemm_simt(GemmArgs p) {
   __shared__ Acc As[BK][BM];
   __shared__ Acc Bs[BK][BN];
   const int tx = threadIdx.x % RX, ty = threadIdx.x / RX;
-  const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
+  const int64_t n0 = (int64_t)blockIdx.x * BN;
   const T* A = reinterpret_cast<const T*>(p.a);
   const T* B = reinterpret_cast<const T*>(p.b);
-  for (int64_t z = blockIdx.z; z < p.batch.n; z += gridDim.z) {
+  KILN_TILE_PAIRS(z, m0, p, BM) {
     int64_t off[4];
     p.batch.offsets(z, off);
     const T* a = A + off[0];
@@ -96,9 +96,9 @@ __global__ void __launch_bounds__(256) gemm_simt_f32(GemmArgs p) {
   __shared__ __align__(16) float As[2][8][128];
   __shared__ __align__(16) float Bs[2][8][128];
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const int64_t m0 = (int64_t)blockIdx.y * 128, n0 = (int64_t)blockIdx.x * 128;
+  const int64_t n0 = (int64_t)blockIdx.x * 128;
   const int a_row = tid / 2, a_k = (tid % 2) * 4, b_k = tid / 32, b_col = (tid % 32) * 4;
-  for (int64_t z = blockIdx.z; z < p.batch.n; z += gridDim.z) {
+  KILN_TILE_PAIRS(z, m0, p, 128) {
     int64_t off[4];
     p.batch.offsets(z, off);
     const float* a = reinterpret_cast<const float*>(p.a) + off[0];
@@ -155,7 +155,7 @@ __global__ void __launch_bounds__(256) gemm_simt_f32(GemmArgs p) {
       for (int j = 0; j < 8; ++j)
         gemm_store<float, float>(p, off, m0 + (i < 4 ? 4 * ty + i : 64 + 4 * ty + i - 4),
                                  n0 + (j < 4 ? 4 * tx + j : 64 + 4 * tx + j - 4), acc[i][j]);
-    __syncthreads();  // the next batch entry's first stash must not overwrite tiles still being read
+    __syncthreads();  // the next tile's first stash must not overwrite tiles still being read
   }
 }
 
@@ -169,8 +169,7 @@ bool vector_ready(const GemmArgs& p) {
 
 template <typename T, typename Acc, int BM, int BN, int BK, int TM, int TN>
 void launch_simt(const GemmArgs& p, const Stream& s) {
-  dim3 grid((unsigned)((p.N + BN - 1) / BN), (unsigned)((p.M + BM - 1) / BM), batch_grid(p.batch.n));
-  if (grid.y > 65535) fail("E_UNSUPPORTED", "MatMul: M = " + std::to_string(p.M) + " needs more than 65535 row tiles");
+  dim3 grid((unsigned)((p.N + BN - 1) / BN), batch_grid((p.M + BM - 1) / BM), batch_grid(p.batch.n));
   gemm_simt<T, Acc, BM, BN, BK, TM, TN><<<grid, 256, 0, s.stream>>>(p);
   check_launch("gemm_simt");
 }
@@ -181,8 +180,7 @@ void matmul_simt(const GemmArgs& p, DType t, const Stream& s) {
   switch (t) {
     case DType::F32:
       if (vector_ready(p)) {
-        dim3 grid((unsigned)((p.N + 127) / 128), (unsigned)((p.M + 127) / 128), batch_grid(p.batch.n));
-        if (grid.y > 65535) fail("E_UNSUPPORTED", "MatMul: M = " + std::to_string(p.M) + " needs more than 65535 row tiles");
+        dim3 grid((unsigned)((p.N + 127) / 128), batch_grid((p.M + 127) / 128), batch_grid(p.batch.n));
         gemm_simt_f32<<<grid, 256, 0, s.stream>>>(p);
         return check_launch("gemm_simt_f32");
       }

@@ -222,6 +222,9 @@ bool tma_ready(const void* p, int64_t rows, int64_t K, int64_t ld, int64_t sb, i
 }
 
 template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
+  // K = 0: no product, Y = beta * C. A tensor map's dims must be non-zero (cuTensorMapEncodeTiled
+  // rejects globalDim[0] = 0), so this case goes to the simt kernel, as impl 'cublas' does.
+  if (p.K == 0) return matmul_simt(p, t, s);
   const int64_t nb = p.batch.n;
   // In place needs one batch stride per operand (a 3-D tensor map); several batch dims are packed.
   const bool one_stride = p.batch.rank == 1 || nb <= 1;

@@ -30,6 +30,15 @@ bool is_sticky(cudaError_t e) {
     case cudaErrorContextIsDestroyed: case cudaErrorDevicesUnavailable: case cudaErrorUnknown:
       return true;
     default:
+      break;
+  }
+  // Also "the process must be terminated and relaunched" (driver_types.h), by number: not every
+  // supported toolkit names them (cudaErrorContained, cudaErrorTensorMemoryLeak,
+  // cudaErrorMpsClientTerminated, cudaErrorExternalDevice).
+  switch ((int)e) {
+    case 226: case 721: case 810: case 911:
+      return true;
+    default:
       return false;
   }
 }
@@ -121,7 +130,9 @@ class Device {
     if (!lost_.exchange(true)) lost_reason_ = why;
   }
   // Runs fn(status, device_error) on the completion thread once the work enqueued so far is done.
-  void when_done(std::function<void(cudaError_t, unsigned)> fn);
+  // `reports`: fn settles a caller's promise and takes the device's error word; a completion that only
+  // recycles memory passes false and leaves the word for the next one that reports.
+  void when_done(std::function<void(cudaError_t, unsigned)> fn, bool reports = true);
   void drain();
   Stream launch_context() const {
     return Stream{stream, index, props.major * 10 + props.minor, props.sm_count, error_dev};
@@ -131,6 +142,7 @@ class Device {
   struct Pending {
     cudaEvent_t event;
     std::function<void(cudaError_t, unsigned)> fn;
+    bool reports;
   };
   void complete_loop();
   cudaEvent_t take_event();
@@ -189,11 +201,11 @@ cudaEvent_t Device::take_event() {
   return e;
 }
 
-void Device::when_done(std::function<void(cudaError_t, unsigned)> fn) {
+void Device::when_done(std::function<void(cudaError_t, unsigned)> fn, bool reports) {
   cudaEvent_t e = take_event();
   check(cudaEventRecord(e, stream), "cudaEventRecord");
   std::lock_guard<std::mutex> lk(mu_);
-  pending_.push_back(Pending{e, std::move(fn)});
+  pending_.push_back(Pending{e, std::move(fn), reports});
   cv_.notify_one();
 }
 
@@ -209,7 +221,7 @@ void Device::complete_loop() {
     cudaError_t st = cudaEventSynchronize(p.event);
     if (st != cudaSuccess && is_sticky(st)) lose(err_text(st) + " while running queued work");
     // The device's error word: the first device-side error since the last completion, then cleared.
-    unsigned dev_err = st == cudaSuccess ? __atomic_exchange_n(error_host, 0u, __ATOMIC_SEQ_CST) : 0u;
+    unsigned dev_err = st == cudaSuccess && p.reports ? __atomic_exchange_n(error_host, 0u, __ATOMIC_SEQ_CST) : 0u;
     try {
       p.fn(st, dev_err);
     } catch (...) {
@@ -387,7 +399,7 @@ void write(const DeviceBufferPtr& buf, size_t offset, const void* src, size_t n)
   std::memcpy(stage, src, n);
   check(cudaMemcpyAsync(buf->ptr + offset, stage, n, cudaMemcpyHostToDevice, d.stream), "cudaMemcpyAsync (upload)");
   Device* dp = &d;
-  d.when_done([dp, stage, cap](cudaError_t, unsigned) { dp->pinned.release(stage, cap); });
+  d.when_done([dp, stage, cap](cudaError_t, unsigned) { dp->pinned.release(stage, cap); }, false);
 }
 
 void read(const DeviceBufferPtr& buf, size_t offset, void* dst, size_t n, Done done) {
@@ -471,7 +483,7 @@ std::shared_ptr<HostStage> upload_later(const DeviceBufferPtr& buf, size_t offse
   s->host = d.pinned.acquire(n, s->cap);
   check(cudaLaunchHostFunc(d.stream, wait_for_stage, s.get()), "cudaLaunchHostFunc");
   check(cudaMemcpyAsync(buf->ptr + offset, s->host, n, cudaMemcpyHostToDevice, d.stream), "cudaMemcpyAsync (upload)");
-  d.when_done([s](cudaError_t, unsigned) {});  // keeps the block until the copy has completed
+  d.when_done([s](cudaError_t, unsigned) {}, false);  // keeps the block until the copy has completed
   return s;
 }
 
@@ -499,7 +511,14 @@ void stage_ready(HostStage& s) {
 
 void stage_wait(HostStage& s) {
   cudaError_t st = cudaEventSynchronize(s.done);
-  if (st == cudaSuccess) return;
+  if (st == cudaSuccess) {
+    // A kernel before the copy may have reported a device-side error (a Gather index out of range):
+    // its output is not to be trusted, so the copy to the cpu fails like a read() would.
+    unsigned dev_err = __atomic_exchange_n(s.dev->error_host, 0u, __ATOMIC_SEQ_CST);
+    if (dev_err == kIndexOutOfRange) fail("E_INDEX", device_error_text(dev_err, s.dev->index));
+    if (dev_err != 0) fail("E_NATIVE", device_error_text(dev_err, s.dev->index));
+    return;
+  }
   if (is_sticky(st)) s.dev->lose(err_text(st) + " while running queued work");
   fail(s.dev->lost() ? "E_DEVICE_LOST" : "E_NATIVE", "cuda:" + std::to_string(s.dev->index) + ": a copy to the cpu failed: " + err_text(st));
 }

@@ -48,6 +48,8 @@ interface NcclJob {
   timeoutMs: number;
   nextGroupId: number;
   device: number;
+  /** initLocalNccl's groups share this: while its group() runs, the calls waiting for its ncclGroupEnd. */
+  local?: { open?: { resolve: () => void; reject: (e: unknown) => void }[] };
 }
 
 export class NcclProcessGroup implements ProcessGroup {
@@ -77,8 +79,18 @@ export class NcclProcessGroup implements ProcessGroup {
   private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: () => T, p2p = false): Promise<T> {
     const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
     if (this.#broken) throw this.#broken;
+    if (device !== this.job.device)
+      fail('E_DEVICE', `${name}: this group's communicator is on cuda:${this.job.device}, the tensor on cuda:${device}`);
     let out: T;
-    if (p2p) await this.batch(() => (out = launch()));
+    const open = this.job.local?.open;
+    if (open) {
+      // Inside initLocalNccl's group(): NCCL enqueues nothing before the group's ncclGroupEnd, so the
+      // device sync (an event recorded now) would pass before the collective ran; sends and receives
+      // join that group too instead of a later one of their own (which would block on its peer).
+      this.flushP2P();
+      out = launch();
+      await new Promise<void>((resolve, reject) => open.push({ resolve, reject }));
+    } else if (p2p) await this.batch(() => (out = launch()));
     else {
       this.flushP2P();
       out = launch();
@@ -115,12 +127,23 @@ export class NcclProcessGroup implements ProcessGroup {
     return new Promise((resolve, reject) => {
       const stop = (e?: KilnError) => {
         clearInterval(timer);
-        if (!e) return resolve();
-        this.#broken ??= e;
-        this.nccl.abort(this.comm);
-        reject(e);
+        // Another call's failure (or destroy()) ended the communicator: work that completes after an
+        // abort may have been cut short, so it fails too rather than resolving.
+        if (!e && !this.#broken) return resolve();
+        if (e && !this.#broken) {
+          // the first failure aborts, once: the handle is dead afterwards (a second abort, or an
+          // asyncError from another call's watchdog, would throw E_DISPOSED)
+          this.#broken = e;
+          try {
+            this.nccl.abort(this.comm);
+          } catch {
+            // already aborted or destroyed
+          }
+        }
+        reject(e ?? this.#broken);
       };
       const timer = setInterval(() => {
+        if (this.#broken) return stop();
         const r = this.nccl.asyncError(this.comm);
         if (r !== 0 && r !== 7 /* ncclInProgress */) stop(ncclFailure(name, r, this.nccl.errorString(r)));
         else if (Date.now() - started > timeoutMs)
@@ -251,6 +274,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   async newGroup(ranks: readonly number[]): Promise<ProcessGroup | undefined> {
+    if (!this.job.store) fail('E_UNSUPPORTED', 'newGroup: needs the rendezvous store of distributed.init (not initLocal, nor a destroyed world group)');
     const members = checkSubgroup(ranks, this.ranks);
     const id = this.job.nextGroupId++;
     const me = members.indexOf(this.ranks[this.rank]);
@@ -260,12 +284,16 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   async destroy(): Promise<void> {
+    const aborted = this.#broken !== undefined;  // by a failed call (the handle is dead) or an earlier destroy()
     this.#broken ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
-    this.check('ncclCommDestroy', this.nccl.destroy(this.comm));
-    if (this.isWorld && this.job.store) {
-      this.job.store.close();
-      await this.job.server?.close();
-      this.job.store = undefined;
+    try {
+      if (!aborted) this.check('ncclCommDestroy', this.nccl.destroy(this.comm));
+    } finally {
+      if (this.isWorld && this.job.store) {
+        this.job.store.close();
+        await this.job.server?.close();
+        this.job.store = undefined;
+      }
     }
   }
 }
@@ -311,15 +339,30 @@ export function initLocalNccl(devices: readonly number[], timeoutMs = 300_000): 
   const r = nccl.commInitAll(devices);
   ncclCheck(nccl, 'ncclCommInitAll', r.result);
   const ranks = devices.map((_, i) => i);
-  const groups = r.comms!.map((comm, i) => new NcclProcessGroup(nccl, comm, { timeoutMs, nextGroupId: 1, device: devices[i] }, ranks, i));
+  const local: NonNullable<NcclJob['local']> = {};
+  const groups = r.comms!.map((comm, i) => new NcclProcessGroup(nccl, comm, { timeoutMs, nextGroupId: 1, device: devices[i], local }, ranks, i));
   return {
     groups,
+    // The calls made inside fn start waiting for their devices only once the outermost ncclGroupEnd
+    // has enqueued them (or reject with its error).
     group<T>(fn: () => T): T {
       ncclCheck(nccl, 'ncclGroupStart', nccl.groupStart());
+      const outermost = !local.open;
+      const waiting = (local.open ??= []);
       try {
         return fn();
       } finally {
-        ncclCheck(nccl, 'ncclGroupEnd', nccl.groupEnd());
+        let failure: unknown;
+        try {
+          ncclCheck(nccl, 'ncclGroupEnd', nccl.groupEnd());
+        } catch (e) {
+          failure = e;
+        }
+        if (outermost) {
+          local.open = undefined;
+          for (const w of waiting) failure === undefined ? w.resolve() : w.reject(failure);
+        }
+        if (failure !== undefined) throw failure;
       }
     },
   };
