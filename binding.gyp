@@ -27,7 +27,7 @@
                   "KILN_VERSION=\"<!(node -p \"require('./package.json').version\")\""],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl", "-lrt"]
     }
   ]
 }

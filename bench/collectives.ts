@@ -146,9 +146,25 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
 }
 
 /**
- * The peer figure for the CPU backend: a raw TCP stream over loopback (one socket pair, bytes copied
- * into a preallocated buffer as they arrive, as the CPU backend does), measured on this host in the
- * same run. The CPU backend's links are such streams, so its busbw is best read as a fraction of this.
+ * The ceiling for the CPU backend between ranks on one host, whose links are shared-memory rings:
+ * one core copying warm memory (the best of several 64 MiB copies), measured in the same run. Every
+ * byte a collective moves is copied at least twice (into a ring, out of it), so busbw stays below it.
+ */
+export function memcpyGBps(bytes = 64 << 20): number {
+  const src = Buffer.alloc(bytes, 1), dst = Buffer.alloc(bytes);
+  let best = Infinity;
+  for (let i = 0; i < 6; ++i) {
+    const t0 = performance.now();
+    src.copy(dst);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return bytes / (best * 1e6);
+}
+
+/**
+ * The peer figure for the CPU backend across hosts (or with KILN_SHM_BYTES=0): a raw TCP stream over
+ * loopback (one socket pair, bytes copied into a preallocated buffer as they arrive, as the CPU
+ * backend does), measured on this host in the same run. Links that are TCP are such streams.
  */
 export async function tcpLoopbackGBps(bytes = 64 << 20): Promise<number> {
   const payload = Buffer.alloc(bytes, 1);

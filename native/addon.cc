@@ -22,6 +22,7 @@
 #include "kernel.h"
 #include "nccl.h"
 #include "queue.h"
+#include "shm.h"
 #include "threadpool.h"
 #include "vmath.h"
 
@@ -151,6 +152,14 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   return Napi::External<Handle>::New(info.Env(), h, [](Napi::Env, Handle* p) { delete p; });
 }
 
+// hostArray(nbytes): an ArrayBuffer over fresh host memory (huge pages when large), freed when collected.
+Napi::Value HostArray(const Napi::CallbackInfo& info) {
+  const size_t n = byte_count_arg(info, 0, "hostArray");
+  void* p = allocate_host(n);
+  if (!p) fail("E_OOM", "hostArray: out of memory allocating " + std::to_string(n) + " bytes");
+  return Napi::ArrayBuffer::New(info.Env(), p, n, [](Napi::Env, void* data) { std::free(data); });
+}
+
 Napi::Value Free(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsExternal()) fail("E_ARGUMENT", "free: expected a buffer handle");
   info[0].As<Napi::External<Handle>>().Data()->buf.reset();  // queued tasks still hold it
@@ -181,12 +190,16 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   double offset = number_arg(info, 1, "offset");
   Bytes src = bytes_of(info[2], "write");
   check_range(buf, offset, src.size, "write");
-  // The caller may reuse its array at once, so the bytes are staged now and land in queue order.
-  auto staged = std::make_shared<std::string>(src.data, src.size);
-  Queue::cpu().push([buf, staged, offset] {
-    std::memcpy(buf->data() + (size_t)offset, staged->data(), staged->size());
+  auto land = [buf, offset](const char* bytes, size_t n) {
+    std::memcpy(buf->data() + (size_t)offset, bytes, n);
     buf->wrote();
-  });
+  };
+  // With nothing queued, the bytes land now (one copy). Otherwise the caller may reuse its array at
+  // once, so they are staged (in a pooled host block, not fresh pages) and land in queue order.
+  if (Queue::cpu().run_if_idle([&] { land(src.data, src.size); })) return info.Env().Undefined();
+  auto staged = std::make_shared<HostBuffer>(src.size);
+  std::memcpy(staged->data(), src.data, src.size);
+  Queue::cpu().push([land, staged] { land(staged->data(), staged->size()); });
   return info.Env().Undefined();
 }
 
@@ -463,6 +476,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("alloc", Napi::Function::New<guarded<Alloc>>(env, "alloc"));
   exports.Set("free", Napi::Function::New<guarded<Free>>(env, "free"));
+  exports.Set("hostArray", Napi::Function::New<guarded<HostArray>>(env, "hostArray"));
   exports.Set("write", Napi::Function::New<guarded<Write>>(env, "write"));
   exports.Set("read", Napi::Function::New<guarded<Read>>(env, "read"));
   exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));
@@ -478,6 +492,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   KILN_NCCL_FUNCTIONS(KILN_NCCL_EXPORT)
 #undef KILN_NCCL_EXPORT
   exports.Set("nccl", nccl);
+  auto shm = Napi::Object::New(env);  // POSIX shared memory for the CPU collectives (native/shm.h)
+#define KILN_SHM_EXPORT(name) shm.Set(#name, Napi::Function::New<guarded<shm_api::name>>(env, "shm." #name));
+  KILN_SHM_FUNCTIONS(KILN_SHM_EXPORT)
+#undef KILN_SHM_EXPORT
+  exports.Set("shm", shm);
   register_cuda_exports(env, exports);
   return exports;
 }

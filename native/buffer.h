@@ -10,6 +10,10 @@
 
 namespace kiln {
 
+// Fresh, 64-byte aligned host memory with HostBuffer's huge-page policy (buffer.cc), neither pooled nor
+// counted: for large arrays JS holds itself. Null when out of memory; release with std::free.
+void* allocate_host(size_t bytes);
+
 class HostBuffer {
  public:
   explicit HostBuffer(size_t nbytes);  // throws E_OOM

@@ -24,6 +24,18 @@ uint64_t Queue::pending() const {
   return tasks_.size();
 }
 
+bool Queue::run_if_idle(const std::function<void()>& fn) {
+  if (size_.load(std::memory_order_acquire) != 0) return false;
+  bool idle = false;
+  if (!dispatching_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return false;
+  // Holding the dispatcher token, nothing else runs; the queue must still be empty, or fn would jump it.
+  const bool empty = size_.load(std::memory_order_acquire) == 0;
+  if (empty) fn();
+  dispatching_.store(false, std::memory_order_release);
+  if (size_.load(std::memory_order_acquire) != 0) wake_worker();  // pushed while we held the token
+  return empty;
+}
+
 void Queue::drain() {
   std::mutex m;
   std::condition_variable cv;

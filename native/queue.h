@@ -21,6 +21,10 @@ class Queue {
   // Blocks the caller until every task pushed before this call has run. Only for teardown paths.
   void drain();
   uint64_t pending() const;
+  // Runs `fn` on the calling thread, now, if no task is queued or running (then nothing it could be
+  // ordered against exists), and returns true; otherwise returns false and runs nothing. Tasks pushed
+  // meanwhile (by another JS environment) wait until `fn` returns. For short copies only.
+  bool run_if_idle(const std::function<void()>& fn);
 
   // For the pool's workers. True when tasks wait and no worker is dispatching them.
   bool dispatchable() const {

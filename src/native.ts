@@ -70,6 +70,8 @@ export interface NativeCuda {
 export interface NativeAddon {
   alloc(nbytes: number): NativeHandle;
   free(h: NativeHandle): void;
+  /** An ArrayBuffer over fresh host memory (transparent huge pages from 4 MiB), freed when collected. */
+  hostArray(nbytes: number): ArrayBuffer;
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
   sync(): Promise<void>;
@@ -84,6 +86,18 @@ export interface NativeAddon {
   cuda: NativeCuda;
   /** NCCL loaded at run time (native/nccl.cc); src/distributed/nccl.ts is its only user. */
   nccl: NativeNccl;
+  /** POSIX shared memory (native/shm.cc); src/distributed/shm-link.ts is its only user. */
+  shm: NativeShm;
+}
+
+/** Shared-memory segments as ArrayBuffers, unmapped when collected. Names are "/kiln-" + 32 hex digits. */
+export interface NativeShm {
+  /** A new segment of this user (mode 0600), every page reserved: E_OOM when /dev/shm cannot hold it. */
+  create(bytes: number): { name: string; buffer: ArrayBuffer };
+  /** Maps an existing segment; E_UNSUPPORTED unless it exists, is this user's, and is exactly `bytes` long. */
+  open(name: string, bytes: number): ArrayBuffer;
+  /** Removes the name; mappings stay valid. */
+  unlink(name: string): void;
 }
 
 /** An NCCL communicator handle (a napi External). */

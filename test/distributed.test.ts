@@ -6,10 +6,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { resolveInit } from '../src/distributed/init.js';
+import { resolveInit, storeBarrier } from '../src/distributed/init.js';
 import { ncclCandidates, ncclFailure, ncclStatus, ncclVersionString } from '../src/distributed/nccl.js';
 import { decode, encode, reduceAll } from '../src/distributed/reduce-ops.js';
+import { FrameReader, writeFrame } from '../src/distributed/frames.js';
+import { ANSWER, CHUNK, OFFER, ringBytes } from '../src/distributed/shm-link.js';
 import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store.js';
+import { native } from '../src/native.js';
 import { freePort, parseLaunch, rankEnv } from '../src/cli/launch.js';
 import { expectKilnError } from './helpers/compare.js';
 import { CLI, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
@@ -40,15 +43,19 @@ const prefix = (head: number, body: number) => {
 describe('distributed: collectives on the cpu backend', () => {
   beforeAll(() => assertDistFresh());
 
-  for (const world of [2, 3, 4])
-    it(`${world} ranks: every collective, dtype and odd size matches each rank's reference`, () => {
-      const r = launch(['--nproc-per-node', String(world), fixture('dist-collectives.mjs'), String(SEED)]);
+  // each world size runs the links another way: TCP only, shared-memory rings of 16 KiB slots (a 6 MB
+  // payload wraps them ~90 times), and the default rings
+  const links = { 2: ['0', 'tcp'], 3: ['65536', 'shm'], 4: ['', 'shm'] } as const;
+  for (const world of [2, 3, 4] as const)
+    it(`${world} ranks (${links[world][1]} links${links[world][0] ? `, KILN_SHM_BYTES=${links[world][0]}` : ''}): every collective, dtype and odd size matches each rank's reference`, () => {
+      const r = launch(['--nproc-per-node', String(world), fixture('dist-collectives.mjs'), String(SEED)], 120_000, { KILN_SHM_BYTES: links[world][0] });
       expect(r.status, ending(r)).toBe(0);
       const results = tagged(r.stdout, 'RESULT');
       expect(results.map((x) => x.rank).sort(), ending(r)).toEqual([...Array(world).keys()]);
       for (const x of results) {
         expect(x.failures, `rank ${x.rank}`).toEqual([]);
         expect(x.checked).toBeGreaterThan(250);
+        expect(x.links, `rank ${x.rank}`).toEqual(Array(world - 1).fill(links[world][1]));
         expect(x.worldSize).toBe(world);
       }
     });
@@ -251,6 +258,72 @@ describe('distributed: launcher and configuration', () => {
     expect(err).toBeInstanceOf(kiln.KilnError);
     expect(err.code).toBe('E_DIST_TIMEOUT');
     expect(err.message).toMatch(/rank 0 could not connect to all 2 ranks within 1500 ms/);
+  });
+
+  it('shared memory: a ring the peer cannot map keeps that direction on TCP; a chunk outside the protocol loses the peer', async () => {
+    const port = await freePort('127.0.0.1');
+    const pending = kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 2, masterPort: port, token: 'tok', timeoutMs: 5000 });
+    pending.catch(() => undefined);
+    const store = await StoreClient.connect({ host: '127.0.0.1', port, token: 'tok', timeoutMs: 3000 });
+    const [host, linkPort] = (await store.get('cpu/addr/0')).toString().split(':');
+    // this test plays rank 1 by hand: hello, then answer rank 0's offer and make one of its own
+    const s = connect({ host, port: Number(linkPort) });
+    await new Promise((resolve) => s.once('connect', resolve));
+    const frames: [string, Buffer][] = [];
+    const reader = new FrameReader({ maxHead: 256, maxBody: 1 << 20 }, (h, b) => frames.push([h.toString('latin1'), b]), () => undefined);
+    s.on('data', (c) => reader.push(c));
+    s.on('error', () => undefined);
+    await writeFrame(s, Buffer.from([1, 0, 0, 0]), Buffer.from('tok'));
+    const next = async (head: string) => {
+      for (let i = 0; i < 100 && !frames.some(([h]) => h === head); ++i) await new Promise((r) => setTimeout(r, 20));
+      return frames.find(([h]) => h === head)?.[1];
+    };
+    const offer = await next(OFFER);
+    expect(offer, 'rank 0 offers its ring').toBeDefined();
+    await writeFrame(s, Buffer.from(ANSWER, 'latin1'), Buffer.from([0]));
+    // an offer of a segment that does not exist: rank 0 answers no
+    const bogus = Buffer.alloc(8 + 16 + 38);
+    bogus.writeUInt32LE(4, 0);
+    bogus.writeUInt32LE(4096, 4);
+    bogus.write(`/kiln-${'0'.repeat(32)}`, 24, 'latin1');
+    await writeFrame(s, Buffer.from(OFFER, 'latin1'), bogus);
+    expect([...((await next(ANSWER)) ?? [])]).toEqual([0]);
+    await storeBarrier(store, 'cpu/init', 2, 5000);
+    const pg = await pending;
+    try {
+      expect(pg.links?.()).toEqual([{ rank: 1, transport: 'tcp', reason: expect.stringMatching(/cannot map this rank's shared memory/) }]);
+      const waiting = pg.barrier().then(() => 'success', (e) => e);
+      await writeFrame(s, Buffer.from(`${CHUNK}0.0.0`, 'latin1'), Buffer.alloc(16));
+      const err = await waiting;
+      expect(err).toBeInstanceOf(kiln.KilnError);
+      expect(err.code).toBe('E_PEER_LOST');
+      expect(err.message).toMatch(/malformed frame \(a shared-memory chunk on a link without shared memory\)/);
+    } finally {
+      s.destroy();
+      store.close();
+      await pg.destroy();
+    }
+  });
+
+  it('shared memory: segments are this user\'s, exactly sized, and named only as Kiln names them', () => {
+    const shm = native().shm;
+    const seg = shm.create(8192);
+    try {
+      expect(seg.name).toMatch(/^\/kiln-[0-9a-f]{32}$/);
+      const other = new Uint8Array(shm.open(seg.name, 8192));
+      new Uint8Array(seg.buffer)[4100] = 42;
+      expect(other[4100]).toBe(42);
+      expectKilnError(() => shm.open(seg.name, 4096), 'E_UNSUPPORTED');
+    } finally {
+      shm.unlink(seg.name);
+    }
+    expectKilnError(() => shm.open(seg.name, 8192), 'E_UNSUPPORTED');
+    expectKilnError(() => shm.open('/dev/../etc/passwd', 8192), 'E_ARGUMENT');
+    expectKilnError(() => shm.create(0), 'E_ARGUMENT');
+    expectKilnError(() => shm.create(2 ** 40), 'E_ARGUMENT');
+    expect(ringBytes({})).toBe(8 << 20);
+    expect(ringBytes({ KILN_SHM_BYTES: '0' })).toBe(0);
+    expectKilnError(() => ringBytes({ KILN_SHM_BYTES: '100' }), 'E_ARGUMENT');
   });
 
   it('a world of one needs no launcher', async () => {

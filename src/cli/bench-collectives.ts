@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { freemem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { COLLECTIVES, benchCollectives, formatCollectives, tcpLoopbackGBps, type Collective } from '../../bench/collectives.js';
+import { COLLECTIVES, benchCollectives, formatCollectives, memcpyGBps, tcpLoopbackGBps, type Collective } from '../../bench/collectives.js';
 import { init } from '../distributed/init.js';
 import { checkReduce } from '../distributed/reduce-ops.js';
 import { checkDType } from '../dtype.js';
@@ -57,12 +57,17 @@ export async function benchCollectivesCommand(argv: string[]): Promise<number> {
   const maxBytes = maxBytesFor(num('max-bytes', 2 ** 30), Number(process.env.LOCAL_WORLD_SIZE ?? worldSize));
   const json = !!flags.json;
   const lead = pg.rank === 0;
-  // the peer: rank 0 measures a raw TCP loopback stream while the others wait (cpu backend only)
+  // the references (cpu backend only), measured by rank 0 while the others wait: a raw TCP loopback
+  // stream (the peer of TCP links) and one core's memcpy (the ceiling of shared-memory links)
+  const links = pg.links?.() ?? [];
   const peer = backend === 'cpu' && lead ? { name: 'tcp-loopback', gbps: await tcpLoopbackGBps() } : undefined;
+  const ceiling = backend === 'cpu' && lead ? { name: 'memcpy', gbps: memcpyGBps() } : undefined;
   await pg.barrier();
   if (lead && !json) {
     process.stdout.write(`kiln bench collectives: ${worldSize} ranks, ${backend} backend, ${dtype}, sizes ${num('min-bytes', 8)} B .. ${maxBytes} B\n`);
+    if (links.length) process.stdout.write(`rank 0's links: ${links.map((l) => `${l.rank}:${l.transport}`).join(' ')}${links.some((l) => l.reason) ? ` (tcp: ${links.find((l) => l.reason)!.reason})` : ''}\n`);
     if (peer) process.stdout.write(`peer: a raw TCP loopback stream on this host, same run: ${peer.gbps.toFixed(3)} GB/s\n`);
+    if (ceiling) process.stdout.write(`ceiling: one core's warm memcpy on this host, same run: ${ceiling.gbps.toFixed(3)} GB/s\n`);
   }
   const rows = await benchCollectives(pg, {
     ops: ops as Collective[],
@@ -78,11 +83,14 @@ export async function benchCollectivesCommand(argv: string[]): Promise<number> {
   if (lead) {
     if (json) {
       const host = info();
-      process.stdout.write(JSON.stringify({ suite: 'collectives', host: { version: host.version, node: host.node, nccl: host.nccl }, worldSize, backend, peer, rows }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ suite: 'collectives', host: { version: host.version, node: host.node, nccl: host.nccl }, worldSize, backend, links, peer, ceiling, rows }, null, 2) + '\n');
     } else {
       process.stdout.write(formatCollectives(rows) + '\n');
       const big = rows.filter((r) => r.size === Math.max(...rows.map((x) => x.size)));
-      if (peer) for (const r of big) process.stdout.write(`${r.op} at ${r.size} B: busbw ${(r.busbw / peer.gbps).toFixed(2)}x the TCP loopback peer\n`);
+      for (const r of big) {
+        if (peer) process.stdout.write(`${r.op} at ${r.size} B: busbw ${(r.busbw / peer.gbps).toFixed(2)}x the TCP loopback peer`);
+        if (ceiling) process.stdout.write(`, ${(r.busbw / ceiling.gbps).toFixed(2)}x the memcpy ceiling\n`);
+      }
     }
   }
   return rows.some((r) => r.wrong > 0) ? 1 : 0;

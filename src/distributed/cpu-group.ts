@@ -15,6 +15,7 @@ import {
   checkTag,
   checkTensor,
   type CallOptions,
+  type LinkInfo,
   type P2POptions,
   type ProcessGroup,
   type ReduceOptions,
@@ -223,6 +224,12 @@ export class CpuProcessGroup implements ProcessGroup {
     return this.call('barrier', o, async (key) => {
       await this.exchange(key(0), () => new Uint8Array(0), () => 0, 'barrier');
     });
+  }
+
+  /** How this rank sends to each other member (group ranks): 'shm' on one host, else 'tcp' with the reason. */
+  links(): LinkInfo[] {
+    const byRank = new Map(this.job.mesh.links().map((l) => [l.rank, l]));
+    return this.others().map((r) => ({ ...byRank.get(this.peer(r))!, rank: r }));
   }
 
   async newGroup(ranks: readonly number[]): Promise<ProcessGroup | undefined> {

@@ -31,6 +31,13 @@ export interface P2POptions extends CallOptions {
  * queued before anything enqueued after the call settles). A call that fails (E_DIST_TIMEOUT,
  * E_PEER_LOST) aborts the group: every later call fails at once.
  */
+/** How payloads of 64 KiB and more go from this rank to another member. */
+export interface LinkInfo {
+  rank: number;
+  transport: 'shm' | 'tcp';
+  reason?: string;
+}
+
 export interface ProcessGroup {
   readonly backend: DistBackend;
   /** This process's rank in the group, 0 .. worldSize-1. */
@@ -56,6 +63,11 @@ export interface ProcessGroup {
   recv(t: Tensor, src: number, options?: P2POptions): Promise<Tensor>;
   /** Resolves when every member has reached the barrier. */
   barrier(options?: CallOptions): Promise<void>;
+  /**
+   * The cpu backend: how this rank sends to each other member (group ranks), 'shm' between ranks on
+   * one host, else 'tcp' with the reason. NCCL picks its own transports, so its groups lack it.
+   */
+  links?(): LinkInfo[];
   /**
    * A subgroup of job-wide `ranks` (a subset of this group's members). Every member of this group
    * must call it, in the same order; members of the subgroup get it, the others get undefined.

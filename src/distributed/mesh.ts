@@ -1,13 +1,17 @@
 // The CPU backend's transport: one TCP connection between every pair of ranks, set up through the
 // store (each rank publishes where it listens; the higher rank dials the lower one and presents the
 // token and its rank). Messages are frames whose head is a string key; a receiver asks for
-// (peer, key) and gets the payloads sent under that key in order. A connection that closes or
-// sends garbage makes its peer lost: every pending and later receive from it fails with E_PEER_LOST.
+// (peer, key) and gets the payloads sent under that key in order. Between two ranks on one host,
+// payloads of SHM_MIN_BYTES or more travel through a shared-memory ring instead (shm-link.ts), with
+// only small control frames on the TCP link. A connection that closes or sends garbage makes its
+// peer lost: every pending and later send to it and receive from it fails with E_PEER_LOST.
 import { constants } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KilnError, fail } from '../errors.js';
 import { FrameReader, HELLO_TIMEOUT_MS, writeFrame } from './frames.js';
+import { ANSWER, CHUNK, CONTROL, FREE, OFFER, SHM_MIN_BYTES, ShmReceiver, ShmSender, freeBody, ringBytes } from './shm-link.js';
+import type { LinkInfo } from './group.js';
 import type { StoreClient } from './store.js';
 import { withTimeout } from './timeout.js';
 
@@ -25,6 +29,15 @@ class Peer {
   readonly arrived = new Map<string, Buffer[]>();
   readonly waiting = new Map<string, Waiter[]>();
   lost: KilnError | undefined;
+  /** Sends are issued one after another (a payload's chunks must not interleave with the next payload). */
+  issued: Promise<unknown> = Promise.resolve();
+  /** This rank's ring to the peer: offered until the peer answers, then used by send(). */
+  offered: ShmSender | undefined;
+  sender: ShmSender | undefined;
+  answered: (() => void) | undefined;
+  /** The peer's ring to this rank, once accepted. */
+  receiver: ShmReceiver | undefined;
+  noShm = 'shared memory was not set up';
   constructor(readonly socket: Socket) {}
 }
 
@@ -40,6 +53,7 @@ export class Mesh {
 
   /** Connects this rank to every other rank of the job. */
   static async create(store: StoreClient, rank: number, worldSize: number, token: string, timeoutMs: number, prefix: string): Promise<Mesh> {
+    const ring = ringBytes();
     const host = store.localAddress;
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
@@ -78,6 +92,9 @@ export class Mesh {
       await withTimeout(Promise.all([accepted, ...dialed]), timeoutMs, () =>
         new KilnError('E_DIST_TIMEOUT', `rendezvous: rank ${rank} could not connect to all ${worldSize} ranks within ${timeoutMs} ms (connected: ${[...mesh.#peers.keys()].sort().join(', ') || 'none'})`),
       );
+      await withTimeout(mesh.offerRings(ring), timeoutMs, () =>
+        new KilnError('E_DIST_TIMEOUT', `rendezvous: rank ${rank}: a peer did not answer its shared-memory offer within ${timeoutMs} ms`),
+      );
     } catch (e) {
       mesh.close();
       throw e;
@@ -95,15 +112,14 @@ export class Mesh {
       DATA_LIMITS,
       (head, body) => {
         const key = head.toString('latin1');
-        const w = peer.waiting.get(key);
-        if (w?.length) {
-          w.shift()!.resolve(body);
-          if (!w.length) peer.waiting.delete(key);
-        } else {
-          const q = peer.arrived.get(key);
-          if (q) q.push(body);
-          else peer.arrived.set(key, [body]);
+        if (key[0] !== CONTROL) return deliver(peer, key, body);
+        let bad: string | undefined;
+        try {
+          bad = this.control(peer, key, body);
+        } catch (e) {
+          bad = (e as Error).message;
         }
+        if (bad) this.lose(peerRank, `it sent a malformed frame (${bad})`);
       },
       (why) => this.lose(peerRank, `it sent a malformed frame (${why})`),
     );
@@ -114,10 +130,63 @@ export class Mesh {
     socket.on('close', () => this.lose(peerRank, 'its connection closed (the process exited or was killed?)'));
   }
 
+  /** Offers a ring to every peer (unless `ring` is 0) and waits for the answers. */
+  private async offerRings(ring: number): Promise<void> {
+    const answers: Promise<void>[] = [];
+    for (const peer of this.#peers.values()) {
+      if (ring === 0) {
+        peer.noShm = 'KILN_SHM_BYTES=0 turned shared memory off';
+        continue;
+      }
+      try {
+        peer.offered = new ShmSender(ring);
+      } catch (e) {
+        peer.noShm = (e as Error).message;
+        continue;
+      }
+      answers.push(new Promise((resolve) => (peer.answered = resolve)));
+      sendControl(peer, OFFER, peer.offered.offer());
+    }
+    await Promise.all(answers);
+  }
+
+  /** Handles a control frame (shm-link.ts); returns why it is malformed, if it is. */
+  private control(peer: Peer, head: string, body: Buffer): string | undefined {
+    if (head.startsWith(CHUNK)) {
+      if (!peer.receiver) return 'a shared-memory chunk on a link without shared memory';
+      const key = head.slice(CHUNK.length), got = peer.receiver.take(key, body, DATA_LIMITS.maxBody);
+      if (typeof got === 'string') return got;
+      sendControl(peer, FREE, freeBody(got.slot));
+      if (got.payload) deliver(peer, key, got.payload);
+      return undefined;
+    }
+    if (head === FREE) return peer.sender?.release(body) ? undefined : 'a free notice for a slot that is not in use';
+    if (head === OFFER) {
+      if (peer.receiver) return 'a second shared-memory offer';
+      peer.receiver = ShmReceiver.accept(body);
+      sendControl(peer, ANSWER, Buffer.from([peer.receiver ? 1 : 0]));
+      return undefined;
+    }
+    if (head === ANSWER) {
+      const ring = peer.offered;
+      if (!ring || body.length !== 1) return 'an answer to no shared-memory offer';
+      peer.offered = undefined;
+      ring.unlink();
+      if (body[0] === 1) peer.sender = ring;
+      else peer.noShm = 'the peer cannot map this rank\'s shared memory (another host?)';
+      peer.answered?.();
+      return undefined;
+    }
+    return `an unknown control frame ${JSON.stringify(head)}`;
+  }
+
   private lose(peerRank: number, why: string): void {
     const peer = this.#peers.get(peerRank);
     if (!peer || peer.lost) return;
     peer.lost = this.#aborted ?? new KilnError('E_PEER_LOST', `rank ${this.rank} lost rank ${peerRank}: ${why}`);
+    peer.sender?.break(peer.lost);
+    peer.offered?.break(peer.lost);
+    peer.answered?.();
     peer.socket.destroy();
     for (const ws of peer.waiting.values()) for (const w of ws) w.reject(peer.lost);
     peer.waiting.clear();
@@ -129,13 +198,40 @@ export class Mesh {
     return p;
   }
 
-  /** Sends bytes to a peer under key; resolves when the socket has taken them. */
+  /**
+   * Sends bytes to a peer under key; resolves when the socket (and, for a payload through shared
+   * memory, the ring) has taken them, so the caller may reuse `bytes`.
+   */
   send(to: number, key: string, bytes: Uint8Array): Promise<void> {
     const p = this.peer(to);
     if (p.lost) return Promise.reject(p.lost);
-    return writeFrame(p.socket, Buffer.from(key, 'latin1'), bytes).catch(() => {
-      throw p.lost ?? new KilnError('E_PEER_LOST', `rank ${this.rank} could not send to rank ${to}: the connection closed`);
-    });
+    if (key[0] === CONTROL) fail('E_ARGUMENT', `mesh keys may not start with byte 1 (reserved for control frames): ${JSON.stringify(key)}`);
+    const ring = bytes.length >= SHM_MIN_BYTES ? p.sender : undefined;
+    let taken: Promise<void> = Promise.resolve();
+    const issue = async () => {
+      if (p.lost) throw p.lost;
+      if (!ring) taken = writeFrame(p.socket, Buffer.from(key, 'latin1'), bytes);
+      else
+        await ring.send(key, bytes, (head, body) => {
+          // only the last chunk's write is awaited (below); a failed write shows up as the link's loss
+          taken = writeFrame(p.socket, Buffer.from(head, 'latin1'), body);
+          taken.catch(() => undefined);
+        });
+    };
+    const issued = p.issued.then(issue, issue);
+    p.issued = issued.catch(() => undefined);
+    return issued
+      .then(() => taken)
+      .catch(() => {
+        throw p.lost ?? new KilnError('E_PEER_LOST', `rank ${this.rank} could not send to rank ${to}: the connection closed`);
+      });
+  }
+
+  /** How this rank sends to each peer. */
+  links(): LinkInfo[] {
+    return [...this.#peers.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([rank, p]) => (p.sender ? { rank, transport: 'shm' } : { rank, transport: 'tcp', reason: p.noShm }));
   }
 
   /** The next payload a peer sent under key. */
@@ -165,6 +261,24 @@ export class Mesh {
   close(): void {
     this.abort(new KilnError('E_PEER_LOST', `rank ${this.rank}: the process group was destroyed`));
   }
+}
+
+/** Hands a payload to the receive waiting for its key, or queues it. */
+function deliver(peer: Peer, key: string, body: Buffer): void {
+  const w = peer.waiting.get(key);
+  if (w?.length) {
+    w.shift()!.resolve(body);
+    if (!w.length) peer.waiting.delete(key);
+  } else {
+    const q = peer.arrived.get(key);
+    if (q) q.push(body);
+    else peer.arrived.set(key, [body]);
+  }
+}
+
+/** Writes a control frame; a failure shows up as the link's loss, not here. */
+function sendControl(peer: Peer, head: string, body: Buffer): void {
+  writeFrame(peer.socket, Buffer.from(head, 'latin1'), body).catch(() => undefined);
 }
 
 /** Accepting side of a link: the first frame must carry a known rank and the job's token. */

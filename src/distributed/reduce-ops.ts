@@ -2,7 +2,7 @@
 // accumulator array: float32, float16 and bfloat16 in float32 (halves are widened once, combined in
 // float32 and rounded once, to nearest even), integers in their own width with wrap-around (like
 // NCCL), bool as logical or (max) and and (min). Whole typed arrays, no per-element objects.
-import type { DType } from '../dtype.js';
+import { itemSize, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 
 export type ReduceOp = 'sum' | 'prod' | 'min' | 'max' | 'avg';
@@ -63,7 +63,7 @@ const bfloatBits = (b: number): number =>
 export function decode(dtype: DType, bytes: Uint8Array, borrow = false): Acc {
   // halves are widened into a fresh array anyway, so their bytes are only read in place
   const half = dtype === 'float16' || dtype === 'bfloat16';
-  const aligned = half ? bytes.byteOffset % 2 === 0 : borrow && bytes.byteOffset % 8 === 0;
+  const aligned = (half || borrow) && bytes.byteOffset % itemSize(dtype) === 0;
   const { buffer, byteOffset, byteLength } = aligned ? bytes : copyAligned(bytes);
   switch (dtype) {
     case 'float32': return new Float32Array(buffer, byteOffset, byteLength / 4);
@@ -144,9 +144,12 @@ export function finish(op: ReduceOp, acc: Acc, contributions: number): void {
   for (let i = 0; i < a.length; ++i) a[i] /= contributions;
 }
 
-/** Reduces every rank's raw bytes, in rank order, into raw bytes of dtype. */
+/**
+ * Reduces every rank's raw bytes, in rank order, into raw bytes of dtype. The result may be parts[0]
+ * itself, overwritten (the callers own every part and need none of them afterwards).
+ */
 export function reduceAll(dtype: DType, op: ReduceOp, parts: readonly Uint8Array[]): Uint8Array {
-  const acc = decode(dtype, parts[0]);
+  const acc = decode(dtype, parts[0], true);
   for (let r = 1; r < parts.length; ++r) combine(dtype, op, acc, parts[r]);
   finish(op, acc, parts.length);
   return encode(dtype, acc);
