@@ -171,17 +171,44 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
 }
 
 // dst[z][r][k] = src(z, r, k) for a K-contiguous copy of an operand ([rows, K] per batch entry,
-// rows padded to `ld` elements so TMA's 16-byte row alignment holds).
+// rows padded to `ld` elements so TMA's 16-byte row alignment holds; the padding is never read: the
+// tensor map's K extent ends at K). Through 32 x 32 shared-memory tiles, so both the reads and the
+// writes are coalesced when the source is row-contiguous (an ordinary row-major B, read as B^T): a
+// plain element-per-thread copy then reads with a stride of N elements, ~16x the bytes it uses.
+// `lanes_on_rows`: the warp's 32 lanes read 32 rows of one k (a row-contiguous source), else 32 k.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) pack_kmajor(T* dst, const T* src, Geometry<4> batch, int which, int64_t rows, int64_t K,
-                                                        int64_t ld, int64_t s_row, int64_t s_k) {
-  const int64_t n = batch.n * rows * K;
-  KILN_GRID_STRIDE(i, n) {
-    const int64_t k = i % K, r = (i / K) % rows, z = i / (K * rows);
+                                                        int64_t ld, int64_t s_row, int64_t s_k, bool lanes_on_rows) {
+  __shared__ T tile[32][33];  // tile[k - k0][r - r0]; the odd pitch spreads a column over the banks
+  const int lane = threadIdx.x % 32, wy = threadIdx.x / 32;  // kThreads / 32 = 8 rows of lanes
+  for (int64_t z = blockIdx.z; z < batch.n; z += gridDim.z) {
     int64_t off[4];
     batch.offsets(z, off);
-    dst[(z * rows + r) * ld + k] = src[off[which] + r * s_row + k * s_k];
+    const T* s = src + (which == 0 ? off[0] : off[1]);  // a constant index keeps off[] in registers
+    T* d = dst + z * rows * ld;
+    for (int64_t r0 = (int64_t)blockIdx.y * 32; r0 < rows; r0 += (int64_t)gridDim.y * 32) {
+      const int64_t k0 = (int64_t)blockIdx.x * 32;
+      for (int j = wy; j < 32; j += kThreads / 32) {
+        const int64_t r = r0 + (lanes_on_rows ? lane : j), k = k0 + (lanes_on_rows ? j : lane);
+        if (r < rows && k < K) tile[k - k0][r - r0] = s[r * s_row + k * s_k];
+      }
+      __syncthreads();
+      for (int j = wy; j < 32; j += kThreads / 32) {
+        const int64_t r = r0 + j, k = k0 + lane;
+        if (r < rows && k < K) d[r * ld + k] = tile[lane][j];
+      }
+      __syncthreads();  // the next row tile's reads must not overwrite this one before it is written
+    }
   }
+}
+
+template <typename T>
+void launch_pack(T* dst, const void* src, const Geometry<4>& batch, int which, int64_t rows, int64_t K, int64_t ld, int64_t s_row,
+                 int64_t s_k, const Stream& s) {
+  const dim3 grid((unsigned)((K + 31) / 32), batch_grid((rows + 31) / 32), batch_grid(batch.n));
+  pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(dst, reinterpret_cast<const T*>(src), batch, which, rows, K, ld, s_row, s_k,
+                                                  s_row == 1 && s_k != 1);
+  check_launch("pack_kmajor");
 }
 
 using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
@@ -234,12 +261,8 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
   const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && tma_ready(p.a, p.M, p.K, p.sam, sba, nb);
   const bool b_direct = one_stride && (p.sbk == 1 || p.K == 1) && tma_ready(p.b, p.N, p.K, p.sbn, sbb, nb);
   Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * 2)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * 2));
-  const unsigned grid = grid_for(nb * std::max(p.M, p.N) * p.K, kThreads, s);
-  if (!a_direct)
-    pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(pa.as<T>(), reinterpret_cast<const T*>(p.a), p.batch, 0, p.M, p.K, kp, p.sam, p.sak);
-  if (!b_direct)
-    pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(pb.as<T>(), reinterpret_cast<const T*>(p.b), p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk);
-  check_launch("pack_kmajor");
+  if (!a_direct) launch_pack(pa.as<T>(), p.a, p.batch, 0, p.M, p.K, kp, p.sam, p.sak, s);
+  if (!b_direct) launch_pack(pb.as<T>(), p.b, p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk, s);
   const CUtensorMap ma = a_direct ? tensor_map(t, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
   const CUtensorMap mb = b_direct ? tensor_map(t, p.b, p.N, p.K, p.sbn, sbb, nb) : tensor_map(t, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
   check(cudaFuncSetAttribute(gemm_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
