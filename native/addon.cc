@@ -22,6 +22,7 @@
 #include "kernel.h"
 #include "nccl.h"
 #include "queue.h"
+#include "reduce_bytes.h"
 #include "shm.h"
 #include "threadpool.h"
 #include "vmath.h"
@@ -477,6 +478,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New<guarded<Alloc>>(env, "alloc"));
   exports.Set("free", Napi::Function::New<guarded<Free>>(env, "free"));
   exports.Set("hostArray", Napi::Function::New<guarded<HostArray>>(env, "hostArray"));
+  exports.Set("reduceInto", Napi::Function::New<guarded<ReduceInto>>(env, "reduceInto"));
   exports.Set("write", Napi::Function::New<guarded<Write>>(env, "write"));
   exports.Set("read", Napi::Function::New<guarded<Read>>(env, "read"));
   exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));

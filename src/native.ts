@@ -72,6 +72,8 @@ export interface NativeAddon {
   free(h: NativeHandle): void;
   /** An ArrayBuffer over fresh host memory (transparent huge pages from 4 MiB), freed when collected. */
   hostArray(nbytes: number): ArrayBuffer;
+  /** acc = acc (op) x for the CPU collectives (native/reduce_bytes.cc); x holds raw bytes of dtype. */
+  reduceInto(dtype: string, op: string, acc: ArrayBufferView, x: Uint8Array): void;
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
   sync(): Promise<void>;
