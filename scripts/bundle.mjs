@@ -5,7 +5,7 @@
 //                               src/ test/ bench/ examples/ (vitest runs the TS tests), the
 //                               runtime node_modules (the package's dependencies minus its build
 //                               tools, plus vitest, each with its own dependency closure; only
-//                               linux-x64 binaries of onnxruntime-node), and this host's
+//                               linux-x64 binaries of onnxruntime-node and webgpu), and this host's
 //                               libstdc++/libgcc_s for a GPU host with an older toolchain
 //   .bundle/kiln-run.sh         unpacks next to itself (once) and runs: info | bench ... | test ... | shell
 // Build first (`npm run build`); the script refuses a bundle over 64 MiB. Nothing is downloaded.
@@ -42,10 +42,11 @@ export function runtimePackages(rootDir) {
   return [...seen].sort();
 }
 
-// Files no runtime reads, and onnxruntime-node's binaries for other platforms.
+// Files no runtime reads, and onnxruntime-node's and webgpu's (Dawn's) binaries for other platforms.
 const skip = (src) =>
   /\.(d\.ts|d\.mts|d\.cts|map|md)$/.test(src) ||
-  /onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32|linux\/arm64)/.test(src);
+  /onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32|linux\/arm64)/.test(src) ||
+  /webgpu\/dist\/(darwin|win32|linux-arm64)/.test(src);
 
 function main() {
   const addon = join(root, 'build', 'Release', 'kiln.node');
@@ -89,6 +90,7 @@ const RUNNER = `#!/bin/sh
 #   sh kiln-run.sh info                      kiln info (devices, and why a backend is absent)
 #   sh kiln-run.sh test [vitest args]        the test suite (KILN_REQUIRE=cuda makes a missing GPU fail)
 #   sh kiln-run.sh bench matmul [args]       kiln bench matmul (e.g. --device cuda --dtype bfloat16 --case 4096^3)
+#   sh kiln-run.sh check OUTDIR              the GPU host's whole check, each step time-boxed (below)
 #   sh kiln-run.sh shell                     a shell with the bundled node first on PATH
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,12 +106,45 @@ ONNXRUNTIME_NODE_INSTALL=skip
 export PATH LD_LIBRARY_PATH ONNXRUNTIME_NODE_INSTALL
 cmd=\${1:-info}
 [ $# -gt 0 ] && shift
+# check: correctness first, then the numbers, each step under its own limit so one hang cannot eat a
+# short device lease; every step's output lands in OUTDIR (NN-step.log, and .json for the benches),
+# with a summary line per step in OUTDIR/summary.txt. The steps:
+#   01 host        nvidia-smi, node, kiln info
+#   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too)
+#   03-06 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma), tf32 (precision high)
+#                  and float32 (SIMT), each beside cuBLASLt in the same run
+#   07 nccl        kiln bench collectives on NCCL at world size 1
+check() {
+  out=$1
+  mkdir -p "$out"
+  : > "$out/summary.txt"
+  step() {
+    name=$1 limit=$2
+    shift 2
+    t0=$(date +%s)
+    set +e
+    timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1
+    rc=$?
+    set -e
+    echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $*" >> "$out/summary.txt"
+  }
+  step 01-host 60 sh -c 'nvidia-smi; node --version; node dist/src/cli/main.js info'
+  step 02-test "\${KILN_CHECK_TEST_S:-420}" env KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$out/02-test.json"
+  m="node dist/src/cli/main.js bench matmul --device cuda --json"
+  step 03-matmul-16bit 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 > '$out/03-matmul-16bit.json'"
+  step 04-matmul-wgmma 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/04-matmul-wgmma.json'"
+  step 05-matmul-tf32 120 sh -c "$m --dtype float32 --case 4096^3 --precision high > '$out/05-matmul-tf32.json'"
+  step 06-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/06-matmul-f32.json'"
+  step 07-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --json > '$out/07-nccl.json'"
+  cat "$out/summary.txt"
+}
 case "$cmd" in
+  check) [ $# -ge 1 ] || { echo "usage: sh kiln-run.sh check OUTDIR" >&2; exit 2; }; check "$1" ;;
   info) exec node dist/src/cli/main.js info "$@" ;;
   bench) exec node dist/src/cli/main.js bench "$@" ;;
   test) exec node node_modules/vitest/vitest.mjs run "$@" ;;
   shell) exec "\${SHELL:-sh}" ;;
-  *) echo "usage: sh kiln-run.sh info | test [vitest args] | bench matmul [args] | shell" >&2; exit 2 ;;
+  *) echo "usage: sh kiln-run.sh info | test [vitest args] | bench matmul [args] | check OUTDIR | shell" >&2; exit 2 ;;
 esac
 `;
 
