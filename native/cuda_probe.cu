@@ -15,6 +15,8 @@ CudaProbe cuda_probe() {
   if (err != cudaSuccess) {
     p.device_count = 0;
     p.reason = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+    // With no driver at all the runtime still says "insufficient driver"; say what is missing.
+    if (err == cudaErrorInsufficientDriver && p.driver_version == 0) p.reason += " (no NVIDIA driver is installed)";
     cudaGetLastError();  // clear, so later calls are not poisoned
   } else if (p.device_count == 0) {
     p.reason = "the CUDA driver reports no devices";

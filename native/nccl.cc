@@ -165,6 +165,7 @@ class InitRankWorker : public Napi::AsyncWorker {
       set_device(device_);
       result_ = g_api.CommInitRank(&comm_, nranks_, id_, rank_);
     } catch (const Error& e) {
+      code_ = e.code();
       SetError(e.what());
     }
   }
@@ -175,7 +176,13 @@ class InitRankWorker : public Napi::AsyncWorker {
     if (result_ == 0) o.Set("comm", comm_handle(env, comm_));
     deferred_.Resolve(o);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // The code (E_DEVICE, E_UNSUPPORTED from set_device) travels with the message; nccl-group.ts
+  // turns an error carrying a code into a KilnError.
+  void OnError(const Napi::Error& e) override {
+    Napi::Error err = Napi::Error::New(Env(), e.Message());
+    err.Set("code", Napi::String::New(Env(), code_.empty() ? "E_NATIVE" : code_));
+    deferred_.Reject(err.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -184,6 +191,7 @@ class InitRankWorker : public Napi::AsyncWorker {
   int rank_, device_;
   Comm comm_ = nullptr;
   Result result_ = 0;
+  std::string code_;
 };
 
 }  // namespace

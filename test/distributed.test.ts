@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { resolveInit, storeBarrier } from '../src/distributed/init.js';
-import { ncclCandidates, ncclFailure, ncclStatus, ncclVersionString } from '../src/distributed/nccl.js';
+import { ncclCandidates, ncclFailure, ncclStatus, ncclTooOld, ncclVersionString } from '../src/distributed/nccl.js';
 import { decode, encode, reduceAll } from '../src/distributed/reduce-ops.js';
 import { FrameReader, writeFrame } from '../src/distributed/frames.js';
 import { ANSWER, CHUNK, OFFER, ringBytes } from '../src/distributed/shm-link.js';
@@ -415,6 +415,13 @@ describe('distributed: reductions and NCCL plumbing', () => {
     const notNccl = runNode(probe, { KILN_NCCL_PATH: 'libm.so.6' });
     expect(notNccl.status, ending(notNccl)).toBe(0);
     expect(JSON.parse(notNccl.stdout).reason).toMatch(/libm\.so\.6 \(missing symbols ncclGetVersion, ncclGetUniqueId, .*ncclGetErrorString/);
+  });
+
+  it('NCCL older than 2.10.3 (no bfloat16, no avg) is refused with the reason', () => {
+    expect(ncclTooOld(2804)).toMatch(/NCCL 2\.8\.4 is older than 2\.10\.3/);
+    expect(ncclTooOld(21002)).toMatch(/NCCL 2\.10\.2 is older/);
+    expect(ncclTooOld(21003)).toBeUndefined();
+    expect(ncclTooOld(22703)).toBeUndefined();
   });
 
   it('NCCL results become KilnErrors: E_NCCL, or E_PEER_LOST for system and remote errors', () => {

@@ -482,8 +482,11 @@ std::shared_ptr<HostStage> upload_later(const DeviceBufferPtr& buf, size_t offse
   if (n == 0) return s;
   s->host = d.pinned.acquire(n, s->cap);
   check(cudaLaunchHostFunc(d.stream, wait_for_stage, s.get()), "cudaLaunchHostFunc");
-  check(cudaMemcpyAsync(buf->ptr + offset, s->host, n, cudaMemcpyHostToDevice, d.stream), "cudaMemcpyAsync (upload)");
+  // From here the stream holds s.get(): whatever happens, s lives until the stream has passed it.
+  const cudaError_t copy = cudaMemcpyAsync(buf->ptr + offset, s->host, n, cudaMemcpyHostToDevice, d.stream);
+  if (copy != cudaSuccess) stage_ready(*s);  // release the waiting host function: nothing will fill it
   d.when_done([s](cudaError_t, unsigned) {}, false);  // keeps the block until the copy has completed
+  check(copy, "cudaMemcpyAsync (upload)");
   return s;
 }
 

@@ -4,7 +4,7 @@
 // or when the call outlives its timeout, so no rank hangs forever.
 import { resolveDevice, type BufferHandle } from '../backends/backend.js';
 import { itemSize, type DType } from '../dtype.js';
-import { KilnError, fail } from '../errors.js';
+import { KilnError, fail, type KilnErrorCode } from '../errors.js';
 import { native, type NativeNccl, type NcclComm } from '../native.js';
 import { empty } from '../ops/run.js';
 import { zeros } from '../ops/creation.js';
@@ -307,7 +307,10 @@ async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: numbe
     id = u.id!;
     await job.store!.set(key, id);
   } else id = await job.store!.get(key, job.timeoutMs);
-  const r = await withTimeout(nccl.commInitRank(size, id, rank, job.device), job.timeoutMs, () =>
+  const init = nccl.commInitRank(size, id, rank, job.device).catch((e: Error & { code?: string }) => {
+    throw e instanceof KilnError ? e : new KilnError((e.code ?? 'E_NATIVE') as KilnErrorCode, `ncclCommInitRank: ${e.message}`);
+  });
+  const r = await withTimeout(init, job.timeoutMs, () =>
     new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: rank ${rank} of ${size} did not finish within ${job.timeoutMs} ms`),
   );
   ncclCheck(nccl, 'ncclCommInitRank', r.result);

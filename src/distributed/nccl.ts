@@ -47,8 +47,18 @@ export function ncclStatus(): NcclStatus {
   const addon = tryNative();
   if (!addon) return (status = { reason: 'the native addon is not loaded' });
   const r = addon.nccl.load(ncclCandidates(process.env, process.env.KILN_NCCL_PATH ? [] : pythonSitePackages()));
-  status = r.error ? { reason: r.error } : { version: ncclVersionString(r.version ?? 0), path: r.path };
+  const old = r.error ? undefined : ncclTooOld(r.version ?? 0);
+  status = r.error ? { reason: r.error } : old ? { reason: `${old} (${r.path})` } : { version: ncclVersionString(r.version ?? 0), path: r.path };
   return status;
+}
+
+/** NCCL 2.10.3 is the first with bfloat16 and avg (ncclBfloat16 = 9, ncclAvg = 4); older ones are refused. */
+export const NCCL_MIN_VERSION = 21003;
+
+/** Why an NCCL of this version code cannot serve Kiln, if it cannot. */
+export function ncclTooOld(code: number): string | undefined {
+  const comparable = code >= 20900 ? code : Math.floor(code / 1000) * 10000 + (code % 1000); // 2.8.4 = 2804 -> 20804
+  return comparable < NCCL_MIN_VERSION ? `NCCL ${ncclVersionString(code)} is older than 2.10.3, the first with bfloat16 and avg` : undefined;
 }
 
 // ncclResult_t values that mean a peer or the network went away rather than a local mistake
