@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { native } from '../native.js';
-import { hostBytes } from './tensor-io.js';
+import { hostBytes } from './host-bytes.js';
 
 /** Control frames on a link have heads that start with this byte; a user key never does. */
 export const CONTROL = '\u0001';

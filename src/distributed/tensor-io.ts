@@ -2,23 +2,11 @@
 // order: reading waits for the work queued before it; writing is queued after it.
 import { itemSize, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
-import { tryNative } from '../native.js';
 import { empty } from '../ops/run.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkTensor } from './group.js';
-
-/** Arrays of this size and more come from the addon's huge-page memory (see hostBytes). */
-const HOST_ARRAY_MIN = 4 << 20;
-
-/**
- * A fresh byte array for a payload. Large ones come from the addon's allocator, whose huge pages make
- * the first touch ~5x faster than V8's fresh pages on the build VM (native/buffer.cc); 64-byte aligned.
- */
-export function hostBytes(n: number): Uint8Array {
-  const addon = n >= HOST_ARRAY_MIN ? tryNative() : undefined;
-  return addon ? new Uint8Array(addon.hostArray(n)) : new Uint8Array(n);
-}
+import { hostBytes } from './host-bytes.js';
 
 /** The tensor's elements as raw bytes of its dtype, row-major (a sync point of its device). */
 export async function readBytes(t: Tensor, op: string): Promise<Uint8Array> {
