@@ -1,7 +1,9 @@
 // The CUDA backend's host side: discovery that never crashes and says why there is no device, the
 // cuBLASLt search order and its error, option parsing. Then, where a CUDA device exists (skipped
 // visibly otherwise), the runtime itself: transfers, the memory cap, device-side errors, the timer.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -52,6 +54,29 @@ describe('cuda op table', () => {
     if (cudaCompiled) expect(missing).toEqual([]);
     else expect(missing).toEqual(ops);
     expect(backend('cuda')!.supports('MatMul', ['bfloat16'])).toBe(cudaCompiled);
+  });
+});
+
+describe('wgmma shared-memory layouts, checked on the host', () => {
+  // matmul_wgmma_layout.h holds the sm_90a kernel's stage layout, TMA boxes and matrix descriptors;
+  // its checker models TMA's 128B swizzle and wgmma's canonical K-major / MN-major layouts (PTX ISA)
+  // and reads every A and B element of a set of problems back through the kernel's own descriptors,
+  // then confirms that eight deliberately wrong layouts are caught. It runs here, without a GPU.
+  it('every element wgmma would read is the one TMA put there, for K-major A and B^T and MN-major B', () => {
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-wgmma-'));
+    try {
+      const exe = join(dir, 'check');
+      const cc = spawnSync('c++', ['-std=c++17', '-O2', '-I', join(root, 'kernels', 'cuda'), join(root, 'kernels', 'cuda', 'matmul_wgmma_layout_check.cc'), '-o', exe], { encoding: 'utf8' });
+      expect(cc.status, cc.stderr).toBe(0);
+      const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^as built: PASS/m);
+      expect(r.stdout.match(/caught$/gm)?.length).toBe(8);
+      expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -27,6 +27,10 @@ const SHAPES: [number[], number[], number, number, number][] = [
   [[3], [3], 65, 33, 17],
   [[2, 1], [3], 17, 129, 9],
   [[5], [], 1, 64, 127],
+  // N a multiple of 8: wgmma reads a row-major B in place MN-major (N tail inside the first 64-wide
+  // box of the last tile, the second box wholly past N, K tails); transposed, the B^T path.
+  [[], [], 129, 200, 136],
+  [[3], [3], 65, 72, 192],
 ];
 const LAYOUTS: [Layout, Layout][] = [
   ['contiguous', 'contiguous'],

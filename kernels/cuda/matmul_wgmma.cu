@@ -1,33 +1,38 @@
 // matmul_wgmma: the sm_90a (Hopper) tensor-core matmul for float16 / bfloat16, float32 accumulation.
-//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128 x 64 tiles of A and of B^T into a
+//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128 x 64 tiles of A and B into a
 //   4-stage shared-memory ring; wgmma.mma_async m64n128k16 reads them through matrix descriptors.
 //   Warp specialization: warpgroup 0 is the producer (one thread issues the TMA copies and arms the
 //   stage's "full" mbarrier with the byte count); warpgroups 1 and 2 are consumers, each owning 64
 //   rows of the 128 x 128 output tile, and release a stage through its "empty" mbarrier.
 //   Persistent grid (one block per SM) walking the tiles in a swizzled order: groups of 8 row tiles
 //   sweep the columns together, so the A and B tiles in flight stay in L2.
-// Operands: TMA reads A ([M, K]) and B^T ([N, K]) in place when K is their unit stride and their
-// rows are 16-byte aligned (a row-major A; a B that is a transposed view); any other operand, and
-// operands of several batch dims (the tensor maps are 3-D: K, rows, batch), is first copied to a
+// Operands: TMA reads A ([M, K]) in place when K is its unit stride and its rows are 16-byte
+// aligned (a row-major A). B is read in place either K-major, as B^T ([N, K], a B that is a
+// transposed view), or MN-major, as [K, N] with N contiguous (an ordinary row-major B: two 64-wide
+// N boxes per stage, and wgmma's imm-trans-b = 1). Any other operand, and operands of several batch
+// dims or a broadcast batch (the tensor maps are 3-D: inner, rows, batch), is first copied to a
 // K-contiguous scratch (pack_kmajor). Edge tiles: TMA zero-fills reads past M, N and K; the
 // epilogue (gemm_store, shared with the other kernels) writes only the valid part, with alpha,
 // beta and C.
-// Descriptors (PTX ISA, "matrix descriptor"): start address >> 4 in bits 0-13, leading byte
-// offset >> 4 in 16-29 (unused for swizzled K-major: 1), stride byte offset >> 4 in 32-45 (1024:
-// eight 128-byte rows), swizzle mode 1 (128B) in bits 62-63; a K step of 16 elements within the
-// 128-byte swizzle row advances the start address by 32 bytes.
+// Shared-memory layout, TMA boxes and descriptors: matmul_wgmma_layout.h (K-major: LBO unused, SBO
+// 1024, +32 bytes per 16-wide K step; MN-major B: LBO 8192 between the two N halves, SBO 1024
+// between 8-row K groups, +2048 bytes per K step; 128B swizzle), checked on the host against models
+// of TMA's swizzle and of wgmma's canonical layouts by matmul_wgmma_layout_check.cc.
 // Only `impl: 'wgmma'` selects it until it has been validated on an H100 (see the README).
 // Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'.
 #include <cuda.h>
 
 #include "matmul.cuh"
+#include "matmul_wgmma_layout.h"
 
 namespace kiln {
 namespace cuda {
 namespace {
 
-constexpr int kTile = 128, kBK = 64, kStages = 4, kThreadsW = 384;
-constexpr int kStageBytes = 2 * kTile * kBK * 2;  // A and B^T tiles of 128 x 64 16-bit values
+using wgmma_layout::kBK;
+using wgmma_layout::kTile;
+constexpr int kStages = 4, kThreadsW = 384;
+constexpr int kStageBytes = (int)wgmma_layout::kStageBytes;  // A and B tiles of 128 x 64 16-bit values
 constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 2 * kStages * 8;
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -60,28 +65,24 @@ __device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int 
       "l"(reinterpret_cast<uint64_t>(map)), "r"(k), "r"(row), "r"(batch), "r"(smem_u32(bar))
       : "memory");
 }
-__device__ __forceinline__ uint64_t descriptor(const void* tile) {
-  uint64_t d = (uint64_t)((smem_u32(tile) & 0x3FFFF) >> 4);
-  d |= (uint64_t)1 << 16;            // leading byte offset (unused with 128B swizzle, K-major)
-  d |= (uint64_t)(1024 >> 4) << 32;  // stride byte offset: 8 rows x 128 bytes
-  d |= (uint64_t)1 << 62;            // 128-byte swizzle
-  return d;
-}
-template <typename T> __device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+// D (+)= A B for one K step of 16; kTnspB: 0 = B K-major in shared memory, 1 = B MN-major (N
+// contiguous; PTX: imm-trans-b, allowed for .f16 / .bf16 with descriptors).
+template <typename T, int kTnspB>
+__device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
   if constexpr (std::is_same<T, __half>::value) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, %67;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(accumulate));
+        : "l"(da), "l"(db), "r"(accumulate), "n"(kTnspB));
   } else {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, %67;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(accumulate));
+        : "l"(da), "l"(db), "r"(accumulate), "n"(kTnspB));
   }
 }
 // The tile order: groups of 8 row tiles sweep all column tiles together (L2 reuse), batch outermost.
@@ -96,7 +97,9 @@ __device__ __forceinline__ void tile_coords(int64_t t, int64_t tm_count, int64_t
 
 #endif
 
-template <typename T>
+// kBmn: B is read MN-major ([K, N], N contiguous: two 64 x 64 boxes per stage, imm-trans-b = 1);
+// otherwise K-major (B^T [N, K], one 64 x 128 box).
+template <typename T, bool kBmn>
 __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs p) {
 #ifdef KILN_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -117,13 +120,15 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
       int64_t b, tm, tn;
       tile_coords(t, tm_count, tn_count, b, tm, tn);
+      const unsigned tx = wgmma_layout::stage_tx_bytes(kBmn, p.N, tn * kTile);
       for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
         const int s = (int)(it % kStages);
         bar_wait(&empty[s], (unsigned)((it / kStages) & 1) ^ 1u);
         unsigned char* st = smem + s * kStageBytes;
-        bar_expect_tx(&full[s], kStageBytes);
+        bar_expect_tx(&full[s], tx);
         tma_load(st, &map_a, (int)(kt * kBK), (int)(tm * kTile), (int)b, &full[s]);
-        tma_load(st + kStageBytes / 2, &map_b, (int)(kt * kBK), (int)(tn * kTile), (int)b, &full[s]);
+        const wgmma_layout::BBoxes bb = wgmma_layout::b_boxes(kBmn, p.N, tn * kTile, kt * kBK);
+        for (int i = 0; i < bb.n; ++i) tma_load(st + wgmma_layout::kTileBytes + bb.off[i], &map_b, bb.c0[i], bb.c1[i], (int)b, &full[s]);
       }
     }
     return;
@@ -140,12 +145,13 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
       const int s = (int)(it % kStages);
       bar_wait(&full[s], (unsigned)((it / kStages) & 1));
-      const unsigned char* a_tile = smem + s * kStageBytes + c * 64 * kBK * 2;
-      const unsigned char* b_tile = smem + s * kStageBytes + kStageBytes / 2;
+      const uint32_t a_tile = smem_u32(smem + s * kStageBytes + c * 64 * kBK * 2);
+      const uint32_t b_tile = smem_u32(smem + s * kStageBytes + wgmma_layout::kTileBytes);
       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk)
-        wgmma<T>(d, descriptor(a_tile + kk * 32), descriptor(b_tile + kk * 32), (kt > 0 || kk > 0) ? 1 : 0);
+      for (int kk = 0; kk < kBK / wgmma_layout::kStepK; ++kk)
+        wgmma<T, kBmn ? 1 : 0>(d, wgmma_layout::kmajor_desc(a_tile, kk),
+                               kBmn ? wgmma_layout::mn_desc(b_tile, kk) : wgmma_layout::kmajor_desc(b_tile, kk), (kt > 0 || kk > 0) ? 1 : 0);
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
       // Keep this k-tile's wgmmas in flight while the previous k-tile's finish: once at most one
       // group is pending, the previous stage's tiles have been read and go back to the producer.
@@ -229,23 +235,19 @@ EncodeTiled encode_fn() {
   return fn;
 }
 
-// A [batch][rows][K] tensor map with K-contiguous rows `ld` elements apart, batch entries `sb` apart.
-CUtensorMap tensor_map(DType t, const void* base, int64_t rows, int64_t K, int64_t ld, int64_t sb, int64_t batch) {
+// A [batch][rows][inner] tensor map with contiguous rows `ld` elements apart, batch entries `sb`
+// apart: inner = K for a K-major operand (box 64 K x 128 rows), N for an MN-major B (box 64 N x 64 K).
+CUtensorMap tensor_map(DType t, bool mn, const void* base, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
   CUtensorMap m;
-  const cuuint64_t dims[3] = {(cuuint64_t)K, (cuuint64_t)rows, (cuuint64_t)batch};
-  const cuuint64_t strides[2] = {(cuuint64_t)ld * 2, (cuuint64_t)(batch > 1 ? sb : rows * ld) * 2};
-  const cuuint32_t box[3] = {kBK, kTile, 1}, unit[3] = {1, 1, 1};
+  const wgmma_layout::TmaGeometry g = wgmma_layout::tma_geometry(mn, rows, inner, ld, sb, batch);
+  const cuuint64_t dims[3] = {g.dims[0], g.dims[1], g.dims[2]};
+  const cuuint64_t strides[2] = {g.strides[0], g.strides[1]};
+  const cuuint32_t box[3] = {g.box[0], g.box[1], g.box[2]}, unit[3] = {1, 1, 1};
   CUresult r = encode_fn()(&m, t == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
                            const_cast<void*>(base), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
   return m;
-}
-
-// TMA reads an operand in place when its base and row stride are 16-byte aligned, its rows do not
-// overlap, and its batch entries neither overlap nor broadcast (stride 0); otherwise it is packed.
-bool tma_ready(const void* p, int64_t rows, int64_t K, int64_t ld, int64_t sb, int64_t batch) {
-  return ((uintptr_t)p % 16 == 0) && ld >= K && ld > 0 && (ld * 2) % 16 == 0 && (batch <= 1 || ((sb * 2) % 16 == 0 && sb >= rows * ld));
 }
 
 template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
@@ -256,19 +258,24 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
   // In place needs one batch stride per operand (a 3-D tensor map); several batch dims are packed.
   const bool one_stride = p.batch.rank == 1 || nb <= 1;
   const int64_t sba = p.batch.stride[0][0], sbb = p.batch.stride[1][0];
-  // A: in place when K-contiguous and aligned, else packed; B likewise as B^T.
+  // A: in place when K-contiguous and aligned, else packed. B: in place as B^T (K-contiguous) or
+  // MN-major (N-contiguous, an ordinary row-major B), else packed K-major.
   const int64_t kp = (p.K + 7) / 8 * 8;
-  const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && tma_ready(p.a, p.M, p.K, p.sam, sba, nb);
-  const bool b_direct = one_stride && (p.sbk == 1 || p.K == 1) && tma_ready(p.b, p.N, p.K, p.sbn, sbb, nb);
+  const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && wgmma_layout::tma_ready((uintptr_t)p.a, p.M, p.K, p.sam, sba, nb);
+  const wgmma_layout::BPath bp = wgmma_layout::b_path(one_stride, (uintptr_t)p.b, p.K, p.N, p.sbk, p.sbn, sbb, nb);
+  const bool b_mn = bp == wgmma_layout::BPath::MnMajor, b_direct = bp != wgmma_layout::BPath::Pack;
   Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * 2)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * 2));
   if (!a_direct) launch_pack(pa.as<T>(), p.a, p.batch, 0, p.M, p.K, kp, p.sam, p.sak, s);
   if (!b_direct) launch_pack(pb.as<T>(), p.b, p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk, s);
-  const CUtensorMap ma = a_direct ? tensor_map(t, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
-  const CUtensorMap mb = b_direct ? tensor_map(t, p.b, p.N, p.K, p.sbn, sbb, nb) : tensor_map(t, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
-  check(cudaFuncSetAttribute(gemm_wgmma<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
+  const CUtensorMap ma = a_direct ? tensor_map(t, false, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, false, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
+  const CUtensorMap mb = b_mn       ? tensor_map(t, true, p.b, p.K, p.N, p.sbk, sbb, nb)
+                         : b_direct ? tensor_map(t, false, p.b, p.N, p.K, p.sbn, sbb, nb)
+                                    : tensor_map(t, false, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
+  const auto kernel = b_mn ? gemm_wgmma<T, true> : gemm_wgmma<T, false>;
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
   const int64_t tiles = ((p.M + kTile - 1) / kTile) * ((p.N + kTile - 1) / kTile) * nb;
   const unsigned blocks = (unsigned)std::min<int64_t>(tiles, s.sm_count);
-  gemm_wgmma<T><<<blocks, kThreadsW, kSmemBytes, s.stream>>>(ma, mb, p);
+  kernel<<<blocks, kThreadsW, kSmemBytes, s.stream>>>(ma, mb, p);
   check_launch("gemm_wgmma");
 }
 

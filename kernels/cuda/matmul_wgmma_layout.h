@@ -1,0 +1,105 @@
+// matmul_wgmma's shared-memory stage layout, its TMA boxes and its wgmma matrix descriptors, in
+// plain C++ (no CUDA): the kernel uses these functions, and the host-side emulator
+// kernels/cuda/matmul_wgmma_layout_check.cc runs the same ones against a model of TMA's 128-byte
+// swizzle and of the shared-memory layout that wgmma reads (PTX ISA, wgmma "Shared Memory Matrix
+// Layout": canonical layouts, leading / stride dimension byte offset, matrix descriptor).
+//
+// One stage: the A tile (128 rows x 64 K, K-major) at 0, the B tile at kTileBytes. Every region
+// starts on a 1024-byte boundary, where the 128B swizzle pattern starts (descriptor base offset 0).
+// - K-major operand (A [M, K]; B^T [N, K]): one TMA box of 64 (K, 128 bytes) x 128 rows; row r at
+//   r * 128. Descriptor: LBO unused (encoded 1), SBO 1024 (8 rows of 128 bytes); the k-th 16-wide K
+//   step starts 32 * k bytes in (inside the swizzled row).
+// - MN-major B ([K, N], N contiguous; wgmma imm-trans-b = 1): two TMA boxes of 64 (N, 128 bytes) x
+//   64 (K) rows, N half h (n in [64h, 64h + 64)) at h * 8192, K row k of it at k * 128. Descriptor
+//   (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)), T = 8 values): LBO =
+//   8192, from N 0..63 to N 64..127 (the second box); SBO = 1024, from K rows 0..7 to 8..15; the
+//   k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define KILN_WL __host__ __device__ constexpr
+#else
+#define KILN_WL constexpr
+#endif
+
+namespace kiln {
+namespace cuda {
+namespace wgmma_layout {
+
+constexpr int kTile = 128, kBK = 64, kStepK = 16;         // output tile, K per stage, K per wgmma
+constexpr uint32_t kRowBytes = 128;                       // one swizzle row: 64 16-bit values
+constexpr uint32_t kTileBytes = kTile * kBK * 2;          // one operand's tile per stage: 16384
+constexpr uint32_t kStageBytes = 2 * kTileBytes;          // A then B
+constexpr uint32_t kHalfBytes = (kTile / 2) * kBK * 2;    // one 64 x 64 box: 8192
+
+// PTX matrix descriptor: start address, LBO and SBO each (x & 0x3FFFF) >> 4 in bits 0-13, 16-29 and
+// 32-45; base offset 0 (bits 49-51); swizzle mode 1 = 128B (bits 62-63).
+KILN_WL uint64_t descriptor(uint32_t smem_addr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((smem_addr & 0x3FFFF) >> 4) | (uint64_t)((lbo & 0x3FFFF) >> 4) << 16 |
+         (uint64_t)((sbo & 0x3FFFF) >> 4) << 32 | (uint64_t)1 << 62;
+}
+constexpr uint32_t kKmajorLbo = 16, kKmajorSbo = 1024;  // LBO: "not used, assumed 1" (encoded)
+constexpr uint32_t kMnLbo = kHalfBytes, kMnSbo = 8 * kRowBytes;
+// Byte offset of the kk-th K step of a stage's operand (kk < kBK / kStepK).
+KILN_WL uint32_t kmajor_step(int kk) { return (uint32_t)kk * kStepK * 2; }
+KILN_WL uint32_t mn_step(int kk) { return (uint32_t)kk * kStepK * kRowBytes; }
+// The descriptor of K step kk of a K-major operand (A: its consumer's 64 rows; B^T) or of an
+// MN-major B whose tile starts at shared address `tile`.
+KILN_WL uint64_t kmajor_desc(uint32_t tile, int kk) { return descriptor(tile + kmajor_step(kk), kKmajorLbo, kKmajorSbo); }
+KILN_WL uint64_t mn_desc(uint32_t tile, int kk) { return descriptor(tile + mn_step(kk), kMnLbo, kMnSbo); }
+
+// TMA: the global tensor is [batch][rows][inner] with `inner` contiguous (K for a K-major operand,
+// N for an MN-major B), rows `ld` elements apart and batch entries `sb` apart (with one entry, the
+// tensor map's batch stride is rows * ld, never used).
+struct TmaGeometry {
+  uint64_t dims[3];     // inner, rows, batch
+  uint64_t strides[2];  // bytes: row, batch
+  uint32_t box[3];      // inner, rows, 1; box[0] * 2 bytes <= 128 (SWIZZLE_128B)
+};
+KILN_WL TmaGeometry tma_geometry(bool mn, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
+  return TmaGeometry{{(uint64_t)inner, (uint64_t)rows, (uint64_t)batch},
+                     {(uint64_t)ld * 2, (uint64_t)(batch > 1 ? sb : rows * ld) * 2},
+                     {(uint32_t)(mn ? kTile / 2 : kBK), (uint32_t)(mn ? kBK : kTile), 1}};
+}
+
+// The B boxes of stage (tile column n0, k0): box i lands at B tile + off[i] with coordinates
+// (c0[i], c1[i]) = (inner, row). An MN-major B takes two 64-wide N boxes, the second only when part
+// of it is inside N (a box wholly past N is not loaded: its columns only feed outputs >= N, which
+// are never stored, so the stale shared memory there is harmless). Returns the box count.
+struct BBoxes {
+  int n;
+  int c0[2], c1[2];
+  uint32_t off[2];
+};
+KILN_WL BBoxes b_boxes(bool mn, int64_t N, int64_t n0, int64_t k0) {
+  if (!mn) return BBoxes{1, {(int)k0, 0}, {(int)n0, 0}, {0, 0}};
+  return BBoxes{n0 + kTile / 2 < N ? 2 : 1, {(int)n0, (int)(n0 + kTile / 2)}, {(int)k0, (int)k0}, {0, kHalfBytes}};
+}
+// The bytes the stage's full barrier expects: TMA counts whole boxes, zero-filled parts included.
+KILN_WL uint32_t stage_tx_bytes(bool mn, int64_t N, int64_t n0) {
+  return kTileBytes + (mn ? (uint32_t)b_boxes(true, N, n0, 0).n * kHalfBytes : kTileBytes);
+}
+
+// TMA reads an operand in place when its base and row stride are 16-byte aligned, its rows do not
+// overlap (ld >= inner) and its batch entries neither overlap nor broadcast (stride 0).
+KILN_WL bool tma_ready(uint64_t addr, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
+  return addr % 16 == 0 && ld >= inner && ld > 0 && (ld * 2) % 16 == 0 && (batch <= 1 || ((sb * 2) % 16 == 0 && sb >= rows * ld));
+}
+
+// How B ([K, N] with strides sbk, sbn; one batch stride sbb over nb entries when one_stride) is
+// read: in place K-major (a B^T view: K contiguous), in place MN-major (N contiguous, e.g. an
+// ordinary row-major B), or packed to a K-major scratch first.
+enum class BPath { KMajor, MnMajor, Pack };
+KILN_WL BPath b_path(bool one_stride, uint64_t addr, int64_t K, int64_t N, int64_t sbk, int64_t sbn, int64_t sbb, int64_t nb) {
+  if (!one_stride) return BPath::Pack;
+  if ((sbk == 1 || K == 1) && tma_ready(addr, N, K, sbn, sbb, nb)) return BPath::KMajor;
+  if ((sbn == 1 || N == 1) && tma_ready(addr, K, N, sbk, sbb, nb)) return BPath::MnMajor;
+  return BPath::Pack;
+}
+
+}  // namespace wgmma_layout
+}  // namespace cuda
+}  // namespace kiln
+
+#undef KILN_WL

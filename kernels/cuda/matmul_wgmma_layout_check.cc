@@ -1,0 +1,387 @@
+// Host-side check of matmul_wgmma's shared-memory contract (no GPU needed): a model of the TMA
+// tiled copy with CU_TENSOR_MAP_SWIZZLE_128B writes the kernel's boxes (matmul_wgmma_layout.h:
+// tensor-map geometry, box coordinates, destinations) into a simulated stage, and a model of what
+// wgmma reads (PTX ISA, wgmma "Shared Memory Matrix Layout": the canonical K-major / MN-major
+// layouts with the 128B swizzle, LBO / SBO, the matrix descriptor fields) follows the kernel's
+// descriptors. For every element of every 16-deep K step the value wgmma reads must be the
+// operand's element, 0 past K (TMA's zero fill), anything only past M / N (never stored). The
+// K-major A and B^T paths are the control; the MN-major B path is the new one; mutated variants
+// (wrong LBO/SBO, K step, transpose flag, swizzle) must fail, so the check is not vacuous.
+// Values are element tags (allocation index + 1; 0 = zero fill), moved 2 bytes at a time.
+//   c++ -std=c++17 -O2 -I kernels/cuda kernels/cuda/matmul_wgmma_layout_check.cc -o /tmp/wgmma_check && /tmp/wgmma_check
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "matmul_wgmma_layout.h"
+
+using namespace kiln::cuda::wgmma_layout;
+
+namespace {
+
+int failures = 0;
+bool quiet = false;  // the mutation runs fail on purpose
+#define CHECK(c, ...)                                                   \
+  do {                                                                  \
+    if (!(c)) {                                                         \
+      ++failures;                                                       \
+      if (!quiet && failures < 20) std::printf("  FAIL: " __VA_ARGS__); \
+    }                                                                   \
+  } while (0)
+
+// ---- 128-byte swizzle, three independent statements that must agree -------------------------
+// (1) PTX ISA 5.5.7 "Swizzling Modes", 128-byte swizzle, 16-byte atomicity: the table for a
+//     1024-byte-aligned start; line i (128 bytes) holds at position p the 16-byte chunk kTable[i][p].
+constexpr int kTable[8][8] = {{0, 1, 2, 3, 4, 5, 6, 7}, {1, 0, 3, 2, 5, 4, 7, 6}, {2, 3, 0, 1, 6, 7, 4, 5},
+                              {3, 2, 1, 0, 7, 6, 5, 4}, {4, 5, 6, 7, 0, 1, 2, 3}, {5, 4, 7, 6, 1, 0, 3, 2},
+                              {6, 7, 4, 5, 2, 3, 0, 1}, {7, 6, 5, 4, 3, 2, 1, 0}};
+uint32_t swizzle_table(uint32_t addr) {  // where chunk c of line i lands: the position p with kTable[i][p] == c
+  const uint32_t line = (addr >> 7) & 7, chunk = (addr >> 4) & 7;
+  for (uint32_t p = 0; p < 8; ++p)
+    if ((uint32_t)kTable[line][p] == chunk) return (addr & ~(uint32_t)0x70) | p << 4;
+  std::abort();
+}
+// (2) CuTe Swizzle<3,4,3>::apply (include/cute/swizzle.hpp): offset ^ ((offset & yyy_msk) >> 3),
+//     yyy_msk = 0b111 << 7, applied to the byte address (swizzle_ptr, include/cute/pointer_swizzle.hpp).
+uint32_t swizzle_cute(uint32_t addr) { return addr ^ ((addr & (7u << 7)) >> 3); }
+// (3) The description "16-byte chunk index XOR (128-byte row index mod 8)".
+uint32_t swizzle_xor(uint32_t addr) { return addr ^ (((addr >> 7) & 7) << 4); }
+
+// ---- Simulated memories ---------------------------------------------------------------------
+struct Global {  // one allocation of 16-bit values (tag = index + 1), and the tensor map's address in it
+  uint64_t base;
+  int64_t elems;
+  uint64_t view;
+  bool read(uint64_t addr, uint32_t& tag) const {
+    if (addr < base || addr % 2 || (int64_t)((addr - base) / 2) >= elems) return false;
+    tag = (uint32_t)((addr - base) / 2 + 1);
+    return true;
+  }
+};
+constexpr uint32_t kStale = 0xFFFFFFFFu;
+struct Smem {  // 2-byte slots over [0, bytes)
+  std::vector<uint32_t> slot;
+  explicit Smem(uint32_t bytes) : slot(bytes / 2, kStale) {}
+  uint32_t& at(uint32_t addr) {
+    if (addr % 2 || addr / 2 >= slot.size()) {
+      std::printf("  smem address out of range: %u\n", addr);
+      std::abort();
+    }
+    return slot[addr / 2];
+  }
+};
+
+struct Variant {  // the kernel as built (all defaults) or one mutation of it
+  const char* name = "as built";
+  bool swap_mn_lbo_sbo = false, mn_kstep_32 = false, mn_read_as_kmajor = false, kmajor_kstep_2048 = false;
+  bool wgmma_no_swizzle = false, swizzle_element_units = false, skip_second_box = false, tma_box_128 = false;
+  // An alternative reading of the descriptor (not a kernel mutation): the swizzle pattern anchored
+  // at the descriptor's start address instead of at 1024-byte boundaries of the address.
+  bool swizzle_from_start = false;
+};
+
+// ---- TMA: cp.async.bulk.tensor.3d tiled, INTERLEAVE_NONE, SWIZZLE_128B, OOB zero fill -------
+// Checks the cuTensorMapEncodeTiled requirements (cuda.h) and returns the bytes it delivers (the
+// complete_tx count): the whole box, out-of-bound elements included as zeros.
+uint32_t tma_load(Smem& sm, uint32_t dst, const Global& g, const TmaGeometry& m, int c0, int c1, int c2, const Variant& v) {
+  const uint32_t box0 = v.tma_box_128 ? 128 : m.box[0];
+  bool ok = g.view % 16 == 0 && m.strides[0] % 16 == 0 && m.strides[1] % 16 == 0 && m.strides[0] < (1ull << 40) &&
+            m.strides[1] < (1ull << 40) && box0 * 2 % 16 == 0 && box0 * 2 <= 128 /* SWIZZLE_128B */ && m.box[1] <= 256 &&
+            m.box[2] == 1 && dst % 128 == 0;
+  for (uint64_t d : m.dims) ok = ok && d >= 1 && d <= (1ull << 32);
+  CHECK(ok, "tensor map / box invalid (box0 %u, strides %llu %llu, dst %u)\n", box0, (unsigned long long)m.strides[0],
+        (unsigned long long)m.strides[1], dst);
+  if (!ok) return 0;
+  CHECK(dst % 1024 == 0, "TMA destination %u not 1024-aligned (swizzle base offset would be non-zero)\n", dst);
+  for (uint32_t i1 = 0; i1 < m.box[1]; ++i1)
+    for (uint32_t i0 = 0; i0 < box0; ++i0) {
+      const int64_t x0 = (int64_t)c0 + i0, x1 = (int64_t)c1 + i1, x2 = c2;
+      uint32_t tag = 0;
+      if (x0 >= 0 && x1 >= 0 && x2 >= 0 && (uint64_t)x0 < m.dims[0] && (uint64_t)x1 < m.dims[1] && (uint64_t)x2 < m.dims[2]) {
+        const uint64_t addr = g.view + (uint64_t)x0 * 2 + (uint64_t)x1 * m.strides[0] + (uint64_t)x2 * m.strides[1];
+        CHECK(g.read(addr, tag), "TMA reads outside the allocation (coords %lld %lld %lld)\n", (long long)x0, (long long)x1, (long long)x2);
+      }
+      const uint32_t logical = dst + (i1 * box0 + i0) * 2;  // dense box, inner dimension fastest
+      sm.at(swizzle_xor(logical)) = tag;
+    }
+  return m.box[1] * box0 * m.box[2] * 2;
+}
+
+// ---- wgmma's read of one operand through its descriptor ----------------------------------------
+// Canonical layouts (PTX ISA "Canonical Layouts"; CuTe make_gmma_desc), T = 8 16-bit values:
+//   K-major,  128B: ((8,m),(T,2k)):((8T,SBO),(1,T))      row i = i0 + 8 i1; K j = j0 + T j1
+//   MN-major, 128B: ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO))  MN i = i0 + T i1 + 8T i2; K j = j0 + 8 j1
+// strides in values (x 2 bytes) except LBO / SBO (bytes, from the descriptor); then the 128B
+// swizzle of the byte address (pattern anchored at 1024-byte boundaries: base offset 0).
+uint32_t wgmma_addr(uint64_t desc, bool mn_major, int i, int j, const Variant& v) {
+  const uint32_t start = (uint32_t)(desc & 0x3FFF) << 4, lbo = (uint32_t)((desc >> 16) & 0x3FFF) << 4,
+                 sbo = (uint32_t)((desc >> 32) & 0x3FFF) << 4, base_off = (uint32_t)((desc >> 49) & 7), mode = (uint32_t)(desc >> 62);
+  CHECK(mode == 1 && base_off == 0, "descriptor: swizzle mode %u, base offset %u\n", mode, base_off);
+  constexpr int T = 8;
+  uint32_t off;
+  if (!mn_major) {
+    const int i0 = i % 8, i1 = i / 8, j0 = j % T, j1 = j / T;
+    off = (uint32_t)(i0 * 8 * T + j0 + j1 * T) * 2 + (uint32_t)i1 * sbo;
+  } else {
+    const int i0 = i % T, i1 = (i / T) % 8, i2 = i / (8 * T), j0 = j % 8, j1 = j / 8;
+    off = (uint32_t)(i0 + i1 * T + j0 * 8 * T) * 2 + (uint32_t)i2 * lbo + (uint32_t)j1 * sbo;
+  }
+  const uint32_t a = start + off;
+  if (v.wgmma_no_swizzle) return a;
+  if (v.swizzle_element_units) return start + ((off / 2) ^ (((off / 2) & (7u << 7)) >> 3)) * 2;  // Swizzle<3,4,3> on value offsets
+  if (v.swizzle_from_start) return start + swizzle_xor(off);
+  return swizzle_xor(a);
+}
+
+// The descriptor the kernel gives wgmma for K step kk (the kernel's functions, or a mutation).
+uint64_t b_desc(bool mn, uint32_t tile, int kk, const Variant& v) {
+  if (!mn) return v.kmajor_kstep_2048 ? descriptor(tile + kk * 2048, kKmajorLbo, kKmajorSbo) : kmajor_desc(tile, kk);
+  if (v.swap_mn_lbo_sbo) return descriptor(tile + mn_step(kk), kMnSbo, kMnLbo);
+  if (v.mn_kstep_32) return descriptor(tile + kmajor_step(kk), kMnLbo, kMnSbo);
+  return mn_desc(tile, kk);
+}
+
+// ---- One problem: A [nb][M][K] (row-major, K-major read) and B [nb][K][N] with strides ---------
+struct Problem {
+  std::string name;
+  int64_t M, K, N, nb;
+  int64_t sbk, sbn, sbb;  // B strides (values)
+  int64_t b_off;          // B's first value inside its allocation (values)
+  bool one_stride = true;
+  BPath expect;
+};
+
+struct Stats {
+  uint64_t a_checked = 0, b_checked = 0, b_zero = 0, stages = 0, a_bad = 0, b_bad = 0;
+};
+
+void run(const Problem& pr, const Variant& v, Stats& st) {
+  // B allocation: big enough for every element of the view.
+  const int64_t b_last = pr.b_off + (pr.nb - 1) * pr.sbb + (pr.K - 1) * pr.sbk + (pr.N - 1) * pr.sbn;
+  const Global gb{0x100000, b_last + 1, 0x100000 + (uint64_t)pr.b_off * 2};
+  const uint64_t b_addr = gb.view;
+  const BPath path = b_path(pr.one_stride, b_addr, pr.K, pr.N, pr.sbk, pr.sbn, pr.sbb, pr.nb);
+  CHECK(path == pr.expect, "%s: B path %d, expected %d\n", pr.name.c_str(), (int)path, (int)pr.expect);
+  auto b_tag = [&](int64_t b, int64_t k, int64_t n) { return (uint32_t)(pr.b_off + b * pr.sbb + k * pr.sbk + n * pr.sbn + 1); };
+  // The pack fallback: dst[z][n][k] = B(z, k, n) into a [nb][N][kp] scratch, then read K-major.
+  const int64_t kp = (pr.K + 7) / 8 * 8;
+  std::vector<uint32_t> packed;
+  Global gp{0x40000000, pr.nb * pr.N * kp, 0x40000000};
+  const bool mn = path == BPath::MnMajor;
+  TmaGeometry mb;
+  const Global* gsrc = &gb;
+  std::vector<uint32_t> remap;  // for the packed scratch: scratch tag -> B tag
+  if (path == BPath::MnMajor) mb = tma_geometry(true, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb);
+  else if (path == BPath::KMajor) mb = tma_geometry(false, pr.N, pr.K, pr.sbn, pr.sbb, pr.nb);
+  else {
+    remap.assign(pr.nb * pr.N * kp + 1, 0);
+    for (int64_t z = 0; z < pr.nb; ++z)
+      for (int64_t n = 0; n < pr.N; ++n)
+        for (int64_t k = 0; k < pr.K; ++k) remap[z * pr.N * kp + n * kp + k + 1] = b_tag(z, k, n);
+    mb = tma_geometry(false, pr.N, pr.K, kp, pr.N * kp, pr.nb);
+    gsrc = &gp;
+  }
+  // A: contiguous [nb][M][K] when K % 8 == 0, else the packed [nb][M][kp] (tags are the same).
+  const int64_t lda = pr.K % 8 == 0 ? pr.K : kp;
+  const Global ga{0x200000, pr.nb * pr.M * lda, 0x200000};
+  const TmaGeometry ma = tma_geometry(false, pr.M, pr.K, lda, pr.M * lda, pr.nb);
+  auto a_tag = [&](int64_t b, int64_t m, int64_t k) { return (uint32_t)(b * pr.M * lda + m * lda + k + 1); };
+
+  const int64_t tm_count = (pr.M + kTile - 1) / kTile, tn_count = (pr.N + kTile - 1) / kTile, k_iters = (pr.K + kBK - 1) / kBK;
+  const uint32_t smem_base = 1024 * 3;  // the kernel rounds its dynamic shared memory up to 1024
+  Smem sm(smem_base + 4 * kStageBytes);
+  int64_t it = 0;
+  for (int64_t b = 0; b < pr.nb; ++b)
+    for (int64_t tm = 0; tm < tm_count; ++tm)
+      for (int64_t tn = 0; tn < tn_count; ++tn)
+        for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
+          if (tm_count * tn_count * k_iters * pr.nb > 4000 && (tm + tn + kt) % 7 != 0 && tn != tn_count - 1) continue;
+          ++st.stages;
+          const uint32_t S = smem_base + (uint32_t)(it % 4) * kStageBytes;
+          std::fill(sm.slot.begin() + S / 2, sm.slot.begin() + (S + kStageBytes) / 2, kStale);
+          const int64_t n0 = tn * kTile, k0 = kt * kBK, m0 = tm * kTile;
+          // Producer, as the kernel issues it.
+          uint32_t bytes = tma_load(sm, S, ga, ma, (int)k0, (int)m0, (int)b, v);
+          const BBoxes bb = b_boxes(mn, pr.N, n0, k0);
+          const int nboxes = v.skip_second_box ? 1 : bb.n;
+          for (int i = 0; i < nboxes; ++i) bytes += tma_load(sm, S + kTileBytes + bb.off[i], *gsrc, mb, bb.c0[i], bb.c1[i], (int)b, v);
+          CHECK(bytes == stage_tx_bytes(mn, pr.N, n0), "%s: expect-tx %u, delivered %u\n", pr.name.c_str(), stage_tx_bytes(mn, pr.N, n0), bytes);
+          // Consumers: A (64 rows each) and B through the kernel's descriptors.
+          for (int kk = 0; kk < kBK / kStepK; ++kk) {
+            for (int c = 0; c < 2; ++c) {
+              const uint64_t da = kmajor_desc(S + c * 64 * kBK * 2, kk);
+              for (int i = 0; i < 64; ++i)
+                for (int j = 0; j < kStepK; ++j) {
+                  const uint32_t addr = wgmma_addr(da, false, i, j, v);
+                  CHECK(addr >= S && addr < S + kTileBytes, "A read outside the A tile\n");
+                  const int64_t m = m0 + c * 64 + i, k = k0 + kk * kStepK + j;
+                  if (m >= pr.M) continue;
+                  const uint32_t want = k < pr.K ? a_tag(b, m, k) : 0, got = sm.at(addr);
+                  st.a_bad += got != want;
+                  CHECK(got == want, "%s [%s]: A(b %lld, m %lld, k %lld) read %08x, want %08x\n", pr.name.c_str(), v.name, (long long)b,
+                        (long long)m, (long long)k, got, want);
+                  ++st.a_checked;
+                }
+            }
+            const uint64_t db = b_desc(mn, S + kTileBytes, kk, v);
+            const bool read_mn = mn && !v.mn_read_as_kmajor;
+            for (int i = 0; i < kTile; ++i)
+              for (int j = 0; j < kStepK; ++j) {
+                const uint32_t addr = wgmma_addr(db, read_mn, i, j, v);
+                CHECK(addr >= S + kTileBytes && addr < S + kStageBytes, "%s [%s]: B read outside the B tile\n", pr.name.c_str(), v.name);
+                if (!(addr >= S + kTileBytes && addr < S + kStageBytes)) continue;
+                const int64_t n = n0 + i, k = k0 + kk * kStepK + j;
+                if (n >= pr.N) continue;  // feeds only outputs past N, never stored
+                uint32_t got = sm.at(addr);
+                if (path == BPath::Pack && got != kStale) got = remap[got];
+                const uint32_t want = k < pr.K ? b_tag(b, k, n) : 0;
+                st.b_bad += got != want;
+                CHECK(got == want, "%s [%s]: B(b %lld, k %lld, n %lld) read %08x, want %08x\n", pr.name.c_str(), v.name, (long long)b,
+                      (long long)k, (long long)n, got, want);
+                ++st.b_checked;
+                st.b_zero += want == 0;
+              }
+          }
+        }
+}
+
+std::vector<Problem> problems() {
+  std::vector<Problem> p;
+  // name, M, K, N, nb, sbk, sbn, sbb, b_off, one_stride, expected path
+  auto rm = [](std::string name, int64_t M, int64_t K, int64_t N, int64_t nb, BPath e, int64_t pad = 0, int64_t off = 0) {
+    return Problem{name, M, K, N, nb, N + pad, 1, nb > 1 ? K * (N + pad) : 0, off, true, e};
+  };
+  auto tr = [](std::string name, int64_t M, int64_t K, int64_t N, int64_t nb, BPath e) {  // B = (B^T [N, K]).T
+    return Problem{name, M, K, N, nb, 1, K, nb > 1 ? N * K : 0, 0, true, e};
+  };
+  // Control: B^T in place, K-major (today's path).
+  p.push_back(tr("B^T 128x64x128", 128, 64, 128, 1, BPath::KMajor));
+  p.push_back(tr("B^T 129x200x136", 129, 200, 136, 1, BPath::KMajor));
+  p.push_back(tr("B^T batched 3 x 65x72x192", 65, 72, 192, 3, BPath::KMajor));
+  // New: row-major B in place, MN-major.
+  p.push_back(rm("B 128x64x128", 128, 64, 128, 1, BPath::MnMajor));
+  p.push_back(rm("B 256x256x256", 256, 256, 256, 1, BPath::MnMajor));
+  p.push_back(rm("B 129x200x136 (N tail 8: 2nd box of tile 1 skipped)", 129, 200, 136, 1, BPath::MnMajor));
+  p.push_back(rm("B 65x72x192 (2nd box of tile 1 wholly past N)", 65, 72, 192, 1, BPath::MnMajor));
+  p.push_back(rm("B 17x1x64 (K = 1)", 17, 1, 64, 1, BPath::MnMajor));
+  p.push_back(rm("B 9x5x8 (K 5, N 8)", 9, 5, 8, 1, BPath::MnMajor));
+  p.push_back(rm("B 64x64x200 (N tail in 2nd box)", 64, 64, 200, 1, BPath::MnMajor));
+  p.push_back(rm("B batched 3 x 65x72x192", 65, 72, 192, 3, BPath::MnMajor));
+  p.push_back(rm("B batched 2 x 130x100x264, rows padded by 24", 130, 100, 264, 2, BPath::MnMajor, 24));
+  p.push_back(rm("B offset view (base + 2 rows)", 70, 96, 136, 1, BPath::MnMajor, 0, 2 * 136));
+  p.push_back(rm("B 4096-ish: 128x130x4104", 128, 130, 4104, 1, BPath::MnMajor));
+  // Fallback: packed (checked through the K-major read of the scratch).
+  p.push_back(rm("B N 130 (row 260 bytes, unaligned) -> pack", 33, 40, 130, 1, BPath::Pack));
+  p.push_back(rm("B offset by 1 value (base unaligned) -> pack", 20, 64, 64, 1, BPath::Pack, 0, 1));
+  {
+    Problem q = rm("B broadcast batch (stride 0) -> pack", 40, 48, 64, 3, BPath::Pack);
+    q.sbb = 0;
+    p.push_back(q);
+  }
+  {
+    Problem q = rm("B overlapping batch entries -> pack", 40, 48, 64, 2, BPath::Pack);
+    q.sbb = 64;  // < K * sbk
+    p.push_back(q);
+  }
+  {
+    Problem q = rm("B several batch dims -> pack", 40, 48, 64, 2, BPath::Pack);
+    q.one_stride = false;
+    p.push_back(q);
+  }
+  {
+    Problem q{"B every other column (sbn 2) -> pack", 40, 48, 64, 1, 129, 2, 0, 1, true, BPath::Pack};
+    p.push_back(q);
+  }
+  return p;
+}
+
+}  // namespace
+
+int main() {
+  // 1. The three statements of the 128B swizzle agree on every shared-memory address.
+  for (uint32_t a = 0; a < (1u << 18); a += 2) {
+    CHECK(swizzle_table(a) == swizzle_cute(a) && swizzle_cute(a) == swizzle_xor(a), "swizzle models disagree at %u\n", a);
+    if (failures) break;
+  }
+  std::printf("128B swizzle: PTX 5.5.7 table == CuTe Swizzle<3,4,3> == chunk ^ (line %% 8) on all 2^18 byte addresses: %s\n",
+              failures ? "NO" : "yes");
+  // 2. Descriptor constants (the bit fields the kernel sends).
+  std::printf("descriptors: K-major tile@0x4000 k0 = 0x%016llx (LBO %u, SBO %u, +%u B per K step), MN-major = 0x%016llx (LBO %u, SBO %u, +%u B per K step)\n",
+              (unsigned long long)kmajor_desc(0x4000, 0), kKmajorLbo, kKmajorSbo, kmajor_step(1), (unsigned long long)mn_desc(0x4000, 0),
+              kMnLbo, kMnSbo, mn_step(1));
+  // 3. The kernel as built: every problem, A (K-major, control), B on its path.
+  const int before = failures;
+  Stats st;
+  for (const Problem& pr : problems()) {
+    Stats s1;
+    const int f0 = failures;
+    run(pr, Variant{}, s1);
+    const char* path = pr.expect == BPath::KMajor ? "K-major" : pr.expect == BPath::MnMajor ? "MN-major" : "pack";
+    std::printf("  %-58s %-8s stages %5llu  A reads %9llu  B reads %9llu (zero-fill %llu)  %s\n", pr.name.c_str(), path,
+                (unsigned long long)s1.stages, (unsigned long long)s1.a_checked, (unsigned long long)s1.b_checked,
+                (unsigned long long)s1.b_zero, failures == f0 ? "ok" : "FAILED");
+    st.a_checked += s1.a_checked, st.b_checked += s1.b_checked;
+  }
+  const bool built_ok = failures == before;
+  std::printf("as built: %s (%llu A and %llu B element reads checked)\n", built_ok ? "PASS" : "FAIL", (unsigned long long)st.a_checked,
+              (unsigned long long)st.b_checked);
+  // 4. Mutations must be caught (each runs on the MN-major or K-major problems it concerns).
+  auto mutant = [](const char* name, auto set) {
+    Variant v;
+    v.name = name;
+    set(v);
+    return v;
+  };
+  const Variant mutants[] = {
+      mutant("MN: LBO and SBO swapped", [](Variant& v) { v.swap_mn_lbo_sbo = true; }),
+      mutant("MN: K step +32 B (the K-major step)", [](Variant& v) { v.mn_kstep_32 = true; }),
+      mutant("MN: imm-trans-b 0 (read as K-major)", [](Variant& v) { v.mn_read_as_kmajor = true; }),
+      mutant("K-major: K step +2048 B", [](Variant& v) { v.kmajor_kstep_2048 = true; }),
+      mutant("wgmma without swizzle", [](Variant& v) { v.wgmma_no_swizzle = true; }),
+      mutant("Swizzle<3,4,3> on value offsets, not bytes", [](Variant& v) { v.swizzle_element_units = true; }),
+      mutant("MN: second N box never loaded", [](Variant& v) { v.skip_second_box = true; }),
+      mutant("MN: one 128-wide N box (256 bytes > 128B swizzle)", [](Variant& v) { v.tma_box_128 = true; }),
+  };
+  int caught = 0;
+  quiet = true;
+  for (const Variant& v : mutants) {
+    const int f0 = failures;
+    Stats s1;
+    for (const Problem& pr : problems())
+      if (pr.expect == BPath::MnMajor || (v.kmajor_kstep_2048 && pr.expect == BPath::KMajor)) {
+        run(pr, v, s1);
+        if (v.kmajor_kstep_2048 || v.wgmma_no_swizzle || v.swizzle_element_units) break;  // one problem suffices
+      }
+    const bool hit = failures > f0;
+    caught += hit;
+    std::printf("mutation %-52s %s\n", v.name, hit ? "caught" : "NOT CAUGHT");
+    failures = f0;  // expected failures
+  }
+  // 5. Robustness of the MN-major path to how the swizzle is anchored: its descriptors start on
+  //    1024-byte boundaries, so anchoring the pattern at the start address changes nothing there
+  //    (the K-major path, whose K steps start 32 bytes into a row, depends on the anchoring).
+  {
+    Variant alt;
+    alt.name = "swizzle anchored at the descriptor start";
+    alt.swizzle_from_start = true;
+    int mn_fail = 0, mn_n = 0, k_fail = 0, k_n = 0, a_fail = 0, a_n = 0;
+    for (const Problem& pr : problems()) {
+      if (pr.expect == BPath::Pack) continue;
+      const int f0 = failures;
+      Stats s1;
+      run(pr, alt, s1);
+      failures = f0;
+      (pr.expect == BPath::MnMajor ? mn_fail : k_fail) += s1.b_bad > 0;
+      (pr.expect == BPath::MnMajor ? mn_n : k_n) += 1;
+      a_fail += s1.a_bad > 0, a_n += 1;
+    }
+    std::printf("alternative model (%s): B wrong in %d/%d K-major and %d/%d MN-major problems; A (K-major) wrong in %d/%d\n", alt.name,
+                k_fail, k_n, mn_fail, mn_n, a_fail, a_n);
+  }
+  quiet = false;
+  const bool all = built_ok && failures == before && caught == (int)(sizeof(mutants) / sizeof(mutants[0]));
+  std::printf("%s\n", all ? "ALL OK" : "PROBLEMS FOUND");
+  return all ? 0 : 1;
+}
