@@ -102,6 +102,33 @@ export class CpuProcessGroup implements ProcessGroup {
     return b;
   }
 
+  /** Streams rank r's payload under key into `into` from element `at` on, as it arrives. */
+  private fetchInto(r: number, key: string, nbytes: number, into: Tensor, at: number, where: string): Promise<void> {
+    const isz = itemSize(into.dtype);
+    return this.job.mesh.recvInto(this.peer(r), key, nbytes, (bytes, off) => writeBytes(into, bytes, where, at + off / isz), (got) =>
+      new KilnError('E_SHAPE', `${where}: rank ${r} sent ${got} bytes where rank ${this.rank} expects ${nbytes} (the tensors differ across ranks)`),
+    );
+  }
+
+  /**
+   * Sends parts(r) to every other rank r, and writes what each rank r sends back (own part included)
+   * into `into` from element at(r) on, streamed as it arrives: the pure data movement collectives.
+   */
+  private async exchangeInto(
+    key: string,
+    parts: (r: number) => Uint8Array,
+    expect: (r: number) => number,
+    into: Tensor,
+    at: (r: number) => number,
+    where: string,
+  ): Promise<void> {
+    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
+    sent.catch(() => undefined); // awaited below, unless a receive fails first (then its error is the one reported)
+    writeBytes(into, parts(this.rank), where, at(this.rank));
+    await Promise.all(this.others().map((r) => this.fetchInto(r, key, expect(r), into, at(r), where)));
+    await sent;
+  }
+
   /** Sends parts[r] to every other rank r and returns what each rank sent back (own part included). */
   private async exchange(key: string, parts: (r: number) => Uint8Array, expect: (r: number) => number | undefined, where: string): Promise<Uint8Array[]> {
     const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
@@ -123,8 +150,7 @@ export class CpuProcessGroup implements ProcessGroup {
       const mine = block(this.rank);
       const parts = await this.exchange(key(0), (r) => bytes.subarray(...block(r)), () => mine[1] - mine[0], 'allReduce');
       const reduced = reduceAll(t.dtype, op, parts);
-      const blocks = await this.exchange(key(1), () => reduced, (r) => block(r)[1] - block(r)[0], 'allReduce');
-      blocks.forEach((b, r) => writeBytes(t, b, 'allReduce', block(r)[0] / isz));
+      await this.exchangeInto(key(1), () => reduced, (r) => block(r)[1] - block(r)[0], t, (r) => block(r)[0] / isz, 'allReduce');
       return t;
     });
   }
@@ -137,7 +163,7 @@ export class CpuProcessGroup implements ProcessGroup {
       if (this.rank === root) {
         const bytes = await readBytes(t, 'broadcast');
         await Promise.all(this.others().map((r) => this.post(r, key(0), bytes)));
-      } else writeBytes(t, await this.fetch(root, key(0), nbytes, 'broadcast'), 'broadcast');
+      } else await this.fetchInto(root, key(0), nbytes, t, 0, 'broadcast');
       return t;
     });
   }
@@ -162,8 +188,12 @@ export class CpuProcessGroup implements ProcessGroup {
     checkTensor('allGather', t);
     return this.call('allGather', o, async (key) => {
       const bytes = await readBytes(t, 'allGather');
-      const rows = await this.exchange(key(0), () => bytes, () => bytes.length, 'allGather');
-      return this.assemble([this.worldSize, ...t.shape], t, rows, 'allGather');
+      const out = tensorFromBytes([this.worldSize, ...t.shape], t.dtype, t.device, new Uint8Array(0), 'allGather');
+      await this.exchangeInto(key(0), () => bytes, () => bytes.length, out, (r) => r * t.size, 'allGather').catch((e) => {
+        out.dispose();
+        throw e;
+      });
+      return out;
     });
   }
 
@@ -182,20 +212,14 @@ export class CpuProcessGroup implements ProcessGroup {
     blockRows('allToAll', t, this.worldSize);
     return this.call('allToAll', o, async (key) => {
       const bytes = await readBytes(t, 'allToAll');
-      const n = bytes.length / this.worldSize;
-      const blocks = await this.exchange(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, 'allToAll');
-      return this.assemble(t.shape, t, blocks, 'allToAll');
+      const n = bytes.length / this.worldSize, per = t.size / this.worldSize;
+      const out = tensorFromBytes(t.shape, t.dtype, t.device, new Uint8Array(0), 'allToAll');
+      await this.exchangeInto(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, out, (r) => r * per, 'allToAll').catch((e) => {
+        out.dispose();
+        throw e;
+      });
+      return out;
     });
-  }
-
-  private assemble(shape: readonly number[], like: Tensor, pieces: Uint8Array[], op: string): Tensor {
-    const out = tensorFromBytes(shape, like.dtype, like.device, new Uint8Array(0), op);
-    let at = 0;
-    for (const p of pieces) {
-      writeBytes(out, p, op, at);
-      at += p.length / itemSize(like.dtype);
-    }
-    return out;
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
@@ -212,10 +236,10 @@ export class CpuProcessGroup implements ProcessGroup {
     const tag = checkTag('recv', o?.tag ?? 0);
     checkWritable(t, 'recv');
     return this.call('recv', o, async (key) => {
-      const nbytes = t.size * itemSize(t.dtype);
-      const b = await this.job.mesh.recv(this.peer(src), key(`p${src}>${this.rank}.${tag}`));
-      if (b.length !== nbytes) fail('E_SHAPE', `recv: rank ${src} sent ${b.length} bytes, but ${t.dtype}${fmtShape(t.shape)} holds ${nbytes}`);
-      writeBytes(t, b, 'recv');
+      const nbytes = t.size * itemSize(t.dtype), isz = itemSize(t.dtype);
+      await this.job.mesh.recvInto(this.peer(src), key(`p${src}>${this.rank}.${tag}`), nbytes, (bytes, at) => writeBytes(t, bytes, 'recv', at / isz), (got) =>
+        new KilnError('E_SHAPE', `recv: rank ${src} sent ${got} bytes, but ${t.dtype}${fmtShape(t.shape)} holds ${nbytes}`),
+      );
       return t;
     });
   }

@@ -12,6 +12,7 @@ import { KilnError, fail } from '../errors.js';
 import { FrameReader, HELLO_TIMEOUT_MS, writeFrame } from './frames.js';
 import { ANSWER, CHUNK, CONTROL, FREE, OFFER, SHM_MIN_BYTES, ShmReceiver, ShmSender, freeBody, ringBytes } from './shm-link.js';
 import type { LinkInfo } from './group.js';
+import { hostBytes } from './host-bytes.js';
 import type { StoreClient } from './store.js';
 import { withTimeout } from './timeout.js';
 
@@ -20,9 +21,26 @@ const HELLO_LIMITS = { maxHead: 4, maxBody: 1024 };
 const DATA_LIMITS = { maxHead: 256, maxBody: constants.MAX_LENGTH };
 
 
+/** Where a payload goes as it arrives: chunk `bytes` belongs at byte `at` (a view, valid only during the call). */
+export type Sink = (bytes: Uint8Array, at: number) => void;
+
+/** A pending receive: of the whole payload, or (with a sink) streamed into place, of a known size. */
 interface Waiter {
-  resolve: (b: Buffer) => void;
+  resolve: (b: Buffer | undefined) => void;
   reject: (e: Error) => void;
+  sink?: Sink;
+  bytes?: number;
+  /** The error for a payload of another size than `bytes`. */
+  mismatch?: (got: number) => KilnError;
+}
+
+/** A payload arriving through the ring, chunk by chunk: streamed to its waiter, or assembled. */
+interface Incoming {
+  key: string;
+  total: number;
+  filled: number;
+  waiter?: Waiter;
+  body?: Buffer;
 }
 
 class Peer {
@@ -35,8 +53,9 @@ class Peer {
   offered: ShmSender | undefined;
   sender: ShmSender | undefined;
   answered: (() => void) | undefined;
-  /** The peer's ring to this rank, once accepted. */
+  /** The peer's ring to this rank, once accepted, and the payload coming through it. */
   receiver: ShmReceiver | undefined;
+  incoming: Incoming | undefined;
   noShm = 'shared memory was not set up';
   constructor(readonly socket: Socket) {}
 }
@@ -154,10 +173,42 @@ export class Mesh {
   private control(peer: Peer, head: string, body: Buffer): string | undefined {
     if (head.startsWith(CHUNK)) {
       if (!peer.receiver) return 'a shared-memory chunk on a link without shared memory';
-      const key = head.slice(CHUNK.length), got = peer.receiver.take(key, body, DATA_LIMITS.maxBody);
-      if (typeof got === 'string') return got;
-      sendControl(peer, FREE, freeBody(got.slot));
-      if (got.payload) deliver(peer, key, got.payload);
+      const key = head.slice(CHUNK.length), c = peer.receiver.chunk(body);
+      if (typeof c === 'string') return c;
+      let m = peer.incoming;
+      if (!m) {
+        if (c.total > DATA_LIMITS.maxBody) return `a payload of ${c.total} bytes`;
+        m = peer.incoming = { key, total: c.total, filled: 0 };
+        const w = peer.waiting.get(key)?.[0];
+        if (w?.sink) {
+          // a receive that streams into place: it owns this payload from its first chunk
+          take(peer, key);
+          if (c.total === w.bytes) m.waiter = w;
+          else w.reject(w.mismatch!(c.total)); // the rest of the payload is dropped as it comes
+        } else {
+          try {
+            const b = hostBytes(c.total);
+            m.body = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+          } catch {
+            return `cannot allocate a payload of ${c.total} bytes`;
+          }
+        }
+      } else if (m.key !== key || m.total !== c.total) return `a chunk of "${key}" inside a payload of "${m.key}"`;
+      if (m.filled + c.view.length > m.total) return `a chunk past the end of a ${m.total}-byte payload`;
+      if (m.waiter) {
+        try {
+          m.waiter.sink!(c.view, m.filled);
+        } catch (e) {
+          m.waiter.reject(e as Error);
+          m.waiter = undefined;
+        }
+      } else m.body?.set(c.view, m.filled);
+      m.filled += c.view.length;
+      sendControl(peer, FREE, freeBody(c.slot));
+      if (m.filled < m.total) return undefined;
+      peer.incoming = undefined;
+      if (m.waiter) m.waiter.resolve(undefined);
+      else if (m.body) deliver(peer, key, m.body);
       return undefined;
     }
     if (head === FREE) return peer.sender?.release(body) ? undefined : 'a free notice for a slot that is not in use';
@@ -188,6 +239,7 @@ export class Mesh {
     peer.offered?.break(peer.lost);
     peer.answered?.();
     peer.socket.destroy();
+    peer.incoming?.waiter?.reject(peer.lost);
     for (const ws of peer.waiting.values()) for (const w of ws) w.reject(peer.lost);
     peer.waiting.clear();
   }
@@ -236,18 +288,31 @@ export class Mesh {
 
   /** The next payload a peer sent under key. */
   recv(from: number, key: string): Promise<Buffer> {
+    return this.wait(from, key, {}) as Promise<Buffer>;
+  }
+
+  /**
+   * Streams the next payload a peer sent under key into `sink`, chunk by chunk as it comes out of
+   * the shared-memory ring (no payload-sized buffer in between), or whole where it came by TCP or
+   * arrived before this call. It must be `bytes` long, else the receive fails with mismatch(size).
+   */
+  recvInto(from: number, key: string, bytes: number, sink: Sink, mismatch: (got: number) => KilnError): Promise<void> {
+    return this.wait(from, key, { sink, bytes, mismatch }) as Promise<void>;
+  }
+
+  private wait(from: number, key: string, how: Pick<Waiter, 'sink' | 'bytes' | 'mismatch'>): Promise<Buffer | undefined> {
     const p = this.peer(from);
     const q = p.arrived.get(key);
     if (q?.length) {
       const b = q.shift()!;
       if (!q.length) p.arrived.delete(key);
-      return Promise.resolve(b);
+      return new Promise((resolve, reject) => hand({ ...how, resolve, reject }, b));
     }
     if (p.lost) return Promise.reject(p.lost);
     return new Promise((resolve, reject) => {
-      const w = p.waiting.get(key);
-      if (w) w.push({ resolve, reject });
-      else p.waiting.set(key, [{ resolve, reject }]);
+      const w = p.waiting.get(key), waiter = { ...how, resolve, reject };
+      if (w) w.push(waiter);
+      else p.waiting.set(key, [waiter]);
     });
   }
 
@@ -263,17 +328,33 @@ export class Mesh {
   }
 }
 
-/** Hands a payload to the receive waiting for its key, or queues it. */
-function deliver(peer: Peer, key: string, body: Buffer): void {
-  const w = peer.waiting.get(key);
-  if (w?.length) {
-    w.shift()!.resolve(body);
-    if (!w.length) peer.waiting.delete(key);
-  } else {
-    const q = peer.arrived.get(key);
-    if (q) q.push(body);
-    else peer.arrived.set(key, [body]);
+/** Removes and returns the first receive waiting for key. */
+function take(peer: Peer, key: string): Waiter | undefined {
+  const ws = peer.waiting.get(key);
+  const w = ws?.shift();
+  if (ws && !ws.length) peer.waiting.delete(key);
+  return w;
+}
+
+/** Hands a whole payload to a receive: as it is, or through its sink once its size is checked. */
+function hand(w: Waiter, body: Buffer): void {
+  if (!w.sink) return w.resolve(body);
+  if (body.length !== w.bytes) return w.reject(w.mismatch!(body.length));
+  try {
+    w.sink(body, 0);
+    w.resolve(undefined);
+  } catch (e) {
+    w.reject(e as Error);
   }
+}
+
+/** Hands a whole payload to the receive waiting for its key, or queues it. */
+function deliver(peer: Peer, key: string, body: Buffer): void {
+  const w = take(peer, key);
+  if (w) return hand(w, body);
+  const q = peer.arrived.get(key);
+  if (q) q.push(body);
+  else peer.arrived.set(key, [body]);
 }
 
 /** Writes a control frame; a failure shows up as the link's loss, not here. */

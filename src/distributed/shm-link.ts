@@ -13,7 +13,6 @@
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { native } from '../native.js';
-import { hostBytes } from './host-bytes.js';
 
 /** Control frames on a link have heads that start with this byte; a user key never does. */
 export const CONTROL = '\u0001';
@@ -125,10 +124,8 @@ export class ShmSender {
   }
 }
 
-/** The receiving side of a direction: the peer's ring, mapped, and the payload being assembled. */
+/** The receiving side of a direction: the peer's ring, mapped. */
 export class ShmReceiver {
-  #current: { key: string; body: Buffer; filled: number } | undefined;
-
   private constructor(
     private readonly view: Uint8Array,
     private readonly slots: number,
@@ -150,32 +147,16 @@ export class ShmReceiver {
   }
 
   /**
-   * A CHUNK frame: copies the chunk out of its slot. Returns the slot to free and, when this chunk
-   * completes the payload, the payload; a string says why the frame is malformed.
+   * A CHUNK notice: its slot, the payload's size, and a view of the chunk in the ring, valid until the
+   * slot is freed (the caller copies it out first). A string says why the notice is malformed.
    */
-  take(key: string, body: Buffer, maxBody: number): { slot: number; payload?: Buffer } | string {
+  chunk(body: Buffer): { slot: number; view: Uint8Array; total: number } | string {
     if (body.length !== 16) return `a chunk notice of ${body.length} bytes`;
     const slot = body.readUInt32LE(0), n = body.readUInt32LE(4), total = body.readDoubleLE(8);
     if (slot >= this.slots || n < 1 || n > this.slotBytes) return `a chunk of ${n} bytes in slot ${slot}`;
-    let m = this.#current;
-    if (!m) {
-      if (!Number.isSafeInteger(total) || total < n || total > maxBody) return `a payload of ${total} bytes`;
-      let b: Buffer;
-      try {
-        const bytes = hostBytes(total);
-        b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      } catch {
-        return `cannot allocate a payload of ${total} bytes`;
-      }
-      m = this.#current = { key, body: b, filled: 0 };
-    } else if (m.key !== key || total !== m.body.length) return `a chunk of "${key}" inside a payload of "${m.key}"`;
-    if (m.filled + n > total) return `a chunk past the end of a ${total}-byte payload`;
+    if (!Number.isSafeInteger(total) || total < n) return `a payload of ${total} bytes`;
     const at = HEADER + slot * this.slotBytes;
-    m.body.set(this.view.subarray(at, at + n), m.filled);
-    m.filled += n;
-    if (m.filled < total) return { slot };
-    this.#current = undefined;
-    return { slot, payload: m.body };
+    return { slot, view: this.view.subarray(at, at + n), total };
   }
 }
 
