@@ -61,6 +61,8 @@ export interface NativeCuda {
   /** Tensor.to: bytes of a cuda buffer into a cpu buffer (ordered on both queues). */
   toCpu(src: NativeHandle, srcByteOffset: number, nbytes: number, dst: NativeHandle, dstByteOffset: number): void;
   setMemoryCap(device: number, bytes: number): void;
+  /** Waits for the device's stream and returns the pool's cached free blocks to the driver. */
+  releaseCached(device: number): void;
   /** dlopen()s the first of `paths` that is a usable cuBLASLt; E_UNSUPPORTED lists why each failed. */
   loadCublasLt(paths: readonly string[]): { path: string; version: number };
   memory(device: number): { bytes: number; buffers: number; reserved: number; cap: number };

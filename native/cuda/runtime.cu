@@ -548,6 +548,13 @@ void set_memory_cap(int i, size_t bytes) {
   check(cudaMemPoolSetAttribute(d.pool, cudaMemPoolAttrReleaseThreshold, &threshold), "cudaMemPoolSetAttribute");
 }
 
+void release_cached(int i) {
+  Device& d = device(i);
+  d.use();
+  check(cudaStreamSynchronize(d.stream), "cudaStreamSynchronize");
+  check(cudaMemPoolTrimTo(d.pool, 0), "cudaMemPoolTrimTo");
+}
+
 MemoryStats memory(int i) {
   Device& d = device(i);
   MemoryStats m;

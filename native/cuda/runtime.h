@@ -86,6 +86,9 @@ bool has_kernel(const std::string& op);
 void launch(int device, const std::string& op, const KernelArgs& args);
 
 void set_memory_cap(int device, size_t bytes);  // 0 = none
+// Waits for the device's stream, then returns the pool's cached free blocks to the driver, so
+// allocators outside the pool (NCCL's buffers, cuBLASLt's workspace) can have them.
+void release_cached(int device);
 MemoryStats memory(int device);
 // Waits for every device's queued work and completions (environment teardown only).
 void drain_all();

@@ -33,6 +33,7 @@ void stage_wait(HostStage&) { absent(); }
 bool has_kernel(const std::string&) { return false; }
 void launch(int, const std::string&, const KernelArgs&) { absent(); }
 void set_memory_cap(int, size_t) { absent(); }
+void release_cached(int) { absent(); }
 MemoryStats memory(int) { absent(); }
 void drain_all() {}
 

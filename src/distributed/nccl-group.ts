@@ -322,6 +322,8 @@ export async function initNccl(c: InitConfig): Promise<ProcessGroup> {
   const s = ncclStatus();
   if (!s.version) fail('E_UNSUPPORTED', `distributed.init: backend 'nccl' needs NCCL: ${s.reason}`);
   resolveDevice(`cuda:${c.localRank}`);
+  // NCCL allocates its buffers outside Kiln's stream-ordered pool: hand back what the pool caches
+  native().cuda.releaseCached(c.localRank);
   const { rendezvous } = await import('./init.js');
   const { store, server } = await rendezvous(c);
   const job: NcclJob = { store, server, timeoutMs: c.timeoutMs, nextGroupId: 1, device: c.localRank };
@@ -338,6 +340,7 @@ export function initLocalNccl(devices: readonly number[], timeoutMs = 300_000): 
   const s = ncclStatus();
   if (!s.version) fail('E_UNSUPPORTED', `distributed.initLocal: needs NCCL: ${s.reason}`);
   for (const d of devices) resolveDevice(`cuda:${d}`);
+  for (const d of devices) native().cuda.releaseCached(d); // NCCL allocates outside Kiln's pool
   const nccl = native().nccl;
   const r = nccl.commInitAll(devices);
   ncclCheck(nccl, 'ncclCommInitAll', r.result);
