@@ -2,7 +2,8 @@
 // `npm run bundle`: the offline GPU-host bundle. Packs what a host with no network and no Node.js
 // needs to run `kiln info`, `kiln bench` and the test suite into .bundle/ (git-ignored):
 //   .bundle/kiln-bundle.tar.xz  this Node binary, the built addon (build/Release/kiln.node), dist/,
-//                               src/ test/ bench/ examples/ (vitest runs the TS tests), the
+//                               src/ test/ bench/ examples/ (vitest runs the TS tests), kernels/cuda
+//                               (its host-side layout checkers, which the tests compile), the
 //                               runtime node_modules (the package's dependencies minus its build
 //                               tools, plus vitest, each with its own dependency closure; only
 //                               linux-x64 binaries of onnxruntime-node and webgpu), and this host's
@@ -55,7 +56,7 @@ function main() {
   const stage = mkdtempSync(join(tmpdir(), 'kiln-bundle-'));
   try {
     const copy = (rel, filter = (s) => !skip(s)) => cpSync(join(root, rel), join(stage, rel), { recursive: true, filter, dereference: true });
-    for (const rel of ['package.json', 'tsconfig.json', 'vitest.config.ts', 'native/sources.txt', 'kernels/OPS.md', 'dist', 'src', 'test', 'bench', 'examples'])
+    for (const rel of ['package.json', 'tsconfig.json', 'vitest.config.ts', 'native/sources.txt', 'kernels/OPS.md', 'kernels/cuda', 'dist', 'src', 'test', 'bench', 'examples'])
       copy(rel, () => true);
     copy('build/Release/kiln.node');
     const pkgs = runtimePackages(root);

@@ -78,6 +78,29 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // The fast epilogue (alpha 1, no C, 16-byte aligned contiguous Y rows): its emulator runs the
+  // kernel's staging / read / store index arithmetic for both consumer warpgroups over every tile
+  // of a set of problems (edge tiles, batch offsets, padded rows, generic fallbacks), with race
+  // checks on the staging buffer between the named barriers, and counts bank conflicts and sectors.
+  it('the staged epilogue writes every output element once, conflict-free, in full 32-byte sectors', () => {
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-wgmma-epi-'));
+    try {
+      const exe = join(dir, 'check');
+      const cc = spawnSync('c++', ['-std=c++17', '-O2', '-I', join(root, 'kernels', 'cuda'), join(root, 'kernels', 'cuda', 'matmul_wgmma_epilogue_check.cc'), '-o', exe], { encoding: 'utf8' });
+      expect(cc.status, cc.stderr).toBe(0);
+      const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^as built: PASS/m);
+      expect(r.stdout).toMatch(/worst 1-way bank conflict/);
+      expect(r.stdout).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
+      expect(r.stdout.match(/caught$/gm)?.length).toBe(11);
+      expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('cuBLASLt loading', () => {

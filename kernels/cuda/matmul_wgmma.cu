@@ -11,9 +11,14 @@
 // transposed view), or MN-major, as [K, N] with N contiguous (an ordinary row-major B: two 64-wide
 // N boxes per stage, and wgmma's imm-trans-b = 1). Any other operand, and operands of several batch
 // dims or a broadcast batch (the tensor maps are 3-D: inner, rows, batch), is first copied to a
-// K-contiguous scratch (pack_kmajor). Edge tiles: TMA zero-fills reads past M, N and K; the
-// epilogue (gemm_store, shared with the other kernels) writes only the valid part, with alpha,
-// beta and C.
+// K-contiguous scratch (pack_kmajor). Edge tiles: TMA zero-fills reads past M, N and K.
+// Epilogue: in the common case (alpha 1, no C, Y rows contiguous and 16-byte aligned: the
+// conditions are epi_fast / epi_fast_base in matmul_wgmma_layout.h) each consumer warpgroup rounds
+// its accumulators to T into its own 16 KiB staging buffer, synchronizes its 128 threads on a
+// named barrier, and writes whole 256-byte rows with 16-byte stores (rows past M skipped, the
+// vector crossing N written value by value). Otherwise gemm_store (shared with the other kernels:
+// alpha, beta, C, any strides) writes the valid part value by value. The staging layout and the
+// epilogue's index arithmetic are checked on the host by matmul_wgmma_epilogue_check.cc.
 // Shared-memory layout, TMA boxes and descriptors: matmul_wgmma_layout.h (K-major: LBO unused, SBO
 // 1024, +32 bytes per 16-wide K step; MN-major B: LBO 8192 between the two N halves, SBO 1024
 // between 8-row K groups, +2048 bytes per K step; 128B swizzle), checked on the host against models
@@ -30,10 +35,14 @@ namespace cuda {
 namespace {
 
 using wgmma_layout::kBK;
+using wgmma_layout::kStages;
 using wgmma_layout::kTile;
-constexpr int kStages = 4, kThreadsW = 384;
+constexpr int kThreadsW = 384;
 constexpr int kStageBytes = (int)wgmma_layout::kStageBytes;  // A and B tiles of 128 x 64 16-bit values
-constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 2 * kStages * 8;
+// The ring, two 16 KiB epilogue staging buffers, the mbarriers, 1024 for the alignment: 164928 bytes
+// (sm_90 allows 227 KiB; cudaFuncSetAttribute below asks for exactly this).
+constexpr int kSmemBytes = (int)wgmma_layout::kSmemBytes;
+static_assert(kSmemBytes == kStages * kStageBytes + 2 * (int)wgmma_layout::kEpiBytes + 2 * kStages * 8 + 1024, "shared-memory budget");
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define KILN_WGMMA 1
@@ -85,6 +94,38 @@ __device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, 
         : "l"(da), "l"(db), "r"(accumulate), "n"(kTnspB));
   }
 }
+// Named barrier kEpiBarrier0 + c over the 128 threads of consumer warpgroup c (orders their
+// shared-memory accesses; the producer and the other consumer do not take part). Immediate ids,
+// so ptxas counts the barriers the kernel really uses.
+__device__ __forceinline__ void warpgroup_bar(int c) {
+  static_assert(wgmma_layout::kEpiBarrier0 == 1, "the ids below are 1 and 2");
+  if (c == 0) asm volatile("bar.sync 1, 128;" ::: "memory");
+  else asm volatile("bar.sync 2, 128;" ::: "memory");
+}
+// The epilogue's explicit-width accesses: 4-byte shared stores, 16-byte shared loads and 16-byte
+// global stores (plain C++ let the compiler split the global store into four 4-byte ones).
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_global_v4(void* p, uint4 v) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(__cvta_generic_to_global(p)), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+               : "memory");
+}
+// Two accumulators rounded to T (nearest even, the cvt.rn of dstore), `lo` at the lower address.
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same<T, __half>::value) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
 // The tile order: groups of 8 row tiles sweep all column tiles together (L2 reuse), batch outermost.
 __device__ __forceinline__ void tile_coords(int64_t t, int64_t tm_count, int64_t tn_count, int64_t& b, int64_t& tm, int64_t& tn) {
   const int64_t per_batch = tm_count * tn_count;
@@ -104,7 +145,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
 #ifdef KILN_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + wgmma_layout::kBarOffset);
   uint64_t* empty = full + kStages;
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
   if (threadIdx.x == 0) {
@@ -135,6 +176,8 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
   }
   const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of each tile
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
+  const bool fast_y = wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn);
+  const uint32_t stage_y = smem_u32(smem + wgmma_layout::kEpiOffset + c * wgmma_layout::kEpiBytes);  // this warpgroup's staging
   int64_t it = 0;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t b, tm, tn;
@@ -162,6 +205,36 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     if (k_iters > 0 && lane == 0) bar_arrive(&empty[(it - 1) % kStages]);
     int64_t off[4];
     p.batch.offsets(b, off);
+    T* const yb = reinterpret_cast<T*>(p.y) + off[3];
+    if (fast_y && wgmma_layout::epi_fast_base(reinterpret_cast<uintptr_t>(yb))) {
+      using namespace wgmma_layout;
+      warpgroup_bar(c);  // every thread is done reading the previous tile's staging
+#pragma unroll
+      for (int n8 = 0; n8 < 16; ++n8)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          st_shared_b32(stage_y + epi_stage_offset(epi_frag_row(tid, h), epi_frag_col(tid, n8)),
+                        pack2<T>(d[n8 * 4 + 2 * h], d[n8 * 4 + 2 * h + 1]));
+      warpgroup_bar(c);  // the whole 64 x 128 block is staged
+      const int64_t row0 = tm * kTile + c * 64, col = tn * kTile + epi_read_col(tid);
+      const int64_t nv = epi_vector_cols(p.N, col);
+#pragma unroll
+      for (int i = 0; i < kEpiPasses; ++i) {
+        const int r = epi_read_row(tid, i);
+        if (row0 + r >= p.M || nv == 0) break;  // rows grow with i
+        const uint4 v = ld_shared_v4(stage_y + epi_stage_offset(r, epi_read_col(tid)));
+        T* const dst = yb + (row0 + r) * p.sym + col;
+        if (nv == 8) {
+          st_global_v4(dst, v);
+        } else {  // the vector that crosses N
+          const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            if (e < nv) reinterpret_cast<uint16_t*>(dst)[e] = (uint16_t)(w[e / 2] >> (16 * (e % 2)));
+        }
+      }
+      continue;
+    }
     const int64_t r0 = tm * kTile + c * 64 + warp * 16 + g, c0 = tn * kTile + 2 * q;
 #pragma unroll
     for (int n8 = 0; n8 < 16; ++n8) {

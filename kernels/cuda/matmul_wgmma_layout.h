@@ -14,6 +14,9 @@
 //   (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)), T = 8 values): LBO =
 //   8192, from N 0..63 to N 64..127 (the second box); SBO = 1024, from K rows 0..7 to 8..15; the
 //   k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
+// The block's shared memory (from the 1024-aligned base): the kStages-stage ring, then one epilogue
+// staging buffer per consumer warpgroup, then the full / empty mbarriers (see "fast epilogue" below;
+// its emulator is matmul_wgmma_epilogue_check.cc).
 #pragma once
 #include <cstdint>
 
@@ -97,6 +100,52 @@ KILN_WL BPath b_path(bool one_stride, uint64_t addr, int64_t K, int64_t N, int64
   if ((sbn == 1 || N == 1) && tma_ready(addr, K, N, sbk, sbb, nb)) return BPath::MnMajor;
   return BPath::Pack;
 }
+
+// ---- The block's shared memory -------------------------------------------------------------
+constexpr int kStages = 4;                                   // the TMA -> wgmma ring
+constexpr uint32_t kEpiRows = 64, kEpiCols = kTile;          // one consumer warpgroup's part of a tile
+constexpr uint32_t kEpiPitch = kEpiCols * 2;                 // 256 bytes per staged row of 16-bit values
+constexpr uint32_t kEpiBytes = kEpiRows * kEpiPitch;         // 16384 per consumer warpgroup
+constexpr uint32_t kEpiOffset = kStages * kStageBytes;       // warpgroup c's buffer at kEpiOffset + c * kEpiBytes
+constexpr uint32_t kBarOffset = kEpiOffset + 2 * kEpiBytes;  // full[kStages], then empty[kStages] (8 bytes each)
+constexpr uint32_t kSmemBytes = kBarOffset + 2 * kStages * 8 + 1024;  // + 1024: the base is rounded up to 1024
+constexpr uint32_t kSmemLimit = 227 * 1024;  // sm_90: the most dynamic shared memory a block may opt in to
+static_assert(kSmemBytes <= kSmemLimit, "shared memory over sm_90's per-block limit");
+
+// ---- The fast epilogue ----------------------------------------------------------------------
+// Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
+// (row stride a multiple of 8 values, base + batch offset 16-byte aligned) and do not overlap
+// (row stride >= N). Each consumer warpgroup rounds its 64 x 128 accumulators to T in pairs
+// (cvt.rn, as the generic path's dstore) into its staging buffer, synchronizes its own 128
+// threads (named barrier kEpiBarrier0 + c; 0 is __syncthreads), then writes 16-byte vectors,
+// 16 consecutive lanes covering one 256-byte row of the tile. Rows past M are skipped; the
+// vector that crosses N (N % 8 != 0) is written value by value. Anything else: gemm_store.
+constexpr int kEpiBarrier0 = 1;                              // warpgroup c (0, 1) uses barrier 1 + c
+constexpr int kEpiPasses = (int)(kEpiBytes / (128 * 16));   // 16-byte reads per thread: 8
+
+// The accumulator fragment (wgmma m64nNk16, f32 D; the indexing of the generic epilogue: rows r0,
+// r0 + 8; columns c0 + 8 n8 + {0, 1}): thread tid (0..127) of the warpgroup holds in
+// d[4 n8 + 2 h + e] the value of (row, col) = (epi_frag_row(tid, h), epi_frag_col(tid, n8) + e),
+// counted inside the warpgroup's 64 x 128 block.
+KILN_WL int epi_frag_row(int tid, int h) { return (tid / 32) * 16 + (tid % 32) / 4 + 8 * h; }
+KILN_WL int epi_frag_col(int tid, int n8) { return n8 * 8 + 2 * (tid % 4); }
+// Byte offset of staged (row, col): rows of 256 bytes, the 16-byte chunk col / 8 XORed with row % 8,
+// so the 8 rows of a fragment store land in 8 different 16-byte bank groups (conflict-free 4-byte
+// stores) and a 16-byte read of 8 consecutive chunks of one row covers all 32 banks once.
+KILN_WL uint32_t epi_stage_offset(int row, int col) {
+  return (uint32_t)row * kEpiPitch + (uint32_t)(((col / 8) ^ (row % 8)) * 16 + (col % 8) * 2);
+}
+// Read pass i (0..kEpiPasses-1) of thread tid: 8 values (16 bytes) of staged row epi_read_row from
+// column epi_read_col; a warp reads two whole rows, lanes in column order.
+KILN_WL int epi_read_row(int tid, int i) { return i * 8 + tid / 16; }
+KILN_WL int epi_read_col(int tid) { return (tid % 16) * 8; }
+// How many of the 8 values from column `col` (of Y) are inside N: 8 = one vector store.
+KILN_WL int64_t epi_vector_cols(int64_t N, int64_t col) { return N - col >= 8 ? 8 : N - col > 0 ? N - col : 0; }
+// The kernel-wide condition (alpha, C, Y's strides) and the per-tile one (the batch entry's base).
+KILN_WL bool epi_fast(double alpha, bool has_c, int64_t N, int64_t sym, int64_t syn) {
+  return alpha == 1.0 && !has_c && syn == 1 && sym >= N && sym % 8 == 0;
+}
+KILN_WL bool epi_fast_base(uint64_t y_batch_addr) { return y_batch_addr % 16 == 0; }
 
 }  // namespace wgmma_layout
 }  // namespace cuda
