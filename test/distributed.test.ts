@@ -14,6 +14,7 @@ import { ANSWER, CHUNK, OFFER, ringBytes } from '../src/distributed/shm-link.js'
 import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store.js';
 import { native } from '../src/native.js';
 import { freePort, parseLaunch, rankEnv } from '../src/cli/launch.js';
+import { planBackends } from './helpers/backends.js';
 import { expectKilnError } from './helpers/compare.js';
 import { CLI, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { SEED, rngFor } from './helpers/random.js';
@@ -59,6 +60,16 @@ describe('distributed: collectives on the cpu backend', () => {
         expect(x.worldSize).toBe(world);
       }
     });
+});
+
+describe.skipIf(!planBackends().find((p) => p.kind === 'webgpu')?.device && !planBackends().find((p) => p.kind === 'webgpu')?.required)('distributed: the cpu backend over webgpu tensors', () => {
+  it('odd sizes of 1- and 2-byte dtypes (byte offsets WebGPU copies cannot address) gather, broadcast, reduce and receive into slices', () => {
+    const r = launch(['--nproc-per-node', '2', fixture('dist-webgpu.mjs')]);
+    expect(r.status, ending(r)).toBe(0);
+    const results = tagged(r.stdout, 'RESULT');
+    expect(results.length, ending(r)).toBe(2);
+    for (const x of results) expect(x.failures, `rank ${x.rank}`).toEqual([]);
+  });
 });
 
 describe('distributed: collectives on the nccl backend (a host with NCCL and CUDA devices)', () => {

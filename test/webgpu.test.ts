@@ -140,6 +140,21 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     expect(await kiln.gather(x, kiln.tensor([-1], { dtype: 'int64', device: D }), 1).toArray()).toEqual([[2], [5]]);
   });
 
+  it('writes at any byte offset and length keep the bytes around them (partial words patched on the device)', async () => {
+    const n = 23, fill = 0xa5, model = new Uint8Array(n).fill(fill);
+    const t = kiln.tensor(Array.from(model), { dtype: 'uint8', device: D });
+    const s = t.storageFor('test');
+    let k = 0;
+    for (const [at, len] of [[0, 1], [1, 2], [3, 1], [5, 6], [2, 9], [12, 4], [16, 7], [21, 2], [7, 1], [0, 23]] as const) {
+      const bytes = Uint8Array.from({ length: len }, () => (k = (k * 37 + 11) % 251));
+      s.backend.write(s.buffer, bytes, at);
+      model.set(bytes, at);
+      expect(Array.from((await t.data()) as Uint8Array), `after writing ${len} bytes at ${at}`).toEqual(Array.from(model));
+    }
+    expectKilnError(() => s.backend.write(s.buffer, new Uint8Array(4), 1 << 20), 'E_ARGUMENT');
+    t.dispose();
+  });
+
   it('allocations beyond the device limit fail at once with E_OOM', () => {
     const limit = kiln.devices().find((d) => d.id === D)!.details.maxBufferSize as number;
     const e = expectKilnError(() => kiln.zeros([Math.ceil(limit / 4) + 1024], { device: D }), 'E_OOM');

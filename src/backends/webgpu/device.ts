@@ -10,6 +10,7 @@
 // and the Gather status words are what `settle()` turns into the KilnError of the next sync point.
 import { KilnError, fail, type KilnErrorCode } from '../../errors.js';
 import { MapMode, Usage, type FoundAdapter } from './dawn.js';
+import { WGSL } from './kernels.generated.js';
 
 const FLUSH_PASSES = 64;
 /** Pooled bytes kept for reuse beyond this are destroyed on free. */
@@ -231,18 +232,41 @@ export class GpuDevice {
     return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelines.size };
   }
 
-  /** Copies bytes into `dst` at `byteOffset` through a staging buffer mapped at creation. */
+  /**
+   * Copies bytes into `dst` at any `byteOffset`: the whole words through a staging buffer mapped at
+   * creation (copyBufferToBuffer moves whole words only), and a partial word at either edge through
+   * patch_words.wgsl, which keeps the bytes around the range as they were.
+   */
   write(dst: GPUBuffer, src: ArrayBufferView, byteOffset: number): void {
     const len = src.byteLength;
     if (len === 0) return;
-    const size = Math.ceil(len / 4) * 4;
-    if (byteOffset % 4 !== 0 || byteOffset + size > dst.size)
-      fail('E_ARGUMENT', `webgpu write: byte offset ${byteOffset} and length ${len} must be 4-byte aligned within the buffer`);
-    const staging = this.device.createBuffer({ size, usage: Usage.COPY_SRC, mappedAtCreation: true });
-    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(src.buffer, src.byteOffset, len));
-    staging.unmap();
-    this.encoder().copyBufferToBuffer(staging, 0, dst, byteOffset, size);
-    this.retire(staging);
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset + len > dst.size)
+      fail('E_ARGUMENT', `webgpu write: bytes [${byteOffset}, ${byteOffset + len}) are outside a buffer of ${dst.size} bytes`);
+    const bytes = new Uint8Array(src.buffer, src.byteOffset, len);
+    const end = byteOffset + len, lo = Math.ceil(byteOffset / 4) * 4, hi = Math.floor(end / 4) * 4;
+    if (hi > lo) {
+      const staging = this.device.createBuffer({ size: hi - lo, usage: Usage.COPY_SRC, mappedAtCreation: true });
+      new Uint8Array(staging.getMappedRange()).set(bytes.subarray(lo - byteOffset, hi - byteOffset));
+      staging.unmap();
+      this.encoder().copyBufferToBuffer(staging, 0, dst, lo, hi - lo);
+      this.retire(staging);
+    }
+    // the partial words: the one holding byteOffset (unless aligned) and the one holding end - 1
+    const words = [...new Set([byteOffset % 4 ? byteOffset >> 2 : -1, end % 4 ? (end - 1) >> 2 : -1])].filter((w) => w >= 0 && (w * 4 < lo || w * 4 >= hi));
+    if (!words.length) return;
+    const meta = new Uint32Array(1 + 3 * words.length);
+    meta[0] = words.length;
+    words.forEach((w, i) => {
+      let bits = 0, mask = 0;
+      for (let b = 0; b < 4; ++b) {
+        const at = w * 4 + b;
+        if (at < byteOffset || at >= end) continue;
+        bits |= bytes[at - byteOffset] << (8 * b);
+        mask |= 0xff << (8 * b);
+      }
+      meta.set([w, bits >>> 0, mask >>> 0], 1 + 3 * i);
+    });
+    this.dispatch(this.pipeline(WGSL.patch_words), [dst, this.constants(new Int32Array(meta.buffer))], [1, 1, 1]);
   }
 
   /** Reads bytes back through a MAP_READ staging buffer (mapAsync: the JS thread never blocks). */
