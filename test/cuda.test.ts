@@ -61,8 +61,9 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
   // matmul_wgmma_layout.h holds the sm_90a kernel's stage layout, TMA boxes and matrix descriptors;
   // its checker models TMA's 128B swizzle and wgmma's canonical K-major / MN-major layouts (PTX ISA)
   // and reads every A and B element of a set of problems back through the kernel's own descriptors,
-  // then confirms that eight deliberately wrong layouts are caught. It runs here, without a GPU.
-  it('every element wgmma would read is the one TMA put there, for K-major A and B^T and MN-major B', () => {
+  // for 16-bit operands and for float32 read as tf32 (4-byte elements, K-major only), then confirms
+  // that twelve deliberately wrong layouts (eight 16-bit, four tf32) are caught. It runs here, without a GPU.
+  it('every element wgmma would read is the one TMA put there, for K-major A and B^T, MN-major B, and tf32', () => {
     const root = join(dirname(fileURLToPath(import.meta.url)), '..');
     const dir = mkdtempSync(join(tmpdir(), 'kiln-wgmma-'));
     try {
@@ -72,7 +73,8 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
       const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^as built: PASS/m);
-      expect(r.stdout.match(/caught$/gm)?.length).toBe(8);
+      expect(r.stdout).toMatch(/^ {2}tf32 B\^T 129x200x136 .* ok$/m);
+      expect(r.stdout.match(/caught$/gm)?.length).toBe(12);
       expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

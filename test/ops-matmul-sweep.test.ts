@@ -2,13 +2,14 @@
 // to 4099 on every axis (skinny, so the float64 reference stays cheap), batched with broadcast
 // batch dims, transposed and strided operands, every dtype, outputs poisoned first (helpers/
 // backends.ts turns poisoning on). On cuda each kernel is forced in turn: simt, mma (float16,
-// bfloat16, and float32 at precision 'high' = tf32), cublas when cuBLASLt loads, and 'auto'.
+// bfloat16, and float32 at precision 'high' = tf32), wgmma on sm_90 (float16, bfloat16, and float32
+// at 'high' = tf32), cublas when cuBLASLt loads, and 'auto'.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType, MatmulOptions } from '../src/index.js';
 import { loadCublasLt } from '../src/backends/cublas.js';
 import { forEachBackend } from './helpers/backends.js';
-import { Cases, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
+import { Cases, expectKilnError, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
 import { makeInput, type Layout } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -28,7 +29,8 @@ const SHAPES: [number[], number[], number, number, number][] = [
   [[2, 1], [3], 17, 129, 9],
   [[5], [], 1, 64, 127],
   // N a multiple of 8: wgmma reads a row-major B in place MN-major (N tail inside the first 64-wide
-  // box of the last tile, the second box wholly past N, K tails); transposed, the B^T path.
+  // box of the last tile, the second box wholly past N, K tails); transposed, the B^T path. For
+  // tf32 (float32 rows of K % 4 == 0 are 16-byte aligned): A and B^T in place, a row-major B packed.
   [[], [], 129, 200, 136],
   [[3], [3], 65, 72, 192],
 ];
@@ -47,6 +49,7 @@ function variants(device: string, dtype: DType): MatmulOptions[] {
   const sm = kiln.devices().find((d) => d.id === device)?.details.sm;
   if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma' });
   if (dtype === 'float32') out.push({ precision: 'high' }, { impl: 'mma', precision: 'high' });
+  if (dtype === 'float32' && sm === '90') out.push({ impl: 'wgmma', precision: 'high' });
   let cublas = false;
   try {
     loadCublasLt();
@@ -84,4 +87,49 @@ forEachBackend('matmul sweep', (device) => {
           }
       cases.done();
     }, 120_000);
+
+  // tf32 operands must be rounded to nearest, not truncated: wgmma's .tf32 form truncates the low 13
+  // bits itself (PTX ISA), which fails the tf32 tolerance above for small K; the wgmma path relies on
+  // its TMA (CU_TENSOR_MAP_DATA_TYPE_TFLOAT32) rounding on the copy, as mma.sync relies on cvt.rna.
+  // Each output is one product v * 1 (exact), so the stored value is the operand as the tensor core
+  // saw it. Both operands, each read in place (A row-major, B transposed) and packed (A transposed,
+  // B row-major: wgmma has no MN-major tf32). No value is a tie, so nearest-even and nearest-away agree.
+  if (device.startsWith('cuda'))
+    it("float32 at precision 'high': tf32 operands rounded to nearest on mma and wgmma; wgmma refuses 'highest'", async () => {
+      const sm = kiln.devices().find((d) => d.id === device)?.details.sm;
+      const u = 2 ** -10; // tf32's ulp at 1
+      const v = [1 + 0.75 * u, 1 + 0.25 * u, 1 + 1.75 * u, -(1 + 0.75 * u)];
+      const nearest = [1 + u, 1, 1 + 2 * u, -(1 + u)], truncated = [1, 1, 1 + u, -1];
+      const K = 8; // float32 rows of 32 bytes: TMA reads them in place
+      const cases = new Cases();
+      for (const impl of ['mma', ...(sm === '90' ? ['wgmma' as const] : [])] as const)
+        for (const side of ['a', 'b'] as const)
+          for (const layout of ['contiguous', 'transposed'] as const)
+            await cases.run(`${impl} ${side} ${layout}`, async () => {
+              // A [4, K]: row i = (side a ? v[i] : 1, 0, ...); B [K, 4]: row 0 = (side b ? v : 1), then 0.
+              const a = new Float64Array(4 * K), b = new Float64Array(K * 4);
+              for (let i = 0; i < 4; ++i) (a[i * K] = side === 'a' ? v[i] : 1), (b[i] = side === 'b' ? v[i] : 1);
+              const make = (data: Float64Array, rows: number, cols: number, t: boolean) => {
+                if (!t) return kiln.tensor(data, { shape: [rows, cols], dtype: 'float32', device });
+                const tr = new Float64Array(rows * cols);
+                for (let r = 0; r < rows; ++r) for (let c = 0; c < cols; ++c) tr[c * rows + r] = data[r * cols + c];
+                return kiln.tensor(tr, { shape: [cols, rows], dtype: 'float32', device }).transpose();
+              };
+              const ta = make(a, 4, K, side === 'a' && layout === 'transposed'), tb = make(b, K, 4, side === 'b' && layout === 'transposed');
+              const y = Array.from((await kiln.matmul(ta, tb, { impl, precision: 'high' }).data()) as Float32Array);
+              const want = Array.from({ length: 16 }, (_, e) => nearest[side === 'a' ? Math.floor(e / 4) : e % 4]);
+              const trunc = Array.from({ length: 16 }, (_, e) => truncated[side === 'a' ? Math.floor(e / 4) : e % 4]);
+              if (y.every((x, e) => x === trunc[e])) throw new Error(`operands truncated to tf32, not rounded: ${y.slice(0, 4)}`);
+              expect(y).toEqual(want);
+            });
+      cases.done();
+      const a = kiln.ones([4, K], { device }), b = kiln.ones([K, 4], { device });
+      for (const precision of [undefined, 'highest'] as const) {
+        const e = expectKilnError(() => kiln.matmul(a, b, { impl: 'wgmma', ...(precision ? { precision } : {}) }), 'E_UNSUPPORTED');
+        expect(e.message).toContain("precision 'high'");
+        expect(e.message).toContain('no float32');
+      }
+      a.dispose();
+      b.dispose();
+    });
 });

@@ -2,7 +2,8 @@
 //   Y[..., M, N] = alpha * A[..., M, K] @ B[..., K, N] + beta * C[..., M, N]
 // attrs (beyond the op table's alpha and beta), set by kiln.matmul's options:
 //   precision 'highest' (default: float32 is computed in true float32) | 'high' (tf32 allowed)
-//   impl      'auto' | 'simt' | 'mma' | 'wgmma' (sm_90a: TMA + wgmma, float16/bfloat16) | 'cublas'
+//   impl      'auto' | 'simt' | 'mma' | 'wgmma' (sm_90a: TMA + wgmma; float16/bfloat16, and float32
+//             at 'high' as tf32; float32 at 'highest' is refused: wgmma has no float32) | 'cublas'
 // auto picks by architecture, dtype and precision: float16/bfloat16 -> mma (sm_80+); float32 ->
 // mma.tf32 at 'high' on sm_80+, else simt; int32/int64 and anything below sm_80 -> simt. Every
 // kernel reads any strides (transposed, sliced and broadcast-batch operands need no copy) and
@@ -33,7 +34,7 @@ GemmArgs gemm_args(const KernelArgs& a) {
 }
 
 void matmul_cublas(const KernelArgs& a, const GemmArgs& p, bool tf32, const Stream& s);
-void matmul_wgmma(const GemmArgs& p, DType t, const Stream& s);
+void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, const Stream& s);
 
 namespace {
 
@@ -49,7 +50,7 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
   const bool tf32 = is_f32 && precision == "high";
   const GemmArgs p = gemm_args(a);
   if (impl == "cublas") return matmul_cublas(a, p, tf32, s);
-  if (impl == "wgmma") return matmul_wgmma(p, t, s);  // explicit only until validated on an H100
+  if (impl == "wgmma") return matmul_wgmma(p, t, tf32, s);  // explicit only until validated on an H100
   if (impl == "mma") {
     if (!tensor_cores) fail("E_UNSUPPORTED", "MatMul impl 'mma' needs sm_80 or newer; this device is sm_" + std::to_string(s.cc));
     if (!half_types && !tf32)

@@ -1,6 +1,9 @@
-// matmul_wgmma: the sm_90a (Hopper) tensor-core matmul for float16 / bfloat16, float32 accumulation.
-//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128 x 64 tiles of A and B into a
-//   4-stage shared-memory ring; wgmma.mma_async m64n128k16 reads them through matrix descriptors.
+// matmul_wgmma: the sm_90a (Hopper) tensor-core matmul for float16 / bfloat16, and for float32 at
+// precision 'high' with tf32 operands; float32 accumulation.
+//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128-row tiles of A and B, one 128-byte K
+//   row deep (64 16-bit or 32 float32 values), into a 4-stage shared-memory ring;
+//   wgmma.mma_async m64n128k16 (.f16 / .bf16) or m64n128k8 (.tf32) reads them through matrix
+//   descriptors, four K steps of 32 bytes per stage.
 //   Warp specialization: warpgroup 0 is the producer (one thread issues the TMA copies and arms the
 //   stage's "full" mbarrier with the byte count); warpgroups 1 and 2 are consumers, each owning 64
 //   rows of the 128 x 128 output tile, and release a stage through its "empty" mbarrier.
@@ -12,6 +15,13 @@
 // N boxes per stage, and wgmma's imm-trans-b = 1). Any other operand, and operands of several batch
 // dims or a broadcast batch (the tensor maps are 3-D: inner, rows, batch), is first copied to a
 // K-contiguous scratch (pack_kmajor). Edge tiles: TMA zero-fills reads past M, N and K.
+// tf32 (float32, precision 'high'): wgmma's .tf32 form has no transpose (PTX ISA: imm-trans-a / -b
+// exist only for .f16 / .bf16), so both operands are K-major: a row-major B is packed to B^T. Its
+// tensor maps are CU_TENSOR_MAP_DATA_TYPE_TFLOAT32: TMA rounds each float32 to tf32 on the copy
+// (CUTLASS sm90 collectives rely on this: "TMA converts f32 input to tf32 when copying from GMEM to
+// SMEM"), where wgmma itself would truncate the low 13 bits (PTX ISA, wgmma.mma_async, "Precision
+// and rounding"); truncation would fail the tf32 tolerance for small K, rounding to nearest stays
+// within it like mma.sync's cvt.rna (numbers in the tf32 report). Its epilogue is gemm_store.
 // Epilogue: in the common case (alpha 1, no C, Y rows contiguous and 16-byte aligned: the
 // conditions are epi_fast / epi_fast_base in matmul_wgmma_layout.h) each consumer warpgroup rounds
 // its accumulators to T into its own 16 KiB staging buffer, synchronizes its 128 threads on a
@@ -20,11 +30,12 @@
 // alpha, beta, C, any strides) writes the valid part value by value. The staging layout and the
 // epilogue's index arithmetic are checked on the host by matmul_wgmma_epilogue_check.cc.
 // Shared-memory layout, TMA boxes and descriptors: matmul_wgmma_layout.h (K-major: LBO unused, SBO
-// 1024, +32 bytes per 16-wide K step; MN-major B: LBO 8192 between the two N halves, SBO 1024
+// 1024, +32 bytes per K step of 16 16-bit or 8 tf32 values; MN-major B: LBO 8192 between the two N halves, SBO 1024
 // between 8-row K groups, +2048 bytes per K step; 128B swizzle), checked on the host against models
 // of TMA's swizzle and of wgmma's canonical layouts by matmul_wgmma_layout_check.cc.
 // Only `impl: 'wgmma'` selects it until it has been validated on an H100 (see the README).
-// Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'.
+// Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'
+// (float32: `--dtype float32 --precision high`).
 #include <cuda.h>
 
 #include "matmul.cuh"
@@ -34,11 +45,10 @@ namespace kiln {
 namespace cuda {
 namespace {
 
-using wgmma_layout::kBK;
 using wgmma_layout::kStages;
 using wgmma_layout::kTile;
 constexpr int kThreadsW = 384;
-constexpr int kStageBytes = (int)wgmma_layout::kStageBytes;  // A and B tiles of 128 x 64 16-bit values
+constexpr int kStageBytes = (int)wgmma_layout::kStageBytes;  // A and B tiles of 128 rows x 128 bytes of K
 // The ring, two 16 KiB epilogue staging buffers, the mbarriers, 1024 for the alignment: 164928 bytes
 // (sm_90 allows 227 KiB; cudaFuncSetAttribute below asks for exactly this).
 constexpr int kSmemBytes = (int)wgmma_layout::kSmemBytes;
@@ -74,11 +84,20 @@ __device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int 
       "l"(reinterpret_cast<uint64_t>(map)), "r"(k), "r"(row), "r"(batch), "r"(smem_u32(bar))
       : "memory");
 }
-// D (+)= A B for one K step of 16; kTnspB: 0 = B K-major in shared memory, 1 = B MN-major (N
-// contiguous; PTX: imm-trans-b, allowed for .f16 / .bf16 with descriptors).
+// D (+)= A B for one K step (16 16-bit or 8 tf32 values); kTnspB: 0 = B K-major in shared memory,
+// 1 = B MN-major (N contiguous; PTX: imm-trans-b, allowed for .f16 / .bf16 with descriptors). The
+// .tf32 form takes no imm-trans operands (both operands K-major): "..., scale-d, imm-scale-a, imm-scale-b".
 template <typename T, int kTnspB>
 __device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
-  if constexpr (std::is_same<T, __half>::value) {
+  if constexpr (std::is_same<T, float>::value) {
+    static_assert(kTnspB == 0, "wgmma .tf32 reads K-major operands only");
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(accumulate));
+  } else if constexpr (std::is_same<T, __half>::value) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
@@ -138,11 +157,14 @@ __device__ __forceinline__ void tile_coords(int64_t t, int64_t tm_count, int64_t
 
 #endif
 
-// kBmn: B is read MN-major ([K, N], N contiguous: two 64 x 64 boxes per stage, imm-trans-b = 1);
-// otherwise K-major (B^T [N, K], one 64 x 128 box).
+// T: __half / __nv_bfloat16, or float (tf32 operands, float32 Y). kBmn: B is read MN-major ([K, N],
+// N contiguous: two 64 x 64 boxes per stage, imm-trans-b = 1; 16-bit T only); otherwise K-major
+// (B^T [N, K], one box of 128 rows x 128 bytes of K).
 template <typename T, bool kBmn>
 __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs p) {
+  static_assert(!kBmn || wgmma_layout::mn_major_ok(sizeof(T)), "an MN-major operand needs a 16-bit type");
 #ifdef KILN_WGMMA
+  constexpr int kBK = wgmma_layout::stage_k(sizeof(T));  // K per stage: 64 (16-bit), 32 (tf32)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + wgmma_layout::kBarOffset);
@@ -176,7 +198,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
   }
   const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of each tile
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
-  const bool fast_y = wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn);
+  const bool fast_y = sizeof(T) == 2 && wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn);
   const uint32_t stage_y = smem_u32(smem + wgmma_layout::kEpiOffset + c * wgmma_layout::kEpiBytes);  // this warpgroup's staging
   int64_t it = 0;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -188,11 +210,11 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
       const int s = (int)(it % kStages);
       bar_wait(&full[s], (unsigned)((it / kStages) & 1));
-      const uint32_t a_tile = smem_u32(smem + s * kStageBytes + c * 64 * kBK * 2);
+      const uint32_t a_tile = smem_u32(smem + s * kStageBytes + c * 64 * wgmma_layout::kRowBytes);
       const uint32_t b_tile = smem_u32(smem + s * kStageBytes + wgmma_layout::kTileBytes);
       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-      for (int kk = 0; kk < kBK / wgmma_layout::kStepK; ++kk)
+      for (int kk = 0; kk < wgmma_layout::kStepsPerStage; ++kk)
         wgmma<T, kBmn ? 1 : 0>(d, wgmma_layout::kmajor_desc(a_tile, kk),
                                kBmn ? wgmma_layout::mn_desc(b_tile, kk) : wgmma_layout::kmajor_desc(b_tile, kk), (kt > 0 || kk > 0) ? 1 : 0);
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
@@ -206,6 +228,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     int64_t off[4];
     p.batch.offsets(b, off);
     T* const yb = reinterpret_cast<T*>(p.y) + off[3];
+    if constexpr (sizeof(T) == 2) {  // float32 Y (tf32) always takes gemm_store
     if (fast_y && wgmma_layout::epi_fast_base(reinterpret_cast<uintptr_t>(yb))) {
       using namespace wgmma_layout;
       warpgroup_bar(c);  // every thread is done reading the previous tile's staging
@@ -235,6 +258,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
       }
       continue;
     }
+    }
     const int64_t r0 = tm * kTile + c * 64 + warp * 16 + g, c0 = tn * kTile + 2 * q;
 #pragma unroll
     for (int n8 = 0; n8 < 16; ++n8) {
@@ -250,7 +274,8 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
 }
 
 // dst[z][r][k] = src(z, r, k) for a K-contiguous copy of an operand ([rows, K] per batch entry,
-// rows padded to `ld` elements so TMA's 16-byte row alignment holds; the padding is never read: the
+// T of 2 or 4 bytes, copied bit for bit (tf32's rounding is TMA's, on the copy to shared memory),
+// rows padded to `ld` elements (pack_ld: 16 bytes) so TMA's 16-byte row alignment holds; the padding is never read: the
 // tensor map's K extent ends at K). Through 32 x 32 shared-memory tiles, so both the reads and the
 // writes are coalesced when the source is row-contiguous (an ordinary row-major B, read as B^T): a
 // plain element-per-thread copy then reads with a stride of N elements, ~16x the bytes it uses.
@@ -309,18 +334,29 @@ EncodeTiled encode_fn() {
 }
 
 // A [batch][rows][inner] tensor map with contiguous rows `ld` elements apart, batch entries `sb`
-// apart: inner = K for a K-major operand (box 64 K x 128 rows), N for an MN-major B (box 64 N x 64 K).
+// apart: inner = K for a K-major operand (box 128 bytes of K x 128 rows), N for an MN-major B (box 64
+// N x 64 K). float32 is mapped as TFLOAT32: TMA rounds each value to tf32 on the copy (see the top).
 CUtensorMap tensor_map(DType t, bool mn, const void* base, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
   CUtensorMap m;
-  const wgmma_layout::TmaGeometry g = wgmma_layout::tma_geometry(mn, rows, inner, ld, sb, batch);
+  const uint32_t esize = t == DType::F32 ? 4 : 2;
+  const wgmma_layout::TmaGeometry g = wgmma_layout::tma_geometry(mn, rows, inner, ld, sb, batch, esize);
   const cuuint64_t dims[3] = {g.dims[0], g.dims[1], g.dims[2]};
   const cuuint64_t strides[2] = {g.strides[0], g.strides[1]};
   const cuuint32_t box[3] = {g.box[0], g.box[1], g.box[2]}, unit[3] = {1, 1, 1};
-  CUresult r = encode_fn()(&m, t == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
+  const CUtensorMapDataType dt = t == DType::F32   ? CU_TENSOR_MAP_DATA_TYPE_TFLOAT32
+                                : t == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                  : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  CUresult r = encode_fn()(&m, dt, 3,
                            const_cast<void*>(base), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) fail("E_UNSUPPORTED", "MatMul impl 'wgmma': cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
   return m;
+}
+
+// The kernel for B's path: tf32 has no MN-major instantiation (the dispatch never asks for one).
+template <typename T> auto kernel_for(bool b_mn) {
+  if constexpr (wgmma_layout::mn_major_ok(sizeof(T))) return b_mn ? gemm_wgmma<T, true> : gemm_wgmma<T, false>;
+  else return gemm_wgmma<T, false>;
 }
 
 template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
@@ -333,18 +369,20 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
   const int64_t sba = p.batch.stride[0][0], sbb = p.batch.stride[1][0];
   // A: in place when K-contiguous and aligned, else packed. B: in place as B^T (K-contiguous) or
   // MN-major (N-contiguous, an ordinary row-major B), else packed K-major.
-  const int64_t kp = (p.K + 7) / 8 * 8;
-  const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && wgmma_layout::tma_ready((uintptr_t)p.a, p.M, p.K, p.sam, sba, nb);
-  const wgmma_layout::BPath bp = wgmma_layout::b_path(one_stride, (uintptr_t)p.b, p.K, p.N, p.sbk, p.sbn, sbb, nb);
+  // tf32: B is never MN-major (b_path), so a row-major B is packed K-major.
+  constexpr uint32_t es = sizeof(T);
+  const int64_t kp = wgmma_layout::pack_ld(p.K, es);
+  const bool a_direct = one_stride && (p.sak == 1 || p.K == 1) && wgmma_layout::tma_ready((uintptr_t)p.a, p.M, p.K, p.sam, sba, nb, es);
+  const wgmma_layout::BPath bp = wgmma_layout::b_path(one_stride, (uintptr_t)p.b, p.K, p.N, p.sbk, p.sbn, sbb, nb, es);
   const bool b_mn = bp == wgmma_layout::BPath::MnMajor, b_direct = bp != wgmma_layout::BPath::Pack;
-  Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * 2)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * 2));
+  Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * es)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * es));
   if (!a_direct) launch_pack(pa.as<T>(), p.a, p.batch, 0, p.M, p.K, kp, p.sam, p.sak, s);
   if (!b_direct) launch_pack(pb.as<T>(), p.b, p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk, s);
   const CUtensorMap ma = a_direct ? tensor_map(t, false, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, false, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
   const CUtensorMap mb = b_mn       ? tensor_map(t, true, p.b, p.K, p.N, p.sbk, sbb, nb)
                          : b_direct ? tensor_map(t, false, p.b, p.N, p.K, p.sbn, sbb, nb)
                                     : tensor_map(t, false, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
-  const auto kernel = b_mn ? gemm_wgmma<T, true> : gemm_wgmma<T, false>;
+  const auto kernel = kernel_for<T>(b_mn);
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
   const int64_t tiles = ((p.M + kTile - 1) / kTile) * ((p.N + kTile - 1) / kTile) * nb;
   const unsigned blocks = (unsigned)std::min<int64_t>(tiles, s.sm_count);
@@ -354,14 +392,21 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
 
 }  // namespace
 
-void matmul_wgmma(const GemmArgs& p, DType t, const Stream& s) {
+void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, const Stream& s) {
+  // The dtype first: it is refused the same way on every GPU.
+  if (t == DType::F32 && !tf32)
+    fail("E_UNSUPPORTED", "MatMul impl 'wgmma' takes float16, bfloat16, or float32 at precision 'high' (tf32), not float32 at precision "
+                          "'highest': wgmma has no float32 operands (its float32 form is tf32, 10 mantissa bits); pass precision 'high', "
+                          "or use impl 'auto' / 'simt' for true float32");
+  if (t != DType::F16 && t != DType::BF16 && t != DType::F32)
+    fail("E_UNSUPPORTED", std::string("MatMul impl 'wgmma' takes float16, bfloat16, or float32 at precision 'high' (tf32), not ") + dtype_name(t));
   if (s.cc != 90) fail("E_UNSUPPORTED", "MatMul impl 'wgmma' needs an sm_90 GPU (this is sm_" + std::to_string(s.cc) + ")");
 #ifndef KILN_CUDA_SM90A
   fail("E_UNSUPPORTED", "MatMul impl 'wgmma': this build has no sm_90a code (add 90a to KILN_CUDA_ARCHITECTURES)");
 #endif
   if (t == DType::F16) return launch_wgmma<__half>(p, t, s);
   if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, s);
-  fail("E_UNSUPPORTED", std::string("MatMul impl 'wgmma' takes float16 or bfloat16, not ") + dtype_name(t));
+  return launch_wgmma<float>(p, t, s);  // tf32
 }
 
 }  // namespace cuda

@@ -4,16 +4,23 @@
 // swizzle and of the shared-memory layout that wgmma reads (PTX ISA, wgmma "Shared Memory Matrix
 // Layout": canonical layouts, leading / stride dimension byte offset, matrix descriptor).
 //
-// One stage: the A tile (128 rows x 64 K, K-major) at 0, the B tile at kTileBytes. Every region
-// starts on a 1024-byte boundary, where the 128B swizzle pattern starts (descriptor base offset 0).
-// - K-major operand (A [M, K]; B^T [N, K]): one TMA box of 64 (K, 128 bytes) x 128 rows; row r at
-//   r * 128. Descriptor: LBO unused (encoded 1), SBO 1024 (8 rows of 128 bytes); the k-th 16-wide K
-//   step starts 32 * k bytes in (inside the swizzled row).
-// - MN-major B ([K, N], N contiguous; wgmma imm-trans-b = 1): two TMA boxes of 64 (N, 128 bytes) x
-//   64 (K) rows, N half h (n in [64h, 64h + 64)) at h * 8192, K row k of it at k * 128. Descriptor
-//   (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)), T = 8 values): LBO =
-//   8192, from N 0..63 to N 64..127 (the second box); SBO = 1024, from K rows 0..7 to 8..15; the
-//   k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
+// Element sizes: 2 bytes (float16 / bfloat16, wgmma m64n128k16) or 4 (float32 read as tf32, wgmma
+// m64n128k8). A stage's K depth is one 128-byte swizzle row whatever the element size: 64 16-bit
+// values or 32 tf32 values (stage_k), and one wgmma K step is 32 bytes of it (2 16-byte chunks: 16
+// or 8 values, step_k), so the stage layout in bytes, the descriptors and the K-step advance are
+// the same for both; only the TMA box's inner extent in elements and the K coordinates differ.
+// One stage: the A tile (128 rows x one 128-byte K row, K-major) at 0, the B tile at kTileBytes.
+// Every region starts on a 1024-byte boundary, where the 128B swizzle pattern starts (descriptor
+// base offset 0).
+// - K-major operand (A [M, K]; B^T [N, K]): one TMA box of stage_k (K, 128 bytes) x 128 rows; row r
+//   at r * 128. Descriptor: LBO unused (encoded 1), SBO 1024 (8 rows of 128 bytes); the k-th wgmma
+//   K step starts 32 * k bytes in (inside the swizzled row).
+// - MN-major B ([K, N], N contiguous; wgmma imm-trans-b = 1; 16-bit types only: PTX allows the
+//   transpose only for .f16 / .bf16, so a tf32 B is always K-major, packed if need be): two TMA boxes
+//   of 64 (N, 128 bytes) x 64 (K) rows, N half h (n in [64h, 64h + 64)) at h * 8192, K row k of it
+//   at k * 128. Descriptor (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)),
+//   T = 8 values): LBO = 8192, from N 0..63 to N 64..127 (the second box); SBO = 1024, from K rows
+//   0..7 to 8..15; the k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
 // The block's shared memory (from the 1024-aligned base): the kStages-stage ring, then one epilogue
 // staging buffer per consumer warpgroup, then the full / empty mbarriers (see "fast epilogue" below;
 // its emulator is matmul_wgmma_epilogue_check.cc).
@@ -30,11 +37,21 @@ namespace kiln {
 namespace cuda {
 namespace wgmma_layout {
 
-constexpr int kTile = 128, kBK = 64, kStepK = 16;         // output tile, K per stage, K per wgmma
-constexpr uint32_t kRowBytes = 128;                       // one swizzle row: 64 16-bit values
-constexpr uint32_t kTileBytes = kTile * kBK * 2;          // one operand's tile per stage: 16384
+constexpr int kTile = 128, kBK = 64, kStepK = 16;         // output tile; 16-bit values: K per stage, K per wgmma
+constexpr uint32_t kRowBytes = 128;                       // one swizzle row: 64 16-bit or 32 tf32 values
+constexpr uint32_t kStepBytes = 32;                       // one wgmma K step of a K-major row: k16 x 2 B, k8 x 4 B
+constexpr int kStepsPerStage = (int)(kRowBytes / kStepBytes);  // 4 wgmmas per stage and consumer
+constexpr uint32_t kTileBytes = kTile * kRowBytes;        // one operand's tile per stage: 16384
 constexpr uint32_t kStageBytes = 2 * kTileBytes;          // A then B
-constexpr uint32_t kHalfBytes = (kTile / 2) * kBK * 2;    // one 64 x 64 box: 8192
+constexpr uint32_t kHalfBytes = (kTile / 2) * kRowBytes;  // one 64 x 64 16-bit box (MN-major B): 8192
+static_assert(kBK * 2 == (int)kRowBytes && kStepK * 2 == (int)kStepBytes, "16-bit stage: one swizzle row");
+// K per stage and K per wgmma for an element of `esize` bytes (2: m64nNk16; 4: tf32, m64nNk8).
+KILN_WL int stage_k(uint32_t esize) { return (int)(kRowBytes / esize); }
+KILN_WL int step_k(uint32_t esize) { return (int)(kStepBytes / esize); }
+// wgmma's imm-trans-a / imm-trans-b (an MN-major operand in shared memory) exist only for .f16 and
+// .bf16 (PTX ISA, wgmma.mma_async: "The transpose operation is only supported for the
+// wgmma.mma_async variants with .f16/ .bf16 types"); the .tf32 form has no such operands.
+KILN_WL bool mn_major_ok(uint32_t esize) { return esize == 2; }
 
 // PTX matrix descriptor: start address, LBO and SBO each (x & 0x3FFFF) >> 4 in bits 0-13, 16-29 and
 // 32-45; base offset 0 (bits 49-51); swizzle mode 1 = 128B (bits 62-63).
@@ -44,26 +61,27 @@ KILN_WL uint64_t descriptor(uint32_t smem_addr, uint32_t lbo, uint32_t sbo) {
 }
 constexpr uint32_t kKmajorLbo = 16, kKmajorSbo = 1024;  // LBO: "not used, assumed 1" (encoded)
 constexpr uint32_t kMnLbo = kHalfBytes, kMnSbo = 8 * kRowBytes;
-// Byte offset of the kk-th K step of a stage's operand (kk < kBK / kStepK).
-KILN_WL uint32_t kmajor_step(int kk) { return (uint32_t)kk * kStepK * 2; }
+// Byte offset of the kk-th K step of a stage's operand (kk < kStepsPerStage): step_k values of
+// esize bytes = 32 bytes for every element size.
+KILN_WL uint32_t kmajor_step(int kk) { return (uint32_t)kk * kStepBytes; }
 KILN_WL uint32_t mn_step(int kk) { return (uint32_t)kk * kStepK * kRowBytes; }
 // The descriptor of K step kk of a K-major operand (A: its consumer's 64 rows; B^T) or of an
 // MN-major B whose tile starts at shared address `tile`.
 KILN_WL uint64_t kmajor_desc(uint32_t tile, int kk) { return descriptor(tile + kmajor_step(kk), kKmajorLbo, kKmajorSbo); }
 KILN_WL uint64_t mn_desc(uint32_t tile, int kk) { return descriptor(tile + mn_step(kk), kMnLbo, kMnSbo); }
 
-// TMA: the global tensor is [batch][rows][inner] with `inner` contiguous (K for a K-major operand,
-// N for an MN-major B), rows `ld` elements apart and batch entries `sb` apart (with one entry, the
-// tensor map's batch stride is rows * ld, never used).
+// TMA: the global tensor is [batch][rows][inner] of esize-byte elements with `inner` contiguous (K
+// for a K-major operand, N for an MN-major B), rows `ld` elements apart and batch entries `sb` apart
+// (with one entry, the tensor map's batch stride is rows * ld, never used).
 struct TmaGeometry {
   uint64_t dims[3];     // inner, rows, batch
   uint64_t strides[2];  // bytes: row, batch
-  uint32_t box[3];      // inner, rows, 1; box[0] * 2 bytes <= 128 (SWIZZLE_128B)
+  uint32_t box[3];      // inner, rows, 1; box[0] * esize bytes <= 128 (SWIZZLE_128B)
 };
-KILN_WL TmaGeometry tma_geometry(bool mn, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
+KILN_WL TmaGeometry tma_geometry(bool mn, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch, uint32_t esize) {
   return TmaGeometry{{(uint64_t)inner, (uint64_t)rows, (uint64_t)batch},
-                     {(uint64_t)ld * 2, (uint64_t)(batch > 1 ? sb : rows * ld) * 2},
-                     {(uint32_t)(mn ? kTile / 2 : kBK), (uint32_t)(mn ? kBK : kTile), 1}};
+                     {(uint64_t)ld * esize, (uint64_t)(batch > 1 ? sb : rows * ld) * esize},
+                     {(uint32_t)(mn ? kTile / 2 : stage_k(esize)), (uint32_t)(mn ? kBK : kTile), 1}};
 }
 
 // The B boxes of stage (tile column n0, k0): box i lands at B tile + off[i] with coordinates
@@ -80,24 +98,28 @@ KILN_WL BBoxes b_boxes(bool mn, int64_t N, int64_t n0, int64_t k0) {
   return BBoxes{n0 + kTile / 2 < N ? 2 : 1, {(int)n0, (int)(n0 + kTile / 2)}, {(int)k0, (int)k0}, {0, kHalfBytes}};
 }
 // The bytes the stage's full barrier expects: TMA counts whole boxes, zero-filled parts included.
+// A K-major box is 128 rows of one 128-byte K row (kTileBytes) for every element size.
 KILN_WL uint32_t stage_tx_bytes(bool mn, int64_t N, int64_t n0) {
   return kTileBytes + (mn ? (uint32_t)b_boxes(true, N, n0, 0).n * kHalfBytes : kTileBytes);
 }
 
 // TMA reads an operand in place when its base and row stride are 16-byte aligned, its rows do not
 // overlap (ld >= inner) and its batch entries neither overlap nor broadcast (stride 0).
-KILN_WL bool tma_ready(uint64_t addr, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
-  return addr % 16 == 0 && ld >= inner && ld > 0 && (ld * 2) % 16 == 0 && (batch <= 1 || ((sb * 2) % 16 == 0 && sb >= rows * ld));
+KILN_WL bool tma_ready(uint64_t addr, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch, uint32_t esize) {
+  return addr % 16 == 0 && ld >= inner && ld > 0 && (ld * esize) % 16 == 0 &&
+         (batch <= 1 || ((sb * esize) % 16 == 0 && sb >= rows * ld));
 }
+// The row pitch (elements) of a packed K-contiguous scratch: K rounded up to 16 bytes.
+KILN_WL int64_t pack_ld(int64_t K, uint32_t esize) { return (K + 16 / esize - 1) / (16 / esize) * (16 / esize); }
 
 // How B ([K, N] with strides sbk, sbn; one batch stride sbb over nb entries when one_stride) is
 // read: in place K-major (a B^T view: K contiguous), in place MN-major (N contiguous, e.g. an
-// ordinary row-major B), or packed to a K-major scratch first.
+// ordinary row-major B; 16-bit types only, mn_major_ok), or packed to a K-major scratch first.
 enum class BPath { KMajor, MnMajor, Pack };
-KILN_WL BPath b_path(bool one_stride, uint64_t addr, int64_t K, int64_t N, int64_t sbk, int64_t sbn, int64_t sbb, int64_t nb) {
+KILN_WL BPath b_path(bool one_stride, uint64_t addr, int64_t K, int64_t N, int64_t sbk, int64_t sbn, int64_t sbb, int64_t nb, uint32_t esize) {
   if (!one_stride) return BPath::Pack;
-  if ((sbk == 1 || K == 1) && tma_ready(addr, N, K, sbn, sbb, nb)) return BPath::KMajor;
-  if ((sbn == 1 || N == 1) && tma_ready(addr, K, N, sbk, sbb, nb)) return BPath::MnMajor;
+  if ((sbk == 1 || K == 1) && tma_ready(addr, N, K, sbn, sbb, nb, esize)) return BPath::KMajor;
+  if (mn_major_ok(esize) && (sbn == 1 || N == 1) && tma_ready(addr, K, N, sbk, sbb, nb, esize)) return BPath::MnMajor;
   return BPath::Pack;
 }
 
@@ -113,7 +135,8 @@ constexpr uint32_t kSmemLimit = 227 * 1024;  // sm_90: the most dynamic shared m
 static_assert(kSmemBytes <= kSmemLimit, "shared memory over sm_90's per-block limit");
 
 // ---- The fast epilogue ----------------------------------------------------------------------
-// Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
+// 16-bit T only (a float32 Y, the tf32 path, always takes gemm_store; its staging would need 32 KiB
+// per warpgroup). Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
 // (row stride a multiple of 8 values, base + batch offset 16-byte aligned) and do not overlap
 // (row stride >= N). Each consumer warpgroup rounds its 64 x 128 accumulators to T in pairs
 // (cvt.rn, as the generic path's dstore) into its staging buffer, synchronizes its own 128

@@ -3,11 +3,13 @@
 // tensor-map geometry, box coordinates, destinations) into a simulated stage, and a model of what
 // wgmma reads (PTX ISA, wgmma "Shared Memory Matrix Layout": the canonical K-major / MN-major
 // layouts with the 128B swizzle, LBO / SBO, the matrix descriptor fields) follows the kernel's
-// descriptors. For every element of every 16-deep K step the value wgmma reads must be the
+// descriptors. For every element of every wgmma K step the value wgmma reads must be the
 // operand's element, 0 past K (TMA's zero fill), anything only past M / N (never stored). The
-// K-major A and B^T paths are the control; the MN-major B path is the new one; mutated variants
-// (wrong LBO/SBO, K step, transpose flag, swizzle) must fail, so the check is not vacuous.
-// Values are element tags (allocation index + 1; 0 = zero fill), moved 2 bytes at a time.
+// 16-bit K-major A and B^T paths are the control; the MN-major B path and the tf32 (4-byte,
+// K-major only) paths are the newer ones; mutated variants (wrong LBO/SBO, K step, transpose flag,
+// swizzle, box, stage depth) must fail, so the check is not vacuous.
+// Values are element tags (allocation index + 1; 0 = zero fill), moved one element (2 or 4 bytes)
+// at a time: the swizzle moves 16-byte chunks, so an element never straddles two places.
 //   c++ -std=c++17 -O2 -I kernels/cuda kernels/cuda/matmul_wgmma_layout_check.cc -o /tmp/wgmma_check && /tmp/wgmma_check
 #include <cstdint>
 #include <cstdio>
@@ -50,26 +52,27 @@ uint32_t swizzle_cute(uint32_t addr) { return addr ^ ((addr & (7u << 7)) >> 3); 
 uint32_t swizzle_xor(uint32_t addr) { return addr ^ (((addr >> 7) & 7) << 4); }
 
 // ---- Simulated memories ---------------------------------------------------------------------
-struct Global {  // one allocation of 16-bit values (tag = index + 1), and the tensor map's address in it
+struct Global {  // one allocation of esize-byte values (tag = index + 1), and the tensor map's address in it
   uint64_t base;
   int64_t elems;
   uint64_t view;
+  uint32_t esize;
   bool read(uint64_t addr, uint32_t& tag) const {
-    if (addr < base || addr % 2 || (int64_t)((addr - base) / 2) >= elems) return false;
-    tag = (uint32_t)((addr - base) / 2 + 1);
+    if (addr < base || addr % esize || (int64_t)((addr - base) / esize) >= elems) return false;
+    tag = (uint32_t)((addr - base) / esize + 1);
     return true;
   }
 };
 constexpr uint32_t kStale = 0xFFFFFFFFu;
-struct Smem {  // 2-byte slots over [0, bytes)
+struct Smem {  // esize-byte slots over [0, bytes); a misaligned or out-of-range access is a failure
   std::vector<uint32_t> slot;
-  explicit Smem(uint32_t bytes) : slot(bytes / 2, kStale) {}
+  uint32_t esize, junk = kStale;
+  Smem(uint32_t bytes, uint32_t es) : slot(bytes / es, kStale), esize(es) {}
   uint32_t& at(uint32_t addr) {
-    if (addr % 2 || addr / 2 >= slot.size()) {
-      std::printf("  smem address out of range: %u\n", addr);
-      std::abort();
-    }
-    return slot[addr / 2];
+    const bool ok = addr % esize == 0 && addr / esize < slot.size();
+    CHECK(ok, "smem access at %u (element size %u) misaligned or out of range\n", addr, esize);
+    if (!ok) return junk = kStale;
+    return slot[addr / esize];
   }
 };
 
@@ -77,6 +80,9 @@ struct Variant {  // the kernel as built (all defaults) or one mutation of it
   const char* name = "as built";
   bool swap_mn_lbo_sbo = false, mn_kstep_32 = false, mn_read_as_kmajor = false, kmajor_kstep_2048 = false;
   bool wgmma_no_swizzle = false, swizzle_element_units = false, skip_second_box = false, tma_box_128 = false;
+  // tf32 mutations: the 16-bit K step (16 values = 64 bytes of tf32), the 16-bit box (64 values =
+  // 256 bytes), the 16-bit stage depth (the producer advances 64 K per stage), an MN-major B.
+  bool tf32_kstep_16 = false, tf32_box_64 = false, tf32_stage_64 = false, tf32_mn_major = false;
   // An alternative reading of the descriptor (not a kernel mutation): the swizzle pattern anchored
   // at the descriptor's start address instead of at 1024-byte boundaries of the address.
   bool swizzle_from_start = false;
@@ -86,10 +92,11 @@ struct Variant {  // the kernel as built (all defaults) or one mutation of it
 // Checks the cuTensorMapEncodeTiled requirements (cuda.h) and returns the bytes it delivers (the
 // complete_tx count): the whole box, out-of-bound elements included as zeros.
 uint32_t tma_load(Smem& sm, uint32_t dst, const Global& g, const TmaGeometry& m, int c0, int c1, int c2, const Variant& v) {
-  const uint32_t box0 = v.tma_box_128 ? 128 : m.box[0];
+  const uint32_t es = g.esize;
+  const uint32_t box0 = v.tma_box_128 ? 128 : v.tf32_box_64 && es == 4 ? (uint32_t)kBK : m.box[0];
   bool ok = g.view % 16 == 0 && m.strides[0] % 16 == 0 && m.strides[1] % 16 == 0 && m.strides[0] < (1ull << 40) &&
-            m.strides[1] < (1ull << 40) && box0 * 2 % 16 == 0 && box0 * 2 <= 128 /* SWIZZLE_128B */ && m.box[1] <= 256 &&
-            m.box[2] == 1 && dst % 128 == 0;
+            m.strides[1] < (1ull << 40) && box0 * es % 16 == 0 && box0 * es <= 128 /* SWIZZLE_128B */ && box0 <= 256 &&
+            m.box[1] <= 256 && m.box[2] == 1 && dst % 128 == 0;
   for (uint64_t d : m.dims) ok = ok && d >= 1 && d <= (1ull << 32);
   CHECK(ok, "tensor map / box invalid (box0 %u, strides %llu %llu, dst %u)\n", box0, (unsigned long long)m.strides[0],
         (unsigned long long)m.strides[1], dst);
@@ -100,44 +107,54 @@ uint32_t tma_load(Smem& sm, uint32_t dst, const Global& g, const TmaGeometry& m,
       const int64_t x0 = (int64_t)c0 + i0, x1 = (int64_t)c1 + i1, x2 = c2;
       uint32_t tag = 0;
       if (x0 >= 0 && x1 >= 0 && x2 >= 0 && (uint64_t)x0 < m.dims[0] && (uint64_t)x1 < m.dims[1] && (uint64_t)x2 < m.dims[2]) {
-        const uint64_t addr = g.view + (uint64_t)x0 * 2 + (uint64_t)x1 * m.strides[0] + (uint64_t)x2 * m.strides[1];
+        const uint64_t addr = g.view + (uint64_t)x0 * es + (uint64_t)x1 * m.strides[0] + (uint64_t)x2 * m.strides[1];
         CHECK(g.read(addr, tag), "TMA reads outside the allocation (coords %lld %lld %lld)\n", (long long)x0, (long long)x1, (long long)x2);
       }
-      const uint32_t logical = dst + (i1 * box0 + i0) * 2;  // dense box, inner dimension fastest
+      const uint32_t logical = dst + (i1 * box0 + i0) * es;  // dense box, inner dimension fastest
       sm.at(swizzle_xor(logical)) = tag;
     }
-  return m.box[1] * box0 * m.box[2] * 2;
+  return m.box[1] * box0 * m.box[2] * es;
 }
 
 // ---- wgmma's read of one operand through its descriptor ----------------------------------------
-// Canonical layouts (PTX ISA "Canonical Layouts"; CuTe make_gmma_desc), T = 8 16-bit values:
+// Canonical layouts (PTX ISA "Canonical Layouts"; CuTe make_gmma_desc), T = 16 bytes of values
+// (T = 128 / sizeof-bits: 8 16-bit values, 4 tf32 values):
 //   K-major,  128B: ((8,m),(T,2k)):((8T,SBO),(1,T))      row i = i0 + 8 i1; K j = j0 + T j1
 //   MN-major, 128B: ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO))  MN i = i0 + T i1 + 8T i2; K j = j0 + 8 j1
-// strides in values (x 2 bytes) except LBO / SBO (bytes, from the descriptor); then the 128B
-// swizzle of the byte address (pattern anchored at 1024-byte boundaries: base offset 0).
-uint32_t wgmma_addr(uint64_t desc, bool mn_major, int i, int j, const Variant& v) {
+// strides in values (x esize bytes) except LBO / SBO (bytes, from the descriptor); then the 128B
+// swizzle of the byte address (pattern anchored at 1024-byte boundaries: base offset 0). One K step
+// is 2T values (k16 for 16-bit, k8 for tf32): 32 bytes of each row. MN-major exists only for 16-bit
+// types (PTX ISA: the transpose is .f16 / .bf16 only); run() fails a tf32 MN-major read before this.
+uint32_t wgmma_addr(uint64_t desc, bool mn_major, int i, int j, const Variant& v, uint32_t es) {
   const uint32_t start = (uint32_t)(desc & 0x3FFF) << 4, lbo = (uint32_t)((desc >> 16) & 0x3FFF) << 4,
                  sbo = (uint32_t)((desc >> 32) & 0x3FFF) << 4, base_off = (uint32_t)((desc >> 49) & 7), mode = (uint32_t)(desc >> 62);
   CHECK(mode == 1 && base_off == 0, "descriptor: swizzle mode %u, base offset %u\n", mode, base_off);
-  constexpr int T = 8;
+  const int T = (int)(16 / es);
   uint32_t off;
   if (!mn_major) {
     const int i0 = i % 8, i1 = i / 8, j0 = j % T, j1 = j / T;
-    off = (uint32_t)(i0 * 8 * T + j0 + j1 * T) * 2 + (uint32_t)i1 * sbo;
+    off = (uint32_t)(i0 * 8 * T + j0 + j1 * T) * es + (uint32_t)i1 * sbo;
   } else {
     const int i0 = i % T, i1 = (i / T) % 8, i2 = i / (8 * T), j0 = j % 8, j1 = j / 8;
-    off = (uint32_t)(i0 + i1 * T + j0 * 8 * T) * 2 + (uint32_t)i2 * lbo + (uint32_t)j1 * sbo;
+    off = (uint32_t)(i0 + i1 * T + j0 * 8 * T) * es + (uint32_t)i2 * lbo + (uint32_t)j1 * sbo;
   }
   const uint32_t a = start + off;
   if (v.wgmma_no_swizzle) return a;
-  if (v.swizzle_element_units) return start + ((off / 2) ^ (((off / 2) & (7u << 7)) >> 3)) * 2;  // Swizzle<3,4,3> on value offsets
+  if (v.swizzle_element_units) return start + ((off / es) ^ (((off / es) & (7u << 7)) >> 3)) * es;  // Swizzle<3,4,3> on value offsets
   if (v.swizzle_from_start) return start + swizzle_xor(off);
   return swizzle_xor(a);
 }
 
-// The descriptor the kernel gives wgmma for K step kk (the kernel's functions, or a mutation).
-uint64_t b_desc(bool mn, uint32_t tile, int kk, const Variant& v) {
-  if (!mn) return v.kmajor_kstep_2048 ? descriptor(tile + kk * 2048, kKmajorLbo, kKmajorSbo) : kmajor_desc(tile, kk);
+// The descriptor the kernel gives wgmma for K step kk of a K-major operand (A or B^T; the kernel's
+// function, or a mutation).
+uint64_t k_desc(uint32_t tile, int kk, uint32_t es, const Variant& v) {
+  if (v.kmajor_kstep_2048) return descriptor(tile + kk * 2048, kKmajorLbo, kKmajorSbo);
+  if (v.tf32_kstep_16 && es == 4) return descriptor(tile + (uint32_t)kk * kStepK * es, kKmajorLbo, kKmajorSbo);
+  return kmajor_desc(tile, kk);
+}
+// ... and of B on its path.
+uint64_t b_desc(bool mn, uint32_t tile, int kk, uint32_t es, const Variant& v) {
+  if (!mn) return k_desc(tile, kk, es, v);
   if (v.swap_mn_lbo_sbo) return descriptor(tile + mn_step(kk), kMnSbo, kMnLbo);
   if (v.mn_kstep_32) return descriptor(tile + kmajor_step(kk), kMnLbo, kMnSbo);
   return mn_desc(tile, kk);
@@ -151,6 +168,7 @@ struct Problem {
   int64_t b_off;          // B's first value inside its allocation (values)
   bool one_stride = true;
   BPath expect;
+  uint32_t esize = 2;     // 2: float16 / bfloat16; 4: float32 read as tf32
 };
 
 struct Stats {
@@ -158,40 +176,51 @@ struct Stats {
 };
 
 void run(const Problem& pr, const Variant& v, Stats& st) {
+  const uint32_t es = pr.esize;
   // B allocation: big enough for every element of the view.
   const int64_t b_last = pr.b_off + (pr.nb - 1) * pr.sbb + (pr.K - 1) * pr.sbk + (pr.N - 1) * pr.sbn;
-  const Global gb{0x100000, b_last + 1, 0x100000 + (uint64_t)pr.b_off * 2};
+  const Global gb{0x100000, b_last + 1, 0x100000 + (uint64_t)pr.b_off * es, es};
   const uint64_t b_addr = gb.view;
-  const BPath path = b_path(pr.one_stride, b_addr, pr.K, pr.N, pr.sbk, pr.sbn, pr.sbb, pr.nb);
+  BPath path = b_path(pr.one_stride, b_addr, pr.K, pr.N, pr.sbk, pr.sbn, pr.sbb, pr.nb, es);
+  if (v.tf32_mn_major && es == 4 && path == BPath::Pack && pr.one_stride && (pr.sbn == 1 || pr.N == 1) &&
+      tma_ready(b_addr, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb, es))
+    path = BPath::MnMajor;  // the mutation: b_path without its mn_major_ok test
   CHECK(path == pr.expect, "%s: B path %d, expected %d\n", pr.name.c_str(), (int)path, (int)pr.expect);
+  // The instruction: wgmma .tf32 has no imm-trans-b (PTX ISA), so its B must be K-major.
+  CHECK(path != BPath::MnMajor || es == 2, "%s [%s]: an MN-major B with %u-byte elements: wgmma has no transpose for tf32\n",
+        pr.name.c_str(), v.name, es);
+  if (path == BPath::MnMajor && es != 2) return;
   auto b_tag = [&](int64_t b, int64_t k, int64_t n) { return (uint32_t)(pr.b_off + b * pr.sbb + k * pr.sbk + n * pr.sbn + 1); };
   // The pack fallback: dst[z][n][k] = B(z, k, n) into a [nb][N][kp] scratch, then read K-major.
-  const int64_t kp = (pr.K + 7) / 8 * 8;
-  std::vector<uint32_t> packed;
-  Global gp{0x40000000, pr.nb * pr.N * kp, 0x40000000};
+  const int64_t kp = pack_ld(pr.K, es);
+  Global gp{0x40000000, pr.nb * pr.N * kp, 0x40000000, es};
   const bool mn = path == BPath::MnMajor;
   TmaGeometry mb;
   const Global* gsrc = &gb;
   std::vector<uint32_t> remap;  // for the packed scratch: scratch tag -> B tag
-  if (path == BPath::MnMajor) mb = tma_geometry(true, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb);
-  else if (path == BPath::KMajor) mb = tma_geometry(false, pr.N, pr.K, pr.sbn, pr.sbb, pr.nb);
+  if (path == BPath::MnMajor) mb = tma_geometry(true, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb, es);
+  else if (path == BPath::KMajor) mb = tma_geometry(false, pr.N, pr.K, pr.sbn, pr.sbb, pr.nb, es);
   else {
     remap.assign(pr.nb * pr.N * kp + 1, 0);
     for (int64_t z = 0; z < pr.nb; ++z)
       for (int64_t n = 0; n < pr.N; ++n)
         for (int64_t k = 0; k < pr.K; ++k) remap[z * pr.N * kp + n * kp + k + 1] = b_tag(z, k, n);
-    mb = tma_geometry(false, pr.N, pr.K, kp, pr.N * kp, pr.nb);
+    mb = tma_geometry(false, pr.N, pr.K, kp, pr.N * kp, pr.nb, es);
     gsrc = &gp;
   }
-  // A: contiguous [nb][M][K] when K % 8 == 0, else the packed [nb][M][kp] (tags are the same).
-  const int64_t lda = pr.K % 8 == 0 ? pr.K : kp;
-  const Global ga{0x200000, pr.nb * pr.M * lda, 0x200000};
-  const TmaGeometry ma = tma_geometry(false, pr.M, pr.K, lda, pr.M * lda, pr.nb);
+  // A: contiguous [nb][M][K] when its rows are 16-byte aligned, else the packed [nb][M][kp] (tags
+  // are the same).
+  const int64_t lda = pr.K * es % 16 == 0 ? pr.K : kp;
+  const Global ga{0x200000, pr.nb * pr.M * lda, 0x200000, es};
+  const TmaGeometry ma = tma_geometry(false, pr.M, pr.K, lda, pr.M * lda, pr.nb, es);
   auto a_tag = [&](int64_t b, int64_t m, int64_t k) { return (uint32_t)(b * pr.M * lda + m * lda + k + 1); };
 
-  const int64_t tm_count = (pr.M + kTile - 1) / kTile, tn_count = (pr.N + kTile - 1) / kTile, k_iters = (pr.K + kBK - 1) / kBK;
+  // The kernel's K per stage and per wgmma for this element size (the producer's stage depth may be
+  // mutated; the consumers' is the kernel's).
+  const int bk = stage_k(es), sk = step_k(es), bk_producer = v.tf32_stage_64 && es == 4 ? kBK : bk;
+  const int64_t tm_count = (pr.M + kTile - 1) / kTile, tn_count = (pr.N + kTile - 1) / kTile, k_iters = (pr.K + bk - 1) / bk;
   const uint32_t smem_base = 1024 * 3;  // the kernel rounds its dynamic shared memory up to 1024
-  Smem sm(smem_base + 4 * kStageBytes);
+  Smem sm(smem_base + 4 * kStageBytes, es);
   int64_t it = 0;
   for (int64_t b = 0; b < pr.nb; ++b)
     for (int64_t tm = 0; tm < tm_count; ++tm)
@@ -200,23 +229,27 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
           if (tm_count * tn_count * k_iters * pr.nb > 4000 && (tm + tn + kt) % 7 != 0 && tn != tn_count - 1) continue;
           ++st.stages;
           const uint32_t S = smem_base + (uint32_t)(it % 4) * kStageBytes;
-          std::fill(sm.slot.begin() + S / 2, sm.slot.begin() + (S + kStageBytes) / 2, kStale);
-          const int64_t n0 = tn * kTile, k0 = kt * kBK, m0 = tm * kTile;
+          std::fill(sm.slot.begin() + S / es, sm.slot.begin() + (S + kStageBytes) / es, kStale);
+          const int64_t n0 = tn * kTile, k0 = kt * bk, m0 = tm * kTile, k0p = kt * bk_producer;
           // Producer, as the kernel issues it.
-          uint32_t bytes = tma_load(sm, S, ga, ma, (int)k0, (int)m0, (int)b, v);
-          const BBoxes bb = b_boxes(mn, pr.N, n0, k0);
+          uint32_t bytes = tma_load(sm, S, ga, ma, (int)k0p, (int)m0, (int)b, v);
+          const BBoxes bb = b_boxes(mn, pr.N, n0, k0p);
           const int nboxes = v.skip_second_box ? 1 : bb.n;
           for (int i = 0; i < nboxes; ++i) bytes += tma_load(sm, S + kTileBytes + bb.off[i], *gsrc, mb, bb.c0[i], bb.c1[i], (int)b, v);
           CHECK(bytes == stage_tx_bytes(mn, pr.N, n0), "%s: expect-tx %u, delivered %u\n", pr.name.c_str(), stage_tx_bytes(mn, pr.N, n0), bytes);
           // Consumers: A (64 rows each) and B through the kernel's descriptors.
-          for (int kk = 0; kk < kBK / kStepK; ++kk) {
+          for (int kk = 0; kk < kStepsPerStage; ++kk) {
             for (int c = 0; c < 2; ++c) {
-              const uint64_t da = kmajor_desc(S + c * 64 * kBK * 2, kk);
+              const uint64_t da = k_desc(S + c * 64 * kRowBytes, kk, es, v);
               for (int i = 0; i < 64; ++i)
-                for (int j = 0; j < kStepK; ++j) {
-                  const uint32_t addr = wgmma_addr(da, false, i, j, v);
-                  CHECK(addr >= S && addr < S + kTileBytes, "A read outside the A tile\n");
-                  const int64_t m = m0 + c * 64 + i, k = k0 + kk * kStepK + j;
+                for (int j = 0; j < sk; ++j) {
+                  const uint32_t addr = wgmma_addr(da, false, i, j, v, es);
+                  CHECK(addr >= S && addr < S + kTileBytes, "%s [%s]: A read outside the A tile\n", pr.name.c_str(), v.name);
+                  if (!(addr >= S && addr < S + kTileBytes)) {
+                    ++st.a_bad;
+                    continue;
+                  }
+                  const int64_t m = m0 + c * 64 + i, k = k0 + kk * sk + j;
                   if (m >= pr.M) continue;
                   const uint32_t want = k < pr.K ? a_tag(b, m, k) : 0, got = sm.at(addr);
                   st.a_bad += got != want;
@@ -225,14 +258,14 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
                   ++st.a_checked;
                 }
             }
-            const uint64_t db = b_desc(mn, S + kTileBytes, kk, v);
+            const uint64_t db = b_desc(mn, S + kTileBytes, kk, es, v);
             const bool read_mn = mn && !v.mn_read_as_kmajor;
             for (int i = 0; i < kTile; ++i)
-              for (int j = 0; j < kStepK; ++j) {
-                const uint32_t addr = wgmma_addr(db, read_mn, i, j, v);
+              for (int j = 0; j < sk; ++j) {
+                const uint32_t addr = wgmma_addr(db, read_mn, i, j, v, es);
                 CHECK(addr >= S + kTileBytes && addr < S + kStageBytes, "%s [%s]: B read outside the B tile\n", pr.name.c_str(), v.name);
                 if (!(addr >= S + kTileBytes && addr < S + kStageBytes)) continue;
-                const int64_t n = n0 + i, k = k0 + kk * kStepK + j;
+                const int64_t n = n0 + i, k = k0 + kk * sk + j;
                 if (n >= pr.N) continue;  // feeds only outputs past N, never stored
                 uint32_t got = sm.at(addr);
                 if (path == BPath::Pack && got != kStale) got = remap[got];
@@ -294,6 +327,37 @@ std::vector<Problem> problems() {
     Problem q{"B every other column (sbn 2) -> pack", 40, 48, 64, 1, 129, 2, 0, 1, true, BPath::Pack};
     p.push_back(q);
   }
+  // tf32 (4-byte elements; stage 32 K deep, wgmma k8): both operands K-major, A packed when its rows
+  // are not 16-byte aligned (K % 4 != 0), a row-major B always packed (no MN-major tf32).
+  auto f32 = [](Problem q) {
+    q.name = "tf32 " + q.name;
+    q.esize = 4;
+    return q;
+  };
+  p.push_back(f32(tr("B^T 128x32x128 (one stage)", 128, 32, 128, 1, BPath::KMajor)));
+  p.push_back(f32(tr("B^T 256x256x256", 256, 256, 256, 1, BPath::KMajor)));
+  p.push_back(f32(tr("B^T 129x200x136 (K tail 8, M and N tails)", 129, 200, 136, 1, BPath::KMajor)));
+  p.push_back(f32(tr("B^T 70x100x200 (K tail 4)", 70, 100, 200, 1, BPath::KMajor)));
+  p.push_back(f32(tr("B^T batched 3 x 65x72x192", 65, 72, 192, 3, BPath::KMajor)));
+  p.push_back(f32(tr("B^T 9x5x8 (K 5: rows 20 B -> B and A packed)", 9, 5, 8, 1, BPath::Pack)));
+  p.push_back(f32(tr("B^T 33x3x17 (K 3 -> packed)", 33, 3, 17, 1, BPath::Pack)));
+  p.push_back(f32(rm("B 129x200x136 (row-major B -> pack, never MN-major)", 129, 200, 136, 1, BPath::Pack)));
+  p.push_back(f32(rm("B batched 3 x 65x72x192 -> pack", 65, 72, 192, 3, BPath::Pack)));
+  p.push_back(f32(rm("B 17x1x64 (K = 1) -> pack", 17, 1, 64, 1, BPath::Pack)));
+  p.push_back(f32(rm("B 64x64x200 (N tail) -> pack", 64, 64, 200, 1, BPath::Pack)));
+  p.push_back(f32(rm("B 128x130x4104 -> pack", 128, 130, 4104, 1, BPath::Pack)));
+  p.push_back(f32(rm("B N 130 (rows 520 B, aligned) -> pack", 33, 40, 130, 1, BPath::Pack)));
+  p.push_back(f32(rm("B offset by 1 value (base unaligned) -> pack", 20, 64, 64, 1, BPath::Pack, 0, 1)));
+  {
+    Problem q = f32(tr("B^T offset by 2 values (base 8 B: unaligned) -> pack", 40, 64, 72, 1, BPath::Pack));
+    q.b_off = 2;
+    p.push_back(q);
+  }
+  {
+    Problem q = f32(rm("B broadcast batch (stride 0) -> pack", 40, 48, 64, 3, BPath::Pack));
+    q.sbb = 0;
+    p.push_back(q);
+  }
   return p;
 }
 
@@ -311,6 +375,12 @@ int main() {
   std::printf("descriptors: K-major tile@0x4000 k0 = 0x%016llx (LBO %u, SBO %u, +%u B per K step), MN-major = 0x%016llx (LBO %u, SBO %u, +%u B per K step)\n",
               (unsigned long long)kmajor_desc(0x4000, 0), kKmajorLbo, kKmajorSbo, kmajor_step(1), (unsigned long long)mn_desc(0x4000, 0),
               kMnLbo, kMnSbo, mn_step(1));
+  for (uint32_t es : {2u, 4u}) {
+    const TmaGeometry g = tma_geometry(false, 256, 256, 256, 0, 1, es);
+    std::printf("%s K-major: stage %d K deep, box %u x %u (%u B rows), %d K per wgmma = %u B, %d wgmmas per stage, expect-tx %u, MN-major B %s\n",
+                es == 2 ? "16-bit" : "tf32  ", stage_k(es), g.box[0], g.box[1], g.box[0] * es, step_k(es), step_k(es) * es, kStepsPerStage,
+                stage_tx_bytes(false, 256, 0), mn_major_ok(es) ? "allowed" : "never (packed to B^T)");
+  }
   // 3. The kernel as built: every problem, A (K-major, control), B on its path.
   const int before = failures;
   Stats st;
@@ -343,16 +413,22 @@ int main() {
       mutant("Swizzle<3,4,3> on value offsets, not bytes", [](Variant& v) { v.swizzle_element_units = true; }),
       mutant("MN: second N box never loaded", [](Variant& v) { v.skip_second_box = true; }),
       mutant("MN: one 128-wide N box (256 bytes > 128B swizzle)", [](Variant& v) { v.tma_box_128 = true; }),
+      mutant("tf32: K step of 16 values (+64 B, the 16-bit k16)", [](Variant& v) { v.tf32_kstep_16 = true; }),
+      mutant("tf32: 64-wide K box (256 bytes > 128B swizzle)", [](Variant& v) { v.tf32_box_64 = true; }),
+      mutant("tf32: producer advances 64 K per stage", [](Variant& v) { v.tf32_stage_64 = true; }),
+      mutant("tf32: row-major B read MN-major (no tf32 transpose)", [](Variant& v) { v.tf32_mn_major = true; }),
   };
   int caught = 0;
   quiet = true;
   for (const Variant& v : mutants) {
     const int f0 = failures;
     Stats s1;
+    const bool tf32 = v.tf32_kstep_16 || v.tf32_box_64 || v.tf32_stage_64 || v.tf32_mn_major;
     for (const Problem& pr : problems())
-      if (pr.expect == BPath::MnMajor || (v.kmajor_kstep_2048 && pr.expect == BPath::KMajor)) {
+      if (tf32 ? pr.esize == 4 : pr.esize == 2 && (pr.expect == BPath::MnMajor || (v.kmajor_kstep_2048 && pr.expect == BPath::KMajor))) {
         run(pr, v, s1);
-        if (v.kmajor_kstep_2048 || v.wgmma_no_swizzle || v.swizzle_element_units) break;  // one problem suffices
+        if (v.kmajor_kstep_2048 || v.wgmma_no_swizzle || v.swizzle_element_units || v.tf32_kstep_16 || v.tf32_box_64)
+          break;  // one problem suffices (the stage-depth mutation needs problems of several stages)
       }
     const bool hit = failures > f0;
     caught += hit;

@@ -17,7 +17,7 @@ function operands(temps: Temps, name: string, a: Tensor, b: Tensor): [Tensor, Te
 export interface MatmulOptions {
   /** 'highest' (default): float32 in true float32; 'high': tf32 tensor cores allowed for float32. */
   precision?: 'highest' | 'high';
-  /** Which kernel: 'auto' (default) picks by device, dtype, precision and shape; 'simt', 'mma', 'wgmma' (sm_90) and 'cublas' are cuda's. */
+  /** Which kernel: 'auto' (default) picks by device, dtype, precision and shape; 'simt', 'mma', 'wgmma' (sm_90; float32 only at precision 'high', as tf32) and 'cublas' are cuda's. */
   impl?: 'auto' | 'simt' | 'mma' | 'wgmma' | 'cublas';
 }
 
