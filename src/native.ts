@@ -7,12 +7,14 @@ import { KilnError, fail } from './errors.js';
 /** An opaque native buffer handle (a napi External). */
 export type NativeHandle = { readonly __native: unique symbol };
 
-export interface NativeView {
-  buf: NativeHandle;
-  offset: number; // elements
-  shape: readonly number[];
-  strides: readonly number[];
-  dtype: number; // native dtype code
+/**
+ * A launch's tensor views, packed so the addon reads them in one call rather than a property read per
+ * field: `buffers[i]` is view i's buffer handle (inputs first, then outputs), and `desc` holds
+ * [inputs, outputs, then per view: dtype code, offset (elements), rank, shape..., strides...].
+ */
+export interface PackedViews {
+  buffers: NativeHandle[];
+  desc: Float64Array;
 }
 
 export interface NativeInfo {
@@ -54,7 +56,7 @@ export interface NativeCuda {
   timerStart(device: number): NativeHandle;
   /** Elapsed milliseconds since timerStart, once the device has reached this point. */
   timerStop(start: NativeHandle): Promise<number | undefined>;
-  launch(device: number, op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
+  launch(device: number, op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;
   /** Tensor.to: bytes of a cpu buffer into a cuda buffer (ordered on both queues). */
   fromCpu(src: NativeHandle, srcByteOffset: number, nbytes: number, dst: NativeHandle, dstByteOffset: number): void;
@@ -81,7 +83,7 @@ export interface NativeAddon {
   sync(): Promise<void>;
   /** Resolves with the monotonic time (ms) read on the queue's worker when the queue reaches this point. */
   mark(): Promise<number>;
-  launch(op: string, inputs: NativeView[], outputs: NativeView[], attrs: Record<string, unknown>): void;
+  launch(op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;
   info(): NativeInfo;
   memory(): { bytes: number; buffers: number; queued: number };

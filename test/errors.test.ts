@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { dtypeCode } from '../src/dtype.js';
+import { native, type NativeHandle } from '../src/native.js';
 import './helpers/backends.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 
@@ -148,6 +150,22 @@ describe('error codes', () => {
     expectError(() => kiln.scope(42 as unknown as () => void), 'E_ARGUMENT', 'scope');
     expectError(() => kiln.requiredBackends('cuda,tpu'), 'E_ARGUMENT', 'KILN_REQUIRE', 'tpu');
     await expectRejection(kiln.tensor([2n ** 60n]).toArray(), 'E_ARGUMENT', 'toArray', String(2n ** 60n));
+  });
+
+  it('E_ARGUMENT / E_DTYPE: a launch whose packed view descriptor is malformed or reaches outside a buffer', async () => {
+    // the addon proves every view lies inside its buffer before a kernel is queued (native/addon.cc)
+    const x = kiln.zeros([4]), y = kiln.zeros([4]);
+    const h = [x, y].map((t) => (t.storageFor('test').buffer as unknown as { handle: NativeHandle }).handle);
+    const launch = (desc: number[], buffers = h) => native().launch('Relu', buffers, Float64Array.from(desc), {});
+    const f32 = dtypeCode('float32');
+    expectError(() => launch([1, 1, f32, 0, 1, 4, 1]), 'E_ARGUMENT', 'descriptor ends before');
+    expectError(() => launch([1, 1, f32, 0, 1, 4, 1, f32, 0, 1, 4, 1], [h[0]]), 'E_ARGUMENT', '1 buffers for 2 views');
+    expectError(() => launch([1, 1, f32, 0, 1, 4, 1, f32, 2, 1, 4, 1]), 'E_ARGUMENT', 'outside its buffer');
+    expectError(() => launch([1, 1, f32, 0, 1, 4, 1, f32, 0, 17, 4, 1]), 'E_ARGUMENT', 'rank');
+    expectError(() => launch([1, 1, 99, 0, 1, 4, 1, f32, 0, 1, 4, 1]), 'E_DTYPE', 'dtype code 99');
+    expectError(() => native().launch('Relu', h, [1, 1] as unknown as Float64Array, {}), 'E_ARGUMENT', 'Float64Array');
+    launch([1, 1, f32, 0, 1, 4, 1, f32, 0, 1, 4, 1]); // well formed: runs
+    expect(await y.toArray()).toEqual([0, 0, 0, 0]);
   });
 
   it('E_UNSUPPORTED: the backend has no kernel for the op and dtypes (MatMul on uint8)', () => {

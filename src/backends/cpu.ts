@@ -1,20 +1,44 @@
 import { dtypeCode, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
-import { native, nativeError, tryNative, type NativeHandle, type NativeView } from '../native.js';
+import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
 
 interface CpuBuffer extends BufferHandle {
   readonly handle: NativeHandle;
 }
 
-/** A view for the addon; every native backend's buffer carries its addon handle as `handle`. */
-export const toNative = (v: TensorView): NativeView => ({
-  buf: (v.buffer as CpuBuffer).handle,
-  offset: v.offset,
-  shape: v.shape,
-  strides: v.strides,
-  dtype: dtypeCode(v.dtype),
-});
+/** A buffer's addon handle: every native backend's buffer carries it as `handle`. */
+export const handleOf = (v: TensorView): NativeHandle => (v.buffer as CpuBuffer).handle;
+
+// One descriptor array, reused: the addon reads it during launch() and keeps nothing of it.
+let scratch = new Float64Array(256);
+
+/** Packs a launch's views for the addon (see PackedViews): one typed array instead of an object per view. */
+export function packViews(inputs: readonly TensorView[], outputs: readonly TensorView[]): PackedViews {
+  const views = inputs.length + outputs.length;
+  let need = 2;
+  for (const v of inputs) need += 3 + 2 * v.shape.length;
+  for (const v of outputs) need += 3 + 2 * v.shape.length;
+  if (need > scratch.length) scratch = new Float64Array(Math.max(need, 2 * scratch.length));
+  const d = scratch, buffers = new Array<NativeHandle>(views);
+  d[0] = inputs.length;
+  d[1] = outputs.length;
+  let at = 2;
+  for (let i = 0; i < views; ++i) {
+    const v = i < inputs.length ? inputs[i] : outputs[i - inputs.length];
+    buffers[i] = handleOf(v);
+    const rank = v.shape.length;
+    d[at] = dtypeCode(v.dtype);
+    d[at + 1] = v.offset;
+    d[at + 2] = rank;
+    for (let k = 0; k < rank; ++k) {
+      d[at + 3 + k] = v.shape[k];
+      d[at + 3 + rank + k] = v.strides[k];
+    }
+    at += 3 + 2 * rank;
+  }
+  return { buffers, desc: d };
+}
 
 /** The CPU backend: a thin adapter over the native addon's queue and kernel table. */
 export class CpuBackend implements Backend {
@@ -64,7 +88,8 @@ export class CpuBackend implements Backend {
   }
 
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
-    native().launch(op, inputs.map(toNative), outputs.map(toNative), attrs);
+    const { buffers, desc } = packViews(inputs, outputs);
+    native().launch(op, buffers, desc, attrs);
   }
 
   supports(op: string, _dtypes: DType[]): boolean {

@@ -2,7 +2,7 @@ import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { native, nativeError, tryNative, type NativeHandle } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
-import { toNative } from './cpu.js';
+import { handleOf, packViews } from './cpu.js';
 import { loadCublasLt } from './cublas.js';
 
 interface CudaBuffer extends BufferHandle {
@@ -101,7 +101,8 @@ export class CudaBackend implements Backend {
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
     const device = (outputs[0] ?? inputs[0]).buffer.device;
     if (attrs.impl === 'cublas') loadCublasLt();  // E_UNSUPPORTED, naming what was tried, when absent
-    native().cuda.launch(device, op, inputs.map(toNative), outputs.map(toNative), attrs);
+    const { buffers, desc } = packViews(inputs, outputs);
+    native().cuda.launch(device, op, buffers, desc, attrs);
   }
 
   supports(op: string, _dtypes: DType[]): boolean {
@@ -137,8 +138,8 @@ export class CudaBackend implements Backend {
 /** Tensor.to between cpu and cuda: contiguous views of equal size, ordered on both devices' queues. */
 export function copyBetweenCpuAndCuda(src: TensorView, dst: TensorView, srcKind: 'cpu' | 'cuda', bytesPerElement: number): void {
   const n = src.shape.reduce((a, b) => a * b, 1) * bytesPerElement;
-  const s = toNative(src), d = toNative(dst);
+  const s = handleOf(src), d = handleOf(dst);
   const cuda = native().cuda;
-  if (srcKind === 'cpu') cuda.fromCpu(s.buf, src.offset * bytesPerElement, n, d.buf, dst.offset * bytesPerElement);
-  else cuda.toCpu(s.buf, src.offset * bytesPerElement, n, d.buf, dst.offset * bytesPerElement);
+  if (srcKind === 'cpu') cuda.fromCpu(s, src.offset * bytesPerElement, n, d, dst.offset * bytesPerElement);
+  else cuda.toCpu(s, src.offset * bytesPerElement, n, d, dst.offset * bytesPerElement);
 }
