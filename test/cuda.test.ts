@@ -57,6 +57,24 @@ describe('cuda op table', () => {
   });
 });
 
+/** Compiles a host-side checker under kernels/cuda with the system C++ compiler, runs it, and returns its output once it passed. */
+function hostCheck(file: string): string {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-host-check-'));
+  try {
+    const exe = join(dir, 'check');
+    const cc = spawnSync('c++', ['-std=c++17', '-O2', '-I', join(root, 'kernels', 'cuda'), join(root, 'kernels', 'cuda', file), '-o', exe], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+    const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^as built: PASS/m);
+    expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
+    return r.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('wgmma shared-memory layouts, checked on the host', () => {
   // matmul_wgmma_layout.h holds the sm_90a kernel's stage layout, TMA boxes and matrix descriptors;
   // its checker models TMA's 128B swizzle and wgmma's canonical K-major / MN-major layouts (PTX ISA)
@@ -64,21 +82,9 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
   // for 16-bit operands and for float32 read as tf32 (4-byte elements, K-major only), then confirms
   // that twelve deliberately wrong layouts (eight 16-bit, four tf32) are caught. It runs here, without a GPU.
   it('every element wgmma would read is the one TMA put there, for K-major A and B^T, MN-major B, and tf32', () => {
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-wgmma-'));
-    try {
-      const exe = join(dir, 'check');
-      const cc = spawnSync('c++', ['-std=c++17', '-O2', '-I', join(root, 'kernels', 'cuda'), join(root, 'kernels', 'cuda', 'matmul_wgmma_layout_check.cc'), '-o', exe], { encoding: 'utf8' });
-      expect(cc.status, cc.stderr).toBe(0);
-      const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
-      expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^as built: PASS/m);
-      expect(r.stdout).toMatch(/^ {2}tf32 B\^T 129x200x136 .* ok$/m);
-      expect(r.stdout.match(/caught$/gm)?.length).toBe(12);
-      expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = hostCheck('matmul_wgmma_layout_check.cc');
+    expect(out).toMatch(/^ {2}tf32 B\^T 129x200x136 .* ok$/m);
+    expect(out.match(/caught$/gm)?.length).toBe(12);
   });
 
   // The fast epilogue (alpha 1, no C, 16-byte aligned contiguous Y rows): its emulator runs the
@@ -86,22 +92,10 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
   // of a set of problems (edge tiles, batch offsets, padded rows, generic fallbacks), with race
   // checks on the staging buffer between the named barriers, and counts bank conflicts and sectors.
   it('the staged epilogue writes every output element once, conflict-free, in full 32-byte sectors', () => {
-    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-wgmma-epi-'));
-    try {
-      const exe = join(dir, 'check');
-      const cc = spawnSync('c++', ['-std=c++17', '-O2', '-I', join(root, 'kernels', 'cuda'), join(root, 'kernels', 'cuda', 'matmul_wgmma_epilogue_check.cc'), '-o', exe], { encoding: 'utf8' });
-      expect(cc.status, cc.stderr).toBe(0);
-      const r = spawnSync(exe, { encoding: 'utf8', timeout: 60_000 });
-      expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^as built: PASS/m);
-      expect(r.stdout).toMatch(/worst 1-way bank conflict/);
-      expect(r.stdout).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
-      expect(r.stdout.match(/caught$/gm)?.length).toBe(11);
-      expect(r.stdout.trimEnd()).toMatch(/ALL OK$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = hostCheck('matmul_wgmma_epilogue_check.cc');
+    expect(out).toMatch(/worst 1-way bank conflict/);
+    expect(out).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
+    expect(out.match(/caught$/gm)?.length).toBe(11);
   });
 });
 

@@ -27,23 +27,15 @@
 #include <string>
 #include <vector>
 
+#include "host_check.h"
 #include "matmul_wgmma_layout.h"
 
 using namespace kiln::cuda::wgmma_layout;
 
 namespace {
 
-int failures = 0;
-bool quiet = false;    // the mutation runs fail on purpose
-int why_left = 0;      // -v: the first messages of each mutation run (what caught it)
-#define CHECK(c, ...)                                                   \
-  do {                                                                  \
-    if (!(c)) {                                                         \
-      ++failures;                                                       \
-      if (!quiet && failures < 20) std::printf("  FAIL: " __VA_ARGS__); \
-      if (quiet && why_left > 0) --why_left, std::printf("    why: " __VA_ARGS__); \
-    }                                                                   \
-  } while (0)
+using kiln::host_check::failures;
+using kiln::host_check::mutant;
 
 struct Variant {  // the kernel as built (all defaults) or one mutation of it
   const char* name = "as built";
@@ -439,40 +431,25 @@ int main(int argc, char** argv) {
   std::printf("as built: %s (%lld output elements checked)\n", built_ok ? "PASS" : "FAIL", (long long)all.elements);
   // 5. Mutations must be caught: wrong values, races, out-of-bounds or misaligned stores, or a
   //    staging layout whose bank conflicts exceed the as-built bound.
-  auto mutant = [](const char* name, auto set) {
-    Variant v;
-    v.name = name;
-    set(v);
-    return v;
-  };
   const Variant mutants[] = {
-      mutant("staging without the chunk swizzle (bank conflicts)", [](Variant& v) { v.stage_no_swizzle = true; }),
-      mutant("reads do not undo the swizzle", [](Variant& v) { v.read_no_unswizzle = true; }),
-      mutant("fragment second row r0 + 4", [](Variant& v) { v.frag_h_plus4 = true; }),
-      mutant("pair packed high value first", [](Variant& v) { v.pack_swapped = true; }),
-      mutant("no barrier before the staging writes", [](Variant& v) { v.no_barrier_before = true; }),
-      mutant("no barrier between staging writes and reads", [](Variant& v) { v.no_barrier_after = true; }),
-      mutant("vector store across N (no value guard)", [](Variant& v) { v.no_n_guard = true; }),
-      mutant("rows past M stored", [](Variant& v) { v.no_m_guard = true; }),
-      mutant("read pass rows by warp (i * 8 + tid / 32)", [](Variant& v) { v.read_rows_by_warp = true; }),
-      mutant("fast path ignores the base / batch-entry alignment", [](Variant& v) { v.fast_ignores_base = true; }),
-      mutant("fast path ignores the row-stride alignment", [](Variant& v) { v.fast_ignores_pitch = true; }),
+      mutant<Variant>("staging without the chunk swizzle (bank conflicts)", [](Variant& v) { v.stage_no_swizzle = true; }),
+      mutant<Variant>("reads do not undo the swizzle", [](Variant& v) { v.read_no_unswizzle = true; }),
+      mutant<Variant>("fragment second row r0 + 4", [](Variant& v) { v.frag_h_plus4 = true; }),
+      mutant<Variant>("pair packed high value first", [](Variant& v) { v.pack_swapped = true; }),
+      mutant<Variant>("no barrier before the staging writes", [](Variant& v) { v.no_barrier_before = true; }),
+      mutant<Variant>("no barrier between staging writes and reads", [](Variant& v) { v.no_barrier_after = true; }),
+      mutant<Variant>("vector store across N (no value guard)", [](Variant& v) { v.no_n_guard = true; }),
+      mutant<Variant>("rows past M stored", [](Variant& v) { v.no_m_guard = true; }),
+      mutant<Variant>("read pass rows by warp (i * 8 + tid / 32)", [](Variant& v) { v.read_rows_by_warp = true; }),
+      mutant<Variant>("fast path ignores the base / batch-entry alignment", [](Variant& v) { v.fast_ignores_base = true; }),
+      mutant<Variant>("fast path ignores the row-stride alignment", [](Variant& v) { v.fast_ignores_pitch = true; }),
   };
-  int caught = 0;
-  quiet = true;
-  for (const Variant& v : mutants) {
-    const int f0 = failures;
-    why_left = verbose ? 2 : 0;
+  const int caught = kiln::host_check::caught_mutants(mutants, [&](const Variant& v) {
     Stats s;
     for (const Problem& pr : problems()) run(pr, v, s);
     CHECK(s.write_ways_max <= 1 && s.read_wavefronts_max <= 4, "bank conflicts: staging writes %d-way, reads %d wavefronts\n", s.write_ways_max,
           s.read_wavefronts_max);
-    const bool hit = failures > f0;
-    caught += hit;
-    std::printf("mutation %-56s %s\n", v.name, hit ? "caught" : "NOT CAUGHT");
-    failures = f0;  // expected failures
-  }
-  quiet = false;
+  }, verbose ? 2 : 0);
   const int n_mutants = (int)(sizeof(mutants) / sizeof(mutants[0]));
   const bool ok = built_ok && failures == before && caught == n_mutants;
   std::printf("%s\n", ok ? "ALL OK" : "PROBLEMS FOUND");

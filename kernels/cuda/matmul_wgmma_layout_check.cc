@@ -17,21 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "host_check.h"
 #include "matmul_wgmma_layout.h"
 
 using namespace kiln::cuda::wgmma_layout;
 
 namespace {
 
-int failures = 0;
-bool quiet = false;  // the mutation runs fail on purpose
-#define CHECK(c, ...)                                                   \
-  do {                                                                  \
-    if (!(c)) {                                                         \
-      ++failures;                                                       \
-      if (!quiet && failures < 20) std::printf("  FAIL: " __VA_ARGS__); \
-    }                                                                   \
-  } while (0)
+using kiln::host_check::failures;
+using kiln::host_check::mutant;
 
 // ---- 128-byte swizzle, three independent statements that must agree -------------------------
 // (1) PTX ISA 5.5.7 "Swizzling Modes", 128-byte swizzle, 16-byte atomicity: the table for a
@@ -398,30 +392,21 @@ int main() {
   std::printf("as built: %s (%llu A and %llu B element reads checked)\n", built_ok ? "PASS" : "FAIL", (unsigned long long)st.a_checked,
               (unsigned long long)st.b_checked);
   // 4. Mutations must be caught (each runs on the MN-major or K-major problems it concerns).
-  auto mutant = [](const char* name, auto set) {
-    Variant v;
-    v.name = name;
-    set(v);
-    return v;
-  };
   const Variant mutants[] = {
-      mutant("MN: LBO and SBO swapped", [](Variant& v) { v.swap_mn_lbo_sbo = true; }),
-      mutant("MN: K step +32 B (the K-major step)", [](Variant& v) { v.mn_kstep_32 = true; }),
-      mutant("MN: imm-trans-b 0 (read as K-major)", [](Variant& v) { v.mn_read_as_kmajor = true; }),
-      mutant("K-major: K step +2048 B", [](Variant& v) { v.kmajor_kstep_2048 = true; }),
-      mutant("wgmma without swizzle", [](Variant& v) { v.wgmma_no_swizzle = true; }),
-      mutant("Swizzle<3,4,3> on value offsets, not bytes", [](Variant& v) { v.swizzle_element_units = true; }),
-      mutant("MN: second N box never loaded", [](Variant& v) { v.skip_second_box = true; }),
-      mutant("MN: one 128-wide N box (256 bytes > 128B swizzle)", [](Variant& v) { v.tma_box_128 = true; }),
-      mutant("tf32: K step of 16 values (+64 B, the 16-bit k16)", [](Variant& v) { v.tf32_kstep_16 = true; }),
-      mutant("tf32: 64-wide K box (256 bytes > 128B swizzle)", [](Variant& v) { v.tf32_box_64 = true; }),
-      mutant("tf32: producer advances 64 K per stage", [](Variant& v) { v.tf32_stage_64 = true; }),
-      mutant("tf32: row-major B read MN-major (no tf32 transpose)", [](Variant& v) { v.tf32_mn_major = true; }),
+      mutant<Variant>("MN: LBO and SBO swapped", [](Variant& v) { v.swap_mn_lbo_sbo = true; }),
+      mutant<Variant>("MN: K step +32 B (the K-major step)", [](Variant& v) { v.mn_kstep_32 = true; }),
+      mutant<Variant>("MN: imm-trans-b 0 (read as K-major)", [](Variant& v) { v.mn_read_as_kmajor = true; }),
+      mutant<Variant>("K-major: K step +2048 B", [](Variant& v) { v.kmajor_kstep_2048 = true; }),
+      mutant<Variant>("wgmma without swizzle", [](Variant& v) { v.wgmma_no_swizzle = true; }),
+      mutant<Variant>("Swizzle<3,4,3> on value offsets, not bytes", [](Variant& v) { v.swizzle_element_units = true; }),
+      mutant<Variant>("MN: second N box never loaded", [](Variant& v) { v.skip_second_box = true; }),
+      mutant<Variant>("MN: one 128-wide N box (256 bytes > 128B swizzle)", [](Variant& v) { v.tma_box_128 = true; }),
+      mutant<Variant>("tf32: K step of 16 values (+64 B, the 16-bit k16)", [](Variant& v) { v.tf32_kstep_16 = true; }),
+      mutant<Variant>("tf32: 64-wide K box (256 bytes > 128B swizzle)", [](Variant& v) { v.tf32_box_64 = true; }),
+      mutant<Variant>("tf32: producer advances 64 K per stage", [](Variant& v) { v.tf32_stage_64 = true; }),
+      mutant<Variant>("tf32: row-major B read MN-major (no tf32 transpose)", [](Variant& v) { v.tf32_mn_major = true; }),
   };
-  int caught = 0;
-  quiet = true;
-  for (const Variant& v : mutants) {
-    const int f0 = failures;
+  const int caught = kiln::host_check::caught_mutants(mutants, [&](const Variant& v) {
     Stats s1;
     const bool tf32 = v.tf32_kstep_16 || v.tf32_box_64 || v.tf32_stage_64 || v.tf32_mn_major;
     for (const Problem& pr : problems())
@@ -430,11 +415,7 @@ int main() {
         if (v.kmajor_kstep_2048 || v.wgmma_no_swizzle || v.swizzle_element_units || v.tf32_kstep_16 || v.tf32_box_64)
           break;  // one problem suffices (the stage-depth mutation needs problems of several stages)
       }
-    const bool hit = failures > f0;
-    caught += hit;
-    std::printf("mutation %-52s %s\n", v.name, hit ? "caught" : "NOT CAUGHT");
-    failures = f0;  // expected failures
-  }
+  });
   // 5. Robustness of the MN-major path to how the swizzle is anchored: its descriptors start on
   //    1024-byte boundaries, so anchoring the pattern at the start address changes nothing there
   //    (the K-major path, whose K steps start 32 bytes into a row, depends on the anchoring).
@@ -442,6 +423,7 @@ int main() {
     Variant alt;
     alt.name = "swizzle anchored at the descriptor start";
     alt.swizzle_from_start = true;
+    kiln::host_check::quiet = true;  // an exploration: its failures are counted below, not reported
     int mn_fail = 0, mn_n = 0, k_fail = 0, k_n = 0, a_fail = 0, a_n = 0;
     for (const Problem& pr : problems()) {
       if (pr.expect == BPath::Pack) continue;
@@ -455,8 +437,8 @@ int main() {
     }
     std::printf("alternative model (%s): B wrong in %d/%d K-major and %d/%d MN-major problems; A (K-major) wrong in %d/%d\n", alt.name,
                 k_fail, k_n, mn_fail, mn_n, a_fail, a_n);
+    kiln::host_check::quiet = false;
   }
-  quiet = false;
   const bool all = built_ok && failures == before && caught == (int)(sizeof(mutants) / sizeof(mutants[0]));
   std::printf("%s\n", all ? "ALL OK" : "PROBLEMS FOUND");
   return all ? 0 : 1;
