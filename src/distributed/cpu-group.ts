@@ -24,6 +24,7 @@ import {
 import type { Mesh } from './mesh.js';
 import { reduceAll } from './reduce-ops.js';
 import type { StoreClient, StoreServer } from './store.js';
+import { recycle } from './host-bytes.js';
 import { checkWritable, readBytes, tensorFromBytes, writeBytes } from './tensor-io.js';
 import { withTimeout } from './timeout.js';
 
@@ -151,6 +152,7 @@ export class CpuProcessGroup implements ProcessGroup {
       const parts = await this.exchange(key(0), (r) => bytes.subarray(...block(r)), () => mine[1] - mine[0], 'allReduce');
       const reduced = reduceAll(t.dtype, op, parts);
       await this.exchangeInto(key(1), () => reduced, (r) => block(r)[1] - block(r)[0], t, (r) => block(r)[0] / isz, 'allReduce');
+      recycle(bytes, ...parts);
       return t;
     });
   }
@@ -163,6 +165,7 @@ export class CpuProcessGroup implements ProcessGroup {
       if (this.rank === root) {
         const bytes = await readBytes(t, 'broadcast');
         await Promise.all(this.others().map((r) => this.post(r, key(0), bytes)));
+        recycle(bytes);
       } else await this.fetchInto(root, key(0), nbytes, t, 0, 'broadcast');
       return t;
     });
@@ -176,10 +179,13 @@ export class CpuProcessGroup implements ProcessGroup {
       const bytes = await readBytes(t, 'reduce');
       if (this.rank !== root) {
         await this.post(root, key(0), bytes);
+        recycle(bytes);
         return t;
       }
       const parts = await Promise.all(this.ranks.map((_, r) => (r === root ? bytes : this.fetch(r, key(0), bytes.length, 'reduce'))));
-      writeBytes(t, reduceAll(t.dtype, op, parts), 'reduce');
+      const reduced = reduceAll(t.dtype, op, parts);
+      writeBytes(t, reduced, 'reduce');
+      recycle(reduced, ...parts);
       return t;
     });
   }
@@ -193,6 +199,7 @@ export class CpuProcessGroup implements ProcessGroup {
         out.dispose();
         throw e;
       });
+      recycle(bytes);
       return out;
     });
   }
@@ -204,7 +211,10 @@ export class CpuProcessGroup implements ProcessGroup {
       const bytes = await readBytes(t, 'reduceScatter');
       const n = bytes.length / this.worldSize;
       const parts = await this.exchange(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, 'reduceScatter');
-      return tensorFromBytes([rows, ...t.shape.slice(1)], t.dtype, t.device, reduceAll(t.dtype, op, parts), 'reduceScatter');
+      const reduced = reduceAll(t.dtype, op, parts);
+      const out = tensorFromBytes([rows, ...t.shape.slice(1)], t.dtype, t.device, reduced, 'reduceScatter');
+      recycle(bytes, reduced, ...parts);
+      return out;
     });
   }
 
@@ -218,6 +228,7 @@ export class CpuProcessGroup implements ProcessGroup {
         out.dispose();
         throw e;
       });
+      recycle(bytes);
       return out;
     });
   }
@@ -227,7 +238,9 @@ export class CpuProcessGroup implements ProcessGroup {
     const tag = checkTag('send', o?.tag ?? 0);
     checkTensor('send', t);
     return this.call('send', o, async (key) => {
-      await this.post(dst, key(`p${this.rank}>${dst}.${tag}`), await readBytes(t, 'send'));
+      const bytes = await readBytes(t, 'send');
+      await this.post(dst, key(`p${this.rank}>${dst}.${tag}`), bytes);
+      recycle(bytes);
     });
   }
 

@@ -12,7 +12,7 @@ import { KilnError, fail } from '../errors.js';
 import { FrameReader, HELLO_TIMEOUT_MS, writeFrame } from './frames.js';
 import { ANSWER, CHUNK, CONTROL, FREE, OFFER, SHM_MIN_BYTES, ShmReceiver, ShmSender, freeBody, ringBytes } from './shm-link.js';
 import type { LinkInfo } from './group.js';
-import { hostBytes } from './host-bytes.js';
+import { hostBytes, recycle } from './host-bytes.js';
 import type { StoreClient } from './store.js';
 import { withTimeout } from './timeout.js';
 
@@ -342,6 +342,7 @@ function hand(w: Waiter, body: Buffer): void {
   if (body.length !== w.bytes) return w.reject(w.mismatch!(body.length));
   try {
     w.sink(body, 0);
+    recycle(body); // the sink copied it out
     w.resolve(undefined);
   } catch (e) {
     w.reject(e as Error);
