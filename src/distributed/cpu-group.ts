@@ -4,6 +4,7 @@
 // rank order) followed by an all-gather of the reduced blocks, so every rank ends with identical bits.
 import { itemSize } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
+import { empty } from '../ops/run.js';
 import { fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
@@ -21,10 +22,10 @@ import {
   type ReduceOptions,
   type RootOptions,
 } from './group.js';
+import { recycle } from './host-bytes.js';
 import type { Mesh } from './mesh.js';
 import { reduceAll } from './reduce-ops.js';
 import type { StoreClient, StoreServer } from './store.js';
-import { recycle } from './host-bytes.js';
 import { checkWritable, readBytes, tensorFromBytes, writeBytes } from './tensor-io.js';
 import { withTimeout } from './timeout.js';
 
@@ -96,10 +97,14 @@ export class CpuProcessGroup implements ProcessGroup {
     return this.job.mesh.send(this.peer(r), key, bytes);
   }
 
+  /** The error for rank r's payload of `got` bytes where this rank expects `nbytes`. */
+  private sizeMismatch(where: string, r: number, got: number, nbytes: number): KilnError {
+    return new KilnError('E_SHAPE', `${where}: rank ${r} sent ${got} bytes where rank ${this.rank} expects ${nbytes} (the tensors differ across ranks)`);
+  }
+
   private async fetch(r: number, key: string, nbytes: number | undefined, where: string): Promise<Buffer> {
     const b = await this.job.mesh.recv(this.peer(r), key);
-    if (nbytes !== undefined && b.length !== nbytes)
-      fail('E_SHAPE', `${where}: rank ${r} sent ${b.length} bytes where rank ${this.rank} expects ${nbytes} (the tensors differ across ranks)`);
+    if (nbytes !== undefined && b.length !== nbytes) throw this.sizeMismatch(where, r, b.length, nbytes);
     return b;
   }
 
@@ -107,8 +112,15 @@ export class CpuProcessGroup implements ProcessGroup {
   private fetchInto(r: number, key: string, nbytes: number, into: Tensor, at: number, where: string): Promise<void> {
     const isz = itemSize(into.dtype);
     return this.job.mesh.recvInto(this.peer(r), key, nbytes, (bytes, off) => writeBytes(into, bytes, where, at + off / isz), (got) =>
-      new KilnError('E_SHAPE', `${where}: rank ${r} sent ${got} bytes where rank ${this.rank} expects ${nbytes} (the tensors differ across ranks)`),
+      this.sizeMismatch(where, r, got, nbytes),
     );
+  }
+
+  /** Sends parts(r) to every other rank r; awaited by the caller after its receives (whose error, if any, is the one reported). */
+  private postAll(key: string, parts: (r: number) => Uint8Array): Promise<unknown> {
+    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
+    sent.catch(() => undefined);
+    return sent;
   }
 
   /**
@@ -123,17 +135,35 @@ export class CpuProcessGroup implements ProcessGroup {
     at: (r: number) => number,
     where: string,
   ): Promise<void> {
-    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
-    sent.catch(() => undefined); // awaited below, unless a receive fails first (then its error is the one reported)
+    const sent = this.postAll(key, parts);
     writeBytes(into, parts(this.rank), where, at(this.rank));
     await Promise.all(this.others().map((r) => this.fetchInto(r, key, expect(r), into, at(r), where)));
     await sent;
   }
 
+  /** exchangeInto a new tensor of `shape` (like's dtype and device), disposed again if the exchange fails. */
+  private async exchangeNew(
+    key: string,
+    shape: readonly number[],
+    like: Tensor,
+    parts: (r: number) => Uint8Array,
+    expect: (r: number) => number,
+    at: (r: number) => number,
+    where: string,
+  ): Promise<Tensor> {
+    const out = empty(shape, like.dtype, like.device, where);
+    try {
+      await this.exchangeInto(key, parts, expect, out, at, where);
+      return out;
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+  }
+
   /** Sends parts[r] to every other rank r and returns what each rank sent back (own part included). */
   private async exchange(key: string, parts: (r: number) => Uint8Array, expect: (r: number) => number | undefined, where: string): Promise<Uint8Array[]> {
-    const sent = Promise.all(this.others().map((r) => this.post(r, key, parts(r))));
-    sent.catch(() => undefined); // awaited below, unless a receive fails first (then its error is the one reported)
+    const sent = this.postAll(key, parts);
     const got = await Promise.all(this.ranks.map((_, r) => (r === this.rank ? parts(r) : this.fetch(r, key, expect(r), where))));
     await sent;
     return got;
@@ -194,11 +224,7 @@ export class CpuProcessGroup implements ProcessGroup {
     checkTensor('allGather', t);
     return this.call('allGather', o, async (key) => {
       const bytes = await readBytes(t, 'allGather');
-      const out = tensorFromBytes([this.worldSize, ...t.shape], t.dtype, t.device, new Uint8Array(0), 'allGather');
-      await this.exchangeInto(key(0), () => bytes, () => bytes.length, out, (r) => r * t.size, 'allGather').catch((e) => {
-        out.dispose();
-        throw e;
-      });
+      const out = await this.exchangeNew(key(0), [this.worldSize, ...t.shape], t, () => bytes, () => bytes.length, (r) => r * t.size, 'allGather');
       recycle(bytes);
       return out;
     });
@@ -223,11 +249,7 @@ export class CpuProcessGroup implements ProcessGroup {
     return this.call('allToAll', o, async (key) => {
       const bytes = await readBytes(t, 'allToAll');
       const n = bytes.length / this.worldSize, per = t.size / this.worldSize;
-      const out = tensorFromBytes(t.shape, t.dtype, t.device, new Uint8Array(0), 'allToAll');
-      await this.exchangeInto(key(0), (r) => bytes.subarray(r * n, (r + 1) * n), () => n, out, (r) => r * per, 'allToAll').catch((e) => {
-        out.dispose();
-        throw e;
-      });
+      const out = await this.exchangeNew(key(0), t.shape, t, (r) => bytes.subarray(r * n, (r + 1) * n), () => n, (r) => r * per, 'allToAll');
       recycle(bytes);
       return out;
     });

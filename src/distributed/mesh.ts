@@ -169,48 +169,54 @@ export class Mesh {
     await Promise.all(answers);
   }
 
+  /**
+   * A CHUNK notice for key: the chunk goes from the ring to the receive that streams it into place,
+   * or into the payload being assembled; its slot is freed at once. Returns why it is malformed, if it is.
+   */
+  private chunk(peer: Peer, key: string, body: Buffer): string | undefined {
+    if (!peer.receiver) return 'a shared-memory chunk on a link without shared memory';
+    const c = peer.receiver.chunk(body);
+    if (typeof c === 'string') return c;
+    let m = peer.incoming;
+    if (!m) {
+      if (c.total > DATA_LIMITS.maxBody) return `a payload of ${c.total} bytes`;
+      m = peer.incoming = { key, total: c.total, filled: 0 };
+      const w = peer.waiting.get(key)?.[0];
+      if (w?.sink) {
+        // a receive that streams into place: it owns this payload from its first chunk
+        take(peer, key);
+        if (c.total === w.bytes) m.waiter = w;
+        else w.reject(w.mismatch!(c.total)); // the rest of the payload is dropped as it comes
+      } else {
+        try {
+          const b = hostBytes(c.total);
+          m.body = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+        } catch {
+          return `cannot allocate a payload of ${c.total} bytes`;
+        }
+      }
+    } else if (m.key !== key || m.total !== c.total) return `a chunk of "${key}" inside a payload of "${m.key}"`;
+    if (m.filled + c.view.length > m.total) return `a chunk past the end of a ${m.total}-byte payload`;
+    if (m.waiter) {
+      try {
+        m.waiter.sink!(c.view, m.filled);
+      } catch (e) {
+        m.waiter.reject(e as Error);
+        m.waiter = undefined;
+      }
+    } else m.body?.set(c.view, m.filled);
+    m.filled += c.view.length;
+    sendControl(peer, FREE, freeBody(c.slot));
+    if (m.filled < m.total) return undefined;
+    peer.incoming = undefined;
+    if (m.waiter) m.waiter.resolve(undefined);
+    else if (m.body) deliver(peer, key, m.body);
+    return undefined;
+  }
+
   /** Handles a control frame (shm-link.ts); returns why it is malformed, if it is. */
   private control(peer: Peer, head: string, body: Buffer): string | undefined {
-    if (head.startsWith(CHUNK)) {
-      if (!peer.receiver) return 'a shared-memory chunk on a link without shared memory';
-      const key = head.slice(CHUNK.length), c = peer.receiver.chunk(body);
-      if (typeof c === 'string') return c;
-      let m = peer.incoming;
-      if (!m) {
-        if (c.total > DATA_LIMITS.maxBody) return `a payload of ${c.total} bytes`;
-        m = peer.incoming = { key, total: c.total, filled: 0 };
-        const w = peer.waiting.get(key)?.[0];
-        if (w?.sink) {
-          // a receive that streams into place: it owns this payload from its first chunk
-          take(peer, key);
-          if (c.total === w.bytes) m.waiter = w;
-          else w.reject(w.mismatch!(c.total)); // the rest of the payload is dropped as it comes
-        } else {
-          try {
-            const b = hostBytes(c.total);
-            m.body = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-          } catch {
-            return `cannot allocate a payload of ${c.total} bytes`;
-          }
-        }
-      } else if (m.key !== key || m.total !== c.total) return `a chunk of "${key}" inside a payload of "${m.key}"`;
-      if (m.filled + c.view.length > m.total) return `a chunk past the end of a ${m.total}-byte payload`;
-      if (m.waiter) {
-        try {
-          m.waiter.sink!(c.view, m.filled);
-        } catch (e) {
-          m.waiter.reject(e as Error);
-          m.waiter = undefined;
-        }
-      } else m.body?.set(c.view, m.filled);
-      m.filled += c.view.length;
-      sendControl(peer, FREE, freeBody(c.slot));
-      if (m.filled < m.total) return undefined;
-      peer.incoming = undefined;
-      if (m.waiter) m.waiter.resolve(undefined);
-      else if (m.body) deliver(peer, key, m.body);
-      return undefined;
-    }
+    if (head.startsWith(CHUNK)) return this.chunk(peer, head.slice(CHUNK.length), body);
     if (head === FREE) return peer.sender?.release(body) ? undefined : 'a free notice for a slot that is not in use';
     if (head === OFFER) {
       if (peer.receiver) return 'a second shared-memory offer';
