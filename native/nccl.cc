@@ -6,8 +6,11 @@
 #include <dlfcn.h>
 
 #include <cstring>
+#include <chrono>
+#include <cstddef>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "error.h"
@@ -25,11 +28,28 @@ using Stream = void*; // cudaStream_t
 struct UniqueId {
   char internal[128];  // NCCL_UNIQUE_ID_BYTES
 };
+constexpr Result kInProgress = 7;  // ncclInProgress
+
+// ncclConfig_t as NCCL 2.14 first defined it (ncclConfig_v21400). Later NCCLs read `size` bytes of it
+// and, for a config whose `version` is older than a field, keep that field's default, so this prefix
+// asks for a nonblocking communicator and leaves every other setting at NCCL's default.
+struct ConfigV21400 {
+  size_t size;
+  unsigned int magic;    // NCCL_API_MAGIC
+  unsigned int version;  // NCCL_VERSION(2, 14, 0)
+  int blocking;
+};
+static_assert(offsetof(ConfigV21400, magic) == 8 && offsetof(ConfigV21400, version) == 12 &&
+                  offsetof(ConfigV21400, blocking) == 16 && sizeof(ConfigV21400) == 24,
+              "ncclConfig_v21400 layout");
+constexpr ConfigV21400 kNonblocking{sizeof(ConfigV21400), 0xcafebeefu, 21400u, 0};
 
 struct Api {
   Result (*GetVersion)(int*);
   Result (*GetUniqueId)(UniqueId*);
   Result (*CommInitRank)(Comm*, int, UniqueId, int);
+  Result (*CommInitRankConfig)(Comm*, int, UniqueId, int, ConfigV21400*);  // 2.14+, else null
+  Result (*CommFinalize)(Comm);                                            // 2.14+, else null
   Result (*CommInitAll)(Comm*, int, const int*);
   Result (*GroupStart)();
   Result (*GroupEnd)();
@@ -84,6 +104,10 @@ std::string try_load(const std::string& path) {
   bind(lib, "ncclCommAbort", a.CommAbort, missing);
   bind(lib, "ncclCommDestroy", a.CommDestroy, missing);
   bind(lib, "ncclGetErrorString", a.GetErrorString, missing);
+  // nonblocking communicators need both (NCCL 2.14); without them calls block as before 2.14
+  a.CommInitRankConfig = reinterpret_cast<decltype(a.CommInitRankConfig)>(dlsym(lib, "ncclCommInitRankConfig"));
+  a.CommFinalize = reinterpret_cast<decltype(a.CommFinalize)>(dlsym(lib, "ncclCommFinalize"));
+  if (!a.CommInitRankConfig || !a.CommFinalize) a.CommInitRankConfig = nullptr, a.CommFinalize = nullptr;
   if (!missing.empty()) {
     dlclose(lib);
     return "missing symbols " + missing + " (NCCL older than 2.7?)";
@@ -153,7 +177,9 @@ void set_device(int device) {
 #endif
 }
 
-// ncclCommInitRank blocks until every rank has joined: it runs on a libuv worker thread.
+// ncclCommInitRank runs on a libuv worker thread. A nonblocking init (NCCL 2.14+) returns at once with
+// ncclInProgress and the communicator, which JS then polls (asyncError) and can abort; a blocking one
+// (older NCCL, or NCCL_COMM_BLOCKING=1) returns once every rank has joined.
 class InitRankWorker : public Napi::AsyncWorker {
  public:
   InitRankWorker(Napi::Env env, int nranks, UniqueId id, int rank, int device)
@@ -163,7 +189,14 @@ class InitRankWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       set_device(device_);
-      result_ = g_api.CommInitRank(&comm_, nranks_, id_, rank_);
+      if (g_api.CommInitRankConfig) {
+        ConfigV21400 config = kNonblocking;  // NCCL copies it before returning
+        result_ = g_api.CommInitRankConfig(&comm_, nranks_, id_, rank_, &config);
+      } else {
+        result_ = g_api.CommInitRank(&comm_, nranks_, id_, rank_);
+      }
+      // a failed nonblocking init may still have made the communicator: free it, it is never returned
+      if (result_ != 0 && result_ != kInProgress && comm_) g_api.CommAbort(comm_), comm_ = nullptr;
     } catch (const Error& e) {
       code_ = e.code();
       SetError(e.what());
@@ -173,7 +206,7 @@ class InitRankWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     auto o = Napi::Object::New(env);
     o.Set("result", result(env, result_));
-    if (result_ == 0) o.Set("comm", comm_handle(env, comm_));
+    if (comm_) o.Set("comm", comm_handle(env, comm_));
     deferred_.Resolve(o);
   }
   // The code (E_DEVICE, E_UNSUPPORTED from set_device) travels with the message; nccl-group.ts
@@ -219,6 +252,7 @@ Napi::Value load(const Napi::CallbackInfo& info) {
   g_api.GetVersion(&v);
   out.Set("path", g_path);
   out.Set("version", Napi::Number::New(env, v));
+  out.Set("nonblocking", Napi::Boolean::New(env, g_api.CommInitRankConfig != nullptr));
   return out;
 }
 
@@ -312,6 +346,38 @@ Napi::Value asyncError(const Napi::CallbackInfo& info) {
   Result async = 0;
   Result r = api().CommGetAsyncError(comm_arg(info, 0), &async);
   return result(info.Env(), r != 0 ? r : async);
+}
+
+// settle(comm, timeoutMs) -> the communicator's state once it is no longer ncclInProgress (0 once NCCL has
+// enqueued the last call on its stream), or ncclInProgress if the deadline came first. It waits on the
+// calling (JS) thread, so that the next kernel Kiln launches on the stream lands after NCCL's: a few
+// yields first (an enqueue takes tens of microseconds), then sleeps of up to a millisecond.
+Napi::Value settle(const Napi::CallbackInfo& info) {
+  Comm c = comm_arg(info, 0);
+  if (info.Length() < 2 || !info[1].IsNumber()) fail("E_ARGUMENT", "nccl.settle(comm, timeoutMs)");
+  const double ms = info[1].As<Napi::Number>().DoubleValue();
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::microseconds((int64_t)(ms > 0 ? ms * 1000 : 0));
+  auto nap = std::chrono::microseconds(20);
+  for (int polls = 0;; ++polls) {
+    Result state = 0;
+    Result r = api().CommGetAsyncError(c, &state);
+    if (r != 0) return result(info.Env(), r);
+    if (state != kInProgress || clock::now() >= deadline) return result(info.Env(), state);
+    if (polls < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(nap);
+      if (nap < std::chrono::milliseconds(1)) nap *= 2;
+    }
+  }
+}
+
+// finalize(comm) -> ncclCommFinalize's result (ncclInProgress while a nonblocking one flushes): the
+// communicator's outstanding work completes before destroy(). 0 at once where NCCL has no finalize.
+Napi::Value finalize(const Napi::CallbackInfo& info) {
+  Comm c = comm_arg(info, 0);
+  return result(info.Env(), api().CommFinalize ? g_api.CommFinalize(c) : 0);
 }
 
 // abort(comm) and destroy(comm): the handle is dead afterwards either way.

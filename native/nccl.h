@@ -9,6 +9,10 @@
 namespace kiln {
 namespace nccl_api {
 
+// Communicators are nonblocking where NCCL has them (2.14 and newer, ncclConfig_t.blocking = 0): init,
+// each call and finalize then run on NCCL's own threads and return ncclInProgress; `settle` waits,
+// bounded, until NCCL has enqueued a call, and `asyncError` polls init and finalize from JS timers, so
+// a lost peer can always be aborted (ncclCommAbort) and no call blocks a thread past its deadline.
 // Each entry: a function exported to JS as addon.nccl.<name> (addon.cc wraps each in its error guard).
 #define KILN_NCCL_FUNCTIONS(X) \
   X(load)                      \
@@ -26,6 +30,8 @@ namespace nccl_api {
   X(send)                      \
   X(recv)                      \
   X(asyncError)                \
+  X(settle)                    \
+  X(finalize)                  \
   X(abort)                     \
   X(destroy)
 

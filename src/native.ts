@@ -111,9 +111,11 @@ export type NcclComm = { readonly __nccl: unique symbol };
 
 /** NCCL's entry points; each returns an ncclResult_t (0 = success). Addresses and streams are BigInts. */
 export interface NativeNccl {
-  load(paths: readonly string[]): { path?: string; version?: number; error?: string };
+  /** `nonblocking`: NCCL 2.14+ (ncclCommInitRankConfig and ncclCommFinalize), whose communicators Kiln makes nonblocking. */
+  load(paths: readonly string[]): { path?: string; version?: number; nonblocking?: boolean; error?: string };
   errorString(result: number): string;
   uniqueId(): { result: number; id?: Uint8Array };
+  /** result 7 (ncclInProgress) with `comm`: a nonblocking init under way; poll asyncError until it is 0. */
   commInitRank(nranks: number, id: Uint8Array, rank: number, device: number): Promise<{ result: number; comm?: NcclComm }>;
   commInitAll(devices: readonly number[]): { result: number; comms?: NcclComm[] };
   groupStart(): number;
@@ -126,6 +128,10 @@ export interface NativeNccl {
   send(comm: NcclComm, buf: bigint, count: number, dtype: number, peer: number, stream: bigint): number;
   recv(comm: NcclComm, buf: bigint, count: number, dtype: number, peer: number, stream: bigint): number;
   asyncError(comm: NcclComm): number;
+  /** Waits on this thread until the communicator is no longer ncclInProgress (or timeoutMs passes): its state then. */
+  settle(comm: NcclComm, timeoutMs: number): number;
+  /** ncclCommFinalize: 7 while a nonblocking one flushes (poll asyncError); 0 at once where NCCL has none. */
+  finalize(comm: NcclComm): number;
   abort(comm: NcclComm): number;
   destroy(comm: NcclComm): number;
 }

@@ -22,7 +22,8 @@ export function infoCommand(argv: string[]): number {
     } else out.push(`${kind.padEnd(10)} absent: ${b.reason}`);
   }
   out.push('libraries: ' + Object.entries(i.libraries).map(([k, v]) => `${k} ${v ?? 'absent'}`).join(', '));
-  out.push(i.nccl.version ? `nccl ${i.nccl.version} (${i.nccl.path})` : `nccl absent: ${i.nccl.reason}`);
+  const mode = i.nccl.nonblocking ? 'nonblocking communicators' : 'blocking communicators: NCCL before 2.14 has no others';
+  out.push(i.nccl.version ? `nccl ${i.nccl.version} (${i.nccl.path}; ${mode})` : `nccl absent: ${i.nccl.reason}`);
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }

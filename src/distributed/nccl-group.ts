@@ -1,11 +1,11 @@
 // The NCCL backend: process groups whose collectives NCCL runs on the CUDA stream of the tensors'
-// device. Each call enqueues on that stream and resolves at the device's next sync point; a watchdog
-// polls the communicator's asynchronous error meanwhile and aborts it (ncclCommAbort) on an error
-// or when the call outlives its timeout, so no rank hangs forever.
+// device. Each call enqueues on that stream and resolves at the device's next sync point; its
+// communicator (nccl-comm.ts) bounds every wait on NCCL and aborts it (ncclCommAbort) on an error or
+// when the call outlives its timeout, so no rank hangs forever.
 import { resolveDevice, type BufferHandle } from '../backends/backend.js';
 import { itemSize, type DType } from '../dtype.js';
 import { KilnError, fail, type KilnErrorCode } from '../errors.js';
-import { native, type NativeNccl, type NcclComm } from '../native.js';
+import { native, type NativeNccl } from '../native.js';
 import { empty } from '../ops/run.js';
 import { zeros } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
@@ -25,7 +25,8 @@ import {
   type RootOptions,
 } from './group.js';
 import type { InitConfig } from './init.js';
-import { ncclCheck, ncclFailure, ncclStatus } from './nccl.js';
+import { ncclCheck, ncclStatus } from './nccl.js';
+import { Communicator, NCCL_IN_PROGRESS } from './nccl-comm.js';
 import type { StoreClient, StoreServer } from './store.js';
 import { withTimeout } from './timeout.js';
 
@@ -54,11 +55,10 @@ interface NcclJob {
 
 export class NcclProcessGroup implements ProcessGroup {
   readonly backend = 'nccl' as const;
-  #broken: KilnError | undefined;
 
   constructor(
     private readonly nccl: NativeNccl,
-    private readonly comm: NcclComm,
+    private readonly comm: Communicator,
     private readonly job: NcclJob,
     readonly ranks: readonly number[],
     readonly rank: number,
@@ -76,9 +76,10 @@ export class NcclProcessGroup implements ProcessGroup {
    * pg.recv(b, 1)])`) launch together in one NCCL group at the end of it, as crossing pairs must, and
    * before any later collective, so the stream keeps the order of the calls.
    */
-  private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: () => T, p2p = false): Promise<T> {
+  private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: (deadline: number) => T, p2p = false): Promise<T> {
     const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
-    if (this.#broken) throw this.#broken;
+    const deadline = Date.now() + timeoutMs;
+    if (this.comm.broken) throw this.comm.broken;
     if (device !== this.job.device)
       fail('E_DEVICE', `${name}: this group's communicator is on cuda:${this.job.device}, the tensor on cuda:${device}`);
     let out: T;
@@ -88,80 +89,57 @@ export class NcclProcessGroup implements ProcessGroup {
       // device sync (an event recorded now) would pass before the collective ran; sends and receives
       // join that group too instead of a later one of their own (which would block on its peer).
       this.flushP2P();
-      out = launch();
+      out = launch(deadline);
       await new Promise<void>((resolve, reject) => open.push({ resolve, reject }));
-    } else if (p2p) await this.batch(() => (out = launch()));
+    } else if (p2p) await this.batch(deadline, () => (out = launch(deadline)));
     else {
       this.flushP2P();
-      out = launch();
+      out = launch(deadline);
     }
-    await this.watch(name, timeoutMs, resolveDevice(`cuda:${device}`).backend.sync(device));
+    await this.comm.watch(name, timeoutMs, resolveDevice(`cuda:${device}`).backend.sync(device));
     return out!;
   }
 
-  #p2p: { launch: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #p2p: { deadline: number; launch: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
-  private batch(launch: () => void): Promise<void> {
+  private batch(deadline: number, launch: () => void): Promise<void> {
     if (this.#p2p.length === 0) queueMicrotask(() => this.flushP2P());
-    return new Promise((resolve, reject) => this.#p2p.push({ launch, resolve, reject }));
+    return new Promise((resolve, reject) => this.#p2p.push({ deadline, launch, resolve, reject }));
   }
 
   private flushP2P(): void {
     const ops = this.#p2p.splice(0);
     if (!ops.length) return;
     try {
-      this.check('ncclGroupStart', this.nccl.groupStart());
-      try {
+      this.grouped(Math.max(...ops.map((op) => op.deadline)), () => {
         for (const op of ops) op.launch();
-      } finally {
-        this.check('ncclGroupEnd', this.nccl.groupEnd());
-      }
+      });
       ops.forEach((op) => op.resolve());
     } catch (e) {
       ops.forEach((op) => op.reject(e));
     }
   }
 
-  private watch(name: string, timeoutMs: number, done: Promise<void>): Promise<void> {
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-      const stop = (e?: KilnError) => {
-        clearInterval(timer);
-        // Another call's failure (or destroy()) ended the communicator: work that completes after an
-        // abort may have been cut short, so it fails too rather than resolving.
-        if (!e && !this.#broken) return resolve();
-        if (e && !this.#broken) {
-          // the first failure aborts, once: the handle is dead afterwards (a second abort, or an
-          // asyncError from another call's watchdog, would throw E_DISPOSED)
-          this.#broken = e;
-          try {
-            this.nccl.abort(this.comm);
-          } catch {
-            // already aborted or destroyed
-          }
-        }
-        reject(e ?? this.#broken);
-      };
-      const timer = setInterval(() => {
-        if (this.#broken) return stop();
-        const r = this.nccl.asyncError(this.comm);
-        if (r !== 0 && r !== 7 /* ncclInProgress */) stop(ncclFailure(name, r, this.nccl.errorString(r)));
-        else if (Date.now() - started > timeoutMs)
-          stop(new KilnError('E_DIST_TIMEOUT', `${name}: rank ${this.rank} of a group of ${this.worldSize} did not complete within ${timeoutMs} ms; the communicator was aborted`));
-      }, 50);
-      done.then(() => stop(), (e: unknown) => stop(e instanceof KilnError ? e : new KilnError('E_NCCL', String(e))));
-    });
+  /** Runs `launch` between ncclGroupStart and ncclGroupEnd; NCCL has enqueued the group when it returns. */
+  private grouped(deadline: number, launch: () => void): void {
+    this.check('ncclGroupStart', this.nccl.groupStart(), deadline);
+    try {
+      launch();
+    } finally {
+      this.check('ncclGroupEnd', this.nccl.groupEnd(), deadline);
+    }
   }
 
-  private check(fn: string, r: number): void {
-    ncclCheck(this.nccl, fn, r);
+  /** Throws unless an NCCL call succeeded; a nonblocking one is first waited for (bounded by deadline) until NCCL has enqueued it. */
+  private check(fn: string, r: number, deadline: number): void {
+    this.comm.enqueued(fn, r, deadline);
   }
 
   allReduce(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
     const op = NCCL_OP[checkOp('allReduce', t, o)];
     const a = address(t, 'allReduce');
-    return this.call('allReduce', o, a.device, () => {
-      this.check('ncclAllReduce', this.nccl.allReduce(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, a.stream));
+    return this.call('allReduce', o, a.device, (deadline) => {
+      this.check('ncclAllReduce', this.nccl.allReduce(this.comm.handle, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, a.stream), deadline);
       return t;
     });
   }
@@ -169,8 +147,8 @@ export class NcclProcessGroup implements ProcessGroup {
   broadcast(t: Tensor, o?: RootOptions): Promise<Tensor> {
     const root = checkRank('broadcast', 'root', o?.root ?? 0, this.worldSize);
     const a = address(t, 'broadcast');
-    return this.call('broadcast', o, a.device, () => {
-      this.check('ncclBroadcast', this.nccl.broadcast(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], root, a.stream));
+    return this.call('broadcast', o, a.device, (deadline) => {
+      this.check('ncclBroadcast', this.nccl.broadcast(this.comm.handle, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], root, a.stream), deadline);
       return t;
     });
   }
@@ -179,8 +157,8 @@ export class NcclProcessGroup implements ProcessGroup {
     const op = NCCL_OP[checkOp('reduce', t, o)];
     const root = checkRank('reduce', 'root', o?.root ?? 0, this.worldSize);
     const a = address(t, 'reduce');
-    return this.call('reduce', o, a.device, () => {
-      this.check('ncclReduce', this.nccl.reduce(this.comm, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, root, a.stream));
+    return this.call('reduce', o, a.device, (deadline) => {
+      this.check('ncclReduce', this.nccl.reduce(this.comm.handle, a.pointer, a.pointer, t.size, NCCL_DTYPE[t.dtype], op, root, a.stream), deadline);
       return t;
     });
   }
@@ -202,8 +180,8 @@ export class NcclProcessGroup implements ProcessGroup {
       const a = address(src, 'allGather');
       const out = empty([this.worldSize, ...t.shape], t.dtype, t.device, 'allGather');
       const b = address(out, 'allGather');
-      return this.call('allGather', o, a.device, () => {
-        this.check('ncclAllGather', this.nccl.allGather(this.comm, a.pointer, b.pointer, t.size, NCCL_DTYPE[t.dtype], a.stream));
+      return this.call('allGather', o, a.device, (deadline) => {
+        this.check('ncclAllGather', this.nccl.allGather(this.comm.handle, a.pointer, b.pointer, t.size, NCCL_DTYPE[t.dtype], a.stream), deadline);
         return out;
       });
     });
@@ -216,8 +194,8 @@ export class NcclProcessGroup implements ProcessGroup {
       const a = address(src, 'reduceScatter');
       const out = empty([rows, ...t.shape.slice(1)], t.dtype, t.device, 'reduceScatter');
       const b = address(out, 'reduceScatter');
-      return this.call('reduceScatter', o, a.device, () => {
-        this.check('ncclReduceScatter', this.nccl.reduceScatter(this.comm, a.pointer, b.pointer, out.size, NCCL_DTYPE[t.dtype], op, a.stream));
+      return this.call('reduceScatter', o, a.device, (deadline) => {
+        this.check('ncclReduceScatter', this.nccl.reduceScatter(this.comm.handle, a.pointer, b.pointer, out.size, NCCL_DTYPE[t.dtype], op, a.stream), deadline);
         return out;
       });
     });
@@ -230,16 +208,13 @@ export class NcclProcessGroup implements ProcessGroup {
       const out = empty(t.shape, t.dtype, t.device, 'allToAll');
       const b = address(out, 'allToAll');
       const n = t.size / this.worldSize, bytes = BigInt(n * itemSize(t.dtype));
-      return this.call('allToAll', o, a.device, () => {
-        this.check('ncclGroupStart', this.nccl.groupStart());
-        try {
+      return this.call('allToAll', o, a.device, (deadline) => {
+        this.grouped(deadline, () => {
           for (let r = 0; r < this.worldSize; ++r) {
-            this.check('ncclSend', this.nccl.send(this.comm, a.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
-            this.check('ncclRecv', this.nccl.recv(this.comm, b.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream));
+            this.check('ncclSend', this.nccl.send(this.comm.handle, a.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream), deadline);
+            this.check('ncclRecv', this.nccl.recv(this.comm.handle, b.pointer + BigInt(r) * bytes, n, NCCL_DTYPE[t.dtype], r, a.stream), deadline);
           }
-        } finally {
-          this.check('ncclGroupEnd', this.nccl.groupEnd());
-        }
+        });
         return out;
       });
     });
@@ -250,7 +225,7 @@ export class NcclProcessGroup implements ProcessGroup {
     checkTag('send', o?.tag ?? 0); // NCCL matches point-to-point messages by order alone
     return this.fromInput(t, 'send', (src) => {
       const a = address(src, 'send');
-      return this.call('send', o, a.device, () => this.check('ncclSend', this.nccl.send(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], dst, a.stream)), true);
+      return this.call('send', o, a.device, (deadline) => this.check('ncclSend', this.nccl.send(this.comm.handle, a.pointer, t.size, NCCL_DTYPE[t.dtype], dst, a.stream), deadline), true);
     });
   }
 
@@ -258,8 +233,8 @@ export class NcclProcessGroup implements ProcessGroup {
     checkPeer('recv', 'src', src, this.rank, this.worldSize);
     checkTag('recv', o?.tag ?? 0);
     const a = address(t, 'recv');
-    return this.call('recv', o, a.device, () => {
-      this.check('ncclRecv', this.nccl.recv(this.comm, a.pointer, t.size, NCCL_DTYPE[t.dtype], src, a.stream));
+    return this.call('recv', o, a.device, (deadline) => {
+      this.check('ncclRecv', this.nccl.recv(this.comm.handle, a.pointer, t.size, NCCL_DTYPE[t.dtype], src, a.stream), deadline);
       return t;
     }, true);
   }
@@ -283,11 +258,10 @@ export class NcclProcessGroup implements ProcessGroup {
     return new NcclProcessGroup(this.nccl, comm, this.job, members, me);
   }
 
+  /** Flushes the communicator's outstanding work (bounded by the group's timeout) and frees it; later calls fail with E_DISPOSED. */
   async destroy(): Promise<void> {
-    const aborted = this.#broken !== undefined;  // by a failed call (the handle is dead) or an earlier destroy()
-    this.#broken ??= new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`);
     try {
-      if (!aborted) this.check('ncclCommDestroy', this.nccl.destroy(this.comm));
+      await this.comm.destroy(new KilnError('E_DISPOSED', `process group [${this.ranks.join(', ')}] was destroyed`), this.job.timeoutMs);
     } finally {
       if (this.isWorld && this.job.store) {
         this.job.store.close();
@@ -298,8 +272,15 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 }
 
-/** Group rank 0 makes the unique id and shares it through the store; every member then joins. */
-async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: number, size: number): Promise<NcclComm> {
+const member = (rank: number, size: number) => `rank ${rank} of a group of ${size}`;
+
+/**
+ * Group rank 0 makes the unique id and shares it through the store; every member then joins. A
+ * nonblocking init returns at once and is polled to the deadline, then aborted; a blocking one (NCCL
+ * before 2.14, or NCCL_COMM_BLOCKING=1) waits on a worker thread, which a lost peer can hold.
+ */
+async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: number, size: number): Promise<Communicator> {
+  const started = Date.now();
   let id: Uint8Array;
   if (rank === 0) {
     const u = nccl.uniqueId();
@@ -311,10 +292,12 @@ async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: numbe
     throw e instanceof KilnError ? e : new KilnError((e.code ?? 'E_NATIVE') as KilnErrorCode, `ncclCommInitRank: ${e.message}`);
   });
   const r = await withTimeout(init, job.timeoutMs, () =>
-    new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: rank ${rank} of ${size} did not finish within ${job.timeoutMs} ms`),
+    new KilnError('E_DIST_TIMEOUT', `ncclCommInitRank: ${member(rank, size)} did not finish within ${job.timeoutMs} ms`),
   );
-  ncclCheck(nccl, 'ncclCommInitRank', r.result);
-  return r.comm!;
+  if (r.result !== NCCL_IN_PROGRESS) ncclCheck(nccl, 'ncclCommInitRank', r.result);
+  const comm = new Communicator(nccl, r.comm!, member(rank, size));
+  if (r.result === NCCL_IN_PROGRESS) await comm.ready('ncclCommInitRank', Math.max(0, job.timeoutMs - (Date.now() - started)));
+  return comm;
 }
 
 /** The NCCL world group: needs libnccl.so.2 and a CUDA device for this process's local rank. */
@@ -346,7 +329,9 @@ export function initLocalNccl(devices: readonly number[], timeoutMs = 300_000): 
   ncclCheck(nccl, 'ncclCommInitAll', r.result);
   const ranks = devices.map((_, i) => i);
   const local: NonNullable<NcclJob['local']> = {};
-  const groups = r.comms!.map((comm, i) => new NcclProcessGroup(nccl, comm, { timeoutMs, nextGroupId: 1, device: devices[i], local }, ranks, i));
+  const groups = r.comms!.map(
+    (comm, i) => new NcclProcessGroup(nccl, new Communicator(nccl, comm, member(i, devices.length)), { timeoutMs, nextGroupId: 1, device: devices[i], local }, ranks, i),
+  );
   return {
     groups,
     // The calls made inside fn start waiting for their devices only once the outermost ncclGroupEnd

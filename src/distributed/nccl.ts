@@ -36,6 +36,8 @@ export function ncclVersionString(code: number): string {
 export interface NcclStatus {
   version?: string;
   path?: string;
+  /** NCCL 2.14 and newer: communicators are nonblocking, so every wait on NCCL has a deadline (nccl-comm.ts). */
+  nonblocking?: boolean;
   /** Why NCCL is unavailable. */
   reason?: string;
 }
@@ -48,7 +50,7 @@ export function ncclStatus(): NcclStatus {
   if (!addon) return (status = { reason: 'the native addon is not loaded' });
   const r = addon.nccl.load(ncclCandidates(process.env, process.env.KILN_NCCL_PATH ? [] : pythonSitePackages()));
   const old = r.error ? undefined : ncclTooOld(r.version ?? 0);
-  status = r.error ? { reason: r.error } : old ? { reason: `${old} (${r.path})` } : { version: ncclVersionString(r.version ?? 0), path: r.path };
+  status = r.error ? { reason: r.error } : old ? { reason: `${old} (${r.path})` } : { version: ncclVersionString(r.version ?? 0), path: r.path, nonblocking: !!r.nonblocking };
   return status;
 }
 
