@@ -43,8 +43,13 @@ export interface CollectiveBenchOptions {
   log?: (line: string) => void;
 }
 
-/** Back-to-back iterations of one size: the same count on every rank (ranks must agree). */
-const itersFor = (bytes: number) => Math.max(3, Math.min(50, Math.floor((64 << 20) / Math.max(bytes, 1))));
+/**
+ * Back-to-back iterations of one size, the same count on every rank (ranks must agree): about 64 MiB
+ * moved, from 3 (large sizes) to 500 (latency-bound sizes, whose few-microsecond times need many).
+ */
+const itersFor = (bytes: number) => Math.max(3, Math.min(500, Math.floor((64 << 20) / Math.max(bytes, 1))));
+/** Untimed iterations first (as nccl-tests' -w), so that no size is timed cold (JIT, first-touch buffers). */
+const warmupFor = (iters: number) => Math.max(1, Math.ceil(iters / 10));
 
 async function wrongCount(t: kiln.Tensor, expected: (i: number) => number, tol: number): Promise<number> {
   const v = await t.data();
@@ -111,12 +116,16 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
         if (out !== input && out !== a2a) out.dispose();
       }
       const iters = itersFor(size);
+      const timed = async (n: number) => {
+        for (let i = 0; i < n; ++i) {
+          const r = await runOnce();
+          if (r && r !== input && r !== a2a) r.dispose();
+        }
+      };
+      await timed(warmupFor(iters));
       await pg.barrier();
       const t0 = performance.now();
-      for (let i = 0; i < iters; ++i) {
-        const r = await runOnce();
-        if (r && r !== input && r !== a2a) r.dispose();
-      }
+      await timed(iters);
       const mine_us = ((performance.now() - t0) * 1000) / iters;
       const slowest = kiln.tensor([mine_us]);
       await pg.allReduce(slowest, { op: 'max' });
