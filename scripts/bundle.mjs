@@ -114,7 +114,8 @@ cmd=\${1:-info}
 #   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too)
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma), tf32 (precision high;
 #                  default, then impl wgmma) and float32 (SIMT), each beside cuBLASLt in the same run
-#   08 nccl        kiln bench collectives on NCCL at world size 1
+#   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators)
+#   09 nccl-blocking  the same up to 1 MiB with NCCL_COMM_BLOCKING=1: what nonblocking costs a small call
 check() {
   out=$1
   mkdir -p "$out"
@@ -140,6 +141,7 @@ check() {
   step 06-matmul-tf32-wgmma 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/06-matmul-tf32-wgmma.json'"
   step 07-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/07-matmul-f32.json'"
   step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --json > '$out/08-nccl.json'"
+  step 09-nccl-blocking 60 sh -c "NCCL_COMM_BLOCKING=1 node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes 1048576 --json > '$out/09-nccl-blocking.json'"
   cat "$out/summary.txt"
 }
 case "$cmd" in
