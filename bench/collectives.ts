@@ -49,7 +49,9 @@ export interface CollectiveBenchOptions {
  */
 const itersFor = (bytes: number) => Math.max(3, Math.min(500, Math.floor((64 << 20) / Math.max(bytes, 1))));
 /** Untimed iterations first (as nccl-tests' -w), so that no size is timed cold (JIT, first-touch buffers). */
-const warmupFor = (iters: number) => Math.max(1, Math.ceil(iters / 10));
+const warmupFor = (iters: number) => Math.max(1, Math.ceil(iters / 2));
+/** Extra untimed calls at an op's first size: until then small sizes measured 2-4x their steady time. */
+const FIRST_SIZE_WARMUP = 3000;
 
 async function wrongCount(t: kiln.Tensor, expected: (i: number) => number, tol: number): Promise<number> {
   const v = await t.data();
@@ -122,7 +124,8 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
           if (r && r !== input && r !== a2a) r.dispose();
         }
       };
-      await timed(warmupFor(iters));
+      // the first size of an op also warms the op's whole path (the JIT takes a few thousand calls)
+      await timed(warmupFor(iters) + (target === Math.max(o.minBytes ?? 8, isz) ? FIRST_SIZE_WARMUP : 0));
       await pg.barrier();
       const t0 = performance.now();
       await timed(iters);
