@@ -210,6 +210,15 @@ describe('error codes', () => {
     expect((err as kiln.KilnError).code).toBe('E_INDEX');
     await kiln.sync();
   });
+
+  it('E_INDEX reaches a read made once the queue is idle (a read that settles without the queue thread)', async () => {
+    const x = kiln.ones([4]), other = kiln.ones([2]);
+    const y = kiln.gather(x, kiln.tensor([9], { dtype: 'int32' }));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the gather has long run: the queue is idle
+    await expect(other.data()).rejects.toMatchObject({ code: 'E_INDEX' });
+    expect(Array.from(await other.data())).toEqual([1, 1]); // reported once; the device keeps working
+    y.dispose();
+  });
 });
 
 describe('errors from the native side never crash the process (child processes)', () => {
