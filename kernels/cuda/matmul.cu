@@ -4,10 +4,11 @@
 //   precision 'highest' (default: float32 is computed in true float32) | 'high' (tf32 allowed)
 //   impl      'auto' | 'simt' | 'mma' | 'wgmma' (sm_90a: TMA + wgmma; float16/bfloat16, and float32
 //             at 'high' as tf32; float32 at 'highest' is refused: wgmma has no float32) | 'cublas'
-// auto picks by architecture, dtype and precision: float16/bfloat16 -> mma (sm_80+); float32 ->
-// mma.tf32 at 'high' on sm_80+, else simt; int32/int64 and anything below sm_80 -> simt. Every
-// kernel reads any strides (transposed, sliced and broadcast-batch operands need no copy) and
-// handles edge tiles itself.
+// auto picks by architecture, dtype and precision: float16/bfloat16 -> mma (sm_80+; its cp.async +
+// ldmatrix fast path when both operands have a 16-byte-aligned unit-stride layout, else its general
+// kernel: matmul_mma.cu); float32 -> mma.tf32 at 'high' on sm_80+, else simt; int32/int64 and
+// anything below sm_80 -> simt. Every kernel reads any strides (transposed, sliced and
+// broadcast-batch operands need no copy) and handles edge tiles itself.
 #include "matmul.cuh"
 
 namespace kiln {
