@@ -8,12 +8,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import type { DType } from '../src/index.js';
 import { backend } from '../src/backends/index.js';
 import { CudaBackend, parseBytes } from '../src/backends/cuda.js';
 import { cublasLtCandidates, loadCublasLt, pythonSitePackages } from '../src/backends/cublas.js';
 import { native } from '../src/native.js';
 import { planBackends } from './helpers/backends.js';
-import { expectKilnError } from './helpers/compare.js';
+import { Cases, expectKilnError, expectTensor, tolFor } from './helpers/compare.js';
+import { randomArray, upload } from './helpers/inputs.js';
+import { rngFor, type Rng } from './helpers/random.js';
+import * as R from './helpers/reference.js';
 
 const cudaPlan = planBackends().find((p) => p.kind === 'cuda')!;
 const cudaCompiled = native().info().cuda.compiled;
@@ -96,6 +100,22 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
     expect(out).toMatch(/worst 1-way bank conflict/);
     expect(out).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
     expect(out.match(/caught$/gm)?.length).toBe(11);
+  });
+});
+
+describe('mma fast-path layouts, checked on the host', () => {
+  // matmul_mma_layout.h holds the float16/bfloat16 fast path's stage layout (XOR-swizzled 16-byte
+  // chunks, K-major and MN-major tiles), each thread's cp.async chunks with their edge src-sizes,
+  // each lane's ldmatrix row address and the fragment register it fills, and the pipeline schedule;
+  // its checker runs them block by block against models of cp.async (zero fill, landing early or
+  // late), ldmatrix (.trans or not) and the mma.m16n8k16 fragments (PTX ISA) over odd shapes in all
+  // four A / B layouts, counts bank conflicts, and confirms that fifteen wrong variants are caught.
+  it('every fragment value of every lane is the one mma.m16n8k16 needs, conflict-free, for K- and MN-major A and B', () => {
+    const out = hostCheck('matmul_mma_layout_check.cc');
+    expect(out).toMatch(/^bank conflicts: cp\.async stores worst 1-way, ldmatrix phases worst 1-way$/m);
+    expect(out).toMatch(/^ {2}130x300x136 .* A MN B MN .* ok$/m);
+    expect(out).toMatch(/^ {2}A ld 7: .* general kernel {2}ok$/m);
+    expect(out.match(/caught$/gm)?.length).toBe(15);
   });
 });
 
@@ -218,4 +238,79 @@ onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () 
     x.exp().dispose();
     expect(await t.stop()).toBeGreaterThan(0);
   });
+});
+
+// matmul_mma's fast path (float16/bfloat16 on sm_80+: cp.async + ldmatrix) takes operands with a
+// unit-stride dim whose rows, base and batch offsets are 16-byte aligned; anything else runs its
+// general kernel. The sweep reaches the fast path only with a K-contiguous A; here both sides of the
+// split in every A / B layout: odd M, N, K with padded leading dims (fast path), then unpadded odd
+// rows, a base one value in, an unaligned batch stride and no unit stride (general kernel).
+onCuda(`matmul_mma fast path and its fallback [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () => {
+  const dev = cudaPlan.device!;
+  const round8 = (x: number) => Math.ceil(x / 8) * 8;
+  /**
+   * A [...batch, rows, cols] view stored with `contig` ('cols': row-major; 'rows': column-major, a
+   * transposed view) contiguous, that dim's stride `ld`, starting `skew` values into each row.
+   */
+  function operand(r: Rng, dtype: DType, batch: number[], rows: number, cols: number, contig: 'rows' | 'cols', ld: number, skew = 0) {
+    const inner = contig === 'cols' ? cols : rows, outer = contig === 'cols' ? rows : cols;
+    const baseRef = randomArray(r, dtype, [...batch, outer, ld], (q) => q.uniform(-1, 1));
+    const t = upload(baseRef, dtype, dev).slice(-1, skew, skew + inner), ref = baseRef.slice(-1, skew, skew + inner);
+    return contig === 'cols' ? { t, ref } : { t: t.transpose(), ref: ref.transpose() };
+  }
+  const impls = (): kiln.MatmulOptions[] => {
+    const sm = Number(kiln.devices().find((d) => d.id === dev)?.details.sm);
+    return sm >= 80 ? [{}, { impl: 'mma' }] : [{}];
+  };
+  const check = async (a: { t: kiln.Tensor; ref: R.NdArray }, b: { t: kiln.Tensor; ref: R.NdArray }, dtype: DType, o: kiln.MatmulOptions) => {
+    const { y, scale } = R.matmul(a.ref, b.ref);
+    await expectTensor(kiln.matmul(a.t, b.t, o), y, dtype, { ...tolFor(dtype), scale: scale.data });
+  };
+
+  for (const dtype of ['float16', 'bfloat16'] as const)
+    it(`${dtype}: A and B each K- or M/N-contiguous, odd shapes, padded leading dims; and the layouts that fall back`, async () => {
+      const r = rngFor(expect.getState().currentTestName ?? 'mma fast path');
+      const cases = new Cases();
+      const FAST: [number[], number, number, number][] = [
+        [[], 1, 1, 1],
+        [[], 7, 7, 7],
+        [[], 1, 129, 7],
+        [[], 129, 200, 136],
+        [[], 200, 129, 1],
+        [[3], 65, 33, 17],
+        [[], 130, 300, 257], // 10 k-tiles: the 4-stage ring wraps
+        [[], 256, 520, 264],
+      ];
+      for (const o of impls()) {
+        for (const [batch, M, K, N] of FAST)
+          for (const ca of ['cols', 'rows'] as const)
+            for (const cb of ['cols', 'rows'] as const)
+              await cases.run(`fast ${JSON.stringify(o)} [${[...batch, M, K]}] ${ca}-contiguous @ [${[...batch, K, N]}] ${cb}-contiguous`, async () => {
+                const a = operand(r, dtype, batch, M, K, ca, round8(ca === 'cols' ? K : M) + 8);
+                const b = operand(r, dtype, batch, K, N, cb, round8(cb === 'cols' ? N : K) + 8);
+                await check(a, b, dtype, o);
+              });
+        for (const [M, K, N] of [[33, 7, 9], [129, 13, 130]])
+          for (const ca of ['cols', 'rows'] as const)
+            for (const cb of ['cols', 'rows'] as const)
+              await cases.run(`general ${JSON.stringify(o)}: unpadded odd rows [${M}, ${K}] ${ca} @ [${K}, ${N}] ${cb}`, async () => {
+                const a = operand(r, dtype, [], M, K, ca, ca === 'cols' ? K : M), b = operand(r, dtype, [], K, N, cb, cb === 'cols' ? N : K);
+                await check(a, b, dtype, o);
+              });
+        await cases.run(`general ${JSON.stringify(o)}: bases one value in`, async () => {
+          await check(operand(r, dtype, [], 40, 64, 'cols', 72, 1), operand(r, dtype, [], 64, 48, 'cols', 56, 1), dtype, o);
+        });
+        await cases.run(`general ${JSON.stringify(o)}: A's batch stride 68 values (rows 136 apart)`, async () => {
+          const baseRef = randomArray(r, dtype, [40, 2, 68], (q) => q.uniform(-1, 1));
+          const a = { t: upload(baseRef, dtype, dev).slice(-1, 0, 64).permute([1, 0, 2]), ref: baseRef.slice(-1, 0, 64).permute([1, 0, 2]) };
+          await check(a, operand(r, dtype, [], 64, 48, 'cols', 48), dtype, o);
+        });
+        await cases.run(`general ${JSON.stringify(o)}: A every other column (no unit stride)`, async () => {
+          const baseRef = randomArray(r, dtype, [40, 128], (q) => q.uniform(-1, 1));
+          const a = { t: upload(baseRef, dtype, dev).slice(-1, 0, undefined, 2), ref: baseRef.slice(-1, 0, undefined, 2) };
+          await check(a, operand(r, dtype, [], 64, 48, 'rows', 64), dtype, o);
+        });
+      }
+      cases.done();
+    }, 120_000);
 });
