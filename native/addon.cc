@@ -222,10 +222,12 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   Bytes dst = bytes_of(info[2], "read");
   check_range(buf, offset, dst.size, "read");
   EnvData* d = env_data(env);
-  // With nothing queued, the bytes are final now: copy them and settle at once (a microtask), not
-  // through the queue thread and the event loop (tens of microseconds for a small read).
+  // With nothing queued, the bytes are final now: a small read copies them and settles at once (a
+  // microtask), not through the queue thread and the event loop (tens of microseconds). A large one
+  // stays on the queue thread, which copies while the JS thread goes on.
+  constexpr size_t kInlineReadBytes = 1 << 20;
   std::string code, message;
-  if (Queue::cpu().run_if_idle([&] {
+  if (dst.size <= kInlineReadBytes && Queue::cpu().run_if_idle([&] {
         if (!d->errors->take(code, message)) std::memcpy(dst.data, buf->data() + (size_t)offset, dst.size);
       })) {
     auto deferred = Napi::Promise::Deferred::New(env);

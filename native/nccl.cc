@@ -43,6 +43,12 @@ static_assert(offsetof(ConfigV21400, magic) == 8 && offsetof(ConfigV21400, versi
                   offsetof(ConfigV21400, blocking) == 16 && sizeof(ConfigV21400) == 24,
               "ncclConfig_v21400 layout");
 constexpr ConfigV21400 kNonblocking{sizeof(ConfigV21400), 0xcafebeefu, 21400u, 0};
+// NCCL has nonblocking communicators since 2.14, but before 2.27 a nonblocking init's group job lived
+// in thread-local state of the thread that called it (here a shared libuv worker, free again at
+// once): a second init on that thread could race the first, and before 2.19 an abort from another
+// thread (the JS thread's watchdog) freed the communicator under the init thread. Kiln asks for
+// nonblocking communicators from 2.27 on, where group jobs are per group and any thread may abort.
+constexpr int kNonblockingSince = 22700;
 
 struct Api {
   Result (*GetVersion)(int*);
@@ -104,10 +110,12 @@ std::string try_load(const std::string& path) {
   bind(lib, "ncclCommAbort", a.CommAbort, missing);
   bind(lib, "ncclCommDestroy", a.CommDestroy, missing);
   bind(lib, "ncclGetErrorString", a.GetErrorString, missing);
-  // nonblocking communicators need both (NCCL 2.14); without them calls block as before 2.14
+  // Nonblocking communicators (kNonblockingSince and newer): both entry points, else calls block.
   a.CommInitRankConfig = reinterpret_cast<decltype(a.CommInitRankConfig)>(dlsym(lib, "ncclCommInitRankConfig"));
   a.CommFinalize = reinterpret_cast<decltype(a.CommFinalize)>(dlsym(lib, "ncclCommFinalize"));
-  if (!a.CommInitRankConfig || !a.CommFinalize) a.CommInitRankConfig = nullptr, a.CommFinalize = nullptr;
+  int version = 0;
+  if (a.GetVersion) a.GetVersion(&version);
+  if (!a.CommInitRankConfig || !a.CommFinalize || version < kNonblockingSince) a.CommInitRankConfig = nullptr, a.CommFinalize = nullptr;
   if (!missing.empty()) {
     dlclose(lib);
     return "missing symbols " + missing + " (NCCL older than 2.7?)";
@@ -177,7 +185,7 @@ void set_device(int device) {
 #endif
 }
 
-// ncclCommInitRank runs on a libuv worker thread. A nonblocking init (NCCL 2.14+) returns at once with
+// ncclCommInitRank runs on a libuv worker thread. A nonblocking init (NCCL 2.27+) returns at once with
 // ncclInProgress and the communicator, which JS then polls (asyncError) and can abort; a blocking one
 // (older NCCL, or NCCL_COMM_BLOCKING=1) returns once every rank has joined.
 class InitRankWorker : public Napi::AsyncWorker {

@@ -9,7 +9,7 @@
 namespace kiln {
 namespace nccl_api {
 
-// Communicators are nonblocking where NCCL has them (2.14 and newer, ncclConfig_t.blocking = 0): init,
+// Communicators are nonblocking from NCCL 2.27 on (ncclConfig_t.blocking = 0; why not earlier: nccl.cc): init,
 // each call and finalize then run on NCCL's own threads and return ncclInProgress; `settle` waits,
 // bounded, until NCCL has enqueued a call, and `asyncError` polls init and finalize from JS timers, so
 // a lost peer can always be aborted (ncclCommAbort) and no call blocks a thread past its deadline.

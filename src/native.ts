@@ -111,7 +111,7 @@ export type NcclComm = { readonly __nccl: unique symbol };
 
 /** NCCL's entry points; each returns an ncclResult_t (0 = success). Addresses and streams are BigInts. */
 export interface NativeNccl {
-  /** `nonblocking`: NCCL 2.14+ (ncclCommInitRankConfig and ncclCommFinalize), whose communicators Kiln makes nonblocking. */
+  /** `nonblocking`: NCCL 2.27+ (with ncclCommInitRankConfig and ncclCommFinalize), whose communicators Kiln makes nonblocking. */
   load(paths: readonly string[]): { path?: string; version?: number; nonblocking?: boolean; error?: string };
   errorString(result: number): string;
   uniqueId(): { result: number; id?: Uint8Array };

@@ -6,7 +6,7 @@
 // nccl suite of distributed.test.ts on a host with NCCL and a GPU.
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../src/errors.js';
-import { Communicator, NCCL_IN_PROGRESS, type NcclCalls } from '../src/distributed/nccl-comm.js';
+import { Communicator, NCCL_IN_PROGRESS, ncclGroup, type NcclCalls } from '../src/distributed/nccl-comm.js';
 import type { NcclComm } from '../src/native.js';
 
 /** A scripted NCCL: `states` are what asyncError reports in turn (the last one stays); it records the calls Kiln makes. */
@@ -104,6 +104,32 @@ describe('NCCL communicator: every wait on NCCL is bounded, and the first failur
     expect(e.message).toMatch(/^ncclGroupEnd: NCCL error 6: remote process exited/);
     expect(comm.broken).toBe(e);
     expect(lost.calls).toEqual(['abort']);
+  });
+
+  it('a failure inside an NCCL group aborts only after the outermost ncclGroupEnd (the group still holds the communicator)', () => {
+    const nccl = new ScriptedNccl([6]);
+    const comm = make(nccl);
+    const seen: string[] = [];
+    const e = thrown(() =>
+      ncclGroup(
+        () => seen.push('start'),
+        () =>
+          ncclGroup(
+            () => seen.push('start'),
+            () => comm.enqueued('ncclSend', 6, Date.now() + 1000),
+            () => seen.push(`end (aborts so far: ${nccl.calls.length})`),
+          ),
+        () => seen.push(`end (aborts so far: ${nccl.calls.length})`),
+      ),
+    );
+    expect(e.code).toBe('E_PEER_LOST');
+    expect(comm.broken).toBe(e); // broken at once: calls made before the end already fail
+    expect(seen).toEqual(['start', 'start', 'end (aborts so far: 0)', 'end (aborts so far: 0)']);
+    expect(nccl.calls).toEqual(['abort']);
+    // outside any group the abort is immediate
+    const other = new ScriptedNccl([6]);
+    expect(() => make(other).enqueued('ncclAllReduce', 6, Date.now() + 1000)).toThrow(KilnError);
+    expect(other.calls).toEqual(['abort']);
   });
 
   it('a nonblocking init is polled from timers to its end, or aborted at the deadline without blocking the event loop', async () => {

@@ -22,7 +22,11 @@ export function infoCommand(argv: string[]): number {
     } else out.push(`${kind.padEnd(10)} absent: ${b.reason}`);
   }
   out.push('libraries: ' + Object.entries(i.libraries).map(([k, v]) => `${k} ${v ?? 'absent'}`).join(', '));
-  const mode = i.nccl.nonblocking ? 'nonblocking communicators' : 'blocking communicators: NCCL before 2.14 has no others';
+  const mode = !i.nccl.nonblocking
+    ? 'blocking communicators: Kiln uses nonblocking ones from NCCL 2.27'
+    : process.env.NCCL_COMM_BLOCKING === '1'
+      ? 'blocking communicators: NCCL_COMM_BLOCKING=1'
+      : 'nonblocking communicators';
   out.push(i.nccl.version ? `nccl ${i.nccl.version} (${i.nccl.path}; ${mode})` : `nccl absent: ${i.nccl.reason}`);
   process.stdout.write(out.join('\n') + '\n');
   return 0;

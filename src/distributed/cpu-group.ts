@@ -41,10 +41,10 @@ export interface CpuJob {
   broken?: KilnError;
 }
 
-/** Element bounds [lo, hi) of block j when n elements split into w nearly equal blocks. */
 /** Payloads up to this size allReduce in one exchange (SMALL_ALLREDUCE_BYTES * (W - 1) on the wire, not 2x their share). */
 export const SMALL_ALLREDUCE_BYTES = 64 * 1024;
 
+/** Element bounds [lo, hi) of block j when n elements split into w nearly equal blocks. */
 export const blockBounds = (n: number, w: number, j: number): [number, number] => [Math.floor((j * n) / w), Math.floor(((j + 1) * n) / w)];
 
 export class CpuProcessGroup implements ProcessGroup {

@@ -1,7 +1,7 @@
 // One NCCL communicator over its life, apart from tensors: the calls NCCL enqueues, waited for and
 // bounded; the watchdog over a call's device work; the first failure aborting it, once; and destroy.
 //
-// Communicators are nonblocking where NCCL has them (2.14 and newer; native/nccl.cc): init, every
+// Communicators are nonblocking from NCCL 2.27 on (native/nccl.cc says why not earlier): init, every
 // call and finalize then run on NCCL's own threads and return ncclInProgress, and nothing in Kiln
 // waits on NCCL without a deadline. A call is waited for on the JS thread until NCCL has enqueued it
 // (`settle`, tens of microseconds), because the next kernel Kiln launches on the same stream must land
@@ -22,6 +22,29 @@ const POLL_MS = 50;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+// NCCL's groups are per thread, and Kiln opens them on the JS thread only. While one is open, an
+// abort would free a communicator the group still holds (NCCL then uses it at ncclGroupEnd, or
+// drops the abort's clean-up): a failure inside a group marks its communicator broken at once and
+// aborts it once the outermost group has ended.
+let openGroups = 0;
+const abortsAfterGroup: (() => void)[] = [];
+
+/** Runs body between start (ncclGroupStart) and end (ncclGroupEnd, always called once start succeeded); aborts wait for the end. */
+export function ncclGroup<T>(start: () => void, body: () => T, end: () => void): T {
+  start();
+  ++openGroups;
+  try {
+    return body();
+  } finally {
+    --openGroups;
+    try {
+      end();
+    } finally {
+      if (openGroups === 0) for (const abort of abortsAfterGroup.splice(0)) abort();
+    }
+  }
+}
+
 export class Communicator {
   #broken: KilnError | undefined;
 
@@ -37,15 +60,22 @@ export class Communicator {
     return this.#broken;
   }
 
-  /** The first failure aborts the communicator, once (its handle is dead afterwards); the failure every later call reports. */
+  /**
+   * The first failure aborts the communicator, once (its handle is dead afterwards; inside an NCCL
+   * group, once the group has ended); the failure every later call reports.
+   */
   fail(e: KilnError): KilnError {
     if (this.#broken) return this.#broken;
     this.#broken = e;
-    try {
-      this.nccl.abort(this.handle);
-    } catch {
-      // already aborted or destroyed
-    }
+    const abort = () => {
+      try {
+        this.nccl.abort(this.handle);
+      } catch {
+        // already aborted or destroyed
+      }
+    };
+    if (openGroups > 0) abortsAfterGroup.push(abort);
+    else abort();
     return e;
   }
 

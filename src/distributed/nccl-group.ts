@@ -26,7 +26,7 @@ import {
 } from './group.js';
 import type { InitConfig } from './init.js';
 import { ncclCheck, ncclStatus } from './nccl.js';
-import { Communicator, NCCL_IN_PROGRESS } from './nccl-comm.js';
+import { Communicator, NCCL_IN_PROGRESS, ncclGroup } from './nccl-comm.js';
 import type { StoreClient, StoreServer } from './store.js';
 import { withTimeout } from './timeout.js';
 
@@ -122,12 +122,11 @@ export class NcclProcessGroup implements ProcessGroup {
 
   /** Runs `launch` between ncclGroupStart and ncclGroupEnd; NCCL has enqueued the group when it returns. */
   private grouped(deadline: number, launch: () => void): void {
-    this.check('ncclGroupStart', this.nccl.groupStart(), deadline);
-    try {
-      launch();
-    } finally {
-      this.check('ncclGroupEnd', this.nccl.groupEnd(), deadline);
-    }
+    ncclGroup(
+      () => this.check('ncclGroupStart', this.nccl.groupStart(), deadline),
+      launch,
+      () => this.check('ncclGroupEnd', this.nccl.groupEnd(), deadline),
+    );
   }
 
   /** Throws unless an NCCL call succeeded; a nonblocking one is first waited for (bounded by deadline) until NCCL has enqueued it. */
@@ -277,7 +276,7 @@ const member = (rank: number, size: number) => `rank ${rank} of a group of ${siz
 /**
  * Group rank 0 makes the unique id and shares it through the store; every member then joins. A
  * nonblocking init returns at once and is polled to the deadline, then aborted; a blocking one (NCCL
- * before 2.14, or NCCL_COMM_BLOCKING=1) waits on a worker thread, which a lost peer can hold.
+ * before 2.27, or NCCL_COMM_BLOCKING=1) waits on a worker thread, which a lost peer can hold.
  */
 async function joinComm(nccl: NativeNccl, job: NcclJob, key: string, rank: number, size: number): Promise<Communicator> {
   const started = Date.now();
@@ -337,23 +336,23 @@ export function initLocalNccl(devices: readonly number[], timeoutMs = 300_000): 
     // The calls made inside fn start waiting for their devices only once the outermost ncclGroupEnd
     // has enqueued them (or reject with its error).
     group<T>(fn: () => T): T {
-      ncclCheck(nccl, 'ncclGroupStart', nccl.groupStart());
       const outermost = !local.open;
       const waiting = (local.open ??= []);
+      let failure: unknown;
       try {
-        return fn();
+        return ncclGroup(() => ncclCheck(nccl, 'ncclGroupStart', nccl.groupStart()), fn, () => {
+          try {
+            ncclCheck(nccl, 'ncclGroupEnd', nccl.groupEnd());
+          } catch (e) {
+            failure = e;
+            throw e;
+          }
+        });
       } finally {
-        let failure: unknown;
-        try {
-          ncclCheck(nccl, 'ncclGroupEnd', nccl.groupEnd());
-        } catch (e) {
-          failure = e;
-        }
         if (outermost) {
           local.open = undefined;
           for (const w of waiting) failure === undefined ? w.resolve() : w.reject(failure);
         }
-        if (failure !== undefined) throw failure;
       }
     },
   };

@@ -36,7 +36,7 @@ export function ncclVersionString(code: number): string {
 export interface NcclStatus {
   version?: string;
   path?: string;
-  /** NCCL 2.14 and newer: communicators are nonblocking, so every wait on NCCL has a deadline (nccl-comm.ts). */
+  /** NCCL 2.27 and newer: communicators are nonblocking, so every wait on NCCL has a deadline (nccl-comm.ts). */
   nonblocking?: boolean;
   /** Why NCCL is unavailable. */
   reason?: string;
