@@ -64,9 +64,17 @@ function main() {
     mkdirSync(join(stage, 'node', 'bin'), { recursive: true });
     cpSync(realpathSync(process.execPath), join(stage, 'node', 'bin', 'node'));
     mkdirSync(join(stage, 'lib'));
+    const systemLib = (lib) => ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64'].map((d) => join(d, lib)).find((p) => existsSync(p));
     for (const lib of ['libstdc++.so.6', 'libgcc_s.so.1']) {
-      const found = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64'].map((d) => join(d, lib)).find((p) => existsSync(p));
+      const found = systemLib(lib);
       if (found) cpSync(realpathSync(found), join(stage, 'lib', lib));
+    }
+    // The Vulkan loader (not a driver) for WebGPU on GPU hosts that have the NVIDIA driver's Vulkan
+    // ICD but no loader; the runner puts it on the library path only where the host has none.
+    const vulkan = systemLib('libvulkan.so.1');
+    if (vulkan) {
+      mkdirSync(join(stage, 'lib', 'vulkan'));
+      cpSync(realpathSync(vulkan), join(stage, 'lib', 'vulkan', 'libvulkan.so.1'));
     }
     writeFileSync(join(stage, 'BUNDLE.txt'), `kiln bundle: node ${process.version}, ${pkgs.length} packages (${pkgs.join(' ')})\n`);
     rmSync(out, { recursive: true, force: true });
@@ -103,6 +111,16 @@ fi
 cd "$dest"
 PATH="$dest/node/bin:$PATH"
 LD_LIBRARY_PATH="$dest/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# WebGPU (Dawn) needs a Vulkan loader: the bundled one where the host has none, and the NVIDIA
+# driver's ICD where a container keeps it outside the loader's search path.
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -e "$dest/lib/vulkan/libvulkan.so.1" ]; then
+  LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dest/lib/vulkan"
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "\${VK_DRIVER_FILES:-}\${VK_ICD_FILENAMES:-}" ] && [ -e "$icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json > /dev/null 2>&1; then
+  VK_DRIVER_FILES=$icd
+  export VK_DRIVER_FILES
+fi
 ONNXRUNTIME_NODE_INSTALL=skip
 export PATH LD_LIBRARY_PATH ONNXRUNTIME_NODE_INSTALL
 cmd=\${1:-info}
