@@ -46,14 +46,16 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
   if (impl != "auto" && impl != "simt" && impl != "mma" && impl != "wgmma" && impl != "cublas")
     fail("E_ARGUMENT", "MatMul: impl must be 'auto', 'simt', 'mma', 'wgmma' or 'cublas' on cuda, got '" + impl + "'");
   const DType t = a.out[0].dtype;
-  const bool tensor_cores = s.cc >= 80, is_f32 = t == DType::F32;
+  const bool tensor_cores = s.cc >= 80 && mma_compiled(s), is_f32 = t == DType::F32;
   const bool half_types = t == DType::F16 || t == DType::BF16;
   const bool tf32 = is_f32 && precision == "high";
   const GemmArgs p = gemm_args(a);
   if (impl == "cublas") return matmul_cublas(a, p, tf32, s);
   if (impl == "wgmma") return matmul_wgmma(p, t, tf32, s);  // explicit only until validated on an H100
   if (impl == "mma") {
-    if (!tensor_cores) fail("E_UNSUPPORTED", "MatMul impl 'mma' needs sm_80 or newer; this device is sm_" + std::to_string(s.cc));
+    if (!tensor_cores)
+      fail("E_UNSUPPORTED", "MatMul impl 'mma' needs sm_80 or newer, in the device and in this build's architecture list; this device is sm_" +
+                                std::to_string(s.cc));
     if (!half_types && !tf32)
       fail("E_UNSUPPORTED", std::string("MatMul impl 'mma' takes float16, bfloat16, or float32 at precision 'high' (tf32), not ") +
                                 dtype_name(t) + (is_f32 ? " at precision 'highest'" : ""));

@@ -66,6 +66,16 @@ template <typename T> __device__ __forceinline__ void mma(float (&d)[4], const u
 #endif
 }
 
+// A warp's 64 x 32 accumulators (4 x 4 mma tiles of 4 values per thread), both kernels.
+__device__ __forceinline__ void zero(float (&acc)[4][4][4]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+}
+
 // Element (r, k) of a tile row in shared memory: 16-bit types by halfword, tf32 by word.
 template <typename T> struct Smem {
   static constexpr bool kWide = std::is_same<T, float>::value;  // tf32
@@ -92,12 +102,7 @@ template <typename T> __global__ void __launch_bounds__(256) gemm_mma(GemmArgs p
     const T* a = A + off[0];
     const T* b = B + off[1];
     float acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+    zero(acc);
     for (int64_t k0 = 0; k0 < p.K; k0 += BK) {
       for (int e = threadIdx.x; e < kBM * BK; e += 256) {
         int kk, mm;
@@ -219,12 +224,7 @@ template <typename T, int LA, int LB> __global__ void __launch_bounds__(ml::kThr
       }
     };
     float acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+    zero(acc);
 #pragma unroll
     for (int s = 0; s < ml::kStages - 1; ++s) {
       if (s < kts) copy(s, ml::slot_of(s));
@@ -308,6 +308,21 @@ template <typename T> void launch_half(const GemmArgs& p, const Stream& s) {
 }
 
 }  // namespace
+
+// The mma kernels are real only in code built for sm_80 or newer. A build whose architecture list
+// (KILN_CUDA_ARCHITECTURES) stops below sm_80 runs them on a newer GPU from older PTX, where they
+// are a __trap() that would lose the device: ask which PTX the device's copy came from, once per device.
+bool mma_compiled(const Stream& s) {
+  static std::atomic<uint64_t> known{0}, compiled{0};
+  const uint64_t bit = s.device >= 0 && s.device < 64 ? uint64_t{1} << s.device : 0;
+  if (bit && (known.load(std::memory_order_acquire) & bit)) return compiled.load(std::memory_order_relaxed) & bit;
+  cudaFuncAttributes attr{};
+  check(cudaFuncGetAttributes(&attr, gemm_mma<__half>), "cudaFuncGetAttributes(gemm_mma)");
+  const bool ok = attr.ptxVersion >= 80;
+  if (ok) compiled.fetch_or(bit, std::memory_order_relaxed);
+  known.fetch_or(bit, std::memory_order_release);
+  return ok;
+}
 
 void matmul_mma(const GemmArgs& p, DType t, bool tf32, const Stream& s) {
   if (t == DType::F16) return launch_half<__half>(p, s);
