@@ -97,8 +97,11 @@ export function writeFrame(socket: Socket, head: Uint8Array, body: Uint8Array = 
     const done = (e?: Error | null) => (e ? reject(e) : resolve());
     if (body.length === 0) socket.write(first, done);
     else {
+      // corked, the two writes leave in one writev: one system call and, when small, one segment
+      socket.cork();
       socket.write(first);
       socket.write(body, done);
+      socket.uncork();
     }
   });
 }

@@ -4,8 +4,10 @@
 // page fault per page on first touch.
 import { tryNative } from '../native.js';
 
-/** Arrays of this size and more come from the addon's huge-page memory and are recycled. */
+/** Arrays of this size and more come from the addon's huge-page memory. */
 const HOST_ARRAY_MIN = 4 << 20;
+/** Arrays of this size and more are recycled: fresh ones would be fresh pages, a fault per 4 KiB on first touch. */
+const RECYCLE_MIN = 64 << 10;
 /** At most this many bytes of recycled arrays wait for reuse (oldest dropped first). */
 const POOL_CAP = 256 << 20;
 
@@ -15,18 +17,19 @@ let pooled = 0;
 /**
  * A byte array of n bytes whose contents are undefined. Large ones are recycled arrays of the same
  * size, or fresh from the addon's allocator (native/buffer.cc: 64-byte aligned, transparent huge
- * pages), whose first touch ran ~5x faster than V8's fresh pages on the build VM; small ones are
- * ordinary Uint8Arrays.
+ * pages), whose first touch ran ~5x faster than V8's fresh pages on the build VM; others are
+ * Buffers of their own memory, not zero-filled (every caller overwrites every byte).
  */
 export function hostBytes(n: number): Uint8Array {
-  if (n < HOST_ARRAY_MIN) return new Uint8Array(n);
-  const i = pool.findIndex((b) => b.length === n);
-  if (i >= 0) {
-    pooled -= n;
-    return pool.splice(i, 1)[0];
+  if (n >= RECYCLE_MIN) {
+    const i = pool.findIndex((b) => b.length === n);
+    if (i >= 0) {
+      pooled -= n;
+      return pool.splice(i, 1)[0];
+    }
   }
-  const addon = tryNative();
-  return addon ? new Uint8Array(addon.hostArray(n)) : new Uint8Array(n);
+  const addon = n >= HOST_ARRAY_MIN ? tryNative() : undefined;
+  return addon ? new Uint8Array(addon.hostArray(n)) : Buffer.allocUnsafeSlow(n);
 }
 
 /**
@@ -35,7 +38,7 @@ export function hostBytes(n: number): Uint8Array {
  */
 export function recycle(...arrays: Uint8Array[]): void {
   for (const b of new Set(arrays)) {
-    if (b.length < HOST_ARRAY_MIN || b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || pool.some((p) => p.buffer === b.buffer)) continue;
+    if (b.length < RECYCLE_MIN || b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || pool.some((p) => p.buffer === b.buffer)) continue;
     pool.push(new Uint8Array(b.buffer));
     pooled += b.length;
     while (pooled > POOL_CAP) pooled -= pool.shift()!.length;
