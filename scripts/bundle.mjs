@@ -56,7 +56,7 @@ function main() {
   const stage = mkdtempSync(join(tmpdir(), 'kiln-bundle-'));
   try {
     const copy = (rel, filter = (s) => !skip(s)) => cpSync(join(root, rel), join(stage, rel), { recursive: true, filter, dereference: true });
-    for (const rel of ['package.json', 'tsconfig.json', 'vitest.config.ts', 'native/sources.txt', 'kernels/OPS.md', 'kernels/cuda', 'dist', 'src', 'test', 'bench', 'examples'])
+    for (const rel of ['package.json', 'tsconfig.json', 'vitest.config.ts', 'native/sources.txt', 'kernels/OPS.md', 'kernels/cuda', 'dist', 'src', 'test', 'bench', 'examples', 'scripts/check-report.mjs'])
       copy(rel, () => true);
     copy('build/Release/kiln.node');
     const pkgs = runtimePackages(root);
@@ -76,7 +76,10 @@ function main() {
       mkdirSync(join(stage, 'lib', 'vulkan'));
       cpSync(realpathSync(vulkan), join(stage, 'lib', 'vulkan', 'libvulkan.so.1'));
     }
-    writeFileSync(join(stage, 'BUNDLE.txt'), `kiln bundle: node ${process.version}, ${pkgs.length} packages (${pkgs.join(' ')})\n`);
+    const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+    const head = git('rev-parse', '--short', 'HEAD');
+    const commit = head.status === 0 ? head.stdout.trim() + (git('diff', '--quiet', 'HEAD').status === 0 ? '' : ' (with uncommitted changes)') : 'unknown';
+    writeFileSync(join(stage, 'BUNDLE.txt'), `kiln bundle: commit ${commit}, node ${process.version}, ${pkgs.length} packages (${pkgs.join(' ')})\n`);
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out);
     const tarball = join(out, 'kiln-bundle.tar.xz');
@@ -128,7 +131,7 @@ cmd=\${1:-info}
 # check: correctness first, then the numbers, each step under its own limit so one hang cannot eat a
 # short device lease; every step's output lands in OUTDIR (NN-step.log, and .json for the benches),
 # with a summary line per step in OUTDIR/summary.txt. The steps:
-#   01 host        nvidia-smi, node, kiln info
+#   01 host        the bundle's commit, nvidia-smi, node, kiln info (and --json)
 #   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too)
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma), tf32 (precision high;
 #                  default, then impl wgmma) and float32 (SIMT), each beside cuBLASLt in the same run
@@ -150,8 +153,9 @@ check() {
     set -e
     echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $*" >> "$out/summary.txt"
   }
-  step 01-host 60 sh -c 'nvidia-smi; node --version; node dist/src/cli/main.js info'
-  step 02-test "\${KILN_CHECK_TEST_S:-420}" env KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$out/02-test.json"
+  step 01-host 60 sh -c "cat BUNDLE.txt; nvidia-smi; node --version; node dist/src/cli/main.js info; node dist/src/cli/main.js info --json > '$out/01-info.json'"
+  # vitest.config.ts names the JSON report's file (test-results.json): copied into OUTDIR afterwards
+  step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c 'rm -f test-results.json; KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run; rc=$?; [ -f test-results.json ] && cp test-results.json "$1/02-test.json"; exit $rc' sh "$out"
   m="node dist/src/cli/main.js bench matmul --device cuda --json"
   step 03-matmul-16bit 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 > '$out/03-matmul-16bit.json'"
   step 04-matmul-wgmma 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/04-matmul-wgmma.json'"
