@@ -123,7 +123,8 @@ export class NcclProcessGroup implements ProcessGroup {
   /** Runs `launch` between ncclGroupStart and ncclGroupEnd; NCCL has enqueued the group when it returns. */
   private grouped(deadline: number, launch: () => void): void {
     ncclGroup(
-      () => this.check('ncclGroupStart', this.nccl.groupStart(), deadline),
+      // not this.check: a communicator broken meanwhile would throw after NCCL opened the group
+      () => ncclCheck(this.nccl, 'ncclGroupStart', this.nccl.groupStart()),
       launch,
       () => this.check('ncclGroupEnd', this.nccl.groupEnd(), deadline),
     );
