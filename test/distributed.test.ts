@@ -9,6 +9,7 @@ import * as kiln from '../src/index.js';
 import { resolveInit, storeBarrier } from '../src/distributed/init.js';
 import { ncclCandidates, ncclFailure, ncclStatus, ncclTooOld, ncclVersionString } from '../src/distributed/nccl.js';
 import { decode, encode, reduceAll } from '../src/distributed/reduce-ops.js';
+import { dropRecycled, hostBytes, recycle } from '../src/distributed/host-bytes.js';
 import { FrameReader, writeFrame } from '../src/distributed/frames.js';
 import { ANSWER, CHUNK, OFFER, ringBytes } from '../src/distributed/shm-link.js';
 import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store.js';
@@ -387,6 +388,23 @@ describe('distributed: example and bench', () => {
 });
 
 describe('distributed: reductions and NCCL plumbing', () => {
+  it('payload arrays: recycled by exact size from 64 KiB, never views or small ones, all let go by dropRecycled', () => {
+    const a = hostBytes(96 << 10);
+    expect(a.length).toBe(96 << 10);
+    recycle(a, a); // twice in one call is kept once
+    const b = hostBytes(96 << 10);
+    expect(b.buffer).toBe(a.buffer);
+    expect(hostBytes(96 << 10).buffer).not.toBe(a.buffer); // it was handed out once
+    expect(hostBytes(128 << 10).buffer).not.toBe(a.buffer); // another size never gets it
+    const small = hostBytes(1000);
+    recycle(small, b.subarray(1)); // too small; a view
+    expect(hostBytes(1000).buffer).not.toBe(small.buffer);
+    expect(hostBytes((96 << 10) - 1).buffer).not.toBe(b.buffer);
+    recycle(b);
+    dropRecycled();
+    expect(hostBytes(96 << 10).buffer).not.toBe(b.buffer);
+  });
+
   it('float16/bfloat16 accumulate in float32 and round once, to nearest even', () => {
     const r = rngFor('dist-halves');
     const xs = Array.from({ length: 2000 }, () => (r.next() - 0.5) * 10 ** r.int(-6, 5));

@@ -24,7 +24,7 @@ import {
   type ReduceOptions,
   type RootOptions,
 } from './group.js';
-import { recycle } from './host-bytes.js';
+import { dropRecycled, recycle } from './host-bytes.js';
 import type { Mesh } from './mesh.js';
 import { reduceAll } from './reduce-ops.js';
 import type { StoreClient, StoreServer } from './store.js';
@@ -314,6 +314,7 @@ export class CpuProcessGroup implements ProcessGroup {
     this.job.broken ??= this.#destroyed; // the world group takes every subgroup with it
     this.job.mesh.close();
     this.job.store.close();
+    dropRecycled();
     await this.job.server?.close();
   }
 }

@@ -44,3 +44,9 @@ export function recycle(...arrays: Uint8Array[]): void {
     while (pooled > POOL_CAP) pooled -= pool.shift()!.length;
   }
 }
+
+/** Lets the GC have every recycled array (the world group's destroy(): no collective will want them). */
+export function dropRecycled(): void {
+  pool.length = 0;
+  pooled = 0;
+}
