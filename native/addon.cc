@@ -1,6 +1,9 @@
 // N-API glue: the only file that knows JavaScript. It turns JS views into kiln::View, enqueues work on
 // the CPU queue, settles promises from the queue's workers through a thread-safe function, and turns
 // every C++ exception into a JS KilnError with the same code (one guard: `guarded`).
+// DESIGN.md's "nothing heavy runs on the JS thread", made exact for the CPU: while the queue is idle,
+// writes, reads of up to 1 MiB, sync points and kernels predicted to take at most KILN_INLINE_US run
+// or settle on the calling thread, as the queue would have run them; everything else is queued.
 #include <napi.h>
 
 #include <dlfcn.h>
@@ -215,6 +218,14 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A promise already resolved, or rejected with `code` (an error word taken by the caller).
+Napi::Promise settled_now(Napi::Env env, const std::string& code, const std::string& message) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  if (code.empty()) deferred.Resolve(env.Undefined());
+  else deferred.Reject(make_error(env, code, message).Value());
+  return deferred.Promise();
+}
+
 Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufferPtr buf = buffer_of(info[0]);
@@ -229,12 +240,8 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   std::string code, message;
   if (dst.size <= kInlineReadBytes && Queue::cpu().run_if_idle([&] {
         if (!d->errors->take(code, message)) std::memcpy(dst.data, buf->data() + (size_t)offset, dst.size);
-      })) {
-    auto deferred = Napi::Promise::Deferred::New(env);
-    if (code.empty()) deferred.Resolve(env.Undefined());
-    else deferred.Reject(make_error(env, code, message).Value());
-    return deferred.Promise();
-  }
+      }))
+    return settled_now(env, code, message);
   auto* c = new Completion{Napi::Promise::Deferred::New(env), nullptr, "", ""};
   c->keep = std::make_unique<Napi::Reference<Napi::Value>>(Napi::Persistent(info[2]));
   Napi::Promise promise = c->deferred.Promise();
@@ -269,7 +276,15 @@ Napi::Value Fence(const Napi::CallbackInfo& info, bool timestamp) {
   return promise;
 }
 
-Napi::Value Sync(const Napi::CallbackInfo& info) { return Fence(info, false); }
+// With nothing queued, every earlier task has run: the sync point is now (a microtask, not a trip
+// through a worker and the event loop), and still reports the error word.
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnvData* d = env_data(env);
+  std::string code, message;
+  if (!Queue::cpu().run_if_idle([&] { d->errors->take(code, message); })) return Fence(info, false);
+  return settled_now(env, code, message);
+}
 Napi::Value Mark(const Napi::CallbackInfo& info) { return Fence(info, true); }
 
 // ---- kernels -------------------------------------------------------------------------------------
@@ -366,8 +381,9 @@ Attrs attrs_of(Napi::Value v) {
   return attrs;
 }
 
-// KILN_TRACE=1: one stderr line per CPU kernel, from the worker that dispatched it: its run time, how
-// long it waited in the queue, and how long the queue sat idle before it (dispatch latency shows there).
+// KILN_TRACE=1: one stderr line per CPU kernel, from the thread that ran it: its run time, whether it
+// ran inline or how long it waited in the queue, and how long the queue sat idle before it (dispatch
+// latency shows there).
 bool trace_kernels() {
   static const bool on = [] {
     const char* e = std::getenv("KILN_TRACE");
@@ -376,13 +392,27 @@ bool trace_kernels() {
   return on;
 }
 
-void trace_kernel(const std::string& op, std::chrono::steady_clock::time_point queued, std::chrono::steady_clock::time_point start) {
+// Set while the JS thread runs a kernel inline (Launch), for the trace line.
+thread_local bool running_inline = false;
+
+void trace_kernel(const std::string& op, std::chrono::steady_clock::time_point queued, std::chrono::steady_clock::time_point start,
+                  std::chrono::steady_clock::time_point end) {
   static std::chrono::steady_clock::time_point last_end;  // one dispatcher at a time (queue.cc orders them)
-  const auto end = std::chrono::steady_clock::now();
   const auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count(); };
-  std::fprintf(stderr, "kiln trace: %s %.1f us (queued %.1f us, queue idle %.1f us before)\n", op.c_str(), us(end - start), us(start - queued),
+  std::fprintf(stderr, "kiln trace: %s %.1f us (%s %.1f us, queue idle %.1f us before)\n", op.c_str(), us(end - start),
+               running_inline ? "inline on the JS thread, launched" : "queued", us(start - queued),
                last_end.time_since_epoch().count() ? us(start - last_end) : 0.0);
   last_end = end;
+}
+
+// KILN_INLINE_US: a kernel estimated (kernel.h KernelCost) to run within this many microseconds on
+// one thread runs on the calling (JS) thread when the queue is idle. Default 20; 0 queues everything.
+double inline_budget_ns() {
+  static const double ns = [] {
+    const char* e = std::getenv("KILN_INLINE_US");
+    return 1000.0 * (e && *e ? std::max(0.0, std::atof(e)) : 20.0);
+  }();
+  return ns;
 }
 
 Napi::Value Launch(const Napi::CallbackInfo& info) {
@@ -412,13 +442,15 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (!k) fail("E_UNSUPPORTED", "the cpu backend has no op '" + op + "'");
   if (k->check) k->check(op, *args);
   auto errors = env_data(info.Env())->errors;
-  KernelRun run = k->run;
+  const double cost = k->cost(*args);
   const auto queued = std::chrono::steady_clock::now();
-  Queue::cpu().push([run, args, keep, written, errors, op, queued] {
+  std::function<void()> task = [k, args, keep, written, errors, op, queued, cost] {
     try {
       const auto start = std::chrono::steady_clock::now();
-      run(*args);
-      if (trace_kernels()) trace_kernel(op, queued, start);
+      k->run(*args);
+      const auto end = std::chrono::steady_clock::now();
+      k->ran(cost, std::chrono::duration<double, std::nano>(end - start).count());
+      if (trace_kernels()) trace_kernel(op, queued, start, end);
     } catch (const Error& e) {
       errors->set(e.code(), e.what());
     } catch (const std::bad_alloc&) {
@@ -427,7 +459,18 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
       errors->set("E_NATIVE", op + ": " + e.what());
     }
     for (auto& b : *written) b->wrote();  // even after an error: the outputs may be half written
-  });
+  };
+  // Small work with nothing queued runs here and now, as a queue task would (same error word, same
+  // order: nothing else can start while it holds the queue), which spares it the two thread hand-offs
+  // (to a worker, and the sync point's back), 10-20 us each on the build VM. An op's first run is
+  // always queued: it measures the op's pace (kernel.h), which the prediction needs.
+  if (k->predicted_ns(cost) <= inline_budget_ns()) {
+    running_inline = true;
+    const bool ran = Queue::cpu().run_if_idle(task);
+    running_inline = false;
+    if (ran) return info.Env().Undefined();
+  }
+  Queue::cpu().push(std::move(task));
   return info.Env().Undefined();
 }
 

@@ -1,5 +1,7 @@
 #include "kernel.h"
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -10,7 +12,30 @@ static std::map<std::string, KernelEntry>& table() {
   return t;
 }
 
-void register_cpu_kernel(const char* op, KernelRun run, KernelCheck check) { table()[op] = KernelEntry{run, check}; }
+void register_cpu_kernel(const char* op, KernelRun run, KernelCheck check, KernelCost cost) {
+  table()[op] = KernelEntry{run, check, cost ? cost : default_cost, new std::atomic<float>(0)};  // lives with the process
+}
+
+double default_cost(const KernelArgs& a) {
+  double elements = 0;
+  for (auto* views : {&a.in, &a.out})
+    for (const View& v : *views) elements += (double)v.numel();
+  return kCallCost + elements * kCostPerElement;
+}
+
+double never_inline(const KernelArgs&) { return std::numeric_limits<double>::infinity(); }
+
+double KernelEntry::predicted_ns(double cost_units) const {
+  const float p = pace->load(std::memory_order_relaxed);
+  return p > 0 ? p * cost_units : std::numeric_limits<double>::infinity();
+}
+
+void KernelEntry::ran(double cost_units, double ns) const {
+  if (!(cost_units > 0) || !std::isfinite(cost_units)) return;
+  const float sample = (float)(ns / cost_units), p = pace->load(std::memory_order_relaxed);
+  // each run weighs a quarter: a run the OS preempted shifts the pace, and the next runs pull it back
+  pace->store(p > 0 ? 0.75f * p + 0.25f * sample : sample, std::memory_order_relaxed);
+}
 
 const KernelEntry* find_cpu_kernel(const std::string& op) {
   auto it = table().find(op);

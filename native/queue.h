@@ -23,7 +23,8 @@ class Queue {
   uint64_t pending() const;
   // Runs `fn` on the calling thread, now, if no task is queued or running (then nothing it could be
   // ordered against exists), and returns true; otherwise returns false and runs nothing. Tasks pushed
-  // meanwhile (by another JS environment) wait until `fn` returns. For short copies only.
+  // meanwhile (by another JS environment) wait until `fn` returns. For short work only: small copies,
+  // small kernels (addon.cc Launch), sync points.
   bool run_if_idle(const std::function<void()>& fn);
 
   // For the pool's workers. True when tasks wait and no worker is dispatching them.

@@ -211,6 +211,15 @@ describe('error codes', () => {
     await kiln.sync();
   });
 
+  it('E_INDEX reaches a kiln.sync() made once the queue is idle (a sync point that settles without the queue thread)', async () => {
+    const x = kiln.ones([4]);
+    const y = kiln.gather(x, kiln.tensor([9], { dtype: 'int32' }));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the gather has long run: the queue is idle
+    await expect(kiln.sync()).rejects.toMatchObject({ code: 'E_INDEX' });
+    await kiln.sync(); // reported once
+    y.dispose();
+  });
+
   it('E_INDEX reaches a read made once the queue is idle (a read that settles without the queue thread)', async () => {
     const x = kiln.ones([4]), other = kiln.ones([2]);
     const y = kiln.gather(x, kiln.tensor([9], { dtype: 'int32' }));

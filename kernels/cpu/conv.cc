@@ -409,7 +409,13 @@ void conv_check(const std::string& op, const KernelArgs& a) {
     fail("E_ARGUMENT", op + ": algorithm 'winograd' needs a 3x3 kernel, stride 1, no dilation, one group and no pool or a 2x2 one: " + describe(op, a));
 }
 
-KILN_CPU_KERNEL("Conv", conv_run, conv_check);
+// Every conv output (before a fused pool) takes C/G * kh * kw multiply-adds.
+double conv_cost(const KernelArgs& a) {
+  const Geometry g = geometry(a);
+  return (double)(g.N * g.M * g.Ho * g.Wo) * (double)(g.C / g.G * g.kh * g.kw) * kCostPerMultiplyAdd + default_cost(a);
+}
+
+KILN_CPU_KERNEL("Conv", conv_run, conv_check, conv_cost);
 
 }  // namespace
 }  // namespace kiln

@@ -730,7 +730,13 @@ void matmul_check(const std::string& op, const KernelArgs& a) {
     fail("E_UNSUPPORTED", op + ": integer matmul takes integer alpha and beta: " + describe(op, a));
 }
 
-KILN_CPU_KERNEL("MatMul", matmul_run, matmul_check);
+// batch * M * N * K multiply-adds (Y has batch * M * N elements), on top of touching every operand.
+double matmul_cost(const KernelArgs& a) {
+  const View& A = a.in[0];
+  return (double)a.out[0].numel() * (double)A.shape[A.rank() - 1] * kCostPerMultiplyAdd + default_cost(a);
+}
+
+KILN_CPU_KERNEL("MatMul", matmul_run, matmul_check, matmul_cost);
 
 }  // namespace
 }  // namespace kiln

@@ -154,8 +154,15 @@ void pool_check(const std::string& op, const KernelArgs& a) {
 void max_pool_run(const KernelArgs& a) { pool_run("MaxPool", a); }
 void average_pool_run(const KernelArgs& a) { pool_run("AveragePool", a); }
 
-KILN_CPU_KERNEL("MaxPool", max_pool_run, pool_check);
-KILN_CPU_KERNEL("AveragePool", average_pool_run, pool_check);
+// Every output reads its whole window.
+double pool_cost(const KernelArgs& a) {
+  double window = 1;
+  for (int64_t k : a.attrs.ints("kernel")) window *= (double)k;
+  return (double)a.out[0].numel() * window * kCostPerElement + default_cost(a);
+}
+
+KILN_CPU_KERNEL("MaxPool", max_pool_run, pool_check, pool_cost);
+KILN_CPU_KERNEL("AveragePool", average_pool_run, pool_check, pool_cost);
 
 }  // namespace
 }  // namespace kiln
