@@ -108,8 +108,8 @@ function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Opera
     const x = operand(temps, name, a, dtype, device);
     const y = operand(temps, name, b, dtype, device);
     const shape = broadcastShapes(name, x.shape, y.shape);
-    const xe = temps.add(x.expand(shape));
-    const ye = temps.add(y.expand(shape));
+    const xe = temps.expand(x, shape);
+    const ye = temps.expand(y, shape);
     return run1(op, [xe, ye], shape, kind === 'compare' ? 'bool' : dtype);
   });
 }
@@ -145,7 +145,7 @@ export function where(cond: Tensor, x: Operand, y: Operand): Tensor {
     const xv = operand(temps, 'where', x, dtype, cond.device);
     const yv = operand(temps, 'where', y, dtype, cond.device);
     const shape = broadcastShapes('where', c.shape, xv.shape, yv.shape);
-    const ins = [c, xv, yv].map((t) => temps.add(t.expand(shape)));
+    const ins = [c, xv, yv].map((t) => temps.expand(t, shape));
     return run1('Where', ins, shape, dtype);
   });
 }

@@ -44,13 +44,13 @@ function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: Record
   const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
   if (K !== K2) fail('E_SHAPE', `${name}: inner dims differ: ${a.describe()} @ ${b.describe()} (${K} vs ${K2})`);
   const batch = broadcastShapes(name, a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const ae = temps.add(a.expand([...batch, M, K]));
-  const be = temps.add(b.expand([...batch, K, N]));
+  const ae = temps.expand(a, [...batch, M, K]);
+  const be = temps.expand(b, [...batch, K, N]);
   const outShape = [...batch, M, N];
   const ins = [ae, be];
   if (c) {
     broadcastShapes(name, c.shape, outShape);
-    ins.push(temps.add(c.expand(outShape)));
+    ins.push(temps.expand(c, outShape));
   }
   return run1('MatMul', ins, outShape, ae.dtype, attrs);
 }

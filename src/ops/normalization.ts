@@ -33,7 +33,7 @@ function param(temps: Temps, name: string, what: string, p: Tensor, x: Tensor, a
   if (p.rank > normShape.length || p.shape.some((d, i) => d !== 1 && d !== normShape[normShape.length - p.rank + i]))
     fail('E_SHAPE', `${name}: ${what} ${p.describe()} does not match the normalized shape ${fmtShape(normShape)}`);
   const typed = p.dtype === x.dtype ? p : temps.add(cast(p, x.dtype));
-  return temps.add(typed.expand(normShape));
+  return temps.expand(typed, normShape);
 }
 
 export interface LayerNormOptions {

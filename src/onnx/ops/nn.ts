@@ -86,7 +86,7 @@ function fusedMatmul(ctx: OpContext): Tensor {
       const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
       const out = [...batch, M, N];
       if (K === K2 && (!bias || broadcastShapes('Add', bias.shape, out).join() === out.join())) {
-        const ins = [t.add(a.expand([...batch, M, K])), t.add(b.expand([...batch, K, N])), ...(bias ? [t.add(bias.expand(out))] : [])];
+        const ins = [t.expand(a, [...batch, M, K]), t.expand(b, [...batch, K, N]), ...(bias ? [t.expand(bias, out)] : [])];
         return run1('MatMul', ins, out, a.dtype, { alpha, beta: bias ? 1 : 0 });
       }
     }

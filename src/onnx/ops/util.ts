@@ -21,7 +21,7 @@ export function input(ctx: OpContext, i: number): Tensor {
 export function binary(op: string, a: Tensor, b: Tensor, outDType?: DType): Tensor {
   return withTemps((temps) => {
     const shape = broadcastShapes(op, a.shape, b.shape);
-    return run1(op, [temps.add(a.expand(shape)), temps.add(b.expand(shape))], shape, outDType ?? a.dtype);
+    return run1(op, [temps.expand(a, shape), temps.expand(b, shape)], shape, outDType ?? a.dtype);
   });
 }
 
