@@ -161,6 +161,26 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     expect(e.message).toMatch(/webgpu:0/);
   });
 
+  it('hundreds of ops between sync points, each with its own shapes and strides, give the CPU results (the constants arena fills, flushes and grows mid-stream)', async () => {
+    // operands broadcast along alternate dims, so no two dims coalesce: rank-5 constants (~100 bytes) per op
+    const want: number[][] = [];
+    const got: kiln.Tensor[] = [];
+    for (let i = 0; i < 300; ++i) {
+      const n = 1 + (i % 7), a = 1 + (i % 3);
+      const x = Array.from({ length: a * 3 * n }, (_, j) => i + 0.5 * j), y = [1, -2, 3, -4].map((v) => v * (1 + (i % 5)));
+      const make = (device: string) =>
+        kiln.scope(() => {
+          const yb = kiln.tensor(y, { device }).reshape([1, 2, 1, 2, 1]);
+          return kiln.tensor(x, { device }).reshape([a, 1, 3, 1, n]).add(yb).mul(yb);
+        });
+      want.push(Array.from((await make('cpu').data()) as Float32Array));
+      got.push(make(D));
+    }
+    for (let i = 0; i < got.length; ++i) expect(Array.from((await got[i].data()) as Float32Array), `op chain ${i}`).toEqual(want[i]);
+    for (const t of got) t.dispose();
+    expect((gpu().memoryInfo()[D] as { constantsBytes: number }).constantsBytes, 'the arena grew past its first 4 KiB').toBeGreaterThan(4096);
+  });
+
   it('the buffer pool reuses freed buffers and the pipeline cache reuses compiled variants', async () => {
     const mem = () => gpu().memoryInfo()[D] as { liveBytes: number; pooledBytes: number; pipelines: number };
     const a = kiln.ones([1000], { device: D });

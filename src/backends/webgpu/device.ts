@@ -13,6 +13,26 @@ import { MapMode, Usage, type FoundAdapter } from './dawn.js';
 import { WGSL } from './kernels.generated.js';
 
 const FLUSH_PASSES = 64;
+/**
+ * Op constants (shapes, strides, offsets) are gathered per submission in one buffer, written by one
+ * queue.writeBuffer just before the submit: creating, mapping and destroying a buffer per op took
+ * about half of an op's encoding time on lavapipe. The arena starts small and doubles, up to the
+ * cap (or to what one op needs), whenever it fills before a submission's FLUSH_PASSES passes.
+ */
+const CONSTANTS_ARENA_START = 4096, CONSTANTS_ARENA_MAX = 64 * 1024;
+
+/** An op's constant words, placed into the submission's constants arena when its dispatch is encoded. */
+export class Constants {
+  constructor(readonly words: Int32Array) {}
+  /** Its binding size: whole words, at least 16 bytes (the size a buffer of its own had). */
+  get size(): number {
+    return Math.max(16, Math.ceil(this.words.byteLength / 4) * 4);
+  }
+}
+
+/** What dispatch binds at each binding index: a buffer, an op's constants, or nothing. */
+export type Binding = GPUBuffer | Constants | undefined;
+
 /** Pooled bytes kept for reuse beyond this are destroyed on free. */
 const POOL_LIMIT = 512 * 2 ** 20;
 
@@ -48,6 +68,9 @@ export class GpuDevice {
   #liveBytes = 0;
   readonly #modules = new Map<string, GPUShaderModule>();
   readonly #pipelines = new Map<string, GPUComputePipeline>();
+  #arena: GPUBuffer | undefined;
+  #arenaBytes = new Uint8Array(CONSTANTS_ARENA_START);
+  #arenaUsed = 0;
 
   private constructor(readonly found: FoundAdapter, device: GPUDevice, readonly index: number) {
     this.device = device;
@@ -132,6 +155,12 @@ export class GpuDevice {
 
   /** Submits what is encoded; buffers retired since then are destroyed (after their use, by WebGPU rules). */
   flush(): void {
+    if (this.#arenaUsed > 0) {
+      // queue order: the constants land before the commands that read them, and after every
+      // submission that read the arena's previous contents
+      this.device.queue.writeBuffer(this.#arena!, 0, this.#arenaBytes, 0, this.#arenaUsed);
+      this.#arenaUsed = 0;
+    }
     if (this.#encoder) {
       this.device.queue.submit([this.#encoder.finish()]);
       this.#encoder = undefined;
@@ -146,14 +175,37 @@ export class GpuDevice {
     this.#afterSubmit.push(b);
   }
 
-  /** A read-only storage buffer holding `words` (mapped at creation: no queue write to order). */
-  constants(words: Int32Array): GPUBuffer {
-    const size = Math.max(16, Math.ceil(words.byteLength / 4) * 4);
-    const b = this.device.createBuffer({ size, usage: Usage.STORAGE, mappedAtCreation: true });
-    new Int32Array(b.getMappedRange()).set(words);
-    b.unmap();
-    this.retire(b);
-    return b;
+  /** `words` as a read-only storage binding of the op dispatched with it. */
+  constants(words: Int32Array): Constants {
+    return new Constants(words);
+  }
+
+  /**
+   * Buffer bindings for an op's constants: ranges of the submission's arena. When they do not fit,
+   * the arena is flushed first (before anything of this op is encoded) and grown.
+   */
+  #place(all: Constants[]): GPUBufferBinding[] {
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    const end = (from: number) => all.reduce((at, c) => Math.ceil(at / align) * align + c.size, from);
+    if (end(this.#arenaUsed) > this.#arenaBytes.length) {
+      // full before FLUSH_PASSES passes: submit now, and double the arena for the next submissions
+      this.flush();
+      let size = Math.min(2 * this.#arenaBytes.length, CONSTANTS_ARENA_MAX);
+      while (size < end(0)) size *= 2;
+      if (size > this.#arenaBytes.length) {
+        if (this.#arena) this.retire(this.#arena);
+        this.#arena = undefined;
+        this.#arenaBytes = new Uint8Array(size);
+      }
+    }
+    this.#arena ??= this.device.createBuffer({ size: this.#arenaBytes.length, usage: Usage.STORAGE | Usage.COPY_DST });
+    return all.map((c) => {
+      const offset = Math.ceil(this.#arenaUsed / align) * align;
+      this.#arenaBytes.fill(0, offset, offset + c.size);
+      this.#arenaBytes.set(new Uint8Array(c.words.buffer, c.words.byteOffset, c.words.byteLength), offset);
+      this.#arenaUsed = offset + c.size;
+      return { buffer: this.#arena!, offset, size: c.size };
+    });
   }
 
   pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
@@ -179,10 +231,11 @@ export class GpuDevice {
   }
 
   /** Encodes one compute dispatch; `bindings[i]` is bound at binding i (gaps allowed). */
-  dispatch(pipeline: GPUComputePipeline, bindings: (GPUBuffer | undefined)[], groups: [number, number, number], timestampWrites?: GPUComputePassTimestampWrites): void {
+  dispatch(pipeline: GPUComputePipeline, bindings: Binding[], groups: [number, number, number], timestampWrites?: GPUComputePassTimestampWrites): void {
+    const placed = this.#place(bindings.filter((b): b is Constants => b instanceof Constants));
     const entries: GPUBindGroupEntry[] = [];
-    bindings.forEach((buffer, binding) => {
-      if (buffer) entries.push({ binding, resource: { buffer } });
+    bindings.forEach((b, binding) => {
+      if (b) entries.push({ binding, resource: b instanceof Constants ? placed.shift()! : { buffer: b } });
     });
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.encoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
@@ -228,8 +281,8 @@ export class GpuDevice {
     this.#pooledBytes += b.size;
   }
 
-  memory(): { liveBytes: number; pooledBytes: number; pipelines: number } {
-    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelines.size };
+  memory(): { liveBytes: number; pooledBytes: number; pipelines: number; constantsBytes: number } {
+    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelines.size, constantsBytes: this.#arenaBytes.length };
   }
 
   /**

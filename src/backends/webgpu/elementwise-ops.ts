@@ -6,7 +6,7 @@ import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, sizeOf, unsupported, type Call, type Dispatcher } from './call.js';
 import { convert, inputBinding, kindOf, load, outputBinding, shader, store, type Kind } from './codegen.js';
-import { GpuDevice } from './device.js';
+import { GpuDevice, type Binding } from './device.js';
 import { Meta, coalesce, splitF64 } from './meta.js';
 
 const Y_BINDING = 4;
@@ -83,7 +83,7 @@ function launch(c: Call, glue: string[], m: Meta): void {
   m.push(...shape);
   views.forEach((v, k) => m.push(v.offset, ...strides[k]));
   const { ins, outs } = buffersOf(c);
-  const bindings: (GPUBuffer | undefined)[] = [c.dev.constants(m.build()), ...ins];
+  const bindings: Binding[] = [c.dev.constants(m.build()), ...ins];
   bindings[Y_BINDING] = outs[0];
   const decls = [
     ...c.inputs.map((_, k) => inputBinding(`X${k + 1}`, k + 1)),
