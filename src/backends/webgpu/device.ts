@@ -1,8 +1,8 @@
 // One WebGPU device: its command stream, buffer pool, pipeline cache and error capture.
 //
-// Ordering: every op, upload and copy is encoded into one command encoder in call order and
-// submitted when a sync point needs it (or every FLUSH_PASSES passes), so the device's queue is the
-// stream of the execution model. A freed buffer returns to the pool at once: later work on the same
+// Ordering: every op, upload and copy is encoded into one command encoder in call order (consecutive
+// dispatches in one compute pass) and submitted when a sync point needs it (or every
+// FLUSH_DISPATCHES dispatches), so the device's queue is the stream of the execution model. A freed buffer returns to the pool at once: later work on the same
 // queue runs after the work already encoded on it.
 //
 // Errors: two error scopes (validation, out-of-memory) stay pushed at all times and are popped and
@@ -12,12 +12,12 @@ import { KilnError, fail, type KilnErrorCode } from '../../errors.js';
 import { MapMode, Usage, type FoundAdapter } from './dawn.js';
 import { WGSL } from './kernels.generated.js';
 
-const FLUSH_PASSES = 64;
+const FLUSH_DISPATCHES = 64;
 /**
  * Op constants (shapes, strides, offsets) are gathered per submission in one buffer, written by one
  * queue.writeBuffer just before the submit: creating, mapping and destroying a buffer per op took
  * about half of an op's encoding time on lavapipe. The arena starts small and doubles, up to the
- * cap (or to what one op needs), whenever it fills before a submission's FLUSH_PASSES passes.
+ * cap (or to what one op needs), whenever it fills before a submission's FLUSH_DISPATCHES dispatches.
  */
 const CONSTANTS_ARENA_START = 4096, CONSTANTS_ARENA_MAX = 64 * 1024;
 
@@ -57,7 +57,11 @@ export class GpuDevice {
   readonly features: ReadonlySet<string>;
   readonly id: string;
   #encoder: GPUCommandEncoder | undefined;
-  #passes = 0;
+  #dispatches = 0;
+  /** The compute pass consecutive dispatches share, until anything else needs the encoder. */
+  #pass: GPUComputePassEncoder | undefined;
+  #passPipeline: GPUComputePipeline | undefined;
+  readonly #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   #afterSubmit: GPUBuffer[] = [];
   #scopes: Promise<GPUError | null>[] = [];
   #checks: Check[] = [];
@@ -149,8 +153,15 @@ export class GpuDevice {
 
   // ---- command stream --------------------------------------------------------------------------------
 
+  /** The open command encoder, for commands outside compute passes (the shared pass is ended first). */
   encoder(): GPUCommandEncoder {
+    this.#endPass();
     return (this.#encoder ??= this.device.createCommandEncoder());
+  }
+
+  #endPass(): void {
+    this.#pass?.end();
+    this.#pass = this.#passPipeline = undefined;
   }
 
   /** Submits what is encoded; buffers retired since then are destroyed (after their use, by WebGPU rules). */
@@ -162,9 +173,10 @@ export class GpuDevice {
       this.#arenaUsed = 0;
     }
     if (this.#encoder) {
+      this.#endPass();
       this.device.queue.submit([this.#encoder.finish()]);
       this.#encoder = undefined;
-      this.#passes = 0;
+      this.#dispatches = 0;
     }
     for (const b of this.#afterSubmit.splice(0)) b.destroy();
     this.#popScopes();
@@ -188,7 +200,7 @@ export class GpuDevice {
     const align = this.limits.minStorageBufferOffsetAlignment;
     const end = (from: number) => all.reduce((at, c) => Math.ceil(at / align) * align + c.size, from);
     if (end(this.#arenaUsed) > this.#arenaBytes.length) {
-      // full before FLUSH_PASSES passes: submit now, and double the arena for the next submissions
+      // full before FLUSH_DISPATCHES dispatches: submit now, and double the arena for the next submissions
       this.flush();
       let size = Math.min(2 * this.#arenaBytes.length, CONSTANTS_ARENA_MAX);
       while (size < end(0)) size *= 2;
@@ -237,13 +249,25 @@ export class GpuDevice {
     bindings.forEach((b, binding) => {
       if (b) entries.push({ binding, resource: b instanceof Constants ? placed.shift()! : { buffer: b } });
     });
-    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.encoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(...groups);
-    pass.end();
-    if (++this.#passes >= FLUSH_PASSES) this.flush();
+    let layout = this.#layouts.get(pipeline);
+    if (!layout) this.#layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
+    const group = this.device.createBindGroup({ layout, entries });
+    // Consecutive dispatches share one pass: each dispatch is a usage scope of its own, so WebGPU
+    // orders one dispatch's storage writes before the next one's reads, as between passes. A timed
+    // dispatch gets a pass of its own (timestamps mark a pass's beginning and end).
+    if (timestampWrites) {
+      const timed = this.encoder().beginComputePass({ timestampWrites });
+      timed.setPipeline(pipeline);
+      timed.setBindGroup(0, group);
+      timed.dispatchWorkgroups(...groups);
+      timed.end();
+    } else {
+      const pass = (this.#pass ??= this.encoder().beginComputePass());
+      if (this.#passPipeline !== pipeline) pass.setPipeline((this.#passPipeline = pipeline));
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(...groups);
+    }
+    if (++this.#dispatches >= FLUSH_DISPATCHES) this.flush();
   }
 
   /** Workgroup counts for `n` invocations of `size`-wide groups (y takes what x's 65535 cannot). */
