@@ -48,6 +48,14 @@ const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = { elemen
 
 /** A whole shader: the shared libraries, the generated glue, then the kernel file. */
 export function shader(kernel: keyof typeof WGSL, glue: string[]): string {
-  const libs = LIBS[kernel] ?? [];
-  return [WGSL.common, WGSL.int64, WGSL.cast, ...libs.map((l) => WGSL[l]), ...glue, WGSL[kernel]].join('\n');
+  // One string per variant, built once: the libraries make each tens of KB, and the pipeline cache
+  // is keyed by it (a string V8 has hashed once is found again without reading it).
+  const key = `${kernel}\n${glue.join('\n')}`;
+  let code = shaders.get(key);
+  if (code === undefined) {
+    const libs = LIBS[kernel] ?? [];
+    shaders.set(key, (code = [WGSL.common, WGSL.int64, WGSL.cast, ...libs.map((l) => WGSL[l]), ...glue, WGSL[kernel]].join('\n')));
+  }
+  return code;
 }
+const shaders = new Map<string, string>();

@@ -71,7 +71,8 @@ export class GpuDevice {
   #pooledBytes = 0;
   #liveBytes = 0;
   readonly #modules = new Map<string, GPUShaderModule>();
-  readonly #pipelines = new Map<string, GPUComputePipeline>();
+  readonly #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  #pipelineCount = 0;
   #arena: GPUBuffer | undefined;
   #arenaBytes = new Uint8Array(CONSTANTS_ARENA_START);
   #arenaUsed = 0;
@@ -221,13 +222,17 @@ export class GpuDevice {
   }
 
   pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
-    const key = `${code}\u0000${JSON.stringify(constants)}`;
-    let p = this.#pipelines.get(key);
+    // keyed by the code string itself, then its override constants: no key is built from the code
+    let variants = this.#pipelines.get(code);
+    if (!variants) this.#pipelines.set(code, (variants = new Map()));
+    const key = JSON.stringify(constants);
+    let p = variants.get(key);
     if (!p) {
       let module = this.#modules.get(code);
       if (!module) this.#modules.set(code, (module = this.device.createShaderModule({ code })));
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants } });
-      this.#pipelines.set(key, p);
+      variants.set(key, p);
+      ++this.#pipelineCount;
     }
     return p;
   }
@@ -306,7 +311,7 @@ export class GpuDevice {
   }
 
   memory(): { liveBytes: number; pooledBytes: number; pipelines: number; constantsBytes: number } {
-    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelines.size, constantsBytes: this.#arenaBytes.length };
+    return { liveBytes: this.#liveBytes, pooledBytes: this.#pooledBytes, pipelines: this.#pipelineCount, constantsBytes: this.#arenaBytes.length };
   }
 
   /**
