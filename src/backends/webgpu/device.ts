@@ -2,8 +2,9 @@
 //
 // Ordering: every op, upload and copy is encoded into one command encoder in call order (consecutive
 // dispatches in one compute pass) and submitted when a sync point needs it (or every
-// FLUSH_DISPATCHES dispatches), so the device's queue is the stream of the execution model. A freed buffer returns to the pool at once: later work on the same
-// queue runs after the work already encoded on it.
+// FLUSH_DISPATCHES dispatches), so the device's queue is the stream of the execution model. A freed
+// buffer returns to the pool at once: later work on the same queue runs after the work already
+// encoded on it.
 //
 // Errors: two error scopes (validation, out-of-memory) stay pushed at all times and are popped and
 // pushed again at each submission; their promises, the `uncapturederror` event, the `lost` promise
@@ -260,18 +261,13 @@ export class GpuDevice {
     // Consecutive dispatches share one pass: each dispatch is a usage scope of its own, so WebGPU
     // orders one dispatch's storage writes before the next one's reads, as between passes. A timed
     // dispatch gets a pass of its own (timestamps mark a pass's beginning and end).
-    if (timestampWrites) {
-      const timed = this.encoder().beginComputePass({ timestampWrites });
-      timed.setPipeline(pipeline);
-      timed.setBindGroup(0, group);
-      timed.dispatchWorkgroups(...groups);
-      timed.end();
-    } else {
-      const pass = (this.#pass ??= this.encoder().beginComputePass());
-      if (this.#passPipeline !== pipeline) pass.setPipeline((this.#passPipeline = pipeline));
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(...groups);
-    }
+    const timed = timestampWrites ? this.encoder().beginComputePass({ timestampWrites }) : undefined;
+    const pass = timed ?? (this.#pass ??= this.encoder().beginComputePass());
+    if (timed || this.#passPipeline !== pipeline) pass.setPipeline(pipeline);
+    if (!timed) this.#passPipeline = pipeline;
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(...groups);
+    timed?.end();
     if (++this.#dispatches >= FLUSH_DISPATCHES) this.flush();
   }
 
