@@ -25,6 +25,7 @@
 #include "error.h"
 #include "kernel.h"
 #include "nccl.h"
+#include "program.h"
 #include "queue.h"
 #include "reduce_bytes.h"
 #include "shm.h"
@@ -336,7 +337,7 @@ std::vector<ViewDesc> view_descs(const Napi::Value& v, size_t buffers, size_t& i
 // The view `vd` of a `size`-byte buffer at `base` (host or device memory), once every element it can
 // reach is proven to lie inside the buffer: a wrong view is an E_ARGUMENT here rather than a wild
 // read on a queue worker or the GPU.
-View bounded_view(const ViewDesc& vd, char* base, size_t size) {
+View bounded_view(const ViewDesc& vd, char* base, size_t size, size_t* reach = nullptr) {
   View view;
   view.dtype = vd.dtype;
   view.shape = vd.shape;
@@ -354,6 +355,7 @@ View bounded_view(const ViewDesc& vd, char* base, size_t size) {
     fail("E_ARGUMENT", "a view reaches outside its buffer (elements " + std::to_string(lo) + ".." + std::to_string(hi) +
                            " of a " + std::to_string(size) + "-byte buffer)");
   view.ptr = base + vd.offset * isz;
+  if (reach) *reach = empty ? 0 : (size_t)((hi + 1) * isz);
   return view;
 }
 
@@ -415,6 +417,40 @@ double inline_budget_ns() {
   return ns;
 }
 
+// A queue task's error handling: whatever `f` throws lands in the error word, which the next sync
+// point reports.
+template <class F> void reporting_errors(ErrorSlot& errors, const std::string& op, F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    errors.set(e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    errors.set("E_OOM", op + ": out of memory");
+  } catch (const std::exception& e) {
+    errors.set("E_NATIVE", op + ": " + e.what());
+  }
+}
+
+// After a kernel ran: its pace sample (kernel.h) and its trace line.
+void kernel_ran(const std::string& op, const KernelEntry* k, double cost, std::chrono::steady_clock::time_point queued,
+                std::chrono::steady_clock::time_point start, std::chrono::steady_clock::time_point end) {
+  k->ran(cost, std::chrono::duration<double, std::nano>(end - start).count());
+  if (trace_kernels()) trace_kernel(op, queued, start, end);
+}
+
+// Small work with nothing queued runs here and now, as a queue task would (same error word, same
+// order: nothing else can start while it holds the queue), which spares it the two thread hand-offs
+// (to a worker, and the sync point's back), 10-20 us each on the build VM. Everything else is queued.
+void submit(std::function<void()> task, double predicted_ns) {
+  if (predicted_ns <= inline_budget_ns()) {
+    running_inline = true;
+    const bool ran = Queue::cpu().run_if_idle(task);
+    running_inline = false;
+    if (ran) return;
+  }
+  Queue::cpu().push(std::move(task));
+}
+
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray())
     fail("E_ARGUMENT", "launch(op, buffers, viewDescriptor, attrs)");
@@ -445,32 +481,168 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   const double cost = k->cost(*args);
   const auto queued = std::chrono::steady_clock::now();
   std::function<void()> task = [k, args, keep, written, errors, op, queued, cost] {
-    try {
+    reporting_errors(*errors, op, [&] {
       const auto start = std::chrono::steady_clock::now();
       k->run(*args);
-      const auto end = std::chrono::steady_clock::now();
-      k->ran(cost, std::chrono::duration<double, std::nano>(end - start).count());
-      if (trace_kernels()) trace_kernel(op, queued, start, end);
-    } catch (const Error& e) {
-      errors->set(e.code(), e.what());
-    } catch (const std::bad_alloc&) {
-      errors->set("E_OOM", op + ": out of memory");
-    } catch (const std::exception& e) {
-      errors->set("E_NATIVE", op + ": " + e.what());
-    }
+      kernel_ran(op, k, cost, queued, start, std::chrono::steady_clock::now());
+    });
     for (auto& b : *written) b->wrote();  // even after an error: the outputs may be half written
   };
-  // Small work with nothing queued runs here and now, as a queue task would (same error word, same
-  // order: nothing else can start while it holds the queue), which spares it the two thread hand-offs
-  // (to a worker, and the sync point's back), 10-20 us each on the build VM. An op's first run is
-  // always queued: it measures the op's pace (kernel.h), which the prediction needs.
-  if (k->predicted_ns(cost) <= inline_budget_ns()) {
-    running_inline = true;
-    const bool ran = Queue::cpu().run_if_idle(task);
-    running_inline = false;
-    if (ran) return info.Env().Undefined();
+  // An op's first run is always queued (its predicted time is infinite): it measures the op's pace.
+  submit(std::move(task), k->predicted_ns(cost));
+  return info.Env().Undefined();
+}
+
+// ---- recorded programs (program.h) ------------------------------------------------------------------
+
+struct ProgramHandle {
+  std::shared_ptr<Program> program;  // reset by freeProgram; queued replays hold their own reference
+};
+
+std::shared_ptr<Program> program_of(Napi::Value v) {
+  if (!v.IsExternal()) fail("E_ARGUMENT", "expected a program handle");
+  ProgramHandle* h = v.As<Napi::External<ProgramHandle>>().Data();
+  if (!h->program) fail("E_DISPOSED", "the program was freed");
+  return h->program;
+}
+
+// program(slots, handles, steps): slots is a Float64Array of [kind, bytes, arenaOffset] per slot
+// (program.h SlotKind); handles[i] is the recorded buffer of a Constant, Input or Output slot; each
+// step is {op, slots, desc, attrs} (a launch as launch() takes it, with a slot per view instead of a
+// buffer) or {slot, offset, bytes} (a write). Every launch is checked here, as launch() checks it.
+Napi::Value MakeProgram(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) fail("E_ARGUMENT", "program(slots, handles, steps)");
+  auto prog = std::make_shared<Program>();
+  Program& p = *prog;
+  {
+    Bytes raw = bytes_of(info[0], "program slots");
+    const size_t n = raw.size / (3 * sizeof(double));
+    const double* d = reinterpret_cast<const double*>(raw.data);
+    auto handles = info[1].As<Napi::Array>();
+    if (handles.Length() != n) fail("E_ARGUMENT", "program: one handle entry per slot");
+    size_t arena_bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      ProgramSlot slot;
+      const double kind = d[3 * i], bytes = d[3 * i + 1], offset = d[3 * i + 2];
+      if (!(kind >= 0 && kind <= 3) || kind != std::floor(kind) || !(bytes >= 0) || !(offset >= 0))
+        fail("E_ARGUMENT", "program: bad slot " + std::to_string(i));
+      slot.kind = (SlotKind)(int)kind;
+      slot.bytes = (size_t)bytes;
+      if (slot.kind == SlotKind::Arena) {
+        slot.arena_offset = (size_t)offset;
+        arena_bytes = std::max(arena_bytes, slot.arena_offset + slot.bytes);
+      } else {
+        BufferPtr buf = buffer_of(handles.Get((uint32_t)i));
+        if (buf->size() < slot.bytes) fail("E_ARGUMENT", "program: slot " + std::to_string(i) + " is larger than its buffer");
+        if (slot.kind == SlotKind::Constant) slot.constant = buf;
+      }
+      p.slots.push_back(std::move(slot));
+    }
+    p.arena = std::make_shared<HostBuffer>(arena_bytes);
   }
-  Queue::cpu().push(std::move(task));
+  // The recorded buffers' bases, for the checks (a kernel's check sees real pointers).
+  std::vector<char*> bases(p.slots.size());
+  auto handles = info[1].As<Napi::Array>();
+  for (size_t i = 0; i < p.slots.size(); ++i)
+    bases[i] = p.slots[i].kind == SlotKind::Arena ? p.arena->data() + p.slots[i].arena_offset : buffer_of(handles.Get((uint32_t)i))->data();
+  const auto slot_at = [&](Napi::Value v) {
+    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0 && x < (double)p.slots.size()) || x != std::floor(x)) fail("E_ARGUMENT", "program: a step names a slot that does not exist");
+    return (int)x;
+  };
+  const auto writable = [&](int slot) {
+    const SlotKind k = p.slots[slot].kind;
+    if (k == SlotKind::Constant || k == SlotKind::Input) fail("E_ARGUMENT", "program: a step writes a constant or an input");
+  };
+  auto steps = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < steps.Length(); ++i) {
+    if (!steps.Get(i).IsObject()) fail("E_ARGUMENT", "program: each step must be an object");
+    auto o = steps.Get(i).As<Napi::Object>();
+    ProgramStep step;
+    if (!o.Has("op")) {  // a write
+      step.op = "write";
+      step.write_slot = slot_at(o.Get("slot"));
+      writable(step.write_slot);
+      const double offset = o.Get("offset").IsNumber() ? o.Get("offset").As<Napi::Number>().DoubleValue() : -1;
+      Bytes b = bytes_of(o.Get("bytes"), "program write");
+      check_range(p.slots[step.write_slot].bytes, offset, b.size, "program write");
+      step.write_offset = (int64_t)offset;
+      step.bytes.assign(b.data, b.data + b.size);
+      ProgramSlot& slot = p.slots[step.write_slot];
+      slot.reach = std::max(slot.reach, (size_t)offset + b.size);
+      p.steps.push_back(std::move(step));
+      continue;
+    }
+    if (!o.Get("op").IsString() || !o.Get("slots").IsArray()) fail("E_ARGUMENT", "program: a launch step needs op and slots");
+    step.op = o.Get("op").As<Napi::String>().Utf8Value();
+    step.kernel = find_cpu_kernel(step.op);
+    if (!step.kernel) fail("E_UNSUPPORTED", "the cpu backend has no op '" + step.op + "'");
+    auto slots = o.Get("slots").As<Napi::Array>();
+    size_t inputs = 0;
+    const std::vector<ViewDesc> descs = view_descs(o.Get("desc"), slots.Length(), inputs);
+    for (size_t v = 0; v < descs.size(); ++v) {
+      const int slot = slot_at(slots.Get((uint32_t)v));
+      if (v >= inputs) writable(slot);
+      size_t reach = 0;
+      const View view = bounded_view(descs[v], bases[slot], p.slots[slot].bytes, &reach);
+      p.slots[slot].reach = std::max(p.slots[slot].reach, reach);
+      step.slot_of.push_back(slot);
+      step.byte_of.push_back(view.ptr - bases[slot]);
+      if (v < inputs) {
+        step.args.in.push_back(view);
+        step.args.in_buffers.push_back(nullptr);  // set per run (Program::run)
+      } else {
+        step.args.out.push_back(view);
+      }
+    }
+    step.args.attrs = attrs_of(o.Get("attrs"));
+    if (step.kernel->check) step.kernel->check(step.op, step.args);
+    step.cost = step.kernel->cost(step.args);
+    p.steps.push_back(std::move(step));
+  }
+  auto* h = new ProgramHandle{std::move(prog)};
+  return Napi::External<ProgramHandle>::New(info.Env(), h, [](Napi::Env, ProgramHandle* q) { delete q; });
+}
+
+Napi::Value FreeProgram(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) fail("E_ARGUMENT", "freeProgram: expected a program handle");
+  info[0].As<Napi::External<ProgramHandle>>().Data()->program.reset();
+  return info.Env().Undefined();
+}
+
+// replay(program, handles): one run of the program; handles[i] is this run's buffer for each Input
+// and Output slot (anything for the others). One task: inline when the queue is idle and the
+// kernels' predicted time fits KILN_INLINE_US, queued otherwise.
+Napi::Value Replay(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[1].IsArray()) fail("E_ARGUMENT", "replay(program, handles)");
+  std::shared_ptr<Program> prog = program_of(info[0]);
+  auto handles = info[1].As<Napi::Array>();
+  if (handles.Length() != prog->slots.size()) fail("E_ARGUMENT", "replay: one handle entry per slot");
+  std::vector<char*> bases(prog->slots.size(), nullptr);
+  std::vector<HostBuffer*> owners(prog->slots.size(), nullptr);
+  auto keep = std::make_shared<std::vector<BufferPtr>>();
+  std::vector<BufferPtr> written;
+  for (size_t i = 0; i < prog->slots.size(); ++i) {
+    const ProgramSlot& slot = prog->slots[i];
+    if (slot.kind != SlotKind::Input && slot.kind != SlotKind::Output) continue;
+    BufferPtr buf = buffer_of(handles.Get((uint32_t)i));
+    if (buf->size() < slot.reach)
+      fail("E_ARGUMENT", "replay: the buffer for slot " + std::to_string(i) + " has " + std::to_string(buf->size()) +
+                             " bytes; the recorded run used " + std::to_string(slot.reach));
+    bases[i] = buf->data();
+    owners[i] = buf.get();
+    if (slot.kind == SlotKind::Output) written.push_back(buf);
+    keep->push_back(std::move(buf));
+  }
+  auto errors = env_data(info.Env())->errors;
+  const auto queued = std::chrono::steady_clock::now();
+  std::function<void()> task = [prog, bases, owners, keep, written, errors, queued] {
+    reporting_errors(*errors, "replay", [&] {
+      prog->run(bases, owners, [&](const ProgramStep& s, auto start, auto end) { kernel_ran(s.op, s.kernel, s.cost, queued, start, end); });
+    });
+    for (auto& b : written) b->wrote();
+  };
+  submit(std::move(task), prog->predicted_ns());
   return info.Env().Undefined();
 }
 
@@ -576,6 +748,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mark", Napi::Function::New<guarded<Mark>>(env, "mark"));
   exports.Set("launch", Napi::Function::New<guarded<Launch>>(env, "launch"));
   exports.Set("hasKernel", Napi::Function::New<guarded<HasKernel>>(env, "hasKernel"));
+  exports.Set("program", Napi::Function::New<guarded<MakeProgram>>(env, "program"));
+  exports.Set("freeProgram", Napi::Function::New<guarded<FreeProgram>>(env, "freeProgram"));
+  exports.Set("replay", Napi::Function::New<guarded<Replay>>(env, "replay"));
   exports.Set("info", Napi::Function::New<guarded<Info>>(env, "info"));
   exports.Set("memory", Napi::Function::New<guarded<Memory>>(env, "memory"));
   exports.Set("setErrorClass", Napi::Function::New<guarded<SetErrorClass>>(env, "setErrorClass"));

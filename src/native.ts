@@ -15,7 +15,17 @@ export type NativeHandle = { readonly __native: unique symbol };
 export interface PackedViews {
   buffers: NativeHandle[];
   desc: Float64Array;
+  /** How many entries of desc this launch uses (desc is a reused scratch array). */
+  length: number;
 }
+
+/** A native program handle (a napi External). */
+export type NativeProgram = { readonly __program: unique symbol };
+
+/** A step of a program: a launch as launch() takes it, with a slot per view, or a write of bytes. */
+export type ProgramStep =
+  | { op: string; slots: number[]; desc: Float64Array; attrs: Record<string, unknown> }
+  | { slot: number; offset: number; bytes: Uint8Array };
 
 export interface NativeInfo {
   builder: 'cmake' | 'node-gyp' | string;
@@ -58,6 +68,15 @@ export interface NativeCuda {
   timerStop(start: NativeHandle): Promise<number | undefined>;
   launch(device: number, op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;
+  /**
+   * A recorded launch sequence (native/program.h). slots: [kind, bytes, arenaOffset] per slot, kind
+   * 0 constant, 1 input, 2 output, 3 arena; handles: the recorded buffer of every non-arena slot.
+   */
+  program(slots: Float64Array, handles: (NativeHandle | null)[], steps: ProgramStep[]): NativeProgram;
+  /** Releases the program (queued replays keep what they need). */
+  freeProgram(p: NativeProgram): void;
+  /** One run of the program: this run's buffer for every input and output slot. */
+  replay(p: NativeProgram, handles: (NativeHandle | null)[]): void;
   /** Tensor.to: bytes of a cpu buffer into a cuda buffer (ordered on both queues). */
   fromCpu(src: NativeHandle, srcByteOffset: number, nbytes: number, dst: NativeHandle, dstByteOffset: number): void;
   /** Tensor.to: bytes of a cuda buffer into a cpu buffer (ordered on both queues). */
@@ -85,6 +104,15 @@ export interface NativeAddon {
   mark(): Promise<number>;
   launch(op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
   hasKernel(op: string): boolean;
+  /**
+   * A recorded launch sequence (native/program.h). slots: [kind, bytes, arenaOffset] per slot, kind
+   * 0 constant, 1 input, 2 output, 3 arena; handles: the recorded buffer of every non-arena slot.
+   */
+  program(slots: Float64Array, handles: (NativeHandle | null)[], steps: ProgramStep[]): NativeProgram;
+  /** Releases the program (queued replays keep what they need). */
+  freeProgram(p: NativeProgram): void;
+  /** One run of the program: this run's buffer for every input and output slot. */
+  replay(p: NativeProgram, handles: (NativeHandle | null)[]): void;
   info(): NativeInfo;
   memory(): { bytes: number; buffers: number; queued: number };
   setErrorClass(ctor: typeof KilnError): void;
