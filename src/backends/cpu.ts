@@ -2,6 +2,7 @@ import { dtypeCode, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
+import { activeRecorder } from './cpu-recorder.js';
 
 interface CpuBuffer extends BufferHandle {
   readonly handle: NativeHandle;
@@ -37,7 +38,7 @@ export function packViews(inputs: readonly TensorView[], outputs: readonly Tenso
     }
     at += 3 + 2 * rank;
   }
-  return { buffers, desc: d };
+  return { buffers, desc: d, length: at };
 }
 
 /** The CPU backend: a thin adapter over the native addon's queue and kernel table. */
@@ -72,6 +73,7 @@ export class CpuBackend implements Backend {
   alloc(device: number, nbytes: number): BufferHandle {
     if (device !== 0) fail('E_DEVICE', `cpu has one device, not ${device}`);
     const buf: CpuBuffer = { device, nbytes, handle: native().alloc(nbytes) };
+    activeRecorder()?.alloc(buf);
     return buf;
   }
 
@@ -81,15 +83,18 @@ export class CpuBackend implements Backend {
 
   write(buf: BufferHandle, src: ArrayBufferView, byteOffset = 0): void {
     native().write((buf as CpuBuffer).handle, byteOffset, src);
+    activeRecorder()?.write(buf, byteOffset, src);
   }
 
   read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
+    activeRecorder()?.read();
     return native().read((buf as CpuBuffer).handle, byteOffset, dst);
   }
 
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
-    const { buffers, desc } = packViews(inputs, outputs);
+    const { buffers, desc, length } = packViews(inputs, outputs);
     native().launch(op, buffers, desc, attrs);
+    activeRecorder()?.launch(op, inputs, outputs, desc, length, attrs);
   }
 
   supports(op: string, _dtypes: DType[]): boolean {

@@ -8,6 +8,7 @@ import type { InferenceSession } from './session.js';
 
 export { GraphBuilder, float, hostTensor, type AttrValue, type ModelOptions } from './builder.js';
 export { claimedOps } from './ops/registry.js';
+export { KilnSession } from './kiln-engine.js';
 export type { InferenceSession, ModelMetadata, RunOptions } from './session.js';
 export type { Dim, ValueMeta } from './model.js';
 export type { HostTensor } from './proto.js';

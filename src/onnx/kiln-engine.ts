@@ -5,6 +5,7 @@
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
 import { resolveDevice } from '../backends/backend.js';
+import { CpuRecorder, recording } from '../backends/cpu-recorder.js';
 import { KilnError, fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -16,6 +17,7 @@ import { opHandler, type HostValue, type OpContext, type OpHandler } from './ops
 import { checkSupport, describeNode, hasNativeOp } from './support.js';
 import { upload } from './upload.js';
 import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
+import { Replay, signature } from './replay.js';
 import './ops/index.js';
 
 
@@ -173,7 +175,7 @@ class GraphPlan {
   }
 
   /** Calls a node's handler with host values fetched first. */
-  async runNode(n: Node, inputs: (Tensor | undefined)[], host: (name: string, t: Tensor) => Promise<HostValue>, scope?: (name: string) => Tensor | undefined): Promise<Tensor[]> {
+  async runNode(n: Node, inputs: (Tensor | undefined)[], host: (name: string, t: Tensor) => Promise<HostValue>, scope?: (name: string) => Tensor | undefined, rec?: CpuRecorder): Promise<Tensor[]> {
     const h = opHandler(n.opType) as OpHandler;
     const hosts: (HostValue | undefined)[] = [];
     for (const i of h.hostInputs ?? []) if (inputs[i]) hosts[i] = await host(n.inputs[i], inputs[i]!);
@@ -188,8 +190,12 @@ class GraphPlan {
       dir: this.model.dir,
     };
     try {
-      const out = h.run(ctx);
-      return out instanceof Promise ? await out : out;
+      const out = rec ? recording(rec, () => h.run(ctx)) : h.run(ctx);
+      if (out instanceof Promise) {
+        rec?.invalidate(`${describeNode(n, this.opset)} runs asynchronously`);
+        return await out;
+      }
+      return out;
     } catch (e) {
       if (e instanceof KilnError) throw new KilnError(e.code, `${describeNode(n, this.opset)}: ${e.message}`);
       throw e;
@@ -217,13 +223,17 @@ class GraphPlan {
   }
 
   /** Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. */
-  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined, profile?: Record<string, number>): Promise<Record<string, Tensor>> {
+  /** `rec`: record the CPU work of this run (replay.ts). */
+  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined, profile?: Record<string, number>, rec?: CpuRecorder): Promise<Record<string, Tensor>> {
     const env = new Map<string, Tensor>();
     const runHosts = new Map<string, HostValue>();
     const lookup = (name: string): Tensor | undefined => env.get(name) ?? feeds.get(name) ?? this.constants.get(name) ?? outerScope(name);
     const host = async (name: string, t: Tensor) => {
       let h = this.hosts.get(name) ?? runHosts.get(name);
-      if (!h) runHosts.set(name, (h = await hostOf(t)));
+      if (!h) {
+        rec?.invalidate(`the value '${name}' is read back to the host during the run`);
+        runHosts.set(name, (h = await hostOf(t)));
+      }
       return h;
     };
     try {
@@ -236,7 +246,7 @@ class GraphPlan {
           return t;
         });
         const t0 = profile ? performance.now() : 0;
-        const outs = await this.runNode(n, inputs, host, lookup);
+        const outs = await this.runNode(n, inputs, host, lookup, rec);
         if (profile) {
           await resolveDevice(this.device).backend.sync(resolveDevice(this.device).index);
           profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] = (profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] ?? 0) + performance.now() - t0;
@@ -271,6 +281,9 @@ class GraphPlan {
   }
 }
 
+/** Input signatures a session records replays for; runs with further signatures go node by node. */
+const MAX_SIGNATURES = 8;
+
 export class KilnSession implements InferenceSession {
   readonly engine = 'kiln' as const;
   readonly inputs;
@@ -279,6 +292,8 @@ export class KilnSession implements InferenceSession {
   /** What load did: nodes left to run per call, nodes folded into constants at load. */
   readonly stats: { nodes: number; folded: number };
   #plan: GraphPlan | undefined;
+  /** CPU sessions: a replay (or why there is none) per input signature (replay.ts). */
+  #replays: Map<string, Replay | string> | undefined;
 
   private constructor(readonly model: Model, readonly device: string, plan: GraphPlan) {
     this.inputs = inputsOf(model);
@@ -286,6 +301,12 @@ export class KilnSession implements InferenceSession {
     this.metadata = metadataOf(model);
     this.stats = { nodes: plan.order.length, folded: plan.folded };
     this.#plan = plan;
+    if (resolveDevice(device).backend.kind === 'cpu' && process.env.KILN_ONNX_REPLAY !== '0') this.#replays = new Map();
+  }
+
+  /** How this session ran and records runs: nodes per node-by-node run, and per input signature seen, a replay's kernel count or why it has none. */
+  replays(): { kernels?: number; reason?: string }[] {
+    return [...(this.#replays?.values() ?? [])].map((r) => (typeof r === 'string' ? { reason: r } : { kernels: r.kernels }));
   }
 
   static async create(model: Model, device: string): Promise<KilnSession> {
@@ -327,11 +348,30 @@ export class KilnSession implements InferenceSession {
     }
     const names = options.outputs ?? this.outputs.map((o) => o.name);
     for (const n of names) if (!this.outputs.some((o) => o.name === n)) fail('E_ARGUMENT', `onnx session run: unknown output '${n}'`);
-    return plan.execute(given, names, undefined, options.profile);
+    const replays = options.profile ? undefined : this.#replays;
+    if (!replays) return plan.execute(given, names, undefined, options.profile);
+    const key = signature(given, names);
+    const recorded = replays.get(key);
+    if (recorded instanceof Replay) return recorded.run(given);
+    if (recorded !== undefined || replays.size >= MAX_SIGNATURES) return plan.execute(given, names);
+    const rec = new CpuRecorder();
+    const result = await plan.execute(given, names, undefined, undefined, rec);
+    let replay: Replay | string;
+    try {
+      replay = Replay.from(rec, this.device, given, result);
+    } catch (e) {
+      replay = `the recording did not build: ${(e as Error).message}`;  // this run's result stands
+    }
+    // a concurrent first run of the same signature, or dispose(), may have come first
+    if (this.#replays === replays && !replays.has(key)) replays.set(key, replay);
+    else if (replay instanceof Replay) replay.dispose();
+    return result;
   }
 
   async dispose(): Promise<void> {
     this.#plan?.dispose();
     this.#plan = undefined;
+    for (const r of this.#replays?.values() ?? []) if (r instanceof Replay) r.dispose();
+    this.#replays = undefined;
   }
 }

@@ -54,12 +54,17 @@ function close(got: number, want: number): boolean {
   return Math.abs(got - want) <= 1e-7 + 1e-3 * Math.abs(want);
 }
 
-/** Runs one test; returns undefined on success, else what went wrong. */
-export async function runCase(test: string, device: string): Promise<string | undefined> {
+/**
+ * Runs one test; returns undefined on success, else what went wrong. On the CPU every data set runs
+ * twice, from freshly uploaded inputs: the second run is a replay of the first (src/onnx/replay.ts)
+ * wherever the engine could record one, and `stats.replayed` counts the tests that had one.
+ */
+export async function runCase(test: string, device: string, stats?: { replayed: number }): Promise<string | undefined> {
   const dir = join(SUITE_DIR, test);
   const session = await kiln.onnx.load(join(dir, 'model.onnx'), { device });
   try {
-    for (const set of readdirSync(dir).filter((d) => d.startsWith('test_data_set_'))) {
+    const sets = readdirSync(dir).filter((d) => d.startsWith('test_data_set_'));
+    for (const set of device === 'cpu' ? sets.flatMap((d) => [d, d]) : sets) {
       const at = join(dir, set);
       const feeds: Record<string, kiln.Tensor> = {};
       const fed = session.inputs.filter((v) => existsSync(join(at, `input_${session.inputs.indexOf(v)}.pb`)));
@@ -82,6 +87,7 @@ export async function runCase(test: string, device: string): Promise<string | un
         for (const t of [...Object.values(feeds), ...Object.values(outs)]) t.dispose();
       }
     }
+    if (stats && session instanceof kiln.onnx.KilnSession && session.replays().some((r) => r.kernels !== undefined)) stats.replayed++;
     return undefined;
   } finally {
     await session.dispose();
