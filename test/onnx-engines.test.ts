@@ -111,6 +111,10 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
     // first one's 2x2 MaxPool.
     expect(enc.stats.nodes).toBe(34 - 4 - 6 - 1);
     expect(c.stats.nodes).toBe(10 - 2 - (hasNativeOp(resolveDevice(device).backend, 'Conv') ? 3 : 0));
+    // The MLP's 6 (Gemm, Relu, Gemm, Relu, Gemm, Softmax): on the CPU each Relu joins its Gemm's epilogue.
+    const m = (await kiln.onnx.load(paths.get('mlp')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
+    expect(m.stats.nodes).toBe(6 - (device === 'cpu' ? 2 : 0));
+    await m.dispose();
     await enc.dispose();
     await c.dispose();
   });
@@ -136,6 +140,29 @@ forEachBackend('kiln engine: MatMul with a folded scale', (device) => {
       expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
       expectValues((await y.data()) as Float32Array, want, { rtol: 1e-6, atol: 1e-6 }, `${op} const ${constFirst ? 'first' : 'second'}`);
       y.dispose();
+      await s.dispose();
+    }
+  });
+});
+
+forEachBackend('kiln engine: MatMul -> Relu', (device) => {
+  it('gives max(0, A @ W + b) for 2-D and 1-D operands (one fused kernel on the CPU)', async () => {
+    const a = [0.5, -1.25, 2, 3], w = Array.from({ length: 4 * 3 }, (_, i) => (i % 5) - 2), b = [0.25, -0.5, 1];
+    const want = [0, 1, 2].map((j) => Math.max(0, a.reduce((acc, v, k) => acc + v * w[k * 3 + j], 0) + b[j]));
+    expect(want.filter((v) => v === 0).length).toBeGreaterThan(0);  // the ReLU clips something
+    for (const rank1 of [false, true]) {
+      const g = new GraphBuilder('dense-relu');
+      const x = g.input('x', 'float32', rank1 ? [4] : [1, 4]);
+      g.node('Relu', [g.node('Add', [g.node('MatMul', [x, g.floats([4, 3], w)]), g.floats([3], b)])], {}, { outputs: ['y'] });
+      g.output('y', 'float32', rank1 ? [3] : [1, 3]);
+      const s = (await kiln.onnx.load(g.toBytes(), { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
+      expect(s.stats.nodes).toBe(device === 'cpu' ? 1 : 2);
+      for (let run = 0; run < 2; ++run) {
+        const y = (await s.run({ x: kiln.tensor(a, { shape: rank1 ? [4] : [1, 4], device }) })).y;
+        expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
+        expectValues((await y.data()) as Float32Array, want, { rtol: 1e-6, atol: 1e-6 }, `rank ${rank1 ? 1 : 2} run ${run}`);
+        y.dispose();
+      }
       await s.dispose();
     }
   });

@@ -4,7 +4,8 @@ import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { forEachBackend } from './helpers/backends.js';
-import { Cases, expectKilnError, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
+import { runOp } from '../src/ops/run.js';
+import { Cases, expectKilnError, expectTensor, expectValues, tolFor, type CompareOptions } from './helpers/compare.js';
 import { makeInput, type Gen, type Layout } from './helpers/inputs.js';
 import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -167,4 +168,31 @@ forEachBackend('matmul', (device) => {
     expectKilnError(() => kiln.gemm(kiln.zeros([2, 3, 4]), a), 'E_SHAPE');
     expectKilnError(() => kiln.gemm(a, kiln.zeros([4, 2]), { c: kiln.zeros([3, 3]) }), 'E_SHAPE');
   });
+});
+
+// The CPU kernel's epilogue activation (the ONNX engine fuses Gemm -> Relu into it): every kernel
+// path (gemv, narrow N, small M with B in place, packed gemm, K = 0, integers) gives relu of what
+// the same product gives without it.
+it('cpu MatMul activation relu: max(0, y) on every kernel path and dtype, and only none or relu', async () => {
+  const r = rngFor('matmul-activation');
+  const cases = new Cases();
+  const shapes: [number, number, number, number][] = [[1, 1, 64, 40], [1, 40, 64, 1], [1, 32, 100, 10], [1, 16, 300, 96], [1, 150, 300, 70], [3, 9, 17, 33], [1, 5, 0, 7]];
+  for (const dtype of ['float32', 'float16', 'bfloat16', 'int32'] as DType[])
+    for (const [B, M, K, N] of shapes)
+      for (const [alpha, bias] of [[1, false], [isInt(dtype) ? 2 : 0.5, true]] as const)
+        await cases.run(`${dtype} ${B}x${M}x${K}x${N} alpha ${alpha} bias ${bias}`, async () => {
+          const a = operand(r, 'cpu', dtype, [B, M, K], 'contiguous'), b = operand(r, 'cpu', dtype, [B, K, N], 'contiguous');
+          const c = bias ? operand(r, 'cpu', dtype, [B, M, N], 'contiguous') : undefined;
+          const ins = [a.t, b.t, ...(c ? [c.t] : [])];
+          const attrs = { alpha, beta: bias ? 1 : 0 };
+          const plain = runOp('MatMul', ins, [{ shape: [B, M, N], dtype }], attrs)[0];
+          const fused = runOp('MatMul', ins, [{ shape: [B, M, N], dtype }], { ...attrs, activation: 'relu' })[0];
+          const want = Array.from((await plain.data()) as ArrayLike<number>, (v) => Math.max(0, Number(v)));
+          expect(want.some((v) => v === 0) || M * N * K === 0).toBe(true);
+          expectValues(Array.from((await fused.data()) as ArrayLike<number>, Number), want, { rtol: 0, atol: 0 });
+          for (const t of [plain, fused, ...ins]) t.dispose();
+        });
+  cases.done();
+  const x = kiln.ones([2, 2]);
+  expectKilnError(() => runOp('MatMul', [x, x], [{ shape: [2, 2], dtype: 'float32' }], { activation: 'gelu' }), 'E_ARGUMENT');
 });

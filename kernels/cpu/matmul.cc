@@ -1,4 +1,6 @@
-// MatMul: Y[..., M, N] = alpha * A[..., M, K] @ B[..., K, N] + beta * C[..., M, N]
+// MatMul: Y[..., M, N] = act(alpha * A[..., M, K] @ B[..., K, N] + beta * C[..., M, N])
+//   act: attribute activation 'none' (default) or 'relu' (max(0, y); NaN stays NaN, as Relu's), applied
+//   in the epilogue while the tile is in registers or cache: an MLP's Gemm -> Relu in one pass.
 //   A, B, Y share one rank (>= 2) and their batch dims (the front end broadcasts with stride 0);
 //   C is optional and already broadcast to Y's shape. Every operand is a strided view: transposed
 //   and sliced operands are read in place by the packers, and Y is written through its strides.
@@ -122,7 +124,10 @@ struct Problem {
   int64_t batch, M, N, K;
   double alpha, beta;
   bool use_c;  // C present and beta != 0
+  bool relu;   // activation 'relu'
 };
+
+bool relu_attr(const KernelArgs& a) { return a.attrs.str("activation", "none") == "relu"; }
 
 Problem problem_of(const KernelArgs& a) {
   Problem p;
@@ -139,6 +144,7 @@ Problem problem_of(const KernelArgs& a) {
   p.alpha = a.attrs.num("alpha", 1.0);
   p.beta = a.attrs.num("beta", 0.0);
   p.use_c = p.C && p.beta != 0;
+  p.relu = relu_attr(a);
   return p;
 }
 
@@ -220,7 +226,7 @@ void pack_b(const Kernels& kk, Mat<T> b, int64_t kc, int64_t nc, float* dst) {
 
 // ---- epilogue --------------------------------------------------------------------------------------
 
-// Y[i0 + i, j0 + j] = alpha * acc[i*ld + j] + beta * C[...] for an mr x nr block of float32
+// Y[i0 + i, j0 + j] = act(alpha * acc[i*ld + j] + beta * C[...]) for an mr x nr block of float32
 // accumulators. acc may be Y itself (float32 Y with unit column stride, `in_place`): each element
 // is read before it is written. Rows go through a float32 staging run so that contiguous float16
 // and bfloat16 rows are rounded by the ISA's vector store.
@@ -228,7 +234,7 @@ template <typename T>
 void finish(const Kernels& kk, const Problem& p, Mat<T> y, Mat<T> c, int64_t i0, int64_t j0, int64_t mr, int64_t nr,
             const float* acc, int64_t ld, bool in_place) {
   const float alpha = (float)p.alpha, beta = (float)p.beta;
-  if (in_place && alpha == 1.0f && !p.use_c) return;
+  if (in_place && alpha == 1.0f && !p.use_c && !p.relu) return;
   constexpr int64_t kRun = 256;
   alignas(64) float run[kRun];
   for (int64_t i = 0; i < mr; ++i) {
@@ -253,6 +259,8 @@ void finish(const Kernels& kk, const Problem& p, Mat<T> y, Mat<T> c, int64_t i0,
           for (int64_t j = 0; j < n; ++j) v[j] = alpha * s[j] + beta * load(cr + j * c.cs);
         }
       }
+      if (p.relu)
+        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < 0.0f ? 0.0f : v[j];
       if (v == run) {
         auto rounding = std::is_same<T, half>::value ? kk.store_f16 : std::is_same<T, bfloat16>::value ? kk.store_bf16 : nullptr;
         if (unit && rounding) rounding(run, reinterpret_cast<uint16_t*>(d), n);
@@ -648,10 +656,13 @@ void fill_bias(const Problem& p) {
     for (int64_t i = 0; i < p.M; ++i)
       for (int64_t j = 0; j < p.N; ++j) {
         T* d = const_cast<T*>(o.y.at(i, j));
-        if constexpr (is_float_type<T>()) store(d, p.use_c ? (float)p.beta * load(o.c.at(i, j)) : 0.0f);
-        else {
+        if constexpr (is_float_type<T>()) {
+          const float v = p.use_c ? (float)p.beta * load(o.c.at(i, j)) : 0.0f;
+          store(d, p.relu && v < 0.0f ? 0.0f : v);
+        } else {
           using U = std::make_unsigned_t<T>;
-          *d = p.use_c ? (T)((U)(int64_t)p.beta * (U)*o.c.at(i, j)) : (T)0;
+          const T v = p.use_c ? (T)((U)(int64_t)p.beta * (U)*o.c.at(i, j)) : (T)0;
+          *d = p.relu && v < 0 ? (T)0 : v;
         }
       }
   }
@@ -680,7 +691,7 @@ void matmul_int(const Problem& p) {
       for (int64_t j = 0; j < p.N; ++j) {
         U v = alpha * row[j];
         if (p.use_c) v += beta * (U)*o.c.at(i, j);
-        *const_cast<T*>(o.y.at(i, j)) = (T)v;
+        *const_cast<T*>(o.y.at(i, j)) = p.relu && (T)v < 0 ? (T)0 : (T)v;
       }
     }
   });
@@ -724,6 +735,8 @@ void matmul_check(const std::string& op, const KernelArgs& a) {
   for (int d = 0; d < r && Y.numel() > 0; ++d)
     if (Y.shape[d] > 1 && Y.strides[d] == 0)
       fail("E_UNSUPPORTED", op + ": Y may not be a broadcast (stride 0) view: " + describe(op, a));
+  const std::string act = a.attrs.str("activation", "none");
+  if (act != "none" && act != "relu") fail("E_ARGUMENT", op + ": activation must be 'none' or 'relu', got '" + act + "'");
   const double alpha = a.attrs.num("alpha", 1.0), beta = a.attrs.num("beta", 0.0);
   auto integral = [](double v) { return std::abs(v) < 9.2e18 && v == (double)(int64_t)v; };
   if (!is_float(t) && (!integral(alpha) || !integral(beta)))

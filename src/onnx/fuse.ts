@@ -18,6 +18,8 @@
 //                                then one sequential run of memory, where in place its rows lie N
 //                                floats apart (streamed from DRAM that way, a cold weight cost ~25%
 //                                more), as onnxruntime pre-packs constant weights
+//   KilnMatMul -> Relu           on the CPU, one KilnMatMul whose epilogue applies the ReLU
+//                                (kiln_activation 'relu'; onnxruntime fuses Gemm -> Relu alike)
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -194,6 +196,17 @@ export async function fuse(c: FuseContext): Promise<void> {
       outputs: biased ? [add.outputs[0]] : mm.outputs,
       attrs: new Map(mm.attrs).set('alpha', { name: 'alpha', type: 1, f: alpha }),
     });
+  }
+  nodes = nodes.filter((n) => !removed.has(n));
+
+  uses = consumers();
+  for (const mm of nodes) {
+    if (c.kind !== 'cpu' || mm.opType !== 'KilnMatMul' || mm.attrs.has('kiln_activation')) continue;
+    const relu = only(mm.outputs[0]);
+    if (relu?.opType !== 'Relu') continue;
+    removed.add(relu);
+    mm.outputs = [relu.outputs[0]];
+    mm.attrs = new Map(mm.attrs).set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode('relu') });
   }
   nodes = nodes.filter((n) => !removed.has(n));
 

@@ -1,5 +1,5 @@
-// Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale
-// and a bias), Gemm (bias fused through MatMul's C operand),
+// Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale,
+// a bias and, on the CPU, a following Relu), Gemm (bias fused through MatMul's C operand),
 // Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
 // LayerNormalization, InstanceNormalization.
 import { fail } from '../../errors.js';
@@ -8,7 +8,7 @@ import { withTemps } from '../../ops/temps.js';
 import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
 import { empty, run1, runInto } from '../../ops/run.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt } from '../attrs.js';
+import { attrFloat, attrInt, attrString } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
 import { binary, input, singleOutput, usedOutputs } from './util.js';
@@ -75,11 +75,27 @@ function groupNorm(ctx: OpContext): Tensor {
 
 const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
-/** alpha * MatMul(A, B) [+ Bias] in one MatMul, with Bias as its C operand (built by fuse.ts). */
+/**
+ * act(alpha * MatMul(A, B) [+ Bias]) in one MatMul, with Bias as its C operand and act (attribute
+ * kiln_activation, set by fuse.ts on the CPU only) as the CPU kernel's epilogue.
+ */
 function fusedMatmul(ctx: OpContext): Tensor {
+  const relu = attrString(ctx.node, 'kiln_activation', 'none') === 'relu';
+  if (!relu) return fusedLinear(ctx, {});
+  const out = fusedLinear(ctx, { activation: 'relu' });
+  if (out.device === 'cpu') return out;
+  try {
+    return k.relu(out);  // a node fused for the CPU, run elsewhere
+  } finally {
+    out.dispose();
+  }
+}
+
+function fusedLinear(ctx: OpContext, act: { activation?: 'relu' }): Tensor {
   const a = input(ctx, 0), b = input(ctx, 1), bias = ctx.inputs[2];
   const alpha = attrFloat(ctx.node, 'alpha', 1);
-  if (attrInt(ctx.node, 'kiln_b_slivers', 0)) return sliverMatmul(ctx, a, b, bias, alpha);
+  const native = a.device === 'cpu' ? act : {};
+  if (attrInt(ctx.node, 'kiln_b_slivers', 0)) return sliverMatmul(ctx, a, b, bias, alpha, native);
   return withTemps((t) => {
     if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && (!bias || bias.dtype === a.dtype)) {
       const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
@@ -87,10 +103,14 @@ function fusedMatmul(ctx: OpContext): Tensor {
       const out = [...batch, M, N];
       if (K === K2 && (!bias || broadcastShapes('Add', bias.shape, out).join() === out.join())) {
         const ins = [t.expand(a, [...batch, M, K]), t.expand(b, [...batch, K, N]), ...(bias ? [t.expand(bias, out)] : [])];
-        return run1('MatMul', ins, out, a.dtype, { alpha, beta: bias ? 1 : 0 });
+        return run1('MatMul', ins, out, a.dtype, { alpha, beta: bias ? 1 : 0, ...native });
       }
     }
     // shapes MatMul's own broadcasting handles (1-D operands): the unfused ops
+    if (native.activation) {
+      const y = t.add(fusedLinear(ctx, {}));
+      return k.relu(y);
+    }
     if (alpha === 1 && !bias) return k.matmul(a, b);
     const product = t.add(k.matmul(a, b));
     const scaled = alpha === 1 ? product : binary('Mul', product, t.add(k.full([], alpha, { dtype: product.dtype, device: product.device })));
@@ -105,7 +125,7 @@ function fusedMatmul(ctx: OpContext): Tensor {
  * holding B's columns [s*w, (s+1)*w). One MatMul batched over the slivers: A broadcast to each,
  * and Y [..., M, S*w] written through a [S, M, w] view (sliver s at column s*w), as is the bias.
  */
-function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number): Tensor {
+function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number, act: { activation?: 'relu' }): Tensor {
   const [S, K, w] = b.shape, N = S * w;
   if (a.rank < 2 || a.shape[a.rank - 1] !== K)
     fail('E_SHAPE', `node '${ctx.node.name}' (MatMul): A ${a.describe()} does not fit B [${K}, ${N}]`);
@@ -118,7 +138,7 @@ function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undef
       const yv = t.add(y.withLayout('matmul', [S, M, w], [w, N, 1]));
       const ins = [av, b];
       if (bias) ins.push(t.add(bias.withLayout('matmul', [S, M, w], [w * bias.strides[0], 0, bias.strides[0]])));
-      runInto('MatMul', ins, [yv], { alpha, beta: bias ? 1 : 0 });
+      runInto('MatMul', ins, [yv], { alpha, beta: bias ? 1 : 0, ...act });
     });
     return y;
   } catch (e) {
