@@ -127,6 +127,32 @@ describe('onnx replays (cpu)', () => {
     }
   });
 
+  it('records runs whose host reads are shape arithmetic (Shape -> Gather -> Mul -> Concat -> Reshape), per input shape', async () => {
+    // y = Relu(Reshape(x, [2 * N, -1])) for x [N, 6]: the target shape is computed on every run from
+    // x's shape, as exporters write dynamic reshapes, and read on the host by Reshape
+    const g = new GraphBuilder('dynamic-reshape');
+    const x = g.input('x', 'float32', ['N', 6]);
+    const n = g.node('Gather', [g.node('Shape', [x]), g.ints([0])], { axis: 0 });
+    const target = g.node('Concat', [g.node('Mul', [n, g.ints([2])]), g.ints([-1])], { axis: 0 });
+    g.node('Relu', [g.node('Reshape', [x, target])], {}, { outputs: ['y'] });
+    g.output('y', 'float32', ['M', 3]);
+    const s = (await kiln.onnx.load(g.toBytes())) as kiln.onnx.KilnSession;
+    try {
+      for (const N of [2, 2, 5, 2, 5]) {
+        const v = Float32Array.from(values(N * 6, N + 40));
+        const xv = kiln.tensor(v, { shape: [N, 6] });
+        const { y } = await s.run({ x: xv });
+        expect(y.shape).toEqual([2 * N, 3]);
+        expect(Array.from((await y.data()) as Float32Array)).toEqual(Array.from(v, (e) => Math.max(0, e)));
+        y.dispose();
+        xv.dispose();
+      }
+      expect(s.replays()).toEqual([{ kernels: expect.any(Number) }, { kernels: expect.any(Number) }]);
+    } finally {
+      await s.dispose();
+    }
+  });
+
   it('does not record a run that reads values back to the host or returns an input, and still runs it right', async () => {
     // Reshape by a shape the caller feeds: the engine reads it on the host on every run
     const g = new GraphBuilder('reshape-fed');

@@ -68,6 +68,12 @@ class GraphPlan {
   folded = 0;
   /** Values to free after order[i]. */
   frees: string[][] = [];
+  /**
+   * Values computed from input shapes and constants only (Shape, Size, then any node without a
+   * subgraph over such values and constants: an exporter's shape arithmetic). A run that reads one
+   * on the host can still be recorded: the value is the same for every run of that input signature.
+   */
+  shapeDerived = new Set<string>();
 
   constructor(readonly graph: Graph, readonly model: Model, readonly device: string, readonly outer: Set<string>) {}
 
@@ -89,6 +95,15 @@ class GraphPlan {
     await this.fold(fed);
     this.dropUnused();
     this.planFrees();
+    this.findShapeDerived(fed);
+  }
+
+  private findShapeDerived(fed: Set<string>): void {
+    const known = (name: string) => !name || this.shapeDerived.has(name) || (this.constants.has(name) && !fed.has(name));
+    for (const n of this.order) {
+      const fromShapes = n.opType === 'Shape' || n.opType === 'Size' || (n.subgraphs.size === 0 && n.inputs.length > 0 && n.inputs.every(known));
+      if (fromShapes) for (const o of n.outputs) if (o) this.shapeDerived.add(o);
+    }
   }
 
   /** Runs, at load, every node whose inputs are all constants (Shape: whose input shape is static). */
@@ -231,7 +246,7 @@ class GraphPlan {
     const host = async (name: string, t: Tensor) => {
       let h = this.hosts.get(name) ?? runHosts.get(name);
       if (!h) {
-        rec?.invalidate(`the value '${name}' is read back to the host during the run`);
+        if (!this.shapeDerived.has(name)) rec?.invalidate(`the value '${name}' is read back to the host during the run`);
         runHosts.set(name, (h = await hostOf(t)));
       }
       return h;
