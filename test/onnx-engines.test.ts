@@ -109,7 +109,8 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
     // its 2 BatchNormalizations folds into its Conv,
     // and where the device has the native Conv (the CPU) each Conv's Relu joins it, and so does the
     // first one's 2x2 MaxPool.
-    expect(enc.stats.nodes).toBe(34 - 4 - 6 - 1);
+    // On the CPU the GELU then joins its MatMul's epilogue.
+    expect(enc.stats.nodes).toBe(34 - 4 - 6 - 1 - (device === 'cpu' ? 1 : 0));
     expect(c.stats.nodes).toBe(10 - 2 - (hasNativeOp(resolveDevice(device).backend, 'Conv') ? 3 : 0));
     // The MLP's 6 (Gemm, Relu, Gemm, Relu, Gemm, Softmax): on the CPU each Relu joins its Gemm's epilogue.
     const m = (await kiln.onnx.load(paths.get('mlp')!, { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
@@ -145,26 +146,31 @@ forEachBackend('kiln engine: MatMul with a folded scale', (device) => {
   });
 });
 
-forEachBackend('kiln engine: MatMul -> Relu', (device) => {
-  it('gives max(0, A @ W + b) for 2-D and 1-D operands (one fused kernel on the CPU)', async () => {
+forEachBackend('kiln engine: MatMul -> Relu or Gelu', (device) => {
+  it('gives act(A @ W + b) for 2-D and 1-D operands (one fused kernel on the CPU)', async () => {
     const a = [0.5, -1.25, 2, 3], w = Array.from({ length: 4 * 3 }, (_, i) => (i % 5) - 2), b = [0.25, -0.5, 1];
-    const want = [0, 1, 2].map((j) => Math.max(0, a.reduce((acc, v, k) => acc + v * w[k * 3 + j], 0) + b[j]));
-    expect(want.filter((v) => v === 0).length).toBeGreaterThan(0);  // the ReLU clips something
-    for (const rank1 of [false, true]) {
-      const g = new GraphBuilder('dense-relu');
-      const x = g.input('x', 'float32', rank1 ? [4] : [1, 4]);
-      g.node('Relu', [g.node('Add', [g.node('MatMul', [x, g.floats([4, 3], w)]), g.floats([3], b)])], {}, { outputs: ['y'] });
-      g.output('y', 'float32', rank1 ? [3] : [1, 3]);
-      const s = (await kiln.onnx.load(g.toBytes(), { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
-      expect(s.stats.nodes).toBe(device === 'cpu' ? 1 : 2);
-      for (let run = 0; run < 2; ++run) {
-        const y = (await s.run({ x: kiln.tensor(a, { shape: rank1 ? [4] : [1, 4], device }) })).y;
-        expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
-        expectValues((await y.data()) as Float32Array, want, { rtol: 1e-6, atol: 1e-6 }, `rank ${rank1 ? 1 : 2} run ${run}`);
-        y.dispose();
+    const dense = [0, 1, 2].map((j) => a.reduce((acc, v, k) => acc + v * w[k * 3 + j], 0) + b[j]);
+    const acts = {
+      Relu: (x: number) => Math.max(0, x),
+      Gelu: (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+    };
+    expect(dense.some((v) => v < 0)).toBe(true);  // the activations clip or bend something
+    for (const [op, f] of Object.entries(acts))
+      for (const rank1 of [false, true]) {
+        const g = new GraphBuilder('dense-act');
+        const x = g.input('x', 'float32', rank1 ? [4] : [1, 4]);
+        g.node(op, [g.node('Add', [g.node('MatMul', [x, g.floats([4, 3], w)]), g.floats([3], b)])], op === 'Gelu' ? { approximate: 'tanh' } : {}, { outputs: ['y'] });
+        g.output('y', 'float32', rank1 ? [3] : [1, 3]);
+        const s = (await kiln.onnx.load(g.toBytes({ opset: 20 }), { device })) as kiln.onnx.InferenceSession & { stats: { nodes: number } };
+        expect(s.stats.nodes).toBe(device === 'cpu' ? 1 : 2);
+        for (let run = 0; run < 2; ++run) {
+          const y = (await s.run({ x: kiln.tensor(a, { shape: rank1 ? [4] : [1, 4], device }) })).y;
+          expect(y.shape).toEqual(rank1 ? [3] : [1, 3]);
+          expectValues((await y.data()) as Float32Array, dense.map(f), { rtol: 1e-5, atol: 1e-6 }, `${op} rank ${rank1 ? 1 : 2} run ${run}`);
+          y.dispose();
+        }
+        await s.dispose();
       }
-      await s.dispose();
-    }
   });
 });
 

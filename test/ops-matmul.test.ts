@@ -170,29 +170,40 @@ forEachBackend('matmul', (device) => {
   });
 });
 
-// The CPU kernel's epilogue activation (the ONNX engine fuses Gemm -> Relu into it): every kernel
-// path (gemv, narrow N, small M with B in place, packed gemm, K = 0, integers) gives relu of what
-// the same product gives without it.
-it('cpu MatMul activation relu: max(0, y) on every kernel path and dtype, and only none or relu', async () => {
+// The CPU kernel's epilogue activation (the ONNX engine fuses Gemm -> Relu and dense -> Gelu into
+// it): every kernel path (gemv, narrow N, small M with B in place, packed gemm, K = 0, integers)
+// gives the activation of what the same product gives without it: relu exactly; gelu exactly in
+// float32 (the same vectorized function as the Gelu op) and within rounding in float16/bfloat16
+// (the fused form applies it before rounding Y).
+it('cpu MatMul activation: relu, gelu and gelu_tanh on every kernel path and dtype, and nothing else', async () => {
   const r = rngFor('matmul-activation');
   const cases = new Cases();
   const shapes: [number, number, number, number][] = [[1, 1, 64, 40], [1, 40, 64, 1], [1, 32, 100, 10], [1, 16, 300, 96], [1, 150, 300, 70], [3, 9, 17, 33], [1, 5, 0, 7]];
+  const acts = { relu: (y: kiln.Tensor) => kiln.relu(y), gelu: (y: kiln.Tensor) => kiln.gelu(y), gelu_tanh: (y: kiln.Tensor) => kiln.gelu(y, { approximate: 'tanh' }) };
   for (const dtype of ['float32', 'float16', 'bfloat16', 'int32'] as DType[])
-    for (const [B, M, K, N] of shapes)
-      for (const [alpha, bias] of [[1, false], [isInt(dtype) ? 2 : 0.5, true]] as const)
-        await cases.run(`${dtype} ${B}x${M}x${K}x${N} alpha ${alpha} bias ${bias}`, async () => {
-          const a = operand(r, 'cpu', dtype, [B, M, K], 'contiguous'), b = operand(r, 'cpu', dtype, [B, K, N], 'contiguous');
-          const c = bias ? operand(r, 'cpu', dtype, [B, M, N], 'contiguous') : undefined;
-          const ins = [a.t, b.t, ...(c ? [c.t] : [])];
-          const attrs = { alpha, beta: bias ? 1 : 0 };
-          const plain = runOp('MatMul', ins, [{ shape: [B, M, N], dtype }], attrs)[0];
-          const fused = runOp('MatMul', ins, [{ shape: [B, M, N], dtype }], { ...attrs, activation: 'relu' })[0];
-          const want = Array.from((await plain.data()) as ArrayLike<number>, (v) => Math.max(0, Number(v)));
-          expect(want.some((v) => v === 0) || M * N * K === 0).toBe(true);
-          expectValues(Array.from((await fused.data()) as ArrayLike<number>, Number), want, { rtol: 0, atol: 0 });
-          for (const t of [plain, fused, ...ins]) t.dispose();
-        });
+    for (const [act, f] of Object.entries(acts))
+      for (const [B, M, K, N] of shapes)
+        for (const [alpha, bias] of [[1, false], [isInt(dtype) ? 2 : 0.5, true]] as const) {
+          if (isInt(dtype) && act !== 'relu') continue;
+          await cases.run(`${dtype} ${act} ${B}x${M}x${K}x${N} alpha ${alpha} bias ${bias}`, async () => {
+            const a = operand(r, 'cpu', dtype, [B, M, K], 'contiguous'), b = operand(r, 'cpu', dtype, [B, K, N], 'contiguous');
+            const c = bias ? operand(r, 'cpu', dtype, [B, M, N], 'contiguous') : undefined;
+            const ins = [a.t, b.t, ...(c ? [c.t] : [])];
+            const attrs = { alpha, beta: bias ? 1 : 0 };
+            // the product without activation, in float32 where Y is rounded (the fused epilogue sees float32)
+            const wide = dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
+            const plain = runOp('MatMul', ins.map((t) => t.cast(wide)), [{ shape: [B, M, N], dtype: wide }], attrs)[0];
+            const want = f(plain);
+            const fused = runOp('MatMul', ins, [{ shape: [B, M, N], dtype }], { ...attrs, activation: act })[0];
+            const w = Array.from((await want.data()) as ArrayLike<number>, Number);
+            if (act === 'relu') expect(w.some((v) => v === 0) || M * N * K === 0).toBe(true);
+            expectValues(Array.from((await fused.data()) as ArrayLike<number>, Number), w, wide === dtype ? { rtol: 0, atol: 0 } : tolFor(dtype));
+            for (const t of [plain, want, fused, ...ins]) t.dispose();
+          });
+        }
   cases.done();
   const x = kiln.ones([2, 2]);
-  expectKilnError(() => runOp('MatMul', [x, x], [{ shape: [2, 2], dtype: 'float32' }], { activation: 'gelu' }), 'E_ARGUMENT');
+  expectKilnError(() => runOp('MatMul', [x, x], [{ shape: [2, 2], dtype: 'float32' }], { activation: 'swish' }), 'E_ARGUMENT');
+  const n = kiln.ones([2, 2], { dtype: 'int32' });
+  expectKilnError(() => runOp('MatMul', [n, n], [{ shape: [2, 2], dtype: 'int32' }], { activation: 'gelu' }), 'E_UNSUPPORTED');
 });

@@ -1,6 +1,8 @@
 // MatMul: Y[..., M, N] = act(alpha * A[..., M, K] @ B[..., K, N] + beta * C[..., M, N])
-//   act: attribute activation 'none' (default) or 'relu' (max(0, y); NaN stays NaN, as Relu's), applied
-//   in the epilogue while the tile is in registers or cache: an MLP's Gemm -> Relu in one pass.
+//   act: attribute activation 'none' (default), 'relu' (max(0, y); NaN stays NaN, as Relu's), or for
+//   float dtypes 'gelu' / 'gelu_tanh' (as the Gelu op computes them: vmath.h on float32, before a
+//   float16/bfloat16 Y is rounded), applied in the epilogue while the rows are in cache: an MLP's
+//   Gemm -> Relu or a transformer's dense -> GELU in one pass over Y.
 //   A, B, Y share one rank (>= 2) and their batch dims (the front end broadcasts with stride 0);
 //   C is optional and already broadcast to Y's shape. Every operand is a strided view: transposed
 //   and sliced operands are read in place by the packers, and Y is written through its strides.
@@ -47,6 +49,7 @@
 #include "cpu_info.h"
 #include "elementwise_common.h"
 #include "matmul_kernels.h"
+#include "vmath.h"
 
 namespace kiln {
 namespace {
@@ -118,16 +121,42 @@ int64_t batch_offset(const View& v, int64_t b) {
   return off;
 }
 
+enum class Activation { None, Relu, Gelu, GeluTanh };
+
+// The activation attribute; unknown names are E_ARGUMENT, GELU on integers E_UNSUPPORTED.
+Activation activation_of(const std::string& op, const KernelArgs& a) {
+  const std::string s = a.attrs.str("activation", "none");
+  const Activation act = s == "none" ? Activation::None : s == "relu" ? Activation::Relu : s == "gelu" ? Activation::Gelu
+                       : s == "gelu_tanh" ? Activation::GeluTanh
+                       : (fail("E_ARGUMENT", op + ": activation must be 'none', 'relu', 'gelu' or 'gelu_tanh', got '" + s + "'"), Activation::None);
+  if ((act == Activation::Gelu || act == Activation::GeluTanh) && !is_float(a.out[0].dtype))
+    fail("E_UNSUPPORTED", op + ": activation '" + s + "' needs a float dtype");
+  return act;
+}
+
+// v[0, n) = act(v[0, n)) for a float activation, in place.
+void activate(Activation act, float* v, int64_t n) {
+  if (act == Activation::Relu) {
+    for (int64_t j = 0; j < n; ++j) v[j] = v[j] < 0.0f ? 0.0f : v[j];
+  } else if (act == Activation::Gelu || act == Activation::GeluTanh) {
+    const vm::VMath& m = vm::vmath();
+    if (vm::UnaryFn f = act == Activation::Gelu ? m.gelu : m.gelu_tanh) return f(v, v, n);
+    for (int64_t j = 0; j < n; ++j) {  // the portable set: the Gelu op's scalar formulas
+      const float x = v[j];
+      v[j] = act == Activation::Gelu ? 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f))
+                                     : 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    }
+  }
+}
+
 // Parsed call: sizes, attrs and the four views (C may be absent).
 struct Problem {
   const View *A, *B, *C, *Y;
   int64_t batch, M, N, K;
   double alpha, beta;
   bool use_c;  // C present and beta != 0
-  bool relu;   // activation 'relu'
+  Activation act;
 };
-
-bool relu_attr(const KernelArgs& a) { return a.attrs.str("activation", "none") == "relu"; }
 
 Problem problem_of(const KernelArgs& a) {
   Problem p;
@@ -144,7 +173,7 @@ Problem problem_of(const KernelArgs& a) {
   p.alpha = a.attrs.num("alpha", 1.0);
   p.beta = a.attrs.num("beta", 0.0);
   p.use_c = p.C && p.beta != 0;
-  p.relu = relu_attr(a);
+  p.act = activation_of("MatMul", a);
   return p;
 }
 
@@ -234,7 +263,7 @@ template <typename T>
 void finish(const Kernels& kk, const Problem& p, Mat<T> y, Mat<T> c, int64_t i0, int64_t j0, int64_t mr, int64_t nr,
             const float* acc, int64_t ld, bool in_place) {
   const float alpha = (float)p.alpha, beta = (float)p.beta;
-  if (in_place && alpha == 1.0f && !p.use_c && !p.relu) return;
+  if (in_place && alpha == 1.0f && !p.use_c && p.act == Activation::None) return;
   constexpr int64_t kRun = 256;
   alignas(64) float run[kRun];
   for (int64_t i = 0; i < mr; ++i) {
@@ -259,8 +288,7 @@ void finish(const Kernels& kk, const Problem& p, Mat<T> y, Mat<T> c, int64_t i0,
           for (int64_t j = 0; j < n; ++j) v[j] = alpha * s[j] + beta * load(cr + j * c.cs);
         }
       }
-      if (p.relu)
-        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < 0.0f ? 0.0f : v[j];
+      activate(p.act, v, n);
       if (v == run) {
         auto rounding = std::is_same<T, half>::value ? kk.store_f16 : std::is_same<T, bfloat16>::value ? kk.store_bf16 : nullptr;
         if (unit && rounding) rounding(run, reinterpret_cast<uint16_t*>(d), n);
@@ -657,12 +685,13 @@ void fill_bias(const Problem& p) {
       for (int64_t j = 0; j < p.N; ++j) {
         T* d = const_cast<T*>(o.y.at(i, j));
         if constexpr (is_float_type<T>()) {
-          const float v = p.use_c ? (float)p.beta * load(o.c.at(i, j)) : 0.0f;
-          store(d, p.relu && v < 0.0f ? 0.0f : v);
+          float v = p.use_c ? (float)p.beta * load(o.c.at(i, j)) : 0.0f;
+          activate(p.act, &v, 1);
+          store(d, v);
         } else {
           using U = std::make_unsigned_t<T>;
           const T v = p.use_c ? (T)((U)(int64_t)p.beta * (U)*o.c.at(i, j)) : (T)0;
-          *d = p.relu && v < 0 ? (T)0 : v;
+          *d = p.act == Activation::Relu && v < 0 ? (T)0 : v;
         }
       }
   }
@@ -691,7 +720,7 @@ void matmul_int(const Problem& p) {
       for (int64_t j = 0; j < p.N; ++j) {
         U v = alpha * row[j];
         if (p.use_c) v += beta * (U)*o.c.at(i, j);
-        *const_cast<T*>(o.y.at(i, j)) = p.relu && (T)v < 0 ? (T)0 : (T)v;
+        *const_cast<T*>(o.y.at(i, j)) = p.act == Activation::Relu && (T)v < 0 ? (T)0 : (T)v;
       }
     }
   });
@@ -735,8 +764,7 @@ void matmul_check(const std::string& op, const KernelArgs& a) {
   for (int d = 0; d < r && Y.numel() > 0; ++d)
     if (Y.shape[d] > 1 && Y.strides[d] == 0)
       fail("E_UNSUPPORTED", op + ": Y may not be a broadcast (stride 0) view: " + describe(op, a));
-  const std::string act = a.attrs.str("activation", "none");
-  if (act != "none" && act != "relu") fail("E_ARGUMENT", op + ": activation must be 'none' or 'relu', got '" + act + "'");
+  activation_of(op, a);
   const double alpha = a.attrs.num("alpha", 1.0), beta = a.attrs.num("beta", 0.0);
   auto integral = [](double v) { return std::abs(v) < 9.2e18 && v == (double)(int64_t)v; };
   if (!is_float(t) && (!integral(alpha) || !integral(beta)))

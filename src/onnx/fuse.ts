@@ -18,8 +18,9 @@
 //                                then one sequential run of memory, where in place its rows lie N
 //                                floats apart (streamed from DRAM that way, a cold weight cost ~25%
 //                                more), as onnxruntime pre-packs constant weights
-//   KilnMatMul -> Relu           on the CPU, one KilnMatMul whose epilogue applies the ReLU
-//                                (kiln_activation 'relu'; onnxruntime fuses Gemm -> Relu alike)
+//   KilnMatMul -> Relu or Gelu   on the CPU, one KilnMatMul whose epilogue applies the activation
+//                                (kiln_activation 'relu', 'gelu' or 'gelu_tanh'; onnxruntime fuses
+//                                Gemm -> Relu alike): an MLP's layers, a transformer's up-projection
 //   Relu -> MaxPool              MaxPool -> Relu (equal, as Relu is monotonic; the Relu then
 //                                touches the pooled, smaller tensor)
 // A rewrite only applies when every intermediate it removes has a single consumer and is not a
@@ -202,11 +203,13 @@ export async function fuse(c: FuseContext): Promise<void> {
   uses = consumers();
   for (const mm of nodes) {
     if (c.kind !== 'cpu' || mm.opType !== 'KilnMatMul' || mm.attrs.has('kiln_activation')) continue;
-    const relu = only(mm.outputs[0]);
-    if (relu?.opType !== 'Relu') continue;
-    removed.add(relu);
-    mm.outputs = [relu.outputs[0]];
-    mm.attrs = new Map(mm.attrs).set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode('relu') });
+    const act = only(mm.outputs[0]);
+    const approximate = act?.opType === 'Gelu' ? attrString(act, 'approximate', 'none') : undefined;
+    const name = act?.opType === 'Relu' ? 'relu' : approximate === 'none' ? 'gelu' : approximate === 'tanh' ? 'gelu_tanh' : undefined;
+    if (!act || !name) continue;
+    removed.add(act);
+    mm.outputs = [act.outputs[0]];
+    mm.attrs = new Map(mm.attrs).set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode(name) });
   }
   nodes = nodes.filter((n) => !removed.has(n));
 

@@ -1,5 +1,5 @@
 // Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale,
-// a bias and, on the CPU, a following Relu), Gemm (bias fused through MatMul's C operand),
+// a bias and, on the CPU, a following Relu or Gelu), Gemm (bias fused through MatMul's C operand),
 // Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
 // LayerNormalization, InstanceNormalization.
 import { fail } from '../../errors.js';
@@ -75,23 +75,33 @@ function groupNorm(ctx: OpContext): Tensor {
 
 const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
+type Activation = 'relu' | 'gelu' | 'gelu_tanh';
+
+/** The composed form of each epilogue activation. */
+const ACTIVATIONS: Record<Activation, (y: Tensor) => Tensor> = {
+  relu: (y) => k.relu(y),
+  gelu: (y) => k.gelu(y),
+  gelu_tanh: (y) => k.gelu(y, { approximate: 'tanh' }),
+};
+
 /**
  * act(alpha * MatMul(A, B) [+ Bias]) in one MatMul, with Bias as its C operand and act (attribute
  * kiln_activation, set by fuse.ts on the CPU only) as the CPU kernel's epilogue.
  */
 function fusedMatmul(ctx: OpContext): Tensor {
-  const relu = attrString(ctx.node, 'kiln_activation', 'none') === 'relu';
-  if (!relu) return fusedLinear(ctx, {});
-  const out = fusedLinear(ctx, { activation: 'relu' });
+  const act = attrString(ctx.node, 'kiln_activation', 'none');
+  if (act === 'none') return fusedLinear(ctx, {});
+  if (!(act in ACTIVATIONS)) fail('E_ARGUMENT', `node '${ctx.node.name}' (KilnMatMul): unknown kiln_activation '${act}'`);
+  const out = fusedLinear(ctx, { activation: act as Activation });
   if (out.device === 'cpu') return out;
   try {
-    return k.relu(out);  // a node fused for the CPU, run elsewhere
+    return ACTIVATIONS[act as Activation](out);  // a node fused for the CPU, run elsewhere
   } finally {
     out.dispose();
   }
 }
 
-function fusedLinear(ctx: OpContext, act: { activation?: 'relu' }): Tensor {
+function fusedLinear(ctx: OpContext, act: { activation?: Activation }): Tensor {
   const a = input(ctx, 0), b = input(ctx, 1), bias = ctx.inputs[2];
   const alpha = attrFloat(ctx.node, 'alpha', 1);
   const native = a.device === 'cpu' ? act : {};
@@ -107,10 +117,7 @@ function fusedLinear(ctx: OpContext, act: { activation?: 'relu' }): Tensor {
       }
     }
     // shapes MatMul's own broadcasting handles (1-D operands): the unfused ops
-    if (native.activation) {
-      const y = t.add(fusedLinear(ctx, {}));
-      return k.relu(y);
-    }
+    if (native.activation) return ACTIVATIONS[native.activation](t.add(fusedLinear(ctx, {})));
     if (alpha === 1 && !bias) return k.matmul(a, b);
     const product = t.add(k.matmul(a, b));
     const scaled = alpha === 1 ? product : binary('Mul', product, t.add(k.full([], alpha, { dtype: product.dtype, device: product.device })));
@@ -125,7 +132,7 @@ function fusedLinear(ctx: OpContext, act: { activation?: 'relu' }): Tensor {
  * holding B's columns [s*w, (s+1)*w). One MatMul batched over the slivers: A broadcast to each,
  * and Y [..., M, S*w] written through a [S, M, w] view (sliver s at column s*w), as is the bias.
  */
-function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number, act: { activation?: 'relu' }): Tensor {
+function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number, act: { activation?: Activation }): Tensor {
   const [S, K, w] = b.shape, N = S * w;
   if (a.rank < 2 || a.shape[a.rank - 1] !== K)
     fail('E_SHAPE', `node '${ctx.node.name}' (MatMul): A ${a.describe()} does not fit B [${K}, ${N}]`);
