@@ -113,7 +113,9 @@ forEachBackend('views and copies', (device) => {
 
 /** Values for each source dtype that exercise truncation, saturation, wrapping, NaN and bool rules. */
 const CAST_SPECIALS: Record<DType, number[]> = {
-  float32: [NaN, Infinity, -Infinity, -0, 0, 0.5, -0.5, 0.99, -0.99, 1.5, -1.7, 2.5, 127.9, 128, 255.9, 256, 300, -1, -129, -200.7, 65504, 65520, 70000, 2 ** 31, -(2 ** 31) - 5000, 3e9, -3e9, 1e20, -1e20, 1e-8, 3.4e38],
+  float32: [NaN, Infinity, -Infinity, -0, 0, 0.5, -0.5, 0.99, -0.99, 1.5, -1.7, 2.5, 127.9, 128, 255.9, 256, 300, -1, -129, -200.7, 65504, 65520, 70000, 2 ** 31, -(2 ** 31) - 5000, 3e9, -3e9, 1e20, -1e20, 1e-8, 3.4e38,
+    // ties and near-ties at float16 and bfloat16 precision (round to nearest even), float16 subnormals and its largest finite neighbours
+    1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 3 * 2 ** -11), 2049, 2051, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, 6e-8, 1e-5, -3e-5, 2 ** -25, 3 * 2 ** -25, 2 ** -14, 65519, 65519.99, -65520],
   float16: [NaN, Infinity, -Infinity, -0, 0, 0.5, -0.5, 1.5, -1.7, 2.5, 127.9, 255.9, 256, 300, -1, -129, 65504, 6e-8, 1000.5],
   bfloat16: [NaN, Infinity, -Infinity, -0, 0.5, -0.5, 1.5, -1.7, 255.9, 256, 300, -129, 3e9, -3e9, 1e20, -1e20, 2 ** 31, 1e-30],
   int32: [0, 1, -1, 127, 128, 255, 256, 257, -128, -129, 2147483647, -2147483648, 16777217, 65504, 65520, 1000000],

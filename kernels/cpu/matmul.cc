@@ -92,7 +92,7 @@ void gemv_axpy_portable(int64_t R, int64_t K, const float* x, int64_t ldx, const
 }
 
 const Kernels kPortable = {"portable", kPortMR, kPortNR, 256, 128, 2048,
-                           tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, nullptr, nullptr, {}};
+                           tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, {}};
 
 const Kernels* pick_kernels() {
   switch (cpu_isa()) {
@@ -290,7 +290,7 @@ void finish(const Kernels& kk, const Problem& p, Mat<T> y, Mat<T> c, int64_t i0,
       }
       activate(p.act, v, n);
       if (v == run) {
-        auto rounding = std::is_same<T, half>::value ? kk.store_f16 : std::is_same<T, bfloat16>::value ? kk.store_bf16 : nullptr;
+        auto rounding = std::is_same<T, half>::value ? vm::vmath().to_f16 : std::is_same<T, bfloat16>::value ? vm::vmath().to_bf16 : nullptr;
         if (unit && rounding) rounding(run, reinterpret_cast<uint16_t*>(d), n);
         else for (int64_t j = 0; j < n; ++j) store(d + j * y.cs, run[j]);
       }

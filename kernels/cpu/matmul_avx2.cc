@@ -218,46 +218,6 @@ void pack_b_cols(int64_t kc, int64_t nc, const void* b, int64_t ldb, float* dst)
   }
 }
 
-// ---- rounding stores ------------------------------------------------------------------------------
-
-void store_f16_avx2(const float* src, uint16_t* dst, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  if (i < n) {
-    alignas(32) float f[8] = {};
-    alignas(16) uint16_t h[8];
-    for (int64_t l = 0; l < n - i; ++l) f[l] = src[i + l];
-    _mm_store_si128(reinterpret_cast<__m128i*>(h), _mm256_cvtps_ph(_mm256_load_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    for (int64_t l = 0; l < n - i; ++l) dst[i + l] = h[l];
-  }
-}
-
-// Round to nearest even on the bit pattern, NaN -> its top half with the quiet bit (dtype.h's rule).
-void store_bf16_avx2(const float* src, uint16_t* dst, int64_t n) {
-  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(0x40);
-  int64_t i = 0;
-  auto round8 = [&](const float* s, uint16_t* d) {
-    const __m256 v = _mm256_loadu_ps(s);
-    const __m256i x = _mm256_castps_si256(v);
-    const __m256i hi = _mm256_srli_epi32(x, 16);
-    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_and_si256(hi, one)), 16);
-    r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
-    // 32 -> 16 bits: values are < 2^16, so an unsigned saturating pack is exact.
-    const __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), p);
-  };
-  for (; i + 8 <= n; i += 8) round8(src + i, dst + i);
-  if (i < n) {
-    alignas(32) float f[8] = {};
-    alignas(16) uint16_t h[8];
-    for (int64_t l = 0; l < n - i; ++l) f[l] = src[i + l];
-    round8(f, h);
-    for (int64_t l = 0; l < n - i; ++l) dst[i + l] = h[l];
-  }
-}
-
 constexpr int kMR = 6, kNV = 2;
 
 const Kernels kAvx2 = {
@@ -273,8 +233,6 @@ const Kernels kAvx2 = {
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},
      {pack_a_cols<kMR, 0>, pack_a_cols<kMR, 1>, pack_a_cols<kMR, 2>}},
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
-    store_f16_avx2,
-    store_bf16_avx2,
     {nullptr, tile_simd<Avx2, 1, kNV, kMR>, tile_simd<Avx2, 2, kNV, kMR>, tile_simd<Avx2, 3, kNV, kMR>, tile_simd<Avx2, 4, kNV, kMR>,
      tile_simd<Avx2, 5, kNV, kMR>},
 };

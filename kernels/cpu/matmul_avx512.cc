@@ -264,30 +264,6 @@ void pack_b_cols(int64_t kc, int64_t nc, const void* b, int64_t ldb, float* dst)
   }
 }
 
-// ---- rounding stores ------------------------------------------------------------------------------
-
-void store_f16_avx512(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = first_n(n - i);
-    const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm256_mask_storeu_epi16(dst + i, m, h);
-  }
-}
-
-// Round to nearest even on the bit pattern, NaN -> its top half with the quiet bit (dtype.h's rule).
-void store_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
-  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x40);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = first_n(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, src + i);
-    const __m512i x = _mm512_castps_si512(v);
-    const __m512i hi = _mm512_srli_epi32(x, 16);
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(x, bias), _mm512_and_si512(hi, one)), 16);
-    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_or_si512(hi, quiet));
-    _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtepi32_epi16(r));
-  }
-}
-
 constexpr int kMR = 14, kNV = 2;
 
 const Kernels kAvx512 = {
@@ -303,8 +279,6 @@ const Kernels kAvx512 = {
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},
      {pack_a_cols<kMR, 0>, pack_a_cols<kMR, 1>, pack_a_cols<kMR, 2>}},
     {{pack_b_rows<0>, pack_b_rows<1>, pack_b_rows<2>}, {pack_b_cols<0>, pack_b_cols<1>, pack_b_cols<2>}},
-    store_f16_avx512,
-    store_bf16_avx512,
     {nullptr, tile_simd<Avx512, 1, kNV, kMR>, tile_simd<Avx512, 2, kNV, kMR>, tile_simd<Avx512, 3, kNV, kMR>, tile_simd<Avx512, 4, kNV, kMR>,
      tile_simd<Avx512, 5, kNV, kMR>, tile_simd<Avx512, 6, kNV, kMR>, tile_simd<Avx512, 7, kNV, kMR>, tile_simd<Avx512, 8, kNV, kMR>,
      tile_simd<Avx512, 9, kNV, kMR>, tile_simd<Avx512, 10, kNV, kMR>, tile_simd<Avx512, 11, kNV, kMR>, tile_simd<Avx512, 12, kNV, kMR>,

@@ -43,10 +43,6 @@ struct Kernels {
   PackFn pack_a[2][3];
   PackFn pack_b[2][3];
 
-  // dst[0, n) = src[0, n) rounded to float16 / bfloat16 bits (RNE, NaN stays NaN); null: scalar.
-  void (*store_f16)(const float* src, uint16_t* dst, int64_t n);
-  void (*store_bf16)(const float* src, uint16_t* dst, int64_t n);
-
   // tile_rows[m] for 1 <= m < mr (null: the driver pads the tile instead): `tile` for the first m
   // rows of a packed A sliver (still mr floats per k) with a full NR-wide B sliver; writes only
   // those m rows of c. Spares the padded rows' FMAs when M % mr is small (M = 32 with mr = 14).

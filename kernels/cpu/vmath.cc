@@ -42,7 +42,7 @@ double exp_shift_sum_portable(const float* x, float shift, float* y, int64_t n) 
 }
 
 const VMath kPortable = {"portable", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                         max_portable, exp_shift_sum_portable, nullptr, nullptr, nullptr};
+                         max_portable, exp_shift_sum_portable, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 
 }  // namespace
 

@@ -1,7 +1,8 @@
 // Vectorized float32 transcendental math over contiguous runs: the interface between its users
 // (elementwise_map.h for the unary ops, normalization.cc for Softmax/LogSoftmax) and the per-ISA
 // sets (vmath_avx512.cc, vmath_avx2.cc, both built from vmath_simd.h; the portable set in vmath.cc).
-//   y[i] = f(x[i]) for i in [0, n): exp, log, tanh, erf, sigmoid, silu, gelu ('none'), gelu_tanh.
+//   y[i] = f(x[i]) for i in [0, n): exp, log, tanh, erf, sigmoid, silu, gelu ('none'), gelu_tanh;
+//   and float16 / bfloat16 conversion of runs (Cast, matmul's float16 and bfloat16 outputs).
 //   y may be x exactly (in place) but must not partly overlap it.
 // Accuracy of the SIMD sets (test/ops-vmath.test.ts sweeps the float range against float64; worst
 // seen): exp 0.9 ulp, log 0.7, tanh 1.3, erf 2.3, sigmoid 2.5, silu 3, gelu 6.4, gelu_tanh 4 ulp
@@ -34,6 +35,12 @@ struct VMath {
   double (*sum)(const float* x, int64_t n);
   double (*sq_dev_sum)(const float* x, float shift, int64_t n);
   void (*normalize)(const float* x, float* y, int64_t n, float shift, float r, const float* s, const float* b);
+  // Float16 and bfloat16 runs (null in the portable set, whose callers keep dtype.h's scalar
+  // functions): to_*: y[i] = x[i] rounded to nearest even (overflow to inf, NaN stays NaN, subnormals
+  // exact), as the 16-bit patterns; from_f16: exact.
+  void (*to_f16)(const float* x, uint16_t* y, int64_t n);
+  void (*to_bf16)(const float* x, uint16_t* y, int64_t n);
+  void (*from_f16)(const uint16_t* x, float* y, int64_t n);
 };
 
 // The set for this process: cpu_isa()'s (vmath.cc).
