@@ -10,7 +10,8 @@
 // process's set has one (not the portable set, KILN_CPU_ISA=portable). Fast runs that read or write
 // float16 go through float32 staging blocks converted by vmath.h's vector conversions (run_staged),
 // where transcendental ops take vmath.h's functions too: dtype.h's scalar float16 rounding alone
-// cost ~4.5 ns per element. (bfloat16's scalar conversions vectorize as they are.)
+// cost ~4.5 ns per element. bfloat16 runs are staged only for those transcendental ops (its scalar
+// conversions vectorize as they are; its std::exp and friends do not).
 #pragma once
 #include <array>
 #include <tuple>
@@ -62,7 +63,7 @@ void run_contiguous(TOut* __restrict y, int64_t n, const F f, std::index_sequenc
 }
 
 // Float16 computes as float32 in staging blocks.
-template <typename T> constexpr bool staged() { return std::is_same<T, half>::value; }
+template <typename T> constexpr bool staged() { return std::is_same<T, half>::value || std::is_same<T, bfloat16>::value; }
 template <typename T> using staged_t = std::conditional_t<staged<T>(), float, T>;
 
 constexpr int64_t kStage = 256;
@@ -80,7 +81,9 @@ void run_staged(TOut* y, int64_t n, const F f, std::index_sequence<K...> seq, co
     constexpr size_t kk = decltype(k)::value;
     if constexpr (staged<T>()) {
       if ((Mask >> kk) & 1u) in[kk][0] = load(p);
-      else m.from_f16(reinterpret_cast<const uint16_t*>(p + i0), in[kk], b);
+      else if constexpr (std::is_same<T, half>::value) m.from_f16(reinterpret_cast<const uint16_t*>(p + i0), in[kk], b);
+      else
+        for (int64_t j = 0; j < b; ++j) in[kk][j] = load(p + i0 + j);
       return static_cast<const float*>(in[kk]);
     } else {
       return ((Mask >> kk) & 1u) ? p : p + i0;
@@ -96,7 +99,8 @@ void run_staged(TOut* y, int64_t n, const F f, std::index_sequence<K...> seq, co
       if (Mask == 0)
         if (vm::UnaryFn vf = vector_fn(f)) vf(src(std::integral_constant<size_t, 0>{}, x, i0, b)..., yb, b), done = true;
     if (!done) run_contiguous<Mask>(yb, b, f, seq, src(std::integral_constant<size_t, K>{}, x, i0, b)...);
-    if constexpr (staged<TOut>()) m.to_f16(out, reinterpret_cast<uint16_t*>(y + i0), b);
+    if constexpr (std::is_same<TOut, half>::value) m.to_f16(out, reinterpret_cast<uint16_t*>(y + i0), b);
+    else if constexpr (std::is_same<TOut, bfloat16>::value) m.to_bf16(out, reinterpret_cast<uint16_t*>(y + i0), b);
   }
 }
 
@@ -132,8 +136,10 @@ void map_views(const View& out, const std::array<const View*, sizeof...(TIn)>& i
       if (fast && mask == 0)
         if (vm::UnaryFn vf = vector_fn(f)) return vf(in[0]->template data<float>() + off[1], y, n);
     }
-    if constexpr (staged<TOut>() || (staged<TIn>() || ...)) {
-      if (fast && vm::vmath().to_f16) {  // a set with conversions (not the portable one)
+    constexpr bool f16 = std::is_same<TOut, half>::value || (std::is_same<TIn, half>::value || ...);
+    constexpr bool bf16_unary = N == 1 && std::is_same<TOut, bfloat16>::value && (std::is_same<TIn, bfloat16>::value && ...);
+    if constexpr (f16 || bf16_unary) {
+      if (fast && vm::vmath().to_f16 && (f16 || vector_fn(f))) {  // a set with conversions (not the portable one)
         with_mask<0, (1u << N)>(mask, [&](auto m) {
           run_staged<decltype(m)::value>(y, n, f, seq, (in[K]->template data<TIn>() + off[K + 1])...);
         });
