@@ -79,13 +79,7 @@ void from_f16(const uint16_t* src, float* dst, int64_t n) {
 }  // namespace
 
 const VMath* vmath_avx2() {
-  static const VMath s = [] {
-    VMath v = simd_set("avx2");
-    v.to_f16 = to_f16;
-    v.to_bf16 = to_bf16;
-    v.from_f16 = from_f16;
-    return v;
-  }();
+  static const VMath s = simd_set("avx2", to_f16, to_bf16, from_f16);
   return &s;
 }
 

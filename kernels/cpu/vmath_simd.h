@@ -257,10 +257,11 @@ void normalize_run(const float* x, float* y, int64_t n, float shift, float r, co
   }
 }
 
-VMath simd_set(const char* name) {
+// The set, with the ISA file's own float16/bfloat16 conversions (their intrinsics differ per ISA).
+VMath simd_set(const char* name, decltype(VMath::to_f16) to_f16, decltype(VMath::to_bf16) to_bf16, decltype(VMath::from_f16) from_f16) {
   return {name, map_run<exp_v>, map_run<log_v>, map_run<tanh_v>, map_run<erf_v>, map_run<sigmoid_v>,
           map_run<silu_v>, map_run<gelu_v>, map_run<gelu_tanh_v>, max_run, exp_shift_sum_run,
-          sum_run, sq_dev_sum_run, normalize_run};
+          sum_run, sq_dev_sum_run, normalize_run, to_f16, to_bf16, from_f16};
 }
 
 }  // namespace
