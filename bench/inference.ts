@@ -30,7 +30,7 @@ export interface InferenceRow {
 }
 
 export interface InferenceBenchOptions {
-  /** Fixture names (mlp, cnn, transformer) and/or .onnx paths. */
+  /** Fixture names (mlp, cnn, transformer, small-mlp) and/or .onnx paths. */
   models?: string[];
   devices?: string[];
   budgetMs?: number;
@@ -113,7 +113,7 @@ export async function benchInference(o: InferenceBenchOptions = {}): Promise<Inf
   const { ort, reason } = loadOrt();
   if (!ort) log(`peer: ${reason}`);
   const rows: InferenceRow[] = [];
-  for (const spec of o.models ?? ['mlp', 'cnn', 'transformer']) {
+  for (const spec of o.models ?? Object.keys(FIXTURES)) {
     const fx = modelFor(spec);
     const contenders: Contender[] = [];
     let want: ArrayLike<number> | undefined;

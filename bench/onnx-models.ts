@@ -86,4 +86,9 @@ export function transformer(seq = 128, d = 768, heads = 12, ffn = 3072): Fixture
   return { name: 'transformer', bytes: g.toBytes(), input: { name: 'x', shape: [1, seq, d], data: values(seq * d, 3) } };
 }
 
-export const FIXTURES = { mlp, cnn, transformer } as const;
+/** A small MLP at batch 1 (64-64-64-10): its latency is mostly per-run overhead, not arithmetic. */
+export function smallMlp(): Fixture {
+  return { ...mlp(1, [64, 64, 64, 10]), name: 'small-mlp' };
+}
+
+export const FIXTURES = { mlp, cnn, transformer, 'small-mlp': smallMlp } as const;
