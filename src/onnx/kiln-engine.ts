@@ -237,8 +237,10 @@ class GraphPlan {
       }
   }
 
-  /** Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. */
-  /** `rec`: record the CPU work of this run (replay.ts). */
+  /**
+   * Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. With
+   * `rec`, the CPU work of each node is recorded (replay.ts).
+   */
   async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined, profile?: Record<string, number>, rec?: CpuRecorder): Promise<Record<string, Tensor>> {
     const env = new Map<string, Tensor>();
     const runHosts = new Map<string, HostValue>();
@@ -319,7 +321,7 @@ export class KilnSession implements InferenceSession {
     if (resolveDevice(device).backend.kind === 'cpu' && process.env.KILN_ONNX_REPLAY !== '0') this.#replays = new Map();
   }
 
-  /** How this session ran and records runs: nodes per node-by-node run, and per input signature seen, a replay's kernel count or why it has none. */
+  /** Per input signature seen (first seen first): its replay's kernel count, or why that signature runs node by node. */
   replays(): { kernels?: number; reason?: string }[] {
     return [...(this.#replays?.values() ?? [])].map((r) => (typeof r === 'string' ? { reason: r } : { kernels: r.kernels }));
   }

@@ -16,6 +16,7 @@ import { resolveDevice } from '../backends/backend.js';
 import type { CpuRecorder, RecordedStep } from '../backends/cpu-recorder.js';
 import { handleOf } from '../backends/cpu.js';
 import type { DType } from '../dtype.js';
+import { fail } from '../errors.js';
 import { Storage } from '../lifetime.js';
 import { native, type NativeHandle, type NativeProgram, type ProgramStep } from '../native.js';
 import { Tensor } from '../tensor.js';
@@ -140,7 +141,7 @@ export class Replay {
   /** One run: new output tensors (the caller's), computed from `feeds` (same signature as recorded). */
   run(feeds: ReadonlyMap<string, Tensor>): Record<string, Tensor> {
     const program = this.#program;
-    if (!program) throw new Error('onnx replay: run after dispose');
+    if (!program) fail('E_DISPOSED', 'onnx session: run() after dispose()');
     const { backend, index, id } = resolveDevice(this.device);
     const storages = new Map<number, Storage>();
     const handles: (NativeHandle | null)[] = this.slots.map((s, i) => {
