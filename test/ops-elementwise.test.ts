@@ -397,3 +397,24 @@ forEachBackend('unary ops', (device) => {
     cases.done();
   });
 });
+
+// The CPU's float mod computes fmod exactly through float64 while |a / b| < 2^24 (elementwise_ops.h
+// fmod_f32), libm beyond: the remainder must be exact on both sides of that line, at quotients one
+// ulp either side of an integer, for subnormal and huge operands, zeros, infinities and NaN.
+it('cpu mod (float32) is exactly NumPy\'s: fmod then the divisor\'s sign, at every quotient size', async () => {
+  const f = Math.fround;
+  const divisors = [1.5, -1.5, f(0.1), f(-3e-5), 7, f(1e10), f(3e-39), f(-2.5e-42), 65504];
+  const a: number[] = [], b: number[] = [];
+  const r = rngFor('cpu mod exact');
+  for (const y of divisors) {
+    const near = (x: number) => [x, f(x * (1 + 2 ** -23)), f(x * (1 - 2 ** -23))];
+    const xs = [0, -0, Infinity, -Infinity, NaN, y, -y, ...near(f(3 * y)), ...near(f(-1000 * y)), ...near(f(2 ** 23 * y)), ...near(f(2 ** 24 * y)), f(2 ** 30 * y), 3e38, -3e38, 1e-45];
+    for (let i = 0; i < 40; ++i) xs.push(f(y * (r.next() - 0.5) * 2 ** (r.next() * 40)));
+    for (const x of xs) a.push(f(x)), b.push(y);
+  }
+  for (const x of [1, -2.5, 0, NaN]) for (const y of [0, -0, Infinity, -Infinity, NaN]) a.push(x), b.push(y);
+  const got = (await kiln.mod(kiln.tensor(a), kiln.tensor(b)).data()) as Float32Array;
+  const want = a.map((x, i) => f(npMod(x, b[i], 'float32')));
+  const bad = want.map((w, i) => (Object.is(w, got[i]) ? -1 : i)).filter((i) => i >= 0);
+  expect(bad.map((i) => `mod(${a[i]}, ${b[i]}) = ${got[i]}, expected ${want[i]}`)).toEqual([]);
+});
