@@ -129,6 +129,10 @@ template <typename V> struct Abs {
   }
 };
 
+// The GELU formulas in scalar float32 (the Gelu op's, and the matmul epilogue's without vmath.h).
+KILN_HD float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+KILN_HD float gelu_tanh(float x) { return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x))); }
+
 template <typename V> struct Gelu {
   bool tanh_approx = false;
   explicit Gelu(const Attrs& a) {
@@ -136,10 +140,7 @@ template <typename V> struct Gelu {
     if (s != "none" && s != "tanh") fail("E_ARGUMENT", "Gelu: approximate must be 'none' or 'tanh', got '" + s + "'");
     tanh_approx = s == "tanh";
   }
-  KILN_HD V operator()(V x) const {
-    if (tanh_approx) return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-  }
+  KILN_HD V operator()(V x) const { return tanh_approx ? gelu_tanh(x) : gelu_erf(x); }
 };
 
 template <typename V> struct LeakyRelu {

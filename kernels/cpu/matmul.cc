@@ -48,6 +48,7 @@
 
 #include "cpu_info.h"
 #include "elementwise_common.h"
+#include "elementwise_ops.h"
 #include "matmul_kernels.h"
 #include "vmath.h"
 
@@ -141,11 +142,7 @@ void activate(Activation act, float* v, int64_t n) {
   } else if (act == Activation::Gelu || act == Activation::GeluTanh) {
     const vm::VMath& m = vm::vmath();
     if (vm::UnaryFn f = act == Activation::Gelu ? m.gelu : m.gelu_tanh) return f(v, v, n);
-    for (int64_t j = 0; j < n; ++j) {  // the portable set: the Gelu op's scalar formulas
-      const float x = v[j];
-      v[j] = act == Activation::Gelu ? 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f))
-                                     : 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    }
+    for (int64_t j = 0; j < n; ++j) v[j] = act == Activation::Gelu ? ops::gelu_erf(v[j]) : ops::gelu_tanh(v[j]);  // the portable set
   }
 }
 

@@ -64,6 +64,9 @@ async function scalar(c: FuseContext, name: string): Promise<number | undefined>
   return Number((await t.data())[0]);
 }
 
+/** The kiln_activation attribute of a fused Conv or MatMul. */
+const activationAttr = (name: string) => ({ name: 'kiln_activation', type: 3, s: new TextEncoder().encode(name) });
+
 const near = (v: number | undefined, want: number) => v !== undefined && Math.abs(v - want) <= 1e-4 * Math.abs(want);
 
 export async function fuse(c: FuseContext): Promise<void> {
@@ -150,7 +153,7 @@ export async function fuse(c: FuseContext): Promise<void> {
     if (next?.opType === 'Relu') {
       removed.add(next);
       conv.outputs = [next.outputs[0]];
-      attrs.set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode('relu') });
+      attrs.set('kiln_activation', activationAttr('relu'));
       next = only(conv.outputs[0]);
     }
     const q = next?.opType === 'MaxPool' ? attrInts(next, 'kernel_shape') : undefined;
@@ -209,7 +212,7 @@ export async function fuse(c: FuseContext): Promise<void> {
     if (!act || !name) continue;
     removed.add(act);
     mm.outputs = [act.outputs[0]];
-    mm.attrs = new Map(mm.attrs).set('kiln_activation', { name: 'kiln_activation', type: 3, s: new TextEncoder().encode(name) });
+    mm.attrs = new Map(mm.attrs).set('kiln_activation', activationAttr(name));
   }
   nodes = nodes.filter((n) => !removed.has(n));
 

@@ -90,21 +90,17 @@ const ACTIVATIONS: Record<Activation, (y: Tensor) => Tensor> = {
  */
 function fusedMatmul(ctx: OpContext): Tensor {
   const act = attrString(ctx.node, 'kiln_activation', 'none');
-  if (act === 'none') return fusedLinear(ctx, {});
+  if (act === 'none') return fusedLinear(ctx);
   if (!(act in ACTIVATIONS)) fail('E_ARGUMENT', `node '${ctx.node.name}' (KilnMatMul): unknown kiln_activation '${act}'`);
-  const out = fusedLinear(ctx, { activation: act as Activation });
-  if (out.device === 'cpu') return out;
-  try {
-    return ACTIVATIONS[act as Activation](out);  // a node fused for the CPU, run elsewhere
-  } finally {
-    out.dispose();
-  }
+  if (input(ctx, 0).device === 'cpu') return fusedLinear(ctx, act as Activation);
+  return withTemps((t) => ACTIVATIONS[act as Activation](t.add(fusedLinear(ctx))));  // a node fused for the CPU, run elsewhere
 }
 
-function fusedLinear(ctx: OpContext, act: { activation?: Activation }): Tensor {
+/** alpha * A @ B [+ Bias], then `activation` in the CPU kernel's epilogue. */
+function fusedLinear(ctx: OpContext, activation?: Activation): Tensor {
   const a = input(ctx, 0), b = input(ctx, 1), bias = ctx.inputs[2];
   const alpha = attrFloat(ctx.node, 'alpha', 1);
-  const native = a.device === 'cpu' ? act : {};
+  const native = activation ? { activation } : {};
   if (attrInt(ctx.node, 'kiln_b_slivers', 0)) return sliverMatmul(ctx, a, b, bias, alpha, native);
   return withTemps((t) => {
     if (a.rank >= 2 && b.rank >= 2 && a.dtype === b.dtype && (!bias || bias.dtype === a.dtype)) {
@@ -117,7 +113,7 @@ function fusedLinear(ctx: OpContext, act: { activation?: Activation }): Tensor {
       }
     }
     // shapes MatMul's own broadcasting handles (1-D operands): the unfused ops
-    if (native.activation) return ACTIVATIONS[native.activation](t.add(fusedLinear(ctx, {})));
+    if (activation) return ACTIVATIONS[activation](t.add(fusedLinear(ctx)));
     if (alpha === 1 && !bias) return k.matmul(a, b);
     const product = t.add(k.matmul(a, b));
     const scaled = alpha === 1 ? product : binary('Mul', product, t.add(k.full([], alpha, { dtype: product.dtype, device: product.device })));
