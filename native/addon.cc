@@ -158,11 +158,15 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   return Napi::External<Handle>::New(info.Env(), h, [](Napi::Env, Handle* p) { delete p; });
 }
 
+constexpr size_t kMaxExternalArray = size_t(1) << 32;
+
 // hostArray(nbytes): an ArrayBuffer over fresh host memory (huge pages when large), freed when collected.
 Napi::Value HostArray(const Napi::CallbackInfo& info) {
   const size_t n = byte_count_arg(info, 0, "hostArray");
-  void* p = allocate_host(n);
-  if (!p) fail("E_OOM", "hostArray: out of memory allocating " + std::to_string(n) + " bytes");
+  // Node refuses external ArrayBuffers past 4 GiB, and its failure path frees the memory twice.
+  if (n > kMaxExternalArray)
+    fail("E_ARGUMENT", "hostArray: " + std::to_string(n) + " bytes is more than one external ArrayBuffer holds (" + std::to_string(kMaxExternalArray) + ")");
+  void* p = allocate_host(n, "hostArray");
   // V8 does not see memory it did not allocate: without this, collected-but-unswept arrays of
   // hundreds of MB piled up to GBs before a GC ran (measured: RSS grew by each array's size).
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), (int64_t)n);
@@ -694,7 +698,21 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   o.Set("bytes", Napi::Number::New(info.Env(), (double)HostBuffer::live_bytes()));
   o.Set("buffers", Napi::Number::New(info.Env(), (double)HostBuffer::live_buffers()));
   o.Set("queued", Napi::Number::New(info.Env(), (double)Queue::cpu().pending()));
+  o.Set("cap", Napi::Number::New(info.Env(), (double)HostBuffer::cap()));
+  o.Set("available", Napi::Number::New(info.Env(), (double)host_memory_available()));
   return o;
+}
+
+// checkHostMemory(bytes, what): E_OOM when the host cannot hold `bytes` more (native/buffer.h).
+Napi::Value CheckHostMemory(const Napi::CallbackInfo& info) {
+  host_memory_check(byte_count_arg(info, 0, "checkHostMemory"), info[1].IsString() ? info[1].As<Napi::String>().Utf8Value().c_str() : "checkHostMemory");
+  return info.Env().Undefined();
+}
+
+// setMemoryCap(bytes): caps the CPU device's live buffer bytes (0 removes the cap).
+Napi::Value SetMemoryCap(const Napi::CallbackInfo& info) {
+  HostBuffer::set_cap((int64_t)byte_count_arg(info, 0, "setMemoryCap"));
+  return info.Env().Undefined();
 }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
@@ -739,6 +757,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   });
 
   exports.Set("alloc", Napi::Function::New<guarded<Alloc>>(env, "alloc"));
+  exports.Set("hostArrayMax", Napi::Number::New(env, (double)kMaxExternalArray));
+  exports.Set("checkHostMemory", Napi::Function::New<guarded<CheckHostMemory>>(env, "checkHostMemory"));
+  exports.Set("setMemoryCap", Napi::Function::New<guarded<SetMemoryCap>>(env, "setMemoryCap"));
   exports.Set("free", Napi::Function::New<guarded<Free>>(env, "free"));
   exports.Set("hostArray", Napi::Function::New<guarded<HostArray>>(env, "hostArray"));
   exports.Set("reduceInto", Napi::Function::New<guarded<ReduceInto>>(env, "reduceInto"));

@@ -11,8 +11,21 @@
 namespace kiln {
 
 // Fresh, 64-byte aligned host memory with HostBuffer's huge-page policy (buffer.cc), neither pooled nor
-// counted: for large arrays JS holds itself. Null when out of memory; release with std::free.
-void* allocate_host(size_t bytes);
+// counted: for large arrays JS holds itself. Throws E_OOM naming `what` and the request when the host
+// cannot hold it (host_memory_check); release with std::free.
+void* allocate_host(size_t bytes, const char* what);
+
+// Bytes this process can still take without swapping or meeting the kernel's OOM killer: the
+// kernel's MemAvailable, bounded by the cgroup's limit less its usage where one is set (v2 or v1),
+// less the live buffers' bytes beyond the process's resident set (allocated, not yet touched).
+// -1 when the kernel does not say.
+int64_t host_memory_available();
+
+// Linux overcommits: a request far beyond the host's memory succeeds, and the process is killed when
+// its pages are first touched. So a request of kCheckedBytes or more is refused up front (E_OOM, the
+// message naming `what`, the request and what is available) when it exceeds what is available.
+constexpr size_t kCheckedBytes = size_t(64) << 20;
+void host_memory_check(size_t bytes, const char* what);
 
 class HostBuffer {
  public:
@@ -26,6 +39,9 @@ class HostBuffer {
 
   static int64_t live_bytes();
   static int64_t live_buffers();
+  // A cap on live bytes (0: none; KILN_CPU_MEMORY_CAP): an allocation past it is E_OOM.
+  static void set_cap(int64_t bytes);
+  static int64_t cap();
 
   // Derived data a kernel keeps with the buffer it was derived from (Conv's packed or transformed
   // weights), so a constant weight is prepared once rather than on every call. An entry holds while

@@ -1,3 +1,4 @@
+import { describeValue } from './args.js';
 import { fail } from './errors.js';
 
 /** Element types. float16 and bfloat16 are stored natively (2 bytes) and computed in float32. */
@@ -24,7 +25,7 @@ const INFO: Record<DType, DTypeInfo> = {
 };
 
 export function checkDType(d: unknown, where = 'dtype'): DType {
-  if (typeof d !== 'string' || !(d in INFO)) fail('E_DTYPE', `${where}: unknown dtype ${JSON.stringify(d)}; expected one of ${DTYPES.join(', ')}`);
+  if (typeof d !== 'string' || !(d in INFO)) fail('E_DTYPE', `${where}: unknown dtype ${describeValue(d)}; expected one of ${DTYPES.join(', ')}`);
   return d as DType;
 }
 
@@ -37,13 +38,16 @@ export const isBool = (d: DType): boolean => d === 'bool';
 /** Typed array that holds a dtype's raw storage. */
 export type StorageArray = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 
-export function storageArray(d: DType, length: number): StorageArray {
+/** A typed array of `length` elements of d's storage: new, or over `buffer` (which must hold them). */
+export function storageArray(d: DType, length: number, buffer?: ArrayBuffer): StorageArray {
+  const over = <T>(ctor: new (b: ArrayBuffer, offset: number, length: number) => T, plain: new (length: number) => T) =>
+    buffer ? new ctor(buffer, 0, length) : new plain(length);
   switch (d) {
-    case 'float32': return new Float32Array(length);
-    case 'float16': case 'bfloat16': return new Uint16Array(length);
-    case 'int32': return new Int32Array(length);
-    case 'int64': return new BigInt64Array(length);
-    case 'uint8': case 'bool': return new Uint8Array(length);
+    case 'float32': return over(Float32Array, Float32Array);
+    case 'float16': case 'bfloat16': return over(Uint16Array, Uint16Array);
+    case 'int32': return over(Int32Array, Int32Array);
+    case 'int64': return over(BigInt64Array, BigInt64Array);
+    case 'uint8': case 'bool': return over(Uint8Array, Uint8Array);
   }
 }
 
@@ -56,7 +60,9 @@ export type DataArray = Float32Array | Int32Array | BigInt64Array | Uint8Array;
  * with bfloat16 is float32.
  */
 export function promoteTypes(a: DType, b: DType): DType {
-  if (a === b) return a;
+  if (a === b) return checkDType(a, 'promoteTypes');
+  checkDType(a, 'promoteTypes');
+  checkDType(b, 'promoteTypes');
   const ka = INFO[a].kind, kb = INFO[b].kind;
   if (ka !== kb) {
     const rank = { bool: 0, int: 1, float: 2 };

@@ -11,7 +11,7 @@ import './ops/index.js';
 
 export { KilnError, type KilnErrorCode } from './errors.js';
 export { DTYPES, promoteTypes, type DType, type DataArray } from './dtype.js';
-export { broadcastShapes, type Shape } from './shape.js';
+export { broadcastShapesOf as broadcastShapes, type Shape } from './shape.js';
 export { Tensor, type NestedArray } from './tensor.js';
 export { memory, scope, type MemoryReport } from './lifetime.js';
 export * from './ops/index.js';

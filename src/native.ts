@@ -114,7 +114,13 @@ export interface NativeAddon {
   /** One run of the program: this run's buffer for every input and output slot. */
   replay(p: NativeProgram, handles: (NativeHandle | null)[]): void;
   info(): NativeInfo;
-  memory(): { bytes: number; buffers: number; queued: number };
+  /** Live buffers; the cap (0: none); the bytes the host can still give (-1: unknown; native/buffer.h). */
+  memory(): { bytes: number; buffers: number; queued: number; cap: number; available: number };
+  setMemoryCap(bytes: number): void;
+  /** E_OOM naming `what` when the host cannot hold `bytes` more (checked from 64 MiB up; native/buffer.h). */
+  checkHostMemory(bytes: number, what: string): void;
+  /** The largest hostArray (Node's limit on external ArrayBuffers). */
+  hostArrayMax: number;
   setErrorClass(ctor: typeof KilnError): void;
   setNumThreads(n: number): number;
   cuda: NativeCuda;

@@ -1,10 +1,12 @@
+import { describeValue, intListArg } from './args.js';
 import { fail } from './errors.js';
 
 export type Shape = readonly number[];
 
 export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
-export const fmtShape = (shape: Shape): string => `[${shape.join(', ')}]`;
+// String() on each dim: a user's shape may hold anything, and join() throws on a Symbol.
+export const fmtShape = (shape: Shape): string => `[${shape.map(String).join(', ')}]`;
 
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
@@ -49,17 +51,22 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
   return out;
 }
 
+/** The public form, shapes only: broadcastShapes([2, 1], [3]) is [2, 3]. Each shape is checked first. */
+export function broadcastShapesOf(...shapes: readonly number[][]): number[] {
+  return broadcastShapes('broadcastShapes', ...shapes.map((s) => checkShape(s, 'broadcastShapes')));
+}
+
 /** Normalizes a possibly negative axis into [0, rank). */
 export function normalizeAxis(op: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
-    fail('E_ARGUMENT', `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+    fail('E_ARGUMENT', `${op}: axis ${describeValue(axis)} is out of range for a tensor of rank ${rank}`);
   return axis < 0 ? axis + rank : axis;
 }
 
 /** Normalizes a list of axes (undefined = all), sorted, without repeats. */
 export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
   if (axes === undefined) return [...Array(rank).keys()];
-  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const list = typeof axes === 'number' ? [axes] : intListArg(op, 'axes', axes);
   const out = list.map((a) => normalizeAxis(op, a, rank));
   if (new Set(out).size !== out.length) fail('E_ARGUMENT', `${op}: repeated axis in [${list.join(', ')}]`);
   return out.sort((a, b) => a - b);

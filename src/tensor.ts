@@ -1,6 +1,9 @@
+import { constants } from 'node:buffer';
 import type { Backend, TensorView } from './backends/backend.js';
 import { itemSize, storageArray, type DataArray, type DType } from './dtype.js';
+import { describeValue, intListArg } from './args.js';
 import { fail } from './errors.js';
+import { tryNative } from './native.js';
 import { Storage, track, untrack } from './lifetime.js';
 import { contiguousStrides, fmtShape, isContiguous, normalizeAxis, numel, type Shape } from './shape.js';
 
@@ -124,14 +127,14 @@ export class Tensor {
     if (this.rank === 0) return this.reshape([1]);
     const s = normalizeAxis('flatten', start, this.rank);
     const e = normalizeAxis('flatten', end, this.rank);
-    if (e < s) fail('E_ARGUMENT', `flatten: end axis ${end} comes before start axis ${start}`);
+    if (e < s) fail('E_ARGUMENT', `flatten: end axis ${describeValue(end)} comes before start axis ${describeValue(start)}`);
     const mid = this.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
     return this.reshape([...this.shape.slice(0, s), mid, ...this.shape.slice(e + 1)]);
   }
 
   /** Reorders dims: result dim i is this dim dims[i]. */
   permute(dims: readonly number[]): Tensor {
-    const norm = dims.map((d) => normalizeAxis('permute', d, this.rank));
+    const norm = intListArg('permute', 'dims', dims).map((d) => normalizeAxis('permute', d, this.rank));
     if (norm.length !== this.rank || new Set(norm).size !== norm.length)
       fail('E_ARGUMENT', `permute: [${dims.join(', ')}] is not a permutation of the ${this.rank} dims of ${this.describe()}`);
     return this.withLayout('permute', norm.map((d) => this.shape[d]), norm.map((d) => this.strides[d]));
@@ -152,9 +155,9 @@ export class Tensor {
    */
   slice(dim: number, start?: number, end?: number, step = 1): Tensor {
     const d = normalizeAxis('slice', dim, this.rank);
-    if (!Number.isInteger(step) || step === 0) fail('E_ARGUMENT', `slice: step must be a non-zero integer, got ${step}`);
+    if (!Number.isInteger(step) || step === 0) fail('E_ARGUMENT', `slice: step must be a non-zero integer, got ${describeValue(step)}`);
     for (const [n, v] of [['start', start], ['end', end]] as const)
-      if (v !== undefined && !Number.isInteger(v)) fail('E_ARGUMENT', `slice: ${n} must be an integer, got ${v}`);
+      if (v !== undefined && !Number.isInteger(v)) fail('E_ARGUMENT', `slice: ${n} must be an integer, got ${describeValue(v)}`);
     const n = this.shape[d];
     const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
     let b: number, e: number;
@@ -176,6 +179,7 @@ export class Tensor {
 
   /** Broadcast view: size-1 dims (and new leading dims) repeat with stride 0; -1 keeps a dim. */
   expand(shape: readonly number[]): Tensor {
+    intListArg('expand', 'shape', shape);
     if (shape.length < this.rank)
       fail('E_SHAPE', `expand: cannot expand ${this.describe()} to fewer dims ${fmtShape(shape)}`);
     const lead = shape.length - this.rank;
@@ -184,7 +188,7 @@ export class Tensor {
       const src = i - lead;
       const have = src >= 0 ? this.shape[src] : 1;
       const size = want === -1 && src >= 0 ? have : want;
-      if (!Number.isInteger(size) || size < 0) fail('E_SHAPE', `expand: invalid size ${want} in ${fmtShape(shape)}`);
+      if (!Number.isInteger(size) || size < 0) fail('E_SHAPE', `expand: invalid size ${describeValue(want)} in ${fmtShape(shape)}`);
       if (src >= 0 && have === size) {
         outShape.push(size);
         outStrides.push(this.strides[src]);
@@ -199,7 +203,7 @@ export class Tensor {
   /** Removes size-1 dims (all of them, or those named). */
   squeeze(axes?: number | readonly number[]): Tensor {
     const list = axes === undefined ? this.shape.map((s, i) => (s === 1 ? i : -1)).filter((i) => i >= 0)
-      : (typeof axes === 'number' ? [axes] : axes).map((a) => normalizeAxis('squeeze', a, this.rank));
+      : (typeof axes === 'number' ? [axes] : intListArg('squeeze', 'axes', axes)).map((a) => normalizeAxis('squeeze', a, this.rank));
     for (const a of list) if (this.shape[a] !== 1) fail('E_SHAPE', `squeeze: dim ${a} of ${this.describe()} has size ${this.shape[a]}, not 1`);
     const keep = (_: number, i: number) => !list.includes(i);
     return this.withLayout('squeeze', this.shape.filter(keep), this.strides.filter(keep));
@@ -240,10 +244,11 @@ export class Tensor {
    */
   async data(): Promise<DataArray> {
     this.storageFor('data');
+    if (this.size > MAX_LENGTH) fail('E_ARGUMENT', `data: ${this.describe()} has ${this.size} elements, more than one JS typed array holds (${MAX_LENGTH}); read it in slices`);
     const half = this.dtype === 'float16' || this.dtype === 'bfloat16';
     const src = half ? tensorOps.cast(this, 'float32') : this.contiguous();
     try {
-      const out = storageArray(src.dtype, src.size) as DataArray;
+      const out = readTarget(src);
       if (out.length > 0) {
         const s = src.storageFor('data');
         await s.backend.read(s.buffer, out, src.offset * itemSize(src.dtype));
@@ -280,6 +285,23 @@ export class Tensor {
   }
 }
 
+const { MAX_LENGTH } = constants;
+/** Reads of this many bytes and more land in memory from the addon's allocator. */
+const LARGE_READ = 4 << 20;
+
+/**
+ * The array a read of `t` lands in. Large ones come from the addon's allocator (native/buffer.h):
+ * it refuses with E_OOM a request the host cannot hold, where a JS array would be overcommitted and
+ * the process killed on first touch, and its huge pages fill faster.
+ */
+function readTarget(t: Tensor): DataArray {
+  const bytes = t.size * itemSize(t.dtype);
+  const addon = bytes >= LARGE_READ ? tryNative() : undefined;
+  if (addon && bytes > addon.hostArrayMax) addon.checkHostMemory(bytes, 'data');
+  const external = addon && bytes <= addon.hostArrayMax ? addon.hostArray(bytes) : undefined;
+  return storageArray(t.dtype, t.size, external) as DataArray;
+}
+
 function nest(values: (number | boolean)[], shape: Shape): NestedArray {
   if (shape.length === 0) return values[0];
   let level: NestedArray[] = values;
@@ -294,12 +316,18 @@ function nest(values: (number | boolean)[], shape: Shape): NestedArray {
 }
 
 /** Resolves one -1 and checks the element count. */
+/** `v` itself when it is a Tensor; otherwise E_ARGUMENT naming the op, the argument and the value. */
+export function checkTensor(op: string, v: unknown, what = 'input'): Tensor {
+  if (!(v instanceof Tensor)) fail('E_ARGUMENT', `${op}: ${what} must be a Tensor, got ${describeValue(v)}`);
+  return v;
+}
+
 export function inferShape(op: string, shape: readonly number[], size: number, from: Shape): number[] {
   if (!Array.isArray(shape)) fail('E_SHAPE', `${op}: shape must be an array`);
   const out = [...shape];
   const free = out.indexOf(-1);
   if (out.indexOf(-1, free + 1) !== -1 && free !== -1) fail('E_SHAPE', `${op}: only one dim may be -1 in ${fmtShape(shape)}`);
-  for (const d of out) if (!Number.isInteger(d) || d < -1) fail('E_SHAPE', `${op}: invalid dim ${d} in ${fmtShape(shape)}`);
+  for (const d of out) if (!Number.isInteger(d) || d < -1) fail('E_SHAPE', `${op}: invalid dim ${describeValue(d)} in ${fmtShape(shape)}`);
   if (free !== -1) {
     const rest = out.reduce((a, d, i) => (i === free ? a : a * d), 1);
     if (rest === 0 || size % rest !== 0) fail('E_SHAPE', `${op}: cannot infer -1 in ${fmtShape(shape)} for ${size} elements from ${fmtShape(from)}`);

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { backend } from '../src/backends/index.js';
-import { CudaBackend, parseBytes } from '../src/backends/cuda.js';
+import { parseBytes } from '../src/args.js';
+import { CudaBackend } from '../src/backends/cuda.js';
 import { cublasLtCandidates, loadCublasLt, pythonSitePackages } from '../src/backends/cublas.js';
 import { native } from '../src/native.js';
 import { planBackends } from './helpers/backends.js';
@@ -163,14 +164,14 @@ describe('cuBLASLt loading', () => {
 
 describe('cuda options', () => {
   it('parses KILN_CUDA_MEMORY_CAP byte counts', () => {
-    expect(parseBytes('8000000')).toBe(8_000_000);
-    expect(parseBytes('512MiB')).toBe(512 * 2 ** 20);
-    expect(parseBytes('24G')).toBe(24 * 2 ** 30);
-    expect(parseBytes('1.5gb')).toBe(1.5 * 2 ** 30);
-    expect(parseBytes(undefined)).toBeUndefined();
-    expect(parseBytes(' ')).toBeUndefined();
-    expectKilnError(() => parseBytes('lots'), 'E_ARGUMENT');
-    expectKilnError(() => parseBytes('-5MB'), 'E_ARGUMENT');
+    expect(parseBytes('8000000', 'KILN_CUDA_MEMORY_CAP')).toBe(8_000_000);
+    expect(parseBytes('512MiB', 'KILN_CUDA_MEMORY_CAP')).toBe(512 * 2 ** 20);
+    expect(parseBytes('24G', 'KILN_CUDA_MEMORY_CAP')).toBe(24 * 2 ** 30);
+    expect(parseBytes('1.5gb', 'KILN_CUDA_MEMORY_CAP')).toBe(1.5 * 2 ** 30);
+    expect(parseBytes(undefined, 'KILN_CUDA_MEMORY_CAP')).toBeUndefined();
+    expect(parseBytes(' ', 'KILN_CUDA_MEMORY_CAP')).toBeUndefined();
+    expectKilnError(() => parseBytes('lots', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
+    expectKilnError(() => parseBytes('-5MB', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
   });
 
   it('matmul precision and impl are checked; cuda kernels are refused on the cpu', () => {

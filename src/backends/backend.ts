@@ -1,4 +1,5 @@
 import type { DType } from '../dtype.js';
+import { describeValue } from '../args.js';
 import { fail } from '../errors.js';
 
 export type BackendKind = 'cpu' | 'cuda' | 'webgpu';
@@ -129,8 +130,8 @@ export function listDevices(): DeviceInfo[] {
 
 /** Parses 'cpu', 'cuda', 'cuda:1', 'webgpu:0' into a backend and device index, or throws E_DEVICE. */
 export function resolveDevice(spec: string): { backend: Backend; index: number; id: string } {
-  const m = /^(cpu|cuda|webgpu)(?::(\d+))?$/.exec(String(spec));
-  if (!m) fail('E_DEVICE', `unknown device '${spec}'; expected 'cpu', 'cuda[:N]' or 'webgpu[:N]'`);
+  const m = typeof spec === 'string' ? /^(cpu|cuda|webgpu)(?::(\d+))?$/.exec(spec) : null;
+  if (!m) fail('E_DEVICE', `unknown device ${describeValue(spec)}; expected 'cpu', 'cuda[:N]' or 'webgpu[:N]'`);
   const kind = m[1] as BackendKind;
   const index = m[2] === undefined ? 0 : Number(m[2]);
   const b = backend(kind);

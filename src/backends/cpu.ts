@@ -1,3 +1,4 @@
+import { parseBytes } from '../args.js';
 import { dtypeCode, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
@@ -45,6 +46,8 @@ export function packViews(inputs: readonly TensorView[], outputs: readonly Tenso
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   #devices: DeviceInfo[] | undefined;
+  /** Whether KILN_CPU_MEMORY_CAP was applied (at the first allocation). */
+  #capped = false;
 
   /** Asked on every allocation, so computed once (the addon's info() walks the kernel table). */
   devices(): DeviceInfo[] {
@@ -72,6 +75,11 @@ export class CpuBackend implements Backend {
 
   alloc(device: number, nbytes: number): BufferHandle {
     if (device !== 0) fail('E_DEVICE', `cpu has one device, not ${device}`);
+    if (!this.#capped) {
+      this.#capped = true;
+      const cap = parseBytes(process.env.KILN_CPU_MEMORY_CAP, 'KILN_CPU_MEMORY_CAP');
+      if (cap !== undefined) native().setMemoryCap(cap);
+    }
     const buf: CpuBuffer = { device, nbytes, handle: native().alloc(nbytes) };
     activeRecorder()?.alloc(buf);
     return buf;

@@ -1,3 +1,4 @@
+import { parseBytes } from '../args.js';
 import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { native, nativeError, tryNative, type NativeHandle } from '../native.js';
@@ -7,16 +8,6 @@ import { loadCublasLt } from './cublas.js';
 
 interface CudaBuffer extends BufferHandle {
   readonly handle: NativeHandle;
-}
-
-const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** Parses a byte count such as '8000000', '512MiB', '24G' or '1.5gb' (KILN_CUDA_MEMORY_CAP); undefined when empty. */
-export function parseBytes(text: string | undefined, what = 'KILN_CUDA_MEMORY_CAP'): number | undefined {
-  if (text === undefined || text.trim() === '') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) fail('E_ARGUMENT', `${what}: expected a byte count like 8000000, 512MiB or 24GiB, got '${text}'`);
-  return Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]);
 }
 
 /**
@@ -77,7 +68,7 @@ export class CudaBackend implements Backend {
 
   alloc(device: number, nbytes: number): BufferHandle {
     if (!this.#capped.has(device)) {
-      const cap = parseBytes(process.env.KILN_CUDA_MEMORY_CAP);
+      const cap = parseBytes(process.env.KILN_CUDA_MEMORY_CAP, 'KILN_CUDA_MEMORY_CAP');
       if (cap !== undefined) this.setMemoryCap(device, cap);
       this.#capped.add(device);
     }

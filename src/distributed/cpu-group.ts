@@ -16,7 +16,7 @@ import {
   checkRank,
   checkSubgroup,
   checkTag,
-  checkTensor,
+  checkLiveTensor,
   type CallOptions,
   type LinkInfo,
   type P2POptions,
@@ -232,7 +232,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
-    checkTensor('allGather', t);
+    checkLiveTensor('allGather', t);
     return this.call('allGather', o, async (key) => {
       const bytes = await readBytes(t, 'allGather');
       const out = await this.exchangeNew(key(0), [this.worldSize, ...t.shape], t, () => bytes, () => bytes.length, (r) => r * t.size, 'allGather');
@@ -269,7 +269,7 @@ export class CpuProcessGroup implements ProcessGroup {
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
     checkPeer('send', 'dst', dst, this.rank, this.worldSize);
     const tag = checkTag('send', o?.tag ?? 0);
-    checkTensor('send', t);
+    checkLiveTensor('send', t);
     return this.call('send', o, async (key) => {
       const bytes = await readBytes(t, 'send');
       await this.post(dst, key(`p${this.rank}>${dst}.${tag}`), bytes);

@@ -1,7 +1,7 @@
 // The process-group API every distributed backend implements, and the argument checks they share.
 import { fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { checkReduce, type ReduceOp } from './reduce-ops.js';
 
 export type { ReduceOp } from './reduce-ops.js';
@@ -78,13 +78,13 @@ export interface ProcessGroup {
 }
 
 /** E_ARGUMENT unless t is a live Tensor (E_DISPOSED if it was disposed). */
-export function checkTensor(where: string, t: unknown): Tensor {
-  if (!(t instanceof Tensor)) fail('E_ARGUMENT', `${where}: expected a Tensor, got ${t === null ? 'null' : typeof t}`);
-  t.storageFor(where);
-  return t;
+export function checkLiveTensor(where: string, t: unknown): Tensor {
+  const tensor = checkTensor(where, t);
+  tensor.storageFor(where);
+  return tensor;
 }
 
-export const checkOp = (where: string, t: Tensor, o: ReduceOptions | undefined): ReduceOp => checkReduce(where, o?.op ?? 'sum', checkTensor(where, t).dtype);
+export const checkOp = (where: string, t: Tensor, o: ReduceOptions | undefined): ReduceOp => checkReduce(where, o?.op ?? 'sum', checkLiveTensor(where, t).dtype);
 
 export function checkRank(where: string, what: string, r: unknown, worldSize: number): number {
   if (!Number.isInteger(r) || (r as number) < 0 || (r as number) >= worldSize)
@@ -106,7 +106,7 @@ export function checkTag(where: string, tag: unknown): number {
 
 /** The rows per rank of a tensor that is split into worldSize blocks along dim 0. */
 export function blockRows(where: string, t: Tensor, worldSize: number): number {
-  checkTensor(where, t);
+  checkLiveTensor(where, t);
   if (t.rank === 0 || t.shape[0] % worldSize !== 0)
     fail('E_SHAPE', `${where}: needs a tensor whose first dim divides into ${worldSize} blocks, got ${t.dtype}${fmtShape(t.shape)}`);
   return t.shape[0] / worldSize;

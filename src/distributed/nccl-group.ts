@@ -16,7 +16,7 @@ import {
   checkRank,
   checkSubgroup,
   checkTag,
-  checkTensor,
+  checkLiveTensor,
   type CallOptions,
   type P2POptions,
   type ProcessGroup,
@@ -36,7 +36,7 @@ const NCCL_OP: Record<ReduceOp, number> = { sum: 0, prod: 1, max: 2, min: 3, avg
 
 /** The device address of a contiguous CUDA tensor's first element, and its device's stream. */
 function address(t: Tensor, op: string): { pointer: bigint; stream: bigint; device: number } {
-  const buf: BufferHandle = checkTensor(op, t).storageFor(op).buffer;
+  const buf: BufferHandle = checkLiveTensor(op, t).storageFor(op).buffer;
   if (!buf.deviceAddress) fail('E_DEVICE', `${op}: the nccl backend needs CUDA tensors, got ${t.describe()}`);
   if (!t.isContiguous) fail('E_ARGUMENT', `${op}: needs a contiguous tensor, got a strided view of ${t.describe()}`);
   const a = buf.deviceAddress();
@@ -165,7 +165,7 @@ export class NcclProcessGroup implements ProcessGroup {
 
   /** Inputs that are not written may be strided views: NCCL reads a contiguous copy, queued on the same stream first. */
   private fromInput<R>(t: Tensor, op: string, run: (src: Tensor) => Promise<R>): Promise<R> {
-    const src = checkTensor(op, t).isContiguous ? t : t.contiguous();
+    const src = checkLiveTensor(op, t).isContiguous ? t : t.contiguous();
     if (src === t) return run(t);
     try {
       return run(src).finally(() => src.dispose());

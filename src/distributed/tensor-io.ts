@@ -5,7 +5,7 @@ import { fail } from '../errors.js';
 import { empty } from '../ops/run.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { checkTensor } from './group.js';
+import { checkLiveTensor } from './group.js';
 import { hostBytes } from './host-bytes.js';
 
 /** The tensor's elements as raw bytes of its dtype, row-major (a sync point of its device). */
@@ -24,7 +24,7 @@ export async function readBytes(t: Tensor, op: string): Promise<Uint8Array> {
 
 /** Throws unless the results of an in-place call can land in t (it must be contiguous). */
 export function checkWritable(t: Tensor, op: string): void {
-  checkTensor(op, t);
+  checkLiveTensor(op, t);
   if (!t.isContiguous) fail('E_ARGUMENT', `${op}: works in place and needs a contiguous tensor, got a strided view of ${t.describe()}; pass t.contiguous()`);
 }
 

@@ -1,5 +1,6 @@
 // kiln.onnx: load ONNX models and run them on Kiln's own kernels (any device) or through
 // onnxruntime-node; build ONNX graphs in TypeScript.
+import { optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { KilnSession } from './kiln-engine.js';
 import { parseModel, readSource } from './model.js';
@@ -26,7 +27,8 @@ export interface LoadOptions {
 }
 
 /** Loads a model from a path or bytes. The Kiln engine throws E_UNSUPPORTED naming the first node it cannot run. */
-export async function load(pathOrBytes: string | Uint8Array | ArrayBuffer, options: LoadOptions = {}): Promise<InferenceSession> {
+export async function load(pathOrBytes: string | Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<InferenceSession> {
+  options = optionsArg('onnx.load', options);
   const engine = options.engine ?? 'kiln';
   if (engine !== 'kiln' && engine !== 'ort') fail('E_ARGUMENT', `onnx.load: engine must be 'kiln' or 'ort', got '${String(engine)}'`);
   const model = parseModel(readSource(pathOrBytes, options.baseDir));

@@ -4,6 +4,7 @@
 // topologically; infers static shapes where dims are known (shapes.ts) and folds constant
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
+import { optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { CpuRecorder, recording } from '../backends/cpu-recorder.js';
 import { KilnError, fail } from '../errors.js';
@@ -344,7 +345,8 @@ export class KilnSession implements InferenceSession {
     return new KilnSession(model, dev, plan);
   }
 
-  async run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    options = optionsArg('onnx session run', options);
     const plan = this.#plan ?? fail('E_DISPOSED', 'onnx session: run() after dispose()');
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'onnx session run: feeds must be an object of tensors by input name');
     const given = new Map<string, Tensor>();

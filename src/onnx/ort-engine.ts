@@ -3,6 +3,7 @@
 // a JS buffer that is transferred (not copied) to the worker, where onnxruntime wraps it; a result
 // comes back as one copy out of onnxruntime's buffer, transferred, then uploaded into a Kiln tensor.
 // (Kiln's CPU buffers are native memory that cannot move between threads as ArrayBuffers.)
+import { optionsArg } from '../args.js';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { storageArray, type DType, type StorageArray } from '../dtype.js';
@@ -150,8 +151,10 @@ export class OrtSession implements InferenceSession {
     }) as Promise<Record<string, WireTensor> | undefined>;
   }
 
-  async run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    options = optionsArg('ort engine run', options);
     if (!this.#worker) fail('E_DISPOSED', 'ort engine: run() after dispose()');
+    if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'ort engine run: feeds must be an object of tensors by input name');
     const wire: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {

@@ -3,9 +3,9 @@
 import { createRequire } from 'node:module';
 import type * as OnnxProto from 'onnx-proto';
 import type { DType, StorageArray } from '../dtype.js';
-import { storageArray } from '../dtype.js';
+import { itemSize, storageArray } from '../dtype.js';
 import { fail } from '../errors.js';
-import { numel } from '../shape.js';
+import { checkShape, numel } from '../shape.js';
 
 const require = createRequire(import.meta.url);
 export const { onnx } = require('onnx-proto') as typeof OnnxProto;
@@ -58,18 +58,22 @@ export function hostFromProto(t: TensorProto, where: string, raw?: Uint8Array): 
   const elem = t.dataType ?? 0;
   const dtype = kilnDType(elem);
   if (!dtype) fail('E_DTYPE', `${where}: element type ${typeName(elem)} has no Kiln dtype (Kiln has float32, float16, bfloat16, int32, int64, uint8, bool)`);
-  const shape = (t.dims ?? []).map(toNumber);
+  const shape = checkShape((t.dims ?? []).map(toNumber), where);
   const n = numel(shape);
-  const data = storageArray(dtype, n);
+  // The data's own length is checked against the shape before anything is allocated, so a shape
+  // that claims more than the data holds is E_ARGUMENT, never a huge allocation.
   const bytes = raw ?? (t.rawData && t.rawData.length ? t.rawData : undefined);
   if (bytes) {
-    if (bytes.length !== data.byteLength) fail('E_ARGUMENT', `${where}: ${bytes.length} bytes of data for ${dtype}[${shape.join(', ')}] (needs ${data.byteLength})`);
+    const need = n * itemSize(dtype);
+    if (bytes.length !== need) fail('E_ARGUMENT', `${where}: ${bytes.length} bytes of data for ${dtype}[${shape.join(', ')}] (needs ${need})`);
+    const data = storageArray(dtype, n);
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes);
     return { dtype, shape, data };
   }
   const field: ArrayLike<number | { toString(): string }> =
     dtype === 'float32' ? t.floatData ?? [] : dtype === 'int64' ? t.int64Data ?? [] : t.int32Data ?? [];
   if (field.length !== n) fail('E_ARGUMENT', `${where}: ${field.length} values for ${dtype}[${shape.join(', ')}] (needs ${n})`);
+  const data = storageArray(dtype, n);
   for (let i = 0; i < n; ++i) {
     if (dtype === 'int64') (data as BigInt64Array)[i] = toBigInt(field[i]);
     else (data as Float32Array)[i] = field[i] as number; // float16/bfloat16: 16-bit patterns in int32_data

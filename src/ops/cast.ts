@@ -2,7 +2,7 @@ import { resolveDevice } from '../backends/backend.js';
 import { copyBetweenCpuAndCuda } from '../backends/cuda.js';
 import { checkDType, itemSize, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
-import { Tensor, tensorOps } from '../tensor.js';
+import { Tensor, checkTensor, tensorOps } from '../tensor.js';
 import { empty, run1 } from './run.js';
 
 /**
@@ -11,11 +11,12 @@ import { empty, run1 } from './run.js';
  * non-zero value is true for bool.
  */
 export function cast(x: Tensor, dtype: DType): Tensor {
-  return run1('Cast', [x], x.shape, checkDType(dtype, 'cast'));
+  return run1('Cast', [x], checkTensor('cast', x).shape, checkDType(dtype, 'cast'));
 }
 
 /** The same values on `device`. */
 export function copyTo(x: Tensor, device: string): Tensor {
+  checkTensor('to', x);
   const target = resolveDevice(device).id;
   if (target === x.device) return x.withLayout('to', x.shape, x.strides);
   const from = x.device.split(':')[0], to = target.split(':')[0];

@@ -1,8 +1,9 @@
 import { resolveDevice } from '../backends/backend.js';
 import { checkDType, isFloat, isInt, storageArray, type DType } from '../dtype.js';
+import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { checkShape, fmtShape, numel, type Shape } from '../shape.js';
-import { Tensor, type NestedArray } from '../tensor.js';
+import { Tensor, checkTensor, type NestedArray } from '../tensor.js';
 import { cast } from './cast.js';
 import { empty, runInto } from './run.js';
 
@@ -34,19 +35,23 @@ function inferDType(data: TensorData): DType {
   return 'float32';
 }
 
+function element(v: unknown): number | boolean | bigint {
+  const t = typeof v;
+  if (t !== 'number' && t !== 'boolean' && t !== 'bigint') fail('E_ARGUMENT', `tensor: element ${describeValue(v)} is not a number, boolean or bigint`);
+  return v as number | boolean | bigint;
+}
+
 /** Flattens nested arrays row-major and infers their shape; ragged input is E_SHAPE. */
 function flatten(data: TensorData): { values: ArrayLike<number | boolean | bigint>; shape: number[] } {
   if (ArrayBuffer.isView(data)) return { values: data as ArrayLike<number | bigint>, shape: [data.length] };
-  if (!Array.isArray(data)) return { values: [data as number | boolean | bigint], shape: [] };
+  if (!Array.isArray(data)) return { values: [element(data)], shape: [] };
   const shape: number[] = [];
   for (let p: unknown = data; Array.isArray(p); p = p[0]) shape.push(p.length);
   const values: (number | boolean | bigint)[] = [];
   const walk = (node: unknown, depth: number) => {
     if (depth === shape.length) {
       if (Array.isArray(node)) fail('E_SHAPE', `tensor: ragged nested array (too deep at depth ${depth}, expected ${fmtShape(shape)})`);
-      const t = typeof node;
-      if (t !== 'number' && t !== 'boolean' && t !== 'bigint') fail('E_ARGUMENT', `tensor: element ${String(node)} is not a number, boolean or bigint`);
-      values.push(node as number);
+      values.push(element(node));
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth])
@@ -70,7 +75,7 @@ function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
       if (typeof v === 'bigint') (out as BigInt64Array)[i] = BigInt.asIntN(64, v) === v ? v : fail('E_ARGUMENT', `tensor: ${v} does not fit int64`);
       else {
         const n = Number(v);
-        if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `tensor: ${v} is not an exact integer for int64 (use bigint beyond 2^53)`);
+        if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `tensor: ${describeValue(v)} is not an exact integer for int64 (use bigint beyond 2^53)`);
         (out as BigInt64Array)[i] = BigInt(n);
       }
       continue;
@@ -84,7 +89,8 @@ function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
 }
 
 /** A tensor from JS data: a number, boolean, nested arrays, or a typed array. */
-export function tensor(data: TensorData, options: TensorOptions = {}): Tensor {
+export function tensor(data: TensorData, options?: TensorOptions): Tensor {
+  options = optionsArg('tensor', options);
   const dtype = options.dtype === undefined ? inferDType(data) : checkDType(options.dtype, 'tensor');
   const { values, shape: inferred } = flatten(data);
   let shape = inferred;
@@ -108,12 +114,16 @@ export function tensor(data: TensorData, options: TensorOptions = {}): Tensor {
 }
 
 /** A tensor of `shape` with every element `value`. */
-export function full(shape: readonly number[], value: number | boolean, options: CreateOptions = {}): Tensor {
+export function full(shape: readonly number[], value: number | boolean, options?: CreateOptions): Tensor {
+  options = optionsArg('full', options);
   const dtype = options.dtype === undefined ? (typeof value === 'boolean' ? 'bool' : 'float32') : checkDType(options.dtype, 'full');
   const s = checkShape(shape, 'full');
+  if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'bigint')
+    fail('E_ARGUMENT', `full: value must be a number or boolean, got ${describeValue(value)}`);
   const v = Number(value);
+  if (typeof value === 'bigint' && BigInt(v) !== value) fail('E_ARGUMENT', `full: ${value}n is not exact as a number; build it with kiln.tensor([...], { dtype: 'int64' })`);
   if (!isFloat(dtype) && !Number.isNaN(v) && dtype !== 'bool' && !Number.isInteger(v))
-    fail('E_ARGUMENT', `full: ${value} is not an integer for ${dtype}`);
+    fail('E_ARGUMENT', `full: ${describeValue(value)} is not an integer for ${dtype}`);
   if (!isFloat(dtype) && Number.isNaN(v)) fail('E_ARGUMENT', `full: NaN cannot be stored in ${dtype}`);
   const t = empty(s, dtype, defaultDevice(options), 'full');
   runInto('Fill', [], [t], { value: v });
@@ -122,18 +132,22 @@ export function full(shape: readonly number[], value: number | boolean, options:
 
 export const zeros = (shape: readonly number[], options?: CreateOptions): Tensor => full(shape, 0, options);
 export const ones = (shape: readonly number[], options?: CreateOptions): Tensor => full(shape, 1, options);
-export const zerosLike = (t: Tensor, options?: CreateOptions): Tensor => full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
-export const onesLike = (t: Tensor, options?: CreateOptions): Tensor => full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
-export const fullLike = (t: Tensor, value: number | boolean, options?: CreateOptions): Tensor =>
-  full(t.shape, value, { dtype: t.dtype, device: t.device, ...options });
+/** A tensor of `value` with t's shape, and its dtype and device unless the options say otherwise. */
+export function fullLike(t: Tensor, value: number | boolean, options?: CreateOptions): Tensor {
+  const like = checkTensor('fullLike', t);
+  return full(like.shape, value, { dtype: like.dtype, device: like.device, ...optionsArg('fullLike', options) });
+}
+export const zerosLike = (t: Tensor, options?: CreateOptions): Tensor => fullLike(t, 0, options);
+export const onesLike = (t: Tensor, options?: CreateOptions): Tensor => fullLike(t, 1, options);
 
 /**
  * Evenly spaced values in [start, end) like NumPy: arange(5) is 0..4. Integer arguments give int32,
  * any fractional one gives float32, unless a dtype is given.
  */
-export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
+export function arange(start: number, end?: number, step = 1, options?: CreateOptions): Tensor {
+  options = optionsArg('arange', options);
   if (end === undefined) [start, end] = [0, start];
-  for (const v of [start, end, step]) if (typeof v !== 'number' || !Number.isFinite(v)) fail('E_ARGUMENT', `arange: ${v} is not a finite number`);
+  for (const v of [start, end, step]) if (typeof v !== 'number' || !Number.isFinite(v)) fail('E_ARGUMENT', `arange: ${describeValue(v)} is not a finite number`);
   if (step === 0) fail('E_ARGUMENT', 'arange: step must not be 0');
   const dtype = options.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int32' : 'float32');
   checkDType(dtype, 'arange');
@@ -193,12 +207,14 @@ function random(op: 'RandomUniform' | 'RandomNormal', shape: readonly number[], 
 }
 
 /** Uniform random numbers in [low, high) (default [0, 1)). */
-export function rand(shape: readonly number[], options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+export function rand(shape: readonly number[], options?: RandomOptions & { low?: number; high?: number }): Tensor {
+  options = optionsArg('rand', options);
   return random('RandomUniform', shape, options, { low: options.low ?? 0, high: options.high ?? 1 });
 }
 
 /** Normal random numbers (default mean 0, std 1). */
-export function randn(shape: readonly number[], options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(shape: readonly number[], options?: RandomOptions & { mean?: number; std?: number }): Tensor {
+  options = optionsArg('randn', options);
   return random('RandomNormal', shape, options, { mean: options.mean ?? 0, std: options.std ?? 1 });
 }
 

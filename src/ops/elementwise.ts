@@ -1,7 +1,8 @@
+import { describeValue, numberArg, optionsArg } from '../args.js';
 import { isBool, isFloat, floatFor, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { full } from './creation.js';
 import { run1 } from './run.js';
@@ -9,11 +10,6 @@ import { Temps, withTemps } from './temps.js';
 
 export type Scalar = number | boolean;
 export type Operand = Tensor | Scalar;
-
-function checkTensor(op: string, x: unknown, name = 'input'): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${op}: ${name} must be a Tensor, got ${typeof x}`);
-  return x;
-}
 
 /** x in `dtype`, casting into a temporary when it is not. */
 function as(temps: Temps, x: Tensor, dtype: DType): Tensor {
@@ -62,12 +58,12 @@ export const ceil = (x: Tensor) => rounding('Ceil', 'ceil', x);
 /** Rounds half to even, like NumPy. */
 export const round = (x: Tensor) => rounding('Round', 'round', x);
 
-export const leakyRelu = (x: Tensor, alpha = 0.01) => unary('LeakyRelu', 'leakyRelu', 'float', x, { alpha });
+export const leakyRelu = (x: Tensor, alpha = 0.01) => unary('LeakyRelu', 'leakyRelu', 'float', x, { alpha: numberArg('leakyRelu', 'alpha', alpha) });
 
 /** GELU, exact (erf) by default or with the tanh approximation. */
-export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
-  const approximate = options.approximate ?? 'none';
-  if (approximate !== 'none' && approximate !== 'tanh') fail('E_ARGUMENT', `gelu: approximate must be 'none' or 'tanh', got '${approximate}'`);
+export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Tensor {
+  const approximate = optionsArg('gelu', options).approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh') fail('E_ARGUMENT', `gelu: approximate must be 'none' or 'tanh', got ${describeValue(approximate)}`);
   return unary('Gelu', 'gelu', 'float', x, { approximate });
 }
 
@@ -75,7 +71,7 @@ export function gelu(x: Tensor, options: { approximate?: 'none' | 'tanh' } = {})
 export function clip(x: Tensor, min?: number, max?: number): Tensor {
   const lo = min ?? -Infinity, hi = max ?? Infinity;
   if (typeof lo !== 'number' || typeof hi !== 'number' || Number.isNaN(lo) || Number.isNaN(hi))
-    fail('E_ARGUMENT', `clip: bounds must be numbers, got ${min} and ${max}`);
+    fail('E_ARGUMENT', `clip: bounds must be numbers, got ${describeValue(min)} and ${describeValue(max)}`);
   if (lo > hi) fail('E_ARGUMENT', `clip: min ${lo} is greater than max ${hi}`);
   return unary('Clip', 'clip', 'numeric', x, { min: lo, max: hi });
 }
@@ -100,8 +96,8 @@ function operand(temps: Temps, op: string, x: Operand, dtype: DType, device: str
 
 function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand): Tensor {
   return withTemps((temps) => {
-    const device = (a instanceof Tensor ? a : (b as Tensor)).device;
     let dtype = resultType(name, a, b);
+    const device = (a instanceof Tensor ? a : (b as Tensor)).device;
     if (kind === 'logical') dtype = 'bool';
     else if (kind === 'truediv' && !isFloat(dtype)) dtype = 'float32';
     else if (kind === 'arith' && isBool(dtype)) fail('E_DTYPE', `${name}: arithmetic on bool tensors; cast them or use the logical ops`);

@@ -1,13 +1,15 @@
 import { isBool, promoteTypes } from '../dtype.js';
 import { fail } from '../errors.js';
+import { describeValue, optionsArg } from '../args.js';
 import { broadcastShapes } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { run1 } from './run.js';
 import { Temps, withTemps } from './temps.js';
 
 function operands(temps: Temps, name: string, a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (!(a instanceof Tensor) || !(b instanceof Tensor)) fail('E_ARGUMENT', `${name}: operands must be Tensors`);
+  checkTensor(name, a, 'A');
+  checkTensor(name, b, 'B');
   const dtype = promoteTypes(a.dtype, b.dtype);
   if (isBool(dtype)) fail('E_DTYPE', `${name}: bool operands (${a.describe()}, ${b.describe()}); cast them first`);
   return [a.dtype === dtype ? a : temps.add(cast(a, dtype)), b.dtype === dtype ? b : temps.add(cast(b, dtype))];
@@ -28,12 +30,12 @@ const IMPLS = ['auto', 'simt', 'mma', 'wgmma', 'cublas'];
 function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, string> {
   const attrs: Record<string, string> = {};
   if (o.precision !== undefined) {
-    if (!PRECISIONS.includes(o.precision)) fail('E_ARGUMENT', `${name}: precision must be 'highest' or 'high', got ${JSON.stringify(o.precision)}`);
+    if (!PRECISIONS.includes(o.precision)) fail('E_ARGUMENT', `${name}: precision must be 'highest' or 'high', got ${describeValue(o.precision)}`);
     attrs.precision = o.precision;
   }
   if (o.impl !== undefined && o.impl !== 'auto') {
-    if (!IMPLS.includes(o.impl)) fail('E_ARGUMENT', `${name}: impl must be one of ${IMPLS.join(', ')}, got ${JSON.stringify(o.impl)}`);
-    if (!a.device.startsWith('cuda')) fail('E_UNSUPPORTED', `${name}: impl '${o.impl}' is a cuda kernel; ${a.device} has 'auto' only`);
+    if (!IMPLS.includes(o.impl)) fail('E_ARGUMENT', `${name}: impl must be one of ${IMPLS.join(', ')}, got ${describeValue(o.impl)}`);
+    if (!a.device.startsWith('cuda')) fail('E_UNSUPPORTED', `${name}: impl ${describeValue(o.impl)} is a cuda kernel; ${a.device} has 'auto' only`);
     attrs.impl = o.impl;
   }
   return attrs;
@@ -59,7 +61,8 @@ function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: Record
  * Matrix product with NumPy semantics: 1-D operands are promoted to a row (left) or column (right)
  * vector and the added dim removed again; batch dims broadcast.
  */
-export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
+  options = optionsArg('matmul', options);
   return withTemps((temps) => {
     let [x, y] = operands(temps, 'matmul', a, b);
     const extra = optionAttrs('matmul', x, options);
@@ -85,7 +88,8 @@ export interface GemmOptions extends MatmulOptions {
 }
 
 /** alpha * op(A) @ op(B) + beta * C for 2-D A and B (ONNX Gemm); transposes are views, never copies. */
-export function gemm(a: Tensor, b: Tensor, o: GemmOptions = {}): Tensor {
+export function gemm(a: Tensor, b: Tensor, o?: GemmOptions): Tensor {
+  o = optionsArg('gemm', o);
   return withTemps((temps) => {
     let [x, y] = operands(temps, 'gemm', a, b);
     if (x.rank !== 2 || y.rank !== 2) fail('E_SHAPE', `gemm: A and B must be 2-D, got ${a.describe()} and ${b.describe()}`);
@@ -95,7 +99,7 @@ export function gemm(a: Tensor, b: Tensor, o: GemmOptions = {}): Tensor {
     if (!Number.isFinite(alpha) || !Number.isFinite(beta)) fail('E_ARGUMENT', `gemm: alpha and beta must be finite numbers`);
     let c: Tensor | undefined;
     if (o.c) {
-      if (!(o.c instanceof Tensor)) fail('E_ARGUMENT', 'gemm: c must be a Tensor');
+      checkTensor('gemm', o.c, 'c');
       c = o.c.dtype === x.dtype ? o.c : temps.add(cast(o.c, x.dtype));
     }
     return batched(temps, 'gemm', x, y, { alpha, beta: c ? beta : 0, ...optionAttrs('gemm', x, o) }, c);

@@ -1,13 +1,14 @@
 import { floatFor } from '../dtype.js';
 import { fail } from '../errors.js';
+import { describeValue, optionsArg } from '../args.js';
 import { fmtShape, normalizeAxis } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { run1 } from './run.js';
 import { Temps, withTemps } from './temps.js';
 
 function floatInput(temps: Temps, name: string, x: Tensor): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${name}: input must be a Tensor`);
+  checkTensor(name, x);
   const dtype = floatFor(x.dtype);
   return dtype === x.dtype ? x : temps.add(cast(x, dtype));
 }
@@ -28,7 +29,7 @@ export const logSoftmax = (x: Tensor, axis = -1) => softmaxLike('LogSoftmax', 'l
 
 /** A per-feature parameter, broadcast to the normalized shape x.shape[axis:] and put in x's dtype. */
 function param(temps: Temps, name: string, what: string, p: Tensor, x: Tensor, axis: number): Tensor {
-  if (!(p instanceof Tensor)) fail('E_ARGUMENT', `${name}: ${what} must be a Tensor`);
+  checkTensor(name, p, what);
   const normShape = x.shape.slice(axis);
   if (p.rank > normShape.length || p.shape.some((d, i) => d !== 1 && d !== normShape[normShape.length - p.rank + i]))
     fail('E_SHAPE', `${name}: ${what} ${p.describe()} does not match the normalized shape ${fmtShape(normShape)}`);
@@ -45,13 +46,14 @@ export interface LayerNormOptions {
 }
 
 /** (x - mean) / sqrt(var + eps) * scale + bias over the trailing dims from `axis`. */
-export function layerNorm(x: Tensor, o: LayerNormOptions = {}): Tensor {
+export function layerNorm(x: Tensor, o?: LayerNormOptions): Tensor {
+  o = optionsArg('layerNorm', o);
   return withTemps((temps) => {
     const input = floatInput(temps, 'layerNorm', x);
     if (input.rank === 0) fail('E_SHAPE', `layerNorm: needs at least one dim, got ${x.describe()}`);
     const axis = normalizeAxis('layerNorm', o.axis ?? -1, input.rank);
     const epsilon = o.epsilon ?? 1e-5;
-    if (!(epsilon >= 0)) fail('E_ARGUMENT', `layerNorm: epsilon must be >= 0, got ${epsilon}`);
+    if (typeof epsilon !== 'number' || !(epsilon >= 0)) fail('E_ARGUMENT', `layerNorm: epsilon must be >= 0, got ${describeValue(epsilon)}`);
     const ins = [input];
     if (o.scale) ins.push(param(temps, 'layerNorm', 'scale', o.scale, input, axis));
     if (o.bias) ins.push(param(temps, 'layerNorm', 'bias', o.bias, input, axis));
@@ -66,13 +68,14 @@ export interface RmsNormOptions {
 }
 
 /** x / sqrt(mean(x^2) + eps) * scale over the trailing dims from `axis`. */
-export function rmsNorm(x: Tensor, o: RmsNormOptions = {}): Tensor {
+export function rmsNorm(x: Tensor, o?: RmsNormOptions): Tensor {
+  o = optionsArg('rmsNorm', o);
   return withTemps((temps) => {
     const input = floatInput(temps, 'rmsNorm', x);
     if (input.rank === 0) fail('E_SHAPE', `rmsNorm: needs at least one dim, got ${x.describe()}`);
     const axis = normalizeAxis('rmsNorm', o.axis ?? -1, input.rank);
     const epsilon = o.epsilon ?? 1e-6;
-    if (!(epsilon >= 0)) fail('E_ARGUMENT', `rmsNorm: epsilon must be >= 0, got ${epsilon}`);
+    if (typeof epsilon !== 'number' || !(epsilon >= 0)) fail('E_ARGUMENT', `rmsNorm: epsilon must be >= 0, got ${describeValue(epsilon)}`);
     const ins = [input];
     if (o.scale) ins.push(param(temps, 'rmsNorm', 'scale', o.scale, input, axis));
     return run1('RMSNormalization', ins, input.shape, input.dtype, { axis, epsilon, has_scale: o.scale ? 1 : 0 });

@@ -1,7 +1,8 @@
 import { isFloat, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
+import { describeValue, optionsArg } from '../args.js';
 import { normalizeAxes, normalizeAxis } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { run1 } from './run.js';
 import { withTemps } from './temps.js';
 
@@ -21,7 +22,7 @@ function outDType(family: Family, dtype: DType): DType {
 }
 
 function reduce(op: string, name: string, family: Family, x: Tensor, axesOpt: ReduceOptions['axes'], keepdims: boolean, attrs: Record<string, number> = {}): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${name}: input must be a Tensor`);
+  checkTensor(name, x);
   return withTemps((temps) => {
     // A 0-d tensor reduces as a 1-element vector.
     const input = x.rank === 0 ? temps.add(x.reshape([1])) : x;
@@ -41,28 +42,32 @@ function reduce(op: string, name: string, family: Family, x: Tensor, axesOpt: Re
   });
 }
 
-const opts = (o: ReduceOptions = {}) => [o.axes, o.keepdims ?? false] as const;
+const opts = (name: string, options?: ReduceOptions) => {
+  const o = optionsArg(name, options);
+  return [o.axes, o.keepdims ?? false] as const;
+};
 
 /** Sum; integers and bool sum into int64. */
-export const sum = (x: Tensor, o?: ReduceOptions) => reduce('ReduceSum', 'sum', 'sum', x, ...opts(o));
+export const sum = (x: Tensor, o?: ReduceOptions) => reduce('ReduceSum', 'sum', 'sum', x, ...opts('sum', o));
 /** Mean; integers give float32. */
-export const mean = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMean', 'mean', 'mean', x, ...opts(o));
+export const mean = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMean', 'mean', 'mean', x, ...opts('mean', o));
 /** Product; integers and bool multiply into int64. */
-export const prod = (x: Tensor, o?: ReduceOptions) => reduce('ReduceProd', 'prod', 'sum', x, ...opts(o));
+export const prod = (x: Tensor, o?: ReduceOptions) => reduce('ReduceProd', 'prod', 'sum', x, ...opts('prod', o));
 /** Maximum (NaN propagates). */
-export const max = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMax', 'max', 'extreme', x, ...opts(o));
+export const max = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMax', 'max', 'extreme', x, ...opts('max', o));
 /** Minimum (NaN propagates). */
-export const min = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMin', 'min', 'extreme', x, ...opts(o));
+export const min = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMin', 'min', 'extreme', x, ...opts('min', o));
 
 /** Variance with `correction` (0: population, 1: sample). Integers give float32. */
-export function variance(x: Tensor, o: ReduceOptions & { correction?: number } = {}): Tensor {
+export function variance(x: Tensor, o?: ReduceOptions & { correction?: number }): Tensor {
+  o = optionsArg('variance', o);
   const correction = o.correction ?? 0;
-  if (!Number.isFinite(correction) || correction < 0) fail('E_ARGUMENT', `variance: correction must be a non-negative number, got ${correction}`);
+  if (!Number.isFinite(correction) || correction < 0) fail('E_ARGUMENT', `variance: correction must be a non-negative number, got ${describeValue(correction)}`);
   return reduce('ReduceVariance', 'variance', 'mean', x, o.axes, o.keepdims ?? false, { correction });
 }
 
 function arg(op: string, name: string, x: Tensor, o: { axis?: number; keepdims?: boolean }): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', `${name}: input must be a Tensor`);
+  checkTensor(name, x);
   if (o.axis === undefined) {
     // Over the flattened tensor, like NumPy.
     return withTemps((temps) => reduce(op, name, 'arg', temps.add(x.reshape([-1])), 0, o.keepdims ?? false));
@@ -72,6 +77,6 @@ function arg(op: string, name: string, x: Tensor, o: { axis?: number; keepdims?:
 }
 
 /** Index of the largest value along `axis` (the flattened tensor when omitted), as int64; the first one wins ties. */
-export const argmax = (x: Tensor, o: { axis?: number; keepdims?: boolean } = {}) => arg('ArgMax', 'argmax', x, o);
+export const argmax = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMax', 'argmax', x, optionsArg('argmax', o));
 /** Index of the smallest value along `axis`, as int64. */
-export const argmin = (x: Tensor, o: { axis?: number; keepdims?: boolean } = {}) => arg('ArgMin', 'argmin', x, o);
+export const argmin = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMin', 'argmin', x, optionsArg('argmin', o));

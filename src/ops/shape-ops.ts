@@ -1,7 +1,8 @@
 import { promoteTypes, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
+import { describeValue, intListArg, optionsArg } from '../args.js';
 import { fmtShape, normalizeAxis } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { tensor } from './creation.js';
 import { commonDevice, empty, run1, runInto } from './run.js';
@@ -9,7 +10,7 @@ import { withTemps } from './temps.js';
 
 function tensors(name: string, list: readonly Tensor[]): Tensor[] {
   if (!Array.isArray(list) || list.length === 0) fail('E_ARGUMENT', `${name}: needs a non-empty array of tensors`);
-  for (const t of list) if (!(t instanceof Tensor)) fail('E_ARGUMENT', `${name}: every element must be a Tensor`);
+  list.forEach((t, i) => checkTensor(name, t, `element ${i}`));
   return [...list];
 }
 
@@ -54,17 +55,18 @@ export function stack(list: readonly Tensor[], axis = 0): Tensor {
  * must divide evenly) or the list of part sizes (they must add up to the dim).
  */
 export function split(x: Tensor, splits: number | readonly number[], axis = 0): Tensor[] {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', 'split: input must be a Tensor');
+  checkTensor('split', x);
   if (x.rank === 0) fail('E_SHAPE', 'split: cannot split a 0-d tensor');
   const a = normalizeAxis('split', axis, x.rank);
   const dim = x.shape[a];
   let sizes: number[];
   if (typeof splits === 'number') {
-    if (!Number.isInteger(splits) || splits <= 0 || dim % splits !== 0)
-      fail('E_SHAPE', `split: ${x.describe()} axis ${a} of size ${dim} cannot be split into ${splits} equal parts`);
+    // An empty axis splits into one empty part: any count would do, and a huge one exhausts memory.
+    if (!Number.isInteger(splits) || splits <= 0 || splits > Math.max(dim, 1) || dim % splits !== 0)
+      fail('E_SHAPE', `split: ${x.describe()} axis ${a} of size ${dim} cannot be split into ${describeValue(splits)} equal parts`);
     sizes = new Array(splits).fill(dim / splits);
   } else {
-    sizes = [...splits];
+    sizes = intListArg('split', 'splits (a number of parts or a list of sizes)', splits);
     if (sizes.some((s) => !Number.isInteger(s) || s < 0) || sizes.reduce((p, s) => p + s, 0) !== dim)
       fail('E_SHAPE', `split: sizes [${sizes.join(', ')}] do not add up to ${dim}, the size of axis ${a} of ${x.describe()}`);
   }
@@ -79,7 +81,7 @@ export function split(x: Tensor, splits: number | readonly number[], axis = 0): 
 
 /** Picks entries along `axis` by index (negative indices count from the end); int32/int64 indices or a JS array. */
 export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', 'gather: input must be a Tensor');
+  checkTensor('gather', x);
   if (x.rank === 0) fail('E_SHAPE', 'gather: cannot gather from a 0-d tensor');
   return withTemps((temps) => {
     const idx = indices instanceof Tensor ? indices : temps.add(tensor(indices as number[], { dtype: 'int64', device: x.device }));
@@ -98,16 +100,17 @@ export interface PadOptions {
 }
 
 /** Pads each axis by [before, after] (NumPy's pad_width); reflect needs pads smaller than the dim. */
-export function pad(x: Tensor, widths: readonly (readonly [number, number])[], o: PadOptions = {}): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', 'pad: input must be a Tensor');
+export function pad(x: Tensor, widths: readonly (readonly [number, number])[], o?: PadOptions): Tensor {
+  o = optionsArg('pad', o);
+  checkTensor('pad', x);
   const mode = o.mode ?? 'constant';
-  if (!['constant', 'reflect', 'edge'].includes(mode)) fail('E_ARGUMENT', `pad: unknown mode '${mode}'`);
+  if (!['constant', 'reflect', 'edge'].includes(mode)) fail('E_ARGUMENT', `pad: unknown mode ${describeValue(mode)}`);
   if (!Array.isArray(widths) || widths.length !== x.rank)
-    fail('E_ARGUMENT', `pad: needs one [before, after] pair per dim of ${x.describe()}, got ${JSON.stringify(widths)}`);
+    fail('E_ARGUMENT', `pad: needs one [before, after] pair per dim of ${x.describe()}, got ${describeValue(widths)}`);
   const before: number[] = [], after: number[] = [];
   widths.forEach((w, i) => {
     if (!Array.isArray(w) || w.length !== 2 || !w.every((v) => Number.isInteger(v) && v >= 0))
-      fail('E_ARGUMENT', `pad: widths for dim ${i} must be two non-negative integers, got ${JSON.stringify(w)}`);
+      fail('E_ARGUMENT', `pad: widths for dim ${i} must be two non-negative integers, got ${describeValue(w)}`);
     const n = x.shape[i];
     if ((w[0] > 0 || w[1] > 0) && mode === 'reflect' && (w[0] >= n || w[1] >= n))
       fail('E_ARGUMENT', `pad: reflect padding [${w}] must be smaller than dim ${i} of ${x.describe()}`);
@@ -121,8 +124,8 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[], o
 
 /** Repeats the tensor reps[i] times along each dim (NumPy's tile: shorter reps or shapes gain leading 1s). */
 export function tile(x: Tensor, reps: readonly number[]): Tensor {
-  if (!(x instanceof Tensor)) fail('E_ARGUMENT', 'tile: input must be a Tensor');
-  if (!Array.isArray(reps) || reps.some((r) => !Number.isInteger(r) || r < 0)) fail('E_ARGUMENT', `tile: reps must be non-negative integers, got ${JSON.stringify(reps)}`);
+  checkTensor('tile', x);
+  if (!Array.isArray(reps) || reps.some((r) => !Number.isInteger(r) || r < 0)) fail('E_ARGUMENT', `tile: reps must be non-negative integers, got ${describeValue(reps)}`);
   const rank = Math.max(x.rank, reps.length);
   const shape = [...new Array(rank - x.rank).fill(1), ...x.shape];
   const r = [...new Array(rank - reps.length).fill(1), ...reps];

@@ -54,6 +54,16 @@ function close(got: number, want: number): boolean {
   return Math.abs(got - want) <= 1e-7 + 1e-3 * Math.abs(want);
 }
 
+/** The inputs a test's data set folder holds, uploaded to `device`, by the session's input names. */
+export function loadFeeds(session: kiln.onnx.InferenceSession, at: string, device: string): Record<string, kiln.Tensor> {
+  const feeds: Record<string, kiln.Tensor> = {};
+  session.inputs.forEach((v, i) => {
+    const file = join(at, `input_${i}.pb`);
+    if (existsSync(file)) feeds[v.name] = upload(readTensor(file), device);
+  });
+  return feeds;
+}
+
 /**
  * Runs one test; returns undefined on success, else what went wrong. On the CPU every data set runs
  * twice, from freshly uploaded inputs: the second run is a replay of the first (src/onnx/replay.ts)
@@ -66,9 +76,7 @@ export async function runCase(test: string, device: string, stats?: { replayed: 
     const sets = readdirSync(dir).filter((d) => d.startsWith('test_data_set_'));
     for (const set of device === 'cpu' ? sets.flatMap((d) => [d, d]) : sets) {
       const at = join(dir, set);
-      const feeds: Record<string, kiln.Tensor> = {};
-      const fed = session.inputs.filter((v) => existsSync(join(at, `input_${session.inputs.indexOf(v)}.pb`)));
-      fed.forEach((v) => (feeds[v.name] = upload(readTensor(join(at, `input_${session.inputs.indexOf(v)}.pb`)), device)));
+      const feeds = loadFeeds(session, at, device);
       const outs = await session.run(feeds);
       try {
         for (const [k, o] of session.outputs.entries()) {

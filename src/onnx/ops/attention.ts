@@ -61,6 +61,7 @@ function attention(ctx: OpContext): Tensor[] {
     const out = [y, presentK, presentV];
     if (n.outputs[3]) {
       const mode = attrInt(n, 'qk_matmul_output_mode', 0);
+      if (![0, 1, 2, 3].includes(mode)) fail('E_ARGUMENT', `node '${n.name}' (Attention): qk_matmul_output_mode ${mode} is not 0, 1, 2 or 3`);
       out.push([qk, capped, scores, probs][mode].clone()); // 0 QK, 1 after softcap, 2 after the mask, 3 after softmax
     }
     return out;

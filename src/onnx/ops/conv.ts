@@ -23,7 +23,7 @@ import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
 import { attrInt, attrInts, attrString } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, input, singleOutput } from './util.js';
+import { binary, hostInts, input, singleOutput } from './util.js';
 
 
 /** Output size and padding per spatial dim, for Conv and the pools. */
@@ -178,7 +178,7 @@ function addTaps(y: Tensor, z: Tensor, lead: number, kernel: number[], strides: 
 /** Col2Im: sums the columns [N, C * K, L] back into an image [N, C, image_shape], cropping the pads. */
 function col2im(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
-  const image = ctx.ints(1)!, kernel = ctx.ints(2)!;
+  const image = hostInts(ctx, 1), kernel = hostInts(ctx, 2);
   const d = image.length;
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1), dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
   const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);

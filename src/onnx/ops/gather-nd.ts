@@ -3,6 +3,7 @@
 // one-hot match over the positions with a masked reduction (ScatterND, every reduction).
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
+import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrInt, attrString } from '../attrs.js';
@@ -19,10 +20,20 @@ function flatPositions(t: Temps, idx: Tensor, dims: readonly number[]): Tensor {
   return t.add(k.sum(t.add(k.mul(wrapped, t.add(k.tensor(strides.map(BigInt), { dtype: 'int64', device: idx.device })))), { axes: [-1] }));
 }
 
+/** The length k of the index tuples, checked: ONNX requires 1 <= k <= rank(data) - batch_dims. */
+function tupleLength(ctx: OpContext, data: Tensor, idx: Tensor, batchDims: number): number {
+  const where = `node '${ctx.node.name}' (${ctx.node.opType})`;
+  if (!Number.isInteger(batchDims) || batchDims < 0 || batchDims >= Math.min(data.rank, idx.rank))
+    fail('E_ARGUMENT', `${where}: batch_dims ${batchDims} must be below the ranks of data ${data.describe()} and indices ${idx.describe()}`);
+  const kk = idx.shape[idx.rank - 1];
+  if (kk < 1 || kk > data.rank - batchDims) fail('E_SHAPE', `${where}: index tuples of length ${kk} (indices ${idx.describe()}) do not fit data ${data.describe()}`);
+  return kk;
+}
+
 function gatherND(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1);
   const b = attrInt(ctx.node, 'batch_dims', 0);
-  const kk = idx.shape[idx.rank - 1];
+  const kk = tupleLength(ctx, data, idx, b);
   const batch = data.shape.slice(0, b), B = numel(batch);
   const indexed = data.shape.slice(b, b + kk), rest = data.shape.slice(b + kk), P = numel(indexed);
   return withTemps((t) => {
@@ -39,7 +50,7 @@ function gatherND(ctx: OpContext): Tensor {
 function scatterND(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
   const reduction = attrString(ctx.node, 'reduction', 'none');
-  const kk = idx.shape[idx.rank - 1];
+  const kk = tupleLength(ctx, data, idx, 0);
   const indexed = data.shape.slice(0, kk), rest = data.shape.slice(kk), P = numel(indexed);
   const U = numel(idx.shape.slice(0, -1));
   return withTemps((t) => {

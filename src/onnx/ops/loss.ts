@@ -1,6 +1,7 @@
 // NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (deterministic, so inference engines run
 // them too): the target class of each element picked with a one-hot mask, per-class weights,
 // ignore_index, and reduction none / sum / mean (mean divides by the total weight kept).
+import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
@@ -12,6 +13,8 @@ function nll(ctx: OpContext, logp: Tensor, target: Tensor, weight: Tensor | unde
   const ignore = attrInt(ctx.node, 'ignore_index');
   const reduction = attrString(ctx.node, 'reduction', 'mean');
   const C = logp.shape[1];
+  if (logp.rank < 2 || target.shape.join() !== [logp.shape[0], ...logp.shape.slice(2)].join())
+    fail('E_SHAPE', `node '${ctx.node.name}' (${ctx.node.opType}): scores ${logp.describe()} must be [N, C, d..] and the target [N, d..], got ${target.describe()}`);
   return withTemps((t) => {
     const tgt = t.add(k.cast(target, 'int64'));
     const valid = ignore === undefined ? t.add(k.full(tgt.shape, true, { dtype: 'bool', device: tgt.device })) : t.add(k.notEqual(tgt, ignore));

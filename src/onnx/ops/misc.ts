@@ -9,7 +9,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts } from '../attrs.js';
 import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
-import { input } from './util.js';
+import { hostScalar, input } from './util.js';
 
 /** col - row for an [n, m] grid (int64), the diagonal offset of every element. */
 function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor {
@@ -38,7 +38,7 @@ function eyeLike(ctx: OpContext): Tensor {
 
 function oneHot(ctx: OpContext): Tensor {
   const idx = input(ctx, 0), values = input(ctx, 2);
-  const depth = Number(ctx.host(1)!.values[0]);
+  const depth = hostScalar(ctx, 1);
   return withTemps((t) => {
     const axis = normalizeAxis('OneHot', attrInt(ctx.node, 'axis', -1), idx.rank + 1);
     const i = t.add(k.cast(idx, 'int64'));

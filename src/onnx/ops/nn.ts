@@ -64,6 +64,7 @@ function layerNorm(ctx: OpContext): Tensor[] {
 function groupNorm(ctx: OpContext): Tensor {
   const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
   const groups = attrInt(ctx.node, 'num_groups', 1);
+  if (x.rank < 2) fail('E_SHAPE', `node '${ctx.node.name}' (GroupNormalization): input ${x.describe()} must be [N, C, ...]`);
   const [N, C] = x.shape;
   return withTemps((t) => {
     const grouped = t.add(x.reshape([N, groups, -1]));

@@ -14,7 +14,7 @@ import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { input } from './util.js';
+import { hostInput, hostScalar, input } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
@@ -71,9 +71,11 @@ function split(ctx: OpContext): Tensor[] {
   let sizes = ctx.opset >= 13 ? ctx.ints(1) : attrInts(ctx.node, 'split');
   if (!sizes || sizes.length === 0) {
     const parts = attrInt(ctx.node, 'num_outputs') ?? n;
+    if (parts !== n) fail('E_SHAPE', `node '${ctx.node.name}' (Split): num_outputs ${parts} but the node has ${n} outputs`);
     const chunk = Math.ceil(dim / parts);
     sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
   }
+  if (sizes.length !== n) fail('E_SHAPE', `node '${ctx.node.name}' (Split): ${sizes.length} split sizes for ${n} outputs`);
   if (sizes.reduce((a, b) => a + b, 0) !== dim) fail('E_SHAPE', `node '${ctx.node.name}' (Split): sizes [${sizes.join(', ')}] do not add up to ${dim}`);
   let at = 0;
   return sizes.map((s) => x.slice(axis, at, (at += s)));
@@ -123,8 +125,9 @@ function constantOfShape(ctx: OpContext): Tensor {
 }
 
 function range(ctx: OpContext): Tensor {
-  const [start, limit, delta] = [0, 1, 2].map((i) => Number(ctx.host(i)!.values[0]));
+  const [start, limit, delta] = [0, 1, 2].map((i) => hostScalar(ctx, i));
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
+  if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `node '${ctx.node.name}' (Range): start ${start}, limit ${limit} and delta ${delta} give no finite length`);
   const dtype = input(ctx, 0).dtype;
   const out = empty([n], dtype, ctx.device, 'Range');
   if (n > 0) out.backendFor('Range').run('Range', [], [out.view('Range')], { start, delta });
@@ -254,7 +257,7 @@ function scatterElements(ctx: OpContext): Tensor {
 /** Compress: the slices along `axis` (of the flattened input without one) where condition is true. */
 function compress(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const cond = ctx.host(1)!.values;
+  const cond = hostInput(ctx, 1).values;
   const axisAttr = attrInt(ctx.node, 'axis');
   const src = axisAttr === undefined ? x.reshape([-1]) : x.withLayout('Compress', x.shape, x.strides);
   try {
@@ -300,6 +303,7 @@ defineOps({
     uses: ['Cast'],
     run: (ctx) => {
       const xs = ctx.inputs.filter((t): t is Tensor => !!t);
+      if (xs.length === 0) fail('E_ARGUMENT', `node '${ctx.node.name}' (Concat): no inputs`);
       const axis = attrInt(ctx.node, 'axis', 0);
       // ONNX lets empty inputs join anything of the right rank.
       const nonEmpty = xs.filter((t) => t.size > 0);

@@ -8,13 +8,29 @@ import { broadcastShapes } from '../../shape.js';
 import type { DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
-import type { OpContext } from './registry.js';
+import type { HostValue, OpContext } from './registry.js';
 
 /** Input i of the node, or E_ARGUMENT when the model omitted a required input. */
 export function input(ctx: OpContext, i: number): Tensor {
   const t = ctx.inputs[i];
   if (!t) fail('E_ARGUMENT', `node '${ctx.node.name}' (${ctx.node.opType}): required input ${i} is missing`);
   return t;
+}
+
+/** The host values of required input i (declared in the handler's hostInputs). */
+export function hostInput(ctx: OpContext, i: number): HostValue {
+  input(ctx, i);
+  return ctx.host(i)!;
+}
+
+/** Required input i as a list of numbers. */
+export const hostInts = (ctx: OpContext, i: number): number[] => Array.from(hostInput(ctx, i).values, Number);
+
+/** Required input i as one number: it must hold exactly one value. */
+export function hostScalar(ctx: OpContext, i: number): number {
+  const v = hostInput(ctx, i).values;
+  if (v.length !== 1) fail('E_SHAPE', `node '${ctx.node.name}' (${ctx.node.opType}): input ${i} must hold one value, got ${v.length}`);
+  return Number(v[0]);
 }
 
 /** ONNX binary op with multidirectional broadcasting: A and B share a dtype already. */

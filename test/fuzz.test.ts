@@ -1,0 +1,175 @@
+// Bad input always gets a KilnError: seeded random calls of every public entry point with any JS
+// value in any position, and ONNX models mutated at random, must each give a result or a KilnError
+// (never a TypeError or RangeError from inside Kiln, never a crashed process), and a call never
+// changes its inputs. Requests the host cannot hold are E_OOM up front, not the kernel's OOM killer.
+//
+// Unlike the property tests, the fuzz runs a fixed seed by default, so CI reruns what has passed: a
+// new seed explores (KILN_TEST_SEED=<n> npx vitest run test/fuzz.test.ts), and a failure names the
+// call and the seed to replay it.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { native } from '../src/native.js';
+import { availableDevices } from './helpers/backends.js';
+import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
+import { describeCall, invoke, mutateModel, randomCall, randomTensor } from './helpers/fuzz.js';
+import { SUITE_DIR, loadFeeds, suitePresent } from './helpers/onnx-conformance.js';
+import { Rng, SEED } from './helpers/random.js';
+
+const FUZZ_SEED = process.env.KILN_TEST_SEED ? SEED : 20261202;
+
+/** The values of a tensor as text (null once disposed), to prove a call left its inputs alone. */
+const snapshot = async (t: kiln.Tensor): Promise<string | null> => (t.disposed ? null : Array.from(await t.data(), String).join(','));
+
+/** What a failed call threw, unless it is a KilnError (then undefined). */
+const notKiln = (e: unknown): string | undefined =>
+  e instanceof kiln.KilnError ? undefined : `${(e as Error)?.name}: ${(e as Error)?.message} (${(e as Error)?.stack?.split('\n')[1]?.trim()})`;
+
+describe('the public API under random arguments', () => {
+  // WebGPU on lavapipe runs each op ~100x slower than the CPU: it gets fewer calls.
+  for (const device of availableDevices()) {
+    const calls = device === 'cpu' ? 3000 : 500;
+    it(`${calls} random calls on ${device}: each returns or throws a KilnError, and no input changes`, async () => {
+      const rng = new Rng(FUZZ_SEED ^ 0x5eed);
+      const pool = Array.from({ length: 24 }, () => randomTensor(rng, device));
+      const bad: string[] = [];
+      let returned = 0, refused = 0;
+      for (let i = 0; i < calls && bad.length < 5; ++i) {
+        if (rng.next() < 0.1) pool[rng.int(0, pool.length - 1)] = randomTensor(rng, device);
+        if (rng.next() < 0.02) pool[rng.int(0, pool.length - 1)].dispose();
+        const { name, args } = randomCall(rng, pool);
+        const call = describeCall(name, args);
+        const inputs = [...new Set(args.flat().filter((a): a is kiln.Tensor => a instanceof kiln.Tensor))];
+        const before = await Promise.all(inputs.map(snapshot));
+        try {
+          let out = invoke(name, args);
+          if (out instanceof Promise) out = await out;
+          for (const t of [out].flat().filter((o): o is kiln.Tensor => o instanceof kiln.Tensor)) {
+            await t.data();
+            if (rng.next() < 0.3) pool[rng.int(0, pool.length - 1)] = t;
+          }
+          returned++;
+        } catch (e) {
+          const why = notKiln(e);
+          if (why) bad.push(`${call} threw ${why}`);
+          else refused++;
+        }
+        const after = await Promise.all(inputs.map(snapshot));
+        inputs.forEach((t, k) => {
+          if (before[k] !== null && after[k] !== null && before[k] !== after[k]) bad.push(`${call} changed input ${k}: ${before[k]} -> ${after[k]}`);
+        });
+      }
+      await kiln.sync();
+      expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
+      // Both outcomes occur, so the arguments reach past the first check of each op.
+      expect(returned).toBeGreaterThan(calls / 10);
+      expect(refused).toBeGreaterThan(calls / 10);
+      for (const t of pool) t.dispose();
+    });
+  }
+});
+
+describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {
+  it('3000 mutated models from the ONNX node tests: each loads and runs twice (a replay), or fails with a KilnError', async () => {
+    const rng = new Rng(FUZZ_SEED ^ 0x0a11);
+    const claimed = kiln.onnx.claimedOps();
+    const tests = readdirSync(SUITE_DIR).filter((t) => t.startsWith('test_'));
+    const bad: string[] = [];
+    let ran = 0;
+    for (let i = 0; i < 3000 && bad.length < 5; ++i) {
+      const test = tests[rng.int(0, tests.length - 1)];
+      let bytes: Uint8Array;
+      try {
+        bytes = mutateModel(rng, readFileSync(join(SUITE_DIR, test, 'model.onnx')), claimed);
+      } catch {
+        continue; // a field value protobufjs cannot encode: nothing to load
+      }
+      let session: kiln.onnx.InferenceSession | undefined;
+      try {
+        session = await kiln.onnx.load(bytes, { device: 'cpu' });
+        const feeds = loadFeeds(session, join(SUITE_DIR, test, 'test_data_set_0'), 'cpu');
+        for (let run = 0; run < 2; ++run) for (const t of Object.values(await session.run(feeds))) t.dispose();
+        for (const t of Object.values(feeds)) t.dispose();
+        ran++;
+      } catch (e) {
+        const why = notKiln(e);
+        if (why) bad.push(`${test} mutated (case ${i}): ${why}`);
+      } finally {
+        await session?.dispose();
+      }
+    }
+    expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
+    expect(ran, 'some mutated models still run').toBeGreaterThan(100);
+  });
+});
+
+describe('host memory: E_OOM before the OOM killer', () => {
+  beforeAll(() => assertDistFresh());
+  const handles: unknown[] = [];
+  afterAll(() => handles.forEach((h) => native().free(h as never)));
+
+  it('a buffer larger than the host can give is E_OOM naming the request and what is available', () => {
+    const available = native().memory().available;
+    expect(available, 'the kernel reports MemAvailable').toBeGreaterThan(0);
+    let err: unknown;
+    try {
+      kiln.zeros([Math.ceil((available * 2) / 4)]); // within the safe-integer sizes: reaches the allocator
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(kiln.KilnError);
+    expect((err as kiln.KilnError).code).toBe('E_OOM');
+    expect((err as kiln.KilnError).message).toMatch(/full: cannot allocate float32\[\d+\].*the host has \d+ bytes available/);
+  });
+
+  it('live buffers not yet touched count as taken (a queued output is not in use to the kernel until written)', () => {
+    const available = native().memory().available;
+    const share = 2 ** 20 * Math.floor((available * 0.6) / 2 ** 20);
+    // Allocated but never written: the kernel backs none of it, yet it will once a kernel writes it.
+    handles.push(native().alloc(share));
+    expect(native().memory().available).toBeLessThan(available - share / 2);
+    let err: unknown;
+    try {
+      native().checkHostMemory(share, 'second share');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as kiln.KilnError)?.code, 'two 60% shares do not fit').toBe('E_OOM');
+    expect((err as kiln.KilnError).message).toContain('second share');
+  });
+
+  it('a read too large for the host is E_OOM, and a read larger than one JS array can hold is E_ARGUMENT', async () => {
+    let err: unknown;
+    try {
+      native().checkHostMemory(2 ** 52, 'data');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as kiln.KilnError)?.code).toBe('E_OOM');
+    const wide = kiln.zeros([1]).expand([2 ** 33]); // a broadcast view: 4 bytes of storage, 2^33 elements
+    await expect(wide.data()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('read it in slices') });
+    wide.dispose();
+  });
+
+  it('KILN_CPU_MEMORY_CAP caps the live bytes of the cpu device', () => {
+    const r = runNode(
+      `
+      import * as kiln from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
+      const a = kiln.zeros([200_000]);
+      const out = {};
+      try { kiln.zeros([100_000]); } catch (e) { out.over = { code: e.code, message: e.message }; }
+      a.dispose();
+      out.after = kiln.zeros([200_000]).size;
+      console.log(JSON.stringify(out));
+    `,
+      { KILN_CPU_MEMORY_CAP: '1MiB' },
+    );
+    expect(r.status, ending(r)).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(res.over.code).toBe('E_OOM');
+    expect(res.over.message).toContain('KILN_CPU_MEMORY_CAP');
+    expect(res.over.message).toContain('1048576');
+    expect(res.after, 'freeing makes room again').toBe(200_000);
+  });
+});

@@ -1,0 +1,145 @@
+// Random calls for the fuzz tests (test/fuzz.test.ts): any JS value where the API expects a tensor,
+// a shape, an axis, an option; and ONNX models mutated byte by byte or field by field.
+import * as kiln from '../../src/index.js';
+import { onnx } from '../../src/onnx/proto.js';
+import type { Rng } from './random.js';
+
+const pick = <T>(rng: Rng, list: readonly T[]): T => list[rng.int(0, list.length - 1)];
+
+const NUMBERS = [0, 1, -1, 2, 3, -2, -3, 0.5, 1.5, 7, 100, NaN, Infinity, -Infinity, 1e20, -1e20, 2 ** 31, 2 ** 53 + 2, -0];
+const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
+const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed'];
+
+/** Every public function and Tensor method (a leading '.') the API fuzz calls. */
+export const ENTRY_POINTS = [
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
+  'logicalAnd', 'logicalOr', 'logicalXor', 'logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh',
+  'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign', 'leakyRelu', 'gelu', 'clip', 'where', 'sum', 'mean', 'prod', 'max',
+  'min', 'variance', 'argmax', 'argmin', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'cast', 'copyTo', 'concat',
+  'stack', 'split', 'gather', 'pad', 'tile', 'tensor', 'full', 'zeros', 'ones', 'arange', 'rand', 'randn', 'zerosLike', 'onesLike',
+  'fullLike', 'broadcastShapes', 'promoteTypes',
+  '.reshape', '.flatten', '.permute', '.transpose', '.slice', '.expand', '.squeeze', '.unsqueeze', '.contiguous', '.clone', '.to',
+  '.toArray', '.item', '.data', '.add', '.matmul', '.sum', '.cast', '.gather', '.pad', '.split', '.softmax',
+] as const;
+
+/** A random tensor on `device`: any dtype, rank 0-4 with some empty dims, sometimes a strided view. */
+export function randomTensor(rng: Rng, device: string): kiln.Tensor {
+  const dtype = pick(rng, kiln.DTYPES);
+  const shape = Array.from({ length: rng.int(0, 4) }, () => (rng.next() < 0.1 ? 0 : rng.int(1, 4)));
+  const n = shape.reduce((a, b) => a * b, 1);
+  const value = () => (dtype === 'bool' ? rng.next() < 0.5 : dtype === 'uint8' ? rng.int(0, 255) : dtype.startsWith('int') ? rng.int(-5, 5) : rng.uniform(-4, 4));
+  const values = Array.from({ length: n }, value);
+  const t = kiln.tensor(dtype === 'int64' ? values.map((v) => BigInt(v as number)) : (values as number[]), { dtype, device, shape });
+  const r = rng.next();
+  let view: kiln.Tensor | undefined;
+  if (r < 0.15 && shape.length >= 2) view = t.transpose();
+  else if (r < 0.25 && shape.length >= 1 && shape[0] > 1) view = t.slice(0, 0, shape[0], 2);
+  else if (r < 0.3) view = t.unsqueeze(0).expand([3, ...t.shape]);
+  if (!view) return t;
+  t.dispose();
+  return view;
+}
+
+/** A random argument: often a tensor from `pool`, else a number, a list, a dtype, an odd value, options or a list of those. */
+export function randomArg(rng: Rng, pool: readonly kiln.Tensor[], depth = 0): unknown {
+  const r = rng.next();
+  if (r < 0.45) return pick(rng, pool);
+  if (r < 0.6) return pick(rng, NUMBERS);
+  if (r < 0.72) return Array.from({ length: rng.int(0, 4) }, () => (rng.next() < 0.8 ? rng.int(-3, 3) : pick(rng, NUMBERS)));
+  if (r < 0.78) return pick(rng, kiln.DTYPES);
+  if (r < 0.84 || depth >= 2) return pick(rng, ODD_VALUES());
+  if (r < 0.92) return Object.fromEntries(Array.from({ length: rng.int(1, 3) }, () => [pick(rng, OPTION_KEYS), randomArg(rng, pool, depth + 1)]));
+  return Array.from({ length: rng.int(0, 3) }, () => (rng.next() < 0.6 ? pick(rng, pool) : randomArg(rng, pool, depth + 1)));
+}
+
+/** One random call: the entry point and its arguments (the receiver first for a method). */
+export function randomCall(rng: Rng, pool: readonly kiln.Tensor[]): { name: string; args: unknown[] } {
+  const name = pick(rng, ENTRY_POINTS);
+  const args = Array.from({ length: rng.int(0, 3) }, (_, i) => (i === 0 && rng.next() < 0.8 ? pick(rng, pool) : randomArg(rng, pool)));
+  return { name, args };
+}
+
+/** Makes the call; a method on a receiver that is not a tensor is skipped (undefined). */
+export function invoke(name: string, args: unknown[]): unknown {
+  if (!name.startsWith('.')) return (kiln as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+  const [self, ...rest] = args;
+  if (!(self instanceof kiln.Tensor)) return undefined;
+  return (self as unknown as Record<string, (...a: unknown[]) => unknown>)[name.slice(1)](...rest);
+}
+
+/** A call as text for a failure message. */
+export function describeCall(name: string, args: unknown[]): string {
+  const show = (v: unknown): string => {
+    if (v instanceof kiln.Tensor) return v.disposed ? `${v.dtype}[${v.shape}] (disposed)` : v.describe();
+    if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+    if (typeof v === 'bigint') return `${v}n`;
+    if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
+    if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(', ')}}`;
+    return String(v);
+  };
+  return `${name}(${args.map(show).join(', ')})`;
+}
+
+const SHORT_STRINGS = ['', 'x', 'linear', 'nearest', 'tanh', 'constant', 'reflect', 'edge', 'NOTSET', 'VALID', 'SAME_UPPER'];
+const DIMS = [0, 1, -1, 2, 3, 7, 1000, -1000, 2 ** 31 - 1, -(2 ** 31), 2 ** 40];
+
+/**
+ * One field of a decoded model changed: an attribute value, a node's input or op type, an
+ * initializer's dims or type, a graph input's dim or type, a node dropped, or the opset.
+ */
+function mutateField(rng: Rng, bytes: Uint8Array, ops: readonly string[]): Uint8Array {
+  const m = onnx.ModelProto.decode(bytes);
+  const g = m.graph!;
+  const nodes = g.node ?? [];
+  const node = nodes.length ? pick(rng, nodes) : undefined;
+  const dim = () => pick(rng, DIMS);
+  const r = rng.next();
+  if (r < 0.3 && node?.attribute?.length) {
+    const a = pick(rng, node.attribute);
+    if (a.ints?.length) a.ints[rng.int(0, a.ints.length - 1)] = dim();
+    else if (a.floats?.length) a.floats[rng.int(0, a.floats.length - 1)] = pick(rng, NUMBERS);
+    else if (a.s?.length) a.s = new TextEncoder().encode(pick(rng, SHORT_STRINGS));
+    else if (a.t?.dims?.length) a.t.dims[rng.int(0, a.t.dims.length - 1)] = dim();
+    else if (a.type === onnx.AttributeProto.AttributeType.INT) a.i = dim();
+    else if (a.type === onnx.AttributeProto.AttributeType.FLOAT) a.f = pick(rng, NUMBERS);
+  } else if (r < 0.45 && node) {
+    const names = ['', ...(g.input ?? []).map((v) => v.name!), ...(g.initializer ?? []).map((t) => t.name!), ...nodes.flatMap((n) => n.output ?? [])];
+    if (rng.next() < 0.5 && node.input?.length) node.input[rng.int(0, node.input.length - 1)] = pick(rng, names);
+    else node.opType = pick(rng, ops);
+  } else if (r < 0.6 && g.initializer?.length) {
+    const t = pick(rng, g.initializer);
+    if (rng.next() < 0.5 && t.dims?.length) t.dims[rng.int(0, t.dims.length - 1)] = dim();
+    else t.dataType = rng.int(0, 20);
+  } else if (r < 0.8 && g.input?.length) {
+    const tt = pick(rng, g.input).type?.tensorType;
+    const dims = tt?.shape?.dim;
+    if (tt && dims?.length && rng.next() < 0.5) {
+      const d = pick(rng, dims);
+      if (rng.next() < 0.5) Object.assign(d, { dimValue: dim(), dimParam: '' });
+      else Object.assign(d, { dimValue: 0, dimParam: 'N' });
+    } else if (tt) tt.elemType = rng.int(0, 20);
+  } else if (node && rng.next() < 0.5) nodes.splice(nodes.indexOf(node), 1);
+  else if (m.opsetImport?.length) m.opsetImport[0].version = pick(rng, [0, 1, 6, 11, 13, 17, 18, 21, 30]);
+  return onnx.ModelProto.encode(m).finish();
+}
+
+/** A mutated copy of a model: mostly one to four field changes, else flipped, overwritten or truncated bytes. */
+export function mutateModel(rng: Rng, bytes: Uint8Array, ops: readonly string[]): Uint8Array {
+  if (rng.next() < 0.75) {
+    let out = bytes;
+    for (let k = rng.int(1, 4); k > 0; --k) out = mutateField(rng, out, ops);
+    return out;
+  }
+  const m = Uint8Array.from(bytes);
+  for (let k = rng.int(1, 4); k > 0; --k) {
+    const r = rng.next(), i = rng.int(0, m.length - 1);
+    if (r < 0.4) m[i] ^= 1 << rng.int(0, 7);
+    else if (r < 0.7) m[i] = pick(rng, [0, 1, 0x7f, 0x80, 0xff, rng.int(0, 255)]);
+    else if (r < 0.85) return m.subarray(0, i);
+    else {
+      const from = rng.int(0, m.length - 1);
+      m.copyWithin(i, from, from + rng.int(1, 8));
+    }
+  }
+  return m;
+}
