@@ -139,14 +139,18 @@ export async function launchCommand(argv: string[]): Promise<number> {
       }),
     );
   }
+  let settled = false;
   const forward = (sig: NodeJS.Signals) => {
+    if (settled) return;
     failure ??= { rank: -1, code: 128 + constants.signals[sig] };
     terminate(sig);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, forward);
+  // The handlers stay installed after the ranks end, ignoring what comes: removing the last one
+  // restores the default action, and a signal between that and the CLI's process.exit would end the
+  // launcher by the signal instead of with the ranks' exit code.
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
   await Promise.all(ended);
+  settled = true;
   clearTimeout(killTimer);
-  for (const s of signals) process.off(s, forward);
   return failure ? failure.code || 1 : 0;
 }
