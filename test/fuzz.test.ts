@@ -13,7 +13,7 @@ import * as kiln from '../src/index.js';
 import { native } from '../src/native.js';
 import { availableDevices } from './helpers/backends.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
-import { describeCall, invoke, mutateModel, randomCall, randomTensor } from './helpers/fuzz.js';
+import { GROUP_METHODS, describeCall, invoke, mutateModel, randomArg, randomCall, randomTensor } from './helpers/fuzz.js';
 import { SUITE_DIR, loadFeeds, suitePresent } from './helpers/onnx-conformance.js';
 import { Rng, SEED } from './helpers/random.js';
 
@@ -68,6 +68,38 @@ describe('the public API under random arguments', () => {
       for (const t of pool) t.dispose();
     });
   }
+});
+
+describe('a process group under random arguments (cpu backend, world size 1)', () => {
+  it('600 random collective calls: each resolves or rejects with a KilnError', async () => {
+    const rng = new Rng(FUZZ_SEED ^ 0xd157);
+    const group = await kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 0, timeoutMs: 2000 });
+    const pool = Array.from({ length: 8 }, () => randomTensor(rng, 'cpu'));
+    const bad: string[] = [];
+    try {
+      for (let i = 0; i < 600 && bad.length < 5; ++i) {
+        const method = GROUP_METHODS[rng.int(0, GROUP_METHODS.length - 1)];
+        const args = Array.from({ length: rng.int(0, 3) }, () => randomArg(rng, pool));
+        try {
+          const out = await (group as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...args);
+          if (out instanceof kiln.Tensor) await out.data();
+        } catch (e) {
+          const why = notKiln(e);
+          if (why) bad.push(`${describeCall(`group.${method}`, args)} threw ${why}`);
+        }
+      }
+      for (const options of [null, 5, { backend: 'tpu' }, { rank: -1 }, { worldSize: 0 }, { masterPort: 'x' }, { timeoutMs: -1 }]) {
+        const why = await kiln.distributed.init(options as never).then(
+          (g) => g.destroy().then(() => `init(${JSON.stringify(options)}) succeeded`),
+          notKiln,
+        );
+        if (why) bad.push(`distributed.init(${JSON.stringify(options)}): ${why}`);
+      }
+    } finally {
+      await group.destroy();
+    }
+    expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
+  });
 });
 
 describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {

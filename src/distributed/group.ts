@@ -1,4 +1,5 @@
 // The process-group API every distributed backend implements, and the argument checks they share.
+import { describeValue } from '../args.js';
 import { fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, checkTensor } from '../tensor.js';
@@ -114,8 +115,9 @@ export function blockRows(where: string, t: Tensor, worldSize: number): number {
 
 /** Sorted unique job-wide ranks that all belong to `members`, or E_ARGUMENT. */
 export function checkSubgroup(ranks: readonly number[], members: readonly number[]): number[] {
+  const why = `newGroup: ranks ${describeValue(ranks)} must be distinct members of this group [${members.join(', ')}]`;
+  if (!Array.isArray(ranks)) fail('E_ARGUMENT', why);
   const out = [...new Set(ranks)].sort((a, b) => a - b);
-  if (!Array.isArray(ranks) || out.length === 0 || out.length !== ranks.length || out.some((r) => !members.includes(r)))
-    fail('E_ARGUMENT', `newGroup: ranks [${String(ranks)}] must be distinct members of this group [${members.join(', ')}]`);
+  if (out.length === 0 || out.length !== ranks.length || out.some((r) => !members.includes(r))) fail('E_ARGUMENT', why);
   return out;
 }

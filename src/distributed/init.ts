@@ -1,5 +1,6 @@
 // kiln.distributed.init: options default from the variables torchrun (and `kiln launch`) set; rank 0
 // serves the rendezvous store; the chosen backend builds the world process group.
+import { optionsArg } from '../args.js';
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { CpuProcessGroup } from './cpu-group.js';
@@ -39,7 +40,8 @@ function intFrom(name: string, given: number | undefined, env: string | undefine
 }
 
 /** The complete configuration from options, then the environment, then defaults (a pure function). */
-export function resolveInit(o: InitOptions = {}, env: Record<string, string | undefined> = process.env): InitConfig {
+export function resolveInit(options?: InitOptions, env: Record<string, string | undefined> = process.env): InitConfig {
+  const o = optionsArg('distributed.init', options);
   const backend = o.backend ?? (env.KILN_DIST_BACKEND as DistBackend | undefined) ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'nccl') fail('E_ARGUMENT', `distributed.init: unknown backend '${String(backend)}'; expected 'cpu' or 'nccl'`);
   const worldSize = intFrom('worldSize ($WORLD_SIZE)', o.worldSize, env.WORLD_SIZE, 1, 1);
@@ -78,7 +80,7 @@ export async function storeBarrier(store: StoreClient, name: string, worldSize: 
  * Joins the job and returns its world process group. Every rank calls it; rank 0 serves the
  * rendezvous store at masterAddr:masterPort.
  */
-export async function init(options: InitOptions = {}): Promise<ProcessGroup> {
+export async function init(options?: InitOptions): Promise<ProcessGroup> {
   const c = resolveInit(options);
   if (c.backend === 'nccl') return initNccl(c);
   const { store, server } = await rendezvous(c);

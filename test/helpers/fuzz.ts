@@ -8,7 +8,7 @@ const pick = <T>(rng: Rng, list: readonly T[]): T => list[rng.int(0, list.length
 
 const NUMBERS = [0, 1, -1, 2, 3, -2, -3, 0.5, 1.5, 7, 100, NaN, Infinity, -Infinity, 1e20, -1e20, 2 ** 31, 2 ** 53 + 2, -0];
 const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
-const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed'];
+const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed', 'op', 'root', 'tag', 'timeoutMs'];
 
 /** Every public function and Tensor method (a leading '.') the API fuzz calls. */
 export const ENTRY_POINTS = [
@@ -21,6 +21,9 @@ export const ENTRY_POINTS = [
   '.reshape', '.flatten', '.permute', '.transpose', '.slice', '.expand', '.squeeze', '.unsqueeze', '.contiguous', '.clone', '.to',
   '.toArray', '.item', '.data', '.add', '.matmul', '.sum', '.cast', '.gather', '.pad', '.split', '.softmax',
 ] as const;
+
+/** Every method of a process group (kiln.distributed) the fuzz calls. */
+export const GROUP_METHODS = ['allReduce', 'broadcast', 'reduce', 'allGather', 'reduceScatter', 'allToAll', 'send', 'recv', 'barrier', 'newGroup'] as const;
 
 /** A random tensor on `device`: any dtype, rank 0-4 with some empty dims, sometimes a strided view. */
 export function randomTensor(rng: Rng, device: string): kiln.Tensor {
