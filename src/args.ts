@@ -1,6 +1,6 @@
 // Argument checks at the API boundary. TypeScript callers get the declared types checked at build
 // time; JavaScript callers can pass anything, and each wrong value must be a KilnError naming the op
-// and the value, never a TypeError from deep inside an op (test/fuzz-api.test.ts holds every public
+// and the value, never a TypeError from deep inside an op (test/fuzz.test.ts holds every public
 // entry point to that).
 import { fail } from './errors.js';
 
