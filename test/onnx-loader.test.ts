@@ -168,6 +168,23 @@ describe('onnx loader', () => {
     await rejects(s.run({ x: kiln.zeros([2, 3]) }), 'E_DISPOSED');
   });
 
+  it('an input ONNX types as integers (a shape, axes, sizes) fed as floats is E_DTYPE naming the node and the input', async () => {
+    // Fed, not folded at load: the value is only known at run time.
+    const reshape = async (dtype: kiln.DType) => {
+      const g = new GraphBuilder();
+      g.node('Reshape', [g.input('x', 'float32', [2, 3]), g.input('shape', dtype, [2])], {}, { outputs: ['y'], name: 'r' });
+      g.output('y', 'float32');
+      const s = await kiln.onnx.load(g.toBytes());
+      try {
+        return await s.run({ x: kiln.zeros([2, 3]), shape: kiln.tensor([3, 2], { dtype }) });
+      } finally {
+        await s.dispose();
+      }
+    };
+    await rejects(reshape('float32'), 'E_DTYPE', /node 'r' \(op Reshape.*input 1 \('shape'\).*int32 or int64, got float32/);
+    expect((await reshape('int64')).y.shape).toEqual([3, 2]);
+  });
+
   it('claims the ops the issue lists', () => {
     const need = 'MatMul Gemm Conv ConvTranspose MaxPool AveragePool GlobalAveragePool BatchNormalization Relu LeakyRelu Sigmoid Tanh HardSigmoid Clip Gelu Erf Add Sub Mul Div Pow Sqrt Neg Log Exp Max Min Abs Softmax LogSoftmax LayerNormalization ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd Reshape Flatten Transpose Squeeze Unsqueeze Concat Split Slice Gather Shape Size Cast Constant ConstantOfShape Range Equal Greater Less GreaterOrEqual Not Where Expand Tile Pad Identity Resize LSTM GRU If'.split(' ');
     expect(need.filter((op) => !kiln.onnx.claimedOps().includes(op))).toEqual([]);

@@ -201,7 +201,14 @@ class GraphPlan {
       device: this.device,
       inputs,
       host: (i) => hosts[i],
-      ints: (i) => (hosts[i] ? Array.from(hosts[i]!.values, Number) : undefined),
+      ints: (i) => {
+        const h = hosts[i];
+        if (!h) return undefined;
+        // Shapes, axes, sizes, pads, repeats: ONNX types every such input int32 or int64.
+        if (!(h.values instanceof BigInt64Array || h.values instanceof Int32Array))
+          fail('E_DTYPE', `input ${i} ('${n.inputs[i]}') holds integers (a shape, axes or sizes) and must be int32 or int64, got ${inputs[i]!.dtype}`);
+        return Array.from(h.values, Number);
+      },
       runGraph: (g) => this.runSubgraph(n, g, scope ?? (() => undefined)),
       dir: this.model.dir,
     };

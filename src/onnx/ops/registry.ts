@@ -19,7 +19,7 @@ export interface OpContext {
   inputs: readonly (Tensor | undefined)[];
   /** The host values of input i (declared in hostInputs), or undefined when omitted. */
   host(i: number): HostValue | undefined;
-  /** Host values of input i as numbers. */
+  /** Host values of input i as numbers; E_DTYPE unless the input is int32 or int64 (inputs ONNX types as integers). */
   ints(i: number): number[] | undefined;
   /** Runs a nested graph (If branches) with this scope's values visible; returns its outputs. */
   runGraph(g: Graph): Promise<Tensor[]>;

@@ -23,8 +23,11 @@ export function hostInput(ctx: OpContext, i: number): HostValue {
   return ctx.host(i)!;
 }
 
-/** Required input i as a list of numbers. */
-export const hostInts = (ctx: OpContext, i: number): number[] => Array.from(hostInput(ctx, i).values, Number);
+/** Required input i as a list of integers (see OpContext.ints). */
+export function hostInts(ctx: OpContext, i: number): number[] {
+  input(ctx, i);
+  return ctx.ints(i)!;
+}
 
 /** Required input i as one number: it must hold exactly one value. */
 export function hostScalar(ctx: OpContext, i: number): number {
