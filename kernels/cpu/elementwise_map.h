@@ -55,11 +55,22 @@ inline vm::UnaryFn vector_fn(const ops::Gelu<float>& g) { return g.tanh_approx ?
 
 namespace detail {
 
+// An op with a vectorizable fast() exact where fast_ok(), and a general operator() (ops::Mod).
+template <typename F, typename = void> struct two_pass : std::false_type {};
+template <typename F> struct two_pass<F, std::enable_if_t<F::kTwoPass>> : std::true_type {};
+
 // Bit k of Mask set: input k is one value broadcast along this run; clear: contiguous.
 template <unsigned Mask, typename TOut, typename F, typename... TIn, size_t... K>
 void run_contiguous(TOut* __restrict y, int64_t n, const F f, std::index_sequence<K...>, const TIn* __restrict... x) {
   const std::tuple<acc_t<TIn>...> scalar(load(x)...);
-  for (int64_t i = 0; i < n; ++i) store(y + i, f(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...));
+  if constexpr (two_pass<F>::value) {
+    for (int64_t i = 0; i < n; ++i) store(y + i, f.fast(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...));
+    for (int64_t i = 0; i < n; ++i)
+      if (!f.fast_ok(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...))
+        store(y + i, f(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...));
+  } else {
+    for (int64_t i = 0; i < n; ++i) store(y + i, f(((Mask >> K) & 1u) ? std::get<K>(scalar) : load(x + i)...));
+  }
 }
 
 // Float16 computes as float32 in staging blocks.
