@@ -5,12 +5,13 @@
 import { fail } from './errors.js';
 
 /** A short description of any JS value for an error message: `3`, `'abc'`, `[1, 2]`, `an object`, `a Tensor`. */
-export function describeValue(v: unknown): string {
+export function describeValue(v: unknown, depth = 0): string {
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`;
   if (typeof v === 'function') return 'a function';
-  if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length}` : `[${v.map(describeValue).join(', ')}]`;
+  // Nested arrays shown two levels deep: a cyclic one would otherwise recurse without end.
+  if (Array.isArray(v)) return v.length > 8 || depth > 1 ? `an array of ${v.length}` : `[${v.map((x) => describeValue(x, depth + 1)).join(', ')}]`;
   const name = (v as object).constructor?.name;
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }

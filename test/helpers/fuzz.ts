@@ -7,7 +7,12 @@ import type { Rng } from './random.js';
 const pick = <T>(rng: Rng, list: readonly T[]): T => list[rng.int(0, list.length - 1)];
 
 const NUMBERS = [0, 1, -1, 2, 3, -2, -3, 0.5, 1.5, 7, 100, NaN, Infinity, -Infinity, 1e20, -1e20, 2 ** 31, 2 ** 53 + 2, -0];
-const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
+const cyclic = (): unknown[] => {
+  const c: unknown[] = [1];
+  c.push(c);
+  return c;
+};
+const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), cyclic(), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
 const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed', 'op', 'root', 'tag', 'timeoutMs'];
 
 /** Every public function and Tensor method (a leading '.') the API fuzz calls. */
@@ -72,15 +77,15 @@ export function invoke(name: string, args: unknown[]): unknown {
 
 /** A call as text for a failure message. */
 export function describeCall(name: string, args: unknown[]): string {
-  const show = (v: unknown): string => {
+  const show = (v: unknown, depth = 0): string => {
     if (v instanceof kiln.Tensor) return v.disposed ? `${v.dtype}[${v.shape}] (disposed)` : v.describe();
-    if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+    if (Array.isArray(v)) return depth > 2 ? '[...]' : `[${v.map((x) => show(x, depth + 1)).join(', ')}]`;
     if (typeof v === 'bigint') return `${v}n`;
     if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
     if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(', ')}}`;
     return String(v);
   };
-  return `${name}(${args.map(show).join(', ')})`;
+  return `${name}(${args.map((a) => show(a)).join(', ')})`;
 }
 
 const SHORT_STRINGS = ['', 'x', 'linear', 'nearest', 'tanh', 'constant', 'reflect', 'edge', 'NOTSET', 'VALID', 'SAME_UPPER'];
