@@ -40,14 +40,14 @@ export type StorageArray = Float32Array | Uint16Array | Int32Array | BigInt64Arr
 
 /** A typed array of `length` elements of d's storage: new, or over `buffer` (which must hold them). */
 export function storageArray(d: DType, length: number, buffer?: ArrayBuffer): StorageArray {
-  const over = <T>(ctor: new (b: ArrayBuffer, offset: number, length: number) => T, plain: new (length: number) => T) =>
-    buffer ? new ctor(buffer, 0, length) : new plain(length);
+  const make = <T>(Ctor: { new (length: number): T; new (b: ArrayBuffer, offset: number, length: number): T }) =>
+    buffer ? new Ctor(buffer, 0, length) : new Ctor(length);
   switch (d) {
-    case 'float32': return over(Float32Array, Float32Array);
-    case 'float16': case 'bfloat16': return over(Uint16Array, Uint16Array);
-    case 'int32': return over(Int32Array, Int32Array);
-    case 'int64': return over(BigInt64Array, BigInt64Array);
-    case 'uint8': case 'bool': return over(Uint8Array, Uint8Array);
+    case 'float32': return make(Float32Array);
+    case 'float16': case 'bfloat16': return make(Uint16Array);
+    case 'int32': return make(Int32Array);
+    case 'int64': return make(BigInt64Array);
+    case 'uint8': case 'bool': return make(Uint8Array);
   }
 }
 
