@@ -185,6 +185,31 @@ describe('onnx loader', () => {
     expect((await reshape('int64')).y.shape).toEqual([3, 2]);
   });
 
+  it('an op error names its node once, with the op and opset, then says what is wrong', async () => {
+    const split = async (attrs: Record<string, string | number>, sizes: number[]) => {
+      const g = new GraphBuilder();
+      g.node('Split', [g.input('x', 'float32', [5]), g.input('sizes', 'int64', [2])], attrs, { outputs: ['a', 'b'], name: 's' });
+      g.output('a', 'float32');
+      g.output('b', 'float32');
+      const s = await kiln.onnx.load(g.toBytes({ opset: 18 }));
+      try {
+        return await s.run({ x: kiln.zeros([5]), sizes: kiln.tensor(sizes, { dtype: 'int64' }) });
+      } finally {
+        await s.dispose();
+      }
+    };
+    const once = (e: unknown) => expect((e as Error).message.split("node 's'").length).toBe(2);
+    const sizes = await split({}, [2, 2]).catch((e) => e);
+    expect((sizes as Error).message).toMatch(/^node 's' \(op Split, opset 18\): sizes \[2, 2\] do not add up to 5$/);
+    once(sizes);
+    const attr = await split({ axis: 'zero' }, [2, 3]).catch((e) => e);
+    expect(attr).toBeInstanceOf(kiln.KilnError);
+    expect((attr as kiln.KilnError).code).toBe('E_ARGUMENT');
+    expect((attr as Error).message).toMatch(/attribute 'axis' must be of type int, got string/);
+    once(attr);
+    expect((await split({}, [2, 3])).b.shape).toEqual([3]);
+  });
+
   it('claims the ops the issue lists', () => {
     const need = 'MatMul Gemm Conv ConvTranspose MaxPool AveragePool GlobalAveragePool BatchNormalization Relu LeakyRelu Sigmoid Tanh HardSigmoid Clip Gelu Erf Add Sub Mul Div Pow Sqrt Neg Log Exp Max Min Abs Softmax LogSoftmax LayerNormalization ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd Reshape Flatten Transpose Squeeze Unsqueeze Concat Split Slice Gather Shape Size Cast Constant ConstantOfShape Range Equal Greater Less GreaterOrEqual Not Where Expand Tile Pad Identity Resize LSTM GRU If'.split(' ');
     expect(need.filter((op) => !kiln.onnx.claimedOps().includes(op))).toEqual([]);

@@ -2,18 +2,29 @@
 import { fail } from '../errors.js';
 import type { Graph, Node } from './model.js';
 import { tensorValues } from './model.js';
-import { toNumber, type AttributeProto, type HostTensor } from './proto.js';
+import { onnx, toNumber, type AttributeProto, type HostTensor } from './proto.js';
 
+const AT = onnx.AttributeProto.AttributeType;
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(AT).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k.toLowerCase()]),
+);
 const where = (n: Node, name: string) => `node '${n.name}' (${n.opType}) attribute '${name}'`;
 
-function get(n: Node, name: string): AttributeProto | undefined {
-  return n.attrs.get(name);
+/**
+ * The attribute, checked against the type the reader wants. The decoder fills absent fields with
+ * their defaults (an int reads 0, a list []), so the declared type is what tells a string given for
+ * an int. Type 0 (UNDEFINED) comes only from models older than IR 2; those are read by field.
+ */
+function get(n: Node, name: string, want: number): AttributeProto | undefined {
+  const a = n.attrs.get(name);
+  if (a?.type && a.type !== want) fail('E_ARGUMENT', `${where(n, name)} must be of type ${TYPE_NAMES[want]}, got ${TYPE_NAMES[a.type] ?? `type ${a.type}`}`);
+  return a;
 }
 
 export function attrInt(n: Node, name: string, dflt: number): number;
 export function attrInt(n: Node, name: string): number | undefined;
 export function attrInt(n: Node, name: string, dflt?: number): number | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.INT);
   if (!a) return dflt;
   if (a.i === undefined || a.i === null) fail('E_ARGUMENT', `${where(n, name)} must be an int`);
   return toNumber(a.i);
@@ -22,36 +33,36 @@ export function attrInt(n: Node, name: string, dflt?: number): number | undefine
 export function attrFloat(n: Node, name: string, dflt: number): number;
 export function attrFloat(n: Node, name: string): number | undefined;
 export function attrFloat(n: Node, name: string, dflt?: number): number | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.FLOAT);
   if (!a) return dflt;
   return a.f ?? 0;
 }
 
 export function attrInts(n: Node, name: string): number[] | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.INTS);
   return a ? (a.ints ?? []).map(toNumber) : undefined;
 }
 
 export function attrFloats(n: Node, name: string): number[] | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.FLOATS);
   return a ? [...(a.floats ?? [])] : undefined;
 }
 
 export function attrString(n: Node, name: string, dflt: string): string;
 export function attrString(n: Node, name: string): string | undefined;
 export function attrString(n: Node, name: string, dflt?: string): string | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.STRING);
   if (!a) return dflt;
   return new TextDecoder().decode(a.s ?? new Uint8Array());
 }
 
 export function attrStrings(n: Node, name: string): string[] | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.STRINGS);
   return a ? (a.strings ?? []).map((s) => new TextDecoder().decode(s)) : undefined;
 }
 
 export function attrTensor(n: Node, name: string, dir: string | undefined): HostTensor | undefined {
-  const a = get(n, name);
+  const a = get(n, name, AT.TENSOR);
   if (!a) return undefined;
   if (!a.t) fail('E_ARGUMENT', `${where(n, name)} must be a tensor`);
   return tensorValues(a.t, dir, where(n, name));

@@ -220,7 +220,9 @@ class GraphPlan {
       }
       return out;
     } catch (e) {
-      if (e instanceof KilnError) throw new KilnError(e.code, `${describeNode(n, this.opset)}: ${e.message}`);
+      // Handlers say what is wrong; the node is named once, here. Attribute readers name it
+      // themselves (fusion reads attributes outside any run), so theirs pass through.
+      if (e instanceof KilnError) throw e.message.startsWith(`node '${n.name}' (`) ? e : new KilnError(e.code, `${describeNode(n, this.opset)}: ${e.message}`);
       throw e;
     }
   }

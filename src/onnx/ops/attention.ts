@@ -12,9 +12,9 @@ import { defineOps, type OpContext } from './registry.js';
 import { binary, input } from './util.js';
 
 /** 3-D [B, S, H * D] -> 4-D [B, H, S, D]; 4-D stays. */
-function heads(t: Temps, x: Tensor, h: number | undefined, what: string, node: string): Tensor {
+function heads(t: Temps, x: Tensor, h: number | undefined, what: string): Tensor {
   if (x.rank === 4) return x;
-  if (!h) fail('E_ARGUMENT', `node '${node}' (Attention): 3-D ${what} needs the ${what === 'Q' ? 'q_num_heads' : 'kv_num_heads'} attribute`);
+  if (!h) fail('E_ARGUMENT', `3-D ${what} needs the ${what === 'Q' ? 'q_num_heads' : 'kv_num_heads'} attribute`);
   const [b, s, hidden] = x.shape;
   return t.add(t.add(x.reshape([b, s, h, hidden / h])).permute([0, 2, 1, 3]));
 }
@@ -31,14 +31,14 @@ function attention(ctx: OpContext): Tensor[] {
   const q3 = input(ctx, 0), k3 = input(ctx, 1), v3 = input(ctx, 2);
   const mask = ctx.inputs[3], pastK = ctx.inputs[4], pastV = ctx.inputs[5];
   return withTemps((t) => {
-    const q = heads(t, q3, attrInt(n, 'q_num_heads'), 'Q', n.name);
-    const key = heads(t, k3, attrInt(n, 'kv_num_heads'), 'K', n.name);
-    const val = heads(t, v3, attrInt(n, 'kv_num_heads'), 'V', n.name);
+    const q = heads(t, q3, attrInt(n, 'q_num_heads'), 'Q');
+    const key = heads(t, k3, attrInt(n, 'kv_num_heads'), 'K');
+    const val = heads(t, v3, attrInt(n, 'kv_num_heads'), 'V');
     const presentK = pastK ? k.concat([pastK, key], 2) : key.clone();
     const presentV = pastV ? k.concat([pastV, val], 2) : val.clone();
     const [B, qH, S, D] = q.shape;
     const kvH = key.shape[1], T = presentK.shape[2], past = pastK ? pastK.shape[2] : 0;
-    if (qH % kvH) fail('E_SHAPE', `node '${n.name}' (Attention): ${qH} query heads are not a multiple of ${kvH} key/value heads`);
+    if (qH % kvH) fail('E_SHAPE', `${qH} query heads are not a multiple of ${kvH} key/value heads`);
     const scale = attrFloat(n, 'scale') ?? 1 / Math.sqrt(D);
     const root = Math.sqrt(scale);
     const kt = t.add(repeatHeads(t, presentK, qH / kvH).transpose(-2, -1));
@@ -61,7 +61,7 @@ function attention(ctx: OpContext): Tensor[] {
     const out = [y, presentK, presentV];
     if (n.outputs[3]) {
       const mode = attrInt(n, 'qk_matmul_output_mode', 0);
-      if (![0, 1, 2, 3].includes(mode)) fail('E_ARGUMENT', `node '${n.name}' (Attention): qk_matmul_output_mode ${mode} is not 0, 1, 2 or 3`);
+      if (![0, 1, 2, 3].includes(mode)) fail('E_ARGUMENT', `qk_matmul_output_mode ${mode} is not 0, 1, 2 or 3`);
       out.push([qk, capped, scores, probs][mode].clone()); // 0 QK, 1 after softcap, 2 after the mask, 3 after softmax
     }
     return out;
@@ -86,7 +86,7 @@ function rotary(ctx: OpContext): Tensor {
   const n = ctx.node;
   const raw = input(ctx, 0), cosCache = input(ctx, 1), sinCache = input(ctx, 2), pos = ctx.inputs[3];
   return withTemps((t) => {
-    const x = heads(t, raw, attrInt(n, 'num_heads'), 'Q', n.name); // [B, H, S, D]
+    const x = heads(t, raw, attrInt(n, 'num_heads'), 'Q'); // [B, H, S, D]
     const D = x.shape[3];
     const rot = attrInt(n, 'rotary_embedding_dim', 0) || D;
     const angles = (cache: Tensor) => t.add(t.add(pos ? k.gather(cache, pos, 0) : cache.clone()).unsqueeze(1)); // [B, 1, S, rot/2]

@@ -9,8 +9,8 @@ defineOps({
     uses: [],
     hostInputs: [0],
     run: async (ctx) => {
-      const cond = ctx.host(0) ?? fail('E_ARGUMENT', `node '${ctx.node.name}' (If): missing condition`);
-      if (cond.values.length !== 1) fail('E_SHAPE', `node '${ctx.node.name}' (If): the condition must have one element, got ${cond.values.length}`);
+      const cond = ctx.host(0) ?? fail('E_ARGUMENT', `missing condition`);
+      if (cond.values.length !== 1) fail('E_SHAPE', `the condition must have one element, got ${cond.values.length}`);
       return ctx.runGraph(attrGraph(ctx.node, Number(cond.values[0]) ? 'then_branch' : 'else_branch'));
     },
   },

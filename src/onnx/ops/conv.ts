@@ -113,17 +113,17 @@ function conv(ctx: OpContext): Tensor {
   const n = ctx.node;
   const relu = attrString(n, 'kiln_activation', 'none') === 'relu';
   const poolWindow = attrInts(n, 'kiln_pool');
-  if (x.rank < 3) fail('E_SHAPE', `node '${n.name}' (Conv): X must be [N, C, spatial...], got ${x.describe()}`);
+  if (x.rank < 3) fail('E_SHAPE', `X must be [N, C, spatial...], got ${x.describe()}`);
   const g = attrInt(n, 'group', 1);
   const [N, C] = x.shape;
   const M = wt.shape[0];
   const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
   if (C % g || M % g || wt.shape[1] * g !== C || wt.rank !== x.rank || kernel.some((kk, i) => kk !== wt.shape[2 + i]))
-    fail('E_SHAPE', `node '${n.name}' (Conv): X ${x.describe()}, W ${wt.describe()}, kernel_shape [${kernel}] and group ${g} do not fit`);
+    fail('E_SHAPE', `X ${x.describe()}, W ${wt.describe()}, kernel_shape [${kernel}] and group ${g} do not fit`);
   const w = windowOf(n, x.shape.slice(2), kernel);
-  if (poolWindow && poolWindow.length !== kernel.length) fail('E_SHAPE', `node '${n.name}': the fused pool window [${poolWindow}] does not fit X ${x.describe()}`);
+  if (poolWindow && poolWindow.length !== kernel.length) fail('E_SHAPE', `the fused pool window [${poolWindow}] does not fit X ${x.describe()}`);
   if (nativeConv(x, wt, bias)) {
-    if (bias && (bias.rank !== 1 || bias.shape[0] !== M)) fail('E_SHAPE', `node '${n.name}' (Conv): B must be [${M}], got ${bias.describe()}`);
+    if (bias && (bias.rank !== 1 || bias.shape[0] !== M)) fail('E_SHAPE', `B must be [${M}], got ${bias.describe()}`);
     const out = poolWindow ? tiledWindows(w.out, poolWindow).out : w.out;
     return run1('Conv', bias ? [x, wt, bias] : [x, wt], [N, M, ...out], x.dtype, {
       strides: w.strides, dilations: w.dilations, pads: w.begin, group: g, activation: relu ? 'relu' : 'none', ...(poolWindow ? { pool: poolWindow } : {}),
@@ -202,7 +202,7 @@ function convTranspose(ctx: OpContext): Tensor {
   const inSp = x.shape.slice(2), d = inSp.length;
   const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
   const Mg = wt.shape[1], M = Mg * g;
-  if (wt.shape[0] !== C || C % g) fail('E_SHAPE', `node '${n.name}' (ConvTranspose): X ${x.describe()}, W ${wt.describe()} and group ${g} do not fit`);
+  if (wt.shape[0] !== C || C % g) fail('E_SHAPE', `X ${x.describe()}, W ${wt.describe()} and group ${g} do not fit`);
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
   const dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
   const outPad = attrInts(n, 'output_padding') ?? Array(d).fill(0);
@@ -243,7 +243,7 @@ function convTranspose(ctx: OpContext): Tensor {
 function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const p = attrInt(n, 'p', 2);
-  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
   const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
   const axes = kernel.map((_, i) => 2 + i);
   return withTemps((t) => {
@@ -255,7 +255,7 @@ function lpPool(ctx: OpContext): Tensor {
 
 function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const x = input(ctx, 0), n = ctx.node;
-  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `node '${n.name}': kernel_shape is required`);
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
   return poolWindows(x, windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1), kind, attrInt(n, 'count_include_pad', 0) === 1);
 }
 

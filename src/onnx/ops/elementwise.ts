@@ -16,7 +16,7 @@ const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], 
 /** Reduces a variadic op (Sum, Max, ...) pairwise. */
 function variadic(op: string, ctx: OpContext): Tensor {
   const xs = ctx.inputs.filter((t): t is Tensor => !!t);
-  if (xs.length === 0) fail('E_ARGUMENT', `node '${ctx.node.name}' (${ctx.node.opType}): needs at least one input`);
+  if (xs.length === 0) fail('E_ARGUMENT', `needs at least one input`);
   let acc = xs.length === 1 ? xs[0].clone() : binary(op, xs[0], xs[1]);
   for (const x of xs.slice(2)) {
     const next = binary(op, acc, x);

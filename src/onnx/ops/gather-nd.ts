@@ -22,11 +22,10 @@ function flatPositions(t: Temps, idx: Tensor, dims: readonly number[]): Tensor {
 
 /** The length k of the index tuples, checked: ONNX requires 1 <= k <= rank(data) - batch_dims. */
 function tupleLength(ctx: OpContext, data: Tensor, idx: Tensor, batchDims: number): number {
-  const where = `node '${ctx.node.name}' (${ctx.node.opType})`;
   if (!Number.isInteger(batchDims) || batchDims < 0 || batchDims >= Math.min(data.rank, idx.rank))
-    fail('E_ARGUMENT', `${where}: batch_dims ${batchDims} must be below the ranks of data ${data.describe()} and indices ${idx.describe()}`);
+    fail('E_ARGUMENT', `batch_dims ${batchDims} must be below the ranks of data ${data.describe()} and indices ${idx.describe()}`);
   const kk = idx.shape[idx.rank - 1];
-  if (kk < 1 || kk > data.rank - batchDims) fail('E_SHAPE', `${where}: index tuples of length ${kk} (indices ${idx.describe()}) do not fit data ${data.describe()}`);
+  if (kk < 1 || kk > data.rank - batchDims) fail('E_SHAPE', `index tuples of length ${kk} (indices ${idx.describe()}) do not fit data ${data.describe()}`);
   return kk;
 }
 

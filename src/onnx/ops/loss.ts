@@ -14,7 +14,7 @@ function nll(ctx: OpContext, logp: Tensor, target: Tensor, weight: Tensor | unde
   const reduction = attrString(ctx.node, 'reduction', 'mean');
   const C = logp.shape[1];
   if (logp.rank < 2 || target.shape.join() !== [logp.shape[0], ...logp.shape.slice(2)].join())
-    fail('E_SHAPE', `node '${ctx.node.name}' (${ctx.node.opType}): scores ${logp.describe()} must be [N, C, d..] and the target [N, d..], got ${target.describe()}`);
+    fail('E_SHAPE', `scores ${logp.describe()} must be [N, C, d..] and the target [N, d..], got ${target.describe()}`);
   return withTemps((t) => {
     const tgt = t.add(k.cast(target, 'int64'));
     const valid = ignore === undefined ? t.add(k.full(tgt.shape, true, { dtype: 'bool', device: tgt.device })) : t.add(k.notEqual(tgt, ignore));

@@ -32,7 +32,7 @@ function trilu(ctx: OpContext): Tensor {
 function eyeLike(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const to = attrInt(ctx.node, 'dtype');
-  const dtype: DType = to === undefined ? x.dtype : kilnDType(to) ?? fail('E_DTYPE', `node '${ctx.node.name}' (EyeLike): unsupported dtype ${to}`);
+  const dtype: DType = to === undefined ? x.dtype : kilnDType(to) ?? fail('E_DTYPE', `unsupported dtype ${to}`);
   return withTemps((t) => k.cast(t.add(k.equal(diagonalOffset(t, x.shape[0], x.shape[1], x.device), attrInt(ctx.node, 'k', 0))), dtype));
 }
 
@@ -68,7 +68,7 @@ function lpNormalize(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const axes = [normalizeAxis('LpNormalization', attrInt(ctx.node, 'axis', -1), x.rank)];
   const p = attrInt(ctx.node, 'p', 2);
-  if (p !== 1 && p !== 2) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (LpNormalization): p must be 1 or 2, got ${p}`);
+  if (p !== 1 && p !== 2) fail('E_UNSUPPORTED', `p must be 1 or 2, got ${p}`);
   return withTemps((t) => {
     const norm = p === 1 ? t.add(k.sum(t.add(k.abs(x)), { axes, keepdims: true })) : t.add(k.sqrt(t.add(k.sum(t.add(k.mul(x, x)), { axes, keepdims: true }))));
     // an all-zero slice has norm 0: dividing by 1 instead keeps its zeros (as onnxruntime does)
@@ -157,7 +157,7 @@ function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
   const ratio = ctx.opset >= 12 ? Number(ctx.host(1)?.values[0] ?? 0.5) : attrFloat(ctx.node, 'ratio', 0.5);
-  if (training && ratio > 0) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (Dropout): training mode (random masks) is not implemented`);
+  if (training && ratio > 0) fail('E_UNSUPPORTED', `training mode (random masks) is not implemented`);
   const out = [x.withLayout('Dropout', x.shape, x.strides)];
   if (ctx.node.outputs[1]) out.push(k.full(x.shape, true, { dtype: 'bool', device: x.device }));
   return out;

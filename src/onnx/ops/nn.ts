@@ -49,7 +49,7 @@ function instanceNorm(ctx: OpContext): Tensor {
 /** Y, and when the graph asks for them the Mean and InvStdDev over the normalized axes (kept as size-1 dims). */
 function layerNorm(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
-  if (x.rank === 0) fail('E_SHAPE', `node '${ctx.node.name}' (LayerNormalization): a 0-d input`);
+  if (x.rank === 0) fail('E_SHAPE', `a 0-d input`);
   const axis = normalizeAxis('LayerNormalization', attrInt(ctx.node, 'axis', -1), x.rank);
   const epsilon = attrFloat(ctx.node, 'epsilon', 1e-5);
   const y = k.layerNorm(x, { axis, scale: ctx.inputs[1], bias: ctx.inputs[2], epsilon });
@@ -64,7 +64,7 @@ function layerNorm(ctx: OpContext): Tensor[] {
 function groupNorm(ctx: OpContext): Tensor {
   const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
   const groups = attrInt(ctx.node, 'num_groups', 1);
-  if (x.rank < 2) fail('E_SHAPE', `node '${ctx.node.name}' (GroupNormalization): input ${x.describe()} must be [N, C, ...]`);
+  if (x.rank < 2) fail('E_SHAPE', `input ${x.describe()} must be [N, C, ...]`);
   const [N, C] = x.shape;
   return withTemps((t) => {
     const grouped = t.add(x.reshape([N, groups, -1]));
@@ -92,7 +92,7 @@ const ACTIVATIONS: Record<Activation, (y: Tensor) => Tensor> = {
 function fusedMatmul(ctx: OpContext): Tensor {
   const act = attrString(ctx.node, 'kiln_activation', 'none');
   if (act === 'none') return fusedLinear(ctx);
-  if (!(act in ACTIVATIONS)) fail('E_ARGUMENT', `node '${ctx.node.name}' (KilnMatMul): unknown kiln_activation '${act}'`);
+  if (!(act in ACTIVATIONS)) fail('E_ARGUMENT', `unknown kiln_activation '${act}'`);
   if (input(ctx, 0).device === 'cpu') return fusedLinear(ctx, act as Activation);
   return withTemps((t) => ACTIVATIONS[act as Activation](t.add(fusedLinear(ctx))));  // a node fused for the CPU, run elsewhere
 }
@@ -132,7 +132,7 @@ function fusedLinear(ctx: OpContext, activation?: Activation): Tensor {
 function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undefined, alpha: number, act: { activation?: Activation }): Tensor {
   const [S, K, w] = b.shape, N = S * w;
   if (a.rank < 2 || a.shape[a.rank - 1] !== K)
-    fail('E_SHAPE', `node '${ctx.node.name}' (MatMul): A ${a.describe()} does not fit B [${K}, ${N}]`);
+    fail('E_SHAPE', `A ${a.describe()} does not fit B [${K}, ${N}]`);
   const lead = a.shape.slice(0, -1), M = numel(lead);
   const y = empty([...lead, N], a.dtype, a.device);
   try {

@@ -33,7 +33,7 @@ function toUint8(t: Temps, v: Tensor, zp: Tensor | undefined): Tensor {
 function quantize(ctx: OpContext): Tensor {
   const x = input(ctx, 0), scale = input(ctx, 1), zp = ctx.inputs[2];
   const out = zp?.dtype ?? kilnDType(attrInt(ctx.node, 'output_dtype', 2));
-  if (out !== 'uint8') fail('E_UNSUPPORTED', `node '${ctx.node.name}' (QuantizeLinear): output ${out ?? 'type'} (uint8 is implemented)`);
+  if (out !== 'uint8') fail('E_UNSUPPORTED', `output ${out ?? 'type'} (uint8 is implemented)`);
   return withTemps((t) => toUint8(t, t.add(k.div(x, along(t, ctx, scale, x))), zp && along(t, ctx, zp, x)));
 }
 

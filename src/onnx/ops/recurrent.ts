@@ -98,7 +98,7 @@ function recurrent(kind: Kind): OpHandler {
     run: (ctx) => withTemps((t) => {
       // Every sequence must be full length: per-batch lengths are not implemented.
       const lens = ctx.ints(4), steps = input(ctx, 0).shape[attrInt(ctx.node, 'layout', 0)];
-      if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (${kind}): sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
+      if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
       const layout = attrInt(ctx.node, 'layout', 0);
       const raw = input(ctx, 0);
       const x = layout === 1 ? t.add(raw.transpose(0, 1)) : raw; // [S, N, I]

@@ -70,7 +70,7 @@ function resize(ctx: OpContext): Tensor {
       scales[a] = Number(scalesIn.values[i]);
       sizes[a] = Math.floor(x.shape[a] * scales[a]);
     });
-  } else fail('E_ARGUMENT', `node '${n.name}' (Resize): needs scales or sizes`);
+  } else fail('E_ARGUMENT', `needs scales or sizes`);
   const mode = attrString(n, 'mode', 'nearest');
   const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');

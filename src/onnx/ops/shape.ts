@@ -25,7 +25,7 @@ function axesOf(ctx: OpContext, inputSince: number, attr = 'axes', i = 1): numbe
 
 function reshape(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const want = ctx.opset >= 5 ? ctx.ints(1) ?? fail('E_ARGUMENT', `node '${ctx.node.name}': Reshape needs a shape`) : attrInts(ctx.node, 'shape') ?? [];
+  const want = ctx.opset >= 5 ? ctx.ints(1) ?? fail('E_ARGUMENT', 'needs a shape') : attrInts(ctx.node, 'shape') ?? [];
   const allowzero = attrInt(ctx.node, 'allowzero', 0) === 1;
   const shape = want.map((d, i) => (d === 0 && !allowzero ? x.shape[i] : d));
   return x.reshape(shape);
@@ -71,12 +71,12 @@ function split(ctx: OpContext): Tensor[] {
   let sizes = ctx.opset >= 13 ? ctx.ints(1) : attrInts(ctx.node, 'split');
   if (!sizes || sizes.length === 0) {
     const parts = attrInt(ctx.node, 'num_outputs') ?? n;
-    if (parts !== n) fail('E_SHAPE', `node '${ctx.node.name}' (Split): num_outputs ${parts} but the node has ${n} outputs`);
+    if (parts !== n) fail('E_SHAPE', `num_outputs ${parts} but the node has ${n} outputs`);
     const chunk = Math.ceil(dim / parts);
     sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
   }
-  if (sizes.length !== n) fail('E_SHAPE', `node '${ctx.node.name}' (Split): ${sizes.length} split sizes for ${n} outputs`);
-  if (sizes.reduce((a, b) => a + b, 0) !== dim) fail('E_SHAPE', `node '${ctx.node.name}' (Split): sizes [${sizes.join(', ')}] do not add up to ${dim}`);
+  if (sizes.length !== n) fail('E_SHAPE', `${sizes.length} split sizes for ${n} outputs`);
+  if (sizes.reduce((a, b) => a + b, 0) !== dim) fail('E_SHAPE', `sizes [${sizes.join(', ')}] do not add up to ${dim}`);
   let at = 0;
   return sizes.map((s) => x.slice(axis, at, (at += s)));
 }
@@ -91,7 +91,7 @@ function constant(ctx: OpContext): Tensor {
   if (fs) return upload(hostTensor('float32', [fs.length], fs), ctx.device);
   if (i !== undefined) return upload(hostTensor('int64', [], [i]), ctx.device);
   if (is) return upload(hostTensor('int64', [is.length], is), ctx.device);
-  fail('E_UNSUPPORTED', `node '${n.name}' (Constant): only tensor, float(s) and int(s) values are supported`);
+  fail('E_UNSUPPORTED', `only tensor, float(s) and int(s) values are supported`);
 }
 
 function shapeOf(ctx: OpContext): Tensor {
@@ -104,7 +104,7 @@ function shapeOf(ctx: OpContext): Tensor {
 }
 
 function castTo(ctx: OpContext, to: number): Tensor {
-  const dtype = kilnDType(to) ?? fail('E_DTYPE', `node '${ctx.node.name}' (Cast): target type ${typeName(to)} has no Kiln dtype`);
+  const dtype = kilnDType(to) ?? fail('E_DTYPE', `target type ${typeName(to)} has no Kiln dtype`);
   return cast(input(ctx, 0), dtype);
 }
 
@@ -127,7 +127,7 @@ function constantOfShape(ctx: OpContext): Tensor {
 function range(ctx: OpContext): Tensor {
   const [start, limit, delta] = [0, 1, 2].map((i) => hostScalar(ctx, i));
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
-  if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `node '${ctx.node.name}' (Range): start ${start}, limit ${limit} and delta ${delta} give no finite length`);
+  if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `start ${start}, limit ${limit} and delta ${delta} give no finite length`);
   const dtype = input(ctx, 0).dtype;
   const out = empty([n], dtype, ctx.device, 'Range');
   if (n > 0) out.backendFor('Range').run('Range', [], [out.view('Range')], { start, delta });
@@ -146,7 +146,7 @@ function expand(ctx: OpContext): Tensor {
 function padOp(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const mode = attrString(ctx.node, 'mode', 'constant');
-  if (!['constant', 'reflect', 'edge', 'wrap'].includes(mode)) fail('E_UNSUPPORTED', `node '${ctx.node.name}' (Pad): mode '${mode}'`);
+  if (!['constant', 'reflect', 'edge', 'wrap'].includes(mode)) fail('E_UNSUPPORTED', `mode '${mode}'`);
   const r = x.rank;
   let pads: number[], value: number;
   if (ctx.opset >= 11) {
@@ -303,7 +303,7 @@ defineOps({
     uses: ['Cast'],
     run: (ctx) => {
       const xs = ctx.inputs.filter((t): t is Tensor => !!t);
-      if (xs.length === 0) fail('E_ARGUMENT', `node '${ctx.node.name}' (Concat): no inputs`);
+      if (xs.length === 0) fail('E_ARGUMENT', `no inputs`);
       const axis = attrInt(ctx.node, 'axis', 0);
       // ONNX lets empty inputs join anything of the right rank.
       const nonEmpty = xs.filter((t) => t.size > 0);

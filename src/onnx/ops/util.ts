@@ -13,7 +13,7 @@ import type { HostValue, OpContext } from './registry.js';
 /** Input i of the node, or E_ARGUMENT when the model omitted a required input. */
 export function input(ctx: OpContext, i: number): Tensor {
   const t = ctx.inputs[i];
-  if (!t) fail('E_ARGUMENT', `node '${ctx.node.name}' (${ctx.node.opType}): required input ${i} is missing`);
+  if (!t) fail('E_ARGUMENT', `required input ${i} is missing`);
   return t;
 }
 
@@ -32,7 +32,7 @@ export function hostInts(ctx: OpContext, i: number): number[] {
 /** Required input i as one number: it must hold exactly one value. */
 export function hostScalar(ctx: OpContext, i: number): number {
   const v = hostInput(ctx, i).values;
-  if (v.length !== 1) fail('E_SHAPE', `node '${ctx.node.name}' (${ctx.node.opType}): input ${i} must hold one value, got ${v.length}`);
+  if (v.length !== 1) fail('E_SHAPE', `input ${i} must hold one value, got ${v.length}`);
   return Number(v[0]);
 }
 
