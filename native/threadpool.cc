@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,12 +18,18 @@ namespace {
 thread_local bool in_parallel = false;
 
 // One fan-out. Helpers hold it by shared_ptr, so a helper that wakes late only ever sees the run it
-// copied, whose tids are already all claimed.
+// copied, whose tids are already all claimed. A share that throws (a kernel's E_OOM for its scratch,
+// std::bad_alloc) is caught here: escaping a helper thread would end the process, and escaping the
+// caller before the helpers finish would leave them in the caller's frame. The first exception is
+// rethrown to the caller once every share is done; shares not started by then are skipped.
 struct Job {
   const std::function<void(int, int)>* fn;
   int n;
   std::atomic<int> next{0};
   std::atomic<int> done{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  std::exception_ptr error;
 
   void work() {
     bool outer = in_parallel;
@@ -30,7 +37,15 @@ struct Job {
     for (;;) {
       int tid = next.fetch_add(1, std::memory_order_acq_rel);
       if (tid >= n) break;
-      (*fn)(tid, n);
+      if (!failed.load(std::memory_order_acquire)) {
+        try {
+          (*fn)(tid, n);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(error_mu);
+          if (!error) error = std::current_exception();
+          failed.store(true, std::memory_order_release);
+        }
+      }
       done.fetch_add(1, std::memory_order_acq_rel);
     }
     in_parallel = outer;
@@ -61,8 +76,11 @@ class Pool {
     cv_.notify_all();
     job->work();
     while (job->done.load(std::memory_order_acquire) < n) std::this_thread::yield();
-    std::lock_guard<std::mutex> lk(mu_);
-    if (job_ == job) job_.reset();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (job_ == job) job_.reset();
+    }
+    if (job->failed.load(std::memory_order_acquire)) std::rethrow_exception(job->error);
   }
 
   // A task was queued: wake a sleeping worker. Taking the lock orders this after the sleeper's

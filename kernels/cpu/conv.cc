@@ -127,7 +127,12 @@ float* thread_scratch(Scratch slot, size_t floats) {
   static std::vector<float> shared;
   thread_local std::vector<float> bufs[kScratchSlots];
   std::vector<float>& buf = slot == kPackedWeights ? shared : bufs[slot];
-  if (buf.size() < floats) buf.resize(floats);
+  if (buf.size() < floats) {
+    // sized by attributes (strides, dilations, a fused pool's window): refused up front when the
+    // host cannot hold it, rather than touched into the kernel's OOM killer
+    host_memory_check(floats > SIZE_MAX / sizeof(float) ? SIZE_MAX : floats * sizeof(float), "Conv scratch");
+    buf.resize(floats);
+  }
   return buf.data();
 }
 
