@@ -12,7 +12,7 @@ import * as kiln from '../src/index.js';
 import { runInto, runOp } from '../src/ops/run.js';
 import { writeBytes } from '../src/distributed/tensor-io.js';
 import { cpuIsaSets } from './helpers/backends.js';
-import { Cases, expectKilnError, expectTensor } from './helpers/compare.js';
+import { Cases, expectKilnError, expectTensor, readValues } from './helpers/compare.js';
 import { FLOAT_DTYPES, makeInput, type Layout } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import { NdArray, forEachIndex, roundTo } from './helpers/reference.js';
@@ -210,6 +210,17 @@ describe('Conv (cpu)', () => {
     expectKilnError(run([x.cast('float16'), w, b], {}, [1, 6, 5, 5], 'float16'), 'E_DTYPE');
     expectKilnError(run([kiln.zeros([1, 4, 2, 2, 2]), kiln.zeros([6, 2, 1, 1, 1])], {}, [1, 6, 2, 2, 2]), 'E_SHAPE');
   });
+
+  it('a stride whose row panel no host can hold is E_OOM at the next sync point, raised inside the parallel workers', async () => {
+    // The panel grows with the stride (conv.cc): 2^40 asks for petabytes. Each output row is a work
+    // unit of its own, so the request is made by the thread pool's shares, whose exception must
+    // reach the caller (an exception escaping a worker thread ends the process).
+    const x = kiln.ones([1, 1, 4, 4]), w = kiln.ones([1, 1, 1, 1]);
+    const [y] = runOp('Conv', [x, w], [{ shape: [1, 1, 4, 1], dtype: 'float32' }], { strides: [1, 2 ** 40], dilations: [1, 1], pads: [0, 0], group: 1 });
+    await expect(y.data()).rejects.toMatchObject({ code: 'E_OOM', message: expect.stringMatching(/Conv scratch: cannot allocate \d+ bytes/) });
+    const [ok] = runOp('Conv', [x, w], [{ shape: [1, 1, 4, 1], dtype: 'float32' }], { strides: [1, 4], dilations: [1, 1], pads: [0, 0], group: 1 });
+    expect(Array.from(await readValues(ok))).toEqual([1, 1, 1, 1]);
+  });
 });
 
 interface PoolCase {
@@ -230,6 +241,9 @@ const POOL_CASES: PoolCase[] = [
   { name: 'dilated, asymmetric pads, ceil reach', x: [1, 2, 9, 11], kernel: [2, 3], strides: [2, 2], dilations: [2, 1], pads: [1, 0], padEnd: [0, 2], extra: [1, 1] },
   { name: '1-D', x: [2, 3, 17], kernel: [4], strides: [3], dilations: [1], pads: [2], padEnd: [1] },
   { name: '3-D', x: [1, 2, 4, 5, 6], kernel: [2, 2, 3], strides: [1, 2, 2], dilations: [1, 1, 1], pads: [1, 0, 1], padEnd: [0, 1, 1] },
+  // windows far wider than X and far apart: each output walks its own taps (pool.cc's sparse path)
+  { name: 'wide windows far apart', x: [1, 2, 3, 4], kernel: [3, 50], strides: [1, 40], dilations: [1, 1], pads: [1, 45], padEnd: [1, 45] },
+  { name: 'wide dilated windows', x: [2, 1, 5], kernel: [30], strides: [33], dilations: [3], pads: [80], padEnd: [80] },
 ];
 
 function poolReference(x: NdArray, c: PoolCase, kind: 'max' | 'avg', includePad: boolean): NdArray {
@@ -269,6 +283,18 @@ describe('MaxPool and AveragePool (cpu)', () => {
               await expectTensor(y, want, dtype);
             });
     cases.done();
+  });
+
+  it('a window 2^40 wide over 3 elements costs only the taps inside X', async () => {
+    const x = kiln.tensor([[[5, -1, 2]]]);
+    const big = 2 ** 40;
+    const attrs = { kernel: [big], strides: [big], dilations: [1], pads: [big - 1], pads_end: [big - 1] };
+    // output 0 reads x[0] alone (its last tap), output 1 reads x[1] and x[2] (its first two)
+    expect(Array.from(await readValues(runOp('MaxPool', [x], [{ shape: [1, 1, 2], dtype: 'float32' }], attrs)[0]))).toEqual([5, 2]);
+    expect(Array.from(await readValues(runOp('AveragePool', [x], [{ shape: [1, 1, 2], dtype: 'float32' }], attrs)[0]))).toEqual([5, 0.5]);
+    const counted = await readValues(runOp('AveragePool', [x], [{ shape: [1, 1, 2], dtype: 'float32' }], { ...attrs, count_include_pad: 1 })[0]);
+    expect(Array.from(counted)).toEqual([5 / big, 1 / big]); // every tap lies in the padded range
+    expectKilnError(() => runOp('MaxPool', [x], [{ shape: [1, 1, 2], dtype: 'float32' }], { ...attrs, strides: [2 ** 62] }), 'E_ARGUMENT');
   });
 
   it('reject bad attributes and shapes with stable codes', () => {

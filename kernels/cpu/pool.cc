@@ -29,21 +29,21 @@ struct Window {
   // inside X: lo <= o*s - p + j*dil < hi (include_pad widens the range by the pads)
   int64_t lo(int i) const { return include_pad ? -p[i] : 0; }
   int64_t hi(int i) const { return include_pad ? in[i] + pe[i] : in[i]; }
-  // taps j of dim i at output o that read X, as [first, last)
-  void taps(int i, int64_t o, int64_t& first, int64_t& last) const {
+  // taps j in [0, k) of dim i at output o with a <= o*s - p + j*dil < b, as [first, last), in
+  // closed form: a kernel far wider than X costs nothing (pool_check bounds the products)
+  void tap_range(int i, int64_t o, int64_t a, int64_t b, int64_t& first, int64_t& last) const {
     const int64_t start = o * s[i] - p[i];
-    first = 0, last = k[i];
-    while (first < last && start + first * dil[i] < 0) ++first;
-    while (last > first && start + (last - 1) * dil[i] >= in[i]) --last;
+    const auto ceil_div = [](int64_t n, int64_t m) { return (n + m - 1) / m; };  // n > 0
+    first = std::min(k[i], start >= a ? 0 : ceil_div(a - start, dil[i]));
+    last = std::max(first, std::min(k[i], start >= b ? 0 : ceil_div(b - start, dil[i])));
   }
+  // taps j of dim i at output o that read X, as [first, last)
+  void taps(int i, int64_t o, int64_t& first, int64_t& last) const { tap_range(i, o, 0, in[i], first, last); }
   // the average's divisor along dim i at output o
   int64_t count(int i, int64_t o) const {
-    int64_t n = 0;
-    for (int64_t j = 0; j < k[i]; ++j) {
-      const int64_t at = o * s[i] - p[i] + j * dil[i];
-      n += at >= lo(i) && at < hi(i);
-    }
-    return n;
+    int64_t first, last;
+    tap_range(i, o, lo(i), hi(i), first, last);
+    return last - first;
   }
 };
 
@@ -53,20 +53,27 @@ void pool_typed(const View& x, const View& y, const Window& w) {
   const int64_t ow = w.out[L];
   int64_t rows = x.shape[0] * x.shape[1];
   for (int i = 0; i < L; ++i) rows *= w.out[i];
-  // per innermost tap t: the run [olo[t], ohi[t]) of output positions whose tap t reads X; per
-  // innermost output position: the divisor's innermost factor
-  std::vector<int64_t> olo(w.k[L]), ohi(w.k[L]), inner_count(ow);
-  for (int64_t t = 0; t < w.k[L]; ++t) {
+  // The innermost taps that read X for some output: [t0, t1) (the first output's window starts
+  // lowest, the last's highest). Dense: each such tap t sweeps the run [olo[t], ohi[t]) of outputs
+  // it reads inside X. Sparse (strides so far apart that most of [t0, t1) reads X for no output):
+  // each output walks its own taps instead, so work and memory stay bounded by X and Y.
+  int64_t t0, t1, unused;
+  w.taps(L, ow - 1, t0, unused);
+  w.taps(L, 0, unused, t1);
+  t1 = std::max(t0, t1);
+  const bool sparse = t1 - t0 > 4 * (w.in[L] + ow);
+  std::vector<int64_t> olo(sparse ? 0 : t1 - t0), ohi(sparse ? 0 : t1 - t0), inner_count(ow);
+  for (int64_t t = t0; !sparse && t < t1; ++t) {
     const int64_t off = t * w.dil[L] - w.p[L];  // input position = o * s + off
-    olo[t] = std::min(ow, off >= 0 ? 0 : (-off + w.s[L] - 1) / w.s[L]);
-    ohi[t] = std::max(olo[t], std::min(ow, off >= w.in[L] ? 0 : (w.in[L] - off + w.s[L] - 1) / w.s[L]));
+    olo[t - t0] = std::min(ow, off >= 0 ? 0 : (-off + w.s[L] - 1) / w.s[L]);
+    ohi[t - t0] = std::max(olo[t - t0], std::min(ow, off >= w.in[L] ? 0 : (w.in[L] - off + w.s[L] - 1) / w.s[L]));
   }
   for (int64_t o = 0; o < ow; ++o) inner_count[o] = w.count(L, o);
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   const float init = w.avg ? 0.0f : -std::numeric_limits<float>::infinity();
   const int64_t xs = x.strides[2 + L], step = w.s[L] * xs;
-  parallel_for(rows, std::max<int64_t>(1, kElementwiseGrain / (ow * w.k[L] + 8)), [&](int64_t b, int64_t e) {
+  parallel_for(rows, std::max<int64_t>(1, kElementwiseGrain / (ow * std::min(t1 - t0, w.in[L]) + 8)), [&](int64_t b, int64_t e) {
     std::vector<float> acc_row(ow);
     float* acc = acc_row.data();
     for (int64_t row = b; row < e; ++row) {
@@ -87,18 +94,21 @@ void pool_typed(const View& x, const View& y, const Window& w) {
       while (!empty) {  // every valid tap of the outer dims, then each innermost tap's run
         int64_t base = n * x.strides[0] + c * x.strides[1];
         for (int i = 0; i < L; ++i) base += (q[i] * w.s[i] - w.p[i] + j[i] * w.dil[i]) * x.strides[2 + i];
-        for (int64_t t = 0; t < w.k[L]; ++t) {
+        // keeps a NaN, takes a NaN, else the larger: compare + blend, which vectorizes
+        const auto take = [&](float& a, float v) { a = w.avg ? a + v : (a >= v || a != a ? a : v); };
+        for (int64_t t = t0; !sparse && t < t1; ++t) {
           const T* r = xp + base + (t * w.dil[L] - w.p[L]) * xs;
-          const int64_t o1 = ohi[t];
+          const int64_t o1 = ohi[t - t0];
           if (w.avg) {
-            for (int64_t o = olo[t]; o < o1; ++o) acc[o] += load(r + o * step);
+            for (int64_t o = olo[t - t0]; o < o1; ++o) acc[o] += load(r + o * step);
           } else {
-            // keeps a NaN, takes a NaN, else the larger: compare + blend, which vectorizes
-            for (int64_t o = olo[t]; o < o1; ++o) {
-              const float v = load(r + o * step), a = acc[o];
-              acc[o] = a >= v || a != a ? a : v;
-            }
+            for (int64_t o = olo[t - t0]; o < o1; ++o) take(acc[o], load(r + o * step));
           }
+        }
+        for (int64_t o = 0; sparse && o < ow; ++o) {
+          int64_t f, l;
+          w.taps(L, o, f, l);
+          for (int64_t t = f; t < l; ++t) take(acc[o], load(xp + base + (o * w.s[L] - w.p[L] + t * w.dil[L]) * xs));
         }
         int i = L - 1;
         for (; i >= 0 && ++j[i] == j1[i]; --i) j[i] = j0[i];
@@ -146,9 +156,13 @@ void pool_check(const std::string& op, const KernelArgs& a) {
     if (!a.attrs.has(name) || (int)a.attrs.ints(name).size() != d)
       fail("E_ARGUMENT", op + ": attribute '" + name + "' needs one entry per spatial dim: " + describe(op, a));
   const Window w = window_of(op, a);
-  for (int i = 0; i < d; ++i)
+  for (int i = 0; i < d; ++i) {
     if (w.k[i] < 1 || w.s[i] < 1 || w.dil[i] < 1 || w.p[i] < 0 || w.pe[i] < 0)
       fail("E_ARGUMENT", op + ": kernel, strides and dilations must be >= 1 and pads >= 0: " + describe(op, a));
+    // every position the window math forms, o*s - p + j*dil and the pads around X, fits in int64
+    const long double reach = (long double)w.out[i] * w.s[i] + (long double)w.k[i] * w.dil[i] + w.p[i] + w.pe[i] + w.in[i];
+    if (reach >= 0x1p62L) fail("E_ARGUMENT", op + ": the window's reach (strides, kernel, dilations, pads) exceeds 2^62 elements: " + describe(op, a));
+  }
 }
 
 void max_pool_run(const KernelArgs& a) { pool_run("MaxPool", a); }
