@@ -11,6 +11,7 @@ namespace vm {
 namespace {
 using F = __m256;
 using I = __v8si;
+using U = __v8su;
 constexpr int kLanes = 8;
 inline F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
 }  // namespace

@@ -15,6 +15,7 @@ namespace vm {
 namespace {
 using F = __m512;
 using I = __v16si;
+using U = __v16su;
 constexpr int kLanes = 16;
 inline F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
 }  // namespace

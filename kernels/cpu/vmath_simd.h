@@ -2,7 +2,7 @@
 // (operators on __m512 / __m256 act lane by lane; a comparison gives an int lane mask that `?:`
 // selects with). Included only by vmath_avx512.cc and vmath_avx2.cc, each of which first defines,
 // in namespace kiln::vm::(anonymous):
-//   F (the float vector), I (the int32 vector of as many lanes), kLanes, fmadd(a, b, c) = a*b+c once
+//   F (the float vector), I and U (the int32 and uint32 vectors of as many lanes), kLanes, fmadd(a, b, c) = a*b+c once
 //   rounded (the build keeps -ffp-contract off, so FMAs are spelled out).
 // Everything here is in that anonymous namespace: each ISA's file gets its own copy.
 //
@@ -51,6 +51,12 @@ inline F load(const float* p) {
 inline void store(float* p, F v) { std::memcpy(p, &v, sizeof v); }
 inline I bits(F v) { return (I)v; }
 inline F from_bits(I v) { return (F)v; }
+// Lane arithmetic that may wrap (the bits of a negative float, a NaN's garbage exponent) or shift a
+// negative value left goes through unsigned lanes, where both are defined (UBSan flagged the signed
+// form: scripts/sanitize.sh). The arithmetic shift right stays signed.
+inline I sub_wrap(I a, I b) { return (I)((U)a - (U)b); }
+inline I sub_wrap(I a, int32_t b) { return (I)((U)a - (uint32_t)b); }
+inline I shl(I a, int n) { return (I)((U)a << n); }
 inline F abs_v(F x) { return from_bits(bits(x) & 0x7fffffff); }
 inline F copysign_v(F mag, F sign) { return from_bits(bits(mag) | (bits(sign) & (int32_t)0x80000000)); }
 // Clamp to [lo, hi] with NaN passing through (both comparisons are false for it).
@@ -86,8 +92,8 @@ ExpParts exp_parts(F x0) {
   I ni = __builtin_convertvector(n, I);  // NaN gives garbage here, but p is NaN then
   I h = ni >> 1, k = ni - h;
   // Below the clamp the true value is 0 even after a caller's scaling (k e^x with |k| < 2^40).
-  F s2 = x0 < -150.0f ? F{} : from_bits((k + 127) << 23);
-  return {poly(r, taylor), from_bits((h + 127) << 23), s2};
+  F s2 = x0 < -150.0f ? F{} : from_bits(shl(k + 127, 23));
+  return {poly(r, taylor), from_bits(shl(h + 127, 23)), s2};
 }
 
 F exp_v(F x) { return exp_parts(x).value(); }
@@ -95,8 +101,8 @@ F exp_v(F x) { return exp_parts(x).value(); }
 F log_v(F x) {
   const auto sub = x < 1.17549435e-38f;  // subnormal (or zero, or negative: replaced below)
   F xs = sub ? x * 8388608.0f : x;
-  I e = (bits(xs) - 0x3f3504f3) >> 23;  // m = xs / 2^e lands in [sqrt(1/2), sqrt(2))
-  F m = from_bits(bits(xs) - (e << 23));
+  I e = sub_wrap(bits(xs), 0x3f3504f3) >> 23;  // m = xs / 2^e lands in [sqrt(1/2), sqrt(2))
+  F m = from_bits(sub_wrap(bits(xs), shl(e, 23)));
   F ef = __builtin_convertvector(sub ? e - 23 : e, F);
   F f = m - 1.0f, hf = 0.5f * f * f, s = f / (f + 2.0f), z = s * s;
   static const float atanh_tail[] = {2.0f / 3, 2.0f / 5, 2.0f / 7, 2.0f / 9, 2.0f / 11};
