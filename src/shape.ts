@@ -28,9 +28,9 @@ export function isContiguous(shape: Shape, strides: Shape): boolean {
 }
 
 export function checkShape(shape: unknown, where: string): number[] {
-  if (!Array.isArray(shape)) fail('E_SHAPE', `${where}: shape must be an array of non-negative integers, got ${String(shape)}`);
+  if (!Array.isArray(shape)) fail('E_SHAPE', `${where}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
   for (const d of shape)
-    if (!Number.isSafeInteger(d) || d < 0) fail('E_SHAPE', `${where}: shape ${fmtShape(shape)} has an invalid dimension ${String(d)}`);
+    if (!Number.isSafeInteger(d) || d < 0) fail('E_SHAPE', `${where}: shape ${fmtShape(shape)} has an invalid dimension ${describeValue(d)}`);
   if (shape.length > 16) fail('E_SHAPE', `${where}: at most 16 dimensions are supported, got ${shape.length}`);
   return [...shape];
 }

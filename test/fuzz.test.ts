@@ -100,6 +100,20 @@ describe('a process group under random arguments (cpu backend, world size 1)', (
     }
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
   });
+
+  it('a rank or tag that cannot be turned into a string (a Symbol inside an array) is E_ARGUMENT naming it', async () => {
+    // Found by KILN_TEST_SEED=19: the message's String(rank) joined the array and threw a TypeError.
+    const group = await kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 0, timeoutMs: 2000 });
+    const t = kiln.zeros([2]);
+    try {
+      await expect((async () => group.send(t, [Symbol('r')] as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('[a Symbol]') });
+      await expect((async () => group.broadcast(t, { root: [[Symbol('r')]] } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+      expect(() => kiln.rand([2], { seed: [Symbol('s')] } as never)).toThrow(kiln.KilnError);
+    } finally {
+      t.dispose();
+      await group.destroy();
+    }
+  });
 });
 
 describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {

@@ -89,7 +89,7 @@ export const checkOp = (where: string, t: Tensor, o: ReduceOptions | undefined):
 
 export function checkRank(where: string, what: string, r: unknown, worldSize: number): number {
   if (!Number.isInteger(r) || (r as number) < 0 || (r as number) >= worldSize)
-    fail('E_ARGUMENT', `${where}: ${what} ${String(r)} is not a rank of a group of ${worldSize}`);
+    fail('E_ARGUMENT', `${where}: ${what} ${describeValue(r)} is not a rank of a group of ${worldSize}`);
   return r as number;
 }
 
@@ -101,7 +101,7 @@ export function checkPeer(where: string, what: 'dst' | 'src', r: unknown, self: 
 }
 
 export function checkTag(where: string, tag: unknown): number {
-  if (!Number.isSafeInteger(tag) || (tag as number) < 0) fail('E_ARGUMENT', `${where}: tag must be a non-negative integer, got ${String(tag)}`);
+  if (!Number.isSafeInteger(tag) || (tag as number) < 0) fail('E_ARGUMENT', `${where}: tag must be a non-negative integer, got ${describeValue(tag)}`);
   return tag as number;
 }
 

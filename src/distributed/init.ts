@@ -1,6 +1,6 @@
 // kiln.distributed.init: options default from the variables torchrun (and `kiln launch`) set; rank 0
 // serves the rendezvous store; the chosen backend builds the world process group.
-import { optionsArg } from '../args.js';
+import { describeValue, optionsArg } from '../args.js';
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { CpuProcessGroup } from './cpu-group.js';
@@ -43,7 +43,7 @@ function intFrom(name: string, given: number | undefined, env: string | undefine
 export function resolveInit(options?: InitOptions, env: Record<string, string | undefined> = process.env): InitConfig {
   const o = optionsArg('distributed.init', options);
   const backend = o.backend ?? (env.KILN_DIST_BACKEND as DistBackend | undefined) ?? 'cpu';
-  if (backend !== 'cpu' && backend !== 'nccl') fail('E_ARGUMENT', `distributed.init: unknown backend '${String(backend)}'; expected 'cpu' or 'nccl'`);
+  if (backend !== 'cpu' && backend !== 'nccl') fail('E_ARGUMENT', `distributed.init: unknown backend ${describeValue(backend)}; expected 'cpu' or 'nccl'`);
   const worldSize = intFrom('worldSize ($WORLD_SIZE)', o.worldSize, env.WORLD_SIZE, 1, 1);
   const rank = intFrom('rank ($RANK)', o.rank, env.RANK, 0, 0);
   if (rank >= worldSize) fail('E_ARGUMENT', `distributed.init: rank ${rank} is not below worldSize ${worldSize}`);

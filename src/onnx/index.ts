@@ -1,6 +1,6 @@
 // kiln.onnx: load ONNX models and run them on Kiln's own kernels (any device) or through
 // onnxruntime-node; build ONNX graphs in TypeScript.
-import { optionsArg } from '../args.js';
+import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { KilnSession } from './kiln-engine.js';
 import { parseModel, readSource } from './model.js';
@@ -30,7 +30,7 @@ export interface LoadOptions {
 export async function load(pathOrBytes: string | Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<InferenceSession> {
   options = optionsArg('onnx.load', options);
   const engine = options.engine ?? 'kiln';
-  if (engine !== 'kiln' && engine !== 'ort') fail('E_ARGUMENT', `onnx.load: engine must be 'kiln' or 'ort', got '${String(engine)}'`);
+  if (engine !== 'kiln' && engine !== 'ort') fail('E_ARGUMENT', `onnx.load: engine must be 'kiln' or 'ort', got ${describeValue(engine)}`);
   const model = parseModel(readSource(pathOrBytes, options.baseDir));
   if (engine === 'ort') return OrtSession.create(model, options.device ?? 'cpu', options.ort ?? {});
   return KilnSession.create(model, options.device ?? 'cpu');

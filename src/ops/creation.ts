@@ -82,7 +82,7 @@ function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
     }
     const n = Number(v);
     if (range && (!Number.isInteger(n) || n < range[0] || n > range[1]))
-      fail('E_ARGUMENT', `tensor: ${String(v)} is not a valid ${dtype} value (integers in [${range[0]}, ${range[1]}])`);
+      fail('E_ARGUMENT', `tensor: ${describeValue(v)} is not a valid ${dtype} value (integers in [${range[0]}, ${range[1]}])`);
     (out as Float32Array)[i] = n;
   }
   return { upload, out };
@@ -175,7 +175,7 @@ export function manualSeed(seed: number | bigint): void {
 
 function toSeed(seed: number | bigint): bigint {
   const s = typeof seed === 'bigint' ? seed : Number.isSafeInteger(seed) && seed >= 0 ? BigInt(seed) : -1n;
-  if (s < 0n || s >= 1n << 64n) fail('E_ARGUMENT', `seed must be an integer in [0, 2^64), got ${String(seed)}`);
+  if (s < 0n || s >= 1n << 64n) fail('E_ARGUMENT', `seed must be an integer in [0, 2^64), got ${describeValue(seed)}`);
   return s;
 }
 
