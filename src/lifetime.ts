@@ -8,28 +8,35 @@ import { fail } from './errors.js';
  */
 export class Storage {
   private refs = 0;
+  /** False for Kiln's own cached constants (see internal()): kiln.memory() reports the user's tensors. */
+  private readonly counted = counting;
   constructor(
     readonly backend: Backend,
     readonly deviceId: string,
     readonly buffer: BufferHandle,
   ) {
-    account(deviceId, buffer.nbytes, 0);
+    this.account(buffer.nbytes, 0);
   }
   get alive(): boolean {
     return this.refs > 0;
   }
   retain(): void {
     this.refs++;
-    account(this.deviceId, 0, 1);
+    this.account(0, 1);
   }
   release(): void {
-    account(this.deviceId, 0, -1);
+    this.account(0, -1);
     if (--this.refs === 0) {
-      account(this.deviceId, -this.buffer.nbytes, 0);
+      this.account(-this.buffer.nbytes, 0);
       this.backend.free(this.buffer);
     }
   }
+  private account(bytes: number, tensors: number): void {
+    if (this.counted) account(this.deviceId, bytes, tensors);
+  }
 }
+
+let counting = true;
 
 interface DeviceUsage {
   tensors: number;
@@ -81,6 +88,19 @@ export function untrack(token: object): void {
 }
 
 const scopes = new AsyncLocalStorage<Set<Disposable>>();
+
+/**
+ * Runs fn outside any kiln.scope, with the storages it creates left out of kiln.memory(): for tensors
+ * Kiln keeps for itself (src/ops/constants.ts), which no user scope may dispose and no user owns.
+ */
+export function internal<T>(fn: () => T): T {
+  counting = false;
+  try {
+    return scopes.exit(fn);
+  } finally {
+    counting = true;
+  }
+}
 
 /** Collects `Disposable`s found in a scope's return value so they survive it. */
 function kept(value: unknown, out = new Set<unknown>(), depth = 0): Set<unknown> {

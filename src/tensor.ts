@@ -32,14 +32,14 @@ export class Tensor {
   readonly #token = {};
 
   /** @internal Use the creation functions (kiln.tensor, kiln.zeros, ...) instead. */
-  constructor(storage: Storage, dtype: DType, shape: Shape, strides: Shape, offset: number) {
+  constructor(storage: Storage, dtype: DType, shape: Shape, strides: Shape, offset: number, tracked = true) {
     this.dtype = dtype;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze([...strides]);
     this.offset = offset;
     storage.retain();
     this.#storage = storage;
-    track(this, storage, this.#token);
+    if (tracked) track(this, storage, this.#token);
   }
 
   /** 'cpu', 'cuda:0', 'webgpu:0' */
@@ -198,6 +198,25 @@ export class Tensor {
       } else fail('E_SHAPE', `expand: cannot expand ${this.describe()} to ${fmtShape(shape)} (dim ${i}: ${have} -> ${size})`);
     });
     return this.withLayout('expand', outShape, outStrides);
+  }
+
+  /**
+   * @internal This tensor broadcast to `shape`, for an op front end's own use (src/ops/temps.ts):
+   * outside kiln.scope and the safety net, so its maker must dispose it. `shape` comes from
+   * broadcastShapes; a shape this tensor cannot broadcast to is still refused.
+   */
+  broadcastView(op: string, shape: Shape): Tensor {
+    const lead = shape.length - this.rank;
+    let fits = lead >= 0;
+    const strides = shape.map((want, i) => {
+      if (i < lead) return 0;
+      const have = this.shape[i - lead];
+      if (have === want) return this.strides[i - lead];
+      if (have !== 1) fits = false;
+      return 0;
+    });
+    if (!fits) fail('E_SHAPE', `${op}: cannot broadcast ${this.describe()} to ${fmtShape(shape)}`);
+    return new Tensor(this.storageFor(op), this.dtype, shape, strides, this.offset, false);
   }
 
   /** Removes size-1 dims (all of them, or those named). */

@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { tryNative } from '../src/native.js';
-import './helpers/backends.js';
-import { expectKilnError, expectValues } from './helpers/compare.js';
+import { cachedConstants } from '../src/ops/constants.js';
+import { forEachBackend } from './helpers/backends.js';
+import { expectKilnError, expectValues, readValues } from './helpers/compare.js';
 
 const usage = (device = 'cpu') => kiln.memory().devices[device] ?? { tensors: 0, bytes: 0 };
 const nativeBytes = () => tryNative()!.memory().bytes;
@@ -253,5 +254,52 @@ describe('the FinalizationRegistry safety net', () => {
     expect(kiln.memory().reclaimed - reclaimedBefore, 'disposed tensors are not "reclaimed"').toBe(0);
     expect(await live.toArray()).toEqual([0, 1, 2, 3, 4]);
     live.dispose();
+  });
+});
+
+// JS numbers given as operands become cached 0-d constants (src/ops/constants.ts): Kiln's own, so no
+// user scope disposes them and kiln.memory() does not count them.
+forEachBackend('scalar operands', (device) => {
+  const on = (values: number[], dtype: kiln.DType = 'float32') => kiln.tensor(values, { dtype, device });
+
+  it('leave kiln.memory() as it was, also the first time a value is seen', async () => {
+    const x = on([1, 2, 3]);
+    const before = usage(device);
+    const y = kiln.add(x, 1e-3 + Math.random()); // a value no earlier test used
+    expect(usage(device).tensors - before.tensors).toBe(1);
+    expect(usage(device).bytes - before.bytes).toBe(12);
+    y.dispose();
+    expect(usage(device)).toEqual(before);
+    x.dispose();
+  });
+
+  it('survive the kiln.scope they were first used in', async () => {
+    const x = on([1, 2, 3]);
+    const v = 0.5 + Math.random();
+    await kiln.scope(async () => {
+      kiln.mul(x, v);
+      kiln.where(kiln.greater(x, 1.5), v, -v);
+    });
+    expectValues(await readValues(kiln.mul(x, v)), [v, 2 * v, 3 * v], { atol: 0, rtol: 1e-6 });
+    expectValues(await readValues(kiln.where(kiln.greater(x, 1.5), v, -v)), [-v, v, v], { atol: 0, rtol: 1e-6 });
+    x.dispose();
+  });
+
+  it('are told apart by value (-0 from 0), dtype and device, and stay bounded', async () => {
+    const x = on([1, -2]);
+    expect(Array.from(await readValues(kiln.div(x, 0)))).toEqual([Infinity, -Infinity]);
+    expect(Array.from(await readValues(kiln.div(x, -0)))).toEqual([-Infinity, Infinity]);
+    const i = on([7, -7], 'int32');
+    const r = kiln.mod(i, 3);
+    expect(r.dtype).toBe('int32');
+    expect(Array.from(await readValues(r))).toEqual([1, 2]);
+    expect(Array.from(await readValues(kiln.mod(x, 3)))).toEqual([1, 1]);
+    // 600 distinct values queued before any read: the least recently used constants are disposed
+    // while ops that read them are still queued, and every result must still be right.
+    const outs = Array.from({ length: 600 }, (_, k) => kiln.add(x, k + 0.25));
+    expect(cachedConstants()).toBeLessThanOrEqual(256);
+    for (const [k, o] of outs.entries()) expect(Array.from(await readValues(o))).toEqual([1 + k + 0.25, -2 + k + 0.25]);
+    x.dispose();
+    i.dispose();
   });
 });

@@ -4,7 +4,7 @@ import { fail } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
-import { full } from './creation.js';
+import { scalarConstant } from './constants.js';
 import { run1 } from './run.js';
 import { Temps, withTemps } from './temps.js';
 
@@ -91,7 +91,7 @@ function resultType(op: string, a: Operand, b: Operand): DType {
 function operand(temps: Temps, op: string, x: Operand, dtype: DType, device: string): Tensor {
   if (x instanceof Tensor) return as(temps, x, dtype);
   if (typeof x !== 'number' && typeof x !== 'boolean') fail('E_ARGUMENT', `${op}: operand must be a Tensor, number or boolean, got ${typeof x}`);
-  return temps.add(full([], x, { dtype, device }));
+  return scalarConstant(x, dtype, device);
 }
 
 function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand): Tensor {

@@ -13,7 +13,7 @@ export class Temps {
   }
   /** t broadcast to shape: t itself when it has that shape already (no view to make and release). */
   expand(t: Tensor, shape: readonly number[]): Tensor {
-    return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : this.add(t.expand(shape));
+    return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : this.add(t.broadcastView('broadcast', shape));
   }
   dispose(): void {
     for (const t of this.list) t.dispose();
