@@ -16,10 +16,17 @@ export function describeValue(v: unknown, depth = 0): string {
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }
 
-/** An options argument: undefined (no options) or a plain object. */
-export function optionsArg<T extends object>(op: string, v: T | undefined): Partial<T> {
+/**
+ * An options argument: undefined (no options) or a plain object whose every key is one of `known`.
+ * A misspelt option would otherwise be ignored and change the result without a word (sum(x, { axis:
+ * 1 }) summing every element), so an unknown key is E_ARGUMENT naming it and the keys the call takes.
+ */
+export function optionsArg<T extends object>(op: string, v: T | undefined, known: readonly (keyof T & string)[]): Partial<T> {
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('E_ARGUMENT', `${op}: options must be an object, got ${describeValue(v)}`);
+  for (const key of Object.keys(v))
+    if (!(known as readonly string[]).includes(key))
+      fail('E_ARGUMENT', `${op}: unknown option ${describeValue(key)}; ${op} takes ${known.length ? known.join(', ') : 'no options'}`);
   return v;
 }
 

@@ -152,6 +152,28 @@ describe('error codes', () => {
     await expectRejection(kiln.tensor([2n ** 60n]).toArray(), 'E_ARGUMENT', 'toArray', String(2n ** 60n));
   });
 
+  it('E_ARGUMENT: an option the call does not take, naming it and the ones it does (a typo is not ignored)', async () => {
+    const a = kiln.ones([2, 3]);
+    // each of these used to run without the option: sum over every axis, a float32 tensor, ...
+    expectError(() => a.sum({ axis: 1 } as never), 'E_ARGUMENT', "sum: unknown option 'axis'", 'axes, keepdims');
+    expectError(() => kiln.zeros([2], { dtpye: 'int32' } as never), 'E_ARGUMENT', "full: unknown option 'dtpye'", 'dtype, device');
+    expectError(() => kiln.matmul(a, a.transpose(), { precison: 'high' } as never), 'E_ARGUMENT', "'precison'", 'precision, impl');
+    expectError(() => kiln.argmax(a, { axes: 1 } as never), 'E_ARGUMENT', "argmax: unknown option 'axes'", 'axis, keepdims');
+    expectError(() => kiln.randn([2], { sd: 2 } as never), 'E_ARGUMENT', "'sd'", 'mean, std');
+    await expectRejection(kiln.init({ requrie: ['webgpu'] } as never), 'E_ARGUMENT', "'requrie'");
+    await expectRejection(kiln.init({ require: 'webgpu' } as never), 'E_ARGUMENT', 'require', "'webgpu'");
+    await expectRejection(kiln.init({ webgpu: { powerPref: 'low-power' } } as never), 'E_ARGUMENT', "'powerPref'");
+    const group = await kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 0 });
+    try {
+      await expectRejection((async () => group.broadcast(a, { src: 0 } as never))(), 'E_ARGUMENT', "broadcast: unknown option 'src'", 'root, timeoutMs');
+      await expectRejection((async () => group.barrier({ timeout: 5 } as never))(), 'E_ARGUMENT', "'timeout'", 'timeoutMs');
+      expect(await group.broadcast(a, { root: 0, timeoutMs: 1000 })).toBe(a); // the documented ones still work
+    } finally {
+      await group.destroy();
+    }
+    a.dispose();
+  });
+
   it('E_ARGUMENT / E_DTYPE: a launch whose packed view descriptor is malformed or reaches outside a buffer', async () => {
     // the addon proves every view lies inside its buffer before a kernel is queued (native/addon.cc)
     const x = kiln.zeros([4]), y = kiln.zeros([4]);

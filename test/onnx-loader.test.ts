@@ -158,12 +158,14 @@ describe('onnx loader', () => {
     await rejects(kiln.onnx.load(new Uint8Array([1, 2, 3, 4, 5])), 'E_ARGUMENT', /not an ONNX model|no graph/);
     await rejects(kiln.onnx.load('/no/such/model.onnx'), 'E_ARGUMENT', /cannot read/);
     await rejects(kiln.onnx.load(new Uint8Array(), { engine: 'tvm' as 'kiln' }), 'E_ARGUMENT', /engine/);
+    await rejects(kiln.onnx.load(new Uint8Array(), { devcie: 'cpu' } as never), 'E_ARGUMENT', /unknown option 'devcie'; onnx.load takes engine, device, baseDir, ort/);
     const s = await kiln.onnx.load(addModel({ name: 'w', dataType: DT.FLOAT, dims: [3], floatData: [1, 2, 3] }));
     await rejects(s.run({}), 'E_ARGUMENT', /missing input 'x'/);
     await rejects(s.run({ x: kiln.zeros([2, 3]), z: kiln.zeros([1]) }), 'E_ARGUMENT', /unknown input 'z'/);
     await rejects(s.run({ x: kiln.zeros([2, 3], { dtype: 'int32' }) }), 'E_DTYPE', /'x' must be float32/);
     await rejects(s.run({ x: kiln.zeros([2, 4]) }), 'E_SHAPE', /\[batch, 3\]/);
     await rejects(s.run({ x: kiln.zeros([2, 3]) }, { outputs: ['nope'] }), 'E_ARGUMENT', /unknown output/);
+    await rejects(s.run({ x: kiln.zeros([2, 3]) }, { output: ['y'] } as never), 'E_ARGUMENT', /unknown option 'output'; onnx session run takes outputs, profile/);
     await s.dispose();
     await rejects(s.run({ x: kiln.zeros([2, 3]) }), 'E_DISPOSED');
   });

@@ -1,5 +1,5 @@
 import type { DType } from '../dtype.js';
-import { describeValue } from '../args.js';
+import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 
 export type BackendKind = 'cpu' | 'cuda' | 'webgpu';
@@ -108,8 +108,13 @@ export interface InitOptions {
  * Prepares the backends whose devices are found asynchronously (WebGPU); idempotent, and cheap once
  * done. Before it resolves, 'webgpu:N' devices do not exist.
  */
-export async function initBackends(options: InitOptions = {}): Promise<void> {
-  const required = new Set(options.require ?? []);
+export async function initBackends(options?: InitOptions): Promise<void> {
+  options = optionsArg('init', options, ['webgpu', 'require']);
+  optionsArg('init: webgpu', options.webgpu, ['powerPreference', 'autotune']);
+  const kinds = options.require ?? [];
+  if (!Array.isArray(kinds) || kinds.some((k) => !BACKEND_KINDS.includes(k)))
+    fail('E_ARGUMENT', `init: require must be an array of backend kinds (${BACKEND_KINDS.join(', ')}), got ${describeValue(kinds)}`);
+  const required = new Set(kinds);
   for (const k of BACKEND_KINDS) {
     const b = backend(k);
     if (b?.init) await b.init(options[k as 'webgpu'] as Record<string, unknown> | undefined, required.has(k));

@@ -10,6 +10,7 @@ import { empty } from '../ops/run.js';
 import { fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
+  callOptions,
   blockRows,
   checkOp,
   checkPeer,
@@ -177,6 +178,7 @@ export class CpuProcessGroup implements ProcessGroup {
   // ---- collectives -------------------------------------------------------------------------------
 
   allReduce(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    o = callOptions('allReduce', o);
     const op = checkOp('allReduce', t, o);
     checkWritable(t, 'allReduce');
     return this.call('allReduce', o, async (key) => {
@@ -199,6 +201,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   broadcast(t: Tensor, o?: RootOptions): Promise<Tensor> {
+    o = callOptions('broadcast', o);
     const root = checkRank('broadcast', 'root', o?.root ?? 0, this.worldSize);
     checkWritable(t, 'broadcast');
     return this.call('broadcast', o, async (key) => {
@@ -213,6 +216,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   reduce(t: Tensor, o?: RootOptions & ReduceOptions): Promise<Tensor> {
+    o = callOptions('reduce', o);
     const op = checkOp('reduce', t, o);
     const root = checkRank('reduce', 'root', o?.root ?? 0, this.worldSize);
     checkWritable(t, 'reduce');
@@ -232,6 +236,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    o = callOptions('allGather', o);
     checkLiveTensor('allGather', t);
     return this.call('allGather', o, async (key) => {
       const bytes = await readBytes(t, 'allGather');
@@ -242,6 +247,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   reduceScatter(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    o = callOptions('reduceScatter', o);
     const op = checkOp('reduceScatter', t, o);
     const rows = blockRows('reduceScatter', t, this.worldSize);
     return this.call('reduceScatter', o, async (key) => {
@@ -256,6 +262,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   allToAll(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    o = callOptions('allToAll', o);
     blockRows('allToAll', t, this.worldSize);
     return this.call('allToAll', o, async (key) => {
       const bytes = await readBytes(t, 'allToAll');
@@ -267,6 +274,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
+    o = callOptions('send', o);
     checkPeer('send', 'dst', dst, this.rank, this.worldSize);
     const tag = checkTag('send', o?.tag ?? 0);
     checkLiveTensor('send', t);
@@ -278,6 +286,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
+    o = callOptions('recv', o);
     checkPeer('recv', 'src', src, this.rank, this.worldSize);
     const tag = checkTag('recv', o?.tag ?? 0);
     checkWritable(t, 'recv');
@@ -291,6 +300,7 @@ export class CpuProcessGroup implements ProcessGroup {
   }
 
   barrier(o?: CallOptions): Promise<void> {
+    o = callOptions('barrier', o);
     return this.call('barrier', o, async (key) => {
       await this.exchange(key(0), () => new Uint8Array(0), () => 0, 'barrier');
     });

@@ -1,5 +1,5 @@
 // The process-group API every distributed backend implements, and the argument checks they share.
-import { describeValue } from '../args.js';
+import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { fmtShape } from '../shape.js';
 import { Tensor, checkTensor } from '../tensor.js';
@@ -23,6 +23,18 @@ export interface RootOptions extends CallOptions {
 export interface P2POptions extends CallOptions {
   /** Matches a send with a recv of the same tag; messages with one tag arrive in order. Default 0. */
   tag?: number;
+}
+
+/** The options each call takes; any other key is E_ARGUMENT (a misspelt `root` would broadcast from 0). */
+const CALL_OPTIONS = {
+  allReduce: ['op', 'timeoutMs'], broadcast: ['root', 'timeoutMs'], reduce: ['root', 'op', 'timeoutMs'],
+  allGather: ['timeoutMs'], reduceScatter: ['op', 'timeoutMs'], allToAll: ['timeoutMs'],
+  send: ['tag', 'timeoutMs'], recv: ['tag', 'timeoutMs'], barrier: ['timeoutMs'],
+} as const;
+
+/** A call's options, checked: undefined, or an object with only the keys `method` takes. */
+export function callOptions<T extends CallOptions>(method: keyof typeof CALL_OPTIONS, o: T | undefined): T | undefined {
+  return o === undefined ? o : (optionsArg(method, o, CALL_OPTIONS[method] as readonly (keyof T & string)[]) as T);
 }
 
 /**

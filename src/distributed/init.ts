@@ -41,7 +41,7 @@ function intFrom(name: string, given: number | undefined, env: string | undefine
 
 /** The complete configuration from options, then the environment, then defaults (a pure function). */
 export function resolveInit(options?: InitOptions, env: Record<string, string | undefined> = process.env): InitConfig {
-  const o = optionsArg('distributed.init', options);
+  const o = optionsArg('distributed.init', options, ['backend', 'rank', 'worldSize', 'localRank', 'localWorldSize', 'masterAddr', 'masterPort', 'token', 'timeoutMs']);
   const backend = o.backend ?? (env.KILN_DIST_BACKEND as DistBackend | undefined) ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'nccl') fail('E_ARGUMENT', `distributed.init: unknown backend ${describeValue(backend)}; expected 'cpu' or 'nccl'`);
   const worldSize = intFrom('worldSize ($WORLD_SIZE)', o.worldSize, env.WORLD_SIZE, 1, 1);

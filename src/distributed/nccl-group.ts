@@ -10,6 +10,7 @@ import { empty } from '../ops/run.js';
 import { zeros } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import {
+  callOptions,
   blockRows,
   checkOp,
   checkPeer,
@@ -136,6 +137,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   allReduce(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    o = callOptions('allReduce', o);
     const op = NCCL_OP[checkOp('allReduce', t, o)];
     const a = address(t, 'allReduce');
     return this.call('allReduce', o, a.device, (deadline) => {
@@ -145,6 +147,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   broadcast(t: Tensor, o?: RootOptions): Promise<Tensor> {
+    o = callOptions('broadcast', o);
     const root = checkRank('broadcast', 'root', o?.root ?? 0, this.worldSize);
     const a = address(t, 'broadcast');
     return this.call('broadcast', o, a.device, (deadline) => {
@@ -154,6 +157,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   reduce(t: Tensor, o?: RootOptions & ReduceOptions): Promise<Tensor> {
+    o = callOptions('reduce', o);
     const op = NCCL_OP[checkOp('reduce', t, o)];
     const root = checkRank('reduce', 'root', o?.root ?? 0, this.worldSize);
     const a = address(t, 'reduce');
@@ -176,6 +180,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   allGather(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    o = callOptions('allGather', o);
     return this.fromInput(t, 'allGather', (src) => {
       const a = address(src, 'allGather');
       const out = empty([this.worldSize, ...t.shape], t.dtype, t.device, 'allGather');
@@ -188,6 +193,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   reduceScatter(t: Tensor, o?: ReduceOptions): Promise<Tensor> {
+    o = callOptions('reduceScatter', o);
     const op = NCCL_OP[checkOp('reduceScatter', t, o)];
     const rows = blockRows('reduceScatter', t, this.worldSize);
     return this.fromInput(t, 'reduceScatter', (src) => {
@@ -202,6 +208,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   allToAll(t: Tensor, o?: CallOptions): Promise<Tensor> {
+    o = callOptions('allToAll', o);
     blockRows('allToAll', t, this.worldSize);
     return this.fromInput(t, 'allToAll', (src) => {
       const a = address(src, 'allToAll');
@@ -221,6 +228,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   send(t: Tensor, dst: number, o?: P2POptions): Promise<void> {
+    o = callOptions('send', o);
     checkPeer('send', 'dst', dst, this.rank, this.worldSize);
     checkTag('send', o?.tag ?? 0); // NCCL matches point-to-point messages by order alone
     return this.fromInput(t, 'send', (src) => {
@@ -230,6 +238,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   recv(t: Tensor, src: number, o?: P2POptions): Promise<Tensor> {
+    o = callOptions('recv', o);
     checkPeer('recv', 'src', src, this.rank, this.worldSize);
     checkTag('recv', o?.tag ?? 0);
     const a = address(t, 'recv');
@@ -240,6 +249,7 @@ export class NcclProcessGroup implements ProcessGroup {
   }
 
   async barrier(o?: CallOptions): Promise<void> {
+    o = callOptions('barrier', o);
     const t = zeros([1], { dtype: 'float32', device: `cuda:${this.job.device}` });
     try {
       await this.allReduce(t, o);

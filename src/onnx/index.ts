@@ -28,7 +28,7 @@ export interface LoadOptions {
 
 /** Loads a model from a path or bytes. The Kiln engine throws E_UNSUPPORTED naming the first node it cannot run. */
 export async function load(pathOrBytes: string | Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<InferenceSession> {
-  options = optionsArg('onnx.load', options);
+  options = optionsArg('onnx.load', options, ['engine', 'device', 'baseDir', 'ort']);
   const engine = options.engine ?? 'kiln';
   if (engine !== 'kiln' && engine !== 'ort') fail('E_ARGUMENT', `onnx.load: engine must be 'kiln' or 'ort', got ${describeValue(engine)}`);
   const model = parseModel(readSource(pathOrBytes, options.baseDir));

@@ -17,7 +17,7 @@ import { inferShape } from './shapes.js';
 import { opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
 import { checkSupport, describeNode, hasNativeOp } from './support.js';
 import { upload } from './upload.js';
-import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
+import { RUN_OPTION_KEYS, inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 import { Replay, signature } from './replay.js';
 import './ops/index.js';
 
@@ -355,7 +355,7 @@ export class KilnSession implements InferenceSession {
   }
 
   async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    options = optionsArg('onnx session run', options);
+    options = optionsArg('onnx session run', options, RUN_OPTION_KEYS);
     const plan = this.#plan ?? fail('E_DISPOSED', 'onnx session: run() after dispose()');
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'onnx session run: feeds must be an object of tensors by input name');
     const given = new Map<string, Tensor>();

@@ -11,7 +11,7 @@ import { KilnError, fail } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import type { Model } from './model.js';
 import { upload } from './upload.js';
-import { inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
+import { RUN_OPTION_KEYS, inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 
 const require = createRequire(import.meta.url);
 
@@ -102,6 +102,8 @@ export class OrtSession implements InferenceSession {
   }
 
   static async create(model: Model, device: string, options: OrtSessionOptions): Promise<OrtSession> {
+    optionsArg('onnx.load: ort', options, ['intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel', 'executionProviders',
+      'executionMode', 'enableCpuMemArena', 'enableMemPattern', 'logSeverityLevel']);
     if (device !== 'cpu') fail('E_UNSUPPORTED', `ort engine: results are delivered as cpu tensors; device '${device}' is not supported (pick GPU execution with ort.executionProviders)`);
     let ortPath: string;
     try {
@@ -152,7 +154,7 @@ export class OrtSession implements InferenceSession {
   }
 
   async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    options = optionsArg('ort engine run', options);
+    options = optionsArg('ort engine run', options, RUN_OPTION_KEYS);
     if (!this.#worker) fail('E_DISPOSED', 'ort engine: run() after dispose()');
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'ort engine run: feeds must be an object of tensors by input name');
     const wire: Record<string, WireTensor> = {};

@@ -20,6 +20,7 @@ export interface RunOptions {
    */
   profile?: Record<string, number>;
 }
+export const RUN_OPTION_KEYS = ['outputs', 'profile'] as const;
 
 /** A loaded model. */
 export interface InferenceSession {

@@ -13,6 +13,8 @@ export interface CreateOptions {
   device?: string;
 }
 
+const CREATE_KEYS = ['dtype', 'device'] as const;
+
 export interface TensorOptions extends CreateOptions {
   /** Reshape the data to this shape (its element count must match). */
   shape?: readonly number[];
@@ -90,7 +92,7 @@ function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
 
 /** A tensor from JS data: a number, boolean, nested arrays, or a typed array. */
 export function tensor(data: TensorData, options?: TensorOptions): Tensor {
-  options = optionsArg('tensor', options);
+  options = optionsArg('tensor', options, ['dtype', 'device', 'shape']);
   const dtype = options.dtype === undefined ? inferDType(data) : checkDType(options.dtype, 'tensor');
   const { values, shape: inferred } = flatten(data);
   let shape = inferred;
@@ -115,7 +117,7 @@ export function tensor(data: TensorData, options?: TensorOptions): Tensor {
 
 /** A tensor of `shape` with every element `value`. */
 export function full(shape: readonly number[], value: number | boolean, options?: CreateOptions): Tensor {
-  options = optionsArg('full', options);
+  options = optionsArg('full', options, CREATE_KEYS);
   const dtype = options.dtype === undefined ? (typeof value === 'boolean' ? 'bool' : 'float32') : checkDType(options.dtype, 'full');
   const s = checkShape(shape, 'full');
   if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'bigint')
@@ -135,7 +137,7 @@ export const ones = (shape: readonly number[], options?: CreateOptions): Tensor 
 /** A tensor of `value` with t's shape, and its dtype and device unless the options say otherwise. */
 export function fullLike(t: Tensor, value: number | boolean, options?: CreateOptions): Tensor {
   const like = checkTensor('fullLike', t);
-  return full(like.shape, value, { dtype: like.dtype, device: like.device, ...optionsArg('fullLike', options) });
+  return full(like.shape, value, { dtype: like.dtype, device: like.device, ...optionsArg('fullLike', options, CREATE_KEYS) });
 }
 export const zerosLike = (t: Tensor, options?: CreateOptions): Tensor => fullLike(t, 0, options);
 export const onesLike = (t: Tensor, options?: CreateOptions): Tensor => fullLike(t, 1, options);
@@ -145,7 +147,7 @@ export const onesLike = (t: Tensor, options?: CreateOptions): Tensor => fullLike
  * any fractional one gives float32, unless a dtype is given.
  */
 export function arange(start: number, end?: number, step = 1, options?: CreateOptions): Tensor {
-  options = optionsArg('arange', options);
+  options = optionsArg('arange', options, CREATE_KEYS);
   if (end === undefined) [start, end] = [0, start];
   for (const v of [start, end, step]) if (typeof v !== 'number' || !Number.isFinite(v)) fail('E_ARGUMENT', `arange: ${describeValue(v)} is not a finite number`);
   if (step === 0) fail('E_ARGUMENT', 'arange: step must not be 0');
@@ -165,6 +167,7 @@ export interface RandomOptions extends CreateOptions {
   /** A non-negative integer (< 2^64); the same seed gives the same numbers on every device. */
   seed?: number | bigint;
 }
+const RANDOM_KEYS = [...CREATE_KEYS, 'seed'] as const;
 
 let globalState = BigInt(Math.floor(Math.random() * 2 ** 52));
 
@@ -208,13 +211,13 @@ function random(op: 'RandomUniform' | 'RandomNormal', shape: readonly number[], 
 
 /** Uniform random numbers in [low, high) (default [0, 1)). */
 export function rand(shape: readonly number[], options?: RandomOptions & { low?: number; high?: number }): Tensor {
-  options = optionsArg('rand', options);
+  options = optionsArg('rand', options, [...RANDOM_KEYS, 'low', 'high']);
   return random('RandomUniform', shape, options, { low: options.low ?? 0, high: options.high ?? 1 });
 }
 
 /** Normal random numbers (default mean 0, std 1). */
 export function randn(shape: readonly number[], options?: RandomOptions & { mean?: number; std?: number }): Tensor {
-  options = optionsArg('randn', options);
+  options = optionsArg('randn', options, [...RANDOM_KEYS, 'mean', 'std']);
   return random('RandomNormal', shape, options, { mean: options.mean ?? 0, std: options.std ?? 1 });
 }
 

@@ -62,7 +62,7 @@ export const leakyRelu = (x: Tensor, alpha = 0.01) => unary('LeakyRelu', 'leakyR
 
 /** GELU, exact (erf) by default or with the tanh approximation. */
 export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Tensor {
-  const approximate = optionsArg('gelu', options).approximate ?? 'none';
+  const approximate = optionsArg('gelu', options, ['approximate']).approximate ?? 'none';
   if (approximate !== 'none' && approximate !== 'tanh') fail('E_ARGUMENT', `gelu: approximate must be 'none' or 'tanh', got ${describeValue(approximate)}`);
   return unary('Gelu', 'gelu', 'float', x, { approximate });
 }

@@ -62,7 +62,7 @@ function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: Record
  * vector and the added dim removed again; batch dims broadcast.
  */
 export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
-  options = optionsArg('matmul', options);
+  options = optionsArg('matmul', options, ['precision', 'impl']);
   return withTemps((temps) => {
     let [x, y] = operands(temps, 'matmul', a, b);
     const extra = optionAttrs('matmul', x, options);
@@ -89,7 +89,7 @@ export interface GemmOptions extends MatmulOptions {
 
 /** alpha * op(A) @ op(B) + beta * C for 2-D A and B (ONNX Gemm); transposes are views, never copies. */
 export function gemm(a: Tensor, b: Tensor, o?: GemmOptions): Tensor {
-  o = optionsArg('gemm', o);
+  o = optionsArg('gemm', o, ['c', 'alpha', 'beta', 'transA', 'transB', 'precision', 'impl']);
   return withTemps((temps) => {
     let [x, y] = operands(temps, 'gemm', a, b);
     if (x.rank !== 2 || y.rank !== 2) fail('E_SHAPE', `gemm: A and B must be 2-D, got ${a.describe()} and ${b.describe()}`);

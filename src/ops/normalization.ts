@@ -47,7 +47,7 @@ export interface LayerNormOptions {
 
 /** (x - mean) / sqrt(var + eps) * scale + bias over the trailing dims from `axis`. */
 export function layerNorm(x: Tensor, o?: LayerNormOptions): Tensor {
-  o = optionsArg('layerNorm', o);
+  o = optionsArg('layerNorm', o, ['axis', 'scale', 'bias', 'epsilon']);
   return withTemps((temps) => {
     const input = floatInput(temps, 'layerNorm', x);
     if (input.rank === 0) fail('E_SHAPE', `layerNorm: needs at least one dim, got ${x.describe()}`);
@@ -69,7 +69,7 @@ export interface RmsNormOptions {
 
 /** x / sqrt(mean(x^2) + eps) * scale over the trailing dims from `axis`. */
 export function rmsNorm(x: Tensor, o?: RmsNormOptions): Tensor {
-  o = optionsArg('rmsNorm', o);
+  o = optionsArg('rmsNorm', o, ['axis', 'scale', 'epsilon']);
   return withTemps((temps) => {
     const input = floatInput(temps, 'rmsNorm', x);
     if (input.rank === 0) fail('E_SHAPE', `rmsNorm: needs at least one dim, got ${x.describe()}`);

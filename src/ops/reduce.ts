@@ -43,7 +43,7 @@ function reduce(op: string, name: string, family: Family, x: Tensor, axesOpt: Re
 }
 
 const opts = (name: string, options?: ReduceOptions) => {
-  const o = optionsArg(name, options);
+  const o = optionsArg(name, options, ['axes', 'keepdims']);
   return [o.axes, o.keepdims ?? false] as const;
 };
 
@@ -60,7 +60,7 @@ export const min = (x: Tensor, o?: ReduceOptions) => reduce('ReduceMin', 'min', 
 
 /** Variance with `correction` (0: population, 1: sample). Integers give float32. */
 export function variance(x: Tensor, o?: ReduceOptions & { correction?: number }): Tensor {
-  o = optionsArg('variance', o);
+  o = optionsArg('variance', o, ['axes', 'keepdims', 'correction']);
   const correction = o.correction ?? 0;
   if (!Number.isFinite(correction) || correction < 0) fail('E_ARGUMENT', `variance: correction must be a non-negative number, got ${describeValue(correction)}`);
   return reduce('ReduceVariance', 'variance', 'mean', x, o.axes, o.keepdims ?? false, { correction });
@@ -77,6 +77,6 @@ function arg(op: string, name: string, x: Tensor, o: { axis?: number; keepdims?:
 }
 
 /** Index of the largest value along `axis` (the flattened tensor when omitted), as int64; the first one wins ties. */
-export const argmax = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMax', 'argmax', x, optionsArg('argmax', o));
+export const argmax = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMax', 'argmax', x, optionsArg('argmax', o, ['axis', 'keepdims']));
 /** Index of the smallest value along `axis`, as int64. */
-export const argmin = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMin', 'argmin', x, optionsArg('argmin', o));
+export const argmin = (x: Tensor, o?: { axis?: number; keepdims?: boolean }) => arg('ArgMin', 'argmin', x, optionsArg('argmin', o, ['axis', 'keepdims']));

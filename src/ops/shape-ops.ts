@@ -101,7 +101,7 @@ export interface PadOptions {
 
 /** Pads each axis by [before, after] (NumPy's pad_width); reflect needs pads smaller than the dim. */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[], o?: PadOptions): Tensor {
-  o = optionsArg('pad', o);
+  o = optionsArg('pad', o, ['mode', 'value']);
   checkTensor('pad', x);
   const mode = o.mode ?? 'constant';
   if (!['constant', 'reflect', 'edge'].includes(mode)) fail('E_ARGUMENT', `pad: unknown mode ${describeValue(mode)}`);
