@@ -79,7 +79,7 @@ describe('a process group under random arguments (cpu backend, world size 1)', (
     try {
       for (let i = 0; i < 600 && bad.length < 5; ++i) {
         const method = GROUP_METHODS[rng.int(0, GROUP_METHODS.length - 1)];
-        const args = Array.from({ length: rng.int(0, 3) }, () => randomArg(rng, pool));
+        const args = Array.from({ length: rng.int(0, 3) }, () => randomArg(rng, pool, 0, method));
         try {
           const out = await (group as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method](...args);
           if (out instanceof kiln.Tensor) await out.data();
@@ -101,13 +101,17 @@ describe('a process group under random arguments (cpu backend, world size 1)', (
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
   });
 
-  it('a rank or tag that cannot be turned into a string (a Symbol inside an array) is E_ARGUMENT naming it', async () => {
+  it('a rank, tag, reduce op or timeout that cannot be turned into a string (a Symbol, a bigint) is E_ARGUMENT naming it', async () => {
     // Found by KILN_TEST_SEED=19: the message's String(rank) joined the array and threw a TypeError.
     const group = await kiln.distributed.init({ backend: 'cpu', rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: 0, timeoutMs: 2000 });
     const t = kiln.zeros([2]);
     try {
       await expect((async () => group.send(t, [Symbol('r')] as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('[a Symbol]') });
       await expect((async () => group.broadcast(t, { root: [[Symbol('r')]] } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+      // KILN_TEST_SEED=9 (after options took only their call's keys): a bigint reduce op reached JSON.stringify
+      await expect((async () => group.allReduce(t, { op: 2n ** 70n } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining(`${2n ** 70n}n`) });
+      // KILN_TEST_SEED=26: timeoutMs was interpolated as is
+      await expect((async () => group.barrier({ timeoutMs: Symbol('t') } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('timeoutMs must be a positive integer, got a Symbol') });
       expect(() => kiln.rand([2], { seed: [Symbol('s')] } as never)).toThrow(kiln.KilnError);
     } finally {
       t.dispose();

@@ -11,6 +11,7 @@ import { fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
   callOptions,
+  callTimeout,
   blockRows,
   checkOp,
   checkPeer,
@@ -72,8 +73,7 @@ export class CpuProcessGroup implements ProcessGroup {
    * links (the CPU twin of ncclCommAbort), so no peer waits on this rank forever either.
    */
   private call<T>(name: string, o: CallOptions | undefined, body: (key: (step: number | string) => string) => Promise<T>): Promise<T> {
-    const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail('E_ARGUMENT', `${name}: timeoutMs must be a positive integer, got ${timeoutMs}`);
+    const timeoutMs = callTimeout(name, o, this.job.timeoutMs);
     // only collectives number their messages: every member makes them, while a send/recv involves two ranks
     const seq = name === 'send' || name === 'recv' ? -1 : this.#seq++;
     const key = (step: number | string) => `${this.id}.${typeof step === 'string' ? step : `${seq}.${step}`}`;

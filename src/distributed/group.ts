@@ -32,6 +32,13 @@ const CALL_OPTIONS = {
   send: ['tag', 'timeoutMs'], recv: ['tag', 'timeoutMs'], barrier: ['timeoutMs'],
 } as const;
 
+/** A call's timeout: its own timeoutMs option, else the group's; a positive integer or E_ARGUMENT. */
+export function callTimeout(method: string, o: CallOptions | undefined, groupTimeoutMs: number): number {
+  const timeoutMs = o?.timeoutMs ?? groupTimeoutMs;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail('E_ARGUMENT', `${method}: timeoutMs must be a positive integer, got ${describeValue(timeoutMs)}`);
+  return timeoutMs;
+}
+
 /** A call's options, checked: undefined, or an object with only the keys `method` takes. */
 export function callOptions<T extends CallOptions>(method: keyof typeof CALL_OPTIONS, o: T | undefined): T | undefined {
   return o === undefined ? o : (optionsArg(method, o, CALL_OPTIONS[method] as readonly (keyof T & string)[]) as T);

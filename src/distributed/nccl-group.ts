@@ -11,6 +11,7 @@ import { zeros } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import {
   callOptions,
+  callTimeout,
   blockRows,
   checkOp,
   checkPeer,
@@ -78,7 +79,7 @@ export class NcclProcessGroup implements ProcessGroup {
    * before any later collective, so the stream keeps the order of the calls.
    */
   private async call<T>(name: string, o: CallOptions | undefined, device: number, launch: (deadline: number) => T, p2p = false): Promise<T> {
-    const timeoutMs = o?.timeoutMs ?? this.job.timeoutMs;
+    const timeoutMs = callTimeout(name, o, this.job.timeoutMs);
     const deadline = Date.now() + timeoutMs;
     if (this.comm.broken) throw this.comm.broken;
     if (device !== this.job.device)

@@ -3,6 +3,7 @@
 // float32 and rounded once, to nearest even), integers in their own width with wrap-around (like
 // NCCL), bool as logical or (max) and and (min). The element loop is native (combine).
 import { itemSize, type DType } from '../dtype.js';
+import { describeValue } from '../args.js';
 import { fail } from '../errors.js';
 import { native } from '../native.js';
 
@@ -13,7 +14,7 @@ type Acc = Float32Array | Int32Array | Uint8Array | BigInt64Array;
 
 /** Throws E_ARGUMENT / E_DTYPE unless op is a reduction defined for dtype. */
 export function checkReduce(where: string, op: unknown, dtype: DType): ReduceOp {
-  if (!REDUCE_OPS.includes(op as ReduceOp)) fail('E_ARGUMENT', `${where}: unknown reduce op ${JSON.stringify(op)}; expected one of ${REDUCE_OPS.join(', ')}`);
+  if (!REDUCE_OPS.includes(op as ReduceOp)) fail('E_ARGUMENT', `${where}: unknown reduce op ${describeValue(op)}; expected one of ${REDUCE_OPS.join(', ')}`);
   if (op === 'avg' && !['float32', 'float16', 'bfloat16'].includes(dtype))
     fail('E_DTYPE', `${where}: op 'avg' needs a float tensor, got ${dtype}`);
   if (dtype === 'bool' && (op === 'sum' || op === 'prod'))

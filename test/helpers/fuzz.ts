@@ -15,6 +15,20 @@ const cyclic = (): unknown[] => {
 const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), cyclic(), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
 const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed', 'op', 'root', 'tag', 'timeoutMs'];
 
+// The options each entry point takes. Calls reject any other key (E_ARGUMENT), so options drawn from
+// OPTION_KEYS alone would almost never reach a call's option values; most are drawn from these.
+const REDUCE = ['axes', 'keepdims'], CREATE = ['dtype', 'device'];
+const OPTIONS_OF: Record<string, readonly string[]> = {
+  sum: REDUCE, mean: REDUCE, prod: REDUCE, max: REDUCE, min: REDUCE, '.sum': REDUCE, variance: [...REDUCE, 'correction'],
+  argmax: ['axis', 'keepdims'], argmin: ['axis', 'keepdims'], gelu: ['approximate'], pad: ['mode', 'value'], '.pad': ['mode', 'value'],
+  layerNorm: ['axis', 'scale', 'bias', 'epsilon'], rmsNorm: ['axis', 'scale', 'epsilon'], matmul: ['precision', 'impl'],
+  '.matmul': ['precision', 'impl'], gemm: ['c', 'alpha', 'beta', 'transA', 'transB', 'precision', 'impl'],
+  tensor: [...CREATE, 'shape'], full: CREATE, zeros: CREATE, ones: CREATE, arange: CREATE, zerosLike: CREATE, onesLike: CREATE,
+  fullLike: CREATE, rand: [...CREATE, 'seed', 'low', 'high'], randn: [...CREATE, 'seed', 'mean', 'std'],
+  allReduce: ['op', 'timeoutMs'], broadcast: ['root', 'timeoutMs'], reduce: ['root', 'op', 'timeoutMs'], allGather: ['timeoutMs'],
+  reduceScatter: ['op', 'timeoutMs'], allToAll: ['timeoutMs'], send: ['tag', 'timeoutMs'], recv: ['tag', 'timeoutMs'], barrier: ['timeoutMs'],
+};
+
 /** Every public function and Tensor method (a leading '.') the API fuzz calls. */
 export const ENTRY_POINTS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
@@ -48,22 +62,28 @@ export function randomTensor(rng: Rng, device: string): kiln.Tensor {
   return view;
 }
 
-/** A random argument: often a tensor from `pool`, else a number, a list, a dtype, an odd value, options or a list of those. */
-export function randomArg(rng: Rng, pool: readonly kiln.Tensor[], depth = 0): unknown {
+/**
+ * A random argument: often a tensor from `pool`, else a number, a list, a dtype, an odd value,
+ * options (mostly with the keys `call` takes) or a list of those.
+ */
+export function randomArg(rng: Rng, pool: readonly kiln.Tensor[], depth = 0, call?: string): unknown {
   const r = rng.next();
   if (r < 0.45) return pick(rng, pool);
   if (r < 0.6) return pick(rng, NUMBERS);
   if (r < 0.72) return Array.from({ length: rng.int(0, 4) }, () => (rng.next() < 0.8 ? rng.int(-3, 3) : pick(rng, NUMBERS)));
   if (r < 0.78) return pick(rng, kiln.DTYPES);
   if (r < 0.84 || depth >= 2) return pick(rng, ODD_VALUES());
-  if (r < 0.92) return Object.fromEntries(Array.from({ length: rng.int(1, 3) }, () => [pick(rng, OPTION_KEYS), randomArg(rng, pool, depth + 1)]));
+  if (r < 0.92) {
+    const keys = call && OPTIONS_OF[call] && rng.next() < 0.85 ? OPTIONS_OF[call] : OPTION_KEYS;
+    return Object.fromEntries(Array.from({ length: rng.int(1, 3) }, () => [pick(rng, keys), randomArg(rng, pool, depth + 1)]));
+  }
   return Array.from({ length: rng.int(0, 3) }, () => (rng.next() < 0.6 ? pick(rng, pool) : randomArg(rng, pool, depth + 1)));
 }
 
 /** One random call: the entry point and its arguments (the receiver first for a method). */
 export function randomCall(rng: Rng, pool: readonly kiln.Tensor[]): { name: string; args: unknown[] } {
   const name = pick(rng, ENTRY_POINTS);
-  const args = Array.from({ length: rng.int(0, 3) }, (_, i) => (i === 0 && rng.next() < 0.8 ? pick(rng, pool) : randomArg(rng, pool)));
+  const args = Array.from({ length: rng.int(0, 3) }, (_, i) => (i === 0 && rng.next() < 0.8 ? pick(rng, pool) : randomArg(rng, pool, 0, name)));
   return { name, args };
 }
 

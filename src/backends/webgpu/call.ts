@@ -1,5 +1,6 @@
 // What every op dispatcher receives, and the helpers they share.
 import type { DType } from '../../dtype.js';
+import { describeValue } from '../../args.js';
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { Attrs, BufferHandle, TensorView } from '../backend.js';
@@ -38,7 +39,7 @@ export function buffersOf(c: Call): { ins: GPUBuffer[]; outs: GPUBuffer[] } {
 export function num(c: Call, name: string, fallback?: number): number {
   const v = c.attrs[name];
   if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== 'number') fail('E_ARGUMENT', `${c.op}: attribute '${name}' must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number') fail('E_ARGUMENT', `${c.op}: attribute '${name}' must be a number, got ${describeValue(v)}`);
   return v;
 }
 
