@@ -110,6 +110,8 @@ describe('a process group under random arguments (cpu backend, world size 1)', (
       await expect((async () => group.broadcast(t, { root: [[Symbol('r')]] } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT' });
       // KILN_TEST_SEED=9 (after options took only their call's keys): a bigint reduce op reached JSON.stringify
       await expect((async () => group.allReduce(t, { op: 2n ** 70n } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining(`${2n ** 70n}n`) });
+      // KILN_TEST_SEED=56 (under ASan): the ranks were sorted before they were checked
+      await expect((async () => group.newGroup([0, Symbol('r')] as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('[0, a Symbol]') });
       // KILN_TEST_SEED=26: timeoutMs was interpolated as is
       await expect((async () => group.barrier({ timeoutMs: Symbol('t') } as never))()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('timeoutMs must be a positive integer, got a Symbol') });
       expect(() => kiln.rand([2], { seed: [Symbol('s')] } as never)).toThrow(kiln.KilnError);

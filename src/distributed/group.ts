@@ -135,7 +135,7 @@ export function blockRows(where: string, t: Tensor, worldSize: number): number {
 /** Sorted unique job-wide ranks that all belong to `members`, or E_ARGUMENT. */
 export function checkSubgroup(ranks: readonly number[], members: readonly number[]): number[] {
   const why = `newGroup: ranks ${describeValue(ranks)} must be distinct members of this group [${members.join(', ')}]`;
-  if (!Array.isArray(ranks)) fail('E_ARGUMENT', why);
+  if (!Array.isArray(ranks) || !ranks.every((r) => Number.isSafeInteger(r))) fail('E_ARGUMENT', why);
   const out = [...new Set(ranks)].sort((a, b) => a - b);
   if (out.length === 0 || out.length !== ranks.length || out.some((r) => !members.includes(r))) fail('E_ARGUMENT', why);
   return out;
