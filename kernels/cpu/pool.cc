@@ -95,20 +95,24 @@ void pool_typed(const View& x, const View& y, const Window& w) {
         int64_t base = n * x.strides[0] + c * x.strides[1];
         for (int i = 0; i < L; ++i) base += (q[i] * w.s[i] - w.p[i] + j[i] * w.dil[i]) * x.strides[2 + i];
         // keeps a NaN, takes a NaN, else the larger: compare + blend, which vectorizes
-        const auto take = [&](float& a, float v) { a = w.avg ? a + v : (a >= v || a != a ? a : v); };
+        const auto max_into = [](float& a, float v) { a = a >= v || a != a ? a : v; };
         for (int64_t t = t0; !sparse && t < t1; ++t) {
           const T* r = xp + base + (t * w.dil[L] - w.p[L]) * xs;
           const int64_t o1 = ohi[t - t0];
           if (w.avg) {
             for (int64_t o = olo[t - t0]; o < o1; ++o) acc[o] += load(r + o * step);
           } else {
-            for (int64_t o = olo[t - t0]; o < o1; ++o) take(acc[o], load(r + o * step));
+            for (int64_t o = olo[t - t0]; o < o1; ++o) max_into(acc[o], load(r + o * step));
           }
         }
         for (int64_t o = 0; sparse && o < ow; ++o) {
           int64_t f, l;
           w.taps(L, o, f, l);
-          for (int64_t t = f; t < l; ++t) take(acc[o], load(xp + base + (o * w.s[L] - w.p[L] + t * w.dil[L]) * xs));
+          for (int64_t t = f; t < l; ++t) {
+            const float v = load(xp + base + (o * w.s[L] - w.p[L] + t * w.dil[L]) * xs);
+            if (w.avg) acc[o] += v;
+            else max_into(acc[o], v);
+          }
         }
         int i = L - 1;
         for (; i >= 0 && ++j[i] == j1[i]; --i) j[i] = j0[i];
