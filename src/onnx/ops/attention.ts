@@ -9,7 +9,7 @@ import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, input } from './util.js';
+import { binary, input, scalarLike } from './util.js';
 
 /** 3-D [B, S, H * D] -> 4-D [B, H, S, D]; 4-D stays. */
 function heads(t: Temps, x: Tensor, h: number | undefined, what: string): Tensor {
@@ -47,11 +47,11 @@ function attention(ctx: OpContext): Tensor[] {
     const capped = softcap > 0 ? t.add(k.mul(t.add(k.tanh(t.add(k.div(qk, softcap)))), softcap)) : qk;
     // The additive bias: the mask (bool: 0 where kept, -inf elsewhere) plus the causal triangle.
     let bias: Tensor | undefined;
-    if (mask) bias = mask.dtype === 'bool' ? t.add(k.where(mask, t.add(k.zeros([], { dtype: q.dtype, device: q.device })), t.add(k.full([], -Infinity, { dtype: q.dtype, device: q.device })))) : mask;
+    if (mask) bias = mask.dtype === 'bool' ? t.add(k.where(mask, scalarLike(q, 0), scalarLike(q, -Infinity))) : mask;
     if (attrInt(n, 'is_causal', 0)) {
       const rows = t.add(t.add(k.arange(past, past + S, 1, { dtype: 'int64', device: q.device })).reshape([S, 1]));
       const cols = t.add(t.add(k.arange(0, T, 1, { dtype: 'int64', device: q.device })).reshape([1, T]));
-      const tri = t.add(k.where(t.add(k.less(rows, cols)), t.add(k.full([], -Infinity, { dtype: q.dtype, device: q.device })), t.add(k.zeros([], { dtype: q.dtype, device: q.device }))));
+      const tri = t.add(k.where(t.add(k.less(rows, cols)), scalarLike(q, -Infinity), scalarLike(q, 0)));
       bias = bias ? t.add(binary('Add', bias, tri)) : tri;
     }
     const scores = bias ? t.add(binary('Add', capped, bias)) : capped;

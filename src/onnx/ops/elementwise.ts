@@ -52,7 +52,7 @@ defineOps({
       const lo = ctx.host(1), hi = ctx.host(2);
       const min = lo ? Number(lo.values[0]) : -Infinity, max = hi ? Number(hi.values[0]) : Infinity;
       // ONNX: min > max gives max everywhere (numpy.clip order); Kiln's clip refuses it.
-      if (min > max) return withTemps((t) => [binary('Max', binary('Min', x, t.add(scalarLike(x, max))), t.add(scalarLike(x, max)))]);
+      if (min > max) return withTemps((t) => [binary('Max', t.add(binary('Min', x, scalarLike(x, max))), scalarLike(x, max))]);
       return [unary('Clip', x, { min, max })];
     },
   },

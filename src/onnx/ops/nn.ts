@@ -11,7 +11,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, input, singleOutput, usedOutputs } from './util.js';
+import { binary, input, scalarLike, singleOutput, usedOutputs } from './util.js';
 
 function softmaxLike(ctx: OpContext, f: typeof k.softmax): Tensor {
   const x = input(ctx, 0);
@@ -117,7 +117,7 @@ function fusedLinear(ctx: OpContext, activation?: Activation): Tensor {
     if (activation) return ACTIVATIONS[activation](t.add(fusedLinear(ctx)));
     if (alpha === 1 && !bias) return k.matmul(a, b);
     const product = t.add(k.matmul(a, b));
-    const scaled = alpha === 1 ? product : binary('Mul', product, t.add(k.full([], alpha, { dtype: product.dtype, device: product.device })));
+    const scaled = alpha === 1 ? product : binary('Mul', product, scalarLike(product, alpha));
     if (!bias) return scaled;
     if (scaled !== product) t.add(scaled);
     return binary('Add', scaled, bias);

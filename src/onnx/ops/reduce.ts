@@ -3,6 +3,7 @@
 // from Kiln ops; ArgMax/ArgMin with select_last_index.
 import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
+import { scalarConstant } from '../../ops/constants.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxes, normalizeAxis } from '../../shape.js';
@@ -47,7 +48,7 @@ const sq = (x: Tensor) => binary('Mul', x, x);
 
 function arg(op: 'argmax' | 'argmin'): OpHandler {
   return {
-    uses: [op === 'argmax' ? 'ArgMax' : 'ArgMin'],
+    uses: [op === 'argmax' ? 'ArgMax' : 'ArgMin', 'Sub', 'Fill'],
     run: (ctx) => {
       const x = input(ctx, 0);
       const axis = normalizeAxis(op, attrInt(ctx.node, 'axis', 0), x.rank);
@@ -56,7 +57,7 @@ function arg(op: 'argmax' | 'argmin'): OpHandler {
       // The last occurrence: search the reversed axis, then map i to n - 1 - i.
       return withTemps((t) => {
         const i = t.add(k[op](t.add(x.slice(axis, undefined, undefined, -1)), { axis, keepdims }));
-        return [binary('Sub', t.add(full([], x.shape[axis] - 1, { dtype: 'int64', device: x.device })), i)];
+        return [binary('Sub', scalarConstant(x.shape[axis] - 1, 'int64', x.device), i)];
       });
     },
   };

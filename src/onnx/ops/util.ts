@@ -1,7 +1,7 @@
 // Helpers the ONNX op handlers share: ONNX-semantics elementwise calls straight onto the native
 // op table (ONNX types are already unified, so no promotion policy applies), and input access.
 import { fail } from '../../errors.js';
-import { full } from '../../ops/creation.js';
+import { scalarConstant } from '../../ops/constants.js';
 import { run1 } from '../../ops/run.js';
 import { withTemps } from '../../ops/temps.js';
 import { broadcastShapes } from '../../shape.js';
@@ -46,13 +46,11 @@ export function binary(op: string, a: Tensor, b: Tensor, outDType?: DType): Tens
 
 export const unary = (op: string, x: Tensor, attrs: Record<string, number | string> = {}): Tensor => run1(op, [x], x.shape, x.dtype, attrs);
 
-/** A 0-d tensor of x's dtype and device. */
-export const scalarLike = (x: Tensor, v: number): Tensor => full([], v, { dtype: x.dtype, device: x.device });
+/** The cached 0-d constant `v` of x's dtype and device (src/ops/constants.ts): an operand only, never disposed or returned. */
+export const scalarLike = (x: Tensor, v: number): Tensor => scalarConstant(v, x.dtype, x.device);
 
 /** Elementwise op with a scalar right operand. */
-export function withScalar(op: string, x: Tensor, v: number): Tensor {
-  return withTemps((temps) => binary(op, x, temps.add(scalarLike(x, v))));
-}
+export const withScalar = (op: string, x: Tensor, v: number): Tensor => binary(op, x, scalarLike(x, v));
 
 /** How many of the node's outputs the graph uses (trailing optional outputs may be ''). */
 export const usedOutputs = (n: Node): number => n.outputs.filter((o) => o !== '').length;
