@@ -35,6 +35,23 @@ export const isFloat = (d: DType): boolean => INFO[d].kind === 'float';
 export const isInt = (d: DType): boolean => INFO[d].kind === 'int';
 export const isBool = (d: DType): boolean => d === 'bool';
 
+const INT_LIMITS: Partial<Record<DType, readonly [bigint, bigint]>> = {
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint8: [0n, 255n],
+  bool: [0n, 1n],
+};
+
+/** Whether a JS number is a value of d exactly: floats take any number (rounded); integers and bool their range. */
+export function holdsNumber(d: DType, v: number): boolean {
+  const r = INT_LIMITS[d];
+  // Number(max) + 1 is exact for every range here (2^63 - 1 rounds up to 2^63 itself)
+  return !r || (Number.isInteger(v) && v >= Number(r[0]) && v < Number(r[1]) + 1);
+}
+
+/** What an integer dtype (or bool) holds, for messages: 'integers in [0, 255]'. */
+export const integerRange = (d: DType): string => (INT_LIMITS[d] ? `integers in [${INT_LIMITS[d]![0]}, ${INT_LIMITS[d]![1]}]` : 'any number');
+
 /** Typed array that holds a dtype's raw storage. */
 export type StorageArray = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 

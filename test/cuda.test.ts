@@ -15,7 +15,7 @@ import { CudaBackend } from '../src/backends/cuda.js';
 import { cublasLtCandidates, loadCublasLt, pythonSitePackages } from '../src/backends/cublas.js';
 import { native } from '../src/native.js';
 import { planBackends } from './helpers/backends.js';
-import { Cases, expectKilnError, expectTensor, tolFor } from './helpers/compare.js';
+import { Cases, expectError, expectTensor, tolFor } from './helpers/compare.js';
 import { randomArray, upload } from './helpers/inputs.js';
 import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -40,9 +40,9 @@ describe('cuda discovery', () => {
 
   it('a tensor on an absent cuda device is E_DEVICE naming the reason, not a crash', () => {
     if (cudaPlan.device) return;
-    const e = expectKilnError(() => kiln.zeros([2], { device: 'cuda' }), 'E_DEVICE');
+    const e = expectError(() => kiln.zeros([2], { device: 'cuda' }), 'E_DEVICE');
     expect(e.message).toContain(kiln.backendReason('cuda')!);
-    expectKilnError(() => native().cuda.alloc(0, 16), 'E_DEVICE');
+    expectError(() => native().cuda.alloc(0, 16), 'E_DEVICE');
   });
 });
 
@@ -142,7 +142,7 @@ describe('cuBLASLt loading', () => {
   });
 
   it('a library that is not there is E_UNSUPPORTED naming every path tried and why', () => {
-    const e = expectKilnError(() => native().cuda.loadCublasLt(['/nonexistent/libcublasLt.so.13', '/etc/hostname']), 'E_UNSUPPORTED');
+    const e = expectError(() => native().cuda.loadCublasLt(['/nonexistent/libcublasLt.so.13', '/etc/hostname']), 'E_UNSUPPORTED');
     expect(e.message).toContain('KILN_CUBLASLT_PATH');
     expect(e.message).toContain('/nonexistent/libcublasLt.so.13:');
     expect(e.message).toContain('/etc/hostname:');
@@ -170,15 +170,15 @@ describe('cuda options', () => {
     expect(parseBytes('1.5gb', 'KILN_CUDA_MEMORY_CAP')).toBe(1.5 * 2 ** 30);
     expect(parseBytes(undefined, 'KILN_CUDA_MEMORY_CAP')).toBeUndefined();
     expect(parseBytes(' ', 'KILN_CUDA_MEMORY_CAP')).toBeUndefined();
-    expectKilnError(() => parseBytes('lots', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
-    expectKilnError(() => parseBytes('-5MB', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
+    expectError(() => parseBytes('lots', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
+    expectError(() => parseBytes('-5MB', 'KILN_CUDA_MEMORY_CAP'), 'E_ARGUMENT');
   });
 
   it('matmul precision and impl are checked; cuda kernels are refused on the cpu', () => {
     const a = kiln.ones([2, 3]), b = kiln.ones([3, 2]);
-    expectKilnError(() => kiln.matmul(a, b, { precision: 'low' as 'high' }), 'E_ARGUMENT');
-    expectKilnError(() => kiln.matmul(a, b, { impl: 'fast' as 'mma' }), 'E_ARGUMENT');
-    const e = expectKilnError(() => kiln.matmul(a, b, { impl: 'mma' }), 'E_UNSUPPORTED');
+    expectError(() => kiln.matmul(a, b, { precision: 'low' as 'high' }), 'E_ARGUMENT');
+    expectError(() => kiln.matmul(a, b, { impl: 'fast' as 'mma' }), 'E_ARGUMENT');
+    const e = expectError(() => kiln.matmul(a, b, { impl: 'mma' }), 'E_UNSUPPORTED');
     expect(e.message).toContain('cuda');
     kiln.matmul(a, b, { precision: 'high', impl: 'auto' }).dispose(); // the cpu computes in full precision anyway
     a.dispose();
@@ -208,7 +208,7 @@ onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () 
     const b = backend('cuda') as CudaBackend;
     b.setMemoryCap(0, 1 << 20);
     try {
-      const e = expectKilnError(() => kiln.zeros([1 << 20], { device: dev }), 'E_OOM');
+      const e = expectError(() => kiln.zeros([1 << 20], { device: dev }), 'E_OOM');
       expect(e.message).toMatch(/cap/);
       expect(e.message).toMatch(/in use/);
     } finally {

@@ -16,7 +16,7 @@ import { STORE_LIMITS, StoreClient, StoreServer } from '../src/distributed/store
 import { native } from '../src/native.js';
 import { freePort, parseLaunch, rankEnv } from '../src/cli/launch.js';
 import { planBackends } from './helpers/backends.js';
-import { expectKilnError } from './helpers/compare.js';
+import { expectError } from './helpers/compare.js';
 import { CLI, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { SEED, rngFor } from './helpers/random.js';
 import { toBF16, toF16 } from './helpers/reference.js';
@@ -242,10 +242,10 @@ describe('distributed: launcher and configuration', () => {
     const p = parseLaunch(['--nproc-per-node', '4', '--nnodes=2', '--node-rank', '1', '--master-addr', '10.0.0.1', 'train.js', '--lr', '0.1']);
     expect(p).toMatchObject({ nprocPerNode: 4, nnodes: 2, nodeRank: 1, masterAddr: '10.0.0.1', masterPort: 29500, script: 'train.js', args: ['--lr', '0.1'] });
     expect(rankEnv(p, 2, 29500, 't')).toMatchObject({ RANK: '6', WORLD_SIZE: '8', LOCAL_RANK: '2', LOCAL_WORLD_SIZE: '4', MASTER_PORT: '29500' });
-    expectKilnError(() => parseLaunch(['--nproc-per-node', '2']), 'E_ARGUMENT');
-    expectKilnError(() => parseLaunch(['--nproc-per-node', '0', 'x.js']), 'E_ARGUMENT');
-    expectKilnError(() => parseLaunch(['--nproc-per-node', '1', '--node-rank', '1', 'x.js']), 'E_ARGUMENT');
-    expectKilnError(() => parseLaunch(['--bogus', '1', 'x.js']), 'E_ARGUMENT');
+    expectError(() => parseLaunch(['--nproc-per-node', '2']), 'E_ARGUMENT');
+    expectError(() => parseLaunch(['--nproc-per-node', '0', 'x.js']), 'E_ARGUMENT');
+    expectError(() => parseLaunch(['--nproc-per-node', '1', '--node-rank', '1', 'x.js']), 'E_ARGUMENT');
+    expectError(() => parseLaunch(['--bogus', '1', 'x.js']), 'E_ARGUMENT');
   });
 
   it('init options default from the torchrun variables', () => {
@@ -255,11 +255,11 @@ describe('distributed: launcher and configuration', () => {
     const single = resolveInit({}, {});
     expect(single).toMatchObject({ rank: 0, worldSize: 1, masterPort: 0, masterAddr: '127.0.0.1' });
     expect(single.token.length).toBeGreaterThan(8);
-    expectKilnError(() => resolveInit({}, { ...env, KILN_DIST_TOKEN: undefined }), 'E_ARGUMENT');
-    expectKilnError(() => resolveInit({}, { ...env, MASTER_PORT: undefined }), 'E_ARGUMENT');
-    expectKilnError(() => resolveInit({ rank: 4 }, env), 'E_ARGUMENT');
-    expectKilnError(() => resolveInit({}, { ...env, WORLD_SIZE: 'two' }), 'E_ARGUMENT');
-    expectKilnError(() => resolveInit({ backend: 'gloo' as 'cpu' }, env), 'E_ARGUMENT');
+    expectError(() => resolveInit({}, { ...env, KILN_DIST_TOKEN: undefined }), 'E_ARGUMENT');
+    expectError(() => resolveInit({}, { ...env, MASTER_PORT: undefined }), 'E_ARGUMENT');
+    expectError(() => resolveInit({ rank: 4 }, env), 'E_ARGUMENT');
+    expectError(() => resolveInit({}, { ...env, WORLD_SIZE: 'two' }), 'E_ARGUMENT');
+    expectError(() => resolveInit({ backend: 'gloo' as 'cpu' }, env), 'E_ARGUMENT');
   });
 
   it('rendezvous: a rank that never comes is E_DIST_TIMEOUT; a peer link with the wrong token is closed', async () => {
@@ -331,17 +331,17 @@ describe('distributed: launcher and configuration', () => {
       const other = new Uint8Array(shm.open(seg.name, 8192));
       new Uint8Array(seg.buffer)[4100] = 42;
       expect(other[4100]).toBe(42);
-      expectKilnError(() => shm.open(seg.name, 4096), 'E_UNSUPPORTED');
+      expectError(() => shm.open(seg.name, 4096), 'E_UNSUPPORTED');
     } finally {
       shm.unlink(seg.name);
     }
-    expectKilnError(() => shm.open(seg.name, 8192), 'E_UNSUPPORTED');
-    expectKilnError(() => shm.open('/dev/../etc/passwd', 8192), 'E_ARGUMENT');
-    expectKilnError(() => shm.create(0), 'E_ARGUMENT');
-    expectKilnError(() => shm.create(2 ** 40), 'E_ARGUMENT');
+    expectError(() => shm.open(seg.name, 8192), 'E_UNSUPPORTED');
+    expectError(() => shm.open('/dev/../etc/passwd', 8192), 'E_ARGUMENT');
+    expectError(() => shm.create(0), 'E_ARGUMENT');
+    expectError(() => shm.create(2 ** 40), 'E_ARGUMENT');
     expect(ringBytes({})).toBe(8 << 20);
     expect(ringBytes({ KILN_SHM_BYTES: '0' })).toBe(0);
-    expectKilnError(() => ringBytes({ KILN_SHM_BYTES: '100' }), 'E_ARGUMENT');
+    expectError(() => ringBytes({ KILN_SHM_BYTES: '100' }), 'E_ARGUMENT');
   });
 
   it('a world of one needs no launcher', async () => {
@@ -353,10 +353,10 @@ describe('distributed: launcher and configuration', () => {
       expect(await (await pg.allGather(t)).toArray()).toEqual([[1, 2, 3]]);
       expect(pg.rank).toBe(0);
       expect(pg.worldSize).toBe(1);
-      expectKilnError(() => pg.allReduce([1, 2] as unknown as kiln.Tensor), 'E_ARGUMENT');
+      expectError(() => pg.allReduce([1, 2] as unknown as kiln.Tensor), 'E_ARGUMENT');
       const gone = kiln.tensor([1]);
       gone.dispose();
-      expectKilnError(() => pg.broadcast(gone), 'E_DISPOSED');
+      expectError(() => pg.broadcast(gone), 'E_DISPOSED');
     } finally {
       await pg.destroy();
     }

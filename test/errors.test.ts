@@ -8,43 +8,9 @@ import * as kiln from '../src/index.js';
 import { dtypeCode } from '../src/dtype.js';
 import { native, type NativeHandle } from '../src/native.js';
 import './helpers/backends.js';
+import { expectError, expectRejection } from './helpers/compare.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 
-/** Asserts fn throws synchronously a KilnError with `code` whose message mentions each of `mentions`. */
-function expectError(fn: () => unknown, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): kiln.KilnError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code} to be thrown`).toBeInstanceOf(kiln.KilnError);
-  const k = err as kiln.KilnError;
-  expect(k.name).toBe('KilnError');
-  expect(k.code, k.message).toBe(code);
-  for (const m of mentions) {
-    if (typeof m === 'string') expect(k.message).toContain(m);
-    else expect(k.message).toMatch(m);
-  }
-  return k;
-}
-
-async function expectRejection(p: Promise<unknown>, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): Promise<kiln.KilnError> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected a rejection with ${code}`).toBeInstanceOf(kiln.KilnError);
-  const k = err as kiln.KilnError;
-  expect(k.code, k.message).toBe(code);
-  for (const m of mentions) {
-    if (typeof m === 'string') expect(k.message).toContain(m);
-    else expect(k.message).toMatch(m);
-  }
-  return k;
-}
 
 /** The codes this file tests, and the ones the CPU build cannot produce (with the reason). */
 const TESTED = ['E_SHAPE', 'E_DTYPE', 'E_DEVICE', 'E_DISPOSED', 'E_ARGUMENT', 'E_OOM', 'E_UNSUPPORTED', 'E_NATIVE', 'E_INDEX'];
@@ -144,6 +110,9 @@ describe('error codes', () => {
     expectError(() => kiln.tensor([300], { dtype: 'uint8' }), 'E_ARGUMENT', 'tensor', '300', 'uint8');
     expectError(() => kiln.tensor([1.5], { dtype: 'int32' }), 'E_ARGUMENT', 'tensor', '1.5', 'int32');
     expectError(() => kiln.full([2], 0.5, { dtype: 'int64' }), 'E_ARGUMENT', 'full', '0.5', 'int64');
+    expectError(() => kiln.full([2], 256, { dtype: 'uint8' }), 'E_ARGUMENT', 'full', '256', 'uint8', '[0, 255]');
+    expectError(() => kiln.full([2], 2 ** 63, { dtype: 'int64' }), 'E_ARGUMENT', 'full', 'int64', '9223372036854775807');
+    expectError(() => kiln.zerosLike(kiln.ones([2]), { dtype: 'int32' }).add(1e20), 'E_ARGUMENT', 'add', 'int32');
     expectError(() => kiln.arange(0, 1, 0), 'E_ARGUMENT', 'arange', 'step');
     expectError(() => kiln.rand([2], { seed: -1 }), 'E_ARGUMENT', 'seed', '-1');
     expectError(() => kiln.gemm(a, a.transpose(), { alpha: NaN }), 'E_ARGUMENT', 'gemm', 'alpha');

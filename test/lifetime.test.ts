@@ -5,7 +5,7 @@ import * as kiln from '../src/index.js';
 import { tryNative } from '../src/native.js';
 import { cachedConstants } from '../src/ops/constants.js';
 import { forEachBackend } from './helpers/backends.js';
-import { expectKilnError, expectValues, readValues } from './helpers/compare.js';
+import { expectError, expectValues, readValues } from './helpers/compare.js';
 
 const usage = (device = 'cpu') => kiln.memory().devices[device] ?? { tensors: 0, bytes: 0 };
 const nativeBytes = () => tryNative()!.memory().bytes;
@@ -39,7 +39,7 @@ describe('dispose', () => {
     expect(usage().tensors - before.tensors).toBe(2);
     expect(usage().bytes - before.bytes).toBe(24);
     t.dispose();
-    expectKilnError(() => t.add(1), 'E_DISPOSED');
+    expectError(() => t.add(1), 'E_DISPOSED');
     await expect(t.data()).rejects.toMatchObject({ code: 'E_DISPOSED' });
     expect(usage().bytes - before.bytes, 'the view still holds the buffer').toBe(24);
     expect(await v.toArray()).toEqual([[0, 3], [1, 4], [2, 5]]);

@@ -9,7 +9,7 @@ import { cnn, mlp, transformer, values, type Fixture } from '../bench/onnx-model
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { planArena } from '../src/onnx/replay.js';
 import { native } from '../src/native.js';
-import { expectKilnError, expectValues } from './helpers/compare.js';
+import { expectError, expectValues } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
 
 const tol = { atol: 1e-6, rtol: 1e-5 };
@@ -215,20 +215,20 @@ describe('native programs (addon)', () => {
     await a.read(out2, 0, got2);
     expect([...got]).toEqual([0, 2, 0, 4]);
     expect([...got2]).toEqual([0, 2, 0, 4]);
-    expectKilnError(() => a.replay(p, [null, f32(2)]), 'E_ARGUMENT');  // smaller than the recorded run's reach
+    expectError(() => a.replay(p, [null, f32(2)]), 'E_ARGUMENT');  // smaller than the recorded run's reach
     a.freeProgram(p);
-    expectKilnError(() => a.replay(p, [null, out]), 'E_DISPOSED');
+    expectError(() => a.replay(p, [null, out]), 'E_DISPOSED');
   });
 
   it('refuses steps that write a constant or an input, name no slot, or reach past a slot', () => {
     const c = f32(4), out = f32(4);
     const relu = (s: number[]) => [{ op: 'Relu', slots: s, desc, attrs: {} }];
-    expectKilnError(() => a.program(slots([0, 0]), [c, out], relu([0, 1])), 'E_ARGUMENT');  // writes a constant
-    expectKilnError(() => a.program(slots([0, 1]), [c, out], relu([0, 1])), 'E_ARGUMENT');  // writes an input
-    expectKilnError(() => a.program(slots([0, 2]), [c, out], relu([0, 2])), 'E_ARGUMENT');  // no slot 2
-    expectKilnError(() => a.program(slots([0, 3], 8), [c, null], relu([0, 1])), 'E_ARGUMENT');  // 16 bytes in an 8-byte slot
-    expectKilnError(() => a.program(slots([0, 2]), [c, out], [{ slot: 0, offset: 0, bytes: new Uint8Array(4) }]), 'E_ARGUMENT');
-    expectKilnError(() => a.program(slots([0, 2]), [c, out], [{ op: 'NoSuchOp', slots: [0, 1], desc, attrs: {} }]), 'E_UNSUPPORTED');
-    expectKilnError(() => a.program(slots([0, 2]), [c, out], [{ op: 'Relu', slots: [0, 1], desc: new Float64Array([1, 1, 0]), attrs: {} }]), 'E_ARGUMENT');
+    expectError(() => a.program(slots([0, 0]), [c, out], relu([0, 1])), 'E_ARGUMENT');  // writes a constant
+    expectError(() => a.program(slots([0, 1]), [c, out], relu([0, 1])), 'E_ARGUMENT');  // writes an input
+    expectError(() => a.program(slots([0, 2]), [c, out], relu([0, 2])), 'E_ARGUMENT');  // no slot 2
+    expectError(() => a.program(slots([0, 3], 8), [c, null], relu([0, 1])), 'E_ARGUMENT');  // 16 bytes in an 8-byte slot
+    expectError(() => a.program(slots([0, 2]), [c, out], [{ slot: 0, offset: 0, bytes: new Uint8Array(4) }]), 'E_ARGUMENT');
+    expectError(() => a.program(slots([0, 2]), [c, out], [{ op: 'NoSuchOp', slots: [0, 1], desc, attrs: {} }]), 'E_UNSUPPORTED');
+    expectError(() => a.program(slots([0, 2]), [c, out], [{ op: 'Relu', slots: [0, 1], desc: new Float64Array([1, 1, 0]), attrs: {} }]), 'E_ARGUMENT');
   });
 });

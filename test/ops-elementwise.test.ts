@@ -4,7 +4,7 @@ import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType, Tensor } from '../src/index.js';
 import { forEachBackend } from './helpers/backends.js';
-import { Cases, expectTensor, type Tolerance } from './helpers/compare.js';
+import { Cases, expectError, expectTensor, type Tolerance } from './helpers/compare.js';
 import { ALL_DTYPES, FLOAT_DTYPES, layoutPairs, layoutsFor, layoutsForSize, makeInput, upload, type Gen } from './helpers/inputs.js';
 import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -78,6 +78,9 @@ const UNARY: UnarySpec[] = [
   { name: 'gelu', call: (x) => x.gelu(), dtypes: FLOAT_IN, f: R.gelu, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: NAN_ONLY },
   { name: 'gelu(tanh)', call: (x) => x.gelu({ approximate: 'tanh' }), dtypes: FLOAT_IN, f: R.geluTanh, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: NAN_ONLY },
   { name: 'leakyRelu', call: (x) => x.leakyRelu(), dtypes: FLOAT_IN, f: (v) => (v < 0 ? R.toF32(0.01) * v : v), floatOnly: true, specials: SPECIALS },
+  // alpha = x < 0 ? alpha * x : x for every alpha: an infinite or NaN slope leaves x >= 0 alone
+  { name: 'leakyRelu(-Infinity)', call: (x) => x.leakyRelu(-Infinity), dtypes: ['float32', 'float16'], f: (v) => (v < 0 ? -Infinity * v : v), floatOnly: true, specials: SPECIALS },
+  { name: 'leakyRelu(NaN)', call: (x) => x.leakyRelu(NaN), dtypes: ['float32', 'bfloat16'], f: (v) => (v < 0 ? NaN : v), floatOnly: true, specials: SPECIALS },
   { name: 'leakyRelu(0.2)', call: (x) => x.leakyRelu(0.2), dtypes: FLOAT_IN, f: (v) => (v < 0 ? R.toF32(0.2) * v : v), floatOnly: true, specials: SPECIALS },
   { name: 'floor', call: (x) => x.floor(), dtypes: NUMERIC, f: Math.floor, gen: withHalves, exact: true, specials: SPECIALS },
   { name: 'ceil', call: (x) => x.ceil(), dtypes: NUMERIC, f: Math.ceil, gen: withHalves, exact: true, specials: SPECIALS },
@@ -331,6 +334,24 @@ forEachBackend('unary ops', (device) => {
           await expectTensor(u.t.add(10), u.ref.map((v) => (v + 10) % 256), 'uint8', EXACT);
           const h = makeInput(r, device, 'float16', shape, layout);
           await expectTensor(h.t.mul(3), h.ref.map((v) => v * 3), 'float16');
+        });
+        await cases.run(`a whole number beyond the integer dtype [${shape}] ${layout}`, async () => {
+          // arithmetic refuses it (converting would change it); a comparison has one answer per element
+          const u = makeInput(r, device, 'uint8', shape, layout);
+          expectError(() => u.t.add(300), 'E_ARGUMENT', 'add', '300', 'uint8', '[0, 255]');
+          expectError(() => kiln.sub(-1, u.t), 'E_ARGUMENT', 'sub', '-1', 'uint8');
+          expectError(() => kiln.where(kiln.onesLike(u.t, { dtype: 'bool' }), u.t, 256), 'E_ARGUMENT', 'where', '256');
+          await expectTensor(u.t.less(300), u.ref.map(() => 1), 'bool', EXACT);
+          await expectTensor(kiln.equal(u.t, -1), u.ref.map(() => 0), 'bool', EXACT);
+          await expectTensor(kiln.greaterEqual(-1, u.t), u.ref.map(() => 0), 'bool', EXACT);
+          await expectTensor(kiln.notEqual(2 ** 40, u.t), u.ref.map(() => 1), 'bool', EXACT);
+          const i = makeInput(r, device, 'int32', shape, layout);
+          expectError(() => i.t.mul(2 ** 31), 'E_ARGUMENT', 'mul', '2147483648', 'int32');
+          await expectTensor(i.t.greater(-(2 ** 31) - 1), i.ref.map(() => 1), 'bool', EXACT);
+          await expectTensor(i.t.add(2 ** 31 - 1).sub(2 ** 31 - 1), i.ref, 'int32', EXACT); // the edge fits (wrapping there and back)
+          const b = makeInput(r, device, 'bool', shape, layout);
+          expectError(() => b.t.add(2 ** 63), 'E_ARGUMENT', 'add', 'int64');
+          await expectTensor(b.t.lessEqual(2 ** 64), b.ref.map(() => 1), 'bool', EXACT);
         });
         await cases.run(`bool tensor with a number [${shape}] ${layout}`, async () => {
           const { t, ref } = makeInput(r, device, 'bool', shape, layout);

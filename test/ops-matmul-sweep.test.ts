@@ -9,7 +9,7 @@ import * as kiln from '../src/index.js';
 import type { DType, MatmulOptions } from '../src/index.js';
 import { loadCublasLt } from '../src/backends/cublas.js';
 import { forEachBackend } from './helpers/backends.js';
-import { Cases, expectKilnError, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
+import { Cases, expectError, expectTensor, tolFor, type CompareOptions } from './helpers/compare.js';
 import { makeInput, type Layout } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -125,7 +125,7 @@ forEachBackend('matmul sweep', (device) => {
       cases.done();
       const a = kiln.ones([4, K], { device }), b = kiln.ones([K, 4], { device });
       for (const precision of [undefined, 'highest'] as const) {
-        const e = expectKilnError(() => kiln.matmul(a, b, { impl: 'wgmma', ...(precision ? { precision } : {}) }), 'E_UNSUPPORTED');
+        const e = expectError(() => kiln.matmul(a, b, { impl: 'wgmma', ...(precision ? { precision } : {}) }), 'E_UNSUPPORTED');
         expect(e.message).toContain("precision 'high'");
         expect(e.message).toContain('no float32');
       }

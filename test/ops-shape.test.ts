@@ -4,7 +4,7 @@ import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType, Tensor } from '../src/index.js';
 import { forEachBackend } from './helpers/backends.js';
-import { Cases, expectKilnError, expectTensor, type Tolerance } from './helpers/compare.js';
+import { Cases, expectError, expectRejection, expectTensor, type Tolerance } from './helpers/compare.js';
 import { ALL_DTYPES, layoutsFor, layoutsForSize, makeInput, randomArray, upload, type Gen } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -222,6 +222,14 @@ forEachBackend('shape ops', (device) => {
         await expectTensor(t.gather([0, -1, 3, 3, -6]), R.gather(ref, new R.NdArray([5], [0, -1, 3, 3, -6]), 0)!, dtype, EXACT);
         await expectTensor(t.gather([4, 0], 1), R.gather(ref, new R.NdArray([2], [4, 0]), 1)!, dtype, EXACT);
         await expectTensor(t.gather([], 1), new R.NdArray([6, 0]), dtype, EXACT);
+      });
+      await cases.run(`gather ${dtype}: an empty result still checks its indices`, async () => {
+        const { t } = makeInput(r, device, dtype, [2, 0, 3], 'contiguous');
+        const run = async (i: number[]) => kiln.gather(t, kiln.tensor(i, { dtype: 'int64', device }), 0).data();
+        await expectRejection(run([1, 3]), 'E_INDEX', 'index 3', 'axis 0 of size 2');
+        await expectRejection(run([-3]), 'E_INDEX', 'index -3');
+        const fine = kiln.gather(t, kiln.tensor([1, -2], { dtype: 'int64', device }), 0);
+        expect([fine.shape, (await fine.data()).length]).toEqual([[2, 0, 3], 0]);
       });
       cases.done();
     });

@@ -146,10 +146,11 @@ template <typename V> struct Gelu {
 template <typename V> struct LeakyRelu {
   V alpha;
   explicit LeakyRelu(const Attrs& a) : alpha((V)a.num("alpha", 0.01)) {}
-  // Branch-free so the loop vectorizes: under -ftrapping-math (the default) GCC will not turn
-  // `x < 0 ? alpha * x : x` into a select, because the multiply would then run speculatively.
-  // Same results, NaN and -0 included: one of max/min is 0 (or -0) and adds exactly.
-  KILN_HD V operator()(V x) const { return std::max(x, V(0)) + alpha * std::min(x, V(0)); }
+  // A select (ONNX's and the WGSL kernel's definition): NaN and -0 map to themselves, and x >= 0 to x
+  // whatever alpha is. (max(x, 0) + alpha * min(x, 0), the branch-free form this replaced, gave NaN
+  // for every x >= 0 with an infinite or NaN alpha.) With -fno-trapping-math (CMakeLists.txt) GCC
+  // vectorizes it as a multiply, a compare and a blend.
+  KILN_HD V operator()(V x) const { return x < V(0) ? alpha * x : x; }
 };
 
 // Integer bounds round inward (min up, max down) and saturate to the type, so +-Infinity and

@@ -5,7 +5,8 @@
 // One thread per element of Y over a Geometry of three views on Y's shape: Y, Data without the
 // gathered axis (stride 0 along the index dims), Indices (stride 0 along Data's dims). An index out
 // of range leaves its elements unwritten and sets the device's error word (kIndexOutOfRange), which
-// rejects the next sync point with E_INDEX. Elements move as raw bits of their width.
+// rejects the next sync point with E_INDEX; so does one in an empty gather (check_indices_kernel).
+// Elements move as raw bits of their width.
 // Bench alone: the embedding lookup of the CPU's gather.cc with `a.cuda.launch(0, 'Gather', ...)`.
 #include "common.cuh"
 
@@ -28,9 +29,31 @@ __global__ void __launch_bounds__(kThreads) gather_kernel(Geometry<3> g, U* y, c
   }
 }
 
+// Y is empty (a dim of Data besides the axis is 0) but the indices are still checked, as the CPU
+// checks them: one thread per index, nothing copied.
+template <typename I>
+__global__ void __launch_bounds__(kThreads) check_indices_kernel(Geometry<1> g, const I* idx, int64_t dim, unsigned* error_word) {
+  KILN_GRID_STRIDE(i, g.n) {
+    int64_t off[1];
+    g.offsets(i, off);
+    int64_t v = (int64_t)idx[off[0]], w = v < 0 ? v + dim : v;
+    if (w < 0 || w >= dim) atomicCAS(error_word, kNoDeviceError, (unsigned)kIndexOutOfRange);
+  }
+}
+
 void gather_run(const KernelArgs& a, const Stream& s) {
   const View &d = a.in[0], &ix = a.in[1], &y = a.out[0];
   const int axis = (int)a.attrs.i64("axis"), q = ix.rank();
+  if (y.numel() == 0) {
+    auto g = make_geometry<1>(ix.shape, {&ix.strides});
+    if (g.n == 0) return;
+    if (ix.dtype == DType::I32)
+      check_indices_kernel<int32_t><<<grid_for(g.n, kThreads, s), kThreads, 0, s.stream>>>(g, ix.data<int32_t>(), d.shape[axis], s.error_word);
+    else
+      check_indices_kernel<int64_t><<<grid_for(g.n, kThreads, s), kThreads, 0, s.stream>>>(g, ix.data<int64_t>(), d.shape[axis], s.error_word);
+    check_launch("check_indices_kernel");
+    return;
+  }
   // Y's dims: [0, axis) from Data, [axis, axis + q) from Indices, the rest Data's after the axis.
   Dims ds(y.rank(), 0), is(y.rank(), 0);
   for (int k = 0; k < y.rank(); ++k) {

@@ -6,7 +6,8 @@
 // the host turns that into E_INDEX at the next sync point.
 //   meta header: [0] n, [1] Y rank, [2] Y shape at, [3] Y at (offset, strides), [4] Data at (offset,
 //   strides per Y dim: 0 for index dims), [5] Indices at (offset, strides per Y dim: 0 elsewhere),
-//   [6] Data stride along axis, [7] d_axis
+//   [6] Data stride along axis, [7] d_axis, [8] 1: check the indices only (Y is empty: one invocation
+//   per index, Y shaped as Indices, nothing copied)
 // The host generates the bindings X, I, Y, `fn index_at(o) -> vec2<u32>` (as int64) and
 // `fn copy_element(y, x)`.
 
@@ -31,5 +32,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     atomicStore(&status[0], 1u);
     return;
   }
-  copy_element(y, d + i32(v.x) * args[6]);
+  if (args[8] == 0) { copy_element(y, d + i32(v.x) * args[6]); }
 }

@@ -1,5 +1,5 @@
 import { resolveDevice } from '../backends/backend.js';
-import { checkDType, isFloat, isInt, storageArray, type DType } from '../dtype.js';
+import { checkDType, holdsNumber, integerRange, isFloat, isInt, storageArray, type DType } from '../dtype.js';
 import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { checkShape, fmtShape, numel, type Shape } from '../shape.js';
@@ -64,13 +64,10 @@ function flatten(data: TensorData): { values: ArrayLike<number | boolean | bigin
   return { values, shape };
 }
 
-const INT_RANGE: Partial<Record<DType, [number, number]>> = { int32: [-2147483648, 2147483647], uint8: [0, 255], bool: [0, 1] };
-
 /** Host array in the dtype that is uploaded (float16/bfloat16 upload as float32 and convert on the device). */
 function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
   const upload: DType = dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
   const out = storageArray(upload, values.length);
-  const range = INT_RANGE[upload];
   for (let i = 0; i < values.length; ++i) {
     const v = values[i];
     if (upload === 'int64') {
@@ -83,8 +80,7 @@ function hostArray(values: ArrayLike<number | boolean | bigint>, dtype: DType) {
       continue;
     }
     const n = Number(v);
-    if (range && (!Number.isInteger(n) || n < range[0] || n > range[1]))
-      fail('E_ARGUMENT', `tensor: ${describeValue(v)} is not a valid ${dtype} value (integers in [${range[0]}, ${range[1]}])`);
+    if (!holdsNumber(upload, n)) fail('E_ARGUMENT', `tensor: ${describeValue(v)} is not a valid ${dtype} value (${integerRange(upload)})`);
     (out as Float32Array)[i] = n;
   }
   return { upload, out };
@@ -127,6 +123,7 @@ export function full(shape: readonly number[], value: number | boolean, options?
   if (!isFloat(dtype) && !Number.isNaN(v) && dtype !== 'bool' && !Number.isInteger(v))
     fail('E_ARGUMENT', `full: ${describeValue(value)} is not an integer for ${dtype}`);
   if (!isFloat(dtype) && Number.isNaN(v)) fail('E_ARGUMENT', `full: NaN cannot be stored in ${dtype}`);
+  if (isInt(dtype) && !holdsNumber(dtype, v)) fail('E_ARGUMENT', `full: ${describeValue(value)} does not fit ${dtype} (${integerRange(dtype)})`);
   const t = empty(s, dtype, defaultDevice(options), 'full');
   runInto('Fill', [], [t], { value: v });
   return t;

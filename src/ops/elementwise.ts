@@ -1,10 +1,11 @@
 import { describeValue, numberArg, optionsArg } from '../args.js';
-import { isBool, isFloat, floatFor, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
+import { floatFor, holdsNumber, integerRange, isBool, isFloat, isInt, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { scalarConstant } from './constants.js';
+import { full } from './creation.js';
 import { run1 } from './run.js';
 import { Temps, withTemps } from './temps.js';
 
@@ -91,7 +92,31 @@ function resultType(op: string, a: Operand, b: Operand): DType {
 function operand(temps: Temps, op: string, x: Operand, dtype: DType, device: string): Tensor {
   if (x instanceof Tensor) return as(temps, x, dtype);
   if (typeof x !== 'number' && typeof x !== 'boolean') fail('E_ARGUMENT', `${op}: operand must be a Tensor, number or boolean, got ${typeof x}`);
+  if (typeof x === 'number' && isInt(dtype) && !holdsNumber(dtype, x))
+    fail('E_ARGUMENT', `${op}: ${describeValue(x)} does not fit ${dtype}, the tensor operand's dtype (${integerRange(dtype)}); cast the tensor to a wider dtype first`);
   return scalarConstant(x, dtype, device);
+}
+
+const COMPARE: Record<string, (p: number, q: number) => boolean> = {
+  Equal: (p, q) => p === q,
+  NotEqual: (p, q) => p !== q,
+  Less: (p, q) => p < q,
+  LessOrEqual: (p, q) => p <= q,
+  Greater: (p, q) => p > q,
+  GreaterOrEqual: (p, q) => p >= q,
+};
+
+/**
+ * An integer tensor compared with a JS integer its dtype cannot hold: the number lies beyond every
+ * value of the dtype, so every element gets the same answer (as in NumPy 2), where converting the
+ * number would change it. Undefined when the operands hold no such number.
+ */
+function compareBeyondRange(op: string, name: string, dtype: DType, a: Operand, b: Operand): Tensor | undefined {
+  const beyond = (x: Operand) => (typeof x === 'number' && isInt(dtype) && !holdsNumber(dtype, x) ? Math.sign(x) * Infinity : undefined);
+  const pa = beyond(a), pb = beyond(b);
+  if (pa === undefined && pb === undefined) return undefined;
+  const t = checkTensor(name, (a instanceof Tensor ? a : b) as Tensor);
+  return full(t.shape, COMPARE[op](pa ?? 0, pb ?? 0), { dtype: 'bool', device: t.device });
 }
 
 function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand): Tensor {
@@ -101,6 +126,8 @@ function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Opera
     if (kind === 'logical') dtype = 'bool';
     else if (kind === 'truediv' && !isFloat(dtype)) dtype = 'float32';
     else if (kind === 'arith' && isBool(dtype)) fail('E_DTYPE', `${name}: arithmetic on bool tensors; cast them or use the logical ops`);
+    const constant = kind === 'compare' ? compareBeyondRange(op, name, dtype, a, b) : undefined;
+    if (constant) return constant;
     const x = operand(temps, name, a, dtype, device);
     const y = operand(temps, name, b, dtype, device);
     const shape = broadcastShapes(name, x.shape, y.shape);

@@ -1,5 +1,6 @@
 // Comparing a Kiln result with the float64 reference: tolerance per dtype, NaN must match NaN, and a
 // failure lists the first mismatches with their index, the expected and the received value.
+import { expect } from 'vitest';
 import * as kiln from '../../src/index.js';
 import type { DType, Tensor } from '../../src/index.js';
 import { NdArray, isFloatDType, roundTo, unravel, type Shape } from './reference.js';
@@ -130,16 +131,37 @@ export class Cases {
   }
 }
 
-/** Runs fn, which must throw a KilnError with `code` synchronously; returns it for further checks. */
-export function expectKilnError(fn: () => unknown, code: kiln.KilnErrorCode): kiln.KilnError {
-  let thrown: unknown;
+/** Asserts that `err` is a KilnError with `code` whose message mentions each of `mentions`. */
+function checkKilnError(err: unknown, code: kiln.KilnErrorCode, mentions: (string | RegExp)[], expected: string): kiln.KilnError {
+  expect(err, expected).toBeInstanceOf(kiln.KilnError);
+  const k = err as kiln.KilnError;
+  expect(k.name).toBe('KilnError');
+  expect(k.code, k.message).toBe(code);
+  for (const m of mentions) {
+    if (typeof m === 'string') expect(k.message).toContain(m);
+    else expect(k.message).toMatch(m);
+  }
+  return k;
+}
+
+/** Asserts fn throws synchronously a KilnError with `code` whose message mentions each of `mentions`. */
+export function expectError(fn: () => unknown, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): kiln.KilnError {
+  let err: unknown;
   try {
     fn();
   } catch (e) {
-    thrown = e;
+    err = e;
   }
-  if (thrown === undefined) throw new Error(`expected a KilnError ${code}, but nothing was thrown`);
-  if (!(thrown instanceof kiln.KilnError)) throw new Error(`expected a KilnError ${code}, got ${String(thrown)}`);
-  if (thrown.code !== code) throw new Error(`expected a KilnError ${code}, got ${thrown.code}: ${thrown.message}`);
-  return thrown;
+  return checkKilnError(err, code, mentions, `expected ${code} to be thrown`);
+}
+
+/** Asserts p rejects with a KilnError with `code` whose message mentions each of `mentions`. */
+export async function expectRejection(p: Promise<unknown>, code: kiln.KilnErrorCode, ...mentions: (string | RegExp)[]): Promise<kiln.KilnError> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  return checkKilnError(err, code, mentions, `expected a rejection with ${code}`);
 }

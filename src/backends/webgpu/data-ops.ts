@@ -19,17 +19,31 @@ const gather: Dispatcher = (c) => {
   if (!(axis >= 0 && axis < r)) fail('E_ARGUMENT', `Gather: axis ${axis} out of range for rank ${r}`);
   const want = [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)];
   if (want.length !== y.shape.length || want.some((d, i) => d !== y.shape[i])) fail('E_SHAPE', `Gather: output shape [${y.shape}] should be [${want}]`);
-  const n = numel(y.shape);
-  if (n === 0) return;
-  // per output dim: its stride in Data (0 for index dims) and in Indices (0 elsewhere)
-  const dStrides = y.shape.map((_, d) => (d < axis ? x.strides[d] : d < axis + q ? 0 : x.strides[d - q + 1]));
-  const iStrides = y.shape.map((_, d) => (d >= axis && d < axis + q ? idx.strides[d - axis] : 0));
   const m = new Meta();
-  m.set(0, n).set(1, y.shape.length).set(6, x.strides[axis]).set(7, x.shape[axis]);
-  m.set(2, m.push(...y.shape));
-  m.set(3, m.push(y.offset, ...y.strides));
-  m.set(4, m.push(x.offset, ...dStrides));
-  m.set(5, m.push(idx.offset, ...iStrides));
+  m.set(6, x.strides[axis]).set(7, x.shape[axis]);
+  let n = numel(y.shape);
+  if (n > 0) {
+    // per output dim: its stride in Data (0 for index dims) and in Indices (0 elsewhere)
+    const dStrides = y.shape.map((_, d) => (d < axis ? x.strides[d] : d < axis + q ? 0 : x.strides[d - q + 1]));
+    const iStrides = y.shape.map((_, d) => (d >= axis && d < axis + q ? idx.strides[d - axis] : 0));
+    m.set(1, y.shape.length);
+    m.set(2, m.push(...y.shape));
+    m.set(3, m.push(y.offset, ...y.strides));
+    m.set(4, m.push(x.offset, ...dStrides));
+    m.set(5, m.push(idx.offset, ...iStrides));
+  } else {
+    // Nothing to copy (a dim of Data besides the axis is 0), but the indices are still checked,
+    // as the CPU checks them: one invocation per index, copying nothing ([8] = 1).
+    n = numel(idx.shape);
+    if (n === 0) return;
+    const zeros = idx.shape.map(() => 0);
+    m.set(1, q).set(8, 1);
+    m.set(2, m.push(...idx.shape));
+    m.set(3, m.push(0, ...zeros));
+    m.set(4, m.push(0, ...zeros));
+    m.set(5, m.push(idx.offset, ...idx.strides));
+  }
+  m.set(0, n);
   const glue = [
     inputBinding('X', 1),
     inputBinding('I', 2),
