@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "buffer.h"
 #include "cpu_info.h"
@@ -24,6 +25,7 @@
 #include "cuda_probe.h"
 #include "error.h"
 #include "kernel.h"
+#include "late_write.h"
 #include "nccl.h"
 #include "program.h"
 #include "queue.h"
@@ -76,10 +78,30 @@ struct ErrorSlot {
   }
 };
 
+// The environment's late writes still waiting for their bytes: cancelled at teardown.
+struct LateWrites {
+  std::mutex mu;
+  std::unordered_set<std::shared_ptr<LateWrite>> waiting;
+  void add(const std::shared_ptr<LateWrite>& w) {
+    std::lock_guard<std::mutex> lk(mu);
+    waiting.insert(w);
+  }
+  void remove(const std::shared_ptr<LateWrite>& w) {
+    std::lock_guard<std::mutex> lk(mu);
+    waiting.erase(w);
+  }
+  void cancel_all(const std::string& why) {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto& w : waiting) w->cancel(why);
+    waiting.clear();
+  }
+};
+
 struct EnvData {
   Napi::FunctionReference error_class;
   std::shared_ptr<Channel> channel = std::make_shared<Channel>();
   std::shared_ptr<ErrorSlot> errors = std::make_shared<ErrorSlot>();
+  std::shared_ptr<LateWrites> late = std::make_shared<LateWrites>();
   int pending = 0;  // unsettled promises; the tsfn keeps the loop alive only while > 0
 };
 
@@ -220,6 +242,60 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   auto staged = std::make_shared<HostBuffer>(src.size);
   std::memcpy(staged->data(), src.data, src.size);
   Queue::cpu().push([land, staged] { land(staged->data(), staged->size()); });
+  return info.Env().Undefined();
+}
+
+// writeLater(buf, offset, nbytes): queues a write whose bytes the JS side delivers later through
+// landLater(handle, bytes), or replaces with an error through failLater(handle, code, message) (the
+// error of the next sync point). The queue waits for it in order; see late_write.h.
+struct LateHandle {
+  std::shared_ptr<LateWrite> write;
+  std::shared_ptr<LateWrites> registry;
+  void end() { registry->remove(write); }
+};
+
+Napi::Value WriteLater(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufferPtr buf = buffer_of(info[0]);
+  double offset = number_arg(info, 1, "offset");
+  size_t n = byte_count_arg(info, 2, "writeLater");
+  check_range(buf, offset, n, "writeLater");
+  EnvData* d = env_data(env);
+  auto write = std::make_shared<LateWrite>(n);
+  auto errors = d->errors;
+  d->late->add(write);
+  Queue::cpu().push([buf, offset, write, errors] {
+    std::string code, message;
+    if (write->wait_into(buf->data() + (size_t)offset, code, message)) buf->wrote();
+    else errors->set(code, message);
+  });
+  return Napi::External<LateHandle>::New(env, new LateHandle{write, d->late}, [](Napi::Env, LateHandle* h) {
+    h->write->cancel("a transfer's bytes were never delivered");
+    h->end();
+    delete h;
+  });
+}
+
+LateHandle* late_handle(Napi::Value v) {
+  if (!v.IsExternal()) fail("E_ARGUMENT", "expected a late-write handle");
+  return v.As<Napi::External<LateHandle>>().Data();
+}
+
+Napi::Value LandLater(const Napi::CallbackInfo& info) {
+  LateHandle* h = late_handle(info[0]);
+  Bytes src = bytes_of(info[1], "landLater");
+  if (src.size != h->write->size())
+    fail("E_ARGUMENT", "landLater: expected " + std::to_string(h->write->size()) + " bytes, got " + std::to_string(src.size));
+  h->write->land(src.data);
+  h->end();
+  return info.Env().Undefined();
+}
+
+Napi::Value FailLater(const Napi::CallbackInfo& info) {
+  LateHandle* h = late_handle(info[0]);
+  if (info.Length() < 3 || !info[1].IsString() || !info[2].IsString()) fail("E_ARGUMENT", "failLater: expected a code and a message");
+  h->write->fail(info[1].As<Napi::String>(), info[2].As<Napi::String>());
+  h->end();
   return info.Env().Undefined();
 }
 
@@ -749,6 +825,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // At teardown, let the queue finish anything that writes into this environment's arrays, then
   // close the channel so later completions are dropped instead of posted to a dead loop.
   env.AddCleanupHook([d] {
+    d->late->cancel_all("the environment closed before a transfer's bytes arrived");
     Queue::cpu().drain();
     cuda::drain_all();
     std::lock_guard<std::mutex> lk(d->channel->mu);
@@ -765,6 +842,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reduceInto", Napi::Function::New<guarded<ReduceInto>>(env, "reduceInto"));
   exports.Set("write", Napi::Function::New<guarded<Write>>(env, "write"));
   exports.Set("read", Napi::Function::New<guarded<Read>>(env, "read"));
+  exports.Set("writeLater", Napi::Function::New<guarded<WriteLater>>(env, "writeLater"));
+  exports.Set("landLater", Napi::Function::New<guarded<LandLater>>(env, "landLater"));
+  exports.Set("failLater", Napi::Function::New<guarded<FailLater>>(env, "failLater"));
   exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));
   exports.Set("mark", Napi::Function::New<guarded<Mark>>(env, "mark"));
   exports.Set("launch", Napi::Function::New<guarded<Launch>>(env, "launch"));

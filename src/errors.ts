@@ -28,3 +28,8 @@ export class KilnError extends Error {
 export function fail(code: KilnErrorCode, message: string): never {
   throw new KilnError(code, message);
 }
+
+/** `e` itself when it is a KilnError, else a KilnError with `code` and e's message. */
+export function asKilnError(e: unknown, code: KilnErrorCode = 'E_NATIVE'): KilnError {
+  return e instanceof KilnError ? e : new KilnError(code, e instanceof Error ? e.message : String(e));
+}

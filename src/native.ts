@@ -99,6 +99,14 @@ export interface NativeAddon {
   reduceInto(dtype: string, op: string, acc: ArrayBufferView, x: Uint8Array): void;
   write(h: NativeHandle, byteOffset: number, src: ArrayBufferView): void;
   read(h: NativeHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
+  /**
+   * Queues a write of `nbytes` at `byteOffset` whose bytes arrive later (native/late_write.h): the
+   * queue waits for landLater(w, bytes), or for failLater(w, code, message), whose error then rejects
+   * the next sync point.
+   */
+  writeLater(h: NativeHandle, byteOffset: number, nbytes: number): NativeHandle;
+  landLater(w: NativeHandle, bytes: Uint8Array): void;
+  failLater(w: NativeHandle, code: string, message: string): void;
   sync(): Promise<void>;
   /** Resolves with the monotonic time (ms) read on the queue's worker when the queue reaches this point. */
   mark(): Promise<number>;

@@ -62,6 +62,12 @@ export interface Backend {
   free(buf: BufferHandle): void;
   write(buf: BufferHandle, src: ArrayBufferView, byteOffset?: number): void;
   read(buf: BufferHandle, dst: ArrayBufferView, byteOffset?: number): Promise<void>;
+  /**
+   * (optional) Queues a write of the first `nbytes` of `buf` with bytes that arrive later (another
+   * device's read-back, for Tensor.to): work queued after it sees them, and the JS thread never
+   * waits. A rejected `bytes` becomes the error of the device's next sync point.
+   */
+  writeLater?(buf: BufferHandle, nbytes: number, bytes: Promise<Uint8Array>): void;
   /** Enqueue an op from kernels/OPS.md. Throws synchronously on what it can check at once. */
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void;
   supports(op: string, dtypes: DType[]): boolean;

@@ -1,6 +1,6 @@
 import { parseBytes } from '../args.js';
 import { dtypeCode, type DType } from '../dtype.js';
-import { fail } from '../errors.js';
+import { asKilnError, fail } from '../errors.js';
 import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
 import { activeRecorder } from './cpu-recorder.js';
@@ -97,6 +97,17 @@ export class CpuBackend implements Backend {
   read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
     activeRecorder()?.read();
     return native().read((buf as CpuBuffer).handle, byteOffset, dst);
+  }
+
+  writeLater(buf: BufferHandle, nbytes: number, bytes: Promise<Uint8Array>): void {
+    activeRecorder()?.invalidate('the run copies values from another device');
+    const w = native().writeLater((buf as CpuBuffer).handle, 0, nbytes);
+    bytes
+      .then((b) => native().landLater(w, b))
+      .catch((e: unknown) => {
+        const k = asKilnError(e);
+        native().failLater(w, k.code, k.message);
+      });
   }
 
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {

@@ -125,6 +125,10 @@ export class WebGpuBackend implements Backend {
     await this.#dev(buf.device, 'read').read((buf as GpuBuffer).gpu, dst, byteOffset, 'read');
   }
 
+  writeLater(buf: BufferHandle, nbytes: number, bytes: Promise<Uint8Array>): void {
+    this.#dev(buf.device, 'to').writeLater((buf as GpuBuffer).gpu, nbytes, bytes);
+  }
+
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
     const device = (outputs[0] ?? inputs[0])?.buffer.device ?? 0;
     const dev = this.#dev(device, op);

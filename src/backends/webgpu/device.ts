@@ -6,10 +6,15 @@
 // buffer returns to the pool at once: later work on the same queue runs after the work already
 // encoded on it.
 //
+// Held work: a write whose bytes arrive later (writeLater: a transfer from another device) holds
+// back every submission after it until they land, in order, on a promise chain; a sync point waits
+// for what was held before it, never for what came after (so two devices' transfers in opposite
+// directions cannot wait on each other).
+//
 // Errors: two error scopes (validation, out-of-memory) stay pushed at all times and are popped and
 // pushed again at each submission; their promises, the `uncapturederror` event, the `lost` promise
 // and the Gather status words are what `settle()` turns into the KilnError of the next sync point.
-import { KilnError, fail, type KilnErrorCode } from '../../errors.js';
+import { KilnError, asKilnError, fail, type KilnErrorCode } from '../../errors.js';
 import { MapMode, Usage, type FoundAdapter } from './dawn.js';
 import { WGSL } from './kernels.generated.js';
 
@@ -77,6 +82,9 @@ export class GpuDevice {
   #arena: GPUBuffer | undefined;
   #arenaBytes = new Uint8Array(CONSTANTS_ARENA_START);
   #arenaUsed = 0;
+  /** Held steps (submissions, late writes) in queue order, and how many have not run yet. */
+  #held: Promise<void> = Promise.resolve();
+  #heldSteps = 0;
 
   private constructor(readonly found: FoundAdapter, device: GPUDevice, readonly index: number) {
     this.device = device;
@@ -142,6 +150,10 @@ export class GpuDevice {
   async settle(what: string): Promise<void> {
     this.assertAlive(what);
     this.flush();
+    if (this.#heldSteps > 0) {
+      await this.#held;
+      this.#popScopes(); // the held submissions' errors belong to this sync point
+    }
     await this.device.queue.onSubmittedWorkDone();
     const scopes = this.#scopes.splice(0);
     for (const e of await Promise.all(scopes)) if (e) this.#record(e);
@@ -166,22 +178,68 @@ export class GpuDevice {
     this.#pass = this.#passPipeline = undefined;
   }
 
-  /** Submits what is encoded; buffers retired since then are destroyed (after their use, by WebGPU rules). */
+  /**
+   * Submits what is encoded (or, behind a late write, queues its submission); buffers retired since
+   * then are destroyed after it (after their use, by WebGPU rules).
+   */
   flush(): void {
+    const holding = this.#heldSteps > 0;
     if (this.#arenaUsed > 0) {
       // queue order: the constants land before the commands that read them, and after every
-      // submission that read the arena's previous contents
+      // submission that read the arena's previous contents. A held submission keeps this arena to
+      // itself (the next one gets a fresh arena), since its commands run after later writes.
       this.device.queue.writeBuffer(this.#arena!, 0, this.#arenaBytes, 0, this.#arenaUsed);
       this.#arenaUsed = 0;
+      if (holding) {
+        this.retire(this.#arena!);
+        this.#arena = undefined;
+      }
     }
+    let commands: GPUCommandBuffer | undefined;
     if (this.#encoder) {
       this.#endPass();
-      this.device.queue.submit([this.#encoder.finish()]);
+      commands = this.#encoder.finish();
       this.#encoder = undefined;
       this.#dispatches = 0;
     }
-    for (const b of this.#afterSubmit.splice(0)) b.destroy();
+    const retired = this.#afterSubmit.splice(0);
+    const submit = () => {
+      if (commands) this.device.queue.submit([commands]);
+      for (const b of retired) b.destroy();
+    };
+    if (holding) this.#hold(submit);
+    else submit();
     this.#popScopes();
+  }
+
+  /** Appends a step to the held chain; a step that throws becomes the next sync point's error. */
+  #hold(step: () => void | Promise<void>): void {
+    ++this.#heldSteps;
+    this.#held = this.#held
+      .then(step)
+      .catch((e: unknown) => {
+        const k = asKilnError(e);
+        this.#errors.push({ code: k.code, message: e instanceof KilnError ? k.message : `${this.id}: ${k.message}` });
+      })
+      .finally(() => --this.#heldSteps);
+  }
+
+  /**
+   * Writes the first `nbytes` of `dst` with bytes that arrive later (Tensor.to from another device):
+   * what is encoded so far goes ahead, and every submission after this waits until they land.
+   */
+  writeLater(dst: GPUBuffer, nbytes: number, bytes: Promise<Uint8Array>): void {
+    this.flush();
+    this.#hold(async () => {
+      const b = await bytes;
+      if (b.byteLength !== nbytes) fail('E_NATIVE', `writeLater: expected ${nbytes} bytes, got ${b.byteLength}`);
+      if (this.#lost || nbytes === 0) return;
+      // writeBuffer moves whole words; the buffer's size class always has room for the last one
+      const words = Math.ceil(nbytes / 4) * 4;
+      const src = words === nbytes ? b : new Uint8Array(words);
+      if (src !== b) src.set(b);
+      this.device.queue.writeBuffer(dst, 0, src, 0, words);
+    });
   }
 
   /** Destroys `b` once the work encoded so far has been submitted. */
