@@ -59,6 +59,8 @@ const NUMERIC: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64', 'uint8'];
 const wrap = (d: DType, v: number) => (isInt(d) ? R.wrapInt(d as 'int32', v) : v);
 const withHalves: Gen = (r) => (r.next() < 0.3 ? r.int(-10, 10) + 0.5 : r.uniform(-10, 10));
 
+const hugeAngle: Gen = (r) => (r.next() < 0.5 ? -1 : 1) * (r.next() < 0.3 ? r.int(1, 2 ** 20) * (Math.PI / 2) : 10 ** r.uniform(0, 38));
+
 const UNARY: UnarySpec[] = [
   { name: 'neg', call: (x) => x.neg(), dtypes: SIGNED, f: (v, d) => wrap(d, -v), exact: true, specials: SPECIALS },
   { name: 'abs', call: (x) => x.abs(), dtypes: NUMERIC, f: (v, d) => wrap(d, Math.abs(v)), exact: true, specials: SPECIALS },
@@ -71,6 +73,9 @@ const UNARY: UnarySpec[] = [
   { name: 'reciprocal', call: (x) => x.reciprocal(), dtypes: FLOAT_IN, f: (v) => 1 / v, gen: (r) => (r.next() < 0.5 ? -1 : 1) * r.uniform(0.05, 20), floatOnly: true, specials: SPECIALS },
   { name: 'sin', call: (x) => x.sin(), dtypes: FLOAT_IN, f: Math.sin, gen: (r) => r.uniform(-10, 10), floatOnly: true, specials: SPECIALS },
   { name: 'cos', call: (x) => x.cos(), dtypes: FLOAT_IN, f: Math.cos, gen: (r) => r.uniform(-10, 10), floatOnly: true, specials: SPECIALS },
+  // any magnitude up to float32's largest, and the floats nearest to multiples of pi/2 (where the reduction cancels most)
+  { name: 'sin (large x)', call: (x) => x.sin(), dtypes: ['float32'], f: Math.sin, gen: hugeAngle, floatOnly: true },
+  { name: 'cos (large x)', call: (x) => x.cos(), dtypes: ['float32', 'bfloat16'], f: Math.cos, gen: hugeAngle, floatOnly: true },
   { name: 'tanh', call: (x) => x.tanh(), dtypes: FLOAT_IN, f: Math.tanh, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: SPECIALS },
   { name: 'sigmoid', call: (x) => x.sigmoid(), dtypes: FLOAT_IN, f: R.sigmoid, gen: (r) => r.uniform(-12, 12), floatOnly: true, specials: SPECIALS },
   { name: 'erf', call: (x) => x.erf(), dtypes: FLOAT_IN, f: R.erf, gen: (r) => r.uniform(-4, 4), floatOnly: true, specials: SPECIALS },

@@ -18,8 +18,105 @@ fn Rsqrt_F(x: f32) -> f32 {
   return 1.0 / sqrt(x);
 }
 fn Reciprocal_F(x: f32) -> f32 { return 1.0 / x; }
-fn Sin_F(x: f32) -> f32 { return select(sin(x), f32_nan(), is_inf(x)); }
-fn Cos_F(x: f32) -> f32 { return select(cos(x), f32_nan(), is_inf(x)); }
+// sin and cos of any finite float to ~1 ulp, as the CPU's libm and CUDA's sinf give them: WGSL's
+// builtins are only specified on [-pi, pi] (lavapipe's lose every digit by |x| ~ 1e8). |x| is
+// reduced to r in [-pi/4, pi/4] and a quadrant by Payne-Hanek: x * 2/pi mod 4 from a 96-bit window
+// of 2/pi's bits times x's 24-bit mantissa, in 32-bit integer arithmetic. Then Taylor polynomials
+// (their truncation error is below 1e-11 on [-pi/4, pi/4]).
+// floor(2^256 * 2/pi), from Machin's formula (pi = 16 atan(1/5) - 4 atan(1/239)) in BigInt arithmetic
+const TWO_OVER_PI = array<u32, 8>(0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u, 0xdb629599u, 0x3c439041u, 0xfe5163abu, 0xdebbc561u);
+
+// 32 bits of 2/pi from bit `p` on (bit 1 weighs 1/2; bits before 1 are 0, after 256 dropped)
+fn two_over_pi_bits(p: i32) -> u32 {
+  let q = p - 1;
+  if (q <= -32) { return 0u; }
+  if (q < 0) { return TWO_OVER_PI[0] >> u32(-q); }
+  let i = q / 32;
+  let off = u32(q % 32);
+  let hi = select(0u, TWO_OVER_PI[min(i, 7)], i < 8);
+  let lo = select(0u, TWO_OVER_PI[min(i + 1, 7)], i + 1 < 8);
+  return select((hi << off) | (lo >> (32u - off)), hi, off == 0u);
+}
+
+// m * w as (low, high) words, m < 2^24
+fn mul_24x32(m: u32, w: u32) -> vec2<u32> {
+  let ml = m & 0xffffu;
+  let mh = m >> 16u;
+  let wl = w & 0xffffu;
+  let wh = w >> 16u;
+  let p0 = ml * wl;
+  let p1 = ml * wh;
+  let mid = p1 + mh * wl;
+  let mid_carry = select(0u, 0x10000u, mid < p1);
+  let lo = p0 + (mid << 16u);
+  return vec2<u32>(lo, mh * wh + (mid >> 16u) + mid_carry + select(0u, 1u, lo < p0));
+}
+
+struct Reduced { r: f32, quadrant: u32 }
+
+// a = quadrant * pi/2 + r, |r| <= pi/4, for finite a >= pi/4
+fn reduce_half_pi(a: f32) -> Reduced {
+  let bits = bitcast<u32>(a);
+  let m = (bits & 0x7fffffu) | 0x800000u;
+  let s = i32(bits >> 23u) - 150; // a = m * 2^s
+  // a * 2/pi mod 4 = m * (2^s * 2/pi mod 4): the window starts at the bit that weighs 2 after the shift
+  let w0 = two_over_pi_bits(s - 1);
+  let w1 = two_over_pi_bits(s + 31);
+  let w2 = two_over_pi_bits(s + 63);
+  // m * (w0 w1 w2): limbs in units of 2^-94; limb2's top two bits are the integer part mod 4
+  let a2 = mul_24x32(m, w2);
+  let b = mul_24x32(m, w1);
+  let c = mul_24x32(m, w0);
+  let l1 = a2.y + b.x;
+  let l2a = b.y + c.x;
+  let l2 = l2a + select(0u, 1u, l1 < a2.y);
+  var quadrant = l2 >> 30u;
+  // the fraction f in [0, 1): 30 bits of limb2, limb1, limb0; past 1/2, take f - 1 (and the next quadrant)
+  var f2 = l2 & 0x3fffffffu;
+  var f1 = l1;
+  var f0 = a2.x;
+  var sign = 1.0;
+  if (f2 >= 0x20000000u) {
+    // 2^94-unit two's complement of (f2 f1 f0) within 62 + 32 bits: 1 - f
+    f0 = ~f0 + 1u;
+    f1 = ~f1 + select(0u, 1u, f0 == 0u);
+    f2 = (~f2 + select(0u, 1u, f0 == 0u && f1 == 0u)) & 0x3fffffffu;
+    quadrant += 1u;
+    sign = -1.0;
+  }
+  let f = ((f32(f2) + (f32(f1) + f32(f0) * 2.3283064365386963e-10) * 2.3283064365386963e-10) * 9.313225746154785e-10);
+  return Reduced(sign * f * 1.5707963267948966, quadrant & 3u);
+}
+
+fn sin_poly(r: f32) -> f32 {
+  let z = r * r;
+  return r + r * z * (-1.0 / 6.0 + z * (1.0 / 120.0 + z * (-1.0 / 5040.0 + z * (1.0 / 362880.0 + z * (-1.0 / 39916800.0)))));
+}
+fn cos_poly(r: f32) -> f32 {
+  let z = r * r;
+  return 1.0 + z * (-0.5 + z * (1.0 / 24.0 + z * (-1.0 / 720.0 + z * (1.0 / 40320.0 + z * (-1.0 / 3628800.0 + z * (1.0 / 479001600.0))))));
+}
+// sin (shift 0) or cos (shift 1) of x
+fn sin_quadrant(x: f32, shift: u32) -> f32 {
+  if (is_nan(x) || is_inf(x)) { return f32_nan(); }
+  let a = abs(x);
+  var r = a;
+  var q = 0u;
+  if (a > 0.7853981633974483) {
+    let red = reduce_half_pi(a);
+    r = red.r;
+    q = red.quadrant;
+  }
+  // sin is odd: sin(x) = -sin(|x|) for x < 0 (the small-|x| path keeps x's sign itself); cos is even
+  if (shift == 0u && a <= 0.7853981633974483) { return sin_poly(x); }
+  if (shift == 1u && a <= 0.7853981633974483) { return cos_poly(x); }
+  q = (q + shift) & 3u;
+  let v = select(sin_poly(r), cos_poly(r), (q & 1u) == 1u);
+  let y = select(v, -v, q >= 2u);
+  return select(y, -y, shift == 0u && x < 0.0);
+}
+fn Sin_F(x: f32) -> f32 { return sin_quadrant(x, 0u); }
+fn Cos_F(x: f32) -> f32 { return sin_quadrant(x, 1u); }
 
 // tanh without overflow, and without cancellation near 0 (a Taylor polynomial there)
 fn Tanh_F(x: f32) -> f32 {
