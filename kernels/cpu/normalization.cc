@@ -1,6 +1,7 @@
 // Row-wise normalizations: each "row" is the set of elements that share one statistic.
 //   Softmax(X; axis)      Y = exp(x - max) / sum(exp(x - max)) along `axis`, any axis
-//   LogSoftmax(X; axis)   Y = x - max - log(sum(exp(x - max)))
+//   LogSoftmax(X; axis)   Y = (x - max) - log(sum(exp(x - max)))  (in that order: max + log(sum)
+//                         first would round away log(sum)'s low bits when |max| is large)
 //   LayerNormalization(X[, Scale, Bias]; axis, epsilon, has_scale, has_bias)
 //                         over dims axis..rank-1: Y = (x - mean) / sqrt(var + eps) * scale + bias
 //   RMSNormalization(X[, Scale]; axis, epsilon, has_scale)
@@ -160,8 +161,8 @@ template <bool Log> void softmax_row_f32(int64_t n, const float* x, float* y) {
   float m = v.max(x, n);
   double sum = v.exp_shift_sum(x, m, Log ? nullptr : y, n);
   if (Log) {
-    float c = m + (float)std::log(sum);
-    for (int64_t k = 0; k < n; ++k) y[k] = x[k] - c;
+    float ls = (float)std::log(sum);
+    for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - m) - ls;
   } else {
     float c = (float)(1.0 / sum);
     for (int64_t k = 0; k < n; ++k) y[k] *= c;
@@ -201,11 +202,11 @@ void softmax_block(const SoftmaxPlan& p, const T* x, T* y, int64_t w, float* e) 
       if (!Log) e[k * w + j] = t;
       sum[j] += t;
     }
-  float c[kRowTile];  // Log: the shift m + log(sum); else 1 / sum
-  for (int64_t j = 0; j < w; ++j) c[j] = Log ? m[j] + (float)std::log(sum[j]) : (float)(1.0 / sum[j]);
+  float c[kRowTile];  // Log: log(sum); else 1 / sum
+  for (int64_t j = 0; j < w; ++j) c[j] = Log ? (float)std::log(sum[j]) : (float)(1.0 / sum[j]);
   for (k = 0; k < p.n; ++k)
     for (int64_t j = 0; j < w; ++j)
-      store(y + k * p.sya + j * p.syo, Log ? load(x + k * p.sxa + j * p.sxo) - c[j] : e[k * w + j] * c[j]);
+      store(y + k * p.sya + j * p.syo, Log ? (load(x + k * p.sxa + j * p.sxo) - m[j]) - c[j] : e[k * w + j] * c[j]);
 }
 
 template <bool Log> void softmax_run(const KernelArgs& a) {

@@ -83,12 +83,12 @@ __global__ void __launch_bounds__(kThreads) norm_kernel(NormParams p, const T* x
         sum += (double)expf(dload(x + ro[0] + off[0]) - m);
       }
       sum = group_all<Group, false>(sum, dshared);
-      const float c = Mode == kLogSoftmax ? m + (float)log(sum) : (float)(1.0 / sum);
+      const float c = Mode == kLogSoftmax ? (float)log(sum) : (float)(1.0 / sum);  // Log: (v - m) - c, m subtracted first
       for (int64_t j = lane; j < m_end; j += Group) {
         int64_t off[4];
         at(j, off);
         float v = dload(x + ro[0] + off[0]);
-        dstore(y + ro[1] + off[1], Mode == kLogSoftmax ? v - c : expf(v - m) * c);
+        dstore(y + ro[1] + off[1], Mode == kLogSoftmax ? (v - m) - c : expf(v - m) * c);
       }
     } else {
       double mean = 0;
