@@ -11,11 +11,14 @@ import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
 
 const testName = () => expect.getState().currentTestName ?? 'test';
-const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64'];
-const isInt = (d: DType) => d === 'int32' || d === 'int64';
+const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8'];
+const isInt = (d: DType) => d === 'int32' || d === 'int64' || d === 'uint8';
 
-/** Integers stay small so every sum is exact; floats in [-1, 1]. */
-const genFor = (d: DType): Gen => (isInt(d) ? (r) => r.int(-100, 100) : (r) => r.uniform(-1, 1));
+/** Signed integers stay small so every sum is exact; uint8 takes any value and wraps; floats in [-1, 1]. */
+const genFor = (d: DType): Gen => (d === 'uint8' ? (r) => r.int(0, 255) : isInt(d) ? (r) => r.int(-100, 100) : (r) => r.uniform(-1, 1));
+
+/** The exact product as the dtype stores it: uint8 wraps mod 256 (sums stay exact in float64). */
+const stored = (d: DType, y: R.NdArray): R.NdArray => (d === 'uint8' ? y.map((v) => ((v % 256) + 256) % 256) : y);
 
 /**
  * Tolerance for a product: accumulation error grows with sum |a_ik b_kj| (the reference's `scale`),
@@ -60,7 +63,7 @@ forEachBackend('matmul', (device) => {
           await cases.run(`matmul ${dtype} [${M}, ${K}] ${la} @ [${K}, ${N}] ${lb}`, async () => {
             const a = operand(r, device, dtype, [M, K], la), b = operand(r, device, dtype, [K, N], lb);
             const { y, scale } = R.matmul(a.ref, b.ref);
-            await expectTensor(kiln.matmul(a.t, b.t), y, dtype, mmTol(dtype, scale));
+            await expectTensor(kiln.matmul(a.t, b.t), stored(dtype, y), dtype, mmTol(dtype, scale));
           });
         }
       cases.done();
@@ -93,12 +96,12 @@ forEachBackend('matmul', (device) => {
         await cases.run(`matmul ${dtype} [${sa}] ${la} @ [${sb}] ${lb}`, async () => {
           const a = operand(r, device, dtype, sa, la), b = operand(r, device, dtype, sb, lb);
           const { y, scale } = R.matmul(a.ref, b.ref);
-          await expectTensor(a.t.matmul(b.t), y, dtype, mmTol(dtype, scale));
+          await expectTensor(a.t.matmul(b.t), stored(dtype, y), dtype, mmTol(dtype, scale));
         });
       cases.done();
     });
 
-  for (const dtype of ['float32', 'float16', 'bfloat16', 'int32'] as DType[])
+  for (const dtype of ['float32', 'float16', 'bfloat16', 'int32', 'uint8'] as DType[])
     it(`gemm ${dtype}: alpha, beta, transA, transB and a broadcast bias`, async () => {
       const r = rngFor(testName());
       const cases = new Cases();
@@ -119,7 +122,7 @@ forEachBackend('matmul', (device) => {
                 const c = cShape ? operand(r, device, dtype, cShape, 'contiguous') : undefined;
                 const want = R.gemm(a.ref, b.ref, { c: c?.ref, alpha, beta, transA, transB });
                 const got = kiln.gemm(a.t, b.t, { c: c?.t, alpha, beta, transA, transB });
-                await expectTensor(got, want.y, dtype, mmTol(dtype, want.scale));
+                await expectTensor(got, stored(dtype, want.y), dtype, mmTol(dtype, want.scale));
               });
             }
       if (dtype === 'int32')
@@ -133,7 +136,7 @@ forEachBackend('matmul', (device) => {
         const a = operand(r, device, dtype, [5, 7], 'contiguous'), b = operand(r, device, dtype, [7, 3], 'contiguous');
         const c = operand(r, device, dtype, [3], 'contiguous');
         const want = R.gemm(a.ref, b.ref, { c: c.ref });
-        await expectTensor(a.t.gemm(b.t, { c: c.t }), want.y, dtype, mmTol(dtype, want.scale));
+        await expectTensor(a.t.gemm(b.t, { c: c.t }), stored(dtype, want.y), dtype, mmTol(dtype, want.scale));
       });
       cases.done();
     });

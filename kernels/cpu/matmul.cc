@@ -7,7 +7,7 @@
 //   C is optional and already broadcast to Y's shape. Every operand is a strided view: transposed
 //   and sliced operands are read in place by the packers, and Y is written through its strides.
 //   Dtypes (one for all operands): float32; float16 and bfloat16 (converted to float32 while
-//   packing, float32 accumulation, each output rounded once, RNE); int32 and int64 (wrapping
+//   packing, float32 accumulation, each output rounded once, RNE); int32, int64 and uint8 (wrapping
 //   arithmetic; alpha and beta must be integers).
 // Variants, picked per call:
 //   gemm   BLIS/GotoBLAS: B in [kc, NR] slivers, A in [MR x kc] slivers, an MR x NR register tile
@@ -732,6 +732,7 @@ void matmul_run(const KernelArgs& a) {
     case DType::BF16: p.K == 0 ? fill_bias<bfloat16>(p) : matmul_float<bfloat16>(p); return;
     case DType::I32: p.K == 0 ? fill_bias<int32_t>(p) : matmul_int<int32_t>(p); return;
     case DType::I64: p.K == 0 ? fill_bias<int64_t>(p) : matmul_int<int64_t>(p); return;
+    case DType::U8: p.K == 0 ? fill_bias<uint8_t>(p) : matmul_int<uint8_t>(p); return;
     default: fail("E_UNSUPPORTED", "MatMul: unsupported dtype");
   }
 }
@@ -756,7 +757,7 @@ void matmul_check(const std::string& op, const KernelArgs& a) {
   for (auto& v : a.in)
     if (v.dtype != Y.dtype) fail("E_DTYPE", op + ": operands must share Y's dtype: " + describe(op, a));
   const DType t = Y.dtype;
-  if (t != DType::F32 && t != DType::F16 && t != DType::BF16 && t != DType::I32 && t != DType::I64)
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16 && t != DType::I32 && t != DType::I64 && t != DType::U8)
     fail("E_UNSUPPORTED", "the cpu backend has no kernel for " + describe(op, a));
   for (int d = 0; d < r && Y.numel() > 0; ++d)
     if (Y.shape[d] > 1 && Y.strides[d] == 0)

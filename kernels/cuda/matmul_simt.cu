@@ -7,7 +7,8 @@
 //   it has one (coalesced), zero-filling past the edges, so transposed and sliced operands need no
 //   copy and odd shapes need no padding.
 //   float32 / float16 / bfloat16: float accumulation (true float32: precision 'highest');
-//   int32 / int64: wrapping unsigned arithmetic, int64 on a smaller tile (registers).
+//   int32 / int64 / uint8: wrapping unsigned arithmetic (uint8 in 32 bits, wrapped on store), int64
+//   on a smaller tile (registers).
 // Variants: <float, 128x128x8, 8x8 per thread> (the float path on any GPU, and float32 at
 // precision 'highest'), <int64, 64x64x16, 4x4>, and gemm_simt_f32: float32 with row-major A and B
 // (unit K stride for A, unit N stride for B, rows 16-byte aligned), the common case, with float4
@@ -189,6 +190,7 @@ void matmul_simt(const GemmArgs& p, DType t, const Stream& s) {
     case DType::BF16: return launch_simt<__nv_bfloat16, float, 128, 128, 8, 8, 8>(p, s);
     case DType::I32: return launch_simt<int32_t, uint32_t, 128, 128, 8, 8, 8>(p, s);
     case DType::I64: return launch_simt<int64_t, unsigned long long, 64, 64, 16, 4, 4>(p, s);
+    case DType::U8: return launch_simt<uint8_t, uint32_t, 128, 128, 8, 8, 8>(p, s);
     default: fail("E_UNSUPPORTED", std::string("MatMul on cuda: no kernel for ") + dtype_name(t));
   }
 }
