@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { dtypeCode } from '../src/dtype.js';
 import { native, type NativeHandle } from '../src/native.js';
+import { run1 } from '../src/ops/run.js';
 import './helpers/backends.js';
 import { expectError, expectRejection } from './helpers/compare.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
@@ -114,6 +115,10 @@ describe('error codes', () => {
     expectError(() => kiln.full([2], 2 ** 63, { dtype: 'int64' }), 'E_ARGUMENT', 'full', 'int64', '9223372036854775807');
     expectError(() => kiln.zerosLike(kiln.ones([2]), { dtype: 'int32' }).add(1e20), 'E_ARGUMENT', 'add', 'int32');
     expectError(() => kiln.arange(0, 1, 0), 'E_ARGUMENT', 'arange', 'step');
+    expectError(() => kiln.arange(2 ** 31 - 2, 2 ** 31 + 1), 'E_ARGUMENT', 'arange', '2147483648', 'int32', "dtype");
+    expectError(() => kiln.arange(250, 260, 1, { dtype: 'uint8' }), 'E_ARGUMENT', 'arange', '259', 'uint8');
+    expectError(() => kiln.arange(5, -2, -1, { dtype: 'uint8' }), 'E_ARGUMENT', 'arange', '-1', 'uint8');
+    expect(await kiln.arange(2 ** 31 - 2, 2 ** 31 + 1, 1, { dtype: 'int64' }).toArray()).toEqual([2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31]);
     expectError(() => kiln.rand([2], { seed: -1 }), 'E_ARGUMENT', 'seed', '-1');
     expectError(() => kiln.gemm(a, a.transpose(), { alpha: NaN }), 'E_ARGUMENT', 'gemm', 'alpha');
     expectError(() => kiln.scope(42 as unknown as () => void), 'E_ARGUMENT', 'scope');
@@ -159,9 +164,9 @@ describe('error codes', () => {
     expect(await y.toArray()).toEqual([0, 0, 0, 0]);
   });
 
-  it('E_UNSUPPORTED: the backend has no kernel for the op and dtypes (MatMul on uint8)', () => {
-    const u = kiln.ones([2, 3], { dtype: 'uint8' });
-    expectError(() => kiln.matmul(u, u.transpose()), 'E_UNSUPPORTED', 'MatMul', 'uint8', 'cpu');
+  it('E_UNSUPPORTED: the backend has no kernel for the op and dtypes (MatMul on bool, which the front end never asks for)', () => {
+    const b = kiln.ones([2, 2], { dtype: 'bool' });
+    expectError(() => run1('MatMul', [b, b], [2, 2], 'bool'), 'E_UNSUPPORTED', 'MatMul', 'bool', 'cpu');
   });
 
   it('E_INDEX: gather out of range rejects the next sync point, naming Gather and the index; the device keeps working', async () => {

@@ -153,6 +153,9 @@ export function arange(start: number, end?: number, step = 1, options?: CreateOp
   if (dtype === 'bool') fail('E_DTYPE', 'arange: bool is not a numeric dtype');
   if (isInt(dtype) && ![start, step].every(Number.isInteger)) fail('E_ARGUMENT', `arange: fractional start or step for ${dtype}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
+  const last = start + (n - 1) * step;
+  if (n > 0 && isInt(dtype) && !(holdsNumber(dtype, start) && holdsNumber(dtype, last)))
+    fail('E_ARGUMENT', `arange: values from ${start} to ${last} do not fit ${dtype} (${integerRange(dtype)}); ask for a wider dtype`);
   const t = empty([n], dtype, defaultDevice(options), 'arange');
   runInto('Range', [], [t], { start, delta: step });
   return t;
