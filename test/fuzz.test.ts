@@ -13,7 +13,7 @@ import * as kiln from '../src/index.js';
 import { native } from '../src/native.js';
 import { availableDevices } from './helpers/backends.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
-import { GROUP_METHODS, describeCall, invoke, mutateModel, randomArg, randomCall, randomTensor } from './helpers/fuzz.js';
+import { GROUP_METHODS, describeCall, invoke, mirrorArgs, mutateModel, outcome, outcomeDifference, randomArg, randomCall, randomTensor, randomTensors } from './helpers/fuzz.js';
 import { SUITE_DIR, loadFeeds, suitePresent } from './helpers/onnx-conformance.js';
 import { Rng, SEED } from './helpers/random.js';
 
@@ -68,6 +68,45 @@ describe('the public API under random arguments', () => {
       for (const t of pool) t.dispose();
     });
   }
+});
+
+describe.skipIf(!availableDevices().some((d) => d.startsWith('webgpu')))('cpu and webgpu under the same random calls', () => {
+  // Each call runs on cpu tensors and again on the same values on webgpu:0. Results (read back) must
+  // agree within float rounding, and failures must have the same code: a backend that converts,
+  // checks or rounds differently shows here. Results join the pool as the CPU's (copied to the GPU),
+  // so a rounding difference never grows through later calls.
+  it('2000 random calls: the same values, or the same error code', async () => {
+    const gpu = availableDevices().find((d) => d.startsWith('webgpu'))!;
+    const rng = new Rng(FUZZ_SEED ^ 0xd1ff);
+    const pool: kiln.Tensor[] = [];
+    const mirror = new Map<kiln.Tensor, kiln.Tensor>();
+    const put = (i: number, [c, g]: kiln.Tensor[]) => {
+      pool[i] = c;
+      mirror.set(c, g);
+    };
+    for (let i = 0; i < 24; ++i) put(i, randomTensors(rng, ['cpu', gpu]));
+    const bad: string[] = [];
+    let compared = 0;
+    for (let i = 0; i < 2000 && bad.length < 5; ++i) {
+      if (rng.next() < 0.1) put(rng.int(0, pool.length - 1), randomTensors(rng, ['cpu', gpu]));
+      const { name, args } = randomCall(rng, pool);
+      const onCpu = await outcome(name, args);
+      const onGpu = await outcome(name, mirrorArgs(args, mirror) as unknown[]);
+      // without a seed, rand and randn draw from each device's own generator; and devices differ in
+      // how much memory they have (a buffer WebGPU cannot hold may be fine on the CPU)
+      const unseeded = (name === 'rand' || name === 'randn') && !args.some((a) => a && typeof a === 'object' && 'seed' in a);
+      const oom = [onCpu.outcome, onGpu.outcome].some((o) => 'error' in o && o.error === 'E_OOM');
+      const d = unseeded || oom ? undefined : outcomeDifference(onCpu.outcome, onGpu.outcome);
+      if (d) bad.push(`${describeCall(name, args)}: ${d}\n  cpu: ${JSON.stringify(onCpu.outcome).slice(0, 400)}\n  ${gpu}: ${JSON.stringify(onGpu.outcome).slice(0, 400)}`);
+      else if ('value' in onCpu.outcome) ++compared;
+      if (onCpu.result instanceof kiln.Tensor && onGpu.result instanceof kiln.Tensor && rng.next() < 0.3) {
+        onGpu.result.dispose();
+        put(rng.int(0, pool.length - 1), [onCpu.result, onCpu.result.to(gpu)]);
+      }
+    }
+    expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
+    expect(compared).toBeGreaterThan(200); // calls that returned, not only refusals
+  });
 });
 
 describe('a process group under random arguments (cpu backend, world size 1)', () => {

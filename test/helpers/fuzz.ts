@@ -45,21 +45,26 @@ export const ENTRY_POINTS = [
 export const GROUP_METHODS = ['allReduce', 'broadcast', 'reduce', 'allGather', 'reduceScatter', 'allToAll', 'send', 'recv', 'barrier', 'newGroup'] as const;
 
 /** A random tensor on `device`: any dtype, rank 0-4 with some empty dims, sometimes a strided view. */
-export function randomTensor(rng: Rng, device: string): kiln.Tensor {
+export const randomTensor = (rng: Rng, device: string): kiln.Tensor => randomTensors(rng, [device])[0];
+
+/** One random tensor (as randomTensor draws it) made on each of `devices`: same dtype, values and view. */
+export function randomTensors(rng: Rng, devices: readonly string[]): kiln.Tensor[] {
   const dtype = pick(rng, kiln.DTYPES);
   const shape = Array.from({ length: rng.int(0, 4) }, () => (rng.next() < 0.1 ? 0 : rng.int(1, 4)));
   const n = shape.reduce((a, b) => a * b, 1);
   const value = () => (dtype === 'bool' ? rng.next() < 0.5 : dtype === 'uint8' ? rng.int(0, 255) : dtype.startsWith('int') ? rng.int(-5, 5) : rng.uniform(-4, 4));
   const values = Array.from({ length: n }, value);
-  const t = kiln.tensor(dtype === 'int64' ? values.map((v) => BigInt(v as number)) : (values as number[]), { dtype, device, shape });
   const r = rng.next();
-  let view: kiln.Tensor | undefined;
-  if (r < 0.15 && shape.length >= 2) view = t.transpose();
-  else if (r < 0.25 && shape.length >= 1 && shape[0] > 1) view = t.slice(0, 0, shape[0], 2);
-  else if (r < 0.3) view = t.unsqueeze(0).expand([3, ...t.shape]);
-  if (!view) return t;
-  t.dispose();
-  return view;
+  return devices.map((device) => {
+    const t = kiln.tensor(dtype === 'int64' ? values.map((v) => BigInt(v as number)) : (values as number[]), { dtype, device, shape });
+    let view: kiln.Tensor | undefined;
+    if (r < 0.15 && shape.length >= 2) view = t.transpose();
+    else if (r < 0.25 && shape.length >= 1 && shape[0] > 1) view = t.slice(0, 0, shape[0], 2);
+    else if (r < 0.3) view = t.unsqueeze(0).expand([3, ...t.shape]);
+    if (!view) return t;
+    t.dispose();
+    return view;
+  });
 }
 
 /**
@@ -106,6 +111,75 @@ export function describeCall(name: string, args: unknown[]): string {
     return String(v);
   };
   return `${name}(${args.map((a) => show(a)).join(', ')})`;
+}
+
+/** `args` with every tensor replaced by its counterpart in `mirror` (lists, options and cycles kept). */
+export function mirrorArgs(v: unknown, mirror: ReadonlyMap<kiln.Tensor, kiln.Tensor>, seen = new Map<object, unknown>()): unknown {
+  if (v instanceof kiln.Tensor) return mirror.get(v) ?? v;
+  if (Array.isArray(v)) {
+    if (seen.has(v)) return seen.get(v);
+    const out: unknown[] = [];
+    seen.set(v, out);
+    for (const x of v) out.push(mirrorArgs(x, mirror, seen));
+    return out;
+  }
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mirrorArgs(x, mirror, seen)]));
+  return v;
+}
+
+/** What a call came to: its error code, or its result with every tensor read back as numbers. */
+export type Outcome = { error: string } | { value: unknown };
+
+async function settled(v: unknown): Promise<unknown> {
+  if (v instanceof kiln.Tensor)
+    // a result too large to compare element by element (arange(2^31)) is compared by dtype and shape
+    return { dtype: v.dtype, shape: v.shape.join(','), values: v.size > 1 << 20 ? 'not read' : Array.from(await v.data(), Number) };
+  if (Array.isArray(v)) return Promise.all(v.map(settled));
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number | bigint>, Number);
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+/** Makes the call and reads its result; a thrown or rejected KilnError is its code, anything else its name. */
+export async function outcome(name: string, args: unknown[]): Promise<{ outcome: Outcome; result: unknown }> {
+  try {
+    let result = invoke(name, args);
+    if (result instanceof Promise) result = await result;
+    return { outcome: { value: await settled(result) }, result };
+  } catch (e) {
+    return { outcome: { error: e instanceof kiln.KilnError ? e.code : `not a KilnError: ${(e as Error)?.name}: ${(e as Error)?.message}` }, result: undefined };
+  }
+}
+
+// Floats may differ by rounding: operation order (sums, matmul), and transcendental functions of a
+// few ulp on each side; relative to the larger magnitude, or to 1 near 0.
+const FLOAT_TOLERANCE: Partial<Record<string, number>> = { float32: 3e-5, float16: 3e-3, bfloat16: 2e-2 };
+
+/** Where two outcomes differ (undefined when they agree): values within the dtype's rounding, NaN equal to NaN. */
+export function outcomeDifference(a: unknown, b: unknown, dtype?: string): string | undefined {
+  if (typeof a === 'number' && typeof b === 'number') {
+    if (Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || a === b) return undefined;
+    const tol = dtype ? FLOAT_TOLERANCE[dtype] : undefined;
+    if (tol !== undefined && Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= tol * Math.max(1, Math.abs(a), Math.abs(b))) return undefined;
+    return `${a} vs ${b}`;
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return `${a.length} vs ${b.length} elements`;
+    for (let i = 0; i < a.length; ++i) {
+      const d = outcomeDifference(a[i], b[i], dtype);
+      if (d) return `[${i}] ${d}`;
+    }
+    return undefined;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const within = (a as { dtype?: string }).dtype ?? dtype;
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = outcomeDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], within);
+      if (d) return `${k}: ${d}`;
+    }
+    return undefined;
+  }
+  return a === b ? undefined : `${String(a)} vs ${String(b)}`;
 }
 
 const SHORT_STRINGS = ['', 'x', 'linear', 'nearest', 'tanh', 'constant', 'reflect', 'edge', 'NOTSET', 'VALID', 'SAME_UPPER'];
