@@ -12,7 +12,9 @@ import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { backend } from '../src/backends/index.js';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
-import { sizeClass } from '../src/backends/webgpu/device.js';
+import { GpuDevice, sizeClass } from '../src/backends/webgpu/device.js';
+import { findAdapters } from '../src/backends/webgpu/dawn.js';
+import { WGSL } from '../src/backends/webgpu/kernels.generated.js';
 import { TILE_CANDIDATES, tileName } from '../src/backends/webgpu/matmul.js';
 import { planBackends } from './helpers/backends.js';
 import { expectError } from './helpers/compare.js';
@@ -179,6 +181,24 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     for (let i = 0; i < got.length; ++i) expect(Array.from((await got[i].data()) as Float32Array), `op chain ${i}`).toEqual(want[i]);
     for (const t of got) t.dispose();
     expect((gpu().memoryInfo()[D] as { constantsBytes: number }).constantsBytes, 'the arena grew past its first 4 KiB').toBeGreaterThan(4096);
+  });
+
+  it('a snapshot bound by a dispatch whose constants flush the arena first outlives that flush (found by the cpu/webgpu ONNX fuzz)', async () => {
+    // A fresh device, so its constants arena is still the small first one.
+    const [found] = await findAdapters();
+    const dev = await GpuDevice.open(found, 99);
+    try {
+      const b = dev.alloc(1024);
+      const snap = dev.snapshot(b); // retired at once: destroyed after the next submission
+      // patch_words with 0 words to patch writes nothing, but its 20 KB of constants overflow the arena:
+      // #place submits what is encoded before binding `snap` for the next submission
+      const words = new Int32Array(5000);
+      dev.dispatch(dev.pipeline(WGSL.patch_words), [snap, dev.constants(words)], [1, 1, 1]);
+      await dev.settle('test'); // before: "[Buffer] used in submit while destroyed"
+      dev.release(b);
+    } finally {
+      dev.destroy();
+    }
   });
 
   it('the buffer pool reuses freed buffers and the pipeline cache reuses compiled variants', async () => {

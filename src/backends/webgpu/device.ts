@@ -182,7 +182,7 @@ export class GpuDevice {
    * Submits what is encoded (or, behind a late write, queues its submission); buffers retired since
    * then are destroyed after it (after their use, by WebGPU rules).
    */
-  flush(): void {
+  flush(keep?: ReadonlySet<GPUBuffer>): void {
     const holding = this.#heldSteps > 0;
     if (this.#arenaUsed > 0) {
       // queue order: the constants land before the commands that read them, and after every
@@ -202,7 +202,9 @@ export class GpuDevice {
       this.#encoder = undefined;
       this.#dispatches = 0;
     }
-    const retired = this.#afterSubmit.splice(0);
+    // `keep`: retired buffers the dispatch being encoded still binds (a flush in its #place)
+    const retired = keep ? this.#afterSubmit.filter((b) => !keep.has(b)) : this.#afterSubmit;
+    this.#afterSubmit = keep ? this.#afterSubmit.filter((b) => keep.has(b)) : [];
     const submit = () => {
       if (commands) this.device.queue.submit([commands]);
       for (const b of retired) b.destroy();
@@ -256,12 +258,14 @@ export class GpuDevice {
    * Buffer bindings for an op's constants: ranges of the submission's arena. When they do not fit,
    * the arena is flushed first (before anything of this op is encoded) and grown.
    */
-  #place(all: Constants[]): GPUBufferBinding[] {
+  #place(all: Constants[], binds: ReadonlySet<GPUBuffer>): GPUBufferBinding[] {
     const align = this.limits.minStorageBufferOffsetAlignment;
     const end = (from: number) => all.reduce((at, c) => Math.ceil(at / align) * align + c.size, from);
     if (end(this.#arenaUsed) > this.#arenaBytes.length) {
-      // full before FLUSH_DISPATCHES dispatches: submit now, and double the arena for the next submissions
-      this.flush();
+      // full before FLUSH_DISPATCHES dispatches: submit now, and double the arena for the next
+      // submissions. A buffer this dispatch binds may already be retired (a snapshot): it must
+      // outlive the next submission, not this one.
+      this.flush(binds);
       let size = Math.min(2 * this.#arenaBytes.length, CONSTANTS_ARENA_MAX);
       while (size < end(0)) size *= 2;
       if (size > this.#arenaBytes.length) {
@@ -308,7 +312,10 @@ export class GpuDevice {
 
   /** Encodes one compute dispatch; `bindings[i]` is bound at binding i (gaps allowed). */
   dispatch(pipeline: GPUComputePipeline, bindings: Binding[], groups: [number, number, number], timestampWrites?: GPUComputePassTimestampWrites): void {
-    const placed = this.#place(bindings.filter((b): b is Constants => b instanceof Constants));
+    const placed = this.#place(
+      bindings.filter((b): b is Constants => b instanceof Constants),
+      new Set(bindings.filter((b): b is GPUBuffer => !!b && !(b instanceof Constants))),
+    );
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, binding) => {
       if (b) entries.push({ binding, resource: b instanceof Constants ? placed.shift()! : { buffer: b } });
