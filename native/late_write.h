@@ -22,7 +22,7 @@ class LateWrite {
   // JS thread: the bytes (copied: the caller's array may be reused at once). False once ended.
   bool land(const char* bytes) {
     auto staged = std::make_shared<HostBuffer>(nbytes_);
-    std::memcpy(staged->data(), bytes, nbytes_);
+    if (nbytes_) std::memcpy(staged->data(), bytes, nbytes_);  // an empty array's data may be null
     return end(State::Landed, std::move(staged), "", "");
   }
   bool fail(const std::string& code, const std::string& message) { return end(State::Failed, nullptr, code, message); }
@@ -37,7 +37,7 @@ class LateWrite {
       message = message_;
       return false;
     }
-    std::memcpy(dst, bytes_->data(), nbytes_);
+    if (nbytes_) std::memcpy(dst, bytes_->data(), nbytes_);
     bytes_.reset();
     return true;
   }

@@ -38,8 +38,9 @@ export function copyTo(x: Tensor, device: string): Tensor {
   const source = resolveDevice(x.device).backend;
   return copyWith(x, target.id, (src, out) => {
     const nbytes = x.size * itemSize(x.dtype);
+    if (nbytes === 0) return; // nothing to move
     const bytes = new Uint8Array(nbytes);
-    const read = nbytes === 0 ? Promise.resolve() : source.read(src.buffer, bytes, src.offset * itemSize(x.dtype));
+    const read = source.read(src.buffer, bytes, src.offset * itemSize(x.dtype));
     const arrived = read.then(
       () => bytes,
       (e: unknown) => {
