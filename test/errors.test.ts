@@ -8,7 +8,8 @@ import * as kiln from '../src/index.js';
 import { dtypeCode } from '../src/dtype.js';
 import { native, type NativeHandle } from '../src/native.js';
 import { run1 } from '../src/ops/run.js';
-import './helpers/backends.js';
+import type { TensorView } from '../src/backends/backend.js';
+import { forEachBackend } from './helpers/backends.js';
 import { expectError, expectRejection } from './helpers/compare.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 
@@ -273,5 +274,24 @@ describe('errors from the native side never crash the process (child processes)'
     expect(res.message).toContain('not-an-addon.node');
     expect(res.message).toMatch(/build:native/);
     expect(res.reason).toContain('not-an-addon.node');
+  });
+});
+
+forEachBackend('every backend refuses the same bad launches (the cpu/webgpu comparison fuzz found each one differing)', (device) => {
+  it('a view outside its buffer or of more than 16 dims, a Range of integers from fractions or past the dtype, an unknown Gelu approximation: E_ARGUMENT', () => {
+    const x = kiln.arange(0, 12, 1, { dtype: 'float32', device });
+    const be = x.backendFor('Add');
+    const v = x.view('test');
+    const out = kiln.zeros([12], { device });
+    const launch = (inputs: TensorView[], outputs: TensorView[], op = 'Relu', attrs = {}) => () => be.run(op, inputs, outputs, attrs);
+    expectError(launch([{ ...v, offset: 4 }], [out.view('test')]), 'E_ARGUMENT', 'a view reaches outside its buffer', 'elements 4..15', '48-byte buffer');
+    expectError(launch([{ ...v, shape: [12], strides: [-1] }], [out.view('test')]), 'E_ARGUMENT', 'elements -11..0');
+    const wide = { ...v, shape: Array(17).fill(1), strides: Array(17).fill(0) };
+    expectError(launch([wide], [{ ...out.view('test'), shape: Array(17).fill(1), strides: Array(17).fill(0) }]), 'E_ARGUMENT', '16 dims');
+    const ints = kiln.zeros([3], { dtype: 'int64', device });
+    expectError(launch([], [ints.view('test')], 'Range', { start: 0.5, delta: 1 }), 'E_ARGUMENT', 'Range', 'integer start and delta');
+    const bytes = kiln.zeros([3], { dtype: 'uint8', device });
+    expectError(launch([], [bytes.view('test')], 'Range', { start: 254, delta: 1 }), 'E_ARGUMENT', 'Range', '256', 'uint8');
+    expectError(launch([v], [out.view('test')], 'Gelu', { approximate: 'NOTSET' }), 'E_ARGUMENT', 'Gelu', 'NOTSET');
   });
 });

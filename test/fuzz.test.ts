@@ -13,7 +13,7 @@ import * as kiln from '../src/index.js';
 import { native } from '../src/native.js';
 import { availableDevices } from './helpers/backends.js';
 import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
-import { GROUP_METHODS, describeCall, invoke, mirrorArgs, mutateModel, outcome, outcomeDifference, randomArg, randomCall, randomTensor, randomTensors } from './helpers/fuzz.js';
+import { GROUP_METHODS, type Outcome, describeCall, invoke, mirrorArgs, mutateModel, outcome, outcomeDifference, settled, randomArg, randomCall, randomTensor, randomTensors } from './helpers/fuzz.js';
 import { SUITE_DIR, loadFeeds, suitePresent } from './helpers/onnx-conformance.js';
 import { Rng, SEED } from './helpers/random.js';
 
@@ -196,6 +196,55 @@ describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {
       expect(ran, 'some mutated models still run').toBeGreaterThan(models / 30);
     });
   }
+});
+
+describe.skipIf(!suitePresent() || !availableDevices().some((d) => d.startsWith('webgpu')))('ONNX models mutated at random, on cpu and webgpu', () => {
+  // Each mutated model runs on both devices with the same feeds: outputs must agree within float
+  // rounding, and a model refused on one device must be refused with the same code on the other
+  // (E_UNSUPPORTED and E_OOM aside: devices differ in kernels and memory).
+  it('1000 mutated models: the same outputs, or the same error code', async () => {
+    const gpu = availableDevices().find((d) => d.startsWith('webgpu'))!;
+    const rng = new Rng(FUZZ_SEED ^ 0x0d1f);
+    const claimed = kiln.onnx.claimedOps();
+    const tests = readdirSync(SUITE_DIR).filter((t) => t.startsWith('test_'));
+    const runOn = async (bytes: Uint8Array, test: string, device: string): Promise<Outcome> => {
+      let session: kiln.onnx.InferenceSession | undefined;
+      const feeds: Record<string, kiln.Tensor> = {};
+      try {
+        session = await kiln.onnx.load(bytes, { device });
+        Object.assign(feeds, loadFeeds(session, join(SUITE_DIR, test, 'test_data_set_0'), device));
+        const out = await session.run(feeds);
+        try {
+          return { value: await settled(Object.entries(out)) };
+        } finally {
+          for (const t of Object.values(out)) t.dispose();
+        }
+      } catch (e) {
+        return { error: e instanceof kiln.KilnError ? e.code : `not a KilnError: ${(e as Error)?.name}: ${(e as Error)?.message}` };
+      } finally {
+        for (const t of Object.values(feeds)) t.dispose();
+        await session?.dispose();
+      }
+    };
+    const bad: string[] = [];
+    let compared = 0;
+    for (let i = 0; i < 1000 && bad.length < 5; ++i) {
+      const test = tests[rng.int(0, tests.length - 1)];
+      let bytes: Uint8Array;
+      try {
+        bytes = mutateModel(rng, readFileSync(join(SUITE_DIR, test, 'model.onnx')), claimed);
+      } catch {
+        continue;
+      }
+      const [a, b] = [await runOn(bytes, test, 'cpu'), await runOn(bytes, test, gpu)];
+      if ([a, b].some((o) => 'error' in o && (o.error === 'E_UNSUPPORTED' || o.error === 'E_OOM'))) continue;
+      const d = outcomeDifference(a, b);
+      if (d) bad.push(`${test} mutated (case ${i}): ${d}\n  cpu: ${JSON.stringify(a).slice(0, 300)}\n  ${gpu}: ${JSON.stringify(b).slice(0, 300)}`);
+      else if ('value' in a) ++compared;
+    }
+    expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
+    expect(compared, 'some mutated models still run').toBeGreaterThan(10);
+  });
 });
 
 describe('host memory: E_OOM before the OOM killer', () => {

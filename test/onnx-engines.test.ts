@@ -270,3 +270,36 @@ forEachBackend('kiln engine: constant MatMul weights', (device) => {
     }
   });
 });
+
+forEachBackend('kiln engine: window attributes', (device) => {
+  // Checked before a backend's path is chosen (native Conv and pooling on the CPU, Im2Col and
+  // strided Adds elsewhere), so every device refuses the same model the same way; a stride of 0 in
+  // ConvTranspose gave a different wrong answer on each (found by the cpu/webgpu ONNX fuzz).
+  it('a stride or dilation below 1, a negative pad or a kernel_shape of the wrong length is refused, the same on every device', async () => {
+    const cases: [string, Record<string, number[]>, kiln.KilnErrorCode, string][] = [
+      ['Conv', { strides: [0, 1] }, 'E_ARGUMENT', 'strides [0,1]'],
+      ['Conv', { kernel_shape: [3] }, 'E_SHAPE', 'kernel_shape [3]'],
+      ['Conv', { pads: [0, -1, 0, 0] }, 'E_ARGUMENT', 'pads'],
+      ['AveragePool', { kernel_shape: [2, 2], pads: [-1, 0, 0, 0] }, 'E_ARGUMENT', 'pads [-1,0,0,0]'],
+      ['MaxPool', { kernel_shape: [2, 2], dilations: [1, 0] }, 'E_ARGUMENT', 'dilations'],
+      ['ConvTranspose', { strides: [0, 2] }, 'E_ARGUMENT', 'strides [0,2]'],
+      ['ConvTranspose', { output_padding: [-1, 0] }, 'E_ARGUMENT', 'output_padding'],
+    ];
+    for (const [op, attrs, code, mention] of cases) {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'float32', [1, 1, 5, 5]);
+      const inputs = op.endsWith('Pool') ? [x] : [x, g.floats([1, 1, 3, 3], new Float32Array(9).fill(1))];
+      g.node(op, inputs, attrs, { outputs: ['y'] });
+      g.output('y', 'float32');
+      const run = async () => {
+        const s = await kiln.onnx.load(g.toBytes(), { device });
+        try {
+          await s.run({ x: kiln.ones([1, 1, 5, 5], { device }) });
+        } finally {
+          await s.dispose();
+        }
+      };
+      await expect(run(), `${op} ${JSON.stringify(attrs)}`).rejects.toMatchObject({ code, message: expect.stringContaining(mention) });
+    }
+  });
+});

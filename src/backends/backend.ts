@@ -39,6 +39,27 @@ export interface TensorView {
   dtype: DType;
 }
 
+/** The most dims a kernel's view may have (the native kernels' limit, kMaxRank). */
+export const MAX_VIEW_RANK = 16;
+
+/**
+ * E_ARGUMENT unless `v` has at most MAX_VIEW_RANK dims and every element it can reach lies inside
+ * its buffer: a wrong view is refused at launch rather than read or written wild (the native
+ * backends check the same in addon.cc, with the same messages).
+ */
+export function checkLaunchView(v: TensorView, itemBytes: number): void {
+  if (v.shape.length > MAX_VIEW_RANK) fail('E_ARGUMENT', `launch: bad rank (at most ${MAX_VIEW_RANK} dims) in the view descriptor`);
+  let lo = v.offset, hi = v.offset;
+  for (let i = 0; i < v.shape.length; ++i) {
+    if (v.shape[i] === 0) return;
+    const span = (v.shape[i] - 1) * v.strides[i];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (lo < 0 || (hi + 1) * itemBytes > v.buffer.nbytes)
+    fail('E_ARGUMENT', `a view reaches outside its buffer (elements ${lo}..${hi} of a ${v.buffer.nbytes}-byte buffer)`);
+}
+
 export type Attrs = Record<string, number | boolean | string | readonly number[] | undefined>;
 
 /** Device-side timing for benchmarks: elapsed milliseconds of the work enqueued between start and stop. */

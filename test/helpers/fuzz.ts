@@ -131,7 +131,8 @@ export function mirrorArgs(v: unknown, mirror: ReadonlyMap<kiln.Tensor, kiln.Ten
 /** What a call came to: its error code, or its result with every tensor read back as numbers. */
 export type Outcome = { error: string } | { value: unknown };
 
-async function settled(v: unknown): Promise<unknown> {
+/** A result with every tensor read back as numbers (dtype, shape, values), for comparison. */
+export async function settled(v: unknown): Promise<unknown> {
   if (v instanceof kiln.Tensor)
     // a result too large to compare element by element (arange(2^31)) is compared by dtype and shape
     return { dtype: v.dtype, shape: v.shape.join(','), values: v.size > 1 << 20 ? 'not read' : Array.from(await v.data(), Number) };

@@ -2,9 +2,9 @@
 // 'webgpu:0', 'webgpu:1', ... in the order of findAdapters(); they exist after `await kiln.init()`
 // (WebGPU hands out adapters asynchronously, and the contract's devices() is synchronous).
 import { isMainThread } from 'node:worker_threads';
-import type { DType } from '../../dtype.js';
+import { itemSize, type DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
-import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from '../backend.js';
+import { checkLaunchView, type Attrs, type Backend, type BufferHandle, type DeviceInfo, type DeviceTimer, type TensorView } from '../backend.js';
 import type { Dispatcher, GpuBuffer } from './call.js';
 import { unsupported } from './call.js';
 import { DATA } from './data-ops.js';
@@ -132,6 +132,8 @@ export class WebGpuBackend implements Backend {
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
     const device = (outputs[0] ?? inputs[0])?.buffer.device ?? 0;
     const dev = this.#dev(device, op);
+    for (const v of inputs) checkLaunchView(v, itemSize(v.dtype));
+    for (const v of outputs) checkLaunchView(v, itemSize(v.dtype));
     const call = { dev, op, inputs, outputs, attrs };
     const f = OPS[op];
     if (!f) unsupported(call, 'no such op on webgpu');

@@ -1,6 +1,6 @@
 // Dispatch of the elementwise family (kernels/wgsl/elementwise.wgsl with unary.wgsl, binary.wgsl,
 // cast.wgsl, fill.wgsl): one generated `element` function per (op, dtypes).
-import type { DType } from '../../dtype.js';
+import { holdsNumber, isInt, type DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
@@ -55,7 +55,15 @@ const logical: Spec = { kinds: I, inputs: 2, bool: true };
 
 const SPECS: Record<string, Spec> = {
   ...Object.fromEntries(['Exp', 'Log', 'Sqrt', 'Rsqrt', 'Reciprocal', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Erf', 'Silu', 'Floor', 'Ceil', 'Round'].map((op) => [op, unaryF()])),
-  Gelu: { kinds: F, inputs: 1, fn: (c) => (c.attrs.approximate === 'tanh' ? 'GeluTanh' : 'Gelu') },
+  Gelu: {
+    kinds: F,
+    inputs: 1,
+    fn: (c) => {
+      const a = c.attrs.approximate ?? 'none';
+      if (a !== 'none' && a !== 'tanh') fail('E_ARGUMENT', `Gelu: approximate must be 'none' or 'tanh', got '${String(a)}'`);
+      return a === 'tanh' ? 'GeluTanh' : 'Gelu';
+    },
+  },
   LeakyRelu: { kinds: F, inputs: 1, params: (c, m) => (m.setF32(2, num(c, 'alpha', 0.01)), ['param_f(0u)']) },
   Neg: signed, Abs: signed, Relu: signed, Sign: signed,
   Clip: { kinds: FIL, inputs: 1, params: clipParams },
@@ -153,6 +161,12 @@ const rangeDispatch: Dispatcher = (c) => {
   const start = num(c, 'start'), delta = num(c, 'delta');
   const m = new Meta();
   const k = kindOf(y.dtype);
+  if (isInt(y.dtype)) {
+    // as the CPU's range_check (kernels/cpu/fill.cc): integer start and delta, and every value fits
+    if (!Number.isInteger(start) || !Number.isInteger(delta)) fail('E_ARGUMENT', `Range: an integer output takes integer start and delta, got ${start} and ${delta}`);
+    const last = start + (y.shape[0] - 1) * delta;
+    if (y.shape[0] > 0 && !(holdsNumber(y.dtype, start) && holdsNumber(y.dtype, last))) fail('E_ARGUMENT', `Range: values from ${start} to ${last} do not fit ${y.dtype}`);
+  }
   let args: string;
   if (k === 'F') {
     const [sh, sl] = splitF64(start), [dh, dl] = splitF64(delta);

@@ -26,6 +26,11 @@ import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, hostInts, input, singleOutput } from './util.js';
 
 
+/** E_ARGUMENT unless the window attribute `name` holds `len` integers, each at least `min`. */
+function checkInts(name: string, v: readonly number[], len: number, min: number): void {
+  if (v.length !== len || v.some((x) => x < min)) fail('E_ARGUMENT', `${name} [${v}] must hold ${len} integers >= ${min} (one per spatial dim of X)`);
+}
+
 /** Output size and padding per spatial dim, for Conv and the pools. */
 export function windowOf(n: Node, inShape: readonly number[], kernel: number[], ceil = false): Window {
   const d = kernel.length;
@@ -33,6 +38,11 @@ export function windowOf(n: Node, inShape: readonly number[], kernel: number[], 
   const dilations = attrInts(n, 'dilations') ?? Array(d).fill(1);
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
   const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  // refused here, before a backend's path is chosen, so every backend gives the same error
+  checkInts('kernel_shape', kernel, inShape.length, 1);
+  checkInts('strides', strides, d, 1);
+  checkInts('dilations', dilations, d, 1);
+  checkInts('pads', pads, 2 * d, 0);
   const begin: number[] = [], end: number[] = [], out: number[] = [], padEnd: number[] = [];
   for (let i = 0; i < d; ++i) {
     const span = dilations[i] * (kernel[i] - 1) + 1;
@@ -118,7 +128,7 @@ function conv(ctx: OpContext): Tensor {
   const [N, C] = x.shape;
   const M = wt.shape[0];
   const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
-  if (C % g || M % g || wt.shape[1] * g !== C || wt.rank !== x.rank || kernel.some((kk, i) => kk !== wt.shape[2 + i]))
+  if (C % g || M % g || wt.shape[1] * g !== C || wt.rank !== x.rank || kernel.length !== wt.rank - 2 || kernel.some((kk, i) => kk !== wt.shape[2 + i]))
     fail('E_SHAPE', `X ${x.describe()}, W ${wt.describe()}, kernel_shape [${kernel}] and group ${g} do not fit`);
   const w = windowOf(n, x.shape.slice(2), kernel);
   if (poolWindow && poolWindow.length !== kernel.length) fail('E_SHAPE', `the fused pool window [${poolWindow}] does not fit X ${x.describe()}`);
@@ -207,8 +217,14 @@ function convTranspose(ctx: OpContext): Tensor {
   const dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
   const outPad = attrInts(n, 'output_padding') ?? Array(d).fill(0);
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  checkInts('kernel_shape', kernel, d, 1);
+  if (kernel.some((kk, i) => kk !== wt.shape[2 + i])) fail('E_SHAPE', `W ${wt.describe()} does not fit kernel_shape [${kernel}]`);
+  checkInts('strides', strides, d, 1);
+  checkInts('dilations', dil, d, 1);
+  checkInts('output_padding', outPad, d, 0);
   const full_ = inSp.map((s, i) => (s - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 + outPad[i]);
   let pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
+  checkInts('pads', pads, 2 * d, 0);
   const outShape = attrInts(n, 'output_shape');
   if (outShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
     const want = outShape ? outShape.slice(-d) : inSp.map((s, i) => s * strides[i]);
