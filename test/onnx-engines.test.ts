@@ -285,6 +285,7 @@ forEachBackend('kiln engine: window attributes', (device) => {
       ['ConvTranspose', { strides: [0, 2] }, 'E_ARGUMENT', 'strides [0,2]'],
       ['ConvTranspose', { output_padding: [-1, 0] }, 'E_ARGUMENT', 'output_padding'],
     ];
+    const pads = [['Conv', 'edge'], ['MaxPool', 'same'], ['ConvTranspose', 'SAME']] as const;
     for (const [op, attrs, code, mention] of cases) {
       const g = new GraphBuilder();
       const x = g.input('x', 'float32', [1, 1, 5, 5]);
@@ -301,5 +302,28 @@ forEachBackend('kiln engine: window attributes', (device) => {
       };
       await expect(run(), `${op} ${JSON.stringify(attrs)}`).rejects.toMatchObject({ code, message: expect.stringContaining(mention) });
     }
+    for (const [op, autoPad] of pads) {
+      const g = new GraphBuilder();
+      const x = g.input('x', 'float32', [1, 1, 5, 5]);
+      const inputs = op === 'MaxPool' ? [x] : [x, g.floats([1, 1, 3, 3], new Float32Array(9).fill(1))];
+      g.node(op, inputs, { kernel_shape: [3, 3], auto_pad: autoPad }, { outputs: ['y'] });
+      g.output('y', 'float32');
+      const s = await kiln.onnx.load(g.toBytes(), { device });
+      await expect(s.run({ x: kiln.ones([1, 1, 5, 5], { device }) })).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining(`got '${autoPad}'`) });
+      await s.dispose();
+    }
+  });
+
+  it('LpPool with a large p: no overflow to Infinity, no flush of tiny terms to 0, infinite entries give Infinity', async () => {
+    const g = new GraphBuilder();
+    g.node('LpPool', [g.input('x', 'float32', [1, 1, 2, 3])], { kernel_shape: [2, 2], p: 1000 }, { outputs: ['y'] });
+    g.output('y', 'float32');
+    const s = await kiln.onnx.load(g.toBytes(), { device });
+    const xs = [1.5, 0.5, 0.9, 1.25, 0.25, Infinity];
+    const { y } = await s.run({ x: kiln.tensor(xs, { shape: [1, 1, 2, 3], device }) });
+    // windows {1.5, 0.5, 1.25, 0.25} and {0.5, 0.9, 0.25, Infinity}: (sum |x|^1000)^(1/1000) in float64
+    const norm = (v: number[]) => { const m = Math.max(...v); return m * v.reduce((a, b) => a + (b / m) ** 1000, 0) ** (1 / 1000); };
+    expectValues((await y.data()) as Float32Array, [norm([1.5, 0.5, 1.25, 0.25]), Infinity], { rtol: 1e-6, atol: 0 });
+    await s.dispose();
   });
 });

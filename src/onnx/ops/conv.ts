@@ -26,6 +26,15 @@ import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, hostInts, input, singleOutput } from './util.js';
 
 
+const AUTO_PADS = ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'];
+
+/** The auto_pad attribute, one of AUTO_PADS (E_ARGUMENT otherwise). */
+function autoPadOf(n: Node): string {
+  const a = attrString(n, 'auto_pad', 'NOTSET');
+  if (!AUTO_PADS.includes(a)) fail('E_ARGUMENT', `auto_pad must be one of ${AUTO_PADS.join(', ')}, got '${a}'`);
+  return a;
+}
+
 /** E_ARGUMENT unless the window attribute `name` holds `len` integers, each at least `min`. */
 function checkInts(name: string, v: readonly number[], len: number, min: number): void {
   if (v.length !== len || v.some((x) => x < min)) fail('E_ARGUMENT', `${name} [${v}] must hold ${len} integers >= ${min} (one per spatial dim of X)`);
@@ -36,7 +45,7 @@ export function windowOf(n: Node, inShape: readonly number[], kernel: number[], 
   const d = kernel.length;
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
   const dilations = attrInts(n, 'dilations') ?? Array(d).fill(1);
-  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  const autoPad = autoPadOf(n);
   const pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
   // refused here, before a backend's path is chosen, so every backend gives the same error
   checkInts('kernel_shape', kernel, inShape.length, 1);
@@ -216,7 +225,7 @@ function convTranspose(ctx: OpContext): Tensor {
   const strides = attrInts(n, 'strides') ?? Array(d).fill(1);
   const dil = attrInts(n, 'dilations') ?? Array(d).fill(1);
   const outPad = attrInts(n, 'output_padding') ?? Array(d).fill(0);
-  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  const autoPad = autoPadOf(n);
   checkInts('kernel_shape', kernel, d, 1);
   if (kernel.some((kk, i) => kk !== wt.shape[2 + i])) fail('E_SHAPE', `W ${wt.describe()} does not fit kernel_shape [${kernel}]`);
   checkInts('strides', strides, d, 1);
@@ -255,7 +264,11 @@ function convTranspose(ctx: OpContext): Tensor {
   });
 }
 
-/** LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. */
+/**
+ * LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. Computed
+ * as m * (sum of (|x| / m)^p)^(1/p) with m the window's largest |x|, so |x|^p neither overflows
+ * (1.1^1000 is past float32) nor underflows into subnormals that some devices flush to 0.
+ */
 function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const p = attrInt(n, 'p', 2);
@@ -263,9 +276,13 @@ function lpPool(ctx: OpContext): Tensor {
   const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
   const axes = kernel.map((_, i) => 2 + i);
   return withTemps((t) => {
-    const powered = t.add(k.pow(t.add(k.abs(x)), p));
-    const sum = t.add(k.sum(t.add(im2col(powered, w, 0)), { axes }));
-    return t.add(k.pow(sum, 1 / p)).reshape([...x.shape.slice(0, 2), ...w.out]);
+    const patches = t.add(im2col(t.add(k.abs(x)), w, 0));
+    const m = t.add(k.max(patches, { axes, keepdims: true }));
+    const safe = t.add(k.where(t.add(k.greater(m, 0)), m, 1)); // an all-zero window: 0 / 1, not 0 / 0
+    // the largest entries' ratio is 1 exactly (also when m is infinite, where |x| / m would be NaN)
+    const ratio = t.add(k.where(t.add(k.equal(patches, m)), 1, t.add(k.div(patches, safe))));
+    const sum = t.add(k.sum(t.add(k.pow(ratio, p)), { axes, keepdims: true }));
+    return t.add(k.mul(m, t.add(k.pow(sum, 1 / p)))).reshape([...x.shape.slice(0, 2), ...w.out]);
   });
 }
 
