@@ -327,3 +327,31 @@ forEachBackend('kiln engine: window attributes', (device) => {
     await s.dispose();
   });
 });
+
+forEachBackend('kiln engine: MeanVarianceNormalization and Clip bounds', (device) => {
+  it('MVN of data whose spread is small next to its mean matches the float64 reference (no E[x^2] - E[x]^2 cancellation)', async () => {
+    const g = new GraphBuilder();
+    g.node('MeanVarianceNormalization', [g.input('x', 'float32', [1, 2, 1, 8])], {}, { outputs: ['y'] });
+    g.output('y', 'float32');
+    const s = await kiln.onnx.load(g.toBytes(), { device });
+    const xs = Array.from({ length: 16 }, (_, i) => Math.fround(1000 + 0.01 * Math.sin(i)));
+    const { y } = await s.run({ x: kiln.tensor(xs, { shape: [1, 2, 1, 8], device }) });
+    const want = [0, 8].flatMap((at) => {
+      const row = xs.slice(at, at + 8), m = row.reduce((a, b) => a + b, 0) / 8;
+      const sd = Math.sqrt(row.reduce((a, b) => a + (b - m) ** 2, 0) / 8);
+      return row.map((v) => (v - m) / (sd + 1e-9));
+    });
+    // float32 inputs near 1000 carry ~3e-5 of rounding each, against a spread of ~7e-3
+    expectValues((await y.data()) as Float32Array, want, { rtol: 0, atol: 2e-2 });
+    await s.dispose();
+  });
+
+  it('a Clip bound given as an empty tensor is E_SHAPE (it read as NaN: refused on the CPU, ignored on WebGPU)', async () => {
+    const g = new GraphBuilder();
+    g.node('Clip', [g.input('x', 'float32', [3]), g.floats([0], [])], {}, { outputs: ['y'] });
+    g.output('y', 'float32');
+    const s = await kiln.onnx.load(g.toBytes(), { device });
+    await expect(s.run({ x: kiln.ones([3], { device }) })).rejects.toMatchObject({ code: 'E_SHAPE', message: expect.stringContaining('input 1 must hold one value, got 0') });
+    await s.dispose();
+  });
+});

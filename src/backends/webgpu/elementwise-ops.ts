@@ -32,6 +32,7 @@ const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
 /** Clip bounds in the operand's kind: floats as f32, integers as the integers inside [min, max]. */
 function clipParams(c: Call, m: Meta, k: Kind): string[] {
   const lo = num(c, 'min', -Infinity), hi = num(c, 'max', Infinity);
+  if (Number.isNaN(lo) || Number.isNaN(hi)) fail('E_ARGUMENT', 'Clip: min and max must not be NaN'); // as the CPU's Clip
   if (k === 'F') {
     m.setF32(2, lo).setF32(3, hi);
     return ['param_f(0u)', 'param_f(1u)'];

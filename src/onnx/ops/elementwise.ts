@@ -8,7 +8,7 @@ import { withTemps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, input, scalarLike, unary, withScalar } from './util.js';
+import { binary, hostScalar, input, scalarLike, unary, withScalar } from './util.js';
 
 const same = (op: string): OpHandler => ({ uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
 const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], run: (ctx) => [binary(op, input(ctx, 0), input(ctx, 1), out)] });
@@ -49,8 +49,8 @@ defineOps({
     run: (ctx) => {
       const x = input(ctx, 0);
       if (ctx.opset < 11) return [clip(x, attrFloat(ctx.node, 'min', -Infinity), attrFloat(ctx.node, 'max', Infinity))];
-      const lo = ctx.host(1), hi = ctx.host(2);
-      const min = lo ? Number(lo.values[0]) : -Infinity, max = hi ? Number(hi.values[0]) : Infinity;
+      // an omitted bound is no bound; a given one must hold exactly one value
+      const min = ctx.inputs[1] ? hostScalar(ctx, 1) : -Infinity, max = ctx.inputs[2] ? hostScalar(ctx, 2) : Infinity;
       // ONNX: min > max gives max everywhere (numpy.clip order); Kiln's clip refuses it.
       if (min > max) return withTemps((t) => [binary('Max', t.add(binary('Min', x, scalarLike(x, max))), scalarLike(x, max))]);
       return [unary('Clip', x, { min, max })];

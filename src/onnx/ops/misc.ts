@@ -81,7 +81,9 @@ function mvn(ctx: OpContext): Tensor {
   const axes = attrInts(ctx.node, 'axes') ?? [0, 2, 3];
   return withTemps((t) => {
     const mean = t.add(k.mean(x, { axes, keepdims: true }));
-    const variance = t.add(k.sub(t.add(k.mean(t.add(k.mul(x, x)), { axes, keepdims: true })), t.add(k.mul(mean, mean))));
+    // mean((x - mean)^2), not ONNX's E[x^2] - E[x]^2: the same value, without the cancellation that
+    // left only rounding noise (different on each device) for data whose spread is small next to its mean
+    const variance = t.add(k.variance(x, { axes, keepdims: true, correction: 0 }));
     return k.div(t.add(k.sub(x, mean)), t.add(k.add(t.add(k.sqrt(variance)), 1e-9)));
   });
 }
@@ -169,7 +171,7 @@ defineOps({
   OneHot: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Equal', 'Range'], hostInputs: [1], run: (ctx) => [oneHot(ctx)] },
   Hardmax: { uses: ['ArgMax', 'Equal', 'Range', 'Cast'], run: (ctx) => [hardmax(ctx)] },
   LpNormalization: { uses: ['Abs', 'Mul', 'ReduceSum', 'Sqrt', 'Div', 'Equal', 'Where'], run: (ctx) => [lpNormalize(ctx)] },
-  MeanVarianceNormalization: { since: 9, uses: ['ReduceMean', 'Mul', 'Sub', 'Sqrt', 'Add', 'Div'], run: (ctx) => [mvn(ctx)] },
+  MeanVarianceNormalization: { since: 9, uses: ['ReduceMean', 'ReduceVariance', 'Sub', 'Sqrt', 'Add', 'Div'], run: (ctx) => [mvn(ctx)] },
   CenterCropPad: { since: 18, uses: ['Pad'], hostInputs: [1], run: (ctx) => [centerCropPad(ctx)] },
   AffineGrid: { since: 20, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [affineGrid(ctx)] },
   CumSum: { since: 11, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
