@@ -285,6 +285,15 @@ forEachBackend('unary ops', (device) => {
     cases.done();
   });
 
+  it('float mod with quotients past 2^24 (2^31 mod 2.5, 3e38 mod 1e-3) is exact, as C fmod is', async () => {
+    const as = [2 ** 31, 3e38, -1e30, 2 ** 24 + 1, 1e10, -123456789, 7.5];
+    const bs = [2.5, -3.3, 1e-3, 7, -1e-30, 0.1];
+    const a = new R.NdArray([as.length, 1], as.map((v) => R.toF32(v))), b = new R.NdArray([1, bs.length], bs.map((v) => R.toF32(v)));
+    // JS % on the float32 values is exact; moving it to the divisor's sign rounds once, as in float32
+    const want = R.map2(a, b, (x, y) => R.toF32(npMod(x, y, 'float32')));
+    await expectTensor(kiln.mod(upload(a, 'float32', device), upload(b, 'float32', device)), want, 'float32', EXACT);
+  });
+
   it('integer edge cases: wrap-around, division and modulo by zero and by -1, negative powers', async () => {
     const cases = new Cases();
     const ints: Record<string, number[]> = {

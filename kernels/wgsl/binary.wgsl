@@ -38,7 +38,21 @@ fn Min_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return select(a, b, l_lt(b, 
 // exact C fmod for quotients below 2^24: with q the truncated quotient, q * b = p + e exactly
 // (two_prod), a - p is exact (Sterbenz), and the remainder a - p - e is representable, so the last
 // subtraction is exact too
+// Larger quotients (2^31 mod 2.5), by long division: |b| * 2^k for k from the exponents' gap down to
+// 0 is subtracted where it fits, and each subtraction is exact (both within a factor of 2), as C's
+// fmod is (the CPU's). Subnormal divisors are outside it (GPUs flush them to 0).
+fn fmod_long(a: f32, b: f32) -> f32 {
+  var r = abs(a);
+  let d = abs(b);
+  var k = i32((bitcast<u32>(r) >> 23u) & 0xffu) - i32((bitcast<u32>(d) >> 23u) & 0xffu);
+  for (; k >= 0; k--) {
+    let t = ldexp(d, k); // r < 2t here; infinite only past r's own range, and then r < t
+    if (r >= t) { r = r - t; }
+  }
+  return select(r, -r, a < 0.0);
+}
 fn fmod_f(a: f32, b: f32) -> f32 {
+  if (abs(a) >= abs(b) * 16777216.0) { return fmod_long(a, b); }
   let q = trunc(a / b);
   let pe = two_prod(q, b);
   var r = (a - pe.x) - pe.y;
