@@ -20,8 +20,9 @@ fn Rsqrt_F(x: f32) -> f32 {
 fn Reciprocal_F(x: f32) -> f32 { return 1.0 / x; }
 // sin and cos of any finite float to ~1 ulp, as the CPU's libm and CUDA's sinf give them: WGSL's
 // builtins are only specified on [-pi, pi] (lavapipe's lose every digit by |x| ~ 1e8). |x| is
-// reduced to r in [-pi/4, pi/4] and a quadrant by Payne-Hanek: x * 2/pi mod 4 from a 96-bit window
-// of 2/pi's bits times x's 24-bit mantissa, in 32-bit integer arithmetic. Then Taylor polynomials
+// reduced to r in [-pi/4, pi/4] and a quadrant: up to 4096 by Cody-Waite, beyond by Payne-Hanek
+// (x * 2/pi mod 4 from a 96-bit window of 2/pi's bits times x's 24-bit mantissa, in 32-bit integer
+// arithmetic). Then Taylor polynomials
 // (their truncation error is below 1e-11 on [-pi/4, pi/4]).
 // floor(2^256 * 2/pi), from Machin's formula (pi = 16 atan(1/5) - 4 atan(1/239)) in BigInt arithmetic
 const TWO_OVER_PI = array<u32, 8>(0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u, 0xdb629599u, 0x3c439041u, 0xfe5163abu, 0xdebbc561u);
@@ -88,6 +89,16 @@ fn reduce_half_pi(a: f32) -> Reduced {
   return Reduced(sign * f * 1.5707963267948966, quadrant & 3u);
 }
 
+// |a| <= 4096 (k < 2^12): Cody-Waite, cheaper than Payne-Hanek. pi/2 = C1 + C2 + C3 + C4 (from the
+// same Machin BigInt value), C1..C3 of at most 12 significant bits and C4 the float32 rest: k * C1..C3
+// are exact, and near a multiple of pi/2 (r small) each subtraction is exact too (Sterbenz), so r
+// keeps its relative accuracy where sin or cos is near 0.
+fn reduce_half_pi_small(a: f32) -> Reduced {
+  let k = round(a * 0.6366197723675814);
+  let r = (((a - k * 1.57080078125) - k * -4.453584551811218e-6) - k * -8.706138032721356e-10) - k * 6.223371969669989e-14;
+  return Reduced(r, u32(k) & 3u);
+}
+
 fn sin_poly(r: f32) -> f32 {
   let z = r * r;
   return r + r * z * (-1.0 / 6.0 + z * (1.0 / 120.0 + z * (-1.0 / 5040.0 + z * (1.0 / 362880.0 + z * (-1.0 / 39916800.0)))));
@@ -103,7 +114,8 @@ fn sin_quadrant(x: f32, shift: u32) -> f32 {
   var r = a;
   var q = 0u;
   if (a > 0.7853981633974483) {
-    let red = reduce_half_pi(a);
+    var red: Reduced;
+    if (a <= 4096.0) { red = reduce_half_pi_small(a); } else { red = reduce_half_pi(a); }
     r = red.r;
     q = red.quadrant;
   }
