@@ -70,6 +70,16 @@ describe('the public API under random arguments', () => {
   }
 });
 
+/**
+ * t with its float32-range subnormals (below 2^-126) set to 0: WGSL lets a GPU flush them (lavapipe
+ * does), so a result that holds them is no input both devices can agree on (log of one: -99.5 on the
+ * CPU, -88.0 on lavapipe).
+ */
+function normalOnly(t: kiln.Tensor): kiln.Tensor {
+  if (t.dtype !== 'float32' && t.dtype !== 'bfloat16') return t;
+  return kiln.scope(() => kiln.where(kiln.less(kiln.abs(t), 2 ** -126), 0, t).cast(t.dtype));
+}
+
 describe.skipIf(!availableDevices().some((d) => d.startsWith('webgpu')))('cpu and webgpu under the same random calls', () => {
   // Each call runs on cpu tensors and again on the same values on webgpu:0. Results (read back) must
   // agree within float rounding, and failures must have the same code: a backend that converts,
@@ -101,7 +111,8 @@ describe.skipIf(!availableDevices().some((d) => d.startsWith('webgpu')))('cpu an
       else if ('value' in onCpu.outcome) ++compared;
       if (onCpu.result instanceof kiln.Tensor && onGpu.result instanceof kiln.Tensor && rng.next() < 0.3) {
         onGpu.result.dispose();
-        put(rng.int(0, pool.length - 1), [onCpu.result, onCpu.result.to(gpu)]);
+        const kept = normalOnly(onCpu.result);
+        put(rng.int(0, pool.length - 1), [kept, kept.to(gpu)]);
       }
     }
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
