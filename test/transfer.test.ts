@@ -1,11 +1,13 @@
 // Tensor.to between every pair of available devices (cpu, webgpu:0, cuda:0): the values arrive in
 // every dtype and layout, the copy keeps its place in both devices' queues, an error on the source
 // reaches the destination's next sync point, and nothing waits on the JS thread or at exit.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { availableDevices } from './helpers/backends.js';
 import { Cases, expectRejection, expectTensor } from './helpers/compare.js';
-import { assertDistFresh, ending, runNode } from './helpers/dist.js';
+import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { ALL_DTYPES, layoutsFor, makeInput } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -84,7 +86,14 @@ describe.skipIf(pairs.length === 0)('Tensor.to between devices', () => {
   }
 });
 
-describe.skipIf(!devices.some((d) => d.startsWith('webgpu')))('a copy from webgpu still under way', () => {
+describe.skipIf(!devices.some((d) => d.startsWith("webgpu")))("WebGPU copies: a bench run, and a copy still under way at exit", () => {
+  it('bench/transfer.js validates its round trip and prints a row per device and size', () => {
+    assertDistFresh();
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'transfer.js'), '--sizes', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, ending(r)).toBe(0);
+    expect(r.stdout).toMatch(/^webgpu:0\t1\t[\d.]+\t[\d.]+\t/m);
+  });
+
   it('process.exit() with the bytes not yet read back: the process ends at once', () => {
     assertDistFresh();
     const r = runNode(`
