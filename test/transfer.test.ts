@@ -86,7 +86,7 @@ describe.skipIf(pairs.length === 0)('Tensor.to between devices', () => {
   }
 });
 
-describe.skipIf(!devices.some((d) => d.startsWith("webgpu")))("WebGPU copies: a bench run, and a copy still under way at exit", () => {
+describe.skipIf(!devices.some((d) => d.startsWith('webgpu')))('WebGPU copies: a bench run, and a copy still under way at exit', () => {
   it('bench/transfer.js validates its round trip and prints a row per device and size', () => {
     assertDistFresh();
     const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'transfer.js'), '--sizes', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
