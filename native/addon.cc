@@ -261,12 +261,12 @@ Napi::Value WriteLater(const Napi::CallbackInfo& info) {
   size_t n = byte_count_arg(info, 2, "writeLater");
   check_range(buf, offset, n, "writeLater");
   EnvData* d = env_data(env);
-  auto write = std::make_shared<LateWrite>(n);
+  auto write = std::make_shared<LateWrite>(buf, (size_t)offset, n);
   auto errors = d->errors;
   d->late->add(write);
-  Queue::cpu().push([buf, offset, write, errors] {
+  Queue::cpu().push([buf, write, errors] {
     std::string code, message;
-    if (write->wait_into(buf->data() + (size_t)offset, code, message)) buf->wrote();
+    if (write->wait(code, message)) buf->wrote();
     else errors->set(code, message);
   });
   return Napi::External<LateHandle>::New(env, new LateHandle{write, d->late}, [](Napi::Env, LateHandle* h) {
