@@ -258,14 +258,14 @@ export class GpuDevice {
    * Buffer bindings for an op's constants: ranges of the submission's arena. When they do not fit,
    * the arena is flushed first (before anything of this op is encoded) and grown.
    */
-  #place(all: Constants[], binds: ReadonlySet<GPUBuffer>): GPUBufferBinding[] {
+  #place(all: Constants[], bindings: readonly Binding[]): GPUBufferBinding[] {
     const align = this.limits.minStorageBufferOffsetAlignment;
     const end = (from: number) => all.reduce((at, c) => Math.ceil(at / align) * align + c.size, from);
     if (end(this.#arenaUsed) > this.#arenaBytes.length) {
       // full before FLUSH_DISPATCHES dispatches: submit now, and double the arena for the next
       // submissions. A buffer this dispatch binds may already be retired (a snapshot): it must
       // outlive the next submission, not this one.
-      this.flush(binds);
+      this.flush(new Set(bindings.filter((b): b is GPUBuffer => !!b && !(b instanceof Constants))));
       let size = Math.min(2 * this.#arenaBytes.length, CONSTANTS_ARENA_MAX);
       while (size < end(0)) size *= 2;
       if (size > this.#arenaBytes.length) {
@@ -312,10 +312,7 @@ export class GpuDevice {
 
   /** Encodes one compute dispatch; `bindings[i]` is bound at binding i (gaps allowed). */
   dispatch(pipeline: GPUComputePipeline, bindings: Binding[], groups: [number, number, number], timestampWrites?: GPUComputePassTimestampWrites): void {
-    const placed = this.#place(
-      bindings.filter((b): b is Constants => b instanceof Constants),
-      new Set(bindings.filter((b): b is GPUBuffer => !!b && !(b instanceof Constants))),
-    );
+    const placed = this.#place(bindings.filter((b): b is Constants => b instanceof Constants), bindings);
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, binding) => {
       if (b) entries.push({ binding, resource: b instanceof Constants ? placed.shift()! : { buffer: b } });
