@@ -4,13 +4,16 @@
 // the wait: land() with the bytes, fail() with the source's error, or cancel() at teardown or when
 // its handle is collected, so the queue never waits forever.
 //
-// land() copies the bytes straight into the destination, on the JS thread, before the task runs:
-// nothing else touches those bytes until the task has run. The destination is a fresh buffer (a
-// Tensor.to output) that no task queued before this one refers to, and tasks queued after it wait
-// for it; the LateWrite holds the buffer, so a free() meanwhile only drops the handle.
+// land() copies the bytes straight into the destination, on the JS thread, when the queue task is
+// already waiting: every task queued before it has run, and those queued after it wait for it, so
+// nothing else touches the destination meanwhile. Earlier, it stages them and the task copies them
+// in queue order: a task queued before it may still write the destination (the poisoning fill of a
+// fresh output, under kiln.debug.poison). The LateWrite holds the buffer, so a free() meanwhile
+// only drops the handle.
 #pragma once
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -27,7 +30,14 @@ class LateWrite {
   bool land(const char* bytes) {
     std::lock_guard<std::mutex> lk(mu_);
     if (state_ != State::Waiting) return false;
-    if (nbytes_) std::memcpy(dst_->data() + offset_, bytes, nbytes_);  // an empty array's data may be null
+    if (nbytes_) {  // an empty array's data may be null
+      if (!waiting_) {
+        staged_ = std::make_shared<HostBuffer>(nbytes_);
+        std::memcpy(staged_->data(), bytes, nbytes_);
+      } else {
+        std::memcpy(dst_->data() + offset_, bytes, nbytes_);
+      }
+    }
     state_ = State::Landed;
     cv_.notify_all();
     return true;
@@ -46,8 +56,13 @@ class LateWrite {
   // Queue task: waits for the end; true when the bytes landed, else the error.
   bool wait(std::string& code, std::string& message) {
     std::unique_lock<std::mutex> lk(mu_);
+    waiting_ = true;  // from here on, land() may write the destination itself
     cv_.wait(lk, [this] { return state_ != State::Waiting; });
-    if (state_ == State::Landed) return true;
+    if (state_ == State::Landed) {
+      if (staged_) std::memcpy(dst_->data() + offset_, staged_->data(), nbytes_);
+      staged_.reset();
+      return true;
+    }
     code = code_;
     message = message_;
     return false;
@@ -60,6 +75,8 @@ class LateWrite {
   std::mutex mu_;
   std::condition_variable cv_;
   State state_ = State::Waiting;
+  bool waiting_ = false;        // the queue task has started (every earlier task has run)
+  std::shared_ptr<HostBuffer> staged_;  // bytes that landed before that
   std::string code_, message_;
 };
 

@@ -87,6 +87,20 @@ describe.skipIf(pairs.length === 0)('Tensor.to between devices', () => {
 });
 
 describe.skipIf(!devices.some((d) => d.startsWith('webgpu')))('WebGPU copies: a bench run, and a copy still under way at exit', () => {
+  it('bytes that arrive while the CPU queue is still busy land after the work queued before them (the output poisoning fill included)', async () => {
+    // a long CPU matmul keeps the queue busy while the small read-back from WebGPU completes: the
+    // bytes arrive before the queue reaches the copy's own poisoning of its output, and must not be
+    // overwritten by it (they were, once, when they were written in place at arrival)
+    const big = kiln.ones([768, 768]);
+    for (let round = 0; round < 3; ++round) {
+      const busy = big.matmul(big);
+      const src = kiln.arange(0, 64, 1, { dtype: 'float32', device: 'webgpu:0' });
+      const back = src.to('cpu');
+      expect(Array.from((await back.data()) as Float32Array)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+      for (const t of [busy, src, back]) t.dispose();
+    }
+  });
+
   it('bench/transfer.js validates its round trip and prints a row per device and size', () => {
     assertDistFresh();
     const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'transfer.js'), '--sizes', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
