@@ -8,8 +8,8 @@
 // already waiting: every task queued before it has run, and those queued after it wait for it, so
 // nothing else touches the destination meanwhile. Earlier, it stages them and the task copies them
 // in queue order: a task queued before it may still write the destination (the poisoning fill of a
-// fresh output, under kiln.debug.poison). The LateWrite holds the buffer, so a free() meanwhile
-// only drops the handle.
+// fresh output, under kiln.debug.poison). The LateWrite holds the buffer until its task is done, so a
+// free() meanwhile only drops the handle.
 #pragma once
 #include <condition_variable>
 #include <cstring>
@@ -58,19 +58,19 @@ class LateWrite {
     std::unique_lock<std::mutex> lk(mu_);
     waiting_ = true;  // from here on, land() may write the destination itself
     cv_.wait(lk, [this] { return state_ != State::Waiting; });
-    if (state_ == State::Landed) {
-      if (staged_) std::memcpy(dst_->data() + offset_, staged_->data(), nbytes_);
-      staged_.reset();
-      return true;
-    }
-    code = code_;
-    message = message_;
-    return false;
+    const bool landed = state_ == State::Landed;
+    if (landed && staged_) std::memcpy(dst_->data() + offset_, staged_->data(), nbytes_);
+    // Done with the destination: the JS handle may outlive this until it is collected, and must
+    // not keep a disposed tensor's memory alive meanwhile.
+    staged_.reset();
+    dst_.reset();
+    if (!landed) code = code_, message = message_;
+    return landed;
   }
 
  private:
   enum class State { Waiting, Landed, Failed };
-  const BufferPtr dst_;
+  BufferPtr dst_;  // until the queue task is done with it
   const size_t offset_, nbytes_;
   std::mutex mu_;
   std::condition_variable cv_;
