@@ -133,7 +133,22 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     }
   });
 
-  it('an out-of-range Gather index rejects the next sync point with E_INDEX (and the device stays usable)', async () => {
+  it('a Gather encoded while a read waits keeps its index check for a later sync point', async () => {
+    // The read's sync point once also ran the checks registered while it waited: it mapped and
+    // destroyed the second Gather's status copy before that copy was submitted ("[Buffer] used in
+    // submit while destroyed" at the next sync point).
+    const x = kiln.arange(0, 4, 1, { device: D });
+    const first = kiln.gather(x, kiln.tensor([1], { dtype: 'int32', device: D }));
+    const reading = first.data();
+    const second = kiln.gather(x, kiln.tensor([2], { dtype: 'int32', device: D }));
+    const bad = kiln.gather(x, kiln.tensor([7], { dtype: 'int32', device: D }));
+    expect(Array.from((await reading) as Float32Array)).toEqual([1]);
+    await kiln.sync();
+    expect(await second.toArray()).toEqual([2]);
+    await expect(bad.data()).rejects.toMatchObject({ code: 'E_INDEX' });
+  });
+
+  it('an out-of-range Gather index rejects the read of its result with E_INDEX (and the device stays usable)', async () => {
     const x = kiln.arange(0, 6, 1, { device: D }).reshape([2, 3]);
     const y = kiln.gather(x, kiln.tensor([0, 5], { dtype: 'int32', device: D }), 1);
     const err = await y.data().then(() => undefined, (e: unknown) => e as kiln.KilnError);

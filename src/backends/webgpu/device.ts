@@ -13,7 +13,8 @@
 //
 // Errors: two error scopes (validation, out-of-memory) stay pushed at all times and are popped and
 // pushed again at each submission; their promises, the `uncapturederror` event, the `lost` promise
-// and the Gather status words are what `settle()` turns into the KilnError of the next sync point.
+// are what `settle()` turns into the KilnError of the next sync point. Its checks (Gather's status
+// words) settle their ops' data faults (src/faults.ts), or, for an untagged launch, become that error.
 import { KilnError, asKilnError, fail, type KilnErrorCode } from '../../errors.js';
 import { MapMode, Usage, type FoundAdapter } from './dawn.js';
 import { WGSL } from './kernels.generated.js';
@@ -138,7 +139,7 @@ export class GpuDevice {
     this.#pushScopes();
   }
 
-  /** Registers a check for the next sync point (Gather's out-of-range flag). */
+  /** Registers a check for the next sync point (Gather's out-of-range flag; see data-ops.ts). */
   addCheck(check: Check): void {
     this.#checks.push(check);
   }
@@ -150,6 +151,9 @@ export class GpuDevice {
   async settle(what: string): Promise<void> {
     this.assertAlive(what);
     this.flush();
+    // This sync point's checks: one registered while it waits reads back a copy that is not yet
+    // submitted (running it would map, then destroy, a buffer a later submission writes).
+    const checks = this.#checks.splice(0);
     if (this.#heldSteps > 0) {
       await this.#held;
       this.#popScopes(); // the held submissions' errors belong to this sync point
@@ -157,7 +161,6 @@ export class GpuDevice {
     await this.device.queue.onSubmittedWorkDone();
     const scopes = this.#scopes.splice(0);
     for (const e of await Promise.all(scopes)) if (e) this.#record(e);
-    const checks = this.#checks.splice(0);
     for (const r of await Promise.all(checks.map((c) => c()))) if (r) this.#errors.push(r);
     this.assertAlive(what);
     const first = this.#errors[0];
