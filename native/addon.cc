@@ -63,12 +63,30 @@ struct Channel {
 };
 
 // A kernel error found on a queue worker waits here until the environment's next sync point.
+// Data faults (src/faults.ts) wait here too, apart: a launch tagged with a fault id reports the
+// E_INDEX it finds under that id instead of in the error word, and `reached` is the last tagged launch
+// that has run; takeFaults() hands both to JS, which settles the faults.
+struct FaultRecord {
+  double id;
+  std::string code, message;
+};
+
 struct ErrorSlot {
   std::mutex mu;
   std::string code, message;
+  std::vector<FaultRecord> faults;
+  double reached = 0;
   void set(const std::string& c, const std::string& m) {
     std::lock_guard<std::mutex> lk(mu);
     if (code.empty()) { code = c; message = m; }
+  }
+  void fault(double id, const std::string& c, const std::string& m) {
+    std::lock_guard<std::mutex> lk(mu);
+    faults.push_back({id, c, m});
+  }
+  void reach(double id) {
+    std::lock_guard<std::mutex> lk(mu);
+    reached = std::max(reached, id);
   }
   bool take(std::string& c, std::string& m) {
     std::lock_guard<std::mutex> lk(mu);
@@ -498,17 +516,53 @@ double inline_budget_ns() {
 }
 
 // A queue task's error handling: whatever `f` throws lands in the error word, which the next sync
-// point reports.
-template <class F> void reporting_errors(ErrorSlot& errors, const std::string& op, F&& f) {
+// point reports; except an index out of range in a launch tagged with a fault id (> 0), which is
+// that fault's (ErrorSlot).
+template <class F> void reporting_errors(ErrorSlot& errors, const std::string& op, double fault, F&& f) {
   try {
     f();
   } catch (const Error& e) {
-    errors.set(e.code(), e.what());
+    if (fault > 0 && e.code() == "E_INDEX") errors.fault(fault, e.code(), e.what());
+    else errors.set(e.code(), e.what());
   } catch (const std::bad_alloc&) {
     errors.set("E_OOM", op + ": out of memory");
   } catch (const std::exception& e) {
     errors.set("E_NATIVE", op + ": " + e.what());
   }
+  if (fault > 0) errors.reach(fault);
+}
+
+// The optional fault id argument of launch() and replay(): 0 when absent (untagged).
+double fault_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return 0;
+  const double id = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(id >= 0 && id <= 9007199254740991.0) || id != std::floor(id)) fail("E_ARGUMENT", "expected a fault id (a whole number)");
+  return id;
+}
+
+// takeFaults(): { reached, failed: [[id, code, message]...] } since the last call (see ErrorSlot).
+Napi::Value TakeFaults(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorSlot& slot = *env_data(env)->errors;
+  std::vector<FaultRecord> failed;
+  double reached;
+  {
+    std::lock_guard<std::mutex> lk(slot.mu);
+    failed.swap(slot.faults);
+    reached = slot.reached;
+  }
+  auto list = Napi::Array::New(env, failed.size());
+  for (size_t i = 0; i < failed.size(); ++i) {
+    auto r = Napi::Array::New(env, 3);
+    r.Set(0u, Napi::Number::New(env, failed[i].id));
+    r.Set(1u, Napi::String::New(env, failed[i].code));
+    r.Set(2u, Napi::String::New(env, failed[i].message));
+    list.Set(i, r);
+  }
+  auto o = Napi::Object::New(env);
+  o.Set("reached", Napi::Number::New(env, reached));
+  o.Set("failed", list);
+  return o;
 }
 
 // After a kernel ran: its pace sample (kernel.h) and its trace line.
@@ -533,7 +587,7 @@ void submit(std::function<void()> task, double predicted_ns) {
 
 Napi::Value Launch(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray())
-    fail("E_ARGUMENT", "launch(op, buffers, viewDescriptor, attrs)");
+    fail("E_ARGUMENT", "launch(op, buffers, viewDescriptor, attrs[, faultId])");
   std::string op = info[0].As<Napi::String>().Utf8Value();
   auto args = std::make_shared<KernelArgs>();
   auto keep = std::make_shared<std::vector<BufferPtr>>();
@@ -553,15 +607,16 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
     }
     keep->push_back(std::move(buf));
   }
-  if (info.Length() > 3) args->attrs = attrs_of(info[3]);
+  if (info.Length() > 3 && !info[3].IsUndefined()) args->attrs = attrs_of(info[3]);
+  const double fault = fault_arg(info, 4);
   const KernelEntry* k = find_cpu_kernel(op);
   if (!k) fail("E_UNSUPPORTED", "the cpu backend has no op '" + op + "'");
   if (k->check) k->check(op, *args);
   auto errors = env_data(info.Env())->errors;
   const double cost = k->cost(*args);
   const auto queued = std::chrono::steady_clock::now();
-  std::function<void()> task = [k, args, keep, written, errors, op, queued, cost] {
-    reporting_errors(*errors, op, [&] {
+  std::function<void()> task = [k, args, keep, written, errors, op, queued, cost, fault] {
+    reporting_errors(*errors, op, fault, [&] {
       const auto start = std::chrono::steady_clock::now();
       k->run(*args);
       kernel_ran(op, k, cost, queued, start, std::chrono::steady_clock::now());
@@ -690,8 +745,9 @@ Napi::Value FreeProgram(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// replay(program, handles): one run of the program; handles[i] is this run's buffer for each Input
-// and Output slot (anything for the others). One task: inline when the queue is idle and the
+// replay(program, handles[, faultId]): one run of the program; handles[i] is this run's buffer for
+// each Input and Output slot (anything for the others); an index out of range in any step is the
+// fault's. One task: inline when the queue is idle and the
 // kernels' predicted time fits KILN_INLINE_US, queued otherwise.
 Napi::Value Replay(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsArray()) fail("E_ARGUMENT", "replay(program, handles)");
@@ -714,10 +770,11 @@ Napi::Value Replay(const Napi::CallbackInfo& info) {
     if (slot.kind == SlotKind::Output) written.push_back(buf);
     keep->push_back(std::move(buf));
   }
+  const double fault = fault_arg(info, 2);
   auto errors = env_data(info.Env())->errors;
   const auto queued = std::chrono::steady_clock::now();
-  std::function<void()> task = [prog, bases, owners, keep, written, errors, queued] {
-    reporting_errors(*errors, "replay", [&] {
+  std::function<void()> task = [prog, bases, owners, keep, written, errors, queued, fault] {
+    reporting_errors(*errors, "replay", fault, [&] {
       prog->run(bases, owners, [&](const ProgramStep& s, auto start, auto end) { kernel_ran(s.op, s.kernel, s.cost, queued, start, end); });
     });
     for (auto& b : written) b->wrote();
@@ -848,6 +905,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sync", Napi::Function::New<guarded<Sync>>(env, "sync"));
   exports.Set("mark", Napi::Function::New<guarded<Mark>>(env, "mark"));
   exports.Set("launch", Napi::Function::New<guarded<Launch>>(env, "launch"));
+  exports.Set("takeFaults", Napi::Function::New<guarded<TakeFaults>>(env, "takeFaults"));
   exports.Set("hasKernel", Napi::Function::New<guarded<HasKernel>>(env, "hasKernel"));
   exports.Set("program", Napi::Function::New<guarded<MakeProgram>>(env, "program"));
   exports.Set("freeProgram", Napi::Function::New<guarded<FreeProgram>>(env, "freeProgram"));

@@ -22,7 +22,10 @@ export * as onnx from './onnx/index.js';
 
 import { BACKEND_KINDS, backend } from './backends/index.js';
 
-/** Waits until every device has finished the work queued so far (and rejects with any device error). */
+/**
+ * Waits until every device has finished the work queued so far, and rejects with any device error.
+ * An index out of range is not one: it rejects the reads of the values it spoiled (src/faults.ts).
+ */
 export async function sync(): Promise<void> {
   for (const k of BACKEND_KINDS) {
     const b = backend(k);

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BufferHandle, Backend } from './backends/backend.js';
 import { fail } from './errors.js';
+import type { Fault } from './faults.js';
 
 /**
  * Storage: one device buffer shared by a tensor and all its views. Each live Tensor holds one
@@ -10,6 +11,8 @@ export class Storage {
   private refs = 0;
   /** False for Kiln's own cached constants (see internal()): kiln.memory() reports the user's tensors. */
   private readonly counted = counting;
+  /** The data faults of the values in the buffer (faults.ts), set as work that writes it is enqueued. */
+  faults: Fault[] | undefined;
   constructor(
     readonly backend: Backend,
     readonly deviceId: string,

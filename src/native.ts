@@ -110,7 +110,10 @@ export interface NativeAddon {
   sync(): Promise<void>;
   /** Resolves with the monotonic time (ms) read on the queue's worker when the queue reaches this point. */
   mark(): Promise<number>;
-  launch(op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
+  /** `faultId` tags the launch: an index out of range it finds is reported by takeFaults(), not the next sync point. */
+  launch(op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>, faultId?: number): void;
+  /** The tagged launches that failed since the last call, and the last tagged launch that has run. */
+  takeFaults(): { reached: number; failed: [id: number, code: string, message: string][] };
   hasKernel(op: string): boolean;
   /**
    * A recorded launch sequence (native/program.h). slots: [kind, bytes, arenaOffset] per slot, kind
@@ -119,8 +122,8 @@ export interface NativeAddon {
   program(slots: Float64Array, handles: (NativeHandle | null)[], steps: ProgramStep[]): NativeProgram;
   /** Releases the program (queued replays keep what they need). */
   freeProgram(p: NativeProgram): void;
-  /** One run of the program: this run's buffer for every input and output slot. */
-  replay(p: NativeProgram, handles: (NativeHandle | null)[]): void;
+  /** One run of the program: this run's buffer for every input and output slot; `faultId` as for launch(). */
+  replay(p: NativeProgram, handles: (NativeHandle | null)[], faultId?: number): void;
   info(): NativeInfo;
   /** Live buffers; the cap (0: none); the bytes the host can still give (-1: unknown; native/buffer.h). */
   memory(): { bytes: number; buffers: number; queued: number; cap: number; available: number };

@@ -4,6 +4,7 @@ import { itemSize, storageArray, type DataArray, type DType } from './dtype.js';
 import { describeValue, intListArg } from './args.js';
 import { fail } from './errors.js';
 import { tryNative } from './native.js';
+import { checkFaults } from './faults.js';
 import { Storage, track, untrack } from './lifetime.js';
 import { contiguousStrides, fmtShape, isContiguous, normalizeAxis, numel, type Shape } from './shape.js';
 
@@ -259,7 +260,8 @@ export class Tensor {
   /**
    * The values in row-major order. float16/bfloat16 widen to Float32Array, bool is 0/1 in a
    * Uint8Array, int64 is a BigInt64Array. Resolves when the device has finished the work before it,
-   * and rejects with the KilnError of any device failure since the last sync point.
+   * and rejects with the KilnError of any device failure since the last sync point, or of an index out
+   * of range found in computing these values (a data fault, src/faults.ts).
    */
   async data(): Promise<DataArray> {
     this.storageFor('data');
@@ -268,16 +270,24 @@ export class Tensor {
     const src = half ? tensorOps.cast(this, 'float32') : this.contiguous();
     try {
       const out = readTarget(src);
-      if (out.length > 0) {
-        const s = src.storageFor('data');
-        await s.backend.read(s.buffer, out, src.offset * itemSize(src.dtype));
-      } else {
-        await src.backendFor('data').sync(0);
-      }
+      await src.readInto(out, 'data');
       return out;
     } finally {
       src.dispose();
     }
+  }
+
+  /**
+   * @internal The one read-back of elements (a sync point of the device): this contiguous tensor's
+   * elements as raw bytes into `out`; rejects with a device failure or with the data faults of these
+   * values (src/faults.ts).
+   */
+  async readInto(out: ArrayBufferView, op: string): Promise<void> {
+    const s = this.storageFor(op);
+    const faults = s.faults; // the lineage as of this read: later writes do not concern it
+    if (out.byteLength > 0) await s.backend.read(s.buffer, out, this.offset * itemSize(this.dtype));
+    else await s.backend.sync(s.buffer.device);
+    await checkFaults(faults);
   }
 
   /** Nested JS arrays (numbers; booleans for bool). int64 values beyond 2^53 throw E_ARGUMENT: use data(). */

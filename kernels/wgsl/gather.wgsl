@@ -3,7 +3,7 @@
 //   idx(v) = v < 0 ? v + d_axis : v.
 // One invocation per output element. Elements move as raw bits of their dtype (any dtype). An
 // index out of range writes nothing; it sets status[0] and records the index in status[1..2], and
-// the host turns that into E_INDEX at the next sync point.
+// the host turns that into E_INDEX at the next sync point: this launch's data fault (src/faults.ts).
 //   meta header: [0] n, [1] Y rank, [2] Y shape at, [3] Y at (offset, strides), [4] Data at (offset,
 //   strides per Y dim: 0 for index dims), [5] Indices at (offset, strides per Y dim: 0 elsewhere),
 //   [6] Data stride along axis, [7] d_axis, [8] 1: check the indices only (Y is empty: one invocation

@@ -1,6 +1,7 @@
 import type { DType } from '../dtype.js';
 import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
+import type { Fault } from '../faults.js';
 
 export type BackendKind = 'cpu' | 'cuda' | 'webgpu';
 export const BACKEND_KINDS: readonly BackendKind[] = ['cpu', 'cuda', 'webgpu'];
@@ -71,7 +72,8 @@ export interface DeviceTimer {
 /**
  * THE backend contract. Every call except `read` and `sync` only enqueues work on the device's
  * ordered queue and returns at once; `read` and `sync` are the sync points, and they reject with
- * the KilnError of any failure that happened on the device since the previous sync point.
+ * the KilnError of any failure that happened on the device since the previous sync point (except a
+ * data fault, which `run` settles instead).
  */
 export interface Backend {
   readonly kind: BackendKind;
@@ -89,8 +91,13 @@ export interface Backend {
    * waits. A rejected `bytes` becomes the error of the device's next sync point.
    */
   writeLater?(buf: BufferHandle, nbytes: number, bytes: Promise<Uint8Array>): void;
-  /** Enqueue an op from kernels/OPS.md. Throws synchronously on what it can check at once. */
-  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void;
+  /**
+   * Enqueue an op from kernels/OPS.md. Throws synchronously on what it can check at once. `fault`
+   * (ops that check the values they read, faults.ts) is settled by the device's next sync point: failed
+   * with the error the op found, else passed. A backend that cannot tell which launch found an error
+   * passes it at once and rejects its next sync point instead.
+   */
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs, fault?: Fault): void;
   supports(op: string, dtypes: DType[]): boolean;
   sync(device: number): Promise<void>;
   /** (optional) device-side timing for benchmarks */

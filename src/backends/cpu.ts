@@ -1,6 +1,7 @@
 import { parseBytes } from '../args.js';
 import { dtypeCode, type DType } from '../dtype.js';
-import { asKilnError, fail } from '../errors.js';
+import { asKilnError, fail, KilnError, type KilnErrorCode } from '../errors.js';
+import type { Fault } from '../faults.js';
 import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
 import { activeRecorder } from './cpu-recorder.js';
@@ -42,12 +43,46 @@ export function packViews(inputs: readonly TensorView[], outputs: readonly Tenso
   return { buffers, desc: d, length: at };
 }
 
+/**
+ * The CPU's data faults not yet settled, by the id their launch carries (native/addon.cc ErrorSlot).
+ * Ids grow in launch order and the queue runs launches in that order, so every fault up to the last
+ * tagged launch that has run, and not reported failed, passed.
+ */
+class FaultLedger {
+  #pending = new Map<number, Fault>();
+  #next = 1;
+
+  /** Runs `launch` with the id it reports `fault` under (undefined: no fault). */
+  tagged(fault: Fault | undefined, launch: (id: number | undefined) => void): void {
+    if (!fault) return launch(undefined);
+    const id = this.#next++;
+    launch(id); // a launch that throws queued nothing, and its fault is never settled nor read
+    this.#pending.set(id, fault);
+  }
+
+  settle(): void {
+    if (this.#pending.size === 0) return;
+    const { reached, failed } = native().takeFaults();
+    for (const [id, code, message] of failed) {
+      this.#pending.get(id)?.fail(new KilnError(code as KilnErrorCode, message));
+      this.#pending.delete(id);
+    }
+    for (const [id, f] of this.#pending) {
+      if (id > reached) break;
+      f.pass();
+      this.#pending.delete(id);
+    }
+  }
+}
+
 /** The CPU backend: a thin adapter over the native addon's queue and kernel table. */
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   #devices: DeviceInfo[] | undefined;
   /** Whether KILN_CPU_MEMORY_CAP was applied (at the first allocation). */
   #capped = false;
+  /** @internal Data faults of launches and replays (onnx/replay.ts tags its replays here). */
+  readonly faults = new FaultLedger();
 
   /** Asked on every allocation, so computed once (the addon's info() walks the kernel table). */
   devices(): DeviceInfo[] {
@@ -94,9 +129,13 @@ export class CpuBackend implements Backend {
     activeRecorder()?.write(buf, byteOffset, src);
   }
 
-  read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
+  async read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
     activeRecorder()?.read();
-    return native().read((buf as CpuBuffer).handle, byteOffset, dst);
+    try {
+      await native().read((buf as CpuBuffer).handle, byteOffset, dst);
+    } finally {
+      this.faults.settle();
+    }
   }
 
   writeLater(buf: BufferHandle, nbytes: number, bytes: Promise<Uint8Array>): void {
@@ -110,9 +149,9 @@ export class CpuBackend implements Backend {
       });
   }
 
-  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs, fault?: Fault): void {
     const { buffers, desc, length } = packViews(inputs, outputs);
-    native().launch(op, buffers, desc, attrs);
+    this.faults.tagged(fault, (id) => native().launch(op, buffers, desc, attrs, id));
     activeRecorder()?.launch(op, inputs, outputs, desc, length, attrs);
   }
 
@@ -120,8 +159,12 @@ export class CpuBackend implements Backend {
     return tryNative()?.hasKernel(op) ?? false;
   }
 
-  sync(_device: number): Promise<void> {
-    return native().sync();
+  async sync(_device: number): Promise<void> {
+    try {
+      await native().sync();
+    } finally {
+      this.faults.settle();
+    }
   }
 
   /** Time between two points of the queue, read by the queue's own worker: the CPU's device timer. */

@@ -14,8 +14,7 @@ export async function readBytes(t: Tensor, op: string): Promise<Uint8Array> {
   const src = t.isContiguous ? t : t.contiguous();
   try {
     const out = hostBytes(src.size * itemSize(src.dtype));
-    const s = src.storageFor(op);
-    if (out.length) await s.backend.read(s.buffer, out, src.offset * itemSize(src.dtype));
+    await src.readInto(out, op);
     return out;
   } finally {
     if (src !== t) src.dispose();

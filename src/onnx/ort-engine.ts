@@ -78,8 +78,7 @@ async function storageBytes(t: Tensor): Promise<StorageArray> {
   const c = t.contiguous();
   try {
     const out = storageArray(c.dtype, c.size);
-    const s = c.storageFor('ort');
-    if (out.length) await s.backend.read(s.buffer, out, c.offset * out.BYTES_PER_ELEMENT);
+    await c.readInto(out, 'ort');
     return out;
   } finally {
     c.dispose();

@@ -14,11 +14,13 @@
 import type { BufferHandle } from '../backends/backend.js';
 import { resolveDevice } from '../backends/backend.js';
 import type { CpuRecorder, RecordedStep } from '../backends/cpu-recorder.js';
-import { handleOf } from '../backends/cpu.js';
+import { handleOf, type CpuBackend } from '../backends/cpu.js';
 import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
+import { DATA_CHECKED_OPS, Fault } from '../faults.js';
 import { Storage } from '../lifetime.js';
 import { native, type NativeHandle, type NativeProgram, type ProgramStep } from '../native.js';
+import { flowFaults } from '../ops/run.js';
 import { Tensor } from '../tensor.js';
 
 const enum Slot {
@@ -85,6 +87,8 @@ export class Replay {
     private readonly outputs: OutputView[],
     /** Kernels per replay, for tests and stats. */
     readonly kernels: number,
+    /** Whether a step checks values it reads (faults.ts): each replay then carries one fault for all of them. */
+    private readonly checks: boolean,
   ) {
     this.#program = program;
   }
@@ -135,7 +139,8 @@ export class Replay {
     const outputs = Object.entries(result).map(([name, t]) => ({
       name, slot: slotOf.get(bufferOf(t))!, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset,
     }));
-    return new Replay(device, program, slots.map(({ kind, input, bytes }) => ({ kind, input, bytes })), outputs, steps.filter((s) => 'op' in s).length);
+    return new Replay(device, program, slots.map(({ kind, input, bytes }) => ({ kind, input, bytes })), outputs, steps.filter((s) => 'op' in s).length,
+      steps.some((s) => 'op' in s && DATA_CHECKED_OPS.has(s.op)));
   }
 
   /** One run: new output tensors (the caller's), computed from `feeds` (same signature as recorded). */
@@ -153,12 +158,14 @@ export class Replay {
     });
     const result: Record<string, Tensor> = {};
     for (const o of this.outputs) result[o.name] = new Tensor(storages.get(o.slot)!, o.dtype, o.shape, o.strides, o.offset);
+    const fault = this.checks ? new Fault(() => backend.sync(index)) : undefined;
     try {
-      native().replay(program, handles);
+      (backend as CpuBackend).faults.tagged(fault, (faultId) => native().replay(program, handles, faultId));
     } catch (e) {
       for (const t of Object.values(result)) t.dispose();
       throw e;
     }
+    flowFaults([...feeds.values()], Object.values(result), fault);
     return result;
   }
 

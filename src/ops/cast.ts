@@ -3,7 +3,7 @@ import { copyBetweenCpuAndCuda } from '../backends/cuda.js';
 import { checkDType, itemSize, type DType } from '../dtype.js';
 import { KilnError, asKilnError, fail } from '../errors.js';
 import { Tensor, checkTensor, tensorOps } from '../tensor.js';
-import { empty, run1 } from './run.js';
+import { empty, flowFaults, run1 } from './run.js';
 
 /**
  * Converts to `dtype` (always a new contiguous tensor). Float to integer truncates toward zero and
@@ -58,6 +58,7 @@ function copyWith(x: Tensor, device: string, copy: (src: TensorView, out: Tensor
   const out = empty(x.shape, x.dtype, device, 'to');
   try {
     copy(src.view('to'), out.view('to'));
+    flowFaults([src], [out]);
   } catch (e) {
     out.dispose();
     throw e;

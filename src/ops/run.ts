@@ -2,6 +2,7 @@ import type { Attrs, BufferHandle } from '../backends/backend.js';
 import { resolveDevice } from '../backends/backend.js';
 import { isBool, isFloat, itemSize, type DType } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
+import { DATA_CHECKED_OPS, Fault, inherit } from '../faults.js';
 import { Storage } from '../lifetime.js';
 import { contiguousStrides, fmtShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -42,11 +43,27 @@ export function commonDevice(op: string, inputs: readonly Tensor[]): string {
   return device;
 }
 
-/** Enqueues `op` writing into existing output tensors (views allowed). */
+/**
+ * Enqueues `op` writing into existing output tensors (views allowed). The outputs take on the data
+ * faults of the inputs, and the op's own when it checks values on the device (faults.ts).
+ */
 export function runInto(op: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: Attrs = {}): void {
   const all = [...inputs, ...outputs];
   commonDevice(op, all);
-  all[0].backendFor(op).run(op, inputs.map((t) => t.view(op)), outputs.map((t) => t.view(op)), attrs);
+  const storage = all[0].storageFor(op), backend = storage.backend, device = storage.buffer.device;
+  const fault = DATA_CHECKED_OPS.has(op) ? new Fault(() => backend.sync(device)) : undefined;
+  backend.run(op, inputs.map((t) => t.view(op)), outputs.map((t) => t.view(op)), attrs, fault);
+  flowFaults(inputs, outputs, fault);
+}
+
+/** Gives `outputs` the data faults of `inputs` (and their own, and `own`): see faults.ts. */
+export function flowFaults(inputs: readonly Tensor[], outputs: readonly Tensor[], own?: Fault): void {
+  if (!own && inputs.every((t) => !t.storageFor('faults').faults)) return; // the common case: nothing to flow
+  const from = inputs.map((t) => t.storageFor('faults').faults);
+  for (const o of outputs) {
+    const s = o.storageFor('faults');
+    s.faults = inherit([...from, s.faults], own);
+  }
 }
 
 /** Allocates outputs of the given shapes and dtypes on the inputs' device (or `device`) and enqueues `op`. */

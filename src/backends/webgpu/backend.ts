@@ -4,6 +4,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { itemSize, type DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
+import type { Fault } from '../../faults.js';
 import { checkLaunchView, type Attrs, type Backend, type BufferHandle, type DeviceInfo, type DeviceTimer, type TensorView } from '../backend.js';
 import type { Dispatcher, GpuBuffer } from './call.js';
 import { unsupported } from './call.js';
@@ -129,12 +130,12 @@ export class WebGpuBackend implements Backend {
     this.#dev(buf.device, 'to').writeLater((buf as GpuBuffer).gpu, nbytes, bytes);
   }
 
-  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs): void {
+  run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs, fault?: Fault): void {
     const device = (outputs[0] ?? inputs[0])?.buffer.device ?? 0;
     const dev = this.#dev(device, op);
     for (const v of inputs) checkLaunchView(v, itemSize(v.dtype));
     for (const v of outputs) checkLaunchView(v, itemSize(v.dtype));
-    const call = { dev, op, inputs, outputs, attrs };
+    const call = { dev, op, inputs, outputs, attrs, fault };
     const f = OPS[op];
     if (!f) unsupported(call, 'no such op on webgpu');
     f(call);

@@ -2,6 +2,7 @@
 import type { DType } from '../../dtype.js';
 import { describeValue } from '../../args.js';
 import { fail } from '../../errors.js';
+import type { Fault } from '../../faults.js';
 import { numel } from '../../shape.js';
 import type { Attrs, BufferHandle, TensorView } from '../backend.js';
 import type { GpuDevice } from './device.js';
@@ -16,6 +17,8 @@ export interface Call {
   inputs: TensorView[];
   outputs: TensorView[];
   attrs: Attrs;
+  /** Settled by the op's check at the next sync point (ops that check values they read: faults.ts). */
+  fault?: Fault;
 }
 
 export type Dispatcher = (c: Call) => void;

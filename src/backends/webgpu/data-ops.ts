@@ -1,5 +1,5 @@
 // Dispatch of Gather (gather.wgsl), Pad (pad.wgsl), Im2Col (im2col.wgsl) and the Philox random ops (random.wgsl).
-import { fail } from '../../errors.js';
+import { fail, KilnError } from '../../errors.js';
 import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
 import { convert, floatStoreFn, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
@@ -35,7 +35,7 @@ const gather: Dispatcher = (c) => {
     // Nothing to copy (a dim of Data besides the axis is 0), but the indices are still checked,
     // as the CPU checks them: one invocation per index, copying nothing ([8] = 1).
     n = numel(idx.shape);
-    if (n === 0) return;
+    if (n === 0) return c.fault?.pass();
     const zeros = idx.shape.map(() => 0);
     m.set(1, q).set(8, 1);
     m.set(2, m.push(...idx.shape));
@@ -61,18 +61,25 @@ const gather: Dispatcher = (c) => {
   dev.encoder().copyBufferToBuffer(status, 0, readback, 0, 16);
   dev.retire(status);
   const dim = x.shape[axis];
+  const { fault } = c;
   dev.addCheck(async () => {
+    let found: string | undefined;
     try {
       await readback.mapAsync(MapMode.READ);
       const w = new Uint32Array(readback.getMappedRange().slice(0));
       readback.unmap();
-      if (!w[0]) return undefined;
-      const bad = BigInt.asIntN(64, (BigInt(w[2]) << 32n) | BigInt(w[1]));
-      const shown = bad < 0n ? bad - BigInt(dim) : bad; // negative indices were shifted by dim
-      return { code: 'E_INDEX' as const, message: `Gather: index ${shown} is out of range for axis ${axis} of size ${dim}` };
+      if (w[0]) {
+        const bad = BigInt.asIntN(64, (BigInt(w[2]) << 32n) | BigInt(w[1]));
+        const shown = bad < 0n ? bad - BigInt(dim) : bad; // negative indices were shifted by dim
+        found = `Gather: index ${shown} is out of range for axis ${axis} of size ${dim}`;
+      }
     } finally {
       readback.destroy();
     }
+    if (!fault) return found === undefined ? undefined : { code: 'E_INDEX' as const, message: found };
+    if (found === undefined) fault.pass();
+    else fault.fail(new KilnError('E_INDEX', found));
+    return undefined;
   });
 };
 

@@ -1,0 +1,102 @@
+// Data faults (src/faults.ts): an index out of range that a Gather finds on the device belongs to the
+// tensors it wrote and to everything computed from them. Reading any of those rejects with E_INDEX,
+// every time; kiln.sync() and reads of anything else resolve, so in a service one request's bad index
+// never rejects another request. On CUDA the device's one error word cannot say which launch failed,
+// so there the error still rejects the device's next sync point (and the read of the result).
+import { describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
+import { availableDevices, forEachBackend } from './helpers/backends.js';
+import { expectRejection } from './helpers/compare.js';
+
+const int32 = (values: number[], device: string) => kiln.tensor(values, { dtype: 'int32', device });
+const idle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+forEachBackend('data faults', (device) => {
+  const attributed = !device.startsWith('cuda');
+
+  it.skipIf(!attributed)('an index out of range rejects the reads of what the gather wrote and of what was computed from it, and nothing else', async () => {
+    const x = kiln.arange(0, 4, 1, { device });
+    const bad = kiln.gather(x, int32([1, 9], device));
+    const derived = bad.mul(2).sum();
+    const view = bad.reshape([2, 1]).slice(0, 1, 2);
+    const joined = kiln.concat([x, bad]); // the faulted values fill part of the output
+    const moved = derived.to(device === 'cpu' ? (availableDevices().find((d) => d !== 'cpu') ?? 'cpu') : 'cpu');
+    const good = kiln.gather(x, int32([3, -4], device));
+    const other = x.add(1);
+    await kiln.sync(); // the error is not the device's: a device-wide sync point resolves
+    expect(await other.toArray()).toEqual([1, 2, 3, 4]);
+    expect(await good.toArray()).toEqual([3, 0]);
+    for (const t of [bad, derived, view, joined, moved, bad]) await expectRejection(t.data(), 'E_INDEX', 'Gather', 'index 9', 'size 4');
+    expect(await kiln.concat([x, good]).toArray(), 'the device keeps working').toEqual([0, 1, 2, 3, 3, 0]);
+  });
+
+  it.skipIf(!attributed)('each of several bad gathers before one sync point rejects with its own index', async () => {
+    const x = kiln.arange(0, 5, 1, { device });
+    const a = kiln.gather(x, int32([7], device)), b = kiln.gather(x, int32([-8], device)), c = kiln.gather(x, int32([4], device));
+    const ab = kiln.add(a, b);
+    await expectRejection(b.data(), 'E_INDEX', 'index -8');
+    await expectRejection(a.data(), 'E_INDEX', 'index 7');
+    await expectRejection(ab.data(), 'E_INDEX', 'index 7'); // the first fault of its lineage, in enqueue order
+    expect(await c.toArray()).toEqual([4]);
+  });
+
+  it.skipIf(!attributed)('a read made once the device is idle rejects (settled without the queue thread); other reads resolve', async () => {
+    const x = kiln.ones([4], { device }), other = kiln.ones([2], { device });
+    const y = kiln.gather(x, int32([9], device));
+    await idle(); // the gather has long run
+    expect(await other.toArray()).toEqual([1, 1]);
+    await expectRejection(y.data(), 'E_INDEX', 'index 9');
+    await expectRejection(y.add(1).data(), 'E_INDEX', 'index 9');
+  });
+
+  it('an empty gather still checks its indices; a good gather after a bad one reads normally', async () => {
+    const x = kiln.zeros([4, 0], { device });
+    const y = kiln.gather(x, int32([0, 5], device));
+    expect(y.shape).toEqual([2, 0]);
+    await expectRejection(y.data(), 'E_INDEX', 'index 5');
+    expect(await kiln.gather(kiln.arange(0, 3, 1, { device }), int32([2, 0], device)).toArray()).toEqual([2, 0]);
+    await kiln.sync();
+  });
+
+  describe('ONNX sessions', () => {
+    // y = Gather(table, idx) * 2, reshaped to `shape` (a feed, read on the host): a bad shape fails
+    // the run after its Gather is queued.
+    const table = Array.from({ length: 6 }, (_, i) => i + 0.5);
+    const model = (reshape: boolean) => {
+      const g = new GraphBuilder('lookup');
+      g.input('idx', 'int64', ['N']);
+      let y = g.node('Mul', [g.node('Gather', [g.constant('table', hostTensor('float32', [6], table)), 'idx'], { axis: 0 }), g.floats([], [2])]);
+      if (reshape) {
+        g.input('shape', 'int64', [2]);
+        y = g.node('Reshape', [y, 'shape']);
+      }
+      g.output(y, 'float32');
+      return g.toBytes();
+    };
+    const ids = (values: number[]) => kiln.tensor(values, { dtype: 'int64', device });
+    const only = (r: Record<string, kiln.Tensor>) => Object.values(r)[0];
+
+    it.skipIf(!attributed)("one request's bad index rejects only its own outputs, whether the run replays or not", async () => {
+      const s = await kiln.onnx.load(model(false), { device });
+      for (let round = 0; round < 3; ++round) { // on the cpu, later runs of one signature replay a program
+        const [bad, good] = await Promise.all([s.run({ idx: ids([1, 6]) }), s.run({ idx: ids([5, 0]) })]);
+        expect(await only(good).toArray()).toEqual([11, 1]);
+        await expectRejection(only(bad).data(), 'E_INDEX', 'index 6');
+        await kiln.sync();
+        expect(await only(await s.run({ idx: ids([2, -1]) })).toArray()).toEqual([5, 11]);
+      }
+      s.dispose();
+    });
+
+    it('a run that fails after queueing a bad gather leaves no error behind for the next run', async () => {
+      const s = await kiln.onnx.load(model(true), { device });
+      const shape = (a: number, b: number) => kiln.tensor([a, b], { dtype: 'int64', device: 'cpu' }).to(device);
+      await expectRejection(s.run({ idx: ids([1, 6]), shape: shape(3, 5) }), 'E_SHAPE');
+      if (!attributed) await expect(kiln.sync()).rejects.toMatchObject({ code: 'E_INDEX' }); // cuda: the device's next sync point
+      const out = await s.run({ idx: ids([0, 1, 2, 3]), shape: shape(2, 2) });
+      expect(await only(out).toArray()).toEqual([[1, 3], [5, 7]]);
+      s.dispose();
+    });
+  });
+});
