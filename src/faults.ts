@@ -5,9 +5,9 @@
 // index never rejects another request's read, and a request that fails for another reason leaves
 // nothing behind for the next one.
 //
-// The backend that ran the op settles its fault by its next sync point (Backend.run). One that cannot
-// tell which launch failed passes the fault at once and reports the error device-wide instead (CUDA,
-// today), which is the older rule: never silent, but not tied to the request.
+// The backend that ran the op settles its fault by its next sync point (Backend.run): the CPU and
+// CUDA tag the launch with an id and report what it found under that id; WebGPU's Gather check
+// settles its fault itself.
 import { KilnError } from './errors.js';
 
 /** Ops whose kernels check values they read (indices) and report what they find as a Fault. */
@@ -33,6 +33,48 @@ export class Fault {
     if (this.#state === 'pending') await this.settle();
     if (this.#state === 'pending') return new KilnError('E_NATIVE', 'a data check was not settled by its device\'s sync point');
     return this.#state === 'passed' ? undefined : this.#state;
+  }
+}
+
+/**
+ * A native backend's faults not yet settled, by the id their launch carries; ids grow in launch
+ * order, and the device runs launches in that order.
+ */
+export class FaultLedger {
+  #pending = new Map<number, Fault>();
+
+  #last = 0;
+
+  track(id: number, fault: Fault): void {
+    this.#pending.set(id, fault);
+    this.#last = Math.max(this.#last, id);
+  }
+  get empty(): boolean {
+    return this.#pending.size === 0;
+  }
+  /** The largest id tracked so far (0: none). */
+  get last(): number {
+    return this.#last;
+  }
+  /** The pending ids up to `id`, in launch order. */
+  idsUpTo(id: number): number[] {
+    const ids: number[] = [];
+    for (const k of this.#pending.keys()) {
+      if (k > id) break;
+      ids.push(k);
+    }
+    return ids;
+  }
+  fail(id: number, error: KilnError): void {
+    this.#pending.get(id)?.fail(error);
+    this.#pending.delete(id);
+  }
+  /** Every pending fault up to `id` not failed by now passed: its launch has run. */
+  passUpTo(id: number): void {
+    for (const k of this.idsUpTo(id)) {
+      this.#pending.get(k)!.pass();
+      this.#pending.delete(k);
+    }
   }
 }
 

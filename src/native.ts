@@ -66,7 +66,10 @@ export interface NativeCuda {
   timerStart(device: number): NativeHandle;
   /** Elapsed milliseconds since timerStart, once the device has reached this point. */
   timerStop(start: NativeHandle): Promise<number | undefined>;
-  launch(device: number, op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>): void;
+  /** `tagged`: the launch reports an index out of range under the fault id it returns (see faultFound). */
+  launch(device: number, op: string, buffers: NativeHandle[], desc: Float64Array, attrs: Record<string, unknown>, tagged?: boolean): number | undefined;
+  /** Once the tagged launch `id` has completed: its E_INDEX message, or undefined when it found nothing. */
+  faultFound(device: number, id: number): string | undefined;
   hasKernel(op: string): boolean;
   /**
    * A recorded launch sequence (native/program.h). slots: [kind, bytes, arenaOffset] per slot, kind

@@ -11,11 +11,12 @@ import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { backend } from '../src/backends/index.js';
 import { parseBytes } from '../src/args.js';
+import { packViews } from '../src/backends/cpu.js';
 import { CudaBackend } from '../src/backends/cuda.js';
 import { cublasLtCandidates, loadCublasLt, pythonSitePackages } from '../src/backends/cublas.js';
 import { native } from '../src/native.js';
 import { planBackends } from './helpers/backends.js';
-import { Cases, expectError, expectTensor, tolFor } from './helpers/compare.js';
+import { Cases, expectError, expectRejection, expectTensor, tolFor } from './helpers/compare.js';
 import { randomArray, upload } from './helpers/inputs.js';
 import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
@@ -216,11 +217,37 @@ onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () 
     }
   });
 
-  it('an index out of range, found on the device, rejects the next sync point with E_INDEX; the device stays usable', async () => {
+  it("an index out of range is the data fault of the Gather that found it (its launch's record); the device stays usable", async () => {
     const data = kiln.arange(0, 10).to(dev);
-    const idx = kiln.tensor([1, 12], { dtype: 'int64' }).to(dev);
-    await expect(kiln.gather(data, idx, 0).data()).rejects.toMatchObject({ code: 'E_INDEX' });
-    expect(await kiln.gather(data, kiln.tensor([3], { dtype: 'int64' }).to(dev), 0).toArray()).toEqual([3]);
+    const ids = (v: number[]) => kiln.tensor(v, { dtype: 'int64' }).to(dev);
+    const bad = kiln.gather(data, ids([1, 12]), 0);
+    await kiln.sync();
+    await expectRejection(bad.data(), 'E_INDEX', 'index 12', 'axis 0', 'size 10', dev);
+    expect(await kiln.gather(data, ids([3]), 0).toArray()).toEqual([3]);
+    // Records are shared by ids kFaultSlots (16384) apart (native/cuda/launch.h). Read before the
+    // later launch fails, a pass stays a pass; read after, it can no longer be told apart from a
+    // failure, and says so.
+    const good = ids([3]);
+    const readEarly = kiln.gather(data, good, 0);
+    expect(await readEarly.toArray()).toEqual([3]);
+    for (let i = 0; i < 16383; ++i) kiln.gather(data, good, 0).dispose();
+    const sharing = kiln.gather(data, ids([-11]), 0); // readEarly's record
+    await expectRejection(sharing.data(), 'E_INDEX', 'index -11');
+    const readLate = kiln.gather(data, good, 0);
+    for (let i = 0; i < 16383; ++i) kiln.gather(data, good, 0).dispose();
+    const sharingToo = kiln.gather(data, ids([10]), 0); // readLate's record
+    await expectRejection(readLate.data(), 'E_INDEX', 'may be out of range', '16384 Gathers later');
+    await expectRejection(sharingToo.data(), 'E_INDEX', 'index 10');
+    expect(await readEarly.toArray()).toEqual([3]);
+  });
+
+  it('an untagged Gather launch (the native API alone) reports an index out of range to the next sync point', async () => {
+    const data = kiln.arange(0, 10).to(dev), idx = kiln.tensor([0, 99], { dtype: 'int32' }).to(dev);
+    const y = kiln.zeros([2], { device: dev });
+    const { buffers, desc } = packViews([data.view('test'), idx.view('test')], [y.view('test')]);
+    expect(native().cuda.launch(0, 'Gather', buffers, desc, { axis: 0 })).toBeUndefined();
+    await expectRejection(kiln.sync(), 'E_INDEX', 'out of range', dev);
+    await kiln.sync(); // reported once
   });
 
   it('a buffer exposes its device address and its device stream (the hook NCCL enqueues through)', () => {

@@ -1,6 +1,7 @@
-// What a CUDA kernel launcher sees (nvcc-only header): the device's stream, a few device facts, the
-// word kernels set to report a device-side error (a Gather index out of range), and scratch memory
-// from the device's pool. Each kernels/cuda/*.cu file registers its ops with KILN_CUDA_KERNEL, the
+// What a CUDA kernel launcher sees (nvcc-only header): the device's stream, a few device facts, where
+// kernels report what they find in the values they read (a Gather index out of range: the launch's
+// data-fault record when it has one, else the device's error word), and scratch memory from the
+// device's pool. Each kernels/cuda/*.cu file registers its ops with KILN_CUDA_KERNEL, the
 // way CPU kernels register with KILN_CPU_KERNEL; the argument checks are the CPU table's own (the
 // op semantics are one, so the checks are too).
 #pragma once
@@ -19,12 +20,45 @@ namespace cuda {
 // into a KilnError at the next sync point.
 enum DeviceError : unsigned { kNoDeviceError = 0, kIndexOutOfRange = 1 };
 
+// A data fault's record (src/faults.ts). A Gather launched with a fault id writes the index it found
+// out of range here instead of setting the error word; the host reads the record once the launch has
+// completed (runtime.cu fault_found). Slot id % kFaultSlots, in mapped pinned memory.
+struct FaultSlot {
+  unsigned long long id;  // written last: the id of the last launch that failed in this slot
+  long long index, axis, dim;
+};
+constexpr unsigned kFaultSlots = 1u << 14;
+
 struct Stream {
   cudaStream_t stream;
   int device;
   int cc;        // compute capability, major * 10 + minor (90 = sm_90)
   int sm_count;
   unsigned* error_word;  // device-visible (mapped pinned memory)
+  FaultSlot* fault;      // the launch's slot (device-visible), or nullptr: untagged
+  unsigned long long fault_id;
+};
+
+// How a kernel reports an index out of range: into its launch's fault slot when it has one, else
+// into the device's error word (the next sync point's error). Any thread may report; every one
+// writes a true record.
+struct IndexReport {
+  unsigned* error_word;
+  FaultSlot* slot;
+  unsigned long long id;
+  long long axis, dim;
+  IndexReport(const Stream& s, long long axis, long long dim) : error_word(s.error_word), slot(s.fault), id(s.fault_id), axis(axis), dim(dim) {}
+  __device__ void bad(long long index) const {
+    if (!slot) {
+      atomicCAS(error_word, kNoDeviceError, (unsigned)kIndexOutOfRange);
+      return;
+    }
+    slot->index = index;
+    slot->axis = axis;
+    slot->dim = dim;
+    __threadfence_system();
+    slot->id = id;
+  }
 };
 
 using CudaRun = void (*)(const KernelArgs&, const Stream&);

@@ -110,6 +110,9 @@ class Device {
   cudaMemPool_t pool = nullptr;
   unsigned* error_host = nullptr;  // mapped: kernels write error_dev, the completion thread reads here
   unsigned* error_dev = nullptr;
+  FaultSlot* faults_host = nullptr;  // mapped: kFaultSlots data-fault records (launch.h), read by fault_found
+  FaultSlot* faults_dev = nullptr;
+  std::atomic<unsigned long long> next_fault{1};  // fault ids, process-wide: every JS environment shares the slots
   PinnedCache pinned;
   std::atomic<int64_t> in_use{0}, buffers{0};
   std::atomic<size_t> cap{0};
@@ -134,8 +137,9 @@ class Device {
   // recycles memory passes false and leaves the word for the next one that reports.
   void when_done(std::function<void(cudaError_t, unsigned)> fn, bool reports = true);
   void drain();
-  Stream launch_context() const {
-    return Stream{stream, index, props.major * 10 + props.minor, props.sm_count, error_dev};
+  Stream launch_context(unsigned long long fault_id = 0) const {
+    return Stream{stream, index, props.major * 10 + props.minor, props.sm_count, error_dev,
+                  fault_id ? faults_dev + fault_id % kFaultSlots : nullptr, fault_id};
   }
 
  private:
@@ -183,6 +187,10 @@ Device::Device(int i) : index(i) {
         "cudaHostAlloc(error word)");
   *error_host = kNoDeviceError;
   check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&error_dev), error_host, 0), "cudaHostGetDevicePointer");
+  check(cudaHostAlloc(reinterpret_cast<void**>(&faults_host), kFaultSlots * sizeof(FaultSlot), cudaHostAllocMapped | cudaHostAllocPortable),
+        "cudaHostAlloc(fault records)");
+  std::memset(faults_host, 0, kFaultSlots * sizeof(FaultSlot));
+  check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&faults_dev), faults_host, 0), "cudaHostGetDevicePointer");
   thread_ = std::thread([this] { complete_loop(); });
   thread_.detach();  // devices live for the whole process
 }
@@ -515,8 +523,8 @@ void stage_ready(HostStage& s) {
 void stage_wait(HostStage& s) {
   cudaError_t st = cudaEventSynchronize(s.done);
   if (st == cudaSuccess) {
-    // A kernel before the copy may have reported a device-side error (a Gather index out of range):
-    // its output is not to be trusted, so the copy to the cpu fails like a read() would.
+    // A kernel before the copy may have reported a device-side error (an untagged Gather's index out
+    // of range; a tagged one's goes with the copy as its data fault): the copy fails like a read().
     unsigned dev_err = __atomic_exchange_n(s.dev->error_host, 0u, __ATOMIC_SEQ_CST);
     if (dev_err == kIndexOutOfRange) fail("E_INDEX", device_error_text(dev_err, s.dev->index));
     if (dev_err != 0) fail("E_NATIVE", device_error_text(dev_err, s.dev->index));
@@ -528,18 +536,36 @@ void stage_wait(HostStage& s) {
 
 bool has_kernel(const std::string& op) { return table().count(op) != 0; }
 
-void launch(int i, const std::string& op, const KernelArgs& args) {
+uint64_t launch(int i, const std::string& op, const KernelArgs& args, bool tagged) {
   auto it = table().find(op);
   if (it == table().end()) fail("E_UNSUPPORTED", "the cuda backend has no op '" + op + "'");
   const KernelEntry* cpu = find_cpu_kernel(op);
   if (cpu && cpu->check) cpu->check(op, args);  // one op semantics, one set of argument checks
   Device& d = device(i);
   d.use();
+  const unsigned long long id = tagged ? d.next_fault++ : 0;
   // Nothing to write: the inputs of an empty output are never read, except Gather's indices, which
   // are checked whatever the output holds (as on the CPU).
   for (auto& v : args.out)
-    if (v.numel() == 0 && op != "Gather") return;
-  it->second(args, d.launch_context());
+    if (v.numel() == 0 && op != "Gather") return id;
+  it->second(args, d.launch_context(id));
+  return id;
+}
+
+bool fault_found(int i, uint64_t id, std::string& message) {
+  Device& d = device(i);
+  if (id == 0) return false;
+  FaultSlot& r = d.faults_host[id % kFaultSlots];
+  const unsigned long long last = __atomic_load_n(&r.id, __ATOMIC_ACQUIRE);
+  if (last < id) return false;  // empty, or an earlier launch's record: this one found nothing
+  const std::string where = " (found on cuda:" + std::to_string(i) + ")";
+  if (last == id)
+    message = "Gather: index " + std::to_string(r.index) + " is out of range for axis " + std::to_string(r.axis) + " of size " +
+              std::to_string(r.dim) + where;
+  else  // a later launch failed in this record before it was read: this one may have too
+    message = "Gather: an index may be out of range (a launch " + std::to_string(last - id) +
+              " Gathers later, which shares this one's record, found one before this one was checked)" + where;
+  return true;
 }
 
 void set_memory_cap(int i, size_t bytes) {

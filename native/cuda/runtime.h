@@ -83,7 +83,13 @@ void stage_wait(HostStage& s);
 
 bool has_kernel(const std::string& op);
 // Enqueues `op` on the device's stream. The views' pointers are device pointers.
-void launch(int device, const std::string& op, const KernelArgs& args);
+// `tagged`: the launch reports an index out of range as a data fault (src/faults.ts) under the id it
+// returns (0 when untagged), which fault_found reads once the launch has completed; untagged, it
+// rejects the device's next sync point.
+uint64_t launch(int device, const std::string& op, const KernelArgs& args, bool tagged = false);
+// After the launch `id` has completed: true, with the E_INDEX message, when it found an index out of
+// range (or when a launch kFaultSlots ids later, which shares its record, did: said in the message).
+bool fault_found(int device, uint64_t id, std::string& message);
 
 void set_memory_cap(int device, size_t bytes);  // 0 = none
 // Waits for the device's stream, then returns the pool's cached free blocks to the driver, so

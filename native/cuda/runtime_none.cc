@@ -31,7 +31,8 @@ void* stage_data(HostStage&) { absent(); }
 void stage_ready(HostStage&) { absent(); }
 void stage_wait(HostStage&) { absent(); }
 bool has_kernel(const std::string&) { return false; }
-void launch(int, const std::string&, const KernelArgs&) { absent(); }
+uint64_t launch(int, const std::string&, const KernelArgs&, bool) { absent(); }
+bool fault_found(int, uint64_t, std::string&) { absent(); }
 void set_memory_cap(int, size_t) { absent(); }
 void release_cached(int) { absent(); }
 MemoryStats memory(int) { absent(); }

@@ -94,8 +94,7 @@ export interface Backend {
   /**
    * Enqueue an op from kernels/OPS.md. Throws synchronously on what it can check at once. `fault`
    * (ops that check the values they read, faults.ts) is settled by the device's next sync point: failed
-   * with the error the op found, else passed. A backend that cannot tell which launch found an error
-   * passes it at once and rejects its next sync point instead.
+   * with the error the op found, else passed.
    */
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs, fault?: Fault): void;
   supports(op: string, dtypes: DType[]): boolean;

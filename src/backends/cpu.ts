@@ -1,7 +1,7 @@
 import { parseBytes } from '../args.js';
 import { dtypeCode, type DType } from '../dtype.js';
 import { asKilnError, fail, KilnError, type KilnErrorCode } from '../errors.js';
-import type { Fault } from '../faults.js';
+import { FaultLedger, type Fault } from '../faults.js';
 import { native, nativeError, tryNative, type NativeHandle, type PackedViews } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
 import { activeRecorder } from './cpu-recorder.js';
@@ -44,12 +44,11 @@ export function packViews(inputs: readonly TensorView[], outputs: readonly Tenso
 }
 
 /**
- * The CPU's data faults not yet settled, by the id their launch carries (native/addon.cc ErrorSlot).
- * Ids grow in launch order and the queue runs launches in that order, so every fault up to the last
- * tagged launch that has run, and not reported failed, passed.
+ * The CPU's data faults: JS gives each tagged launch the next id; the native side reports the ids
+ * that found an index out of range and the last tagged launch that has run (addon.cc ErrorSlot).
  */
-class FaultLedger {
-  #pending = new Map<number, Fault>();
+class CpuFaults {
+  readonly #ledger = new FaultLedger();
   #next = 1;
 
   /** Runs `launch` with the id it reports `fault` under (undefined: no fault). */
@@ -57,21 +56,14 @@ class FaultLedger {
     if (!fault) return launch(undefined);
     const id = this.#next++;
     launch(id); // a launch that throws queued nothing, and its fault is never settled nor read
-    this.#pending.set(id, fault);
+    this.#ledger.track(id, fault);
   }
 
   settle(): void {
-    if (this.#pending.size === 0) return;
+    if (this.#ledger.empty) return;
     const { reached, failed } = native().takeFaults();
-    for (const [id, code, message] of failed) {
-      this.#pending.get(id)?.fail(new KilnError(code as KilnErrorCode, message));
-      this.#pending.delete(id);
-    }
-    for (const [id, f] of this.#pending) {
-      if (id > reached) break;
-      f.pass();
-      this.#pending.delete(id);
-    }
+    for (const [id, code, message] of failed) this.#ledger.fail(id, new KilnError(code as KilnErrorCode, message));
+    this.#ledger.passUpTo(reached);
   }
 }
 
@@ -82,7 +74,7 @@ export class CpuBackend implements Backend {
   /** Whether KILN_CPU_MEMORY_CAP was applied (at the first allocation). */
   #capped = false;
   /** @internal Data faults of launches and replays (onnx/replay.ts tags its replays here). */
-  readonly faults = new FaultLedger();
+  readonly faults = new CpuFaults();
 
   /** Asked on every allocation, so computed once (the addon's info() walks the kernel table). */
   devices(): DeviceInfo[] {

@@ -1,7 +1,7 @@
 import { parseBytes } from '../args.js';
 import type { DType } from '../dtype.js';
-import { fail } from '../errors.js';
-import type { Fault } from '../faults.js';
+import { KilnError, fail } from '../errors.js';
+import { FaultLedger, type Fault } from '../faults.js';
 import { native, nativeError, tryNative, type NativeHandle } from '../native.js';
 import type { Attrs, Backend, BufferHandle, DeviceInfo, DeviceTimer, TensorView } from './backend.js';
 import { handleOf, packViews } from './cpu.js';
@@ -86,26 +86,55 @@ export class CudaBackend implements Backend {
     native().cuda.write((buf as CudaBuffer).handle, byteOffset, src);
   }
 
-  read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
-    return native().cuda.read((buf as CudaBuffer).handle, byteOffset, dst);
+  async read(buf: BufferHandle, dst: ArrayBufferView, byteOffset = 0): Promise<void> {
+    const upTo = this.#lastId(buf.device);
+    await native().cuda.read((buf as CudaBuffer).handle, byteOffset, dst);
+    this.#settle(buf.device, upTo);
   }
 
   run(op: string, inputs: TensorView[], outputs: TensorView[], attrs: Attrs, fault?: Fault): void {
     const device = (outputs[0] ?? inputs[0]).buffer.device;
     if (attrs.impl === 'cublas') loadCublasLt();  // E_UNSUPPORTED, naming what was tried, when absent
     const { buffers, desc } = packViews(inputs, outputs);
-    native().cuda.launch(device, op, buffers, desc, attrs);
-    // The device's one error word cannot say which launch found an index out of range: the error
-    // rejects the device's next sync point instead (runtime.cu), as the contract allows.
-    fault?.pass();
+    const id = native().cuda.launch(device, op, buffers, desc, attrs, fault !== undefined);
+    if (fault && id !== undefined) this.#ledger(device).track(id, fault);
+  }
+
+  /** Per device: the data faults of its tagged launches (ids from the device, process-wide). */
+  #faults = new Map<number, FaultLedger>();
+  #ledger(device: number): FaultLedger {
+    let l = this.#faults.get(device);
+    if (!l) this.#faults.set(device, (l = new FaultLedger()));
+    return l;
+  }
+
+  /**
+   * After a sync point of `device` resolved: every launch this environment tagged before it (ids up
+   * to `upTo`) has completed, so its record says whether it failed.
+   */
+  #settle(device: number, upTo: number): void {
+    const ledger = this.#faults.get(device);
+    if (!ledger || ledger.empty) return;
+    for (const id of ledger.idsUpTo(upTo)) {
+      const found = native().cuda.faultFound(device, id);
+      if (found !== undefined) ledger.fail(id, new KilnError('E_INDEX', found));
+    }
+    ledger.passUpTo(upTo);
+  }
+
+  /** The last fault id this environment got from `device` (faults up to it settle at the next sync point). */
+  #lastId(device: number): number {
+    return this.#faults.get(device)?.last ?? 0;
   }
 
   supports(op: string, _dtypes: DType[]): boolean {
     return tryNative()?.cuda.hasKernel(op) ?? false;
   }
 
-  sync(device: number): Promise<void> {
-    return native().cuda.sync(device);
+  async sync(device: number): Promise<void> {
+    const upTo = this.#lastId(device);
+    await native().cuda.sync(device);
+    this.#settle(device, upTo);
   }
 
   /** CUDA events on the device's stream. */
