@@ -13,8 +13,26 @@ import { KilnError } from './errors.js';
 /** Ops whose kernels check values they read (indices) and report what they find as a Fault. */
 export const DATA_CHECKED_OPS: ReadonlySet<string> = new Set(['Gather']);
 
+let currentLabel: (() => string) | undefined;
+
+/**
+ * Runs `fn` with `label` naming the faults of the ops it enqueues before it returns (the ONNX node
+ * being run): their errors read "<label>: Gather: index ...". An async `fn`'s ops after its first
+ * await are not named (another node may be running by then).
+ */
+export function labelFaults<T>(label: () => string, fn: () => T): T {
+  const outer = currentLabel;
+  currentLabel = label;
+  try {
+    return fn();
+  } finally {
+    currentLabel = outer;
+  }
+}
+
 export class Fault {
   #state: 'pending' | 'passed' | KilnError = 'pending';
+  readonly #label = currentLabel;
   /** `settle` runs the sync point of the device the op ran on, which settles this fault. */
   constructor(private readonly settle: () => Promise<void>) {}
 
@@ -22,7 +40,7 @@ export class Fault {
     if (this.#state === 'pending') this.#state = 'passed';
   }
   fail(error: KilnError): void {
-    if (this.#state === 'pending') this.#state = error;
+    if (this.#state === 'pending') this.#state = this.#label ? new KilnError(error.code, `${this.#label()}: ${error.message}`) : error;
   }
   get passed(): boolean {
     return this.#state === 'passed';

@@ -170,6 +170,39 @@ describe('onnx loader', () => {
     await rejects(s.run({ x: kiln.zeros([2, 3]) }), 'E_DISPOSED');
   });
 
+  it('models that break the ONNX spec in ways onnxruntime refuses are refused too, naming what is wrong (found by the onnxruntime comparison fuzz)', async () => {
+    // one node on a float32 [1, 4, 2, 2] input x, run with ones
+    const one = (op: string, attrs: Record<string, unknown> = {}, inputs: string[] = ['x'], o: { opset?: number; irVersion?: number; out?: kiln.DType } = {}) => {
+      const g = new GraphBuilder(op);
+      g.input('x', 'float32', [1, 4, 2, 2]);
+      g.output(g.node(op, inputs.map((i) => (i === 'two' ? g.floats([], [2]) : i)), attrs as never, { name: 'n' }), o.out ?? 'float32');
+      return g.toBytes({ opset: o.opset, irVersion: o.irVersion });
+    };
+    const run = async (bytes: Uint8Array) => {
+      const s = await kiln.onnx.load(bytes);
+      try {
+        return await s.run({ x: kiln.ones([1, 4, 2, 2]) });
+      } finally {
+        await s.dispose();
+      }
+    };
+    const cases: [Uint8Array, kiln.KilnErrorCode, RegExp][] = [
+      [one('ReduceSum', { keepdims: 7 }), 'E_ARGUMENT', /'keepdims' must be 0 or 1, got 7/],
+      [one('Mod', {}, ['x', 'two']), 'E_ARGUMENT', /fmod must be 1 for floating-point inputs/],
+      [one('DepthToSpace', { blocksize: 2, mode: 'XYZ' }), 'E_ARGUMENT', /mode 'XYZ' must be 'DCR' or 'CRD'/],
+      [one('DepthToSpace', { blocksize: 3 }), 'E_SHAPE', /blocksize 3 does not divide/],
+      [one('Max', {}, ['', 'x']), 'E_ARGUMENT', /input 0 is empty: every input of Max is required/],
+      [one('MaxPool', { kernel_shape: [3, 3] }), 'E_ARGUMENT', /the window \(kernel 3, dilation 1\) does not fit spatial dim 0 of size 2/],
+      [one('Relu', {}, ['x'], { out: 'int32' }), 'E_DTYPE', /graph output '.*' is declared int32, but its nodes compute float32/],
+      [one('Relu', {}, ['x'], { irVersion: 99 }), 'E_UNSUPPORTED', /IR version 99 is outside 3 to 13/],
+    ];
+    for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
+    const g = new GraphBuilder('no outputs');
+    g.input('x', 'float32', [1]);
+    g.node('Relu', ['x']);
+    await rejects(kiln.onnx.load(g.toBytes()), 'E_ARGUMENT', /the graph has no outputs/);
+  });
+
   it('an input ONNX types as integers (a shape, axes, sizes) fed as floats is E_DTYPE naming the node and the input', async () => {
     // Fed, not folded at load: the value is only known at run time.
     const reshape = async (dtype: kiln.DType) => {

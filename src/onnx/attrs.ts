@@ -30,6 +30,13 @@ export function attrInt(n: Node, name: string, dflt?: number): number | undefine
   return toNumber(a.i);
 }
 
+/** An int attribute that is a switch (keepdims, transA, ceil_mode, ...): 0 or 1, nothing else. */
+export function attrFlag(n: Node, name: string, dflt: 0 | 1): boolean {
+  const v = attrInt(n, name, dflt);
+  if (v !== 0 && v !== 1) fail('E_ARGUMENT', `${where(n, name)} must be 0 or 1, got ${v}`);
+  return v === 1;
+}
+
 export function attrFloat(n: Node, name: string, dflt: number): number;
 export function attrFloat(n: Node, name: string): number | undefined;
 export function attrFloat(n: Node, name: string, dflt?: number): number | undefined {

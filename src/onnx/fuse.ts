@@ -29,7 +29,7 @@ import * as k from '../ops/index.js';
 import { withTemps } from '../ops/temps.js';
 import type { Tensor } from '../tensor.js';
 import type { BackendKind } from '../backends/backend.js';
-import { attrFloat, attrInt, attrInts, attrString } from './attrs.js';
+import { attrFloat, attrInt, attrInts, attrString, attrFlag } from './attrs.js';
 import type { Graph, Node } from './model.js';
 
 interface FuseContext {
@@ -51,7 +51,7 @@ function tiledPool(pool: Node, q: number[]): boolean {
   const ones = (v: number[] | undefined, want: number) => !v || v.every((x) => x === want);
   const strides = attrInts(pool, 'strides');
   return q.length >= 1 && q.length <= 2 && !!strides && strides.length === q.length && strides.every((s, i) => s === q[i]) &&
-    ones(attrInts(pool, 'pads'), 0) && ones(attrInts(pool, 'dilations'), 1) && attrInt(pool, 'ceil_mode', 0) === 0 &&
+    ones(attrInts(pool, 'pads'), 0) && ones(attrInts(pool, 'dilations'), 1) && !attrFlag(pool, 'ceil_mode', 0) &&
     ['NOTSET', 'VALID'].includes(attrString(pool, 'auto_pad', 'NOTSET')) && !pool.outputs.slice(1).some(Boolean);
 }
 
@@ -129,7 +129,7 @@ export async function fuse(c: FuseContext): Promise<void> {
   uses = consumers();
 
   for (const gemm of nodes) {
-    if (gemm.opType !== 'Gemm' || attrInt(gemm, 'transB', 0) !== 1 || !isConst(c, gemm.inputs[1])) continue;
+    if (gemm.opType !== 'Gemm' || !attrFlag(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
     const b = c.constants.get(gemm.inputs[1])!;
     if (b.rank !== 2) continue;
     const name = `${gemm.name}/B_transposed`;

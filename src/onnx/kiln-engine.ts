@@ -8,13 +8,15 @@ import { optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { CpuRecorder, recording } from '../backends/cpu-recorder.js';
 import { KilnError, fail } from '../errors.js';
+import { DTYPES } from '../dtype.js';
+import { labelFaults } from '../faults.js';
 import { fmtShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import type { Graph, Model, Node } from './model.js';
 import { tensorValues } from './model.js';
 import { fuse } from './fuse.js';
 import { inferShape } from './shapes.js';
-import { opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
+import { MAX_IR_VERSION, opHandler, type HostValue, type OpContext, type OpHandler } from './ops/registry.js';
 import { checkSupport, describeNode, hasNativeOp } from './support.js';
 import { upload } from './upload.js';
 import { RUN_OPTION_KEYS, inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
@@ -213,7 +215,8 @@ class GraphPlan {
       dir: this.model.dir,
     };
     try {
-      const out = rec ? recording(rec, () => h.run(ctx)) : h.run(ctx);
+      const run = () => (rec ? recording(rec, () => h.run(ctx)) : h.run(ctx));
+      const out = labelFaults(() => describeNode(n, this.opset), run);
       if (out instanceof Promise) {
         rec?.invalidate(`${describeNode(n, this.opset)} runs asynchronously`);
         return await out;
@@ -289,10 +292,18 @@ class GraphPlan {
           env.delete(name);
         }
       }
-      const result: Record<string, Tensor> = {};
       for (const name of wanted) {
         const t = lookup(name);
         if (!t) fail('E_ARGUMENT', `onnx: output '${name}' has no value`);
+        // the graph's declared output type is part of the model's contract (onnxruntime refuses the
+        // model when its nodes compute another)
+        const declared = this.graph.outputs.find((o) => o.name === name)?.dtype;
+        if (declared !== undefined && (DTYPES as readonly string[]).includes(declared) && declared !== t.dtype)
+          fail('E_DTYPE', `onnx: graph output '${name}' is declared ${declared}, but its nodes compute ${t.describe()}`);
+      }
+      const result: Record<string, Tensor> = {};
+      for (const name of wanted) {
+        const t = lookup(name)!;
         result[name] = t.withLayout('onnx', t.shape, t.strides);
       }
       return result;
@@ -339,6 +350,8 @@ export class KilnSession implements InferenceSession {
   static async create(model: Model, device: string): Promise<KilnSession> {
     const dev = resolveDevice(device).id;
     const opset = model.opsets.get('') ?? 1;
+    if (!(model.irVersion >= 3 && model.irVersion <= MAX_IR_VERSION))
+      fail('E_UNSUPPORTED', `kiln engine: the model's IR version ${model.irVersion} is outside 3 to ${MAX_IR_VERSION}, the versions it reads (0: the field is missing)`);
     checkSupport(model.graph, opset, dev);
     for (const v of [...model.graph.inputs, ...model.graph.outputs])
       if (!['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8', 'bool'].includes(v.dtype))

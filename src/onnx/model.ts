@@ -170,6 +170,7 @@ export function parseModel(src: LoadSource): Model {
     if (e instanceof KilnError) throw e;
     fail('E_ARGUMENT', `onnx.load: malformed graph: ${(e as Error).message}`);
   }
+  if (graph.outputs.length === 0) fail('E_ARGUMENT', 'onnx.load: the graph has no outputs');
   return {
     graph,
     opsets,

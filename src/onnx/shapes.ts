@@ -4,7 +4,7 @@
 // Shape nodes on such values then fold to constants, so shape arithmetic on intermediates (as
 // exporters write it) costs nothing at run time. Unknown cases return undefined (nothing folds).
 import { broadcastShapes, normalizeAxis, numel } from '../shape.js';
-import { attrInt, attrInts } from './attrs.js';
+import { attrInt, attrInts, attrFlag } from './attrs.js';
 import type { Node } from './model.js';
 import { windowOf } from './ops/conv.js';
 
@@ -94,7 +94,7 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     }
     case 'MaxPool':
     case 'AveragePool':
-      return [s[0], s[1], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? [], attrInt(n, 'ceil_mode', 0) === 1).out];
+      return [s[0], s[1], ...windowOf(n, s.slice(2), attrInts(n, 'kernel_shape') ?? [], attrFlag(n, 'ceil_mode', 0)).out];
     case 'GlobalAveragePool':
     case 'GlobalMaxPool':
       return [s[0], s[1], ...s.slice(2).map(() => 1)];

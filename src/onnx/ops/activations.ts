@@ -1,5 +1,6 @@
 // Activation functions ONNX defines as elementwise formulas, composed from Kiln ops, and the
 // layout shuffles DepthToSpace / SpaceToDepth (a reshape, a transpose view and a reshape).
+import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
@@ -16,11 +17,24 @@ const a = (ctx: OpContext, name: string, dflt: number) => attrFloat(ctx.node, na
 const expm1 = (x: Tensor, t: Temps) => t.add(k.sub(t.add(k.exp(x)), 1));
 const softplus = (x: Tensor, t: Temps) => k.log(t.add(k.add(t.add(k.exp(x)), 1)));
 
+/** [N, C, H, W] and a block size that fits it: C divisible by b^2 (DepthToSpace), or H and W by b (SpaceToDepth). */
+function blocks(ctx: OpContext, x: Tensor, depth: boolean): number {
+  const b = attrInt(ctx.node, 'blocksize') ?? fail('E_ARGUMENT', 'blocksize is required');
+  if (x.rank !== 4) fail('E_SHAPE', `needs an [N, C, H, W] input, got ${x.describe()}`);
+  const [, c, h, w] = x.shape;
+  if (!(Number.isInteger(b) && b >= 1)) fail('E_ARGUMENT', `blocksize ${b} must be a positive integer`);
+  if (depth ? c % (b * b) : h % b || w % b)
+    fail('E_SHAPE', `blocksize ${b} does not divide ${depth ? `the channels of ${x.describe()} into ${b * b} blocks` : `the height and width of ${x.describe()}`}`);
+  return b;
+}
+
 function depthToSpace(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const b = attrInt(ctx.node, 'blocksize', 1);
+  const b = blocks(ctx, x, true);
   const [n, c, h, w] = x.shape;
-  const crd = attrString(ctx.node, 'mode', 'DCR') === 'CRD';
+  const mode = attrString(ctx.node, 'mode', 'DCR');
+  if (mode !== 'DCR' && mode !== 'CRD') fail('E_ARGUMENT', `mode '${mode}' must be 'DCR' or 'CRD'`);
+  const crd = mode === 'CRD';
   return withTemps((t) => {
     const v = crd ? t.add(t.add(x.reshape([n, c / (b * b), b, b, h, w])).permute([0, 1, 4, 2, 5, 3]))
       : t.add(t.add(x.reshape([n, b, b, c / (b * b), h, w])).permute([0, 3, 4, 1, 5, 2]));
@@ -30,7 +44,7 @@ function depthToSpace(ctx: OpContext): Tensor {
 
 function spaceToDepth(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const b = attrInt(ctx.node, 'blocksize', 1);
+  const b = blocks(ctx, x, false);
   const [n, c, h, w] = x.shape;
   return withTemps((t) => t.add(t.add(x.reshape([n, c, h / b, b, w / b, b])).permute([0, 3, 5, 1, 2, 4])).reshape([n, c * b * b, h / b, w / b]));
 }

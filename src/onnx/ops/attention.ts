@@ -7,7 +7,7 @@ import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt } from '../attrs.js';
+import { attrFloat, attrInt, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
 import { binary, input, scalarLike } from './util.js';
 
@@ -92,7 +92,7 @@ function rotary(ctx: OpContext): Tensor {
     const angles = (cache: Tensor) => t.add(t.add(pos ? k.gather(cache, pos, 0) : cache.clone()).unsqueeze(1)); // [B, 1, S, rot/2]
     const cos = angles(cosCache), sin = angles(sinCache);
     const xr = t.add(x.slice(3, 0, rot));
-    const interleaved = attrInt(n, 'interleaved', 0) === 1;
+    const interleaved = attrFlag(n, 'interleaved', 0);
     const x1 = t.add(interleaved ? xr.slice(3, 0, rot, 2) : xr.slice(3, 0, rot / 2));
     const x2 = t.add(interleaved ? xr.slice(3, 1, rot, 2) : xr.slice(3, rot / 2, rot));
     const real = t.add(k.sub(t.add(k.mul(cos, x1)), t.add(k.mul(sin, x2))));

@@ -21,7 +21,7 @@ import { numel } from '../../shape.js';
 import { isFloat } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
-import { attrInt, attrInts, attrString } from '../attrs.js';
+import { attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, hostInts, input, singleOutput } from './util.js';
 
@@ -71,10 +71,11 @@ export function windowOf(n: Node, inShape: readonly number[], kernel: number[], 
     let o = (ceil ? Math.ceil : Math.floor)((padded - span) / strides[i]) + 1;
     // A window may not start inside the end padding only (PyTorch's and ORT's rule).
     if (ceil && (o - 1) * strides[i] >= size + b) o -= 1;
+    if (o < 1) fail('E_ARGUMENT', `the window (kernel ${kernel[i]}, dilation ${dilations[i]}) does not fit spatial dim ${i} of size ${size} with pads ${b}, ${e}: no output`);
     begin.push(b);
     padEnd.push(e);
     end.push(Math.max(e, (o - 1) * strides[i] + span - size - b));
-    out.push(Math.max(0, o));
+    out.push(o);
   }
   return { kernel, strides, dilations, begin, end, padEnd, out };
 }
@@ -296,7 +297,7 @@ function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const p = attrInt(n, 'p', 2);
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
-  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const w = windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0));
   const axes = kernel.map((_, i) => 2 + i);
   return withTemps((t) => {
     const patches = t.add(im2col(t.add(k.abs(x)), w, 0));
@@ -312,7 +313,7 @@ function lpPool(ctx: OpContext): Tensor {
 function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
-  return poolWindows(x, windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1), kind, attrInt(n, 'count_include_pad', 0) === 1);
+  return poolWindows(x, windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0)), kind, attrFlag(n, 'count_include_pad', 0));
 }
 
 /** Max or average over the windows `w` of X: the native pooling op, or Im2Col + a reduction. */
@@ -354,7 +355,7 @@ function maxPoolIndices(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const kernel = attrInts(n, 'kernel_shape')!;
   const d = kernel.length;
-  const w = windowOf(n, x.shape.slice(2), kernel, attrInt(n, 'ceil_mode', 0) === 1);
+  const w = windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0));
   const [N, C] = x.shape;
   const L = numel(w.out), K = numel(kernel), S = numel(x.shape.slice(2));
   return withTemps((t) => {
@@ -364,7 +365,7 @@ function maxPoolIndices(ctx: OpContext): Tensor {
     // flat = (n * C + c) * S + sum_j coord_j * stride_j, coord_j = o_j * s_j - p_j + tap_j * dil_j
     let flat = i64(Array.from({ length: N * C }, (_, i) => i * S), [N, C, 1]);
     // storage_order 1 numbers the spatial dims column-major
-    const sp = x.shape.slice(2), colMajor = attrInt(n, 'storage_order', 0) === 1;
+    const sp = x.shape.slice(2), colMajor = attrFlag(n, 'storage_order', 0);
     for (let j = d - 1; j >= 0; --j) {
       const inner = colMajor ? numel(sp.slice(0, j)) : numel(sp.slice(j + 1));
       const tap = t.add(k.mod(rest, kernel[j]));

@@ -6,17 +6,16 @@ import { cast } from '../../ops/cast.js';
 import { clip, where } from '../../ops/elementwise.js';
 import { withTemps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrString } from '../attrs.js';
+import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, hostScalar, input, scalarLike, unary, withScalar } from './util.js';
+import { binary, hostScalar, input, scalarLike, unary, variadicInputs, withScalar } from './util.js';
 
 const same = (op: string): OpHandler => ({ uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
 const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], run: (ctx) => [binary(op, input(ctx, 0), input(ctx, 1), out)] });
 
 /** Reduces a variadic op (Sum, Max, ...) pairwise. */
 function variadic(op: string, ctx: OpContext): Tensor {
-  const xs = ctx.inputs.filter((t): t is Tensor => !!t);
-  if (xs.length === 0) fail('E_ARGUMENT', `needs at least one input`);
+  const xs = variadicInputs(ctx);
   let acc = xs.length === 1 ? xs[0].clone() : binary(op, xs[0], xs[1]);
   for (const x of xs.slice(2)) {
     const next = binary(op, acc, x);
@@ -69,7 +68,10 @@ defineOps({
     uses: ['Mod', 'Div', 'Mul', 'Sub', 'Sign', 'Abs', 'Floor'],
     run: (ctx) => {
       const a = input(ctx, 0), b = input(ctx, 1);
-      if (attrInt(ctx.node, 'fmod', 0) === 0) return [binary('Mod', a, b)];
+      if (!attrFlag(ctx.node, 'fmod', 0)) {
+        if (isFloat(a.dtype)) fail('E_ARGUMENT', `fmod must be 1 for floating-point inputs (${a.describe()}), as ONNX requires`);
+        return [binary('Mod', a, b)];
+      }
       // C fmod: a - trunc(a / b) * b (the sign of the dividend). Integer Div already truncates.
       return withTemps((t) => {
         const q = t.add(binary('Div', a, b));
@@ -85,6 +87,6 @@ defineOps({
   Mean: {
     since: 8,
     uses: ['Add', 'Div'],
-    run: (ctx) => withTemps((t) => [withScalar('Div', t.add(variadic('Add', ctx)), ctx.inputs.filter(Boolean).length)]),
+    run: (ctx) => withTemps((t) => [withScalar('Div', t.add(variadic('Add', ctx)), ctx.inputs.length)]),
   },
 });

@@ -1,5 +1,5 @@
 // GatherND and ScatterND: index tuples [.., k] into the first k dims (after batch_dims) become flat
-// positions (a dot product with the dims' strides, negatives wrapped), then a Gather (GatherND) or a
+// positions (a dot product with the dims' strides, negatives wrapped, each entry range-checked), then a Gather (GatherND) or a
 // one-hot match over the positions with a masked reduction (ScatterND, every reduction).
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
@@ -9,15 +9,21 @@ import type { Tensor } from '../../tensor.js';
 import { attrInt, attrString } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { input } from './util.js';
+import { checkedIndices, input } from './util.js';
 
-/** Flat positions [..] of index tuples [.., k] over dims, negative entries counting from the end. */
-function flatPositions(t: Temps, idx: Tensor, dims: readonly number[]): Tensor {
+/**
+ * Flat positions [..] of index tuples [.., k] over dims, negative entries counting from the end; an
+ * entry outside its dim is the data fault of the result (checkedIndices).
+ */
+function flatPositions(t: Temps, idx: Tensor, dims: readonly number[], what: string): Tensor {
   const i64 = t.add(k.cast(idx, 'int64'));
-  const size = t.add(k.tensor(dims.map(BigInt), { dtype: 'int64', device: idx.device }));
-  const wrapped = t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, size)), i64));
-  const strides = dims.map((_, j) => numel(dims.slice(j + 1)));
-  return t.add(k.sum(t.add(k.mul(wrapped, t.add(k.tensor(strides.map(BigInt), { dtype: 'int64', device: idx.device })))), { axes: [-1] }));
+  let pos: Tensor | undefined;
+  dims.forEach((d, j) => {
+    const entry = checkedIndices(t, t.add(i64.slice(-1, j, j + 1)), d, what);
+    const term = t.add(k.mul(entry, numel(dims.slice(j + 1))));
+    pos = pos ? t.add(k.add(pos, term)) : term;
+  });
+  return t.add(pos!.squeeze([-1]));
 }
 
 /** The length k of the index tuples, checked: ONNX requires 1 <= k <= rank(data) - batch_dims. */
@@ -36,7 +42,7 @@ function gatherND(ctx: OpContext): Tensor {
   const batch = data.shape.slice(0, b), B = numel(batch);
   const indexed = data.shape.slice(b, b + kk), rest = data.shape.slice(b + kk), P = numel(indexed);
   return withTemps((t) => {
-    let pos = flatPositions(t, idx, indexed); // [batch.., m..]
+    let pos = flatPositions(t, idx, indexed, 'GatherND'); // [batch.., m..]
     if (b > 0) {
       const offsets = t.add(t.add(k.arange(0, B * P, P, { dtype: 'int64', device: data.device })).reshape([...batch, ...Array(pos.rank - b).fill(1)]));
       pos = t.add(k.add(pos, offsets));
@@ -53,7 +59,7 @@ function scatterND(ctx: OpContext): Tensor {
   const indexed = data.shape.slice(0, kk), rest = data.shape.slice(kk), P = numel(indexed);
   const U = numel(idx.shape.slice(0, -1));
   return withTemps((t) => {
-    const pos = t.add(t.add(flatPositions(t, idx, indexed)).reshape([U, 1]));
+    const pos = t.add(t.add(flatPositions(t, idx, indexed, 'ScatterND')).reshape([U, 1]));
     const hot = t.add(t.add(k.equal(pos, t.add(k.arange(0, P, 1, { dtype: 'int64', device: data.device })))).reshape([U, P, ...rest.map(() => 1)])); // [U, P, 1..]
     const u = t.add(t.add(upd.reshape([U, ...rest])).unsqueeze(1)); // [U, 1, rest..]
     const d = t.add(data.reshape([P, ...rest]));
@@ -73,6 +79,6 @@ const check = (n: Node) =>
   ['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`;
 
 defineOps({
-  GatherND: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Mul', 'ReduceSum', 'Range', 'Gather'], run: (ctx) => [gatherND(ctx)] },
-  ScatterND: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
+  GatherND: { since: 11, uses: ['Cast', 'Add', 'Mul', 'Range', 'Gather'], run: (ctx) => [gatherND(ctx)] },
+  ScatterND: { since: 11, uses: ['Cast', 'Gather', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
 });

@@ -6,7 +6,7 @@ import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrInts } from '../attrs.js';
+import { attrFloat, attrInt, attrInts, attrFlag } from '../attrs.js';
 import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { hostScalar, input } from './util.js';
@@ -38,6 +38,7 @@ function eyeLike(ctx: OpContext): Tensor {
 
 function oneHot(ctx: OpContext): Tensor {
   const idx = input(ctx, 0), values = input(ctx, 2);
+  if (idx.rank === 0) fail('E_SHAPE', `indices must have rank >= 1, got ${idx.describe()}`);
   const depth = hostScalar(ctx, 1);
   return withTemps((t) => {
     const axis = normalizeAxis('OneHot', attrInt(ctx.node, 'axis', -1), idx.rank + 1);
@@ -116,7 +117,7 @@ function centerCropPad(ctx: OpContext): Tensor {
 function cumSum(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const axis = normalizeAxis('CumSum', ctx.ints(1)?.[0] ?? 0, x.rank);
-  const exclusive = attrInt(ctx.node, 'exclusive', 0) === 1, reverse = attrInt(ctx.node, 'reverse', 0) === 1;
+  const exclusive = attrFlag(ctx.node, 'exclusive', 0), reverse = attrFlag(ctx.node, 'reverse', 0);
   const n = x.shape[axis];
   const tri: number[] = [];
   for (let i = 0; i < n; ++i)
@@ -136,7 +137,7 @@ function affineGrid(ctx: OpContext): Tensor {
   const theta = input(ctx, 0);
   const size = ctx.ints(1) ?? [];
   const spatial = size.slice(2); // [H, W] or [D, H, W]
-  const align = attrInt(ctx.node, 'align_corners', 0) === 1;
+  const align = attrFlag(ctx.node, 'align_corners', 0);
   const line = (n: number) => Array.from({ length: n }, (_, i) => (align ? (n > 1 ? -1 + (2 * i) / (n - 1) : 0) : (2 * i + 1) / n - 1));
   const axes = spatial.map(line);
   const positions = spatial.reduce((a, b) => a * b, 1);

@@ -8,7 +8,7 @@ import { withTemps } from '../../ops/temps.js';
 import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
 import { empty, run1, runInto } from '../../ops/run.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrString } from '../attrs.js';
+import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
 import { binary, input, scalarLike, singleOutput, usedOutputs } from './util.js';
@@ -164,8 +164,8 @@ defineOps({
         c: ctx.inputs[2],
         alpha: attrFloat(n, 'alpha', 1),
         beta: attrFloat(n, 'beta', 1),
-        transA: attrInt(n, 'transA', 0) === 1,
-        transB: attrInt(n, 'transB', 0) === 1,
+        transA: attrFlag(n, 'transA', 0),
+        transB: attrFlag(n, 'transB', 0),
       })];
     },
   },

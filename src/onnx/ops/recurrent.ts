@@ -5,7 +5,7 @@ import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrString, attrStrings } from '../attrs.js';
+import { attrFloat, attrInt, attrString, attrStrings, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { input } from './util.js';
@@ -42,7 +42,7 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, d: number
   // Input projection of every step at once: [S, N, G*H]
   let bias: Tensor | undefined;
   let rbH: Tensor | undefined; // GRU's recurrence bias of the h gate, applied inside with linear_before_reset
-  const lbr = attrInt(ctx.node, 'linear_before_reset', 0) === 1;
+  const lbr = attrFlag(ctx.node, 'linear_before_reset', 0);
   if (B) {
     const Bd = t.add(B.slice(0, d, d + 1).squeeze(0));
     const wb = t.add(Bd.slice(0, 0, G * H)), rb = t.add(Bd.slice(0, G * H, 2 * G * H));

@@ -8,7 +8,7 @@ import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxes, normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
-import { attrInt, attrInts } from '../attrs.js';
+import { attrInt, attrInts, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, input, unary } from './util.js';
 
@@ -31,8 +31,8 @@ function reduction(name: string, inputSince: number, uses: string[], f: Reducer,
     run: (ctx: OpContext) => {
       const x = input(ctx, 0);
       const given = ctx.opset >= inputSince ? ctx.ints(1) : attrInts(ctx.node, 'axes');
-      const keepdims = attrInt(ctx.node, 'keepdims', 1) === 1;
-      if ((!given || given.length === 0) && attrInt(ctx.node, 'noop_with_empty_axes', 0) === 1) return [x.withLayout(name, x.shape, x.strides)];
+      const keepdims = attrFlag(ctx.node, 'keepdims', 1);
+      if ((!given || given.length === 0) && attrFlag(ctx.node, 'noop_with_empty_axes', 0)) return [x.withLayout(name, x.shape, x.strides)];
       const axes = normalizeAxes(name, given && given.length ? given : undefined, x.rank);
       if (x.rank === 0) return [x.clone()];
       if (emptyValue !== undefined && axes.some((a) => x.shape[a] === 0)) {
@@ -52,8 +52,8 @@ function arg(op: 'argmax' | 'argmin'): OpHandler {
     run: (ctx) => {
       const x = input(ctx, 0);
       const axis = normalizeAxis(op, attrInt(ctx.node, 'axis', 0), x.rank);
-      const keepdims = attrInt(ctx.node, 'keepdims', 1) === 1;
-      if (attrInt(ctx.node, 'select_last_index', 0) === 0) return [k[op](x, { axis, keepdims })];
+      const keepdims = attrFlag(ctx.node, 'keepdims', 1);
+      if (!attrFlag(ctx.node, 'select_last_index', 0)) return [k[op](x, { axis, keepdims })];
       // The last occurrence: search the reversed axis, then map i to n - 1 - i.
       return withTemps((t) => {
         const i = t.add(k[op](t.add(x.slice(axis, undefined, undefined, -1)), { axis, keepdims }));

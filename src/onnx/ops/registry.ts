@@ -56,3 +56,6 @@ export const claimedOps = (): string[] => [...handlers.keys()].filter((op) => !o
  * by adding element types (float8, int4, float4) that Kiln has no dtype for; those fail on dtype.
  */
 export const MAX_OPSET = 25;
+
+/** The newest ONNX IR version the engine reads (that of opset 25); a newer file may use what it cannot. The oldest is 3 (opset imports). */
+export const MAX_IR_VERSION = 13;

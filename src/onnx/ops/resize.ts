@@ -8,7 +8,7 @@ import { gather } from '../../ops/shape-ops.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrInts, attrString } from '../attrs.js';
+import { attrFloat, attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
 import { binary, input } from './util.js';
@@ -55,6 +55,7 @@ function resize(ctx: OpContext): Tensor {
   const scalesIn = v10 ? ctx.host(1) : ctx.host(2);
   const sizesIn = v10 ? undefined : ctx.host(3);
   const axes = (attrInts(n, 'axes') ?? [...Array(r).keys()]).map((a) => normalizeAxis('Resize', a, r));
+  if (new Set(axes).size !== axes.length) fail('E_ARGUMENT', `axes [${attrInts(n, 'axes')}] name an axis more than once`);
   const scales = x.shape.map(() => 1), sizes = [...x.shape];
   if (sizesIn && sizesIn.values.length) {
     const want = Array.from(sizesIn.values, Number);
@@ -75,7 +76,7 @@ function resize(ctx: OpContext): Tensor {
   const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
   const A = attrFloat(n, 'cubic_coeff_a', -0.75);
-  const exclude = attrInt(n, 'exclude_outside', 0) === 1;
+  const exclude = attrFlag(n, 'exclude_outside', 0);
   const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], Number) : undefined;
   const extrapolation = attrFloat(n, 'extrapolation_value', 0);
   return withTemps((t) => {

@@ -9,12 +9,12 @@ import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis, numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from '../attrs.js';
+import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor, attrFlag } from '../attrs.js';
 import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { hostInput, hostScalar, input } from './util.js';
+import { checkedIndices, hostInput, hostScalar, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
@@ -26,7 +26,7 @@ function axesOf(ctx: OpContext, inputSince: number, attr = 'axes', i = 1): numbe
 function reshape(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const want = ctx.opset >= 5 ? ctx.ints(1) ?? fail('E_ARGUMENT', 'needs a shape') : attrInts(ctx.node, 'shape') ?? [];
-  const allowzero = attrInt(ctx.node, 'allowzero', 0) === 1;
+  const allowzero = attrFlag(ctx.node, 'allowzero', 0);
   const shape = want.map((d, i) => (d === 0 && !allowzero ? x.shape[i] : d));
   return x.reshape(shape);
 }
@@ -210,7 +210,7 @@ function gatherElements(ctx: OpContext): Tensor {
     });
     const dT = t.add(d.transpose(axis, -1));
     const i64 = t.add(cast(idx, 'int64'));
-    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1));
+    const iT = t.add(checkedIndices(t, i64, n, 'GatherElements').transpose(axis, -1));
     const classes = t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device }));
     const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), classes)); // [.., m, n]
     const values = data.dtype === 'bool' ? t.add(cast(dT, 'uint8')) : dT;
@@ -236,7 +236,7 @@ function scatterElements(ctx: OpContext): Tensor {
     });
     const dT = t.add(block.transpose(axis, -1)); // [.., n]
     const i64 = t.add(cast(idx, 'int64'));
-    const iT = t.add(t.add(k.where(t.add(k.less(i64, 0)), t.add(k.add(i64, n)), i64)).transpose(axis, -1)); // [.., m]
+    const iT = t.add(checkedIndices(t, i64, n, 'ScatterElements').transpose(axis, -1)); // [.., m]
     const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device })))); // [.., m, n]
     const u = t.add(t.add(upd.transpose(axis, -1)).unsqueeze(-1)); // [.., m, 1]
     const hit = t.add(k.max(hot, { axes: [-2] })); // [.., n]
@@ -270,10 +270,10 @@ function compress(ctx: OpContext): Tensor {
 }
 
 defineOps({
-  GatherElements: { since: 11, uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
+  GatherElements: { since: 11, uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
   ScatterElements: {
     since: 11,
-    uses: ['Cast', 'Less', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
+    uses: ['Cast', 'Gather', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
     check: (n) => (['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`),
     run: (ctx) => [scatterElements(ctx)],
   },
@@ -302,8 +302,7 @@ defineOps({
     since: 4,
     uses: ['Cast'],
     run: (ctx) => {
-      const xs = ctx.inputs.filter((t): t is Tensor => !!t);
-      if (xs.length === 0) fail('E_ARGUMENT', `no inputs`);
+      const xs = variadicInputs(ctx);
       const axis = attrInt(ctx.node, 'axis', 0);
       // ONNX lets empty inputs join anything of the right rank.
       const nonEmpty = xs.filter((t) => t.size > 0);

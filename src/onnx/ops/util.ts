@@ -2,8 +2,10 @@
 // op table (ONNX types are already unified, so no promotion policy applies), and input access.
 import { fail } from '../../errors.js';
 import { scalarConstant } from '../../ops/constants.js';
+import { arange } from '../../ops/creation.js';
 import { run1 } from '../../ops/run.js';
-import { withTemps } from '../../ops/temps.js';
+import { gather } from '../../ops/shape-ops.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
 import { broadcastShapes } from '../../shape.js';
 import type { DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
@@ -15,6 +17,12 @@ export function input(ctx: OpContext, i: number): Tensor {
   const t = ctx.inputs[i];
   if (!t) fail('E_ARGUMENT', `required input ${i} is missing`);
   return t;
+}
+
+/** Every input of a variadic op (Sum, Max, Concat, ...): each is required, none may be named ''. */
+export function variadicInputs(ctx: OpContext): Tensor[] {
+  if (ctx.inputs.length === 0) fail('E_ARGUMENT', 'needs at least one input');
+  return ctx.inputs.map((t, i) => t ?? fail('E_ARGUMENT', `input ${i} is empty: every input of ${ctx.node.opType} is required`));
 }
 
 /** The host values of required input i (declared in the handler's hostInputs). */
@@ -58,3 +66,14 @@ export const usedOutputs = (n: Node): number => n.outputs.filter((o) => o !== ''
 /** check() helper: only the first output may be consumed. */
 export const singleOutput = (n: Node): string | undefined =>
   n.outputs.slice(1).some((o) => o !== '') ? `only output 0 is supported (the node asks for ${n.outputs.length})` : undefined;
+
+/**
+ * int64 indices into a dim of `size`, negatives counted from its end, as a Gather over 0..size-1
+ * gives them: one outside [-size, size) is the data fault (E_INDEX) of the result and of all that is
+ * computed from it (src/faults.ts), where a one-hot match would silently match nothing.
+ */
+export function checkedIndices(t: Temps, i64: Tensor, size: number, what: string): Tensor {
+  if (size === 0 && i64.size > 0) fail('E_INDEX', `${what}: indices ${i64.describe()} index a dim of size 0`);
+  if (i64.size === 0) return i64;
+  return t.add(gather(t.add(arange(0, size, 1, { dtype: 'int64', device: i64.device })), i64, 0));
+}
