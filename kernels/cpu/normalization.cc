@@ -24,6 +24,7 @@
 //     v={buf:x,offset:0,shape:[4096,4096],strides:[4096,1],dtype:0},o={...v,buf:y};
 //     let t=process.hrtime.bigint();for(let i=0;i<20;i++)a.launch('Softmax',[v],[o],{axis:1});
 //     a.read(y,0,new Float32Array(1)).then(()=>console.log(Number(process.hrtime.bigint()-t)/20e6,'ms'))"
+#include <cfloat>
 #include <cmath>
 #include <cstdlib>
 #include <type_traits>
@@ -265,8 +266,18 @@ template <bool RMS> void norm_run(const KernelArgs& a) {
       double n = (double)p.n, mean = 0;
       if (!RMS) mean = (fast ? vmath.sum(xf + xo, p.n) : row_sum(p, xp, xo, [](float v) { return (double)v; })) / n;
       const float mf = (float)mean;
-      double ms = (fast ? vmath.sq_dev_sum(xf + xo, mf, p.n) : row_sum(p, xp, xo, [&](float v) { double d = v - mean; return d * d; })) / n;
-      const float r = (float)(1.0 / std::sqrt(ms + eps));
+      const auto sq_dev = [&](float v) { double d = v - mean; return d * d; };
+      double ms = (fast ? vmath.sq_dev_sum(xf + xo, mf, p.n) : row_sum(p, xp, xo, sq_dev)) / n;
+      const double rd = 1.0 / std::sqrt(ms + eps);
+      const float r = (float)rd;
+      if (!(std::isfinite(ms) && r >= FLT_MIN)) {
+        // |x - mean| past ~1e19: its square overflows float32 (vmath's sums) or 1/rms is below
+        // float's normal range. Such rows go through double from end to end.
+        if (!RMS) mean = row_sum(p, xp, xo, [](float v) { return (double)v; }) / n;
+        const double msd = row_sum(p, xp, xo, sq_dev) / n, rr = 1.0 / std::sqrt(msd + eps);
+        row_map(p, xp, y.data<T>(), sp, bp, xo, yo, [&](float v, float s, float b) { return (float)((v - mean) * rr * s + b); });
+        return;
+      }
       if (fast)
         vmath.normalize(xf + xo, reinterpret_cast<float*>(y.data<T>()) + yo, p.n, mf, r, reinterpret_cast<const float*>(sp),
                         reinterpret_cast<const float*>(bp));
