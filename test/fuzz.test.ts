@@ -172,23 +172,31 @@ describe('a process group under random arguments (cpu backend, world size 1)', (
   });
 });
 
+/** `count` draws of a random node test, mutated (mutateModel); draws protobufjs cannot encode are skipped. */
+function* mutatedModels(seed: number, count: number): Generator<{ i: number; test: string; bytes: Uint8Array }> {
+  const rng = new Rng(seed);
+  const claimed = kiln.onnx.claimedOps();
+  const tests = readdirSync(SUITE_DIR).filter((t) => t.startsWith('test_'));
+  for (let i = 0; i < count; ++i) {
+    const test = tests[rng.int(0, tests.length - 1)];
+    let bytes: Uint8Array;
+    try {
+      bytes = mutateModel(rng, readFileSync(join(SUITE_DIR, test, 'model.onnx')), claimed);
+    } catch {
+      continue; // a field value protobufjs cannot encode: nothing to load
+    }
+    yield { i, test, bytes };
+  }
+}
+
 describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {
   for (const device of availableDevices()) {
     const models = device === 'cpu' ? 3000 : 1000;
     it(`${models} mutated models from the ONNX node tests on ${device}: each loads and runs twice, or fails with a KilnError`, async () => {
-      const rng = new Rng(FUZZ_SEED ^ 0x0a11);
-      const claimed = kiln.onnx.claimedOps();
-      const tests = readdirSync(SUITE_DIR).filter((t) => t.startsWith('test_'));
       const bad: string[] = [];
       let ran = 0;
-      for (let i = 0; i < models && bad.length < 5; ++i) {
-        const test = tests[rng.int(0, tests.length - 1)];
-        let bytes: Uint8Array;
-        try {
-          bytes = mutateModel(rng, readFileSync(join(SUITE_DIR, test, 'model.onnx')), claimed);
-        } catch {
-          continue; // a field value protobufjs cannot encode: nothing to load
-        }
+      for (const { i, test, bytes } of mutatedModels(FUZZ_SEED ^ 0x0a11, models)) {
+        if (bad.length >= 5) break;
         let session: kiln.onnx.InferenceSession | undefined;
         try {
           session = await kiln.onnx.load(bytes, { device });
@@ -248,20 +256,11 @@ async function compareMutated(
   skip: (x: Ran, y: Ran) => boolean,
   onlyWhereFirstRuns = false,
 ): Promise<{ bad: string[]; leftovers: string[]; compared: number }> {
-  const rng = new Rng(seed);
-  const claimed = kiln.onnx.claimedOps();
-  const tests = readdirSync(SUITE_DIR).filter((t) => t.startsWith('test_'));
   const leftovers: string[] = [];
   const bad: string[] = [];
   let compared = 0;
-  for (let i = 0; i < models && bad.length < 5; ++i) {
-    const test = tests[rng.int(0, tests.length - 1)];
-    let bytes: Uint8Array;
-    try {
-      bytes = mutateModel(rng, readFileSync(join(SUITE_DIR, test, 'model.onnx')), claimed);
-    } catch {
-      continue;
-    }
+  for (const { i, test, bytes } of mutatedModels(seed, models)) {
+    if (bad.length >= 5) break;
     if (process.env.KILN_FUZZ_DUMP) writeFileSync(join(process.env.KILN_FUZZ_DUMP, 'current.onnx'), bytes); // what a crash was running
     const x = await runMutated(bytes, test, a.device, a.engine, leftovers);
     if (onlyWhereFirstRuns && 'error' in x) continue;
