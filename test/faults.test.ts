@@ -112,6 +112,19 @@ forEachBackend('data faults', (device) => {
       }
     });
 
+    it("a loss's target outside the classes (and not ignore_index) rejects the read of the loss, naming the node", async () => {
+      const g = new GraphBuilder('nll');
+      g.input('scores', 'float32', [3, 4]);
+      g.input('target', 'int64', [3]);
+      g.output(g.node('NegativeLogLikelihoodLoss', ['scores', 'target'], { reduction: 'none', ignore_index: -1 }, { name: 'loss' }), 'float32');
+      const s = await kiln.onnx.load(g.toBytes(), { device });
+      const scores = kiln.arange(0, 12, 1, { device, dtype: 'float32' }).reshape([3, 4]);
+      const run = async (target: number[]) => only(await s.run({ scores, target: kiln.tensor(target, { dtype: 'int64', device }) })).data();
+      await expectRejection(run([0, 4, 1]), 'E_INDEX', "node 'loss'", 'index 4');
+      expect(Array.from((await run([0, -1, 3])) as Float32Array).map((v) => v + 0)).toEqual([0, 0, -11]); // -1 is ignore_index
+      s.dispose();
+    });
+
     it('a run that fails after queueing a bad gather leaves no error behind for the next run', async () => {
       const s = await kiln.onnx.load(model(true), { device });
       const shape = (a: number, b: number) => kiln.tensor([a, b], { dtype: 'int64', device: 'cpu' }).to(device);

@@ -223,6 +223,10 @@ describe.skipIf(!suitePresent())('ONNX models mutated at random', () => {
  */
 type Ran = Outcome & { message?: string };
 
+const FLT_MAX = 3.4028234663852886e38;
+const mapNumbers = (o: unknown, f: (v: number) => number): unknown =>
+  typeof o === 'number' ? f(o) : Array.isArray(o) ? o.map((v) => mapNumbers(v, f)) : o && typeof o === 'object' ? Object.fromEntries(Object.entries(o).map(([k, v]) => [k, mapNumbers(v, f)])) : o;
+
 async function runMutated(bytes: Uint8Array, test: string, device: string, engine: 'kiln' | 'ort', leftovers: string[]): Promise<Ran> {
   let session: kiln.onnx.InferenceSession | undefined;
   const feeds: Record<string, kiln.Tensor> = {};
@@ -253,7 +257,7 @@ async function compareMutated(
   seed: number,
   a: { device: string; engine: 'kiln' | 'ort' },
   b: { device: string; engine: 'kiln' | 'ort' },
-  skip: (x: Ran, y: Ran) => boolean,
+  skip: (x: Ran, y: Ran, test: string) => boolean,
   onlyWhereFirstRuns = false,
 ): Promise<{ bad: string[]; leftovers: string[]; compared: number }> {
   const leftovers: string[] = [];
@@ -265,9 +269,11 @@ async function compareMutated(
     const x = await runMutated(bytes, test, a.device, a.engine, leftovers);
     if (onlyWhereFirstRuns && 'error' in x) continue;
     const y = await runMutated(bytes, test, b.device, b.engine, leftovers);
-    if (skip(x, y)) continue;
-    const outcomeOf = (o: Outcome & { message?: string }): Outcome => ('error' in o ? { error: o.error } : o);
-    const d = outcomeDifference(outcomeOf(x), outcomeOf(y));
+    if (skip(x, y, test)) continue;
+    const outcomeOf = (o: Ran): Outcome => ('error' in o ? { error: o.error } : o);
+    // onnxruntime masks attention scores with -FLT_MAX where the ONNX reference (and Kiln) has -inf
+    const asOrt = (o: Outcome): Outcome => (b.engine === 'ort' ? (mapNumbers(o, (v) => (Math.abs(v) === FLT_MAX ? Math.sign(v) * Infinity : v)) as Outcome) : o);
+    const d = outcomeDifference(outcomeOf(x), asOrt(outcomeOf(y)));
     const name = (o: typeof a) => (o.engine === 'ort' ? 'onnxruntime' : o.device);
     if (d && process.env.KILN_FUZZ_DUMP) writeFileSync(join(process.env.KILN_FUZZ_DUMP, `${test}-${i}.onnx`), bytes);
     if (d) bad.push(`${test} mutated (case ${i}): ${d}\n  ${name(a)}: ${JSON.stringify(x).slice(0, 300)}\n  ${name(b)}: ${JSON.stringify(y).slice(0, 300)}`);
@@ -295,8 +301,14 @@ describe.skipIf(!suitePresent() || !availableDevices().some((d) => d.startsWith(
 
 // onnxruntime's schema checks, which Kiln does not make (README: ONNX): an attribute or an input the
 // op does not have, an op newer than the model's opset, a wire-format error in a field Kiln's decoder
-// skips.
-const SCHEMA_ONLY = /This is an invalid model|Unrecognized attribute|has input size \d+ not in range|No Op registered|protobuf parsing failed/;
+// skips, type parameters inferred from the declared types.
+const SCHEMA_ONLY = /This is an invalid model|Unrecognized attribute|has input size \d+ not in range|No Op registered|protobuf parsing failed|bound to different types/;
+// What onnxruntime's CPU build lacks, where Kiln has it: bfloat16 Cast, the batch-first RNN layout.
+const ORT_LACKS = /Unsupported data type: 16|layout_ == 0 was false/;
+// onnxruntime's LpPool raises |x| to the p-th power as it is and overflows for a large p, where
+// Kiln scales each window first (its README: LpPool): those outcomes are not compared.
+const hasNonFinite = (o: unknown): boolean =>
+  typeof o === 'number' ? !Number.isFinite(o) : Array.isArray(o) ? o.some(hasNonFinite) : !!o && typeof o === 'object' && Object.values(o).some(hasNonFinite);
 
 describe.skipIf(!suitePresent())('ONNX models mutated at random, kiln against onnxruntime', () => {
   // The same mutated models through both engines on the cpu: every model Kiln runs, onnxruntime must
@@ -305,7 +317,9 @@ describe.skipIf(!suitePresent())('ONNX models mutated at random, kiln against on
   it('mutated models that Kiln runs: onnxruntime runs them too, with the same outputs', async () => {
     const models = Number(process.env.KILN_FUZZ_ORT_MODELS ?? 300);
     const kilnCpu = { device: 'cpu', engine: 'kiln' } as const, ort = { device: 'cpu', engine: 'ort' } as const;
-    const { bad, leftovers, compared } = await compareMutated(models, FUZZ_SEED ^ 0x0e7a, kilnCpu, ort, (_, y) => SCHEMA_ONLY.test(y.message ?? ''), true);
+    const skip = (_: Ran, y: Ran, test: string) =>
+      SCHEMA_ONLY.test(y.message ?? '') || ORT_LACKS.test(y.message ?? '') || (test.startsWith('test_lppool') && hasNonFinite(y));
+    const { bad, leftovers, compared } = await compareMutated(models, FUZZ_SEED ^ 0x0e7a, kilnCpu, ort, skip, true);
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
     expect(leftovers, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
     expect(compared, 'some mutated models still run').toBeGreaterThan(models / 50);

@@ -172,10 +172,12 @@ describe('onnx loader', () => {
 
   it('models that break the ONNX spec in ways onnxruntime refuses are refused too, naming what is wrong (found by the onnxruntime comparison fuzz)', async () => {
     // one node on a float32 [1, 4, 2, 2] input x, run with ones
-    const one = (op: string, attrs: Record<string, unknown> = {}, inputs: string[] = ['x'], o: { opset?: number; irVersion?: number; out?: kiln.DType } = {}) => {
+    // inputs: 'x', '' (omitted), 'two' (a float 2), or int64 constants
+    const one = (op: string, attrs: Record<string, unknown> = {}, inputs: (string | number[])[] = ['x'], o: { opset?: number; irVersion?: number; out?: kiln.DType } = {}) => {
       const g = new GraphBuilder(op);
       g.input('x', 'float32', [1, 4, 2, 2]);
-      g.output(g.node(op, inputs.map((i) => (i === 'two' ? g.floats([], [2]) : i)), attrs as never, { name: 'n' }), o.out ?? 'float32');
+      const names = inputs.map((i) => (Array.isArray(i) ? g.ints(i) : i === 'two' ? g.floats([], [2]) : i));
+      g.output(g.node(op, names, attrs as never, { name: 'n' }), o.out ?? 'float32');
       return g.toBytes({ opset: o.opset, irVersion: o.irVersion });
     };
     const run = async (bytes: Uint8Array) => {
@@ -195,6 +197,16 @@ describe('onnx loader', () => {
       [one('MaxPool', { kernel_shape: [3, 3] }), 'E_ARGUMENT', /the window \(kernel 3, dilation 1\) does not fit spatial dim 0 of size 2/],
       [one('Relu', {}, ['x'], { out: 'int32' }), 'E_DTYPE', /graph output '.*' is declared int32, but its nodes compute float32/],
       [one('Relu', {}, ['x'], { irVersion: 99 }), 'E_UNSUPPORTED', /IR version 99 is outside 3 to 13/],
+      [one('Attention', { is_causal: 2 }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /'is_causal' must be 0 or 1, got 2/],
+      [one('CenterCropPad', {}, ['x', [2]], { opset: 18 }), 'E_ARGUMENT', /shape \[2\] must hold one size >= 0 per dim/],
+      [one('Slice', {}, ['x', [0, 0], [1]]), 'E_ARGUMENT', /must have one entry each per sliced axis/],
+      [one('Slice', {}, ['x', [0, 0], [1, 1], [1, -3]]), 'E_ARGUMENT', /axes \[1,-3\] name an axis more than once/],
+      [one('Dropout', {}, ['x', 'x']), 'E_SHAPE', /ratio must be a scalar/],
+      [one('Expand', {}, ['x', [-1]]), 'E_ARGUMENT', /shape \[-1\] holds a negative size/],
+      [one('MaxPool', { kernel_shape: [2, 2], pads: [2, 0, 0, 0] }), 'E_ARGUMENT', /pads \[2,0,0,0\]: 2 along spatial dim 0 must be smaller than the kernel there \(2\)/],
+      [one('Resize', {}, ['x', '', [1, 1, 2, 2], [1, 4, 4, 4]], { opset: 13 }), 'E_ARGUMENT', /scales and sizes are both given/],
+      [one('Resize', {}, ['x', '', '', []], { opset: 13 }), 'E_ARGUMENT', /sizes is empty/],
+      [one('Resize', { nearest_mode: 'sideways' }, ['x', '', '', [1, 4, 4, 4]], { opset: 13 }), 'E_UNSUPPORTED', /nearest_mode 'sideways'/],
     ];
     for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
     const g = new GraphBuilder('no outputs');

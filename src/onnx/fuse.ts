@@ -88,7 +88,7 @@ export async function fuse(c: FuseContext): Promise<void> {
   for (const conv of nodes) {
     if (conv.opType !== 'Conv' || !isConst(c, conv.inputs[1]) || (conv.inputs[2] && !isConst(c, conv.inputs[2]))) continue;
     const bn = only(conv.outputs[0]);
-    if (!bn || bn.opType !== 'BatchNormalization' || bn.outputs.slice(1).some(Boolean) || attrInt(bn, 'training_mode', 0)) continue;
+    if (!bn || bn.opType !== 'BatchNormalization' || bn.outputs.slice(1).some(Boolean) || attrFlag(bn, 'training_mode', 0)) continue;
     if (!bn.inputs.slice(1, 5).every((i) => isConst(c, i))) continue;
     const [scale, beta, mean, variance] = bn.inputs.slice(1, 5).map((i) => c.constants.get(i)!);
     const w = c.constants.get(conv.inputs[1])!;
@@ -141,7 +141,7 @@ export async function fuse(c: FuseContext): Promise<void> {
   // On the CPU a Gemm with constant float32 weights, A untransposed and beta 1 is the KilnMatMul
   // alpha * A @ B + C, so that its weights take the sliver-major layout below (an MLP's layers)
   for (const gemm of nodes) {
-    if (c.kind !== 'cpu' || gemm.opType !== 'Gemm' || attrInt(gemm, 'transA', 0) || attrInt(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
+    if (c.kind !== 'cpu' || gemm.opType !== 'Gemm' || attrFlag(gemm, 'transA', 0) || attrFlag(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
     if (c.constants.get(gemm.inputs[1])!.dtype !== 'float32' || (gemm.inputs[2] && attrFloat(gemm, 'beta', 1) !== 1)) continue;
     Object.assign(gemm, { opType: 'KilnMatMul', attrs: new Map([['alpha', { name: 'alpha', type: 1, f: attrFloat(gemm, 'alpha', 1) }]]) });
   }

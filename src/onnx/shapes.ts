@@ -45,7 +45,7 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     }
     case 'Gemm': {
       const [a, b] = [s, ins[1]!];
-      return [attrInt(n, 'transA', 0) ? a[1] : a[0], attrInt(n, 'transB', 0) ? b[0] : b[1]];
+      return [attrFlag(n, 'transA', 0) ? a[1] : a[0], attrFlag(n, 'transB', 0) ? b[0] : b[1]];
     }
     case 'Transpose': {
       const perm = attrInts(n, 'perm') ?? s.map((_, i) => s.length - 1 - i);
@@ -54,7 +54,7 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     case 'Reshape': {
       const want = ints(1);
       if (!want) return undefined;
-      const out = want.map((d, i) => (d === 0 && !attrInt(n, 'allowzero', 0) ? s[i] : d));
+      const out = want.map((d, i) => (d === 0 && !attrFlag(n, 'allowzero', 0) ? s[i] : d));
       const free = out.indexOf(-1);
       if (free >= 0) out[free] = numel(s) / numel(out.filter((_, i) => i !== free));
       return out;
@@ -103,9 +103,9 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     const inputAxes = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
     const given = inputAxes ? ints(1) : attrInts(n, 'axes');
     if (inputAxes && n.inputs[1] && !given) return undefined;
-    if ((!given || !given.length) && attrInt(n, 'noop_with_empty_axes', 0)) return s;
+    if ((!given || !given.length) && attrFlag(n, 'noop_with_empty_axes', 0)) return s;
     const axes = given && given.length ? given.map((a) => normalizeAxis(op, a, s.length)) : s.map((_, i) => i);
-    return s.flatMap((d, i) => (axes.includes(i) ? (attrInt(n, 'keepdims', 1) ? [1] : []) : [d]));
+    return s.flatMap((d, i) => (axes.includes(i) ? (attrFlag(n, 'keepdims', 1) ? [1] : []) : [d]));
   }
   return undefined;
 }

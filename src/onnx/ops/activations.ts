@@ -4,7 +4,7 @@ import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrString } from '../attrs.js';
+import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { input } from './util.js';
 
@@ -75,7 +75,7 @@ defineOps({
   Tan: act(['Sin', 'Cos', 'Div'], (x, t) => k.div(t.add(k.sin(x)), t.add(k.cos(x))), 7),
   IsNaN: act(['NotEqual'], (x) => k.notEqual(x, x), 9),
   IsInf: act(['Equal', 'Or', 'Fill'], (x, t, ctx) => {
-    const pos = attrInt(ctx.node, 'detect_positive', 1), neg = attrInt(ctx.node, 'detect_negative', 1);
+    const pos = attrFlag(ctx.node, 'detect_positive', 1), neg = attrFlag(ctx.node, 'detect_negative', 1);
     const p = pos ? t.add(k.equal(x, Infinity)) : undefined, n = neg ? t.add(k.equal(x, -Infinity)) : undefined;
     return p && n ? k.logicalOr(p, n) : p ? p.clone() : n ? n.clone() : k.full(x.shape, false, { dtype: 'bool', device: x.device });
   }, 10),

@@ -48,7 +48,7 @@ function attention(ctx: OpContext): Tensor[] {
     // The additive bias: the mask (bool: 0 where kept, -inf elsewhere) plus the causal triangle.
     let bias: Tensor | undefined;
     if (mask) bias = mask.dtype === 'bool' ? t.add(k.where(mask, scalarLike(q, 0), scalarLike(q, -Infinity))) : mask;
-    if (attrInt(n, 'is_causal', 0)) {
+    if (attrFlag(n, 'is_causal', 0)) {
       const rows = t.add(t.add(k.arange(past, past + S, 1, { dtype: 'int64', device: q.device })).reshape([S, 1]));
       const cols = t.add(t.add(k.arange(0, T, 1, { dtype: 'int64', device: q.device })).reshape([1, T]));
       const tri = t.add(k.where(t.add(k.less(rows, cols)), scalarLike(q, -Infinity), scalarLike(q, 0)));

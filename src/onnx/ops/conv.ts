@@ -297,6 +297,7 @@ function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const p = attrInt(n, 'p', 2);
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
+  checkPoolPads(n, kernel);
   const w = windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0));
   const axes = kernel.map((_, i) => 2 + i);
   return withTemps((t) => {
@@ -310,9 +311,19 @@ function lpPool(ctx: OpContext): Tensor {
   });
 }
 
+/** A pooling window's pads must each be smaller than the kernel (onnxruntime's rule: else whole windows see only padding). */
+function checkPoolPads(n: Node, kernel: readonly number[]): void {
+  const pads = attrInts(n, 'pads');
+  pads?.forEach((p, i) => {
+    const dim = i % kernel.length;
+    if (p >= kernel[dim]) fail('E_ARGUMENT', `pads [${pads}]: ${p} along spatial dim ${dim} must be smaller than the kernel there (${kernel[dim]})`);
+  });
+}
+
 function pool(ctx: OpContext, kind: 'max' | 'avg'): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
+  checkPoolPads(n, kernel);
   return poolWindows(x, windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0)), kind, attrFlag(n, 'count_include_pad', 0));
 }
 

@@ -1,13 +1,14 @@
 // NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (deterministic, so inference engines run
 // them too): the target class of each element picked with a one-hot mask, per-class weights,
-// ignore_index, and reduction none / sum / mean (mean divides by the total weight kept).
+// ignore_index, and reduction none / sum / mean (mean divides by the total weight kept). A target
+// outside [-C, C) that is not ignore_index is the output's data fault (E_INDEX).
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
 import { attrInt, attrString } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, input } from './util.js';
+import { binary, checkedIndices, input } from './util.js';
 
 function nll(ctx: OpContext, logp: Tensor, target: Tensor, weight: Tensor | undefined): Tensor {
   const ignore = attrInt(ctx.node, 'ignore_index');
@@ -18,7 +19,8 @@ function nll(ctx: OpContext, logp: Tensor, target: Tensor, weight: Tensor | unde
   return withTemps((t) => {
     const tgt = t.add(k.cast(target, 'int64'));
     const valid = ignore === undefined ? t.add(k.full(tgt.shape, true, { dtype: 'bool', device: tgt.device })) : t.add(k.notEqual(tgt, ignore));
-    const safe = t.add(k.where(valid, tgt, 0));
+    // a target outside the classes (and not ignore_index) is the loss's E_INDEX, not a silent 0
+    const safe = checkedIndices(t, t.add(k.where(valid, tgt, 0)), C, ctx.node.opType);
     const classes = t.add(t.add(k.arange(0, C, 1, { dtype: 'int64', device: tgt.device })).reshape([1, C, ...Array(tgt.rank - 1).fill(1)]));
     const hot = t.add(k.cast(t.add(k.equal(t.add(safe.unsqueeze(1)), classes)), logp.dtype));
     const picked = t.add(k.sum(t.add(binary('Mul', logp, hot)), { axes: [1] }));

@@ -24,13 +24,14 @@ function trilu(ctx: OpContext): Tensor {
   const [n, m] = x.shape.slice(-2);
   return withTemps((t) => {
     const d = diagonalOffset(t, n, m, x.device);
-    const keep = t.add(attrInt(ctx.node, 'upper', 1) ? k.greaterEqual(d, shift) : k.lessEqual(d, shift));
+    const keep = t.add(attrFlag(ctx.node, 'upper', 1) ? k.greaterEqual(d, shift) : k.lessEqual(d, shift));
     return k.where(keep, x, t.add(k.zeros([], { dtype: x.dtype, device: x.device })));
   });
 }
 
 function eyeLike(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
+  if (x.rank !== 2) fail('E_SHAPE', `needs a 2-D input, got ${x.describe()}`);
   const to = attrInt(ctx.node, 'dtype');
   const dtype: DType = to === undefined ? x.dtype : kilnDType(to) ?? fail('E_DTYPE', `unsupported dtype ${to}`);
   return withTemps((t) => k.cast(t.add(k.equal(diagonalOffset(t, x.shape[0], x.shape[1], x.device), attrInt(ctx.node, 'k', 0))), dtype));
@@ -92,7 +93,11 @@ function mvn(ctx: OpContext): Tensor {
 function centerCropPad(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const want = ctx.ints(1) ?? [];
-  const axes = (attrInts(ctx.node, 'axes') ?? want.map((_, i) => i)).map((a) => normalizeAxis('CenterCropPad', a, x.rank));
+  const given = attrInts(ctx.node, 'axes');
+  const axes = (given ?? x.shape.map((_, i) => i)).map((a) => normalizeAxis('CenterCropPad', a, x.rank));
+  if (want.length !== axes.length || want.some((v) => v < 0))
+    fail('E_ARGUMENT', `shape [${want}] must hold one size >= 0 per ${given ? `axis of [${given}]` : `dim of ${x.describe()}`}`);
+  if (new Set(axes).size !== axes.length) fail('E_ARGUMENT', `axes [${given}] name an axis more than once`);
   return withTemps((t) => {
     let cur = x;
     const pads: [number, number][] = x.shape.map(() => [0, 0]);
@@ -158,6 +163,10 @@ function affineGrid(ctx: OpContext): Tensor {
 
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
+  for (const i of [1, 2]) {
+    const h = ctx.host(i);
+    if (h && h.values.length !== 1) fail('E_SHAPE', `${i === 1 ? 'ratio' : 'training_mode'} must be a scalar, got ${h.values.length} values`);
+  }
   const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
   const ratio = ctx.opset >= 12 ? Number(ctx.host(1)?.values[0] ?? 0.5) : attrFloat(ctx.node, 'ratio', 0.5);
   if (training && ratio > 0) fail('E_UNSUPPORTED', `training mode (random masks) is not implemented`);

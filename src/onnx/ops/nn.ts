@@ -74,7 +74,7 @@ function groupNorm(ctx: OpContext): Tensor {
   });
 }
 
-const bnCheck = (n: Node) => singleOutput(n) ?? (attrInt(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
+const bnCheck = (n: Node) => singleOutput(n) ?? (attrFlag(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
 
 type Activation = 'relu' | 'gelu' | 'gelu_tanh';
 

@@ -20,7 +20,7 @@ function check(kind: Kind) {
     const per = DEFAULT_ACTS[kind];
     if (acts && acts.some((a, i) => a.toLowerCase() !== per[i % per.length].toLowerCase())) return `activations [${acts.join(', ')}] (only the defaults are implemented)`;
     if (attrFloat(n, 'clip') !== undefined) return 'clip';
-    if (attrInt(n, 'input_forget', 0)) return 'input_forget=1';
+    if (attrFlag(n, 'input_forget', 0)) return 'input_forget=1';
     return undefined;
   };
 }
@@ -97,9 +97,9 @@ function recurrent(kind: Kind): OpHandler {
     hostInputs: [4],
     run: (ctx) => withTemps((t) => {
       // Every sequence must be full length: per-batch lengths are not implemented.
-      const lens = ctx.ints(4), steps = input(ctx, 0).shape[attrInt(ctx.node, 'layout', 0)];
+      const lens = ctx.ints(4), steps = input(ctx, 0).shape[+attrFlag(ctx.node, 'layout', 0)];
       if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
-      const layout = attrInt(ctx.node, 'layout', 0);
+      const layout = +attrFlag(ctx.node, 'layout', 0);
       const raw = input(ctx, 0);
       const x = layout === 1 ? t.add(raw.transpose(0, 1)) : raw; // [S, N, I]
       const direction = attrString(ctx.node, 'direction', 'forward');

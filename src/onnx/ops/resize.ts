@@ -45,6 +45,10 @@ function check(n: Node): string | undefined {
   const coord = attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   if (!COORD.includes(coord) && coord !== 'tf_crop_and_resize') return `coordinate_transformation_mode '${coord}'`;
   if (attrInt(n, 'antialias', 0)) return 'antialias=1';
+  const nearestMode = attrString(n, 'nearest_mode', 'round_prefer_floor');
+  if (!['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'].includes(nearestMode)) return `nearest_mode '${nearestMode}'`;
+  const policy = attrString(n, 'keep_aspect_ratio_policy', 'stretch');
+  if (!['stretch', 'not_larger', 'not_smaller'].includes(policy)) return `keep_aspect_ratio_policy '${policy}'`;
   return undefined;
 }
 
@@ -57,6 +61,11 @@ function resize(ctx: OpContext): Tensor {
   const axes = (attrInts(n, 'axes') ?? [...Array(r).keys()]).map((a) => normalizeAxis('Resize', a, r));
   if (new Set(axes).size !== axes.length) fail('E_ARGUMENT', `axes [${attrInts(n, 'axes')}] name an axis more than once`);
   const scales = x.shape.map(() => 1), sizes = [...x.shape];
+  if (sizesIn && sizesIn.values.length === 0) fail('E_ARGUMENT', `sizes is empty: omit it (an empty input name) to resize by scales`);
+  const given = (v: typeof sizesIn) => (v && v.values.length ? v.values.length : 0);
+  if (given(sizesIn) && given(scalesIn)) fail('E_ARGUMENT', 'scales and sizes are both given: one of them must be empty or omitted');
+  for (const [name, v] of [['sizes', sizesIn], ['scales', scalesIn]] as const)
+    if (given(v) && given(v) !== axes.length) fail('E_ARGUMENT', `${name} holds ${given(v)} values for ${axes.length} axes`);
   if (sizesIn && sizesIn.values.length) {
     const want = Array.from(sizesIn.values, Number);
     const policy = attrString(n, 'keep_aspect_ratio_policy', 'stretch');

@@ -54,6 +54,10 @@ function slice(ctx: OpContext): Tensor {
   const ends = (v10 ? ctx.ints(2) : attrInts(ctx.node, 'ends')) ?? [];
   const axes = (v10 ? ctx.ints(3) : attrInts(ctx.node, 'axes')) ?? starts.map((_, i) => i);
   const steps = (v10 ? ctx.ints(4) : undefined) ?? starts.map(() => 1);
+  if ([ends, axes, steps].some((v) => v.length !== starts.length))
+    fail('E_ARGUMENT', `starts [${starts}], ends [${ends}], axes [${axes}] and steps [${steps}] must have one entry each per sliced axis`);
+  const normalized = axes.map((a) => normalizeAxis('Slice', a, x.rank));
+  if (new Set(normalized).size !== normalized.length) fail('E_ARGUMENT', `axes [${axes}] name an axis more than once`);
   let out = view(x, 'Slice');
   axes.forEach((a, i) => {
     const next = out.slice(normalizeAxis('Slice', a, x.rank), starts[i], ends[i], steps[i]);
@@ -137,6 +141,7 @@ function range(ctx: OpContext): Tensor {
 function expand(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const want = ctx.ints(1) ?? [];
+  if (want.some((v) => v < 0)) fail('E_ARGUMENT', `shape [${want}] holds a negative size`);
   const rank = Math.max(x.rank, want.length);
   const a = [...Array(rank - x.rank).fill(1), ...x.shape], b = [...Array(rank - want.length).fill(1), ...want];
   const shape = a.map((d, i) => (d === 1 ? b[i] : b[i] === 1 ? d : b[i]));
