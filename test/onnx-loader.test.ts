@@ -172,11 +172,11 @@ describe('onnx loader', () => {
 
   it('models that break the ONNX spec in ways onnxruntime refuses are refused too, naming what is wrong (found by the onnxruntime comparison fuzz)', async () => {
     // one node on a float32 [1, 4, 2, 2] input x, run with ones
-    // inputs: 'x', '' (omitted), 'two' (a float 2), or int64 constants
+    // inputs: 'x', '' (omitted), 'two' (a float 2), 'w' (a [4, 1, 1, 1] ConvTranspose weight), or int64 constants
     const one = (op: string, attrs: Record<string, unknown> = {}, inputs: (string | number[])[] = ['x'], o: { opset?: number; irVersion?: number; out?: kiln.DType } = {}) => {
       const g = new GraphBuilder(op);
       g.input('x', 'float32', [1, 4, 2, 2]);
-      const names = inputs.map((i) => (Array.isArray(i) ? g.ints(i) : i === 'two' ? g.floats([], [2]) : i));
+      const names = inputs.map((i) => (Array.isArray(i) ? g.ints(i) : i === 'two' ? g.floats([], [2]) : i === 'w' ? g.floats([4, 1, 1, 1], [1, 1, 1, 1]) : i));
       g.output(g.node(op, names, attrs as never, { name: 'n' }), o.out ?? 'float32');
       return g.toBytes({ opset: o.opset, irVersion: o.irVersion });
     };
@@ -207,6 +207,12 @@ describe('onnx loader', () => {
       [one('Resize', {}, ['x', '', [1, 1, 2, 2], [1, 4, 4, 4]], { opset: 13 }), 'E_ARGUMENT', /scales and sizes are both given/],
       [one('Resize', {}, ['x', '', '', []], { opset: 13 }), 'E_ARGUMENT', /sizes is empty/],
       [one('Resize', { nearest_mode: 'sideways' }, ['x', '', '', [1, 4, 4, 4]], { opset: 13 }), 'E_UNSUPPORTED', /nearest_mode 'sideways'/],
+      [one('Flatten', { axis: -5 }), 'E_ARGUMENT', /axis -5 is outside \[-4, 4\]/],
+      [one('Transpose', { perm: [0, 1, 2, -1] }), 'E_ARGUMENT', /perm \[0,1,2,-1\] is not a permutation/],
+      [one('Squeeze', {}, ['x', [0, -4]]), 'E_ARGUMENT', /axes \[0,-4\] name a dim more than once/],
+      [one('GatherElements', {}, ['x', [0]]), 'E_SHAPE', /must have the rank of data/],
+      [one('Cast', { to: 1, saturate: 2 }), 'E_ARGUMENT', /'saturate' must be 0 or 1, got 2/],
+      [one('ConvTranspose', { pads: [1, 1, 1, 1] }, ['x', 'w']), 'E_ARGUMENT', /leave no output along spatial dim 0/],
     ];
     for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
     const g = new GraphBuilder('no outputs');

@@ -272,6 +272,9 @@ function convTranspose(ctx: OpContext): Tensor {
   const extra = full_.map((_, i) => Math.max(0, -pads[d + i]));
   pads = pads.map((p) => Math.max(0, p));
   const alloc = full_.map((f, i) => f + extra[i]);
+  alloc.forEach((a, i) => {
+    if (a - pads[i] - pads[d + i] <= 0) fail('E_ARGUMENT', `pads [${pads}] leave no output along spatial dim ${i} (the full result there is ${full_[i]})`);
+  });
   return withTemps((t) => {
     const L = numel(inSp), Kp = numel(kernel);
     // Z[N, g, Mg*Kp, L] = W_g^T [Mg*Kp, C/g] @ X_g [C/g, L]

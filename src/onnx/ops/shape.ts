@@ -34,6 +34,7 @@ function reshape(ctx: OpContext): Tensor {
 function squeeze(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const axes = axesOf(ctx, 13);
+  if (axes && new Set(axes.map((a) => normalizeAxis('Squeeze', a, x.rank))).size !== axes.length) fail('E_ARGUMENT', `axes [${axes}] name a dim more than once`);
   return x.squeeze(axes && axes.length ? axes : undefined);
 }
 
@@ -203,9 +204,17 @@ function wrapPad(x: Tensor, pads: number[]): Tensor {
  * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
  * meant for the small class dimensions of losses and lookups, not for large gathers).
  */
+/** GatherElements and ScatterElements: indices (and updates) of data's rank, no larger than data outside `axis`. */
+function checkElementsShapes(data: Tensor, idx: Tensor, axis: number, upd?: Tensor): void {
+  if (idx.rank !== data.rank || idx.shape.some((m, i) => i !== axis && m > data.shape[i]))
+    fail('E_SHAPE', `indices ${idx.describe()} must have the rank of data ${data.describe()} and fit inside it outside axis ${axis}`);
+  if (upd && upd.shape.join() !== idx.shape.join()) fail('E_SHAPE', `updates ${upd.describe()} must have the shape of indices ${idx.describe()}`);
+}
+
 function gatherElements(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1);
   const axis = normalizeAxis('GatherElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  checkElementsShapes(data, idx, axis);
   const n = data.shape[axis];
   return withTemps((t) => {
     // data limited to the index's extent outside `axis`, both with `axis` moved last
@@ -232,6 +241,7 @@ function gatherElements(ctx: OpContext): Tensor {
 function scatterElements(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
   const axis = normalizeAxis('ScatterElements', attrInt(ctx.node, 'axis', 0), data.rank);
+  checkElementsShapes(data, idx, axis, upd);
   const reduction = attrString(ctx.node, 'reduction', 'none');
   const n = data.shape[axis];
   return withTemps((t) => {
@@ -290,6 +300,7 @@ defineOps({
       const x = input(ctx, 0);
       // axis lies in [-r, r]; a negative one counts from the end.
       const axis = attrInt(ctx.node, 'axis', 1);
+      if (!(axis >= -x.rank && axis <= x.rank)) fail('E_ARGUMENT', `axis ${axis} is outside [-${x.rank}, ${x.rank}] for ${x.describe()}`);
       const a = normalizeAxis('Flatten', axis < 0 ? axis + x.rank : axis, x.rank + 1);
       return [x.reshape([numel(x.shape.slice(0, a)), numel(x.shape.slice(a))])];
     },
@@ -298,7 +309,10 @@ defineOps({
     uses: [],
     run: (ctx) => {
       const x = input(ctx, 0);
-      return [x.permute(attrInts(ctx.node, 'perm') ?? [...Array(x.rank).keys()].reverse())];
+      const perm = attrInts(ctx.node, 'perm') ?? [...Array(x.rank).keys()].reverse();
+      if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i))
+        fail('E_ARGUMENT', `perm [${perm}] is not a permutation of the ${x.rank} dims of ${x.describe()}`);
+      return [x.permute(perm)];
     },
   },
   Squeeze: { uses: [], hostInputs: [1], run: (ctx) => [squeeze(ctx)] },
@@ -319,8 +333,9 @@ defineOps({
   Gather: { uses: ['Gather'], run: (ctx) => [gather(input(ctx, 0), input(ctx, 1), attrInt(ctx.node, 'axis', 0))] },
   Shape: { uses: ['Fill'], run: (ctx) => [shapeOf(ctx)] },
   Size: { uses: ['Fill'], run: (ctx) => [full([], input(ctx, 0).size, { dtype: 'int64', device: ctx.device })] },
-  Cast: { since: 6, uses: ['Cast'], run: (ctx) => [castTo(ctx, attrInt(ctx.node, 'to', 0))] },
-  CastLike: { since: 15, uses: ['Cast'], run: (ctx) => [cast(input(ctx, 0), input(ctx, 1).dtype)] },
+  // saturate matters only for float8 targets, which Kiln lacks; it is still a switch (0 or 1)
+  Cast: { since: 6, uses: ['Cast'], run: (ctx) => (attrFlag(ctx.node, 'saturate', 1), [castTo(ctx, attrInt(ctx.node, 'to', 0))]) },
+  CastLike: { since: 15, uses: ['Cast'], run: (ctx) => (attrFlag(ctx.node, 'saturate', 1), [cast(input(ctx, 0), input(ctx, 1).dtype)]) },
   Constant: { uses: [], run: (ctx) => [constant(ctx)] },
   ConstantOfShape: { since: 9, uses: ['Fill', 'Cast'], hostInputs: [0], run: (ctx) => [constantOfShape(ctx)] },
   Range: { since: 11, uses: ['Range'], hostInputs: [0, 1, 2], run: (ctx) => [range(ctx)] },
