@@ -20,11 +20,13 @@ fn trail(k: u32, strides_at: u32) -> i32 { return space_offset(k, u32(args[6]), 
 var<private> row_inv: f32 = 1.0; // 1 / s for the row (see above)
 fn moment_element(x0: i32, k: u32) -> f32 { return xF(x0 + trail(k, u32(args[8]))) * row_inv; }
 
-// s for the row: 1 when every |x| <= 1, else 2^(ceil(log2(max |x|)) - 1), so |x| / s <= 2.
+// s for the row: 1 when every |x| <= 1, or when one is infinite (the plain formula then gives what
+// the CPU gives: 0 for the finite ones, NaN for the infinite), else 2^(ceil(log2(max |x|)) - 1), so
+// |x| / s <= 2.
 fn row_scale(x0: i32, n: u32) -> f32 {
   var m = 0.0;
   for (var k = 0u; k < n; k++) { m = max(m, abs(xF(x0 + trail(k, u32(args[8]))))); }
-  if (!(m > 1.0)) { return 1.0; }
+  if (!(m > 1.0) || m > 3.4028234e38) { return 1.0; }
   return exp2(ceil(log2(m)) - 1.0);
 }
 
