@@ -251,7 +251,11 @@ async function runMutated(bytes: Uint8Array, test: string, device: string, engin
   }
 }
 
-/** Mutated ONNX node-test models, each run by `a` and by `b`; returns what differed. */
+/**
+ * Mutated ONNX node-test models, each run by `a` and by `b` (only when `a` runs it, with
+ * onlyWhereFirstRuns); returns what differed. KILN_FUZZ_DUMP=<dir> keeps each model that differs,
+ * and current.onnx, the model being run (what a crash was running).
+ */
 async function compareMutated(
   models: number,
   seed: number,
