@@ -747,8 +747,8 @@ Napi::Value FreeProgram(const Napi::CallbackInfo& info) {
 
 // replay(program, handles[, faultId]): one run of the program; handles[i] is this run's buffer for
 // each Input and Output slot (anything for the others); an index out of range in any step is the
-// fault's. One task: inline when the queue is idle and the
-// kernels' predicted time fits KILN_INLINE_US, queued otherwise.
+// fault's. One task: inline when the queue is idle and the kernels' predicted time fits
+// KILN_INLINE_US, queued otherwise.
 Napi::Value Replay(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsArray()) fail("E_ARGUMENT", "replay(program, handles)");
   std::shared_ptr<Program> prog = program_of(info[0]);

@@ -292,21 +292,17 @@ class GraphPlan {
           env.delete(name);
         }
       }
-      for (const name of wanted) {
-        const t = lookup(name);
-        if (!t) fail('E_ARGUMENT', `onnx: output '${name}' has no value`);
+      const values = wanted.map((name) => {
+        const t = lookup(name) ?? fail('E_ARGUMENT', `onnx: output '${name}' has no value`);
         // the graph's declared output type is part of the model's contract (onnxruntime refuses the
         // model when its nodes compute another)
         const declared = this.graph.outputs.find((o) => o.name === name)?.dtype;
         if (declared !== undefined && (DTYPES as readonly string[]).includes(declared) && declared !== t.dtype)
           fail('E_DTYPE', `onnx: graph output '${name}' is declared ${declared}, but its nodes compute ${t.describe()}`);
-      }
-      const result: Record<string, Tensor> = {};
-      for (const name of wanted) {
-        const t = lookup(name)!;
-        result[name] = t.withLayout('onnx', t.shape, t.strides);
-      }
-      return result;
+        return t;
+      });
+      // views made only once every output checked, so a refusal leaves none behind
+      return Object.fromEntries(wanted.map((name, i) => [name, values[i].withLayout('onnx', values[i].shape, values[i].strides)]));
     } finally {
       for (const t of env.values()) t.dispose();
     }
@@ -354,7 +350,7 @@ export class KilnSession implements InferenceSession {
       fail('E_UNSUPPORTED', `kiln engine: the model's IR version ${model.irVersion} is outside 3 to ${MAX_IR_VERSION}, the versions it reads (0: the field is missing)`);
     checkSupport(model.graph, opset, dev);
     for (const v of [...model.graph.inputs, ...model.graph.outputs])
-      if (!['float32', 'float16', 'bfloat16', 'int32', 'int64', 'uint8', 'bool'].includes(v.dtype))
+      if (!(DTYPES as readonly string[]).includes(v.dtype))
         fail('E_UNSUPPORTED', `kiln engine: graph value '${v.name}' has type ${v.dtype}, which Kiln has no dtype for`);
     const plan = new GraphPlan(model.graph, model, dev, new Set());
     try {

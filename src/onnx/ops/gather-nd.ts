@@ -1,6 +1,7 @@
 // GatherND and ScatterND: index tuples [.., k] into the first k dims (after batch_dims) become flat
-// positions (a dot product with the dims' strides, negatives wrapped, each entry range-checked), then a Gather (GatherND) or a
-// one-hot match over the positions with a masked reduction (ScatterND, every reduction).
+// positions (a dot product with the dims' strides, negatives wrapped, each entry range-checked), then
+// a Gather (GatherND) or a one-hot match over the positions with a masked reduction (ScatterND, every
+// reduction).
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import { fail } from '../../errors.js';

@@ -97,10 +97,10 @@ function recurrent(kind: Kind): OpHandler {
     hostInputs: [4],
     run: (ctx) => withTemps((t) => {
       // Every sequence must be full length: per-batch lengths are not implemented.
-      const lens = ctx.ints(4), steps = input(ctx, 0).shape[+attrFlag(ctx.node, 'layout', 0)];
-      if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
       const layout = +attrFlag(ctx.node, 'layout', 0);
       const raw = input(ctx, 0);
+      const lens = ctx.ints(4), steps = raw.shape[layout];
+      if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
       const x = layout === 1 ? t.add(raw.transpose(0, 1)) : raw; // [S, N, I]
       const direction = attrString(ctx.node, 'direction', 'forward');
       const dirs = direction === 'bidirectional' ? [false, true] : [direction === 'reverse'];

@@ -60,8 +60,8 @@ function slice(ctx: OpContext): Tensor {
   const normalized = axes.map((a) => normalizeAxis('Slice', a, x.rank));
   if (new Set(normalized).size !== normalized.length) fail('E_ARGUMENT', `axes [${axes}] name an axis more than once`);
   let out = view(x, 'Slice');
-  axes.forEach((a, i) => {
-    const next = out.slice(normalizeAxis('Slice', a, x.rank), starts[i], ends[i], steps[i]);
+  normalized.forEach((a, i) => {
+    const next = out.slice(a, starts[i], ends[i], steps[i]);
     out.dispose();
     out = next;
   });
@@ -199,11 +199,6 @@ function wrapPad(x: Tensor, pads: number[]): Tensor {
   return cur;
 }
 
-/**
- * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`, composed as a
- * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
- * meant for the small class dimensions of losses and lookups, not for large gathers).
- */
 /** GatherElements and ScatterElements: indices (and updates) of data's rank, no larger than data outside `axis`. */
 function checkElementsShapes(data: Tensor, idx: Tensor, axis: number, upd?: Tensor): void {
   if (idx.rank !== data.rank || idx.shape.some((m, i) => i !== axis && m > data.shape[i]))
@@ -211,6 +206,11 @@ function checkElementsShapes(data: Tensor, idx: Tensor, axis: number, upd?: Tens
   if (upd && upd.shape.join() !== idx.shape.join()) fail('E_SHAPE', `updates ${upd.describe()} must have the shape of indices ${idx.describe()}`);
 }
 
+/**
+ * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`, composed as a
+ * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
+ * meant for the small class dimensions of losses and lookups, not for large gathers).
+ */
 function gatherElements(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1);
   const axis = normalizeAxis('GatherElements', attrInt(ctx.node, 'axis', 0), data.rank);
