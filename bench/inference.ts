@@ -1,8 +1,8 @@
 // `kiln bench inference`: latency (p50, p99) and throughput of ONNX models per engine and device:
-// the Kiln engine on each device, Kiln's ort engine (onnxruntime-node in a worker thread), and
+// the Kiln engine on each device, Kiln's ort engine (onnxruntime-node in a child process; ort-thread: in a worker thread), and
 // onnxruntime-node called directly in this process as the peer, on the same inputs in the same run,
 // in interleaved rounds. Every engine's output is checked against the peer's before it is timed.
-// Latency is wall time per run() including the device sync (Kiln) or the worker round trip (ort).
+// Latency is wall time per run() including the device sync (Kiln) or the round trip to onnxruntime (ort).
 import { basename } from 'node:path';
 import * as kiln from '../src/index.js';
 import { storageArray } from '../src/dtype.js';
@@ -16,7 +16,7 @@ import { median } from './timing.js';
 
 export interface InferenceRow {
   model: string;
-  engine: 'kiln' | 'ort' | 'onnxruntime-node';
+  engine: 'kiln' | 'ort' | 'ort-thread' | 'onnxruntime-node';
   device: string;
   p50: number;
   p99: number;
@@ -123,11 +123,12 @@ export async function benchInference(o: InferenceBenchOptions = {}): Promise<Inf
       want = Array.from(Object.values(await session.run(feeds))[0].data as ArrayLike<number | bigint>, Number);
       contenders.push({ engine: 'onnxruntime-node', device: 'cpu', times: [], run: async () => void (await session.run(feeds)), close: () => session.release() });
     }
-    const engines = [...devices.map((device) => ({ engine: 'kiln' as const, device })), ...(ort ? [{ engine: 'ort' as const, device: 'cpu' }] : [])];
+    const engines = [...devices.map((device) => ({ engine: 'kiln' as const, device })), ...(ort ? (['ort', 'ort-thread'] as const).map((engine) => ({ engine, device: 'cpu' })) : [])];
     for (const { engine, device } of engines) {
       let session: kiln.onnx.InferenceSession;
       try {
-        session = await kiln.onnx.load(fx.bytes, { engine, device, ort: { intraOpNumThreads: threads } });
+        const isolation = engine === 'ort-thread' ? 'thread' : 'process';
+        session = await kiln.onnx.load(fx.bytes, { engine: engine === 'kiln' ? 'kiln' : 'ort', device, ort: { intraOpNumThreads: threads, isolation } });
       } catch (e) {
         log(`${fx.name} ${engine} on ${device}: skipped: ${(e as Error).message}`);
         continue;

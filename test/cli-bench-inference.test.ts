@@ -24,7 +24,7 @@ describe('kiln bench inference', () => {
     const out = JSON.parse(r.stdout);
     expect(out.suite).toBe('inference');
     const rows = out.rows as { model: string; engine: string; device: string; p50: number; p99: number; throughput: number; ratio?: number; maxRelError?: number }[];
-    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu']);
+    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu', 'ort-thread@cpu']);
     for (const row of rows) {
       expect(row.model).toBe('small-mlp.onnx');
       expect(row.p50).toBeGreaterThan(0);
@@ -47,7 +47,7 @@ describe('kiln bench inference', () => {
     expect(r.status, ending(r)).toBe(0);
     const out = JSON.parse(r.stdout);
     const rows = out.rows as { engine: string; device: string; maxRelError?: number }[];
-    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu']);
+    expect(rows.map((x) => `${x.engine}@${x.device}`)).toEqual(['onnxruntime-node@cpu', ...kilnRows(out), 'ort@cpu', 'ort-thread@cpu']);
     for (const row of rows.slice(1)) expect(row.maxRelError).toBe(0);
   });
 

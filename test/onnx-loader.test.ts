@@ -213,6 +213,7 @@ describe('onnx loader', () => {
       [one('GatherElements', {}, ['x', [0]]), 'E_SHAPE', /must have the rank of data/],
       [one('Cast', { to: 1, saturate: 2 }), 'E_ARGUMENT', /'saturate' must be 0 or 1, got 2/],
       [one('ConvTranspose', { pads: [1, 1, 1, 1] }, ['x', 'w']), 'E_ARGUMENT', /leave no output along spatial dim 0/],
+      [one('Range', {}, [[0], [3], [1]], { out: 'int64' }), 'E_SHAPE', /start \(input 0\) must be a scalar, got shape \[1\]/],
     ];
     for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
     const g = new GraphBuilder('no outputs');

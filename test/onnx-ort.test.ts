@@ -1,11 +1,38 @@
-// The onnxruntime engine: Kiln tensors in and out, session options passed through, and its run
-// kept off the JS thread: timers keep firing while a long model runs in the worker.
+// The onnxruntime engine: Kiln tensors in and out, session options passed through, its run kept off
+// the JS thread (timers keep firing while a long model runs in its process or worker), and a crash
+// of onnxruntime kept out of this process.
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
 import './helpers/backends.js';
 import { expectValues } from './helpers/compare.js';
+import { DIST_INDEX, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { rngFor } from './helpers/random.js';
+
+const ISOLATIONS = ['process', 'thread'] as const;
+
+/** A Max whose second input is named '': onnxruntime-node 1.30 segfaults running it. */
+function crashingModel(): Uint8Array {
+  const g = new GraphBuilder('crash');
+  g.node('Max', [g.input('x', 'float32', [2]), ''], {}, { outputs: ['y'] });
+  g.output('y', 'float32', [2]);
+  return g.toBytes({ opset: 13 });
+}
+
+/** Pids of the live processes whose environment holds `marker` (Linux: /proc). */
+function processesMarked(marker: string): number[] {
+  const found: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/environ`, 'latin1').includes(marker)) found.push(Number(e));
+    } catch {
+      // it ended meanwhile, or is not ours to read
+    }
+  }
+  return found;
+}
 
 /** Y = A @ A @ ... @ A (`depth` products) for a float32 [n, n] input A. */
 function chain(n: number, depth: number): Uint8Array {
@@ -18,8 +45,8 @@ function chain(n: number, depth: number): Uint8Array {
 }
 
 describe('onnx ort engine', () => {
-  it('runs a model on Kiln tensors and agrees with Kiln', async () => {
-    const s = await kiln.onnx.load(chain(64, 2), { engine: 'ort', ort: { intraOpNumThreads: 1, graphOptimizationLevel: 'all' } });
+  it.each(ISOLATIONS)('runs a model on Kiln tensors and agrees with Kiln (isolation %s)', async (isolation) => {
+    const s = await kiln.onnx.load(chain(64, 2), { engine: 'ort', ort: { intraOpNumThreads: 1, graphOptimizationLevel: 'all', isolation } });
     expect(s.engine).toBe('ort');
     expect(s.inputs).toEqual([{ name: 'A', dtype: 'float32', shape: [64, 64] }]);
     const a = kiln.rand([64, 64], { seed: 3, low: -0.2, high: 0.2 });
@@ -30,7 +57,7 @@ describe('onnx ort engine', () => {
     await expect(s.run({ A: a })).rejects.toMatchObject({ code: 'E_DISPOSED' });
   });
 
-  it('moves float16, int64 and bool tensors in and out without changing them', async () => {
+  it.each(ISOLATIONS)('moves float16, int64, bool and empty tensors in and out without changing them (isolation %s)', async (isolation) => {
     const g = new GraphBuilder('types');
     const h = g.input('h', 'float16', [3]);
     g.node('Mul', [h, h], {}, { outputs: ['sq'] });
@@ -39,15 +66,18 @@ describe('onnx ort engine', () => {
     g.output('sq', 'float16', [3]);
     g.output('neg', 'int64', [2]);
     g.output('not', 'bool', [2]);
+    g.node('Relu', [g.input('e', 'float32', [0, 3])], {}, { outputs: ['empty'] });
+    g.output('empty', 'float32', [0, 3]);
     const bytes = g.toBytes();
-    const feeds = { h: kiln.tensor([1.5, -2, 0.25], { dtype: 'float16' }), i: kiln.tensor([2n ** 40n, -3n], { dtype: 'int64' }), b: kiln.tensor([true, false]) };
+    const feeds = { h: kiln.tensor([1.5, -2, 0.25], { dtype: 'float16' }), i: kiln.tensor([2n ** 40n, -3n], { dtype: 'int64' }), b: kiln.tensor([true, false]), e: kiln.zeros([0, 3]) };
     for (const engine of ['ort', 'kiln'] as const) {
-      const s = await kiln.onnx.load(bytes, { engine });
+      const s = await kiln.onnx.load(bytes, { engine, ...(engine === 'ort' ? { ort: { isolation } } : {}) });
       const out = await s.run(feeds);
       expect(out.sq.dtype).toBe('float16');
       expect(await out.sq.toArray()).toEqual([2.25, 4, 0.0625]);
       expect(Array.from((await out.neg.data()) as BigInt64Array)).toEqual([-(2n ** 40n), 3n]);
       expect(await out.not.toArray()).toEqual([false, true]);
+      expect(out.empty.shape).toEqual([0, 3]);
       await s.dispose();
     }
   });
@@ -105,9 +135,9 @@ describe('onnx ort engine', () => {
     expect(refused).toBeLessThan(40);
   });
 
-  it('keeps the event loop responsive during a long run', async () => {
+  it.each(ISOLATIONS)('keeps the event loop responsive during a long run (isolation %s)', async (isolation) => {
     const n = 768;
-    const s = await kiln.onnx.load(chain(n, 100), { engine: 'ort' }); // ~90 GFLOP: 250+ ms at onnxruntime's 360 GFLOP/s here
+    const s = await kiln.onnx.load(chain(n, 100), { engine: 'ort', ort: { isolation } }); // ~90 GFLOP: 250+ ms at onnxruntime's 360 GFLOP/s here
     const a = kiln.rand([n, n], { seed: 5, low: -1 / Math.sqrt(n), high: 1 / Math.sqrt(n) });
     const ticks: number[] = [];
     const timer = setInterval(() => ticks.push(performance.now()), 5);
@@ -124,5 +154,69 @@ describe('onnx ort engine', () => {
     expect(Math.max(...gaps)).toBeLessThan(elapsed / 2);
     expect(Y.shape).toEqual([n, n]);
     await s.dispose();
+  });
+
+  it("a crash inside onnxruntime loses that session (E_ENGINE_LOST), not this process; later calls say so; other sessions go on", async () => {
+    const good = await kiln.onnx.load(chain(8, 1), { engine: 'ort' });
+    const s = await kiln.onnx.load(crashingModel(), { engine: 'ort' });
+    const x = kiln.tensor([1, 2]);
+    const lost = await s.run({ x }).then(() => undefined, (e: unknown) => e);
+    expect(lost).toBeInstanceOf(kiln.KilnError);
+    expect(lost).toMatchObject({ code: 'E_ENGINE_LOST' });
+    expect((lost as Error).message).toMatch(/onnxruntime's process ended \(signal SIGSEGV\).*load the model again/);
+    await expect(s.run({ x })).rejects.toMatchObject({ code: 'E_ENGINE_LOST' });
+    await s.dispose(); // nothing left to release
+    await expect(s.run({ x })).rejects.toMatchObject({ code: 'E_ENGINE_LOST' });
+    const a = kiln.rand([8, 8], { seed: 9 });
+    expectValues((await (await good.run({ A: a })).Y.data()) as Float32Array, (await a.matmul(a).data()) as Float32Array, { rtol: 1e-5, atol: 1e-6 }, 'the other session');
+    await good.dispose();
+  });
+
+  it('runs several calls in flight at once, each with its own result, and dispose() lets queued runs finish', async () => {
+    for (const isolation of ISOLATIONS) {
+      const s = await kiln.onnx.load(chain(16, 1), { engine: 'ort', ort: { isolation } });
+      const inputs = [1, 2, 3, 4, 5].map((seed) => kiln.rand([16, 16], { seed }));
+      const runs = inputs.map((A) => s.run({ A }));
+      const disposed = s.dispose();
+      const outs = await Promise.all(runs);
+      await disposed;
+      for (const [i, { Y }] of outs.entries()) {
+        expectValues((await Y.data()) as Float32Array, (await inputs[i].matmul(inputs[i]).data()) as Float32Array, { rtol: 1e-5, atol: 1e-6 }, `${isolation} run ${i}`);
+      }
+      await expect(s.run({ A: inputs[0] })).rejects.toMatchObject({ code: 'E_DISPOSED' });
+    }
+  });
+
+  it('refuses an unknown isolation', async () => {
+    for (const isolation of ['none', 1, null]) {
+      await expect(kiln.onnx.load(chain(8, 1), { engine: 'ort', ort: { isolation: isolation as 'process' } })).rejects.toMatchObject({
+        code: 'E_ARGUMENT',
+        message: expect.stringMatching(/ort\.isolation must be 'process' or 'thread'/),
+      });
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('an idle session does not keep its process alive, and its onnxruntime process ends with it', () => {
+    assertDistFresh();
+    const marker = `KILN_ORT_TEST_${process.pid}_${Date.now()}`;
+    const bytes = JSON.stringify(Array.from(chain(8, 1)));
+    // The script ends by itself (an idle session holds nothing); a dispose is never called.
+    const r = runNode(
+      `import * as kiln from ${JSON.stringify(DIST_INDEX)};
+       const s = await kiln.onnx.load(new Uint8Array(${bytes}), { engine: 'ort' });
+       const { Y } = await s.run({ A: kiln.ones([8, 8]) });
+       console.log('sum', (await Y.sum().item()));`,
+      { [marker]: '1' },
+      30_000,
+    );
+    expect(r.status, ending(r)).toBe(0);
+    expect(r.stdout).toContain('sum 512');
+    const deadline = Date.now() + 5000;
+    let left = processesMarked(marker);
+    while (left.length > 0 && Date.now() < deadline) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      left = processesMarked(marker);
+    }
+    expect(left, 'onnxruntime processes left behind').toEqual([]);
   });
 });

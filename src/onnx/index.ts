@@ -16,7 +16,7 @@ export type { HostTensor } from './proto.js';
 export type { OrtSessionOptions } from './ort-engine.js';
 
 export interface LoadOptions {
-  /** 'kiln' (default): Kiln's kernels on `device`; 'ort': onnxruntime-node in a worker thread. */
+  /** 'kiln' (default): Kiln's kernels on `device`; 'ort': onnxruntime-node in a child process (or a worker thread: `ort.isolation`). */
   engine?: 'kiln' | 'ort';
   /** Kiln engine device: 'cpu' (default), 'cuda:0', 'webgpu:0'. */
   device?: string;

@@ -1,15 +1,19 @@
-// The onnxruntime engine: onnxruntime-node's InferenceSession lives in a worker thread, so its
-// synchronous run never blocks the JS thread. A Kiln tensor goes in as one read of its bytes into
-// a JS buffer that is transferred (not copied) to the worker, where onnxruntime wraps it; a result
-// comes back as one copy out of onnxruntime's buffer, transferred, then uploaded into a Kiln tensor.
-// (Kiln's CPU buffers are native memory that cannot move between threads as ArrayBuffers.)
-import { optionsArg } from '../args.js';
+// The onnxruntime engine: onnxruntime-node's InferenceSession lives in a child Node process of its
+// own, so its synchronous run never blocks the JS thread, and a native crash inside onnxruntime (a
+// malformed model can segfault it) ends that process, not this one: the session's calls reject
+// with E_ENGINE_LOST and the caller's process goes on. A Kiln tensor goes in as one read of its
+// bytes into a JS buffer, sent over the IPC channel (v8 serialization); a result comes back the
+// same way and is uploaded into a Kiln tensor.
+import { describeValue, optionsArg } from '../args.js';
 import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { storageArray, type DType, type StorageArray } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import type { Model } from './model.js';
+import { frameReader, writeFrame } from './ort-frames.js';
 import { upload } from './upload.js';
 import { RUN_OPTION_KEYS, inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
 
@@ -26,6 +30,13 @@ export interface OrtSessionOptions {
   enableCpuMemArena?: boolean;
   enableMemPattern?: boolean;
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Where onnxruntime runs. 'process' (default): a child Node process, so a native crash inside
+   * onnxruntime (some malformed models segfault it) fails this session with E_ENGINE_LOST and no
+   * more; tensors are copied over its IPC channel. 'thread': a worker thread of this process,
+   * whose buffers are transferred, not copied; a crash there ends this process.
+   */
+  isolation?: 'process' | 'thread';
 }
 
 interface WireTensor {
@@ -38,18 +49,41 @@ interface WireTensor {
 const ORT_TYPE: Partial<Record<DType, string>> = { float32: 'float32', float16: 'float16', int32: 'int32', int64: 'int64', uint8: 'uint8', bool: 'bool' };
 const KILN_TYPE: Record<string, DType> = Object.fromEntries(Object.entries(ORT_TYPE).map(([k, v]) => [v, k as DType]));
 
-// The worker: CommonJS evaluated in a worker_threads Worker; requires onnxruntime-node by path.
-const WORKER_SOURCE = `
+// The host's code, CommonJS, run either by \`node -e\` (argv[1] is onnxruntime-node's path), talking
+// frames (ort-frames.ts) over the socket on its fd 3 and ending when its parent does (the socket
+// closes), or in a worker thread (workerData.ortPath), talking messages whose buffers are
+// transferred. A dispose answers, then ends the host.
+const HOST_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
+const ort = require(parentPort ? workerData.ortPath : process.argv[1]);
 const ARRAYS = { float32: Float32Array, float16: Uint16Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, bool: Uint8Array };
+${writeFrame}
+${frameReader}
+let send, listen;
+if (parentPort) {
+  send = (msg, transfer, end) => {
+    parentPort.postMessage(msg, transfer);
+    if (end) process.exit(0);
+  };
+  listen = (handle) => parentPort.on('message', handle);
+} else {
+  const sock = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
+  sock.on('close', () => process.exit(0));
+  sock.on('error', () => process.exit(0));
+  send = (msg, transfer, end) => {
+    sock.cork();
+    writeFrame((bytes) => sock.write(bytes), msg);
+    sock.uncork();
+    if (end) sock.end(() => process.exit(0));
+  };
+  listen = (handle) => sock.on('data', frameReader(handle));
+}
 let session;
-const reply = (msg, transfer) => parentPort.postMessage(msg, transfer);
-parentPort.on('message', async (m) => {
+listen(async (m) => {
   try {
     if (m.kind === 'init') {
       session = await ort.InferenceSession.create(new Uint8Array(m.bytes), m.options);
-      reply({ id: m.id, ok: true });
+      send({ id: m.id, ok: true }, []);
     } else if (m.kind === 'run') {
       const feeds = {};
       for (const [name, t] of Object.entries(m.feeds)) feeds[name] = new ort.Tensor(t.type, new ARRAYS[t.type](t.data), t.dims);
@@ -57,21 +91,82 @@ parentPort.on('message', async (m) => {
       const results = {}, transfer = [];
       for (const [name, t] of Object.entries(out)) {
         if (!ARRAYS[t.type]) throw new Error('output ' + name + ' has type ' + t.type + ', which Kiln has no dtype for');
-        const data = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
+        // A worker transfers an exactly sized copy; the socket writes the output's bytes as they are.
+        const data = parentPort ? t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength) : t.data;
         results[name] = { type: t.type, dims: Array.from(t.dims), data };
-        transfer.push(data);
+        if (parentPort) transfer.push(data);
       }
-      reply({ id: m.id, ok: true, results }, transfer);
+      send({ id: m.id, ok: true, results }, transfer);
     } else if (m.kind === 'dispose') {
       if (session) await session.release();
-      reply({ id: m.id, ok: true });
-      process.exit(0);
+      send({ id: m.id, ok: true }, [], true);
     }
   } catch (e) {
-    reply({ id: m.id, ok: false, message: String(e && e.message || e), code: e && e.code });
+    send({ id: m.id, ok: false, message: String(e && e.message || e) }, []);
   }
 });
 `;
+
+type Reply = { id: number; ok: boolean; results?: Record<string, WireTensor>; message?: string };
+
+/** The host of one session's onnxruntime, whichever isolation: the session sees only this. */
+interface Host {
+  /** Sends a message; `transfer` lists its buffers that the host may take over (they are not used again). */
+  send(msg: Record<string, unknown>, transfer: ArrayBuffer[]): void;
+  /** Whether the host keeps this process alive (while a call is pending) or not (idle). */
+  hold(on: boolean): void;
+  /** Resolves once the host has ended. */
+  readonly exit: Promise<void>;
+  /** Ends the host now. */
+  stop(): void;
+}
+
+function startHost(isolation: 'process' | 'thread', ortPath: string, onReply: (m: Reply) => void, onEnd: (e: KilnError) => void): Host {
+  const lost = (how: string) => onEnd(new KilnError('E_ENGINE_LOST', `ort engine: onnxruntime's ${isolation} ended (${how}); the session is lost, load the model again`));
+  if (isolation === 'thread') {
+    const w = new Worker(HOST_SOURCE, { eval: true, workerData: { ortPath } });
+    const exit = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.on('message', onReply);
+    w.on('error', (e) => lost(`it threw: ${e.message}`));
+    w.on('exit', (code) => lost(`exit code ${code}`));
+    return {
+      send: (msg, transfer) => w.postMessage(msg, transfer),
+      hold: (on) => (on ? w.ref() : w.unref()),
+      exit,
+      stop: () => void w.terminate(),
+    };
+  }
+  const c = spawn(process.execPath, ['-e', HOST_SOURCE, ortPath], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  const sock = c.stdio[3] as Socket;
+  const exit = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  const read = frameReader((m) => onReply(m as Reply));
+  // A frame this side cannot read, or a broken socket, ends the host; its exit reports the loss.
+  sock.on('data', (chunk: Buffer) => {
+    try {
+      read(chunk);
+    } catch {
+      c.kill('SIGKILL');
+    }
+  });
+  sock.on('error', () => c.kill('SIGKILL'));
+  c.on('error', (e) => onEnd(new KilnError('E_NATIVE', `ort engine: onnxruntime's process could not run: ${e.message}`)));
+  c.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
+  return {
+    send: (msg) => {
+      sock.cork(); // one write of the whole frame
+      writeFrame((bytes) => sock.write(bytes), msg);
+      sock.uncork();
+    },
+    hold: (on) => {
+      for (const h of [c, sock]) {
+        if (on) h.ref();
+        else h.unref();
+      }
+    },
+    exit,
+    stop: () => c.kill('SIGKILL'),
+  };
+}
 
 /** The bytes of a tensor in its storage dtype (float16 stays 16-bit), contiguous. */
 async function storageBytes(t: Tensor): Promise<StorageArray> {
@@ -90,9 +185,12 @@ export class OrtSession implements InferenceSession {
   readonly inputs;
   readonly outputs;
   readonly metadata;
-  #worker: Worker | undefined;
+  #host: Host | undefined;
+  // Why no call may start any more: E_DISPOSED after dispose(), E_ENGINE_LOST once the host died.
+  #gone: KilnError | undefined;
   #pending = new Map<number, { resolve: (v: Record<string, WireTensor> | undefined) => void; reject: (e: Error) => void }>();
   #next = 0;
+  #runs = new Set<Promise<unknown>>(); // run() calls not yet settled
 
   private constructor(model: Model, readonly device: string) {
     this.inputs = inputsOf(model);
@@ -102,7 +200,9 @@ export class OrtSession implements InferenceSession {
 
   static async create(model: Model, device: string, options: OrtSessionOptions): Promise<OrtSession> {
     optionsArg('onnx.load: ort', options, ['intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel', 'executionProviders',
-      'executionMode', 'enableCpuMemArena', 'enableMemPattern', 'logSeverityLevel']);
+      'executionMode', 'enableCpuMemArena', 'enableMemPattern', 'logSeverityLevel', 'isolation']);
+    const { isolation = 'process', ...sessionOptions } = options;
+    if (isolation !== 'process' && isolation !== 'thread') fail('E_ARGUMENT', `onnx.load: ort.isolation must be 'process' or 'thread', got ${describeValue(isolation)}`);
     if (device !== 'cpu') fail('E_UNSUPPORTED', `ort engine: results are delivered as cpu tensors; device '${device}' is not supported (pick GPU execution with ort.executionProviders)`);
     let ortPath: string;
     try {
@@ -111,21 +211,16 @@ export class OrtSession implements InferenceSession {
       fail('E_UNSUPPORTED', `ort engine: onnxruntime-node is not installed: ${(e as Error).message}`);
     }
     const s = new OrtSession(model, device);
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
-    s.#worker = worker;
-    worker.on('message', (m: { id: number; ok: boolean; results?: Record<string, WireTensor>; message?: string }) => {
+    s.#host = startHost(isolation, ortPath, (m) => {
       const p = s.#pending.get(m.id);
       if (!p) return;
       s.#pending.delete(m.id);
       if (m.ok) p.resolve(m.results);
       else p.reject(new KilnError('E_ARGUMENT', `ort engine: onnxruntime: ${m.message}`));
-    });
-    worker.on('error', (e) => s.#failAll(new KilnError('E_NATIVE', `ort engine: the worker failed: ${e.message}`)));
-    worker.on('exit', () => s.#failAll(new KilnError('E_DISPOSED', 'ort engine: the session was disposed')));
-    worker.unref();
-    const bytes = new Uint8Array(model.bytes).buffer; // a fresh, exactly sized copy to transfer (a Buffer may sit in a shared pool)
+    }, (e) => s.#end(e));
+    s.#host.hold(false);
     try {
-      await s.#call({ kind: 'init', bytes, options }, [bytes]);
+      await s.#call({ kind: 'init', bytes: model.bytes, options: sessionOptions });
     } catch (e) {
       await s.dispose();
       throw e;
@@ -133,28 +228,45 @@ export class OrtSession implements InferenceSession {
     return s;
   }
 
-  #failAll(e: Error): void {
+  // The host is gone (after dispose() it exits once its calls are answered): calls still waiting
+  // on it reject with `e`, and later calls are refused with why it went first.
+  #end(e: KilnError): void {
+    this.#gone ??= e;
+    this.#host = undefined;
     for (const p of this.#pending.values()) p.reject(e);
     this.#pending.clear();
-    this.#worker = undefined;
   }
 
   #call(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Record<string, WireTensor> | undefined> {
-    const w = this.#worker ?? fail('E_DISPOSED', 'ort engine: the session was disposed');
+    const h = this.#host;
+    if (!h) throw this.#refusal();
     const id = this.#next++;
-    return new Promise((resolve, reject) => {
+    return new Promise<Record<string, WireTensor> | undefined>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       // A pending call keeps the process alive; an idle session does not.
-      w.ref();
-      w.postMessage({ ...msg, id }, transfer);
+      h.hold(true);
+      h.send({ ...msg, id }, transfer);
     }).finally(() => {
-      if (this.#pending.size === 0) this.#worker?.unref();
-    }) as Promise<Record<string, WireTensor> | undefined>;
+      if (this.#pending.size === 0) this.#host?.hold(false);
+    });
   }
 
-  async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+  #refusal(): KilnError {
+    const g = this.#gone ?? new KilnError('E_DISPOSED', 'ort engine: the session was disposed');
+    return new KilnError(g.code, g.message);
+  }
+
+  run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    const run = this.#run(feeds, options);
+    this.#runs.add(run);
+    const forget = () => this.#runs.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async #run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
     options = optionsArg('ort engine run', options, RUN_OPTION_KEYS);
-    if (!this.#worker) fail('E_DISPOSED', 'ort engine: run() after dispose()');
+    if (this.#gone || !this.#host) throw this.#refusal();
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'ort engine run: feeds must be an object of tensors by input name');
     const wire: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];
@@ -170,7 +282,7 @@ export class OrtSession implements InferenceSession {
     const out: Record<string, Tensor> = {};
     for (const [name, r] of Object.entries(results)) {
       const dtype = KILN_TYPE[r.type];
-      // A view of the transferred buffer in the dtype's storage type: the upload is the one copy.
+      // A view of the received buffer in the dtype's storage type: the upload is the one copy.
       const view = storageArray(dtype, 0).constructor as new (b: ArrayBuffer) => StorageArray;
       out[name] = upload({ dtype, shape: r.dims, data: new view(r.data) }, this.device);
     }
@@ -178,14 +290,18 @@ export class OrtSession implements InferenceSession {
   }
 
   async dispose(): Promise<void> {
-    const w = this.#worker;
-    if (!w) return;
+    const h = this.#host;
+    if (!h || this.#gone) return;
+    this.#gone = new KilnError('E_DISPOSED', 'ort engine: the session was disposed');
+    await Promise.allSettled(this.#runs); // runs called before dispose() finish first
     try {
       await this.#call({ kind: 'dispose' });
     } catch {
-      // the worker exits while answering; nothing else to release
+      // the host ended first; nothing else to release
     }
-    await w.terminate();
-    this.#worker = undefined;
+    // The host ends once its answer is out; one that does not within a second is stopped.
+    const timer = setTimeout(() => h.stop(), 1000);
+    await h.exit;
+    clearTimeout(timer);
   }
 }

@@ -130,6 +130,11 @@ function constantOfShape(ctx: OpContext): Tensor {
 }
 
 function range(ctx: OpContext): Tensor {
+  // Scalars, as ONNX says (onnxruntime's shape inference refuses a [1]).
+  for (const [i, name] of ['start', 'limit', 'delta'].entries()) {
+    const t = input(ctx, i);
+    if (t.rank !== 0) fail('E_SHAPE', `${name} (input ${i}) must be a scalar, got shape [${t.shape}]`);
+  }
   const [start, limit, delta] = [0, 1, 2].map((i) => hostScalar(ctx, i));
   const n = Math.max(Math.ceil((limit - start) / delta), 0);
   if (!Number.isSafeInteger(n)) fail('E_ARGUMENT', `start ${start}, limit ${limit} and delta ${delta} give no finite length`);
