@@ -8,6 +8,9 @@ export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 // String() on each dim: a user's shape may hold anything, and join() throws on a Symbol.
 export const fmtShape = (shape: Shape): string => `[${shape.map(String).join(', ')}]`;
 
+/** Whether two shapes are the same dims. */
+export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;

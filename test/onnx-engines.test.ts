@@ -355,3 +355,38 @@ forEachBackend('kiln engine: MeanVarianceNormalization and Clip bounds', (device
     await s.dispose();
   });
 });
+
+forEachBackend('kiln engine: LayerNormalization and RMSNormalization scale and bias', (device) => {
+  // ONNX: Scale and B are unidirectionally broadcastable to X, not only to X.shape[axis:] (the
+  // onnxruntime comparison fuzz found a [3, 1, 2] scale refused for X [3, 2, 2], axis -1).
+  it('a scale and bias broadcastable to X but not to the normalized shape match the float64 reference', async () => {
+    const xs = [2, 3, 4];
+    const x = Array.from({ length: 24 }, (_, i) => Math.fround(Math.sin(i * 1.7) * 3 + (i % 5)));
+    const rows = Array.from({ length: 6 }, (_, r) => x.slice(r * 4, r * 4 + 4));
+    const ref = (row: number[], rms: boolean) => {
+      const m = rms ? 0 : row.reduce((a, b) => a + b, 0) / 4;
+      const v = row.reduce((a, b) => a + (b - m) ** 2, 0) / 4;
+      return row.map((e) => (e - m) / Math.sqrt(v + 1e-5));
+    };
+    const scale = [0.5, -2, 3], bias = [1, 0, -1]; // per dim 1 of X: shape [3, 1]
+    for (const op of ['LayerNormalization', 'RMSNormalization'] as const) {
+      const rms = op === 'RMSNormalization';
+      const g = new GraphBuilder();
+      const ins = [g.input('x', 'float32', xs), g.floats([3, 1], scale), ...(rms ? [] : [g.floats([3, 1], bias)])];
+      g.node(op, ins, { axis: -1 }, { outputs: ['y'] });
+      g.output('y', 'float32');
+      const s = await kiln.onnx.load(g.toBytes({ opset: 23 }), { device });
+      const { y } = await s.run({ x: kiln.tensor(x, { shape: xs, device }) });
+      const want = rows.flatMap((row, r) => ref(row, rms).map((e) => e * scale[r % 3] + (rms ? 0 : bias[r % 3])));
+      expectValues((await y.data()) as Float32Array, want, { rtol: 1e-5, atol: 1e-5 }, `${op} on ${device}`);
+      await s.dispose();
+    }
+    // broadcastable neither way: refused, naming the shapes
+    const g = new GraphBuilder();
+    g.node('LayerNormalization', [g.input('x', 'float32', xs), g.floats([4, 4], Array(16).fill(1))], {}, { outputs: ['y'] });
+    g.output('y', 'float32');
+    const s = await kiln.onnx.load(g.toBytes({ opset: 17 }), { device });
+    await expect(s.run({ x: kiln.tensor(x, { shape: xs, device }) })).rejects.toMatchObject({ code: 'E_SHAPE', message: expect.stringMatching(/scale: shapes \[2, 3, 4\] and \[4, 4\] cannot be broadcast/) });
+    await s.dispose();
+  });
+});

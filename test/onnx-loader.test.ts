@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
+import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
 import { onnx, type GraphProto, type TensorProto } from '../src/onnx/proto.js';
 import './helpers/backends.js';
 
@@ -213,9 +213,19 @@ describe('onnx loader', () => {
       [one('GatherElements', {}, ['x', [0]]), 'E_SHAPE', /must have the rank of data/],
       [one('Cast', { to: 1, saturate: 2 }), 'E_ARGUMENT', /'saturate' must be 0 or 1, got 2/],
       [one('ConvTranspose', { pads: [1, 1, 1, 1] }, ['x', 'w']), 'E_ARGUMENT', /leave no output along spatial dim 0/],
-      [one('Range', {}, [[0], [3], [1]], { out: 'int64' }), 'E_SHAPE', /start \(input 0\) must be a scalar, got shape \[1\]/],
+      [one('Attention', { scale: float(-1) }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /scale -1 must be a positive finite number/],
+      [one('Trilu', {}, ['x', [4, 2, 3]], { opset: 14 }), 'E_SHAPE', /input 1 must hold one value, got 3/],
+      [one('CumSum', {}, ['x', [1, 2]], { opset: 14 }), 'E_SHAPE', /input 1 must hold one value, got 2/],
+      [one('Pad', {}, ['x', [0, 0, 1, 1, 0, 0]], { opset: 13 }), 'E_ARGUMENT', /pads \[0,0,1,1,0,0\] must hold 2 values per padded axis \(4\)/],
+      [one('Pad', {}, ['x', [1, 1, 1, 1], '', [2, -2]], { opset: 18 }), 'E_ARGUMENT', /axes \[2,-2\] name an axis more than once/],
+      [one('Attention', { scale: float(NaN) }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /scale NaN must be a positive finite number/],
     ];
     for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
+    // a reduction's axes as a 0-D tensor (its Unsqueeze takes one; onnxruntime's reductions do not)
+    const r = new GraphBuilder('axes 0-D');
+    r.input('x', 'float32', [1, 4, 2, 2]);
+    r.output(r.node('ReduceSum', ['x', r.constant('axis', hostTensor('int64', [], [1n]))], {}, { name: 'n' }), 'float32');
+    await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', /axes int64\[\] on cpu must be a 1-D list/);
     const g = new GraphBuilder('no outputs');
     g.input('x', 'float32', [1]);
     g.node('Relu', ['x']);

@@ -1,7 +1,7 @@
 import { promoteTypes, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { describeValue, intListArg, optionsArg } from '../args.js';
-import { fmtShape, normalizeAxis } from '../shape.js';
+import { fmtShape, normalizeAxis, sameShape } from '../shape.js';
 import { Tensor, checkTensor } from '../tensor.js';
 import { cast } from './cast.js';
 import { tensor } from './creation.js';
@@ -46,7 +46,7 @@ export function stack(list: readonly Tensor[], axis = 0): Tensor {
   const xs = tensors('stack', list);
   const a = normalizeAxis('stack', axis, xs[0].rank + 1);
   for (const t of xs)
-    if (fmtShape(t.shape) !== fmtShape(xs[0].shape)) fail('E_SHAPE', `stack: shapes ${xs.map((x) => fmtShape(x.shape)).join(', ')} differ`);
+    if (!sameShape(t.shape, xs[0].shape)) fail('E_SHAPE', `stack: shapes ${xs.map((x) => fmtShape(x.shape)).join(', ')} differ`);
   return withTemps((temps) => concat(xs.map((t) => temps.add(t.unsqueeze(a))), a));
 }
 

@@ -1,3 +1,4 @@
+import { sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /**
@@ -13,7 +14,7 @@ export class Temps {
   }
   /** t broadcast to shape: t itself when it has that shape already (no view to make and release). */
   expand(t: Tensor, shape: readonly number[]): Tensor {
-    return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]) ? t : this.add(t.broadcastView('broadcast', shape));
+    return sameShape(t.shape, shape) ? t : this.add(t.broadcastView('broadcast', shape));
   }
   dispose(): void {
     for (const t of this.list) t.dispose();

@@ -40,6 +40,9 @@ function attention(ctx: OpContext): Tensor[] {
     const kvH = key.shape[1], T = presentK.shape[2], past = pastK ? pastK.shape[2] : 0;
     if (qH % kvH) fail('E_SHAPE', `${qH} query heads are not a multiple of ${kvH} key/value heads`);
     const scale = attrFloat(n, 'scale') ?? 1 / Math.sqrt(D);
+    // Q and K are each scaled by sqrt(scale), as in ONNX's function body: a scale that is not
+    // positive and finite gives NaN there (onnxruntime refuses it; a NaN it reads as 'not given').
+    if (!(scale > 0 && scale < Infinity)) fail('E_ARGUMENT', `scale ${scale} must be a positive finite number`);
     const root = Math.sqrt(scale);
     const kt = t.add(repeatHeads(t, presentK, qH / kvH).transpose(-2, -1));
     const qk = t.add(k.matmul(t.add(k.mul(q, root)), t.add(k.mul(kt, root)))); // [B, qH, S, T]

@@ -20,7 +20,8 @@ function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor 
 
 function trilu(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const shift = ctx.ints(1)?.[0] ?? 0;
+  if (x.rank < 2) fail('E_SHAPE', `input ${x.describe()} must have at least 2 dims`);
+  const shift = ctx.inputs[1] ? hostScalar(ctx, 1) : 0;
   const [n, m] = x.shape.slice(-2);
   return withTemps((t) => {
     const d = diagonalOffset(t, n, m, x.device);
@@ -121,7 +122,7 @@ function centerCropPad(ctx: OpContext): Tensor {
  */
 function cumSum(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const axis = normalizeAxis('CumSum', ctx.ints(1)?.[0] ?? 0, x.rank);
+  const axis = normalizeAxis('CumSum', hostScalar(ctx, 1), x.rank);
   const exclusive = attrFlag(ctx.node, 'exclusive', 0), reverse = attrFlag(ctx.node, 'reverse', 0);
   const n = x.shape[axis];
   const tri: number[] = [];

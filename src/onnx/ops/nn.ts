@@ -5,7 +5,7 @@
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
-import { broadcastShapes, normalizeAxis, numel } from '../../shape.js';
+import { broadcastShapes, normalizeAxis, numel, sameShape } from '../../shape.js';
 import { empty, run1, runInto } from '../../ops/run.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
@@ -46,13 +46,42 @@ function instanceNorm(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * `norm` (layerNorm or rmsNorm) with ONNX's scale and bias: unidirectionally broadcastable to X, not
+ * only to the normalized shape X.shape[axis:] that the kernel takes. Those that fit the normalized
+ * shape go to the kernel; others (a scale per batch row, say) are applied after it, by broadcasting.
+ */
+function normWithParams(
+  norm: (x: Tensor, o: { axis: number; epsilon: number; scale?: Tensor; bias?: Tensor }) => Tensor,
+  x: Tensor,
+  axis: number,
+  epsilon: number,
+  params: { scale?: Tensor; bias?: Tensor },
+): Tensor {
+  const normShape = x.shape.slice(axis);
+  const fits = (p?: Tensor) => !p || (p.rank <= normShape.length && p.shape.every((d, i) => d === 1 || d === normShape[normShape.length - p.rank + i]));
+  if (fits(params.scale) && fits(params.bias)) return norm(x, { axis, epsilon, ...params });
+  for (const [what, p] of Object.entries(params)) {
+    if (p && !sameShape(broadcastShapes(what, x.shape, p.shape), x.shape))
+      fail('E_SHAPE', `${what} ${p.describe()} is not unidirectionally broadcastable to X ${x.describe()}`);
+  }
+  const normed = norm(x, { axis, epsilon });
+  return withTemps((t) => {
+    t.add(normed);
+    const scaled = params.scale && binary('Mul', normed, params.scale);
+    if (!params.bias) return scaled!; // one of the two is there: it did not fit
+    if (scaled) t.add(scaled);
+    return binary('Add', scaled ?? normed, params.bias);
+  });
+}
+
 /** Y, and when the graph asks for them the Mean and InvStdDev over the normalized axes (kept as size-1 dims). */
 function layerNorm(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   if (x.rank === 0) fail('E_SHAPE', `a 0-d input`);
   const axis = normalizeAxis('LayerNormalization', attrInt(ctx.node, 'axis', -1), x.rank);
   const epsilon = attrFloat(ctx.node, 'epsilon', 1e-5);
-  const y = k.layerNorm(x, { axis, scale: ctx.inputs[1], bias: ctx.inputs[2], epsilon });
+  const y = normWithParams(k.layerNorm, x, axis, epsilon, { scale: ctx.inputs[1], bias: ctx.inputs[2] });
   if (usedOutputs(ctx.node) === 1) return [y];
   const axes = x.shape.map((_, i) => i).filter((i) => i >= axis);
   const mean = k.mean(x, { axes, keepdims: true });
@@ -108,7 +137,7 @@ function fusedLinear(ctx: OpContext, activation?: Activation): Tensor {
       const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
       const batch = broadcastShapes('MatMul', a.shape.slice(0, -2), b.shape.slice(0, -2));
       const out = [...batch, M, N];
-      if (K === K2 && (!bias || broadcastShapes('Add', bias.shape, out).join() === out.join())) {
+      if (K === K2 && (!bias || sameShape(broadcastShapes('Add', bias.shape, out), out))) {
         const ins = [t.expand(a, [...batch, M, K]), t.expand(b, [...batch, K, N]), ...(bias ? [t.expand(bias, out)] : [])];
         return run1('MatMul', ins, out, a.dtype, { alpha, beta: bias ? 1 : 0, ...native });
       }
@@ -179,7 +208,9 @@ defineOps({
     uses: ['RMSNormalization'],
     run: (ctx) => {
       const x = input(ctx, 0);
-      return [k.rmsNorm(x, { axis: attrInt(ctx.node, 'axis', -1), scale: ctx.inputs[1], epsilon: attrFloat(ctx.node, 'epsilon', 1e-5) })];
+      if (x.rank === 0) fail('E_SHAPE', `a 0-d input`);
+      const axis = normalizeAxis('RMSNormalization', attrInt(ctx.node, 'axis', -1), x.rank);
+      return [normWithParams(k.rmsNorm, x, axis, attrFloat(ctx.node, 'epsilon', 1e-5), { scale: ctx.inputs[1] })];
     },
   },
   LayerNormalization: { since: 17, uses: ['LayerNormalization', 'ReduceMean', 'ReduceVariance', 'Rsqrt', 'Add'], run: layerNorm },
