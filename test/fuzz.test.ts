@@ -305,8 +305,8 @@ describe.skipIf(!suitePresent() || !availableDevices().some((d) => d.startsWith(
 
 // onnxruntime's schema checks, which Kiln does not make (README: ONNX): an attribute or an input the
 // op does not have, an op newer than the model's opset (or an attribute value an older version of the
-// op did not allow: Flatten's negative axis before opset 11), a wire-format error in a field Kiln's
-// decoder skips, type parameters and shapes inferred from the declared types (a declared dim that
+// op did not allow: Flatten's negative axis before opset 11), a wire-format error inside a field
+// Kiln does not read, type parameters and shapes inferred from the declared types (a declared dim that
 // differs from the inferred one), nodes out of topological order. (Range's inputs: its shape
 // inference refuses a [1] it can see, where its kernel, and the ONNX suite's own expanded
 // AffineGrid, take one.)

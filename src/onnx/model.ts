@@ -6,6 +6,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { DType } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
 import { hostFromProto, kilnDType, onnx, toNumber, typeName, type AttributeProto, type GraphProto, type HostTensor, type ModelProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import { checkWireFormat } from './wire.js';
 
 /** A dim: a number when fixed, a name for a symbolic dim, null when unknown. */
 export type Dim = number | string | null;
@@ -154,6 +155,7 @@ export function readSource(pathOrBytes: string | Uint8Array | ArrayBuffer, baseD
 
 export function parseModel(src: LoadSource): Model {
   let m: ModelProto;
+  checkWireFormat(src.bytes);
   try {
     m = onnx.ModelProto.decode(src.bytes);
   } catch (e) {
