@@ -215,17 +215,25 @@ describe('onnx loader', () => {
       [one('ConvTranspose', { pads: [1, 1, 1, 1] }, ['x', 'w']), 'E_ARGUMENT', /leave no output along spatial dim 0/],
       [one('Attention', { scale: float(-1) }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /scale -1 must be a positive finite number/],
       [one('Trilu', {}, ['x', [4, 2, 3]], { opset: 14 }), 'E_SHAPE', /input 1 must hold one value, got 3/],
+      [one('RotaryEmbedding', {}, ['x', 'x', 'x'], { opset: 23 }), 'E_SHAPE', /cos_cache float32\[1, 4, 2, 2\] on cpu must be \[batch, sequence, 1\] \(rotary_embedding_dim \/ 2\)/],
+      [one('RotaryEmbedding', { rotary_embedding_dim: 3 }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /rotary_embedding_dim 3 must be even, and at most the head size 2/],
       [one('CumSum', {}, ['x', [1, 2]], { opset: 14 }), 'E_SHAPE', /input 1 must hold one value, got 2/],
       [one('Pad', {}, ['x', [0, 0, 1, 1, 0, 0]], { opset: 13 }), 'E_ARGUMENT', /pads \[0,0,1,1,0,0\] must hold 2 values per padded axis \(4\)/],
       [one('Pad', {}, ['x', [1, 1, 1, 1], '', [2, -2]], { opset: 18 }), 'E_ARGUMENT', /axes \[2,-2\] name an axis more than once/],
       [one('Attention', { scale: float(NaN) }, ['x', 'x', 'x'], { opset: 23 }), 'E_ARGUMENT', /scale NaN must be a positive finite number/],
     ];
     for (const [bytes, code, message] of cases) await rejects(run(bytes), code, message);
-    // a reduction's axes as a 0-D tensor (its Unsqueeze takes one; onnxruntime's reductions do not)
-    const r = new GraphBuilder('axes 0-D');
-    r.input('x', 'float32', [1, 4, 2, 2]);
-    r.output(r.node('ReduceSum', ['x', r.constant('axis', hostTensor('int64', [], [1n]))], {}, { name: 'n' }), 'float32');
-    await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', /axes int64\[\] on cpu must be a 1-D list/);
+    // lists that are not 1-D: a reduction's axes (its Unsqueeze takes a 0-D one; onnxruntime's reductions do not), Slice's starts
+    for (const [op, list, message] of [
+      ['ReduceSum', hostTensor('int64', [], [1n]), /axes int64\[\] on cpu must be a 1-D list/],
+      ['Slice', hostTensor('int64', [1, 1], [0n]), /starts int64\[1, 1\] on cpu must be a 1-D list/],
+    ] as const) {
+      const r = new GraphBuilder(op);
+      r.input('x', 'float32', [1, 4, 2, 2]);
+      const rest = op === 'Slice' ? [r.ints([1])] : [];
+      r.output(r.node(op, ['x', r.constant('list', list), ...rest], {}, { name: 'n' }), 'float32');
+      await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', message);
+    }
     const g = new GraphBuilder('no outputs');
     g.input('x', 'float32', [1]);
     g.node('Relu', ['x']);

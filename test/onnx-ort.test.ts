@@ -187,6 +187,28 @@ describe('onnx ort engine', () => {
     }
   });
 
+  it('ort.timeoutMs: a run onnxruntime does not answer in time stops its process (E_ENGINE_LOST), and the session is lost', async () => {
+    const n = 768;
+    const a = kiln.rand([n, n], { seed: 5, low: -1 / Math.sqrt(n), high: 1 / Math.sqrt(n) });
+    const s = await kiln.onnx.load(chain(n, 100), { engine: 'ort', ort: { timeoutMs: 40 } }); // 250+ ms a run here
+    const t0 = performance.now();
+    await expect(s.run({ A: a })).rejects.toMatchObject({ code: 'E_ENGINE_LOST', message: expect.stringMatching(/did not answer a run within ort\.timeoutMs \(40 ms\), so its process was stopped/) });
+    expect(performance.now() - t0).toBeLessThan(250);
+    await expect(s.run({ A: a })).rejects.toMatchObject({ code: 'E_ENGINE_LOST', message: expect.stringMatching(/timeoutMs/) });
+    await s.dispose();
+    const roomy = await kiln.onnx.load(chain(8, 1), { engine: 'ort', ort: { timeoutMs: 60_000 } });
+    const x = kiln.rand([8, 8], { seed: 2 });
+    expectValues((await (await roomy.run({ A: x })).Y.data()) as Float32Array, (await x.matmul(x).data()) as Float32Array, { rtol: 1e-5, atol: 1e-6 }, 'within the limit');
+    await roomy.dispose();
+    for (const [ort, message] of [
+      [{ timeoutMs: 10, isolation: 'thread' }, /timeoutMs needs isolation 'process'/],
+      [{ timeoutMs: 0 }, /ort\.timeoutMs must be a number of ms in \(0, 2\^31\), got 0/],
+      [{ timeoutMs: '5' }, /got '5'/],
+    ] as const) {
+      await expect(kiln.onnx.load(chain(8, 1), { engine: 'ort', ort: ort as never })).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringMatching(message) });
+    }
+  });
+
   it('refuses an unknown isolation', async () => {
     for (const isolation of ['none', 1, null]) {
       await expect(kiln.onnx.load(chain(8, 1), { engine: 'ort', ort: { isolation: isolation as 'process' } })).rejects.toMatchObject({

@@ -37,6 +37,12 @@ export interface OrtSessionOptions {
    * whose buffers are transferred, not copied; a crash there ends this process.
    */
   isolation?: 'process' | 'thread';
+  /**
+   * With isolation 'process': a run that onnxruntime has not answered within this many ms
+   * (from the call, queueing included) stops its process, and the session is lost (E_ENGINE_LOST),
+   * as after a crash. Default: no limit. (A worker thread stuck in native code cannot be stopped.)
+   */
+  timeoutMs?: number;
 }
 
 interface WireTensor {
@@ -191,6 +197,7 @@ export class OrtSession implements InferenceSession {
   #pending = new Map<number, { resolve: (v: Record<string, WireTensor> | undefined) => void; reject: (e: Error) => void }>();
   #next = 0;
   #runs = new Set<Promise<unknown>>(); // run() calls not yet settled
+  #timeoutMs: number | undefined;
 
   private constructor(model: Model, readonly device: string) {
     this.inputs = inputsOf(model);
@@ -200,9 +207,13 @@ export class OrtSession implements InferenceSession {
 
   static async create(model: Model, device: string, options: OrtSessionOptions): Promise<OrtSession> {
     optionsArg('onnx.load: ort', options, ['intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel', 'executionProviders',
-      'executionMode', 'enableCpuMemArena', 'enableMemPattern', 'logSeverityLevel', 'isolation']);
-    const { isolation = 'process', ...sessionOptions } = options;
+      'executionMode', 'enableCpuMemArena', 'enableMemPattern', 'logSeverityLevel', 'isolation', 'timeoutMs']);
+    const { isolation = 'process', timeoutMs, ...sessionOptions } = options;
     if (isolation !== 'process' && isolation !== 'thread') fail('E_ARGUMENT', `onnx.load: ort.isolation must be 'process' or 'thread', got ${describeValue(isolation)}`);
+    if (timeoutMs !== undefined) {
+      if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2 ** 31 - 1) fail('E_ARGUMENT', `onnx.load: ort.timeoutMs must be a number of ms in (0, 2^31), got ${describeValue(timeoutMs)}`);
+      if (isolation !== 'process') fail('E_ARGUMENT', `onnx.load: ort.timeoutMs needs isolation 'process' (a worker thread stuck in onnxruntime cannot be stopped)`);
+    }
     if (device !== 'cpu') fail('E_UNSUPPORTED', `ort engine: results are delivered as cpu tensors; device '${device}' is not supported (pick GPU execution with ort.executionProviders)`);
     let ortPath: string;
     try {
@@ -211,6 +222,7 @@ export class OrtSession implements InferenceSession {
       fail('E_UNSUPPORTED', `ort engine: onnxruntime-node is not installed: ${(e as Error).message}`);
     }
     const s = new OrtSession(model, device);
+    s.#timeoutMs = timeoutMs;
     s.#host = startHost(isolation, ortPath, (m) => {
       const p = s.#pending.get(m.id);
       if (!p) return;
@@ -241,12 +253,18 @@ export class OrtSession implements InferenceSession {
     const h = this.#host;
     if (!h) throw this.#refusal();
     const id = this.#next++;
+    const ms = msg.kind === 'run' ? this.#timeoutMs : undefined;
+    const timer = ms === undefined ? undefined : setTimeout(() => {
+      this.#end(new KilnError('E_ENGINE_LOST', `ort engine: onnxruntime did not answer a run within ort.timeoutMs (${ms} ms), so its process was stopped; the session is lost, load the model again`));
+      h.stop();
+    }, ms);
     return new Promise<Record<string, WireTensor> | undefined>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       // A pending call keeps the process alive; an idle session does not.
       h.hold(true);
       h.send({ ...msg, id }, transfer);
     }).finally(() => {
+      clearTimeout(timer);
       if (this.#pending.size === 0) this.#host?.hold(false);
     });
   }

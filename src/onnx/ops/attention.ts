@@ -92,6 +92,12 @@ function rotary(ctx: OpContext): Tensor {
     const x = heads(t, raw, attrInt(n, 'num_heads'), 'Q'); // [B, H, S, D]
     const D = x.shape[3];
     const rot = attrInt(n, 'rotary_embedding_dim', 0) || D;
+    if (rot % 2 || rot > D || rot < 0) fail('E_ARGUMENT', `rotary_embedding_dim ${rot} must be even, and at most the head size ${D}`);
+    // [B, S, rot / 2] each; [max position, rot / 2] with position_ids
+    for (const [name, c] of [['cos_cache', cosCache], ['sin_cache', sinCache]] as const) {
+      if (c.rank !== (pos ? 2 : 3) || c.shape[c.rank - 1] !== rot / 2)
+        fail('E_SHAPE', `${name} ${c.describe()} must be ${pos ? '[max position' : '[batch, sequence'}, ${rot / 2}] (rotary_embedding_dim / 2)`);
+    }
     const angles = (cache: Tensor) => t.add(t.add(pos ? k.gather(cache, pos, 0) : cache.clone()).unsqueeze(1)); // [B, 1, S, rot/2]
     const cos = angles(cosCache), sin = angles(sinCache);
     const xr = t.add(x.slice(3, 0, rot));

@@ -1,7 +1,6 @@
 // ONNX reductions: axes from the attribute (older opsets) or input 1 (ReduceSum from 13, the rest
 // from 18), keepdims, noop_with_empty_axes; the composite reductions (L1, L2, LogSumExp, ...)
 // from Kiln ops; ArgMax/ArgMin with select_last_index.
-import { fail } from '../../errors.js';
 import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
 import { scalarConstant } from '../../ops/constants.js';
@@ -11,7 +10,7 @@ import { normalizeAxes, normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrInt, attrInts, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, input, unary } from './util.js';
+import { binary, checkListInput, input, unary } from './util.js';
 
 type Reducer = (x: Tensor, o: { axes: number[]; keepdims: boolean }) => Tensor;
 
@@ -33,8 +32,7 @@ function reduction(name: string, inputSince: number, uses: string[], f: Reducer,
       const x = input(ctx, 0);
       const given = ctx.opset >= inputSince ? ctx.ints(1) : attrInts(ctx.node, 'axes');
       // A 1-D list, as onnxruntime's reductions demand (its Unsqueeze, and ONNX's own functions, take a 0-D axes).
-      const fed = ctx.opset >= inputSince ? ctx.inputs[1] : undefined;
-      if (fed && fed.rank !== 1) fail('E_SHAPE', `axes ${fed.describe()} must be a 1-D list`);
+      if (ctx.opset >= inputSince) checkListInput(ctx, 1, 'axes');
       const keepdims = attrFlag(ctx.node, 'keepdims', 1);
       if ((!given || given.length === 0) && attrFlag(ctx.node, 'noop_with_empty_axes', 0)) return [x.withLayout(name, x.shape, x.strides)];
       const axes = normalizeAxes(name, given && given.length ? given : undefined, x.rank);

@@ -14,7 +14,7 @@ import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { checkedIndices, hostInput, hostScalar, input, variadicInputs } from './util.js';
+import { checkListInput, checkedIndices, hostInput, hostScalar, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
@@ -51,6 +51,7 @@ function unsqueeze(ctx: OpContext): Tensor {
 function slice(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const v10 = ctx.opset >= 10;
+  if (v10) ['starts', 'ends', 'axes', 'steps'].forEach((what, i) => checkListInput(ctx, i + 1, what));
   const starts = (v10 ? ctx.ints(1) : attrInts(ctx.node, 'starts')) ?? [];
   const ends = (v10 ? ctx.ints(2) : attrInts(ctx.node, 'ends')) ?? [];
   const axes = (v10 ? ctx.ints(3) : attrInts(ctx.node, 'axes')) ?? starts.map((_, i) => i);

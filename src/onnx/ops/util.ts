@@ -37,6 +37,12 @@ export function hostInts(ctx: OpContext, i: number): number[] {
   return ctx.ints(i)!;
 }
 
+/** Refuses input i (when fed) unless it is 1-D: a list of axes, starts, ... where onnxruntime demands one. */
+export function checkListInput(ctx: OpContext, i: number, what: string): void {
+  const fed = ctx.inputs[i];
+  if (fed && fed.rank !== 1) fail('E_SHAPE', `${what} ${fed.describe()} must be a 1-D list`);
+}
+
 /** Required input i as one number: it must hold exactly one value. */
 export function hostScalar(ctx: OpContext, i: number): number {
   const v = hostInput(ctx, i).values;
