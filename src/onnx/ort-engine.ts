@@ -1,9 +1,10 @@
 // The onnxruntime engine: onnxruntime-node's InferenceSession lives in a child Node process of its
-// own, so its synchronous run never blocks the JS thread, and a native crash inside onnxruntime (a
-// malformed model can segfault it) ends that process, not this one: the session's calls reject
-// with E_ENGINE_LOST and the caller's process goes on. A Kiln tensor goes in as one read of its
-// bytes into a JS buffer, sent over the IPC channel (v8 serialization); a result comes back the
-// same way and is uploaded into a Kiln tensor.
+// own (or, with isolation 'thread', a worker thread), so its synchronous run never blocks the JS
+// thread, and a native crash inside onnxruntime (a malformed model can segfault it) ends that
+// process, not this one: the session's calls reject with E_ENGINE_LOST and the caller's process
+// goes on. A Kiln tensor goes in as one read of its bytes into a JS buffer, sent as raw bytes in a
+// frame (ort-frames.ts) over a socket; a result comes back the same way and is uploaded into a
+// Kiln tensor. (In a worker thread the buffers are transferred instead.)
 import { describeValue, optionsArg } from '../args.js';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
@@ -33,7 +34,7 @@ export interface OrtSessionOptions {
   /**
    * Where onnxruntime runs. 'process' (default): a child Node process, so a native crash inside
    * onnxruntime (some malformed models segfault it) fails this session with E_ENGINE_LOST and no
-   * more; tensors are copied over its IPC channel. 'thread': a worker thread of this process,
+   * more; tensors are copied over a socket. 'thread': a worker thread of this process,
    * whose buffers are transferred, not copied; a crash there ends this process.
    */
   isolation?: 'process' | 'thread';
@@ -55,7 +56,7 @@ interface WireTensor {
 const ORT_TYPE: Partial<Record<DType, string>> = { float32: 'float32', float16: 'float16', int32: 'int32', int64: 'int64', uint8: 'uint8', bool: 'bool' };
 const KILN_TYPE: Record<string, DType> = Object.fromEntries(Object.entries(ORT_TYPE).map(([k, v]) => [v, k as DType]));
 
-// The host's code, CommonJS, run either by \`node -e\` (argv[1] is onnxruntime-node's path), talking
+// The host's code, CommonJS, run either by `node -e` (argv[1] is onnxruntime-node's path), talking
 // frames (ort-frames.ts) over the socket on its fd 3 and ending when its parent does (the socket
 // closes), or in a worker thread (workerData.ortPath), talking messages whose buffers are
 // transferred. A dispose answers, then ends the host.

@@ -75,8 +75,13 @@ function split(ctx: OpContext): Tensor[] {
   const dim = x.shape[axis];
   const n = ctx.node.outputs.length;
   let sizes = ctx.opset >= 13 ? ctx.ints(1) : attrInts(ctx.node, 'split');
+  const numOutputs = ctx.opset >= 18 ? attrInt(ctx.node, 'num_outputs') : undefined;
+  // From opset 18 one of the two says how to split (ONNX), never both.
+  if (ctx.opset >= 18 && (sizes === undefined) === (numOutputs === undefined))
+    fail('E_ARGUMENT', sizes ? `both the split input and num_outputs are given` : `neither the split input nor num_outputs is given`);
+  if (sizes?.some((v) => v < 0)) fail('E_ARGUMENT', `split sizes [${sizes}] hold a negative size`);
   if (!sizes || sizes.length === 0) {
-    const parts = attrInt(ctx.node, 'num_outputs') ?? n;
+    const parts = numOutputs ?? n;
     if (parts !== n) fail('E_SHAPE', `num_outputs ${parts} but the node has ${n} outputs`);
     const chunk = Math.ceil(dim / parts);
     sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
