@@ -34,8 +34,16 @@ export function checkShape(shape: unknown, where: string): number[] {
   if (!Array.isArray(shape)) fail('E_SHAPE', `${where}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
   for (const d of shape)
     if (!Number.isSafeInteger(d) || d < 0) fail('E_SHAPE', `${where}: shape ${fmtShape(shape)} has an invalid dimension ${describeValue(d)}`);
-  if (shape.length > 16) fail('E_SHAPE', `${where}: at most 16 dimensions are supported, got ${shape.length}`);
+  checkRank(where, shape);
   return [...shape];
+}
+
+/** The most dims a tensor has (the native and WGSL view descriptors hold 16). */
+export const MAX_RANK = 16;
+
+/** E_SHAPE unless `shape` (of a tensor about to be made, by a user or an op) has at most MAX_RANK dims. */
+export function checkRank(where: string, shape: Shape): void {
+  if (shape.length > MAX_RANK) fail('E_SHAPE', `${where}: at most ${MAX_RANK} dimensions are supported, got ${shape.length}`);
 }
 
 /** NumPy broadcasting: align from the right; each pair of dims must be equal or one of them 1. */

@@ -6,7 +6,7 @@ import { fail } from './errors.js';
 import { tryNative } from './native.js';
 import { checkFaults } from './faults.js';
 import { Storage, track, untrack } from './lifetime.js';
-import { contiguousStrides, fmtShape, isContiguous, normalizeAxis, numel, type Shape } from './shape.js';
+import { checkRank, contiguousStrides, fmtShape, isContiguous, normalizeAxis, numel, type Shape } from './shape.js';
 
 /** Nested JS arrays as `toArray()` returns them. */
 export type NestedArray = number | boolean | NestedArray[];
@@ -108,6 +108,7 @@ export class Tensor {
 
   /** @internal A new reference to the same buffer with another layout. */
   withLayout(op: string, shape: Shape, strides: Shape, offset = this.offset, dtype = this.dtype): Tensor {
+    checkRank(op, shape);
     return new Tensor(this.storageFor(op), dtype, shape, strides, offset);
   }
 
@@ -217,6 +218,7 @@ export class Tensor {
       return 0;
     });
     if (!fits) fail('E_SHAPE', `${op}: cannot broadcast ${this.describe()} to ${fmtShape(shape)}`);
+    checkRank(op, shape);
     return new Tensor(this.storageFor(op), this.dtype, shape, strides, this.offset, false);
   }
 

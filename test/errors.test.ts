@@ -26,6 +26,7 @@ const TESTED_ELSEWHERE: Record<string, string> = {
   E_PEER_LOST: 'test/distributed.test.ts (a rank killed mid-collective, a lost store)',
   E_DIST_AUTH: 'test/distributed.test.ts (a store client with the wrong token)',
   E_NCCL: 'test/distributed.test.ts (the NCCL result mapping; a failing NCCL call needs a GPU)',
+  E_ENGINE_LOST: 'test/onnx-ort.test.ts (onnxruntime crashing on a model, a run past ort.timeoutMs)',
 };
 
 describe('error codes', () => {
@@ -59,6 +60,11 @@ describe('error codes', () => {
     expectError(() => kiln.where(kiln.zeros([4], { dtype: 'bool' }), a, 0), 'E_SHAPE', 'where', '[4]', '[2, 3]');
     expectError(() => kiln.layerNorm(a, { scale: kiln.ones([2]) }), 'E_SHAPE', 'layerNorm', 'float32[2]', '[3]');
     expectError(() => kiln.max(kiln.zeros([2, 0]), { axes: 1 }), 'E_SHAPE', 'max', 'float32[2, 0]');
+    // at most 16 dims, whichever op would make more: a view, an op's output
+    const ones16 = kiln.ones(Array(16).fill(1));
+    expectError(() => ones16.unsqueeze(0), 'E_SHAPE', 'at most 16 dimensions', 'got 17');
+    expectError(() => ones16.reshape(Array(17).fill(1)), 'E_SHAPE', 'at most 16 dimensions', 'got 17');
+    expectError(() => kiln.stack([ones16, ones16]), 'E_SHAPE', 'at most 16 dimensions', 'got 17');
   });
 
   it('E_DTYPE: a dtype the op does not accept, or an unknown dtype', () => {

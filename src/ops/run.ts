@@ -4,7 +4,7 @@ import { isBool, isFloat, itemSize, type DType } from '../dtype.js';
 import { KilnError, fail } from '../errors.js';
 import { DATA_CHECKED_OPS, Fault, inherit } from '../faults.js';
 import { Storage } from '../lifetime.js';
-import { contiguousStrides, fmtShape, numel, type Shape } from '../shape.js';
+import { checkRank, contiguousStrides, fmtShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 /** Test and debug switches. `poison` fills every op output before its kernel runs, so unwritten elements show. */
@@ -13,6 +13,7 @@ export const debug = { poison: process.env.KILN_POISON === '1' };
 /** A new contiguous tensor with uninitialized contents (poisoned under debug.poison). */
 export function empty(shape: Shape, dtype: DType, device: string, op = 'alloc'): Tensor {
   const { backend, index, id } = resolveDevice(device);
+  checkRank(op, shape);
   const nbytes = numel(shape) * itemSize(dtype);
   // E_OOM names the request (op, dtype, shape); sizes past 2^53 bytes never reach the device.
   const oom = (why: string) => fail('E_OOM', `${op}: cannot allocate ${dtype}${fmtShape(shape)} (${nbytes} bytes) on ${id}: ${why}`);
