@@ -33,6 +33,7 @@ function reshape(ctx: OpContext): Tensor {
 
 function squeeze(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
+  if (ctx.opset >= 13) checkListInput(ctx, 1, 'axes'); // onnxruntime's Squeeze (not its Unsqueeze) demands a 1-D one
   const axes = axesOf(ctx, 13);
   if (axes && new Set(axes.map((a) => normalizeAxis('Squeeze', a, x.rank))).size !== axes.length) fail('E_ARGUMENT', `axes [${axes}] name a dim more than once`);
   return x.squeeze(axes && axes.length ? axes : undefined);
