@@ -7,7 +7,7 @@
 // Kiln tensor. (In a worker thread the buffers are transferred instead.)
 import { describeValue, optionsArg } from '../args.js';
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { storageArray, type DType, type StorageArray } from '../dtype.js';
@@ -77,6 +77,12 @@ if (parentPort) {
   const sock = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
   sock.on('close', () => process.exit(0));
   sock.on('error', () => process.exit(0));
+  // A run stuck in onnxruntime blocks this thread, so the socket's close is never seen: a watchdog
+  // thread ends the process once its parent is gone (it has a new parent then), whatever it does.
+  new (require('node:worker_threads').Worker)(
+    "const { workerData: w } = require('node:worker_threads'); setInterval(() => { if (process.ppid !== w.ppid) process.kill(w.pid, 'SIGKILL'); }, 500);",
+    { eval: true, workerData: { ppid: process.ppid, pid: process.pid } },
+  ).unref();
   send = (msg, transfer, end) => {
     sock.cork();
     writeFrame((bytes) => sock.write(bytes), msg);
@@ -128,6 +134,14 @@ interface Host {
   stop(): void;
 }
 
+// Host processes still running: this process stops them as it exits (the host's own watchdog
+// stops one whose parent was killed outright, within half a second).
+const liveHosts = new Set<ChildProcess>();
+let exitHooked = false;
+function stopLiveHosts(): void {
+  for (const c of liveHosts) c.kill('SIGKILL');
+}
+
 function startHost(isolation: 'process' | 'thread', ortPath: string, onReply: (m: Reply) => void, onEnd: (e: KilnError) => void): Host {
   const lost = (how: string) => onEnd(new KilnError('E_ENGINE_LOST', `ort engine: onnxruntime's ${isolation} ended (${how}); the session is lost, load the model again`));
   if (isolation === 'thread') {
@@ -157,7 +171,13 @@ function startHost(isolation: 'process' | 'thread', ortPath: string, onReply: (m
   });
   sock.on('error', () => c.kill('SIGKILL'));
   c.on('error', (e) => onEnd(new KilnError('E_NATIVE', `ort engine: onnxruntime's process could not run: ${e.message}`)));
-  c.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
+  c.on('exit', (code, signal) => {
+    liveHosts.delete(c);
+    lost(signal ? `signal ${signal}` : `exit code ${code}`);
+  });
+  if (!exitHooked) process.on('exit', stopLiveHosts);
+  exitHooked = true;
+  liveHosts.add(c);
   return {
     send: (msg) => {
       sock.cork(); // one write of the whole frame
