@@ -231,6 +231,7 @@ describe('onnx loader', () => {
       ['ReduceSum', hostTensor('int64', [], [1n]), /axes int64\[\] on cpu must be a 1-D list/],
       ['Slice', hostTensor('int64', [1, 1], [0n]), /starts int64\[1, 1\] on cpu must be a 1-D list/],
       ['Squeeze', hostTensor('int64', [], [0n]), /axes int64\[\] on cpu must be a 1-D list/],
+      ['Unsqueeze', hostTensor('int64', [1, 1], [0n]), /axes int64\[1, 1\] on cpu must be a scalar or a 1-D list/],
     ] as const) {
       const r = new GraphBuilder(op);
       r.input('x', 'float32', [1, 4, 2, 2]);
