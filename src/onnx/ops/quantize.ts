@@ -3,7 +3,7 @@
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
-import { normalizeAxis } from '../../shape.js';
+import { fmtShape, normalizeAxis, sameShape } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrInt } from '../attrs.js';
 import { kilnDType } from '../proto.js';
@@ -11,10 +11,14 @@ import { defineOps, type OpContext } from './registry.js';
 import { input } from './util.js';
 
 /** A scale or zero point shaped to broadcast against x: scalar, per `axis`, or per block along it. */
-function along(t: Temps, ctx: OpContext, p: Tensor, x: Tensor): Tensor {
+function along(t: Temps, ctx: OpContext, p: Tensor, x: Tensor, what: string): Tensor {
   if (p.rank === 0 || p.size === 1) return t.add(p.reshape([]));
   const axis = normalizeAxis('QuantizeLinear', attrInt(ctx.node, 'axis', 1), x.rank);
   const block = attrInt(ctx.node, 'block_size', 0);
+  if (block < 0) fail('E_ARGUMENT', `block_size ${block} is negative`);
+  // per block: x's shape with dim `axis` divided by block_size (rounded up); per axis: [x.shape[axis]]
+  const want = block > 0 ? x.shape.map((d, i) => (i === axis ? Math.ceil(d / block) : d)) : [x.shape[axis]];
+  if (!sameShape(p.shape, want)) fail('E_SHAPE', `${what} ${p.describe()} must have shape ${fmtShape(want)} for input ${x.describe()} (axis ${axis}${block > 0 ? `, block_size ${block}` : ''})`);
   if (block > 0) {
     // p has x's shape with dim `axis` divided by block: repeat each entry block times along it
     const rep = t.add(t.add(p.unsqueeze(axis + 1)).expand([...p.shape.slice(0, axis + 1), block, ...p.shape.slice(axis + 1)]));
@@ -34,15 +38,15 @@ function quantize(ctx: OpContext): Tensor {
   const x = input(ctx, 0), scale = input(ctx, 1), zp = ctx.inputs[2];
   const out = zp?.dtype ?? kilnDType(attrInt(ctx.node, 'output_dtype', 2));
   if (out !== 'uint8') fail('E_UNSUPPORTED', `output ${out ?? 'type'} (uint8 is implemented)`);
-  return withTemps((t) => toUint8(t, t.add(k.div(x, along(t, ctx, scale, x))), zp && along(t, ctx, zp, x)));
+  return withTemps((t) => toUint8(t, t.add(k.div(x, along(t, ctx, scale, x, 'y_scale'))), zp && along(t, ctx, zp, x, 'y_zero_point')));
 }
 
 function dequantize(ctx: OpContext): Tensor {
   const x = input(ctx, 0), scale = input(ctx, 1), zp = ctx.inputs[2];
   return withTemps((t) => {
     const xf = t.add(k.cast(x, scale.dtype));
-    const centered = zp ? t.add(k.sub(xf, t.add(k.cast(along(t, ctx, zp, x), scale.dtype)))) : xf;
-    return k.mul(centered, along(t, ctx, scale, x));
+    const centered = zp ? t.add(k.sub(xf, t.add(k.cast(along(t, ctx, zp, x, 'x_zero_point'), scale.dtype)))) : xf;
+    return k.mul(centered, along(t, ctx, scale, x, 'x_scale'));
   });
 }
 

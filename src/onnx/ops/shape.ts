@@ -46,6 +46,7 @@ function unsqueeze(ctx: OpContext): Tensor {
   const axes = axesOf(ctx, 13) ?? [];
   const rank = x.rank + axes.length;
   const norm = axes.map((a) => normalizeAxis('Unsqueeze', a, rank)).sort((a, b) => a - b);
+  if (new Set(norm).size !== norm.length) fail('E_ARGUMENT', `axes [${axes}] name an axis more than once`);
   let shape = [...x.shape];
   for (const a of norm) shape.splice(a, 0, 1);
   return x.reshape(shape);
