@@ -390,3 +390,27 @@ forEachBackend('kiln engine: LayerNormalization and RMSNormalization scale and b
     await s.dispose();
   });
 });
+
+forEachBackend('kiln engine: reductions over no axis', (device) => {
+  // noop_with_empty_axes, or a 0-D input: each element is reduced alone, so the op's elementwise part
+  // still applies ("ReduceSumSquare acts as a vanilla Square", ONNX); Kiln returned the input as it
+  // was (the onnxruntime comparison fuzz, seed 291: a ReduceLogSum of a scalar constant).
+  it('ReduceSumSquare squares, ReduceLogSum takes the log, ReduceL1 and ReduceL2 the absolute value', async () => {
+    const each: Record<string, (v: number) => number> = {
+      ReduceSumSquare: (v) => v * v, ReduceLogSum: Math.log, ReduceL1: Math.abs, ReduceL2: Math.abs, ReduceLogSumExp: (v) => v,
+      ReduceSum: (v) => v, ReduceMean: (v) => v, ReduceMax: (v) => v, ReduceMin: (v) => v, ReduceProd: (v) => v,
+    };
+    for (const [op, fn] of Object.entries(each)) {
+      for (const [shape, values, attrs] of [[[2], [-2, 0.5], { noop_with_empty_axes: 1 }], [[], [-3], {}]] as const) {
+        const g = new GraphBuilder();
+        g.node(op, [g.input('x', 'float32', shape)], attrs, { outputs: ['y'] });
+        g.output('y', 'float32');
+        const s = await kiln.onnx.load(g.toBytes({ opset: 18 }), { device });
+        const { y } = await s.run({ x: kiln.tensor(values, { shape: [...shape], device }) });
+        expect(y.shape, `${op} ${JSON.stringify(shape)}`).toEqual(shape);
+        expectValues((await y.data()) as Float32Array, values.map(fn), { rtol: 1e-6, atol: 1e-6 }, `${op} of ${JSON.stringify(values)} on ${device}`);
+        await s.dispose();
+      }
+    }
+  });
+});

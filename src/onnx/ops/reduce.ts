@@ -34,9 +34,13 @@ function reduction(name: string, inputSince: number, uses: string[], f: Reducer,
       // A 1-D list, as onnxruntime's reductions demand (its Unsqueeze, and ONNX's own functions, take a 0-D axes).
       if (ctx.opset >= inputSince) checkListInput(ctx, 1, 'axes');
       const keepdims = attrFlag(ctx.node, 'keepdims', 1);
-      if ((!given || given.length === 0) && attrFlag(ctx.node, 'noop_with_empty_axes', 0)) return [x.withLayout(name, x.shape, x.strides)];
+      // No axis to reduce (noop_with_empty_axes, or a 0-D input): each element is reduced alone, so
+      // the op's elementwise part still applies ("ReduceSumSquare acts as a vanilla Square", ONNX).
+      // A unit axis appended and reduced away does exactly that.
+      if (((!given || given.length === 0) && attrFlag(ctx.node, 'noop_with_empty_axes', 0)) || x.rank === 0) {
+        return withTemps((t) => [keepType(x, f(t.add(x.unsqueeze(x.rank)), { axes: [x.rank], keepdims: false }))]);
+      }
       const axes = normalizeAxes(name, given && given.length ? given : undefined, x.rank);
-      if (x.rank === 0) return [x.clone()];
       if (emptyValue !== undefined && axes.some((a) => x.shape[a] === 0)) {
         const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keepdims ? [1] : []) : [d]));
         return [full(shape, emptyValue, { dtype: x.dtype, device: x.device })];
