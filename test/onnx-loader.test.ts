@@ -217,6 +217,8 @@ describe('onnx loader', () => {
       [one('Trilu', {}, ['x', [4, 2, 3]], { opset: 14 }), 'E_SHAPE', /input 1 must hold one value, got 3/],
       [one('Split', {}, ['x'], { opset: 18 }), 'E_ARGUMENT', /neither the split input nor num_outputs is given/],
       [one('Unsqueeze', {}, ['x', [2, -4]], { opset: 13 }), 'E_ARGUMENT', /axes \[2,-4\] name an axis more than once/],
+      [one('LpPool', { kernel_shape: [2, 2], p: -1 }, ['x'], { opset: 18 }), 'E_ARGUMENT', /p -1 must be at least 1 \(the order of an Lp norm\)/],
+      [one('GlobalLpPool', { p: 0 }, ['x'], { opset: 2 }), 'E_ARGUMENT', /p 0 must be at least 1/],
       [one('QuantizeLinear', { axis: 1, block_size: 2 }, ['x', 'x'], { opset: 21, out: 'uint8' }), 'E_SHAPE', /y_scale float32\[1, 4, 2, 2\] on cpu must have shape \[1, 2, 2, 2\] for input float32\[1, 4, 2, 2\] on cpu \(axis 1, block_size 2\)/],
       [one('DequantizeLinear', { axis: 1 }, ['x', 'x'], { opset: 13 }), 'E_SHAPE', /x_scale float32\[1, 4, 2, 2\] on cpu must have shape \[4\]/],
       [one('Split', { num_outputs: 1 }, ['x', [1]], { opset: 18 }), 'E_ARGUMENT', /both the split input and num_outputs are given/],

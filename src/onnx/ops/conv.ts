@@ -296,9 +296,16 @@ function convTranspose(ctx: OpContext): Tensor {
  * as m * (sum of (|x| / m)^p)^(1/p) with m the window's largest |x|, so |x|^p neither overflows
  * (1.1^1000 is past float32) nor underflows into subnormals that some devices flush to 0.
  */
+/** LpPool's and GlobalLpPool's p: a norm's order, 1 or more (below, padding zeros would weigh infinitely). */
+function lpOrder(n: Node): number {
+  const p = attrInt(n, 'p', 2);
+  if (p < 1) fail('E_ARGUMENT', `p ${p} must be at least 1 (the order of an Lp norm)`);
+  return p;
+}
+
 function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
-  const p = attrInt(n, 'p', 2);
+  const p = lpOrder(n);
   const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', `kernel_shape is required`);
   checkPoolPads(n, kernel);
   const w = windowOf(n, x.shape.slice(2), kernel, attrFlag(n, 'ceil_mode', 0));
@@ -410,7 +417,7 @@ defineOps({
     since: 2,
     uses: ['Abs', 'Pow', 'ReduceSum'],
     run: (ctx) => withTemps((t) => {
-      const x = input(ctx, 0), p = attrInt(ctx.node, 'p', 2);
+      const x = input(ctx, 0), p = lpOrder(ctx.node);
       const sum = t.add(k.sum(t.add(k.pow(t.add(k.abs(x)), p)), { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true }));
       return [k.pow(sum, 1 / p)];
     }),
