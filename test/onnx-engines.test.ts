@@ -406,7 +406,7 @@ forEachBackend('kiln engine: reductions over no axis', (device) => {
         g.node(op, [g.input('x', 'float32', shape)], attrs, { outputs: ['y'] });
         g.output('y', 'float32');
         const s = await kiln.onnx.load(g.toBytes({ opset: 18 }), { device });
-        const { y } = await s.run({ x: kiln.tensor(values, { shape: [...shape], device }) });
+        const { y } = await s.run({ x: kiln.tensor([...values], { shape: [...shape], device }) });
         expect(y.shape, `${op} ${JSON.stringify(shape)}`).toEqual(shape);
         expectValues((await y.data()) as Float32Array, values.map(fn), { rtol: 1e-6, atol: 1e-6 }, `${op} of ${JSON.stringify(values)} on ${device}`);
         await s.dispose();

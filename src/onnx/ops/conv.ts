@@ -291,11 +291,6 @@ function convTranspose(ctx: OpContext): Tensor {
   });
 }
 
-/**
- * LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. Computed
- * as m * (sum of (|x| / m)^p)^(1/p) with m the window's largest |x|, so |x|^p neither overflows
- * (1.1^1000 is past float32) nor underflows into subnormals that some devices flush to 0.
- */
 /** LpPool's and GlobalLpPool's p: a norm's order, 1 or more (below, padding zeros would weigh infinitely). */
 function lpOrder(n: Node): number {
   const p = attrInt(n, 'p', 2);
@@ -303,6 +298,11 @@ function lpOrder(n: Node): number {
   return p;
 }
 
+/**
+ * LpPool: (sum over the window of |x|^p)^(1/p); the zero padding adds nothing to the sum. Computed
+ * as m * (sum of (|x| / m)^p)^(1/p) with m the window's largest |x|, so |x|^p neither overflows
+ * (1.1^1000 is past float32) nor underflows into subnormals that some devices flush to 0.
+ */
 function lpPool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), n = ctx.node;
   const p = lpOrder(n);

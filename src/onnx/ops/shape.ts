@@ -41,8 +41,7 @@ function squeeze(ctx: OpContext): Tensor {
 
 function unsqueeze(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  const fed = ctx.opset >= 13 ? ctx.inputs[1] : undefined;
-  if (fed && fed.rank > 1) fail('E_SHAPE', `axes ${fed.describe()} must be a scalar or a 1-D list`);
+  if (ctx.opset >= 13) checkListInput(ctx, 1, 'axes', { scalar: true });
   const axes = axesOf(ctx, 13) ?? [];
   const rank = x.rank + axes.length;
   const norm = axes.map((a) => normalizeAxis('Unsqueeze', a, rank)).sort((a, b) => a - b);

@@ -37,10 +37,13 @@ export function hostInts(ctx: OpContext, i: number): number[] {
   return ctx.ints(i)!;
 }
 
-/** Refuses input i (when fed) unless it is 1-D: a list of axes, starts, ... where onnxruntime demands one. */
-export function checkListInput(ctx: OpContext, i: number, what: string): void {
+/**
+ * Refuses input i (when fed) unless it is 1-D (or, with `scalar`, 0-D too): a list of axes, starts,
+ * ... shaped as onnxruntime demands.
+ */
+export function checkListInput(ctx: OpContext, i: number, what: string, o: { scalar?: boolean } = {}): void {
   const fed = ctx.inputs[i];
-  if (fed && fed.rank !== 1) fail('E_SHAPE', `${what} ${fed.describe()} must be a 1-D list`);
+  if (fed && fed.rank !== 1 && !(o.scalar && fed.rank === 0)) fail('E_SHAPE', `${what} ${fed.describe()} must be ${o.scalar ? 'a scalar or ' : ''}a 1-D list`);
 }
 
 /** Required input i as one number: it must hold exactly one value. */
