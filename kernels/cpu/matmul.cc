@@ -22,6 +22,11 @@
 //          Convolution columns (K = C*k*k small, N = H*W large) with M = 32 output channels ran
 //          ~3x faster in place than packed; transformer projections (M = 128 tokens, K*N = 768*768
 //          .. 768*3072) ~13% faster, since one m-block reads each B sliver from memory once anyway.
+//          Tiles over an in-place B sliver run kk.tile_stream, which prefetches B 16 rows ahead:
+//          those rows lie ldb apart (or come cold from DRAM, a weight), where the hardware
+//          prefetcher falls behind (row-major B: 128x768x3072 1.15x warm, 1.45x cold; 32x1024x1024
+//          1.3x warm; sliver-major weights 1.05-1.15x cold: bench/results/cpu-matmul-prefetch.md).
+//          The packed paths lost 3-5% to the same prefetches, so they keep kk.tile.
 //   narrow N < NR (a classifier head): computed as Y^T = B^T @ A^T, which pads M instead of N.
 //   gemv   M == 1 or N == 1, float32, the matrix operand with one unit stride: dot products or axpy
 //          sweeps straight from it (memory-bound: packing would double the traffic).
@@ -93,7 +98,7 @@ void gemv_axpy_portable(int64_t R, int64_t K, const float* x, int64_t ldx, const
 }
 
 const Kernels kPortable = {"portable", kPortMR, kPortNR, 256, 128, 2048,
-                           tile_portable, gemv_dot_portable, gemv_axpy_portable, {}, {}, {}};
+                           tile_portable, nullptr, gemv_dot_portable, gemv_axpy_portable, {}, {}, {}};
 
 const Kernels* pick_kernels() {
   switch (cpu_isa()) {
@@ -490,8 +495,10 @@ void gemm_float(const Kernels& kk, const Problem& p) {
               const int64_t nr = std::min(NR, n1 - jr);
               const float* bs = bp + jr * kcp;
               int64_t ldb = NR;
+              bool in_place = false;
               if (q.b_direct) {
-                if (N - jr >= NR) {
+                in_place = N - jr >= NR;
+                if (in_place) {
                   bs = reinterpret_cast<const float*>(o.b.at(kp, jr));
                   ldb = o.b.rs;
                 } else {
@@ -502,7 +509,8 @@ void gemm_float(const Kernels& kk, const Problem& p) {
               float* ct = out + (ir - m0) * ldo + (jr - n0);
               const float* as = ap + ir * kcp;
               if (mr == MR && nr == NR) {
-                kk.tile(kcp, as, bs, ldb, ct, ldo, !first);
+                // the block's first row sliver brings an in-place B sliver in from memory
+                (in_place && kk.tile_stream ? kk.tile_stream : kk.tile)(kcp, as, bs, ldb, ct, ldo, !first);
               } else if (nr == NR && kk.tile_rows[mr]) {
                 kk.tile_rows[mr](kcp, as, bs, ldb, ct, ldo, !first);
               } else {

@@ -228,6 +228,7 @@ const Kernels kAvx2 = {
     144,   // mc
     3072,  // nc
     tile_simd<Avx2, kMR, kNV>,
+    tile_simd<Avx2, kMR, kNV, kMR, 16>,
     gemv_dot_avx2,
     gemv_axpy_avx2,
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},

@@ -274,6 +274,7 @@ const Kernels kAvx512 = {
     672,   // mc
     3072,  // nc
     tile_simd<Avx512, kMR, kNV>,
+    tile_simd<Avx512, kMR, kNV, kMR, 16>,
     gemv_dot_avx512,
     gemv_axpy_avx512,
     {{pack_a_rows<kMR, 0>, pack_a_rows<kMR, 1>, pack_a_rows<kMR, 2>},
