@@ -69,8 +69,8 @@ export function broadcastShapesOf(...shapes: readonly number[][]): number[] {
 
 /** Normalizes a possibly negative axis into [0, rank). */
 export function normalizeAxis(op: string, axis: number, rank: number): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
-    fail('E_ARGUMENT', `${op}: axis ${describeValue(axis)} is out of range for a tensor of rank ${rank}`);
+  if (!Number.isInteger(axis)) fail('E_ARGUMENT', `${op}: axis must be an integer, got ${describeValue(axis)}`);
+  if (axis < -rank || axis >= rank) fail('E_ARGUMENT', `${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
   return axis < 0 ? axis + rank : axis;
 }
 

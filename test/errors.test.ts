@@ -108,6 +108,9 @@ describe('error codes', () => {
     const a = kiln.zeros([2, 3]);
     expectError(() => a.sum({ axes: 5 }), 'E_ARGUMENT', 'sum', 'axis 5', 'rank 2');
     expectError(() => a.softmax(2), 'E_ARGUMENT', 'softmax', 'axis 2');
+    // an options object where the axis goes: named as what it is, not as an axis out of range
+    expectError(() => a.softmax({ axis: -1 } as never), 'E_ARGUMENT', 'softmax: axis must be an integer, got an object');
+    expectError(() => kiln.concat([a, a], 0.5), 'E_ARGUMENT', 'concat: axis must be an integer, got 0.5');
     expectError(() => a.sum({ axes: [0, -2] }), 'E_ARGUMENT', 'sum', 'repeated');
     expectError(() => a.slice(1, 0, 2, 0), 'E_ARGUMENT', 'slice', 'step');
     expectError(() => a.permute([0, 0]), 'E_ARGUMENT', 'permute', 'float32[2, 3]');
