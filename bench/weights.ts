@@ -1,6 +1,6 @@
 // Small-M products with a weight operand, as inference runs them: Y[M, N] = X[M, K] @ W[K, N] with
 // M a batch or a sequence (32 .. 128), W warm (the same W every call, in cache) or cold (twelve Ws
-// taken in turn, more than the last-level cache holds, so each call streams its W from memory).
+// taken in turn, 28-113 MB: each call reads its W from beyond the core's own caches, L3 or memory).
 // Two layouts of W: row-major [K, N], read in place by the small-M path, and sliver-major
 // [N/32, K, 32], the layout the ONNX engine stores constant weights in (src/onnx/fuse.ts).
 // What it shows: how much of the kernel's speed survives a weight that is not in cache.

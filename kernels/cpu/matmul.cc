@@ -23,7 +23,7 @@
 //          ~3x faster in place than packed; transformer projections (M = 128 tokens, K*N = 768*768
 //          .. 768*3072) ~13% faster, since one m-block reads each B sliver from memory once anyway.
 //          Tiles over an in-place B sliver run kk.tile_stream, which prefetches B 16 rows ahead:
-//          those rows lie ldb apart (or come cold from DRAM, a weight), where the hardware
+//          those rows lie ldb apart (or come from beyond the L2, a weight), where the hardware
 //          prefetcher falls behind (row-major B: 128x768x3072 1.15x warm, 1.45x cold; 32x1024x1024
 //          1.3x warm; sliver-major weights 1.05-1.15x cold: bench/results/cpu-matmul-prefetch.md).
 //          The packed paths lost 3-5% to the same prefetches, so they keep kk.tile.

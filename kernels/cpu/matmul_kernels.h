@@ -26,8 +26,8 @@ struct Kernels {
   //   a: packed A sliver [kc x MR];  b: B sliver [kc, NR] with row stride ldb
   using TileFn = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
   TileFn tile;
-  // `tile` prefetching B rows ahead: the first pass over a B sliver read in place (cold in memory);
-  // null where the set has none (`tile` serves).
+  // `tile` prefetching B rows ahead, for a B read in place (the small-M path); null where the set
+  // has none (`tile` serves).
   TileFn tile_stream;
 
   // y[r] = sum_k x[r*ldx + k] * v[k]        for r in [0, R)   (rows of x contiguous: dot products)

@@ -16,10 +16,10 @@ namespace mm {
 //   MR * NV accumulators + NV B vectors stay in registers; A is broadcast one element per row.
 //   AS: floats per k step of the packed A sliver (MR, or the set's full MR when a short last sliver
 //   of MR < full rows is computed by a smaller instance).
-//   PF: rows of B to prefetch ahead (0: none). For the first pass over a B sliver read in place
-//   from memory (a cold weight): the hardware prefetcher does not keep up with rows ldb apart, nor
-//   quite with a sliver-major weight; 16 rows of lead is ~200 cycles of FMAs. Packed B is already in
-//   cache, where the prefetches only cost (3-5% at 512^3 .. 1024^3).
+//   PF: rows of B to prefetch ahead (0: none). For tiles over a B read in place (rows ldb apart, or
+//   a weight coming from beyond the L2): the hardware prefetcher does not keep up with the stride,
+//   nor quite with a sliver-major weight; 16 rows of lead is ~200 cycles of FMAs. Packed B is
+//   already in cache, where the prefetches only cost (3-5% at 512^3 .. 1024^3).
 template <class S, int MR, int NV, int AS = MR, int PF = 0>
 void tile_simd(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   using V = typename S::V;
