@@ -199,6 +199,28 @@ describe('vectorized math (KILN_CPU_ISA sets)', () => {
       expect(at + 4 * n).toBe(out.length);
     });
 
+  it('layerNorm rows round each step as written: no multiply-add is fused that the source does not spell', async () => {
+    // Rows of +-u (mean 0, mean square u^2, both exact), so r = 1 / sqrt(u^2 + eps) is known exactly and
+    // y = round(round(x * r) + bias). A compiler allowed to contract (GCC's default outside ISO mode,
+    // -std=gnu++17) turns the vectorized normalize into fma(x, r, bias), one rounding: that differs.
+    const us = [0.25, 0.5, 0.75, 1.25, 1.5, 1.75, 2.5, 3.75];
+    const n = 48;
+    const r = rngFor('vmath contraction');
+    const bias = Array.from({ length: n }, () => f32(r.uniform(-3, 3)));
+    const x = us.flatMap((u) => Array.from({ length: n }, (_, j) => (j % 2 ? -u : u)));
+    const got = await kiln.layerNorm(kiln.tensor(x).reshape([us.length, n]), { bias: kiln.tensor(bias) }).data();
+    let fusedDiffers = 0;
+    const bad: string[] = [];
+    x.forEach((v, i) => {
+      const u = us[Math.floor(i / n)], rf = f32(1 / Math.sqrt(u * u + 1e-5));
+      const want = f32(f32(v * rf) + bias[i % n]);
+      if (f32(v * rf + bias[i % n]) !== want) ++fusedDiffers;
+      if (!Object.is(got[i], want) && bad.length < 3) bad.push(`y[${i}] = ${got[i]}, want ${want}`);
+    });
+    expect(fusedDiffers, 'the rows tell a fused multiply-add apart').toBeGreaterThan(10);
+    expect(bad).toEqual([]);
+  });
+
   it('ulpError measures what the sweep relies on', () => {
     expect(ulpError(1, 1)).toBe(0);
     expect(ulpError(1 + 2 ** -23, 1)).toBe(1);
