@@ -166,7 +166,9 @@ template <bool Log> void softmax_row_f32(int64_t n, const float* x, float* y) {
     for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - m) - ls;
   } else {
     float c = (float)(1.0 / sum);
-    for (int64_t k = 0; k < n; ++k) y[k] *= c;
+    if (v.normalize) v.normalize(y, y, n, 0.0f, c, nullptr, nullptr);  // (y - 0) * c: y * c, vectorized
+    else
+      for (int64_t k = 0; k < n; ++k) y[k] *= c;
   }
 }
 

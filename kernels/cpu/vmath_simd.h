@@ -196,8 +196,12 @@ float max_run(const float* x, int64_t n) {
     F v = load(x + i);
     m = v > m ? v : m;  // a NaN v loses
   }
-  float r = -INFINITY;
-  for (int l = 0; l < kLanes; ++l) r = m[l] > r ? m[l] : r;
+  // lanes folded pairwise (4 steps for 16 lanes, where one chain would be 16 dependent compares)
+  float t[kLanes];
+  store(t, m);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) t[l] = t[l + w] > t[l] ? t[l + w] : t[l];
+  float r = t[0];
   for (; i < n; ++i) r = x[i] > r ? x[i] : r;
   return r;
 }
@@ -205,26 +209,32 @@ float max_run(const float* x, int64_t n) {
 // The sum over x[0, n) of term(v, out), v the next kLanes values, as float partial sums per lane
 // (at most 8 terms each) flushed to float64. term may store its kLanes results at `out` (y + i, or
 // null when y is): the tail goes through a vector padded with `pad`, for which term must give 0,
-// and only its real lanes reach y.
+// and only its real lanes reach y. A flush adds the lanes pairwise in float64 (4 dependent adds
+// for 16 lanes, where one chain was 16: most of a short row's time, a softmax over 128 scores).
 template <class Term> double lane_sum(const float* x, int64_t n, float pad, float* y, Term term) {
   F acc = F{};
   double total = 0;
   int64_t i = 0;
   auto flush = [&] {
-    for (int l = 0; l < kLanes; ++l) total += acc[l];
+    double t[kLanes];
+    for (int l = 0; l < kLanes; ++l) t[l] = acc[l];
+    for (int w = kLanes / 2; w >= 1; w /= 2)
+      for (int l = 0; l < w; ++l) t[l] += t[l + w];
+    total += t[0];
     acc = F{};
   };
   for (int64_t blk = 0; i + kLanes <= n; i += kLanes) {
     acc += term(load(x + i), y ? y + i : nullptr);
     if (++blk % 8 == 0) flush();
   }
+  const bool pending = n % (8 * kLanes) != 0;  // terms added since the last flush
   if (i < n) {
     float buf[kLanes], out[kLanes];
     for (int l = 0; l < kLanes; ++l) buf[l] = i + l < n ? x[i + l] : pad;
     acc += term(load(buf), y ? out : nullptr);
     if (y) std::memcpy(y + i, out, (size_t)(n - i) * sizeof(float));
   }
-  flush();
+  if (pending) flush();
   return total;
 }
 
