@@ -244,6 +244,17 @@ describe('onnx loader', () => {
       r.output(r.node(op, ['x', r.constant('list', list), ...rest], {}, { name: 'n' }), 'float32');
       await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', message);
     }
+    // ConstantOfShape: a shape that is not 1-D (onnxruntime's shape inference refuses it: fuzz seeds
+    // 358, 375), a value of more than one element (Kiln took the first)
+    for (const [shape, value, code, message] of [
+      [hostTensor('int64', [1, 2], [2n, 3n]), undefined, 'E_SHAPE', /shape int64\[1, 2\] on cpu must be a 1-D list/],
+      [hostTensor('int64', [], [2n]), undefined, 'E_SHAPE', /shape int64\[\] on cpu must be a 1-D list/],
+      [hostTensor('int64', [2], [2n, 3n]), hostTensor('float32', [2], [1, 2]), 'E_ARGUMENT', /attribute 'value' must hold one element, got 2/],
+    ] as const) {
+      const c = new GraphBuilder('ConstantOfShape');
+      c.output(c.node('ConstantOfShape', [c.constant('shape', shape)], value ? { value } : {}, { name: 'n' }), 'float32');
+      await rejects(run(c.toBytes({ opset: 18 })), code, message);
+    }
     const g = new GraphBuilder('no outputs');
     g.input('x', 'float32', [1]);
     g.node('Relu', ['x']);

@@ -123,8 +123,10 @@ function castTo(ctx: OpContext, to: number): Tensor {
 }
 
 function constantOfShape(ctx: OpContext): Tensor {
+  checkListInput(ctx, 0, 'shape');
   const shape = ctx.ints(0) ?? [];
   const v = attrTensor(ctx.node, 'value', ctx.dir);
+  if (v && v.data.length !== 1) fail('E_ARGUMENT', `attribute 'value' must hold one element, got ${v.data.length}`);
   const dtype = v?.dtype ?? 'float32';
   const value = v ? Number(v.data[0]) : 0;
   if (dtype === 'float16' || dtype === 'bfloat16') {
