@@ -19,6 +19,7 @@ export { initBackends as init, type InitOptions, listDevices as devices, backend
 export { info, type KilnInfo } from './info.js';
 export * as distributed from './distributed/index.js';
 export * as onnx from './onnx/index.js';
+export * as serve from './serve/index.js';
 
 import { BACKEND_KINDS, backend } from './backends/index.js';
 

@@ -1,0 +1,246 @@
+// Dynamic batching for services: concurrent requests to one InferenceSession, each of a few rows,
+// are joined along dim 0 into one run and its outputs split back by rows. A model that runs 32 rows
+// in little more time than one (a matmul reads its weights once either way) then serves many
+// callers for the cost of one run.
+//
+// When: one batch runs at a time. A request that finds the batcher idle runs at once (with the
+// requests made in the same turn of the event loop), so a lone caller waits for nothing; requests
+// that arrive while a batch runs wait for it to finish (its outputs computed on the device) and
+// then run together, up to maxBatch rows. The batch size thus follows the load. maxDelayMs > 0 holds
+// a group's first request that long, for larger batches at moderate load.
+//
+// What: requests join only requests of the same signature: the same input names, dtypes, devices
+// and dims after the first, and the same outputs asked for. Each request gets views of the batch's
+// outputs (rows r0..r1 of dim 0); every output must have the batch's rows as its dim 0. Where a
+// batched run fails, finds a data fault (an index out of range: it would spoil every request's
+// rows, see src/faults.ts), or gives an output without that dim, its requests run one by one, so
+// one bad request fails alone and a model that cannot be batched still answers right.
+import { describeValue, optionsArg } from '../args.js';
+import { resolveDevice } from '../backends/backend.js';
+import { fail } from '../errors.js';
+import { checkFaults } from '../faults.js';
+import { concat } from '../ops/shape-ops.js';
+import type { InferenceSession, RunOptions } from '../onnx/session.js';
+import { Tensor } from '../tensor.js';
+
+export interface BatcherOptions {
+  /** Rows (dim 0, summed over the requests) per batched run: 32 unless given. */
+  maxBatch?: number;
+  /** How long a group's first request waits for others even when no batch runs: 0 ms unless given. */
+  maxDelayMs?: number;
+}
+
+export interface BatcherStats {
+  /** Requests answered (or failed). */
+  requests: number;
+  /** Runs of the session: batches, requests run alone, and one-by-one runs after a failed batch. */
+  runs: number;
+  /** Batches of two or more requests that ran as one. */
+  batched: number;
+  /** Batches that ran one by one after all (the batched run failed, or an output had no batch dim). */
+  fallbacks: number;
+}
+
+interface Request {
+  feeds: Record<string, Tensor>;
+  rows: number;
+  resolve: (out: Record<string, Tensor>) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Group {
+  outputs?: readonly string[];
+  queue: Request[];
+  rows: number;
+  /** When the first queued request arrived (performance.now()). */
+  since: number;
+}
+
+const OPTION_KEYS = ['maxBatch', 'maxDelayMs'] as const;
+
+/** Batches concurrent `run` calls to `session` (which stays the caller's: close() does not dispose it). */
+export class Batcher {
+  readonly maxBatch: number;
+  readonly maxDelayMs: number;
+  readonly #session: InferenceSession;
+  readonly #groups = new Map<string, Group>();
+  #running: Promise<void> | undefined;
+  #pumpQueued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  readonly #stats: BatcherStats = { requests: 0, runs: 0, batched: 0, fallbacks: 0 };
+
+  constructor(session: InferenceSession, options?: BatcherOptions) {
+    if (typeof session !== 'object' || session === null || typeof (session as InferenceSession).run !== 'function')
+      fail('E_ARGUMENT', `serve.batcher: session must be an InferenceSession (from kiln.onnx.load), got ${describeValue(session)}`);
+    const o = optionsArg('serve.batcher', options, OPTION_KEYS);
+    this.maxBatch = o.maxBatch ?? 32;
+    this.maxDelayMs = o.maxDelayMs ?? 0;
+    if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) fail('E_ARGUMENT', `serve.batcher: maxBatch must be a positive integer, got ${describeValue(o.maxBatch)}`);
+    if (typeof this.maxDelayMs !== 'number' || !(this.maxDelayMs >= 0) || !Number.isFinite(this.maxDelayMs))
+      fail('E_ARGUMENT', `serve.batcher: maxDelayMs must be a finite number >= 0, got ${describeValue(o.maxDelayMs)}`);
+    this.#session = session;
+  }
+
+  /** Counts so far (a copy). */
+  get stats(): BatcherStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Runs `feeds` (every input with its rows along dim 0, the same number of rows in each) as part of
+   * a batch; resolves with this request's rows of each output, which belong to the caller. The feeds
+   * stay the caller's; keep them alive until the promise settles.
+   */
+  run(feeds: Record<string, Tensor>, options?: Pick<RunOptions, 'outputs'>): Promise<Record<string, Tensor>> {
+    try {
+      if (this.#closed) fail('E_ARGUMENT', 'serve.batcher: run after close()');
+      const { outputs } = optionsArg('serve.batcher run', options, ['outputs']);
+      const { key, rows } = signature(feeds, outputs);
+      return new Promise((resolve, reject) => {
+        let g = this.#groups.get(key);
+        if (!g) this.#groups.set(key, (g = { outputs, queue: [], rows: 0, since: performance.now() }));
+        g.queue.push({ feeds, rows, resolve, reject });
+        g.rows += rows;
+        this.#schedulePump();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Runs what is queued without waiting out maxDelayMs, waits for every run, and refuses later requests. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    while (this.#running || this.#groups.size) {
+      this.#pump();
+      await this.#running;
+    }
+  }
+
+  /** A pump after the requests of this turn of the event loop have joined their groups. */
+  #schedulePump(): void {
+    if (this.#pumpQueued || this.#running) return; // a running batch pumps when it ends
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  /**
+   * Starts the next batch when none runs: from the group whose first request is oldest, among those
+   * full or past maxDelayMs (every group once closed); else arms a timer for the first to come due.
+   */
+  #pump(): void {
+    if (this.#running) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const now = performance.now();
+    let pick: [string, Group] | undefined;
+    let due = Infinity;
+    for (const entry of this.#groups) {
+      const g = entry[1];
+      const at = g.rows >= this.maxBatch || this.#closed ? -Infinity : g.since + this.maxDelayMs;
+      if (at <= now) {
+        if (!pick || g.since < pick[1].since) pick = entry;
+      } else due = Math.min(due, at);
+    }
+    if (!pick) {
+      if (due < Infinity) this.#timer = setTimeout(() => this.#pump(), due - now);
+      return;
+    }
+    const [key, g] = pick;
+    const batch: Request[] = [];
+    let rows = 0;
+    while (g.queue.length && (!batch.length || rows + g.queue[0].rows <= this.maxBatch)) {
+      const r = g.queue.shift()!;
+      batch.push(r);
+      rows += r.rows;
+    }
+    g.rows -= rows;
+    if (!g.queue.length) this.#groups.delete(key);
+    else g.since = now; // what is left waits as a group of its own age
+    this.#running = this.#runBatch(batch, rows, g.outputs).finally(() => {
+      this.#running = undefined;
+      this.#pump();
+    });
+  }
+
+  async #runBatch(batch: Request[], rows: number, outputs: readonly string[] | undefined): Promise<void> {
+    this.#stats.requests += batch.length;
+    if (batch.length === 1) return this.#runAlone(batch[0], outputs);
+    let joined: Record<string, Tensor> | undefined;
+    let out: Record<string, Tensor> | undefined;
+    try {
+      joined = Object.fromEntries(Object.keys(batch[0].feeds).map((name) => [name, concat(batch.map((r) => r.feeds[name]), 0)]));
+      this.#stats.runs++;
+      out = await this.#session.run(joined, outputs ? { outputs } : undefined);
+      // A data fault (an index out of range) spoils the whole output it flowed into, every request's
+      // rows: wait for the batch's checks, and on a fault let each request find its own alone.
+      for (const t of Object.values(out)) await checkFaults(t.storageFor('serve.batcher').faults);
+      if (Object.values(out).every((t) => t.rank >= 1 && t.shape[0] === rows)) {
+        await this.#computed();
+        this.#stats.batched++;
+        let r0 = 0;
+        for (const r of batch) {
+          const mine = Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.slice(0, r0, r0 + r.rows)]));
+          r0 += r.rows;
+          r.resolve(mine);
+        }
+        return;
+      }
+    } catch {
+      // the batch as a whole failed: each request runs alone below and gets its own answer
+    } finally {
+      for (const t of Object.values(joined ?? {})) t.dispose();
+      for (const t of Object.values(out ?? {})) t.dispose(); // the requests' views keep their rows
+    }
+    this.#stats.fallbacks++;
+    await Promise.all(batch.map((r) => this.#runAlone(r, outputs)));
+  }
+
+  async #runAlone(r: Request, outputs: readonly string[] | undefined): Promise<void> {
+    this.#stats.runs++;
+    try {
+      const out = await this.#session.run(r.feeds, outputs ? { outputs } : undefined);
+      await this.#computed();
+      r.resolve(out);
+    } catch (e) {
+      r.reject(e);
+    }
+  }
+
+  /** Waits for the session's device to finish what is queued: the batch is done, the next may start. */
+  async #computed(): Promise<void> {
+    const d = resolveDevice(this.#session.device);
+    await d.backend.sync(d.index).catch(() => {}); // a device error reaches the reads of the outputs
+  }
+}
+
+/** The key that requests must share to run together, and the request's rows. */
+function signature(feeds: Record<string, Tensor>, outputs: readonly string[] | undefined): { key: string; rows: number } {
+  if (typeof feeds !== 'object' || feeds === null || Array.isArray(feeds)) fail('E_ARGUMENT', `serve.batcher run: feeds must be an object of tensors, got ${describeValue(feeds)}`);
+  if (outputs !== undefined && (!Array.isArray(outputs) || !outputs.every((n) => typeof n === 'string')))
+    fail('E_ARGUMENT', `serve.batcher run: outputs must be an array of output names, got ${describeValue(outputs)}`);
+  const names = Object.keys(feeds).sort();
+  if (!names.length) fail('E_ARGUMENT', 'serve.batcher run: feeds hold no input');
+  let rows = -1;
+  let key = `${JSON.stringify(outputs ?? null)}`;
+  for (const name of names) {
+    const t = feeds[name];
+    if (!(t instanceof Tensor)) fail('E_ARGUMENT', `serve.batcher run: feed '${name}' must be a Tensor, got ${describeValue(t)}`);
+    if (t.rank === 0) fail('E_SHAPE', `serve.batcher run: feed '${name}' ${t.describe()} has no dim 0 to batch along`);
+    if (rows >= 0 && t.shape[0] !== rows) fail('E_SHAPE', `serve.batcher run: every feed needs the same rows (dim 0): '${name}' ${t.describe()} has ${t.shape[0]}, another ${rows}`);
+    rows = t.shape[0];
+    key += `\u0001${name}:${t.dtype}:${t.device}:${t.shape.slice(1).join(',')}`;
+  }
+  if (rows === 0) fail('E_SHAPE', 'serve.batcher run: a request of 0 rows');
+  return { key, rows };
+}
+
+/** A Batcher over `session`: see Batcher. */
+export function batcher(session: InferenceSession, options?: BatcherOptions): Batcher {
+  return new Batcher(session, options);
+}
