@@ -31,7 +31,7 @@ export interface BatcherOptions {
 }
 
 export interface BatcherStats {
-  /** Requests answered (or failed). */
+  /** Requests taken into runs (answered, failed, or running now). */
   requests: number;
   /** Runs of the session: batches, requests run alone, and one-by-one runs after a failed batch. */
   runs: number;
