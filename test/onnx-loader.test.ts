@@ -237,12 +237,27 @@ describe('onnx loader', () => {
       ['Slice', hostTensor('int64', [1, 1], [0n]), /starts int64\[1, 1\] on cpu must be a 1-D list/],
       ['Squeeze', hostTensor('int64', [], [0n]), /axes int64\[\] on cpu must be a 1-D list/],
       ['Unsqueeze', hostTensor('int64', [1, 1], [0n]), /axes int64\[1, 1\] on cpu must be a scalar or a 1-D list/],
+      // a shape or repeats of another rank (fuzz seed 422: an Expand fed a 0-D shape)
+      ['Reshape', hostTensor('int64', [1, 4], [1n, 4n, 2n, 2n]), /shape int64\[1, 4\] on cpu must be a 1-D list/],
+      ['Expand', hostTensor('int64', [], [1n]), /shape int64\[\] on cpu must be a 1-D list/],
+      ['Tile', hostTensor('int64', [4, 1], [1n, 1n, 1n, 1n]), /repeats int64\[4, 1\] on cpu must be a 1-D list/],
     ] as const) {
       const r = new GraphBuilder(op);
       r.input('x', 'float32', [1, 4, 2, 2]);
       const rest = op === 'Slice' ? [r.ints([1])] : [];
       r.output(r.node(op, ['x', r.constant('list', list), ...rest], {}, { name: 'n' }), 'float32');
       await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', message);
+    }
+    // PRelu's slope broadcasts to X, not X to it (fuzz seeds 358, 375, 385: a [1] slope made a 0-D X [1])
+    for (const [xShape, slope, message] of [
+      [[], [1], /slope float32\[1\] on cpu is not unidirectionally broadcastable to X float32\[\] on cpu/],
+      [[3], [2, 3], /slope float32\[2, 3\] on cpu is not unidirectionally broadcastable to X float32\[3\]/],
+    ] as const) {
+      const p = new GraphBuilder('PRelu');
+      p.output(p.node('PRelu', [p.input('x', 'float32', [...xShape]), p.floats([...slope], new Float32Array(slope.reduce((a: number, b: number) => a * b, 1)))], {}, { name: 'n' }), 'float32');
+      const session = await kiln.onnx.load(p.toBytes({ opset: 16 }));
+      await rejects(session.run({ x: kiln.zeros([...xShape]) }), 'E_SHAPE', message);
+      await session.dispose();
     }
     // ConstantOfShape: a shape that is not 1-D (onnxruntime's shape inference refuses it: fuzz seeds
     // 358, 375), a value of more than one element (Kiln took the first)

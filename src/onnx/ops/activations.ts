@@ -6,7 +6,7 @@ import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { input } from './util.js';
+import { checkUnidirectional, input } from './util.js';
 
 type Formula = (x: Tensor, t: Temps, ctx: OpContext) => Tensor;
 
@@ -84,6 +84,7 @@ defineOps({
     uses: ['Less', 'Mul', 'Where'],
     run: (ctx) => withTemps((t) => {
       const x = input(ctx, 0), slope = input(ctx, 1);
+      checkUnidirectional('slope', slope, x); // Y has X's shape (opset 7 on)
       return [k.where(t.add(k.less(x, 0)), t.add(k.mul(x, slope)), x)];
     }),
   },

@@ -11,7 +11,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, input, scalarLike, singleOutput, usedOutputs } from './util.js';
+import { binary, checkUnidirectional, input, scalarLike, singleOutput, usedOutputs } from './util.js';
 
 function softmaxLike(ctx: OpContext, f: typeof k.softmax): Tensor {
   const x = input(ctx, 0);
@@ -61,10 +61,7 @@ function normWithParams(
   const normShape = x.shape.slice(axis);
   const fits = (p?: Tensor) => !p || (p.rank <= normShape.length && p.shape.every((d, i) => d === 1 || d === normShape[normShape.length - p.rank + i]));
   if (fits(params.scale) && fits(params.bias)) return norm(x, { axis, epsilon, ...params });
-  for (const [what, p] of Object.entries(params)) {
-    if (p && !sameShape(broadcastShapes(what, x.shape, p.shape), x.shape))
-      fail('E_SHAPE', `${what} ${p.describe()} is not unidirectionally broadcastable to X ${x.describe()}`);
-  }
+  for (const [what, p] of Object.entries(params)) if (p) checkUnidirectional(what, p, x);
   const normed = norm(x, { axis, epsilon });
   return withTemps((t) => {
     t.add(normed);

@@ -25,6 +25,7 @@ function axesOf(ctx: OpContext, inputSince: number, attr = 'axes', i = 1): numbe
 
 function reshape(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
+  if (ctx.opset >= 5) checkListInput(ctx, 1, 'shape');
   const want = ctx.opset >= 5 ? ctx.ints(1) ?? fail('E_ARGUMENT', 'needs a shape') : attrInts(ctx.node, 'shape') ?? [];
   const allowzero = attrFlag(ctx.node, 'allowzero', 0);
   const shape = want.map((d, i) => (d === 0 && !allowzero ? x.shape[i] : d));
@@ -152,6 +153,7 @@ function range(ctx: OpContext): Tensor {
 
 function expand(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
+  checkListInput(ctx, 1, 'shape');
   const want = ctx.ints(1) ?? [];
   if (want.some((v) => v < 0)) fail('E_ARGUMENT', `shape [${want}] holds a negative size`);
   const rank = Math.max(x.rank, want.length);
@@ -353,6 +355,6 @@ defineOps({
   ConstantOfShape: { since: 9, uses: ['Fill', 'Cast'], hostInputs: [0], run: (ctx) => [constantOfShape(ctx)] },
   Range: { since: 11, uses: ['Range'], hostInputs: [0, 1, 2], run: (ctx) => [range(ctx)] },
   Expand: { since: 8, uses: [], hostInputs: [1], run: (ctx) => [expand(ctx)] },
-  Tile: { since: 6, uses: ['Cast'], hostInputs: [1], run: (ctx) => [tile(input(ctx, 0), ctx.ints(1) ?? [])] },
+  Tile: { since: 6, uses: ['Cast'], hostInputs: [1], run: (ctx) => (checkListInput(ctx, 1, 'repeats'), [tile(input(ctx, 0), ctx.ints(1) ?? [])]) },
   Pad: { since: 2, uses: ['Pad'], hostInputs: [1, 2, 3], run: (ctx) => [padOp(ctx)] },
 });

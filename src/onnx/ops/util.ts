@@ -6,7 +6,7 @@ import { arange } from '../../ops/creation.js';
 import { run1 } from '../../ops/run.js';
 import { gather } from '../../ops/shape-ops.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
-import { broadcastShapes } from '../../shape.js';
+import { broadcastShapes, sameShape } from '../../shape.js';
 import type { DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
@@ -44,6 +44,11 @@ export function hostInts(ctx: OpContext, i: number): number[] {
 export function checkListInput(ctx: OpContext, i: number, what: string, o: { scalar?: boolean } = {}): void {
   const fed = ctx.inputs[i];
   if (fed && fed.rank !== 1 && !(o.scalar && fed.rank === 0)) fail('E_SHAPE', `${what} ${fed.describe()} must be ${o.scalar ? 'a scalar or ' : ''}a 1-D list`);
+}
+
+/** Refuses `p` (a PRelu slope, a LayerNormalization scale) unless it broadcasts to x's shape unchanged. */
+export function checkUnidirectional(what: string, p: Tensor, x: Tensor): void {
+  if (!sameShape(broadcastShapes(what, x.shape, p.shape), x.shape)) fail('E_SHAPE', `${what} ${p.describe()} is not unidirectionally broadcastable to X ${x.describe()}`);
 }
 
 /** Required input i as one number: it must hold exactly one value. */
