@@ -509,7 +509,7 @@ void gemm_float(const Kernels& kk, const Problem& p) {
               float* ct = out + (ir - m0) * ldo + (jr - n0);
               const float* as = ap + ir * kcp;
               if (mr == MR && nr == NR) {
-                // the block's first row sliver brings an in-place B sliver in from memory
+                // a B read in place: the tile that prefetches its rows ahead
                 (in_place && kk.tile_stream ? kk.tile_stream : kk.tile)(kcp, as, bs, ldb, ct, ldo, !first);
               } else if (nr == NR && kk.tile_rows[mr]) {
                 kk.tile_rows[mr](kcp, as, bs, ldb, ct, ldo, !first);

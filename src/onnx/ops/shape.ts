@@ -355,6 +355,14 @@ defineOps({
   ConstantOfShape: { since: 9, uses: ['Fill', 'Cast'], hostInputs: [0], run: (ctx) => [constantOfShape(ctx)] },
   Range: { since: 11, uses: ['Range'], hostInputs: [0, 1, 2], run: (ctx) => [range(ctx)] },
   Expand: { since: 8, uses: [], hostInputs: [1], run: (ctx) => [expand(ctx)] },
-  Tile: { since: 6, uses: ['Cast'], hostInputs: [1], run: (ctx) => (checkListInput(ctx, 1, 'repeats'), [tile(input(ctx, 0), ctx.ints(1) ?? [])]) },
+  Tile: {
+    since: 6,
+    uses: ['Cast'],
+    hostInputs: [1],
+    run: (ctx) => {
+      checkListInput(ctx, 1, 'repeats');
+      return [tile(input(ctx, 0), ctx.ints(1) ?? [])];
+    },
+  },
   Pad: { since: 2, uses: ['Pad'], hostInputs: [1, 2, 3], run: (ctx) => [padOp(ctx)] },
 });
