@@ -248,6 +248,10 @@ describe('onnx loader', () => {
       r.output(r.node(op, ['x', r.constant('list', list), ...rest], {}, { name: 'n' }), 'float32');
       await rejects(run(r.toBytes({ opset: 18 })), 'E_SHAPE', message);
     }
+    // Concat of an empty 1-D and a [3, 4] (fuzz seed 417): the empty input was dropped before the rank check
+    const cc = new GraphBuilder('Concat');
+    cc.output(cc.node('Concat', [cc.constant('e', hostTensor('int64', [0], [])), cc.constant('m', hostTensor('int64', [3, 4], new Array(12).fill(1n)))], { axis: 0 }, { name: 'n' }), 'int64');
+    await rejects(run(cc.toBytes({ opset: 13 })), 'E_SHAPE', /every input needs one rank: int64\[0\] on cpu, int64\[3, 4\] on cpu/);
     // PRelu's slope broadcasts to X, not X to it (fuzz seeds 358, 375, 385: a [1] slope made a 0-D X [1])
     for (const [xShape, slope, message] of [
       [[], [1], /slope float32\[1\] on cpu is not unidirectionally broadcastable to X float32\[\] on cpu/],

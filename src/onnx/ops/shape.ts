@@ -338,7 +338,9 @@ defineOps({
     run: (ctx) => {
       const xs = variadicInputs(ctx);
       const axis = attrInt(ctx.node, 'axis', 0);
-      // ONNX lets empty inputs join anything of the right rank.
+      const odd = xs.find((t) => t.rank !== xs[0].rank);
+      if (odd) fail('E_SHAPE', `every input needs one rank: ${xs.map((t) => t.describe()).join(', ')}`);
+      // ONNX lets empty inputs join anything of the same rank.
       const nonEmpty = xs.filter((t) => t.size > 0);
       return [nonEmpty.length ? concat(nonEmpty, axis) : xs[0].clone()];
     },
