@@ -110,6 +110,18 @@ describe('serve.batcher', () => {
     await session.dispose();
   });
 
+  it('over the ort engine too: one run in the onnxruntime process for many callers, the same answers', async () => {
+    const session = await kiln.onnx.load(mlp('N').bytes, { engine: 'ort' });
+    const b = kiln.serve.batcher(session);
+    const xs = [1, 2, 1, 3, 1].map((n, i) => rowsOf(n, 40 + i));
+    const outs = await Promise.all(xs.map((x) => b.run({ x })));
+    expect(b.stats.runs).toBeLessThan(xs.length);
+    for (const [i, x] of xs.entries()) expectValues((await readAll(outs[i])).probs, (await alone(session, { x })).probs, { rtol: 1e-6, atol: 1e-7 }, `request ${i}`);
+    await b.close();
+    for (const x of xs) x.dispose();
+    await session.dispose();
+  });
+
   it('a model whose output has no batch dim answers each request from a run of its own', async () => {
     const g = new GraphBuilder('total');
     g.node('ReduceSum', [g.input('x', 'float32', ['N', 3])], { keepdims: 0 }, { outputs: ['s'] });
