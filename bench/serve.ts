@@ -2,7 +2,8 @@
 // (784-1024-1024-10) in a closed loop (send, await the answer's values, send the next), for a fixed
 // time per configuration. Contenders, on the cpu: onnxruntime-node called directly (the peer), the
 // Kiln engine with each request its own run, the Kiln engine behind kiln.serve.batcher (requests
-// joined along dim 0, maxBatch 32, maxDelayMs 0), and Kiln's ort engine alone and batched. Every answer is checked against the
+// joined along dim 0, maxBatch 32, maxDelayMs 0; maxInFlight 1 and 2), and Kiln's ort engine alone
+// and batched. Every answer is checked against the
 // peer's for the same row before the timing starts. Reports requests/s and latency p50/p99.
 //   npm run build:ts && node dist/bench/serve.js [--clients 1,8,64] [--ms 1500]
 import * as kiln from '../src/index.js';
@@ -43,6 +44,8 @@ const read = async (out: Record<string, kiln.Tensor>) => {
 contenders.push({ name: 'kiln, each alone', ask: async (i) => read(await session.run({ x: inputs[i] })), close: async () => {} });
 const b = kiln.serve.batcher(session, { maxBatch: 32 });
 contenders.push({ name: 'kiln, serve.batcher', ask: async (i) => read(await b.run({ x: inputs[i] })), close: () => b.close() });
+const b2 = kiln.serve.batcher(session, { maxBatch: 32, maxInFlight: 2 });
+contenders.push({ name: 'kiln, serve.batcher maxInFlight 2', ask: async (i) => read(await b2.run({ x: inputs[i] })), close: () => b2.close() });
 // Kiln's onnxruntime engine (onnxruntime in a child process): each request a round trip, or batched
 const ortSession = ort ? await kiln.onnx.load(fx.bytes, { engine: 'ort', ort: { intraOpNumThreads: threads } }) : undefined;
 if (ortSession) {

@@ -110,6 +110,36 @@ describe('serve.batcher', () => {
     await session.dispose();
   });
 
+  it('maxInFlight batches run at once: a request that finds a slot free starts while another batch runs', async () => {
+    const real = await kiln.onnx.load(mlp('N').bytes);
+    let active = 0, most = 0;
+    // the real session, its run() watched (and held 30 ms, so that runs meet)
+    const watched: kiln.onnx.InferenceSession = Object.assign(Object.create(real), {
+      run: async (feeds: Record<string, kiln.Tensor>, o?: kiln.onnx.RunOptions) => {
+        most = Math.max(most, ++active);
+        try {
+          await new Promise((r) => setTimeout(r, 30));
+          return await real.run(feeds, o);
+        } finally {
+          --active;
+        }
+      },
+    });
+    for (const maxInFlight of [1, 2]) {
+      most = 0;
+      const b = kiln.serve.batcher(watched, { maxInFlight });
+      const x = rowsOf(1, 5);
+      const first = b.run({ x });
+      await new Promise((r) => setImmediate(r)); // the first is running
+      const outs = await Promise.all([first, b.run({ x }), b.run({ x })]);
+      expect(most, `maxInFlight ${maxInFlight}`).toBe(maxInFlight);
+      for (const o of outs) expect((await readAll(o)).probs.length).toBe(10);
+      await b.close();
+      x.dispose();
+    }
+    await real.dispose();
+  });
+
   it('over the ort engine too: one run in the onnxruntime process for many callers, the same answers', async () => {
     const session = await kiln.onnx.load(mlp('N').bytes, { engine: 'ort' });
     const b = kiln.serve.batcher(session);
@@ -171,6 +201,7 @@ describe('serve.batcher', () => {
     const session = await kiln.onnx.load(mlp('N').bytes);
     expectError(() => kiln.serve.batcher({} as never), 'E_ARGUMENT', 'session must be an InferenceSession');
     expectError(() => kiln.serve.batcher(session, { maxBatch: 0 }), 'E_ARGUMENT', 'maxBatch must be a positive integer, got 0');
+    expectError(() => kiln.serve.batcher(session, { maxInFlight: 1.5 }), 'E_ARGUMENT', 'maxInFlight must be a positive integer, got 1.5');
     expectError(() => kiln.serve.batcher(session, { maxDelayMs: -1 }), 'E_ARGUMENT', 'maxDelayMs must be a finite number >= 0, got -1');
     expectError(() => kiln.serve.batcher(session, { maxDelay: 1 } as never), 'E_ARGUMENT', "unknown option 'maxDelay'");
     const b = kiln.serve.batcher(session);
