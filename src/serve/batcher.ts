@@ -9,7 +9,8 @@
 // computed on the device) and then run together, up to maxBatch rows. The batch size thus follows
 // the load. maxDelayMs > 0 holds a group's first request that long, for larger batches at moderate
 // load. A second slot overlaps one batch's JS work (joining, splitting, answering) with another's
-// kernels: at 8 clients of bench/serve.ts, 1.2x the requests/s and a lower p50, for a higher p99.
+// kernels: at 8 clients of bench/serve.ts, 1.2-1.5x the requests/s and a lower p50
+// (bench/results/serve-cpu.md); at 64 clients, where the CPU is busy anyway, no more.
 //
 // What: requests join only requests of the same signature: the same input names, dtypes, devices
 // and dims after the first, and the same outputs asked for. Each request gets views of the batch's
