@@ -113,12 +113,12 @@ describe('serve.batcher', () => {
   it('maxInFlight batches run at once: a request that finds a slot free starts while another batch runs', async () => {
     const real = await kiln.onnx.load(mlp('N').bytes);
     let active = 0, most = 0;
-    // the real session, its run() watched (and held 30 ms, so that runs meet)
+    // the real session, its run() watched (and held 150 ms, so that runs meet even on a loaded host)
     const watched: kiln.onnx.InferenceSession = Object.assign(Object.create(real), {
       run: async (feeds: Record<string, kiln.Tensor>, o?: kiln.onnx.RunOptions) => {
         most = Math.max(most, ++active);
         try {
-          await new Promise((r) => setTimeout(r, 30));
+          await new Promise((r) => setTimeout(r, 150));
           return await real.run(feeds, o);
         } finally {
           --active;
