@@ -54,7 +54,8 @@ interface Request {
 }
 
 interface Group {
-  outputs?: readonly string[];
+  /** The run options every request of the group asked for (its outputs). */
+  options?: RunOptions;
   queue: Request[];
   rows: number;
   /** When the first queued request arrived (performance.now()). */
@@ -83,10 +84,10 @@ export class Batcher {
     this.maxBatch = o.maxBatch ?? 32;
     this.maxDelayMs = o.maxDelayMs ?? 0;
     this.maxInFlight = o.maxInFlight ?? 1;
-    if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) fail('E_ARGUMENT', `serve.batcher: maxBatch must be a positive integer, got ${describeValue(o.maxBatch)}`);
+    for (const name of ['maxBatch', 'maxInFlight'] as const)
+      if (!Number.isSafeInteger(this[name]) || this[name] < 1) fail('E_ARGUMENT', `serve.batcher: ${name} must be a positive integer, got ${describeValue(o[name])}`);
     if (typeof this.maxDelayMs !== 'number' || !(this.maxDelayMs >= 0) || !Number.isFinite(this.maxDelayMs))
       fail('E_ARGUMENT', `serve.batcher: maxDelayMs must be a finite number >= 0, got ${describeValue(o.maxDelayMs)}`);
-    if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1) fail('E_ARGUMENT', `serve.batcher: maxInFlight must be a positive integer, got ${describeValue(o.maxInFlight)}`);
     this.#session = session;
   }
 
@@ -107,7 +108,7 @@ export class Batcher {
       const { key, rows } = signature(feeds, outputs);
       return new Promise((resolve, reject) => {
         let g = this.#groups.get(key);
-        if (!g) this.#groups.set(key, (g = { outputs, queue: [], rows: 0, since: performance.now() }));
+        if (!g) this.#groups.set(key, (g = { options: outputs ? { outputs } : undefined, queue: [], rows: 0, since: performance.now() }));
         g.queue.push({ feeds, rows, resolve, reject });
         g.rows += rows;
         this.#schedulePump();
@@ -171,7 +172,7 @@ export class Batcher {
     g.rows -= rows;
     if (!g.queue.length) this.#groups.delete(key);
     else g.since = now; // what is left waits as a group of its own age
-    const running: Promise<void> = this.#runBatch(batch, rows, g.outputs).finally(() => {
+    const running: Promise<void> = this.#runBatch(batch, rows, g.options).finally(() => {
       this.#running.delete(running);
       this.#pump();
     });
@@ -179,15 +180,15 @@ export class Batcher {
     this.#pump(); // another slot may be free
   }
 
-  async #runBatch(batch: Request[], rows: number, outputs: readonly string[] | undefined): Promise<void> {
+  async #runBatch(batch: Request[], rows: number, options: RunOptions | undefined): Promise<void> {
     this.#stats.requests += batch.length;
-    if (batch.length === 1) return this.#runAlone(batch[0], outputs);
+    if (batch.length === 1) return this.#runAlone(batch[0], options);
     let joined: Record<string, Tensor> | undefined;
     let out: Record<string, Tensor> | undefined;
     try {
       joined = Object.fromEntries(Object.keys(batch[0].feeds).map((name) => [name, concat(batch.map((r) => r.feeds[name]), 0)]));
       this.#stats.runs++;
-      out = await this.#session.run(joined, outputs ? { outputs } : undefined);
+      out = await this.#session.run(joined, options);
       // A data fault (an index out of range) spoils the whole output it flowed into, every request's
       // rows: wait for the batch's checks, and on a fault let each request find its own alone.
       for (const t of Object.values(out)) await checkFaults(t.storageFor('serve.batcher').faults);
@@ -209,13 +210,13 @@ export class Batcher {
       for (const t of Object.values(out ?? {})) t.dispose(); // the requests' views keep their rows
     }
     this.#stats.fallbacks++;
-    await Promise.all(batch.map((r) => this.#runAlone(r, outputs)));
+    await Promise.all(batch.map((r) => this.#runAlone(r, options)));
   }
 
-  async #runAlone(r: Request, outputs: readonly string[] | undefined): Promise<void> {
+  async #runAlone(r: Request, options: RunOptions | undefined): Promise<void> {
     this.#stats.runs++;
     try {
-      const out = await this.#session.run(r.feeds, outputs ? { outputs } : undefined);
+      const out = await this.#session.run(r.feeds, options);
       await this.#computed();
       r.resolve(out);
     } catch (e) {
