@@ -171,12 +171,18 @@ forEachBackend('reductions', (device) => {
     cases.done();
   });
 
-  it('variance of a single element with correction 1 is NaN (0/0); large offsets do not lose precision', async () => {
+  it('variance with a correction at or past n is m2 / max(n - correction, 0): NaN (0/0) or inf; large offsets do not lose precision', async () => {
     const cases = new Cases();
     await cases.run('n = 1', async () => {
-      const t = kiln.tensor([[5], [7]]);
+      const t = kiln.tensor([[5], [7]], { device });
       await expectTensor(t.variance({ axes: 1, correction: 1 }), new R.NdArray([2], [NaN, NaN]), 'float32', EXACT);
+      await expectTensor(t.variance({ axes: 1, correction: 7 }), new R.NdArray([2], [NaN, NaN]), 'float32', EXACT);
       await expectTensor(t.variance({ axes: 1 }), new R.NdArray([2], [0, 0]), 'float32', EXACT);
+    });
+    await cases.run('n = 2, correction 3: a positive m2 over 0', async () => {
+      const t = kiln.tensor([[1, 2]], { device });
+      await expectTensor(t.variance({ axes: 1, correction: 3 }), new R.NdArray([1], [Infinity]), 'float32', EXACT);
+      await expectTensor(t.variance({ axes: 1, correction: 1.5 }), new R.NdArray([1], [1]), 'float32', EXACT);
     });
     await cases.run('offset 1e4', async () => {
       // a naive E[x^2] - E[x]^2 in float32 loses everything here; two-pass or Welford does not

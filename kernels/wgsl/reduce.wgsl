@@ -36,7 +36,8 @@ fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
 fn ReduceMean_F(x: i32, n: u32) -> f32 { return ReduceSum_F(x, n) / f32(n); }
 fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
 
-fn ReduceVariance_F(x: i32, n: u32) -> f32 { return mean_and_m2(x, n).y / (f32(n) - meta_f32(9u)); }
+// NumPy's denominator max(n - correction, 0): a correction at or past n gives m2 / 0 (NaN or inf), as on the CPU
+fn ReduceVariance_F(x: i32, n: u32) -> f32 { return mean_and_m2(x, n).y / max(f32(n) - meta_f32(9u), 0.0); }
 
 // Max/Min: NaN wins
 fn ReduceMax_F(x: i32, n: u32) -> f32 {
