@@ -45,7 +45,9 @@ describe('the public API under random arguments', () => {
         try {
           let out = invoke(name, args);
           if (out instanceof Promise) out = await out;
-          for (const t of [out].flat().filter((o): o is kiln.Tensor => o instanceof kiln.Tensor)) {
+          // a tensor, a list of them (split) or a record of them (topk's { values, indices })
+          const outs = out && typeof out === 'object' && Object.getPrototypeOf(out) === Object.prototype ? Object.values(out) : [out].flat();
+          for (const t of outs.filter((o): o is kiln.Tensor => o instanceof kiln.Tensor)) {
             await t.data();
             if (rng.next() < 0.3) pool[rng.int(0, pool.length - 1)] = t;
           }

@@ -7,6 +7,7 @@ import { gemm, matmul, type GemmOptions, type MatmulOptions } from './matmul.js'
 import { layerNorm, logSoftmax, rmsNorm, softmax, type LayerNormOptions, type RmsNormOptions } from './normalization.js';
 import * as red from './reduce.js';
 import { gather, pad, split, tile, type PadOptions } from './shape-ops.js';
+import { argsort, sort, topk, type SortOptions, type TopkOptions, type TopkResult } from './sort.js';
 
 export * from './cast.js';
 export * from './creation.js';
@@ -15,6 +16,7 @@ export * from './matmul.js';
 export * from './normalization.js';
 export * from './reduce.js';
 export * from './shape-ops.js';
+export * from './sort.js';
 export { debug } from './run.js';
 
 type Operand = ew.Operand;
@@ -80,6 +82,9 @@ declare module '../tensor.js' {
     pad(widths: readonly (readonly [number, number])[], options?: PadOptions): Tensor;
     tile(reps: readonly number[]): Tensor;
     split(splits: number | readonly number[], axis?: number): Tensor[];
+    topk(k: number, options?: TopkOptions): TopkResult;
+    sort(options?: SortOptions): TopkResult;
+    argsort(options?: SortOptions): Tensor;
   }
 }
 
@@ -106,6 +111,9 @@ Object.assign(methods, {
   pad(this: Tensor, w: readonly (readonly [number, number])[], o?: PadOptions) { return pad(this, w, o); },
   tile(this: Tensor, reps: readonly number[]) { return tile(this, reps); },
   split(this: Tensor, s: number | readonly number[], axis?: number) { return split(this, s, axis); },
+  topk(this: Tensor, k: number, o?: TopkOptions) { return topk(this, k, o); },
+  sort(this: Tensor, o?: SortOptions) { return sort(this, o); },
+  argsort(this: Tensor, o?: SortOptions) { return argsort(this, o); },
 });
 
 for (const [name, fn] of Object.entries(methods))

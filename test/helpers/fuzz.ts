@@ -13,14 +13,14 @@ const cyclic = (): unknown[] => {
   return c;
 };
 const ODD_VALUES = (): unknown[] => [undefined, null, 'x', true, {}, [], -1n, 2n ** 70n, Symbol('s'), () => 1, new Float32Array(3), cyclic(), 'cpu', 'webgpu:0', 'cuda:0', 'tpu'];
-const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'low', 'high', 'mean', 'std', 'seed', 'op', 'root', 'tag', 'timeoutMs'];
+const OPTION_KEYS = ['axis', 'axes', 'keepdims', 'dtype', 'device', 'correction', 'epsilon', 'scale', 'bias', 'approximate', 'mode', 'value', 'transA', 'transB', 'alpha', 'beta', 'c', 'precision', 'impl', 'shape', 'activation', 'largest', 'descending', 'low', 'high', 'mean', 'std', 'seed', 'op', 'root', 'tag', 'timeoutMs'];
 
 // The options each entry point takes. Calls reject any other key (E_ARGUMENT), so options drawn from
 // OPTION_KEYS alone would almost never reach a call's option values; most are drawn from these.
 const REDUCE = ['axes', 'keepdims'], CREATE = ['dtype', 'device'];
 const OPTIONS_OF: Record<string, readonly string[]> = {
   sum: REDUCE, mean: REDUCE, prod: REDUCE, max: REDUCE, min: REDUCE, '.sum': REDUCE, variance: [...REDUCE, 'correction'],
-  argmax: ['axis', 'keepdims'], argmin: ['axis', 'keepdims'], gelu: ['approximate'], pad: ['mode', 'value'], '.pad': ['mode', 'value'],
+  argmax: ['axis', 'keepdims'], argmin: ['axis', 'keepdims'], topk: ['axis', 'largest'], '.topk': ['axis', 'largest'], sort: ['axis', 'descending'], argsort: ['axis', 'descending'], gelu: ['approximate'], pad: ['mode', 'value'], '.pad': ['mode', 'value'],
   layerNorm: ['axis', 'scale', 'bias', 'epsilon'], rmsNorm: ['axis', 'scale', 'epsilon'], matmul: ['precision', 'impl'],
   '.matmul': ['precision', 'impl'], gemm: ['c', 'alpha', 'beta', 'transA', 'transB', 'precision', 'impl'],
   tensor: [...CREATE, 'shape'], full: CREATE, zeros: CREATE, ones: CREATE, arange: CREATE, zerosLike: CREATE, onesLike: CREATE,
@@ -34,11 +34,11 @@ export const ENTRY_POINTS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
   'logicalAnd', 'logicalOr', 'logicalXor', 'logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh',
   'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign', 'leakyRelu', 'gelu', 'clip', 'where', 'sum', 'mean', 'prod', 'max',
-  'min', 'variance', 'argmax', 'argmin', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'cast', 'copyTo', 'concat',
+  'min', 'variance', 'argmax', 'argmin', 'topk', 'sort', 'argsort', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'cast', 'copyTo', 'concat',
   'stack', 'split', 'gather', 'pad', 'tile', 'tensor', 'full', 'zeros', 'ones', 'arange', 'rand', 'randn', 'zerosLike', 'onesLike',
   'fullLike', 'broadcastShapes', 'promoteTypes',
   '.reshape', '.flatten', '.permute', '.transpose', '.slice', '.expand', '.squeeze', '.unsqueeze', '.contiguous', '.clone', '.to',
-  '.toArray', '.item', '.data', '.add', '.matmul', '.sum', '.cast', '.gather', '.pad', '.split', '.softmax',
+  '.toArray', '.item', '.data', '.add', '.matmul', '.sum', '.cast', '.gather', '.pad', '.split', '.softmax', '.topk',
 ] as const;
 
 /** Every method of a process group (kiln.distributed) the fuzz calls. */
@@ -137,6 +137,9 @@ export async function settled(v: unknown): Promise<unknown> {
     // a result too large to compare element by element (arange(2^31)) is compared by dtype and shape
     return { dtype: v.dtype, shape: v.shape.join(','), values: v.size > 1 << 20 ? 'not read' : Array.from(await v.data(), Number) };
   if (Array.isArray(v)) return Promise.all(v.map(settled));
+  // a record of tensors (topk's { values, indices })
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await settled(x)])));
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number | bigint>, Number);
   return typeof v === 'bigint' ? Number(v) : v;
 }

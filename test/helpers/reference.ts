@@ -578,3 +578,31 @@ export function tile(x: NdArray, reps: readonly number[]): NdArray {
   const shape = xs.map((d, i) => d * r[i]);
   return NdArray.fill(shape, (i) => X.at(unravel(i, shape).map((v, d) => v % xs[d])));
 }
+
+/**
+ * TopK along `axis`: the k first elements of each slice in the order "larger first" (largest) or
+ * "smaller first", NaN counting as larger than everything, equal values by index. Values and indices.
+ */
+export function topk(x: NdArray, k: number, axis: number, largest: boolean): { values: NdArray; indices: NdArray } {
+  const a = normAxis(axis, x.rank);
+  const n = x.shape[a];
+  const shape = x.shape.map((d, i) => (i === a ? k : d));
+  const values = new NdArray(shape), indices = new NdArray(shape);
+  forEachIndex(shape.map((d, i) => (i === a ? 1 : d)), (idx) => {
+    const at = (r: number) => x.at(idx.map((v, i) => (i === a ? r : v)));
+    const order = [...Array(n).keys()].sort((p, q) => {
+      const u = at(p), w = at(q);
+      const un = Number.isNaN(u), wn = Number.isNaN(w);
+      let c = un !== wn ? (un ? 1 : -1) : un ? 0 : u < w ? -1 : u > w ? 1 : 0; // ascending, NaN last
+      if (largest) c = -c;
+      return c !== 0 ? c : p - q;
+    });
+    for (let p = 0; p < k; ++p) {
+      const o = idx.map((v, i) => (i === a ? p : v));
+      const flat = o.reduce((s, v, i) => s + v * values.strides[i], 0);
+      values.data[flat] = at(order[p]);
+      indices.data[flat] = order[p];
+    }
+  });
+  return { values, indices };
+}

@@ -14,9 +14,10 @@ import { GpuDevice } from './device.js';
 import { ELEMENTWISE, elementwiseSupports } from './elementwise-ops.js';
 import { MATMUL, autotune, candidatesFor, setTile, tileFor, tileName, type TileConfig } from './matmul.js';
 import { REDUCE } from './reduce-ops.js';
+import { SORT } from './sort-ops.js';
 import { deviceTimer } from './timer.js';
 
-const OPS: Record<string, Dispatcher> = { ...ELEMENTWISE, ...REDUCE, ...DATA, ...MATMUL };
+const OPS: Record<string, Dispatcher> = { ...ELEMENTWISE, ...REDUCE, ...DATA, ...MATMUL, ...SORT };
 
 export interface WebGpuInitOptions extends WebGpuOptions {
   /** Tune the matmul tiles now when no cached choice exists (default true; KILN_WEBGPU_AUTOTUNE=0 turns it off). */
@@ -143,7 +144,7 @@ export class WebGpuBackend implements Backend {
 
   supports(op: string, dtypes: DType[]): boolean {
     if (!(op in OPS)) return false;
-    if (op === 'MatMul') return !dtypes.includes('bool');
+    if (op === 'MatMul' || op === 'TopK') return !dtypes.includes('bool');
     return elementwiseSupports(op, dtypes);
   }
 

@@ -1,0 +1,99 @@
+// topk, sort and argsort (the native TopK op) on every backend and dtype, against the float64
+// reference: strided views, ties (index order), NaN and the infinities, -0, k = 0 and empty axes.
+import { expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import type { DType } from '../src/index.js';
+import { forEachBackend } from './helpers/backends.js';
+import { Cases, expectError, expectTensor } from './helpers/compare.js';
+import { FLOAT_DTYPES, layoutsForSize, makeInput, upload, type Gen } from './helpers/inputs.js';
+import { rngFor } from './helpers/random.js';
+import * as R from './helpers/reference.js';
+
+const testName = () => expect.getState().currentTestName ?? 'test';
+const EXACT = { rtol: 0, atol: 0 };
+const NUMERIC: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64', 'uint8'];
+
+/** Shapes, and the axes ordered along in each. */
+const SHAPES: [number[], number[]][] = [
+  [[1], [0]],
+  [[7], [0, -1]],
+  [[13, 33], [0, 1]],
+  [[2, 3, 17], [0, 1, 2]],
+  [[3, 0, 5], [0, 2]],
+  [[4, 1, 3, 5], [1, 3]],
+  [[40, 300], [1]],
+];
+
+forEachBackend('sort', (device) => {
+  for (const dtype of NUMERIC)
+    it(`topk and sort ${dtype}: values and indices, ties in index order`, async () => {
+      const r = rngFor(testName());
+      const cases = new Cases();
+      // few distinct values, so ties are everywhere; integers also at their extremes
+      const gen: Gen = dtype === 'uint8' ? (q) => q.pick([0, 1, 2, 255]) : dtype === 'int32' ? (q) => q.pick([-2147483648, -1, 0, 1, 2147483647]) : dtype === 'int64' ? (q) => q.pick([-(2 ** 40), -1, 0, 3, 2 ** 40]) : (q) => q.int(-3, 3) / 2;
+      for (const [shape, axes] of SHAPES)
+        for (const axis of axes)
+          for (const layout of layoutsForSize(shape).slice(0, 5)) {
+            const n = shape[axis < 0 ? axis + shape.length : axis];
+            for (const k of [...new Set([0, 1, Math.min(3, n), n])].filter((v) => v <= n))
+              for (const largest of [true, false])
+                await cases.run(`[${shape}] ${layout} axis ${axis} k ${k} largest ${largest}`, async () => {
+                  const { t, ref } = makeInput(r, device, dtype, shape, layout, gen);
+                  const want = R.topk(ref, k, axis, largest);
+                  const got = kiln.topk(t, k, { axis, largest });
+                  await expectTensor(got.values, want.values, dtype, EXACT);
+                  await expectTensor(got.indices, want.indices, 'int64', EXACT);
+                });
+          }
+      await cases.run('sort and argsort follow topk with k = n', async () => {
+        const { t, ref } = makeInput(r, device, dtype, [5, 9], 'transposed', gen);
+        const asc = R.topk(ref, 5, 0, false), desc = R.topk(ref, 9, 1, true);
+        const s = kiln.sort(t, { axis: 0 });
+        await expectTensor(s.values, asc.values, dtype, EXACT);
+        await expectTensor(s.indices, asc.indices, 'int64', EXACT);
+        await expectTensor(t.argsort({ descending: true }), desc.indices, 'int64', EXACT);
+        await expectTensor(t.sort({ descending: true }).values, desc.values, dtype, EXACT);
+      });
+      cases.done();
+    });
+
+  it('topk on floats: NaN above +Infinity, -0 equal to +0, random values', async () => {
+    const cases = new Cases();
+    const x = new R.NdArray([3, 6], [1, NaN, -Infinity, Infinity, NaN, -1, -0, 0, -0, 2, -2, 0, 5, 3, 5, NaN, -Infinity, 3]);
+    for (const dtype of FLOAT_DTYPES)
+      for (const largest of [true, false])
+        await cases.run(`${dtype} largest ${largest}`, async () => {
+          const t = upload(x, dtype, device);
+          const want = R.topk(x, 6, 1, largest);
+          const got = t.topk(6, { largest });
+          await expectTensor(got.values, want.values, dtype, EXACT);
+          await expectTensor(got.indices, want.indices, 'int64', EXACT);
+          // -0 keeps its sign bit (values are copied, not recomputed)
+          const row = Array.from(await got.values.slice(0, 1, 2).reshape([6]).toArray() as number[]);
+          expect(row.map((v) => Object.is(v, -0))).toEqual(Array.from(want.values.data.slice(6, 12), (v) => Object.is(v, -0)));
+        });
+    const r = rngFor(testName());
+    await cases.run('float32 [64, 1000] random, top 10 along 1 and sort along 0', async () => {
+      const { t, ref } = makeInput(r, device, 'float32', [64, 1000], 'contiguous');
+      for (const [k, axis, largest] of [[10, 1, true], [64, 0, false]] as const) {
+        const want = R.topk(ref, k, axis, largest);
+        const got = kiln.topk(t, k, { axis, largest });
+        await expectTensor(got.values, want.values, 'float32', EXACT);
+        await expectTensor(got.indices, want.indices, 'int64', EXACT);
+      }
+    });
+    cases.done();
+  });
+
+  it('bad arguments are KilnErrors naming what was wrong', () => {
+    const x = kiln.zeros([2, 3], { device });
+    expectError(() => kiln.topk(x, 4), 'E_ARGUMENT', 'k must be an integer in [0, 3]', 'got 4');
+    expectError(() => kiln.topk(x, -1), 'E_ARGUMENT', 'got -1');
+    expectError(() => kiln.topk(x, 1.5), 'E_ARGUMENT', 'got 1.5');
+    expectError(() => kiln.topk(x, 1, { axis: 2 }), 'E_ARGUMENT', 'axis');
+    expectError(() => kiln.topk(x, 1, { largest: 1 as unknown as boolean }), 'E_ARGUMENT', 'largest must be a boolean');
+    expectError(() => kiln.sort(x, { axes: 0 } as never), 'E_ARGUMENT', "unknown option 'axes'");
+    expectError(() => kiln.topk(kiln.zeros([], { device }), 1), 'E_SHAPE', 'at least one dim');
+    expectError(() => kiln.argsort(kiln.zeros([3], { dtype: 'bool', device })), 'E_DTYPE', 'bool');
+  });
+});
