@@ -13,3 +13,5 @@ import './attention.js';
 import './loss.js';
 import './quantize.js';
 import './gather-nd.js';
+import './sort.js';
+import './data-dependent.js';

@@ -1,0 +1,132 @@
+// The ONNX ops that order or select by value: TopK (on the native TopK op), NonZero and Unique (read
+// on the host). Each model runs on every device with the Kiln engine and is compared exactly with
+// onnxruntime (the ort engine) on inputs both define the same way, and with a reference written
+// here where the two rules differ (NaN, -0); bad models are KilnErrors naming what was wrong.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import type { DType } from '../src/index.js';
+import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
+import { forEachBackend } from './helpers/backends.js';
+import { expectRejection } from './helpers/compare.js';
+import { rngFor } from './helpers/random.js';
+import * as R from './helpers/reference.js';
+
+type Feed = { name: string; dtype: DType; shape: number[]; values: number[] };
+type Model = { bytes: Uint8Array; feeds: Feed[]; outputs: number };
+
+/** A model over `feeds` whose outputs have the first feed's dtype, then int64 (TopK, Unique), or int64 alone (NonZero). */
+const model = (opset: number, build: (g: GraphBuilder) => string[], feeds: Feed[]): Model => {
+  const g = new GraphBuilder('t');
+  for (const f of feeds) g.input(f.name, f.dtype, f.shape);
+  const outs = build(g);
+  const nonZero = outs.length === 1;
+  outs.forEach((o, i) => g.output(o, i === 0 && !nonZero ? feeds[0].dtype : 'int64'));
+  return { bytes: g.toBytes({ opset }), feeds, outputs: outs.length };
+};
+
+async function run(m: Model, engine: 'kiln' | 'ort', device: string): Promise<{ shape: number[]; values: number[] }[]> {
+  const s = await kiln.onnx.load(m.bytes, engine === 'ort' ? { engine } : { engine, device });
+  try {
+    const on = engine === 'ort' ? 'cpu' : device;
+    const feeds = Object.fromEntries(m.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device: on })]));
+    const out = Object.values(await s.run(feeds));
+    const res = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
+    for (const t of [...out, ...Object.values(feeds)]) t.dispose();
+    return res;
+  } finally {
+    await s.dispose();
+  }
+}
+
+const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[]) => {
+  expect(a.map((o) => o.shape)).toEqual(b.map((o) => o.shape));
+  a.forEach((o, i) => expect(o.values.map((v) => (Object.is(v, -0) ? 0 : v))).toEqual(b[i].values.map((v) => (Object.is(v, -0) ? 0 : v))));
+};
+
+const r = rngFor('onnx ordering');
+const ties = (n: number) => Array.from({ length: n }, () => r.int(-3, 3) / 2);
+const topkModel = (opset: number, x: Feed, k: number, attrs: Record<string, number> = {}) =>
+  model(opset, (g) => g.nodeOutputs('TopK', opset < 10 ? ['x'] : ['x', g.ints([k])], opset < 10 ? { ...attrs, k } : attrs, { outputs: 2 }), [x]);
+
+// Models both engines run, and must agree on exactly.
+const AGREED: [string, Model][] = [
+  ['TopK opset 11, last axis, ties', topkModel(11, { name: 'x', dtype: 'float32', shape: [4, 9], values: ties(36) }, 4)],
+  ['TopK opset 11, smallest along axis 0', topkModel(11, { name: 'x', dtype: 'float32', shape: [6, 5], values: ties(30) }, 3, { axis: 0, largest: 0 })],
+  ['TopK opset 10 (floats only), negative axis', topkModel(10, { name: 'x', dtype: 'float32', shape: [3, 7, 2], values: ties(42) }, 7, { axis: -2 })],
+  ['TopK opset 11, int64', topkModel(11, { name: 'x', dtype: 'int64', shape: [3, 7, 2], values: Array.from({ length: 42 }, () => r.int(-5, 5)) }, 7, { axis: -2 })],
+  ['TopK opset 1 (k attribute)', topkModel(1, { name: 'x', dtype: 'float32', shape: [2, 12], values: ties(24) }, 5)],
+  ['TopK opset 11, int32 smallest', topkModel(11, { name: 'x', dtype: 'int32', shape: [2, 12], values: Array.from({ length: 24 }, () => r.int(-4, 4)) }, 5, { largest: 0 })],
+  ['TopK k = 0', topkModel(11, { name: 'x', dtype: 'float32', shape: [3, 4], values: ties(12) }, 0)],
+  ['NonZero float32 2-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [3, 4], values: [0, 1, 0, 2, 0, 0, 0, 0, 3, 0, -1, 0.5] }])],
+  ['NonZero int64 3-D, all zero', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'int64', shape: [2, 2, 2], values: [0, 0, 0, 0, 0, 0, 0, 0] }])],
+  ['NonZero bool 1-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'bool', shape: [5], values: [1, 0, 1, 1, 0] }])],
+  ['Unique sorted, no axis', model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [2, 5], values: [2, 1, 1, 3, 4, 3, 2, 5, 1, 0] }])],
+  ['Unique unsorted, no axis', model(11, (g) => g.nodeOutputs('Unique', ['x'], { sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [8], values: [7, -2, 7, 0, -2, 9, 0, 7] }])],
+  ['Unique sorted slices along axis 1', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: 1 }, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [2, 5], values: [1, 0, 1, 2, 0, 3, 4, 3, 1, 4] }])],
+  ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
+];
+
+const ortResults = new Map<string, { shape: number[]; values: number[] }[]>();
+beforeAll(async () => {
+  for (const [name, m] of AGREED) ortResults.set(name, await run(m, 'ort', 'cpu'));
+});
+afterAll(() => ortResults.clear());
+
+forEachBackend('onnx TopK, NonZero, Unique', (device) => {
+  it('agree with onnxruntime exactly', async () => {
+    for (const [name, m] of AGREED) {
+      const got = await run(m, 'kiln', device);
+      expect(got.length, name).toBe(m.outputs);
+      try {
+        same(got, ortResults.get(name)!);
+      } catch (e) {
+        throw new Error(`${name}: ${(e as Error).message}`);
+      }
+    }
+  });
+
+  it('TopK: NaN ranks above +Infinity; float16 along a middle axis', async () => {
+    const vals = [1, NaN, -Infinity, Infinity, 0, -1, NaN, 2];
+    for (const [largest, dtype] of [[1, 'float32'], [0, 'float16']] as const) {
+      const m = topkModel(11, { name: 'x', dtype, shape: [2, 4, 1], values: vals }, 3, { axis: 1, largest });
+      const want = R.topk(new R.NdArray([2, 4, 1], vals), 3, 1, largest === 1);
+      const [v, i] = await run(m, 'kiln', device);
+      expect(v.values).toEqual(Array.from(want.values.data));
+      expect(i.values).toEqual(Array.from(want.indices.data));
+    }
+  });
+
+  it('NonZero of a 0-d input reads it as 1-D; NaN and -0', async () => {
+    for (const [x, rows] of [[5, [[0]]], [0, [[]]], [NaN, [[0]]], [-0, [[]]]] as const) {
+      const [y] = await run(model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [], values: [x] }]), 'kiln', device);
+      expect(y.shape).toEqual([1, rows[0].length]);
+    }
+  });
+
+  it('Unique: -0 equals 0, NaNs are one value and sort last; an empty input', async () => {
+    const m = model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [6], values: [NaN, 0, 1, -0, NaN, 1] }]);
+    const [y, first, inverse, counts] = await run(m, 'kiln', device);
+    expect(y.values.slice(0, 2)).toEqual([0, 1]);
+    expect(Number.isNaN(y.values[2])).toBe(true);
+    expect(first.values).toEqual([1, 2, 0]);
+    expect(inverse.values).toEqual([2, 0, 1, 0, 2, 1]);
+    expect(counts.values).toEqual([2, 2, 2]);
+    const empty = await run(model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [0, 3], values: [] }]), 'kiln', device);
+    expect(empty.map((o) => o.shape)).toEqual([[0], [0], [0], [0]]);
+  });
+
+  it('bad TopK and Unique nodes are KilnErrors naming what was wrong', async () => {
+    const x: Feed = { name: 'x', dtype: 'float32', shape: [2, 3], values: [1, 2, 3, 4, 5, 6] };
+    await expectRejection(run(topkModel(11, x, 4), 'kiln', device), 'E_ARGUMENT', 'k must be an integer in [0, 3]');
+    await expectRejection(run(topkModel(11, x, -1), 'kiln', device), 'E_ARGUMENT', 'got -1');
+    await expectRejection(run(topkModel(11, x, 1, { axis: 2 }), 'kiln', device), 'E_ARGUMENT', 'axis');
+    await expectRejection(run(topkModel(11, x, 1, { largest: 2 }), 'kiln', device), 'E_ARGUMENT', 'largest', 'must be 0 or 1');
+    const twoK = model(11, (g) => g.nodeOutputs('TopK', ['x', g.ints([1, 2])], {}, { outputs: 2 }), [x]);
+    await expectRejection(run(twoK, 'kiln', device), 'E_SHAPE', 'K must hold one value');
+    const matK = model(11, (g) => g.nodeOutputs('TopK', ['x', g.constant('k', hostTensor('int64', [1, 1], [1]))], {}, { outputs: 2 }), [x]);
+    await expectRejection(run(matK, 'kiln', device), 'E_SHAPE', 'K', '1-D');
+    const b: Feed = { name: 'x', dtype: 'bool', shape: [3], values: [1, 0, 1] };
+    await expectRejection(run(topkModel(11, b, 1), 'kiln', device), 'E_DTYPE', 'bool');
+    await expectRejection(run(model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: 2 }, { outputs: 4 }), [x]), 'kiln', device), 'E_ARGUMENT', 'axis');
+  });
+});
