@@ -13,5 +13,6 @@ import './attention.js';
 import './loss.js';
 import './quantize.js';
 import './gather-nd.js';
+import './einsum.js';
 import './sort.js';
 import './data-dependent.js';
