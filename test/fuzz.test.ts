@@ -326,11 +326,13 @@ const SCHEMA_ONLY = new RegExp(
 // past the kernel). And what it refuses that ONNX allows: a Squeeze whose axes input is named ''
 // (omitted), Cast's saturate attribute on a cast to a type that is not float8, Resize's exclude_outside
 // with a mode that never samples outside (linear without antialias), a Split's num_outputs above the
-// size of the dim (ONNX's reference gives empty last chunks: seed 473).
+// size of the dim (ONNX's reference gives empty last chunks: seed 473), an LRN of even size or of an
+// input that is not 4-D (ONNX: any size, [N, C, D1, ...]).
 const ORT_LACKS = new RegExp(
   [
     'Unsupported data type: 16', 'layout_ == 0 was false', 'Could not find an implementation for', 'ScalesValidation', 'padding values must be non-negative',
     'Axes input is null', 'Attribute saturate is only used for cast', 'exclude_outside can be set to 1 when', 'Invalid num_outputs value',
+    'size_ % 2 == 1 was false', 'X_shape.NumDimensions\\(\\) == 4 was false',
   ].join('|'),
 );
 // Where the outputs differ and ONNX leaves the answer open: the mean of an empty set (Kiln: NaN, as

@@ -1,26 +1,26 @@
-// The ONNX ops that order or select by value: TopK (on the native TopK op), NonZero and Unique (read
-// on the host). Each model runs on every device with the Kiln engine and is compared exactly with
-// onnxruntime (the ort engine) on inputs both define the same way, and with a reference written
-// here where the two rules differ (NaN, -0); bad models are KilnErrors naming what was wrong.
+// ONNX ops of the Kiln engine against onnxruntime: TopK (on the native TopK op), NonZero and Unique
+// (read on the host), ReverseSequence and LRN (composed). Each model runs on every device with the
+// Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
+// rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
+// KilnErrors naming what was wrong.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
-import { GraphBuilder, hostTensor } from '../src/onnx/builder.js';
+import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
 import { forEachBackend } from './helpers/backends.js';
-import { expectRejection } from './helpers/compare.js';
+import { expectRejection, expectValues } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
 
 type Feed = { name: string; dtype: DType; shape: number[]; values: number[] };
-type Model = { bytes: Uint8Array; feeds: Feed[]; outputs: number };
+type Model = { bytes: Uint8Array; feeds: Feed[]; outputs: number; rtol?: number };
 
-/** A model over `feeds` whose outputs have the first feed's dtype, then int64 (TopK, Unique), or int64 alone (NonZero). */
-const model = (opset: number, build: (g: GraphBuilder) => string[], feeds: Feed[]): Model => {
+/** A model over `feeds` whose outputs have `types`: by default the first feed's dtype, then int64 (TopK, Unique). */
+const model = (opset: number, build: (g: GraphBuilder) => string[], feeds: Feed[], types?: DType[]): Model => {
   const g = new GraphBuilder('t');
   for (const f of feeds) g.input(f.name, f.dtype, f.shape);
   const outs = build(g);
-  const nonZero = outs.length === 1;
-  outs.forEach((o, i) => g.output(o, i === 0 && !nonZero ? feeds[0].dtype : 'int64'));
+  outs.forEach((o, i) => g.output(o, types?.[i] ?? (i === 0 ? feeds[0].dtype : 'int64')));
   return { bytes: g.toBytes({ opset }), feeds, outputs: outs.length };
 };
 
@@ -38,9 +38,12 @@ async function run(m: Model, engine: 'kiln' | 'ort', device: string): Promise<{ 
   }
 }
 
-const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[]) => {
+const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[], rtol = 0) => {
   expect(a.map((o) => o.shape)).toEqual(b.map((o) => o.shape));
-  a.forEach((o, i) => expect(o.values.map((v) => (Object.is(v, -0) ? 0 : v))).toEqual(b[i].values.map((v) => (Object.is(v, -0) ? 0 : v))));
+  a.forEach((o, i) => {
+    if (rtol) expectValues(o.values, b[i].values, { rtol, atol: 0 });
+    else expect(o.values.map((v) => (Object.is(v, -0) ? 0 : v))).toEqual(b[i].values.map((v) => (Object.is(v, -0) ? 0 : v)));
+  });
 };
 
 const r = rngFor('onnx ordering');
@@ -48,7 +51,12 @@ const ties = (n: number) => Array.from({ length: n }, () => r.int(-3, 3) / 2);
 const topkModel = (opset: number, x: Feed, k: number, attrs: Record<string, number> = {}) =>
   model(opset, (g) => g.nodeOutputs('TopK', opset < 10 ? ['x'] : ['x', g.ints([k])], opset < 10 ? { ...attrs, k } : attrs, { outputs: 2 }), [x]);
 
-// Models both engines run, and must agree on exactly.
+const lrnModel = (shape: number[], attrs: Parameters<GraphBuilder['node']>[2]): Model => ({
+  ...model(13, (g) => [g.node('LRN', ['x'], attrs)], [{ name: 'x', dtype: 'float32', shape, values: Array.from({ length: R.numel(shape) }, () => r.uniform(-3, 3)) }]),
+  rtol: 1e-5,
+});
+
+// Models both engines run, and must agree on (exactly unless the model gives rtol).
 const AGREED: [string, Model][] = [
   ['TopK opset 11, last axis, ties', topkModel(11, { name: 'x', dtype: 'float32', shape: [4, 9], values: ties(36) }, 4)],
   ['TopK opset 11, smallest along axis 0', topkModel(11, { name: 'x', dtype: 'float32', shape: [6, 5], values: ties(30) }, 3, { axis: 0, largest: 0 })],
@@ -57,12 +65,20 @@ const AGREED: [string, Model][] = [
   ['TopK opset 1 (k attribute)', topkModel(1, { name: 'x', dtype: 'float32', shape: [2, 12], values: ties(24) }, 5)],
   ['TopK opset 11, int32 smallest', topkModel(11, { name: 'x', dtype: 'int32', shape: [2, 12], values: Array.from({ length: 24 }, () => r.int(-4, 4)) }, 5, { largest: 0 })],
   ['TopK k = 0', topkModel(11, { name: 'x', dtype: 'float32', shape: [3, 4], values: ties(12) }, 0)],
-  ['NonZero float32 2-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [3, 4], values: [0, 1, 0, 2, 0, 0, 0, 0, 3, 0, -1, 0.5] }])],
-  ['NonZero int64 3-D, all zero', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'int64', shape: [2, 2, 2], values: [0, 0, 0, 0, 0, 0, 0, 0] }])],
-  ['NonZero bool 1-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'bool', shape: [5], values: [1, 0, 1, 1, 0] }])],
+  ['NonZero float32 2-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [3, 4], values: [0, 1, 0, 2, 0, 0, 0, 0, 3, 0, -1, 0.5] }], ['int64'])],
+  ['NonZero int64 3-D, all zero', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'int64', shape: [2, 2, 2], values: [0, 0, 0, 0, 0, 0, 0, 0] }], ['int64'])],
+  ['NonZero bool 1-D', model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'bool', shape: [5], values: [1, 0, 1, 1, 0] }], ['int64'])],
   ['Unique sorted, no axis', model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [2, 5], values: [2, 1, 1, 3, 4, 3, 2, 5, 1, 0] }])],
   ['Unique unsorted, no axis', model(11, (g) => g.nodeOutputs('Unique', ['x'], { sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [8], values: [7, -2, 7, 0, -2, 9, 0, 7] }])],
   ['Unique sorted slices along axis 1', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: 1 }, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [2, 5], values: [1, 0, 1, 2, 0, 3, 4, 3, 1, 4] }])],
+  ['ReverseSequence time-major', model(10, (g) => [g.node('ReverseSequence', ['x', g.ints([4, 0, 1, 2])], { time_axis: 0, batch_axis: 1 })], [{ name: 'x', dtype: 'float32', shape: [4, 4, 2], values: ties(32) }])],
+  ['ReverseSequence batch-major', model(10, (g) => [g.node('ReverseSequence', ['x', 'lens'], { time_axis: 1, batch_axis: 0 })], [
+    { name: 'x', dtype: 'int64', shape: [3, 5], values: [...Array(15).keys()] },
+    { name: 'lens', dtype: 'int64', shape: [3], values: [5, 3, 1] },
+  ])],
+  ['LRN size 3', lrnModel([2, 5, 3, 3], { size: 3 })],
+  ['LRN size 5, bias and beta', lrnModel([1, 6, 2, 2], { size: 5, alpha: 0.02, beta: 0.5, bias: float(2) })],
+  ['LRN size past C', lrnModel([2, 3, 7, 1], { size: 7, alpha: 0.3 })],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 
@@ -78,7 +94,7 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
       const got = await run(m, 'kiln', device);
       expect(got.length, name).toBe(m.outputs);
       try {
-        same(got, ortResults.get(name)!);
+        same(got, ortResults.get(name)!, m.rtol);
       } catch (e) {
         throw new Error(`${name}: ${(e as Error).message}`);
       }
@@ -98,9 +114,24 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
 
   it('NonZero of a 0-d input reads it as 1-D; NaN and -0', async () => {
     for (const [x, rows] of [[5, [[0]]], [0, [[]]], [NaN, [[0]]], [-0, [[]]]] as const) {
-      const [y] = await run(model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [], values: [x] }]), 'kiln', device);
+      const [y] = await run(model(13, (g) => [g.node('NonZero', ['x'])], [{ name: 'x', dtype: 'float32', shape: [], values: [x] }], ['int64']), 'kiln', device);
       expect(y.shape).toEqual([1, rows[0].length]);
     }
+  });
+
+  it('LRN with an even size, 3-D (onnxruntime takes odd sizes and 4-D only): the window runs one channel longer after c', async () => {
+    const shape = [2, 5, 3], size = 4, alpha = 0.1, beta = 0.75, bias = 1;
+    const m = lrnModel(shape, { size, alpha: float(alpha), beta: float(beta), bias: float(bias) });
+    const x = m.feeds[0].values, [n, c, w] = shape, want: number[] = [];
+    for (let b = 0; b < n; ++b)
+      for (let ch = 0; ch < c; ++ch)
+        for (let i = 0; i < w; ++i) {
+          let sq = 0;
+          for (let j = Math.max(0, ch - 1); j <= Math.min(c - 1, ch + 2); ++j) sq += x[(b * c + j) * w + i] ** 2;
+          want.push(x[(b * c + ch) * w + i] / (bias + (alpha / size) * sq) ** beta);
+        }
+    const [y] = await run(m, 'kiln', device);
+    expectValues(y.values, want, { rtol: 1e-5, atol: 0 });
   });
 
   it('Unique: -0 equals 0, NaNs are one value and sort last; an empty input', async () => {
@@ -115,7 +146,7 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     expect(empty.map((o) => o.shape)).toEqual([[0], [0], [0], [0]]);
   });
 
-  it('bad TopK and Unique nodes are KilnErrors naming what was wrong', async () => {
+  it('bad TopK, Unique, ReverseSequence and LRN nodes are KilnErrors naming what was wrong', async () => {
     const x: Feed = { name: 'x', dtype: 'float32', shape: [2, 3], values: [1, 2, 3, 4, 5, 6] };
     await expectRejection(run(topkModel(11, x, 4), 'kiln', device), 'E_ARGUMENT', 'k must be an integer in [0, 3]');
     await expectRejection(run(topkModel(11, x, -1), 'kiln', device), 'E_ARGUMENT', 'got -1');
@@ -128,5 +159,11 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     const b: Feed = { name: 'x', dtype: 'bool', shape: [3], values: [1, 0, 1] };
     await expectRejection(run(topkModel(11, b, 1), 'kiln', device), 'E_DTYPE', 'bool');
     await expectRejection(run(model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: 2 }, { outputs: 4 }), [x]), 'kiln', device), 'E_ARGUMENT', 'axis');
+    const rev = (lens: number[], attrs: Record<string, number> = {}) => model(10, (g) => [g.node('ReverseSequence', ['x', g.ints(lens)], attrs)], [x]);
+    await expectRejection(run(rev([1, 1]), 'kiln', device), 'E_SHAPE', 'sequence_lens has 2 values for a batch of 3');
+    await expectRejection(run(rev([1, 3, 1]), 'kiln', device), 'E_ARGUMENT', 'sequence length 3 is outside [0, 2]');
+    await expectRejection(run(rev([1, 1, 1], { time_axis: 1, batch_axis: 1 }), 'kiln', device), 'E_ARGUMENT', 'time_axis 1 and batch_axis 1');
+    await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 3 })], [x]), 'kiln', device), 'E_SHAPE', '[N, C, D1, ...]');
+    await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 0 })], [{ ...x, shape: [1, 2, 3] }]), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
   });
 });

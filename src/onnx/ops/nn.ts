@@ -1,7 +1,8 @@
 // Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale,
 // a bias and, on the CPU, a following Relu or Gelu), Gemm (bias fused through MatMul's C operand),
 // Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
-// LayerNormalization, InstanceNormalization.
+// LayerNormalization, InstanceNormalization, LRN.
+import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
@@ -177,6 +178,29 @@ function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undef
   }
 }
 
+/**
+ * LRN: y = x / (bias + alpha / size * s)^beta, s the sum of x^2 over the channels
+ * [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)] (cut at the edges): one matmul of the squares,
+ * channels last, with a 0/1 band matrix [C, C].
+ */
+function lrn(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  if (x.rank < 3) fail('E_SHAPE', `needs X of shape [N, C, D1, ...], got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail('E_DTYPE', `needs a float X, got ${x.describe()}`);
+  const size = attrInt(ctx.node, 'size') ?? fail('E_ARGUMENT', 'attribute size is required');
+  if (!Number.isInteger(size) || size < 1) fail('E_ARGUMENT', `size must be a positive integer, got ${size}`);
+  const alpha = attrFloat(ctx.node, 'alpha', 1e-4), beta = attrFloat(ctx.node, 'beta', 0.75), bias = attrFloat(ctx.node, 'bias', 1);
+  const c = x.shape[1], lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
+  const band: number[] = [];
+  for (let from = 0; from < c; ++from) for (let to = 0; to < c; ++to) band.push(from >= to - lo && from <= to + hi ? 1 : 0);
+  return withTemps((t) => {
+    const sq = t.add(k.mul(x, x)).transpose(1, -1);
+    const s = t.add(t.add(k.matmul(t.add(sq), t.add(k.tensor(band, { dtype: x.dtype, device: x.device, shape: [c, c] })))).transpose(1, -1));
+    const base = t.add(k.add(t.add(k.mul(s, alpha / size)), bias));
+    return k.div(x, t.add(k.pow(base, beta)));
+  });
+}
+
 defineOps({
   // MatMul with a constant scale and/or a bias folded in at load (fuse.ts)
   KilnMatMul: { uses: ['MatMul', 'Mul', 'Add', 'Fill'], run: (ctx) => [fusedMatmul(ctx)] },
@@ -211,4 +235,5 @@ defineOps({
     },
   },
   LayerNormalization: { since: 17, uses: ['LayerNormalization', 'ReduceMean', 'ReduceVariance', 'Rsqrt', 'Add'], run: layerNorm },
+  LRN: { uses: ['Mul', 'MatMul', 'Add', 'Pow', 'Div', 'Cast'], run: (ctx) => [lrn(ctx)] },
 });

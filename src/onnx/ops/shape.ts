@@ -14,7 +14,7 @@ import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { checkListInput, checkedIndices, hostInput, hostScalar, input, variadicInputs } from './util.js';
+import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
@@ -299,6 +299,32 @@ function compress(ctx: OpContext): Tensor {
   }
 }
 
+/**
+ * ReverseSequence: the first seq_lens[b] entries along time_axis of each batch entry b reversed,
+ * the rest kept; time and batch are dims 0 and 1 (either way round). One Gather of [T * B] rows.
+ */
+function reverseSequence(ctx: OpContext): Tensor {
+  const x = input(ctx, 0);
+  checkListInput(ctx, 1, 'sequence_lens');
+  const lens = hostInts(ctx, 1);
+  const timeAxis = attrInt(ctx.node, 'time_axis', 0), batchAxis = attrInt(ctx.node, 'batch_axis', 1);
+  if (!((timeAxis === 0 && batchAxis === 1) || (timeAxis === 1 && batchAxis === 0)))
+    fail('E_ARGUMENT', `time_axis ${timeAxis} and batch_axis ${batchAxis} must be 0 and 1, either way round`);
+  if (x.rank < 2) fail('E_SHAPE', `needs an input of rank >= 2, got ${x.describe()}`);
+  const steps = x.shape[timeAxis], batch = x.shape[batchAxis];
+  if (lens.length !== batch) fail('E_SHAPE', `sequence_lens has ${lens.length} values for a batch of ${batch} (${x.describe()})`);
+  const bad = lens.find((l) => l < 0 || l > steps);
+  if (bad !== undefined) fail('E_ARGUMENT', `sequence length ${bad} is outside [0, ${steps}] (the time dim of ${x.describe()})`);
+  const rows: number[] = [];
+  for (let i = 0; i < steps * batch; ++i) {
+    // row i of the flattened [dim 0, dim 1] pair
+    const [t, b] = timeAxis === 0 ? [Math.floor(i / batch), i % batch] : [i % steps, Math.floor(i / steps)];
+    const from = t < lens[b] ? lens[b] - 1 - t : t;
+    rows.push(timeAxis === 0 ? from * batch + b : b * steps + from);
+  }
+  return withTemps((tmp) => tmp.add(gather(tmp.add(x.reshape([steps * batch, ...x.shape.slice(2)])), rows, 0)).reshape(x.shape));
+}
+
 defineOps({
   GatherElements: { since: 11, uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
   ScatterElements: {
@@ -308,6 +334,7 @@ defineOps({
     run: (ctx) => [scatterElements(ctx)],
   },
   Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
+  ReverseSequence: { since: 10, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [reverseSequence(ctx)] },
   Reshape: { since: 5, uses: ['Cast'], hostInputs: [1], run: (ctx) => [reshape(ctx)] },
   Flatten: {
     uses: ['Cast'],
