@@ -1,5 +1,5 @@
-// ONNX ops of the Kiln engine against onnxruntime: TopK (on the native TopK op), NonZero and Unique
-// (read on the host), ReverseSequence and LRN (composed). Each model runs on every device with the
+// ONNX ops of the Kiln engine against onnxruntime: TopK (on the native TopK op), NonZero, Unique and
+// NonMaxSuppression (read on the host), ReverseSequence and LRN (composed). Each model runs on every device with the
 // Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
 // rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
 // KilnErrors naming what was wrong.
@@ -56,6 +56,25 @@ const lrnModel = (shape: number[], attrs: Parameters<GraphBuilder['node']>[2]): 
   rtol: 1e-5,
 });
 
+/** Boxes in [0, 10) that overlap a lot (corner pairs in either order, or centers and sizes), distinct scores. */
+function nmsModel(batches: number, classes: number, n: number, o: { centered?: boolean; max?: number; iou?: number; score?: number }): Model {
+  const boxes: number[] = [];
+  for (let i = 0; i < batches * n; ++i) {
+    const [a, b, w, h] = [r.uniform(0, 8), r.uniform(0, 8), r.uniform(0.5, 3), r.uniform(0.5, 3)];
+    boxes.push(...(o.centered ? [a, b, w, h] : r.next() < 0.5 ? [a, b, a + h, b + w] : [a + h, b + w, a, b]));
+  }
+  const scores = [...Array(batches * classes * n).keys()].map((i) => (i * 7919) % 1009 / 1009).map((v) => Math.fround(v));
+  return model(11, (g) => {
+    const scalar = (name: string, v?: number) => (v === undefined ? '' : g.constant(name, hostTensor('float32', [1], [v])));
+    const ins = ['boxes', 'scores', o.max === undefined ? '' : g.ints([o.max]), scalar('iou', o.iou), scalar('score', o.score)];
+    while (ins[ins.length - 1] === '') ins.pop(); // trailing optional inputs omitted
+    return [g.node('NonMaxSuppression', ins, o.centered ? { center_point_box: 1 } : {})];
+  }, [
+    { name: 'boxes', dtype: 'float32', shape: [batches, n, 4], values: boxes },
+    { name: 'scores', dtype: 'float32', shape: [batches, classes, n], values: scores },
+  ], ['int64']);
+}
+
 // Models both engines run, and must agree on (exactly unless the model gives rtol).
 const AGREED: [string, Model][] = [
   ['TopK opset 11, last axis, ties', topkModel(11, { name: 'x', dtype: 'float32', shape: [4, 9], values: ties(36) }, 4)],
@@ -79,6 +98,11 @@ const AGREED: [string, Model][] = [
   ['LRN size 3', lrnModel([2, 5, 3, 3], { size: 3 })],
   ['LRN size 5, bias and beta', lrnModel([1, 6, 2, 2], { size: 5, alpha: 0.02, beta: 0.5, bias: float(2) })],
   ['LRN size past C', lrnModel([2, 3, 7, 1], { size: 7, alpha: 0.3 })],
+  ['NonMaxSuppression corners, 2 batches x 3 classes x 40 boxes', nmsModel(2, 3, 40, { max: 10, iou: 0.3 })],
+  ['NonMaxSuppression centers, score threshold', nmsModel(1, 2, 60, { centered: true, max: 100, iou: 0.5, score: 0.4 })],
+  ['NonMaxSuppression iou 0 (any overlap suppresses), max past n', nmsModel(1, 1, 30, { max: 1000, iou: 0 })],
+  ['NonMaxSuppression no limit given: no output', nmsModel(1, 1, 10, {})],
+  ['NonMaxSuppression a negative limit: no output', nmsModel(2, 1, 10, { max: -3, iou: 0.5 })],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 
@@ -134,6 +158,18 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     expectValues(y.values, want, { rtol: 1e-5, atol: 0 });
   });
 
+  it('NonMaxSuppression: equal scores go by box index, NaN scores are never selected', async () => {
+    // four disjoint boxes, then one overlapping box 0 completely
+    const boxes = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 0, 0, 1, 1];
+    const m = model(11, (g) => [g.node('NonMaxSuppression', ['b', 's', g.ints([10]), g.constant('iou', hostTensor('float32', [1], [0.5]))])], [
+      { name: 'b', dtype: 'float32', shape: [1, 5, 4], values: boxes },
+      { name: 's', dtype: 'float32', shape: [1, 1, 5], values: [0.5, NaN, 0.5, 0.9, 0.5] },
+    ], ['int64']);
+    const [y] = await run(m, 'kiln', device);
+    expect(y.shape).toEqual([3, 3]);
+    expect(y.values).toEqual([0, 0, 3, 0, 0, 0, 0, 0, 2]); // 3 (0.9), then 0 and 2 (0.5, by index); 4 overlaps 0
+  });
+
   it('Unique: -0 equals 0, NaNs are one value and sort last; an empty input', async () => {
     const m = model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [6], values: [NaN, 0, 1, -0, NaN, 1] }]);
     const [y, first, inverse, counts] = await run(m, 'kiln', device);
@@ -146,7 +182,7 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     expect(empty.map((o) => o.shape)).toEqual([[0], [0], [0], [0]]);
   });
 
-  it('bad TopK, Unique, ReverseSequence and LRN nodes are KilnErrors naming what was wrong', async () => {
+  it('bad TopK, Unique, NonMaxSuppression, ReverseSequence and LRN nodes are KilnErrors naming what was wrong', async () => {
     const x: Feed = { name: 'x', dtype: 'float32', shape: [2, 3], values: [1, 2, 3, 4, 5, 6] };
     await expectRejection(run(topkModel(11, x, 4), 'kiln', device), 'E_ARGUMENT', 'k must be an integer in [0, 3]');
     await expectRejection(run(topkModel(11, x, -1), 'kiln', device), 'E_ARGUMENT', 'got -1');
@@ -164,6 +200,14 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(rev([1, 3, 1]), 'kiln', device), 'E_ARGUMENT', 'sequence length 3 is outside [0, 2]');
     await expectRejection(run(rev([1, 1, 1], { time_axis: 1, batch_axis: 1 }), 'kiln', device), 'E_ARGUMENT', 'time_axis 1 and batch_axis 1');
     await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 3 })], [x]), 'kiln', device), 'E_SHAPE', '[N, C, D1, ...]');
+    const nms = (boxShape: number[], scoreShape: number[], iou = 0.5) =>
+      model(11, (g) => [g.node('NonMaxSuppression', ['b', 's', g.ints([3]), g.constant('iou', hostTensor('float32', [1], [iou]))])], [
+        { name: 'b', dtype: 'float32', shape: boxShape, values: new Array(R.numel(boxShape)).fill(1) },
+        { name: 's', dtype: 'float32', shape: scoreShape, values: new Array(R.numel(scoreShape)).fill(0.5) },
+      ], ['int64']);
+    await expectRejection(run(nms([1, 2, 3], [1, 1, 2]), 'kiln', device), 'E_SHAPE', 'boxes must be [num_batches, spatial_dimension, 4]');
+    await expectRejection(run(nms([1, 2, 4], [1, 1, 3]), 'kiln', device), 'E_SHAPE', 'scores must be [num_batches, num_classes, spatial_dimension] = [1, C, 2]');
+    await expectRejection(run(nms([1, 2, 4], [1, 1, 2], 1.5), 'kiln', device), 'E_ARGUMENT', 'iou_threshold must be in [0, 1], got 1.5');
     await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 0 })], [{ ...x, shape: [1, 2, 3] }]), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
   });
 });

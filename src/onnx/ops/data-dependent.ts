@@ -1,6 +1,8 @@
-// Ops whose output shapes depend on the input's values: NonZero and Unique. The input is read on
-// the host (a session that runs them is not replayed: replay.ts), the positions are found there,
-// and values move on the device through Gather, bit for bit (a NaN keeps its payload, -0 its sign).
+// Ops whose output shapes depend on the input's values: NonZero, Unique and NonMaxSuppression. The
+// inputs are read on the host (a session that runs them is not replayed: replay.ts), the positions
+// are found there, and values move on the device through Gather, bit for bit (a NaN keeps its
+// payload, -0 its sign).
+import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { tensor } from '../../ops/creation.js';
 import { gather } from '../../ops/shape-ops.js';
@@ -90,7 +92,85 @@ function unique(ctx: OpContext): Tensor[] {
   });
 }
 
+/** A box as its x and y extents (float32, as onnxruntime computes them). */
+interface Extent {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+const f32 = Math.fround;
+
+/** Box i of `b` (4 values each): corners [y1, x1, y2, x2] in either order, or [x_center, y_center, width, height]. */
+function extentOf(b: ArrayLike<number | bigint>, i: number, centered: boolean): Extent {
+  const v = [0, 1, 2, 3].map((j) => f32(Number(b[4 * i + j])));
+  if (centered) {
+    const hw = f32(v[2] / 2), hh = f32(v[3] / 2);
+    return { x0: f32(v[0] - hw), x1: f32(v[0] + hw), y0: f32(v[1] - hh), y1: f32(v[1] + hh) };
+  }
+  return { x0: Math.min(v[1], v[3]), x1: Math.max(v[1], v[3]), y0: Math.min(v[0], v[2]), y1: Math.max(v[0], v[2]) };
+}
+
+/** Whether b overlaps a by more than `threshold` (intersection over union, in float32); boxes of no area never do. */
+function overlaps(a: Extent, b: Extent, threshold: number): boolean {
+  const ix0 = Math.max(a.x0, b.x0), ix1 = Math.min(a.x1, b.x1), iy0 = Math.max(a.y0, b.y0), iy1 = Math.min(a.y1, b.y1);
+  if (!(ix1 > ix0) || !(iy1 > iy0)) return false;
+  const inter = f32(f32(ix1 - ix0) * f32(iy1 - iy0));
+  const areaA = f32(f32(a.x1 - a.x0) * f32(a.y1 - a.y0)), areaB = f32(f32(b.x1 - b.x0) * f32(b.y1 - b.y0));
+  const union = f32(f32(areaA + areaB) - inter);
+  if (!(inter > 0) || !(areaA > 0) || !(areaB > 0) || !(union > 0)) return false;
+  return f32(inter / union) > threshold;
+}
+
+/**
+ * NonMaxSuppression: per batch entry and class, boxes in descending score order (equal scores by
+ * box index; a NaN score is never selected), each kept unless it overlaps a kept one by more than
+ * iou_threshold, up to max_output_boxes_per_class; with score_threshold, only scores above it.
+ * Selected [num_selected, 3] int64 rows (batch, class, box), batch then class then selection order.
+ */
+function nonMaxSuppression(ctx: OpContext): Tensor {
+  const boxes = input(ctx, 0), scores = input(ctx, 1);
+  if (boxes.rank !== 3 || boxes.shape[2] !== 4) fail('E_SHAPE', `boxes must be [num_batches, spatial_dimension, 4], got ${boxes.describe()}`);
+  if (scores.rank !== 3 || scores.shape[0] !== boxes.shape[0] || scores.shape[2] !== boxes.shape[1])
+    fail('E_SHAPE', `scores must be [num_batches, num_classes, spatial_dimension] = [${boxes.shape[0]}, C, ${boxes.shape[1]}] for boxes ${boxes.describe()}, got ${scores.describe()}`);
+  for (const t of [boxes, scores]) if (!isFloat(t.dtype)) fail('E_DTYPE', `boxes and scores must be float, got ${t.describe()}`);
+  const one = (i: number, what: string, dflt: number | undefined) => {
+    const h = ctx.host(i);
+    if (!h) return dflt;
+    if (h.values.length !== 1) fail('E_SHAPE', `${what} must hold one value, got ${h.values.length}`);
+    return Number(h.values[0]);
+  };
+  const maxPerClass = Math.max(0, one(2, 'max_output_boxes_per_class', 0)!);
+  const iou = one(3, 'iou_threshold', 0)!;
+  if (!(iou >= 0 && iou <= 1)) fail('E_ARGUMENT', `iou_threshold must be in [0, 1], got ${iou}`);
+  const scoreThreshold = one(4, 'score_threshold', undefined);
+  const centered = attrInt(ctx.node, 'center_point_box', 0);
+  if (centered !== 0 && centered !== 1) fail('E_ARGUMENT', `center_point_box must be 0 or 1, got ${centered}`);
+  const b = hostInput(ctx, 0).values, s = hostInput(ctx, 1).values;
+  const [batches, classes, n] = scores.shape;
+  const rows: number[] = [];
+  for (let bi = 0; bi < batches && maxPerClass > 0; ++bi) {
+    const extents = Array.from({ length: n }, (_, i) => extentOf(b, bi * n + i, centered === 1));
+    for (let c = 0; c < classes; ++c) {
+      const at = (bi * classes + c) * n;
+      const score = (i: number) => Number(s[at + i]);
+      const order = [...Array(n).keys()]
+        .filter((i) => !Number.isNaN(score(i)) && (scoreThreshold === undefined || score(i) > scoreThreshold))
+        .sort((p, q) => score(q) - score(p) || p - q);
+      const kept: number[] = [];
+      for (const i of order) {
+        if (kept.length >= maxPerClass) break;
+        if (kept.every((j) => !overlaps(extents[j], extents[i], iou))) kept.push(i);
+      }
+      for (const i of kept) rows.push(bi, c, i);
+    }
+  }
+  return int64(rows, [rows.length / 3, 3], boxes.device);
+}
+
 defineOps({
   NonZero: { since: 9, uses: [], hostInputs: [0], run: (ctx) => [nonZero(ctx)] },
   Unique: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [0], run: unique },
+  NonMaxSuppression: { since: 10, uses: [], hostInputs: [0, 1, 2, 3, 4], run: (ctx) => [nonMaxSuppression(ctx)] },
 });
