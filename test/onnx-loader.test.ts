@@ -137,6 +137,22 @@ describe('onnx loader', () => {
     await s.dispose();
   });
 
+  it('infers the shapes of TopK (its constant K), ReverseSequence and LRN outputs, so Shape of them folds', async () => {
+    // v = TopK(x, 4)[0]; r = LRN(ReverseSequence(v)[None]); y = Reshape(r, Shape(r))
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', [3, 10]);
+    const [v] = g.nodeOutputs('TopK', [x, g.ints([4])], { axis: 1 }, { outputs: 2 });
+    const rev = g.node('ReverseSequence', [v, g.ints([3, 2, 1, 0])], { time_axis: 0, batch_axis: 1 });
+    const r = g.node('LRN', [g.node('Unsqueeze', [rev, g.ints([0])])], { size: 3 });
+    g.node('Reshape', [r, g.node('Shape', [r])], {}, { outputs: ['y'] });
+    g.output('y', 'float32', [1, 3, 4]);
+    const s = (await kiln.onnx.load(g.toBytes())) as kiln.onnx.InferenceSession & { stats: { nodes: number; folded: number } };
+    expect(s.stats).toEqual({ nodes: 5, folded: 1 });
+    const { y } = await s.run({ x: kiln.arange(30, undefined, 1, { dtype: 'float32' }).reshape([3, 10]) });
+    expect(y.shape).toEqual([1, 3, 4]);
+    await s.dispose();
+  });
+
   it('throws E_UNSUPPORTED at load naming the node, the op and the opset', async () => {
     const model = (op: string, opset: number, domain = '') => {
       const g = new GraphBuilder();

@@ -11,7 +11,7 @@ import { windowOf } from './ops/conv.js';
 const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not Identity LeakyRelu Gelu ' +
   'HardSigmoid Clip Cast CastLike Softmax LogSoftmax LayerNormalization BatchNormalization InstanceNormalization Elu Selu Celu ' +
   'Softplus Softsign ThresholdedRelu HardSwish Mish Shrink Sinh Cosh Tan IsNaN IsInf PRelu Dropout LpNormalization ' +
-  'MeanVarianceNormalization Hardmax Trilu').split(' '));
+  'MeanVarianceNormalization Hardmax Trilu LRN ReverseSequence').split(' '));
 const BROADCAST = new Set('Add Sub Mul Div Pow Mod Equal Greater Less GreaterOrEqual LessOrEqual And Or Xor Where Sum Max Min Mean'.split(' '));
 const REDUCE = new Set('ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp'.split(' '));
 
@@ -46,6 +46,13 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
     case 'Gemm': {
       const [a, b] = [s, ins[1]!];
       return [attrFlag(n, 'transA', 0) ? a[1] : a[0], attrFlag(n, 'transB', 0) ? b[0] : b[1]];
+    }
+    case 'TopK': {
+      const k = opset < 10 ? attrInt(n, 'k') : ints(1)?.[0];
+      if (k === undefined) return undefined;
+      const out = [...s];
+      out[normalizeAxis(op, attrInt(n, 'axis', -1), s.length)] = k;
+      return out;
     }
     case 'Transpose': {
       const perm = attrInts(n, 'perm') ?? s.map((_, i) => s.length - 1 - i);
