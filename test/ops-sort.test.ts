@@ -73,6 +73,17 @@ forEachBackend('sort', (device) => {
           expect(row.map((v) => Object.is(v, -0))).toEqual(Array.from(want.values.data.slice(6, 12), (v) => Object.is(v, -0)));
         });
     const r = rngFor(testName());
+    await cases.run('long rows (the CPU scans them in blocks against a bound): a late NaN, infinities, -0', async () => {
+      const data = new R.NdArray([4, 300], Array.from({ length: 1200 }, () => r.uniform(-1, 1)));
+      data.data[250] = NaN, data.data[100] = Infinity, data.data[300 + 299] = -Infinity, data.data[600 + 280] = NaN;
+      data.data[900 + 17] = -0, data.data[900 + 290] = 0;
+      for (const [k, largest] of [[3, true], [3, false], [300, true]] as const) {
+        const want = R.topk(data, k, 1, largest);
+        const got = kiln.topk(upload(data, 'float32', device), k, { largest });
+        await expectTensor(got.values, want.values, 'float32', EXACT);
+        await expectTensor(got.indices, want.indices, 'int64', EXACT);
+      }
+    });
     await cases.run('float32 [64, 1000] random, top 10 along 1 and sort along 0', async () => {
       const { t, ref } = makeInput(r, device, 'float32', [64, 1000], 'contiguous');
       for (const [k, axis, largest] of [[10, 1, true], [64, 0, false]] as const) {

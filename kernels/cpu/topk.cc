@@ -5,11 +5,16 @@
 //   lower index first: ONNX's rule, and what makes the result deterministic). NaN ranks above +inf,
 //   as PyTorch's topk and NumPy's sort place it: first when largest, last when smallest. -0 == +0.
 //   k == d_axis sorts the axis (kiln.sort, kiln.argsort).
-// One slice (a position outside `axis`) at a time, slices in parallel: the slice's (key, index)
-// pairs go into a per-chunk buffer, std::partial_sort orders the first k (O(n log k)), and Values
-// take X's elements bit for bit (a NaN keeps its payload). Keys: float for the float dtypes (every
-// float16/bfloat16 is exact in float), int64 for the integers (exact, unlike a double past 2^53).
-// Bench alone (top 5 of 64 rows of a 50257-word vocabulary):
+// One slice (a position outside `axis`) at a time, slices in parallel. Two variants per slice:
+//   packed   (every dtype but int64, axis < 2^32): each element becomes one uint64, its value mapped
+//            to an order-preserving 32-bit key (inverted when largest) above its index, so ascending
+//            uint64 order is the output order, ties included, with no comparator branches. Selection
+//            by a candidate buffer and nth_element (select_packed): O(n + k log k).
+//   generic  (int64 values need all 64 bits; axes of 2^32 or more): (key, index) pairs and a
+//            comparator, partial_sort.
+// Values take X's elements bit for bit (a NaN keeps its payload).
+// Bench: `node dist/bench/topk.js` (beside onnxruntime's TopK). Alone, top 5 of 64 rows of a
+// 50257-word vocabulary on the raw addon:
 //   node -e "const a=require('./build/Release/kiln.node'),R=64,V=50257,x=a.alloc(4*R*V),
 //     v=a.alloc(4*R*5),i=a.alloc(8*R*5);a.write(x,0,Float32Array.from({length:R*V},Math.random));
 //     let t=process.hrtime.bigint();for(let r=0;r<20;r++)a.launch('TopK',[{buf:x,offset:0,shape:[R,V],
@@ -17,7 +22,7 @@
 //     shape:[R,5],strides:[5,1],dtype:4}],{axis:1,k:5,largest:1});a.read(v,0,new Float32Array(1))
 //     .then(()=>console.log(Number(process.hrtime.bigint()-t)/20e6,'ms'))"
 #include <algorithm>
-#include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "elementwise_map.h"
@@ -30,25 +35,100 @@ template <typename K> struct Entry {
   int64_t idx;
 };
 
-// Whether a comes before b in the output.
+// Whether a comes before b in the output (the generic variant).
 template <typename K> struct Before {
   bool largest;
   bool operator()(const Entry<K>& a, const Entry<K>& b) const {
-    if constexpr (std::is_floating_point<K>::value) {
-      const bool an = std::isnan(a.key), bn = std::isnan(b.key);
-      if (an != bn) return largest ? an : bn;
-      if (an) return a.idx < b.idx;
-    }
     if (a.key != b.key) return largest ? a.key > b.key : a.key < b.key;
     return a.idx < b.idx;
   }
 };
 
-template <typename T> using KeyOf = typename std::conditional<is_float_type<T>(), float, int64_t>::type;
+// An order-preserving unsigned key: a < b as values <=> key(a) < key(b); -0 as +0, every NaN as one
+// value above +inf.
+inline uint32_t sort_key(float v) {
+  if (v != v) return 0xFFC00000u;
+  const uint32_t u = bits_from_f32(v == 0.0f ? 0.0f : v);
+  return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+inline uint32_t sort_key(int32_t v) { return (uint32_t)v ^ 0x80000000u; }
+inline uint32_t sort_key(uint8_t v) { return v; }
 
-template <typename T> KeyOf<T> key_of(const T* p) {
-  if constexpr (is_float_type<T>()) return load(p);
-  else return (int64_t)*p;
+template <typename T> uint32_t sort_key_of(const T* p) {
+  if constexpr (is_float_type<T>()) return sort_key(load(p));
+  else return sort_key(*p);
+}
+
+// Four-lane vectors (GCC's vector extensions: SSE on x86-64's baseline, NEON on arm64).
+typedef float F4 __attribute__((vector_size(16)));
+typedef int32_t I4 __attribute__((vector_size(16)));
+
+// Fills order[0..k) with the indices of the first k elements of the slice xs (n elements, stride sx)
+// in output order. keys: scratch.
+//   A buffer of candidate keys, at most 2k + 16: when full, nth_element keeps its k smallest
+//   and their largest becomes the bound that later keys must beat; at the end nth_element and a
+//   sort of k. O(n) for the scan (each element one compare against the bound), O(k log k) to
+//   order; on data without order, the candidates number about k * ln(n / k).
+template <typename T>
+void select_packed(const T* xs, int64_t sx, int64_t n, int64_t k, bool largest, std::vector<uint64_t>& keys, int64_t* order) {
+  const uint32_t flip = largest ? 0xFFFFFFFFu : 0u;
+  const size_t cap = (size_t)(2 * k + 16);
+  keys.clear();
+  keys.reserve(std::min<size_t>(cap, (size_t)n));
+  uint64_t bound = ~uint64_t(0);  // keys at or above it cannot be among the first k
+  auto offer = [&](int64_t r) {
+    const uint64_t c = (uint64_t)(sort_key_of(xs + r * sx) ^ flip) << 32 | (uint64_t)r;
+    if (c >= bound) return;
+    keys.push_back(c);
+    if (keys.size() == cap) {
+      std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end());
+      keys.resize((size_t)k);
+      bound = keys[k - 1];
+    }
+  };
+  int64_t r = 0;
+  if constexpr (std::is_same<T, float>::value) {
+    // Contiguous float32: 16 elements at a time against the value of the bound, in four-lane
+    // compares; only a block holding a possible entrant (or a NaN: the compare is unordered) goes
+    // element by element. An equal value cannot enter: the bound's element has the lower index.
+    if (sx == 1)
+      for (; r + 16 <= n; r += 16) {
+        if (bound != ~uint64_t(0)) {
+          const float worst = xs[bound & 0xFFFFFFFFu];
+          const F4 w = {worst, worst, worst, worst};
+          I4 hit = {0, 0, 0, 0};
+          for (int j = 0; j < 16; j += 4) {
+            F4 v;
+            std::memcpy(&v, xs + r + j, sizeof v);
+            hit |= largest ? ~(v <= w) : ~(v >= w);  // NaN lanes compare false: they hit
+          }
+          if (!(hit[0] | hit[1] | hit[2] | hit[3])) continue;
+        }
+        for (int j = 0; j < 16; ++j) offer(r + j);
+      }
+  }
+  for (; r < n; ++r) offer(r);
+  if ((int64_t)keys.size() > k) {
+    std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end());
+    keys.resize((size_t)k);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (int64_t p = 0; p < k; ++p) order[p] = (int64_t)(keys[p] & 0xFFFFFFFFu);
+}
+
+// int64 values as they are; the other dtypes by their sort keys (axes of 2^32 elements or more).
+template <typename T>
+void select_generic(const T* xs, int64_t sx, int64_t n, int64_t k, bool largest, std::vector<Entry<int64_t>>& buf, int64_t* order) {
+  buf.resize((size_t)n);
+  for (int64_t r = 0; r < n; ++r) {
+    const T* p = xs + r * sx;
+    int64_t key;
+    if constexpr (std::is_same<T, int64_t>::value) key = *p;
+    else key = (int64_t)sort_key_of(p);
+    buf[r] = Entry<int64_t>{key, r};
+  }
+  std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), Before<int64_t>{largest});
+  for (int64_t p = 0; p < k; ++p) order[p] = buf[p].idx;
 }
 
 void topk_run(const KernelArgs& a) {
@@ -66,23 +146,25 @@ void topk_run(const KernelArgs& a) {
   const Coalesced pc = coalesce(ps, {&px, &pv, &pi});
   const int64_t sx = x.strides[axis], sv = vals.strides[axis], si = idxs.strides[axis];
   int64_t* const ip = idxs.data<int64_t>();
+  const bool packed = x.dtype != DType::I64 && n < (int64_t(1) << 32);
   dispatch_all(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    using K = KeyOf<T>;
     if constexpr (!std::is_same<T, kbool>::value) {
       const T* xp = x.data<T>();
       T* vp = vals.data<T>();
-      const Before<K> before{largest};
       parallel_for(slices, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
-        std::vector<Entry<K>> buf((size_t)n);
+        std::vector<uint64_t> keys;
+        std::vector<Entry<int64_t>> buf;
+        std::vector<int64_t> order((size_t)k);
         for_each_run<3>(pc, b, e, [&](const int64_t* off, int64_t cnt, const int64_t* st) {
           for (int64_t s = 0; s < cnt; ++s) {
             const T* xs = xp + off[0] + s * st[0];
-            for (int64_t r = 0; r < n; ++r) buf[r] = Entry<K>{key_of(xs + r * sx), r};
-            std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), before);
+            if constexpr (std::is_same<T, int64_t>::value) select_generic(xs, sx, n, k, largest, buf, order.data());
+            else if (packed) select_packed(xs, sx, n, k, largest, keys, order.data());
+            else select_generic(xs, sx, n, k, largest, buf, order.data());
             T* vs = vp + off[1] + s * st[1];
             int64_t* is = ip + off[2] + s * st[2];
-            for (int64_t p = 0; p < k; ++p) vs[p * sv] = xs[buf[p].idx * sx], is[p * si] = buf[p].idx;
+            for (int64_t p = 0; p < k; ++p) vs[p * sv] = xs[order[p] * sx], is[p * si] = order[p];
           }
         });
       });
