@@ -257,6 +257,8 @@ describe('onnx loader', () => {
       ['Reshape', hostTensor('int64', [1, 4], [1n, 4n, 2n, 2n]), /shape int64\[1, 4\] on cpu must be a 1-D list/],
       ['Expand', hostTensor('int64', [], [1n]), /shape int64\[\] on cpu must be a 1-D list/],
       ['Tile', hostTensor('int64', [4, 1], [1n, 1n, 1n, 1n]), /repeats int64\[4, 1\] on cpu must be a 1-D list/],
+      // one repeat per dim (fuzz seed 591: three repeats for a 4-D input ran as NumPy's tile would)
+      ['Tile', hostTensor('int64', [3], [1n, 2n, 1n]), /repeats \[1, 2, 1\] must have one value per dim of float32\[1, 4, 2, 2\]/],
     ] as const) {
       const r = new GraphBuilder(op);
       r.input('x', 'float32', [1, 4, 2, 2]);

@@ -390,7 +390,10 @@ defineOps({
     hostInputs: [1],
     run: (ctx) => {
       checkListInput(ctx, 1, 'repeats');
-      return [tile(input(ctx, 0), ctx.ints(1) ?? [])];
+      const x = input(ctx, 0), repeats = ctx.ints(1) ?? [];
+      // ONNX: one repeat per dim (kiln.tile, like NumPy's, would prepend dims for a longer list)
+      if (repeats.length !== x.rank) fail('E_SHAPE', `repeats [${repeats.join(', ')}] must have one value per dim of ${x.describe()}`);
+      return [tile(x, repeats)];
     },
   },
   Pad: { since: 2, uses: ['Pad'], hostInputs: [1, 2, 3], run: (ctx) => [padOp(ctx)] },
