@@ -60,6 +60,20 @@ const wrap = (d: DType, v: number) => (isInt(d) ? R.wrapInt(d as 'int32', v) : v
 const withHalves: Gen = (r) => (r.next() < 0.3 ? r.int(-10, 10) + 0.5 : r.uniform(-10, 10));
 
 const hugeAngle: Gen = (r) => (r.next() < 0.5 ? -1 : 1) * (r.next() < 0.3 ? r.int(1, 2 ** 20) * (Math.PI / 2) : 10 ** r.uniform(0, 38));
+const sgn = (r: Rng) => (r.next() < 0.5 ? -1 : 1);
+/** Any magnitude from 1e-8 to 1e30 (decades drawn evenly), or a plain value in [-lo, lo]. */
+const wide = (lo: number): Gen => (r) => (r.next() < 0.5 ? sgn(r) * 10 ** r.uniform(-8, 30) : r.uniform(-lo, lo));
+/** [-1, 1], crowded toward the ends (1 - 1e-7 ...); small integers (+-2 out of the domain) for integer inputs. */
+const unitGen: Gen = (r) => {
+  const u = r.next();
+  return u < 0.1 ? r.int(-2, 2) : u < 0.35 ? sgn(r) * (1 - 10 ** r.uniform(-7, -1)) : r.uniform(-1, 1);
+};
+/** [1, 1000], crowded toward 1 where acosh ~ sqrt(2 (x - 1)); a few below 1 (NaN). */
+const acoshGen: Gen = (r) => (r.next() < 0.05 ? r.uniform(-2, 1) : 1 + 10 ** r.uniform(-7, 3));
+/** Mostly |x| < 10, some up to 95: float32's sinh and cosh overflow past 89.4, float16's past 11.8. */
+const hyperGen: Gen = (r) => (r.next() < 0.2 ? sgn(r) * r.uniform(10, 95) : r.uniform(-10, 10));
+/** SPECIALS, and out-of-domain, near-edge, overflowing and tiny arguments of the inverse and hyperbolic functions. */
+const TRIG_SPECIALS = [...SPECIALS, 2, -1.5, 0.999, -0.999, 1e-6, -1e-6, 20, -20, 89.41, -89.42, 100, 1e30, -1e30];
 
 const UNARY: UnarySpec[] = [
   { name: 'neg', call: (x) => x.neg(), dtypes: SIGNED, f: (v, d) => wrap(d, -v), exact: true, specials: SPECIALS },
@@ -76,6 +90,16 @@ const UNARY: UnarySpec[] = [
   // any magnitude up to float32's largest, and the floats nearest to multiples of pi/2 (where the reduction cancels most)
   { name: 'sin (large x)', call: (x) => x.sin(), dtypes: ['float32'], f: Math.sin, gen: hugeAngle, floatOnly: true },
   { name: 'cos (large x)', call: (x) => x.cos(), dtypes: ['float32', 'bfloat16'], f: Math.cos, gen: hugeAngle, floatOnly: true },
+  { name: 'tan', call: (x) => x.tan(), dtypes: FLOAT_IN, f: Math.tan, gen: (r) => r.uniform(-10, 10), floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'tan (large x)', call: (x) => x.tan(), dtypes: ['float32', 'float16'], f: Math.tan, gen: hugeAngle, floatOnly: true },
+  { name: 'asin', call: (x) => x.asin(), dtypes: FLOAT_IN, f: Math.asin, gen: unitGen, floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'acos', call: (x) => x.acos(), dtypes: FLOAT_IN, f: Math.acos, gen: unitGen, floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'atan', call: (x) => x.atan(), dtypes: FLOAT_IN, f: Math.atan, gen: wide(5), floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'sinh', call: (x) => x.sinh(), dtypes: FLOAT_IN, f: Math.sinh, gen: hyperGen, floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'cosh', call: (x) => x.cosh(), dtypes: FLOAT_IN, f: Math.cosh, gen: hyperGen, floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'asinh', call: (x) => x.asinh(), dtypes: FLOAT_IN, f: Math.asinh, gen: wide(10), floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'acosh', call: (x) => x.acosh(), dtypes: FLOAT_IN, f: Math.acosh, gen: acoshGen, floatOnly: true, specials: TRIG_SPECIALS },
+  { name: 'atanh', call: (x) => x.atanh(), dtypes: FLOAT_IN, f: Math.atanh, gen: unitGen, floatOnly: true, specials: TRIG_SPECIALS },
   { name: 'tanh', call: (x) => x.tanh(), dtypes: FLOAT_IN, f: Math.tanh, gen: (r) => r.uniform(-6, 6), floatOnly: true, specials: SPECIALS },
   { name: 'sigmoid', call: (x) => x.sigmoid(), dtypes: FLOAT_IN, f: R.sigmoid, gen: (r) => r.uniform(-12, 12), floatOnly: true, specials: SPECIALS },
   { name: 'erf', call: (x) => x.erf(), dtypes: FLOAT_IN, f: R.erf, gen: (r) => r.uniform(-4, 4), floatOnly: true, specials: SPECIALS },
@@ -233,6 +257,61 @@ forEachBackend('unary ops', (device) => {
         });
         cases.done();
       });
+
+  // Exact results: signed zeros kept by the odd functions, values at the ends of each domain, NaN
+  // outside it, overflow to infinity, and tiny (also subnormal) arguments returned as they are.
+  it('inverse and hyperbolic functions: signed zeros, domain ends and overflow, exactly', async () => {
+    const TINY = [0, -0, 1e-10, -1e-10, 1e-40, -1e-40];
+    const odd = [...TINY, Infinity, -Infinity, NaN];
+    const cases = new Cases();
+    const table: [string, (x: Tensor) => Tensor, (v: number) => number, number[]][] = [
+      ['asin', kiln.asin, Math.asin, [...TINY, 1, -1, 1.5, -2, Infinity, -Infinity, NaN]],
+      ['acos', kiln.acos, Math.acos, [1, -1, 0, -0, 1.5, -2, Infinity, -Infinity, NaN]],
+      ['atan', kiln.atan, Math.atan, [...odd, 1e30, -1e30]],
+      ['sinh', kiln.sinh, Math.sinh, [...odd, 100, -100, 1e30, -1e30]],
+      ['cosh', kiln.cosh, Math.cosh, [0, -0, 1e-10, -1e-40, 100, -100, Infinity, -Infinity, NaN]],
+      ['tan', kiln.tan, Math.tan, [...TINY, Infinity, -Infinity, NaN]],
+      ['asinh', kiln.asinh, Math.asinh, odd],
+      ['acosh', kiln.acosh, Math.acosh, [1, Infinity, 0.5, 0, -0, -1, -Infinity, NaN]],
+      ['atanh', kiln.atanh, Math.atanh, [...odd, 1, -1, 1.5, -2]],
+    ];
+    const show = (v: number) => (Object.is(v, -0) ? '-0' : String(v));
+    for (const dtype of FLOAT_DTYPES)
+      for (const [name, call, f, xs] of table)
+        await cases.run(`${name} ${dtype} of [${xs.map(show).join(', ')}]`, async () => {
+          const x = xs.map((v) => R.roundTo(dtype, v));
+          const got = Array.from(await call(kiln.tensor(x, { dtype, device })).data(), Number);
+          const want = x.map((v) => R.roundTo(dtype, f(v)));
+          const bad = want.flatMap((w, i) => (Object.is(w, got[i]) ? [] : [`${name}(${show(x[i])}) = ${show(got[i])}, expected ${show(w)}`]));
+          if (bad.length) throw new Error(bad.join('; '));
+        });
+    cases.done();
+  });
+
+  // Where the textbook formulas cancel or overflow: relative precision, with no absolute slack.
+  it('inverse and hyperbolic functions and tan keep relative precision at small, large and near-edge arguments', async () => {
+    const both = (...v: number[]) => v.flatMap((x) => [x, -x]);
+    const SMALL = both(1e-3, 2 ** -12 * (1 + 2 ** -10), 2 ** -12 * (1 - 2 ** -10), 1e-5, 1e-8, 1e-20, 1e-37);
+    const table: [string, (x: Tensor) => Tensor, (v: number) => number, number[]][] = [
+      ['asin', kiln.asin, Math.asin, [...SMALL, ...both(1 - 2 ** -24, 1 - 2 ** -20, 0.5, 0.4999)]],
+      ['acos', kiln.acos, Math.acos, [...SMALL, ...both(1 - 2 ** -24, 1 - 2 ** -20, 1 - 1e-3, 0.5)]],
+      ['atan', kiln.atan, Math.atan, [...SMALL, ...both(0.41, 0.42, 1, 2.41, 2.42, 1e5, 3e38)]],
+      ['sinh', kiln.sinh, Math.sinh, [...SMALL, ...both(0.999, 1.001, 9, 80, 88.7, 89.4)]],
+      ['cosh', kiln.cosh, Math.cosh, [...SMALL, ...both(0.999, 1.001, 9, 80, 88.7, 89.4)]],
+      ['tan', kiln.tan, Math.tan, [...SMALL, ...both(0.785, 0.786, 1.5707963, 3.1415927, 4096.5, 1e5, 1e10, 3e38, 2 ** 20 * Math.PI)]],
+      ['asinh', kiln.asinh, Math.asinh, [...SMALL, ...both(0.5, 4095, 4097, 1e20, 3e38)]],
+      ['acosh', kiln.acosh, Math.acosh, [1 + 2 ** -23, 1 + 2 ** -20, 1 + 1e-4, 1.5, 2, 4095, 4097, 1e20, 3e38]],
+      ['atanh', kiln.atanh, Math.atanh, [...SMALL, ...both(1 - 2 ** -24, 1 - 2 ** -12, 0.4999, 0.5001)]],
+    ];
+    const cases = new Cases();
+    for (const dtype of FLOAT_DTYPES)
+      for (const [name, call, f, xs] of table)
+        await cases.run(`${name} ${dtype}`, async () => {
+          const x = new R.NdArray([xs.length], xs.map((v) => R.roundTo(dtype, v)));
+          await expectTensor(call(upload(x, dtype, device)), x.map(f), dtype, { atol: 0, label: `${name} ${dtype} of [${x.data.join(', ')}]` });
+        });
+    cases.done();
+  });
 
   it('clip with both, one or no bounds, infinite and fractional bounds', async () => {
     const r = rngFor(testName());

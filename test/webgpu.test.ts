@@ -48,7 +48,8 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     // One call per (op, dtypes) variant of every kernel family; tiny tensors, so this is mostly compilation.
     await kiln.scope(async () => {
       const t = (d: DType, shape = [2, 3]) => kiln.ones(shape, { dtype: d, device: D });
-      const floatUnary = ['exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'silu', 'floor', 'ceil', 'round', 'gelu', 'leakyRelu'] as const;
+      const floatUnary = ['exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'silu', 'floor', 'ceil', 'round', 'gelu', 'leakyRelu',
+        'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh'] as const;
       for (const d of FLOATS) {
         for (const f of floatUnary) (t(d)[f] as () => kiln.Tensor).call(t(d));
         t(d).gelu({ approximate: 'tanh' });

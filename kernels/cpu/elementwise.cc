@@ -1,14 +1,15 @@
 // The elementwise kernels on the CPU: every op of KILN_ELEMENTWISE_OPS (elementwise_ops.h, the
 // op semantics shared with CUDA), plus Where. Y[...] = f(X[...]) or f(A[...], B[...]), inputs of one
 // dtype broadcast to Y's shape by the front end (stride 0 along broadcast dims); comparisons and
-// logical ops give bool. Floats compute in float32 (float16/bfloat16 round once on store).
+// logical ops give bool. Floats compute in float32 (float16/bfloat16 round once on store), the
+// inverse trigonometric and hyperbolic functions and Tan in float64 (elementwise_ops.h).
 //   Where(C bool, X, Y) -> Z: any dtype, moved as raw bits (float16 NaN payloads survive)
 // Loops come from elementwise_map.h: a vectorizable loop for contiguous and broadcast runs (a scalar
 // operand, stride 0, is the common `x * 0.5` case) and a strided loop for everything else. The
 // transcendental ops (Exp, Log, Tanh, Erf, Sigmoid, Silu, Gelu) on unit-stride float32 runs use the
 // polynomial SIMD math of vmath.h (AVX-512 or AVX2, KILN_CPU_ISA forces a set); their other runs and
-// dtypes, and Sin/Cos, call scalar libm (the build does not enable -ffast-math, which vector libm
-// needs). `node dist/bench/vmath.js` times those ops per set.
+// dtypes, Sin/Cos, and the float64 ops (Asin ... Atanh) call scalar libm (the build does not enable
+// -ffast-math, which vector libm needs). `node dist/bench/vmath.js` times those ops per set.
 // Bench alone (memory-bound except the transcendental ones; Add at 3 x 4 bytes per element is a
 // memory-bandwidth test with `a.launch('Add',[v,v],[o],{})`):
 //   node -e "const a=require('./build/Release/kiln.node'),n=1<<24,x=a.alloc(4*n),y=a.alloc(4*n),

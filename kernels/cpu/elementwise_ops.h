@@ -4,6 +4,7 @@
 // KILN_HD makes them __host__ __device__; the attribute-reading constructors stay host-only (the
 // functor is built on the host and passed to the kernel by value).
 //   float only:      Exp Log Sqrt Rsqrt Reciprocal Sin Cos Tanh Sigmoid Erf Silu Floor Ceil Round
+//                    Asin Acos Atan Sinh Cosh Tan Asinh Acosh Atanh (in float64, see KILN_UNARY_F64)
 //                    Gelu (approximate 'none' | 'tanh'), LeakyRelu (alpha, default 0.01)
 //   float, int32, int64:        Neg
 //   float, int32, int64, uint8: Abs Relu Sign Clip (min, max; default -inf, +inf)
@@ -105,6 +106,21 @@ KILN_UNARY_FN(Tanh, std::tanh(x))
 KILN_UNARY_FN(Sigmoid, 1.0f / (1.0f + std::exp(-x)))
 KILN_UNARY_FN(Erf, std::erf(x))
 KILN_UNARY_FN(Silu, x / (1.0f + std::exp(-x)))
+// Tan, the inverse trigonometric functions and the hyperbolic ones but Tanh (vmath.h) compute in
+// float64 and round once: CUDA documents 2-4 ulp for its asinf, sinhf, tanf..., while the float64
+// functions give the nearest float32 in all but rare near-halfway cases, alike on the CPU and CUDA
+// (cost: a double libm call per element; sm_80 and sm_90 run FP64 at half the FP32 rate). float16
+// and bfloat16 round that float32 again on store: at most 2^-24 relative beyond one rounding.
+#define KILN_UNARY_F64(Name, fn) KILN_UNARY_FN(Name, V(fn(double(x))))
+KILN_UNARY_F64(Asin, std::asin)
+KILN_UNARY_F64(Acos, std::acos)
+KILN_UNARY_F64(Atan, std::atan)
+KILN_UNARY_F64(Sinh, std::sinh)
+KILN_UNARY_F64(Cosh, std::cosh)
+KILN_UNARY_F64(Tan, std::tan)
+KILN_UNARY_F64(Asinh, std::asinh)
+KILN_UNARY_F64(Acosh, std::acosh)
+KILN_UNARY_F64(Atanh, std::atanh)
 KILN_UNARY_FN(Floor, floor_f(x))
 KILN_UNARY_FN(Ceil, ceil_f(x))
 KILN_UNARY_FN(Round, round_even(x))
@@ -316,6 +332,15 @@ template <typename U> struct Select {
   X(Floor, ops::Floor, kFloat, 1, false)        \
   X(Ceil, ops::Ceil, kFloat, 1, false)          \
   X(Round, ops::Round, kFloat, 1, false)        \
+  X(Asin, ops::Asin, kFloat, 1, false)          \
+  X(Acos, ops::Acos, kFloat, 1, false)          \
+  X(Atan, ops::Atan, kFloat, 1, false)          \
+  X(Sinh, ops::Sinh, kFloat, 1, false)          \
+  X(Cosh, ops::Cosh, kFloat, 1, false)          \
+  X(Tan, ops::Tan, kFloat, 1, false)            \
+  X(Asinh, ops::Asinh, kFloat, 1, false)        \
+  X(Acosh, ops::Acosh, kFloat, 1, false)        \
+  X(Atanh, ops::Atanh, kFloat, 1, false)        \
   X(Gelu, ops::Gelu, kFloat, 1, false)          \
   X(LeakyRelu, ops::LeakyRelu, kFloat, 1, false) \
   X(Neg, ops::Neg, kFloat | kSigned, 1, false)  \

@@ -1,7 +1,8 @@
 // The elementwise ops on CUDA: every op of KILN_ELEMENTWISE_OPS (kernels/cpu/elementwise_ops.h, the
 // functors the CPU runs too) through map_views (common.cuh): one grid-stride kernel per (op, dtype)
 // over a coalesced strided iteration space, so broadcast (stride 0) and non-contiguous views need
-// no copy. Floats compute in float32 and float16/bfloat16 round once on store (__float2half_rn,
+// no copy. Floats compute in float32 (the inverse trigonometric and hyperbolic functions and Tan in
+// float64, as on the CPU) and float16/bfloat16 round once on store (__float2half_rn,
 // __float2bfloat16_rn: nearest even, as on the CPU). The list is split by arity across
 // elementwise_unary.cu and elementwise_binary.cu (KILN_ELEMENTWISE_ARITY) so the two compile in
 // parallel. Bench alone: like the CPU's elementwise.cc, with `a.cuda.launch(0, 'Exp', ...)` on

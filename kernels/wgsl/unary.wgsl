@@ -1,7 +1,8 @@
 // unary.wgsl: the one-input ops of kernels/OPS.md as functions <Op>_<kind> (kinds: common.wgsl).
 // Float ops compute in f32 (float16/bfloat16 round once on store). NaN, infinities and signed zeros
 // follow C/NumPy; where a WGSL builtin leaves them undefined or loses accuracy (erf does not exist,
-// tanh overflows, 1 + tanh cancels), the function is written out here.
+// tanh overflows, 1 + tanh cancels, sinh and the inverse functions: their section), the function is
+// written out here.
 // Elementwise kernel: elementwise.wgsl. Bench alone: `kiln bench` has no unary row; time
 // `kiln.exp(kiln.rand([1<<24], {device: 'webgpu'}))` with kiln.sync().
 
@@ -107,18 +108,19 @@ fn cos_poly(r: f32) -> f32 {
   let z = r * r;
   return 1.0 + z * (-0.5 + z * (1.0 / 24.0 + z * (-1.0 / 720.0 + z * (1.0 / 40320.0 + z * (-1.0 / 3628800.0 + z * (1.0 / 479001600.0))))));
 }
+// finite a >= 0 as quadrant * pi/2 + r, |r| <= pi/4
+fn reduce_angle(a: f32) -> Reduced {
+  if (a <= 0.7853981633974483) { return Reduced(a, 0u); }
+  if (a <= 4096.0) { return reduce_half_pi_small(a); }
+  return reduce_half_pi(a);
+}
 // sin (shift 0) or cos (shift 1) of x
 fn sin_quadrant(x: f32, shift: u32) -> f32 {
   if (is_nan(x) || is_inf(x)) { return f32_nan(); }
   let a = abs(x);
-  var r = a;
-  var q = 0u;
-  if (a > 0.7853981633974483) {
-    var red: Reduced;
-    if (a <= 4096.0) { red = reduce_half_pi_small(a); } else { red = reduce_half_pi(a); }
-    r = red.r;
-    q = red.quadrant;
-  }
+  let red = reduce_angle(a);
+  let r = red.r;
+  var q = red.quadrant;
   // sin is odd: sin(x) = -sin(|x|) for x < 0 (the small-|x| path keeps x's sign itself); cos is even
   if (shift == 0u && a <= 0.7853981633974483) { return sin_poly(x); }
   if (shift == 1u && a <= 0.7853981633974483) { return cos_poly(x); }
@@ -129,6 +131,180 @@ fn sin_quadrant(x: f32, shift: u32) -> f32 {
 }
 fn Sin_F(x: f32) -> f32 { return sin_quadrant(x, 0u); }
 fn Cos_F(x: f32) -> f32 { return sin_quadrant(x, 1u); }
+
+// tan x from the same reduction: tan(q pi/2 + r) = tan r for even q, -1 / tan r for odd q
+fn Tan_F(x: f32) -> f32 {
+  if (is_nan(x) || is_inf(x)) { return f32_nan(); }
+  let a = abs(x);
+  if (a < TINY) { return x; } // tan x = x (1 + x^2/3): see TINY below
+  let red = reduce_angle(a);
+  let s = sin_poly(red.r);
+  let c = cos_poly(red.r);
+  let t = select(s / c, -c / s, (red.quadrant & 1u) == 1u);
+  return select(t, -t, x < 0.0);
+}
+
+// ---- Asin Acos Atan Sinh Cosh Asinh Acosh Atanh (and Tan above) ---------------------------------
+// Written out: WGSL specifies these builtins' accuracy only as that of formulas that cancel or
+// overflow (sinh as (exp(x) - exp(-x)) / 2, tan as sin / cos, asin through atan2, itself 4096 ulp),
+// and lavapipe's, measured against float64, are that bad: asin and acos off by up to 4e-4 relative,
+// atan 2e-5; sinh, asinh and atanh lose every digit near 0, acosh most near 1; cosh and sinh
+// overflow from x ~ 88.7 (exp's limit, not theirs), asinh and acosh from 1.8e19; tan is wrong for
+// large |x|. These are built on an exp and a log of their own (WGSL bounds log's error only
+// absolutely on [0.5, 2], exp's as 3 + 2|x| ulp) and keep relative precision on the whole domain:
+// within 3.1 ulp of float64 on lavapipe. Odd functions take |x| and then x's sign; below 2^-12 they
+// return x itself (the next term of their series is under half an ulp there), which keeps -0 and
+// passes subnormals through where a device flushes them.
+const LN2_HI: f32 = 0.693145751953125; // 15 significant bits: k * LN2_HI is exact for |k| < 512
+const LN2_LO: f32 = 1.4286068202862268e-6;
+const LN2_F: f32 = 0.6931471805599453;
+const PIO2_HI: f32 = 1.5707963267948966;
+const PIO2_LO: f32 = -4.371139006309477e-8; // pi/2 - PIO2_HI
+const PIO4_HI: f32 = 0.7853981633974483;
+const PIO4_LO: f32 = -2.1855695031547384e-8;
+const TINY: f32 = 0.000244140625; // 2^-12
+
+// 2^n for -126 <= n <= 127
+fn pow2_i(n: i32) -> f32 { return bitcast<f32>(u32(n + 127) << 23u); }
+
+// e^x 2^shift for |x| <= 104: x = k ln2 + r, |r| <= ln2/2 (x - k LN2_HI is exact: both are within a
+// factor 2 of each other), e^r by its Taylor polynomial (truncation below 3e-10), and the power of
+// two in two factors so that neither leaves float32's range before the product does
+fn exp_scaled(x: f32, shift: i32) -> f32 {
+  let k = round(x * 1.4426950408889634);
+  let r = (x - k * LN2_HI) - k * LN2_LO;
+  let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0))))))));
+  let n = i32(k) + shift;
+  let n1 = n / 2;
+  return p * pow2_i(n1) * pow2_i(n - n1);
+}
+
+// 2 atanh(s) = ln((1 + s) / (1 - s)) for |s| <= 0.1716 (truncation below 5e-11)
+fn atanh_series2(s: f32) -> f32 {
+  let z = s * s;
+  return 2.0 * s + 2.0 * s * z * (1.0 / 3.0 + z * (1.0 / 5.0 + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0)))));
+}
+
+// ln u for finite u >= 1: u = 2^e m, m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m - 1) / (m + 1))
+// (m - 1 is exact)
+fn ln_normal(u: f32) -> f32 {
+  let bits = bitcast<u32>(u);
+  var e = i32(bits >> 23u) - 127;
+  var m = bitcast<f32>((bits & 0x7fffffu) | 0x3f800000u);
+  if (m > 1.4142135623730951) {
+    m = m * 0.5;
+    e = e + 1;
+  }
+  let f = m - 1.0;
+  let ef = f32(e);
+  return ef * LN2_HI + (ef * LN2_LO + atanh_series2(f / (2.0 + f)));
+}
+
+// ln(1 + y) for y >= 0 (+inf included)
+fn ln1p_pos(y: f32) -> f32 {
+  if (y < 0.41421356237309503) { return atanh_series2(y / (2.0 + y)); }
+  if (is_inf(y)) { return y; }
+  // u = 1 + y rounded; y - (u - 1) is exactly what the rounding lost (for y < 2^23; beyond, it is
+  // negligible)
+  let u = 1.0 + y;
+  return ln_normal(u) + (y - (u - 1.0)) / u;
+}
+
+// atan t for |t| <= tan(pi/8) = 0.4142: Taylor series, truncation below 1.1e-9 relative
+fn atan_poly(t: f32) -> f32 {
+  let z = t * t;
+  return t - t * z * (1.0 / 3.0 - z * (1.0 / 5.0 - z * (1.0 / 7.0 - z * (1.0 / 9.0 - z * (1.0 / 11.0 - z * (1.0 / 13.0 - z * (1.0 / 15.0 - z * (1.0 / 17.0 - z * (1.0 / 19.0)))))))));
+}
+// atan a for a >= 0 (+inf included): atan a = pi/2 + atan(-1/a) = pi/4 + atan((a - 1) / (a + 1))
+fn atan_pos(a: f32) -> f32 {
+  if (is_inf(a)) { return PIO2_HI; }
+  if (a > 2.414213562373095) { return PIO2_HI + (atan_poly(-1.0 / a) + PIO2_LO); }
+  if (a > 0.41421356237309503) { return PIO4_HI + (atan_poly((a - 1.0) / (a + 1.0)) + PIO4_LO); }
+  return atan_poly(a);
+}
+
+fn Atan_F(x: f32) -> f32 {
+  if (is_nan(x) || abs(x) < TINY) { return x; }
+  let y = atan_pos(abs(x));
+  return select(y, -y, x < 0.0);
+}
+// asin a = atan(a / sqrt((1 - a)(1 + a))), 1 - a exact from 1/2 on
+fn Asin_F(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x) || a < TINY) { return x; }
+  if (a > 1.0) { return f32_nan(); }
+  var y = PIO2_HI;
+  if (a < 1.0) { y = atan_pos(a / sqrt((1.0 - a) * (1.0 + a))); }
+  return select(y, -y, x < 0.0);
+}
+// acos x = 2 atan(sqrt((1 - x) / (1 + x))): relative precision near 1 (1 - x is exact there), and
+// no cancellation near -1
+fn Acos_F(x: f32) -> f32 {
+  if (is_nan(x) || abs(x) > 1.0) { return f32_nan(); }
+  if (x == -1.0) { return 3.1415926535897932; }
+  return 2.0 * atan_pos(sqrt((1.0 - x) / (1.0 + x)));
+}
+
+// sinh: Taylor below 1 (truncation below 1e-12), (e^a - e^-a) / 2 above, each term halved before
+// it is formed so that e^a / 2 stays finite up to float32's largest sinh (x ~ 89.42)
+fn Sinh_F(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x) || a < TINY) { return x; }
+  var y: f32;
+  if (a < 1.0) {
+    let z = a * a;
+    y = a + a * z * (1.0 / 6.0 + z * (1.0 / 120.0 + z * (1.0 / 5040.0 + z * (1.0 / 362880.0 + z * (1.0 / 39916800.0 + z * (1.0 / 6227020800.0))))));
+  } else if (a > 89.5) {
+    y = f32_inf();
+  } else {
+    y = exp_scaled(a, -1) - exp_scaled(-a, -1);
+  }
+  return select(y, -y, x < 0.0);
+}
+// cosh = (e^a + e^-a) / 2: no cancellation; halved as in sinh
+fn Cosh_F(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x)) { return x; }
+  if (a > 89.5) { return f32_inf(); }
+  return exp_scaled(a, -1) + exp_scaled(-a, -1);
+}
+
+// asinh a = ln1p(a + a^2 / (1 + sqrt(1 + a^2))) (= ln(a + sqrt(1 + a^2)) without cancellation near
+// 0); past 2^12, ln(2a) (the rest, 1/(4a^2), is under 2^-24 relative), without forming 2a
+fn Asinh_F(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x) || is_inf(x) || a < TINY) { return x; }
+  var y: f32;
+  if (a > 4096.0) {
+    y = ln_normal(a) + LN2_F;
+  } else {
+    let q = a * a;
+    y = ln1p_pos(a + q / (1.0 + sqrt(1.0 + q)));
+  }
+  return select(y, -y, x < 0.0);
+}
+// acosh x = ln1p(t + sqrt(t (2 + t))), t = x - 1 (exact): relative precision near 1, where
+// acosh ~ sqrt(2t); past 2^12, ln(2x)
+fn Acosh_F(x: f32) -> f32 {
+  if (is_nan(x) || x < 1.0) { return f32_nan(); }
+  if (is_inf(x)) { return x; }
+  if (x > 4096.0) { return ln_normal(x) + LN2_F; }
+  let t = x - 1.0;
+  return ln1p_pos(t + sqrt(t * (2.0 + t)));
+}
+// atanh a = ln1p(2a / (1 - a)) / 2, 1 - a exact from 1/2 on; below, 2a / (1 - a) as
+// 2a + 2a^2 / (1 - a) keeps the quotient's rounding off the leading term
+fn Atanh_F(x: f32) -> f32 {
+  let a = abs(x);
+  if (is_nan(x) || a < TINY) { return x; }
+  if (a > 1.0) { return f32_nan(); }
+  var y = f32_inf();
+  if (a < 1.0) {
+    let d = 1.0 - a;
+    y = 0.5 * ln1p_pos(select((a + a) / d, (a + a) + (a + a) * a / d, a < 0.5));
+  }
+  return select(y, -y, x < 0.0);
+}
 
 // tanh without overflow, and without cancellation near 0 (a Taylor polynomial there)
 fn Tanh_F(x: f32) -> f32 {

@@ -9,6 +9,7 @@ import type { Node } from './model.js';
 import { windowOf } from './ops/conv.js';
 
 const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not Identity LeakyRelu Gelu ' +
+  'Asin Acos Atan Asinh Acosh Atanh ' +
   'HardSigmoid Clip Cast CastLike Softmax LogSoftmax LayerNormalization BatchNormalization InstanceNormalization Elu Selu Celu ' +
   'Softplus Softsign ThresholdedRelu HardSwish Mish Shrink Sinh Cosh Tan IsNaN IsInf PRelu Dropout LpNormalization ' +
   'MeanVarianceNormalization Hardmax Trilu LRN ReverseSequence').split(' '));

@@ -47,6 +47,20 @@ export const tanh = (x: Tensor) => unary('Tanh', 'tanh', 'float', x);
 export const sigmoid = (x: Tensor) => unary('Sigmoid', 'sigmoid', 'float', x);
 export const erf = (x: Tensor) => unary('Erf', 'erf', 'float', x);
 export const silu = (x: Tensor) => unary('Silu', 'silu', 'float', x);
+export const tan = (x: Tensor) => unary('Tan', 'tan', 'float', x);
+/** Inverse sine, in [-pi/2, pi/2]; NaN outside [-1, 1]. */
+export const asin = (x: Tensor) => unary('Asin', 'asin', 'float', x);
+/** Inverse cosine, in [0, pi]; NaN outside [-1, 1]. */
+export const acos = (x: Tensor) => unary('Acos', 'acos', 'float', x);
+/** Inverse tangent, in [-pi/2, pi/2]. */
+export const atan = (x: Tensor) => unary('Atan', 'atan', 'float', x);
+export const sinh = (x: Tensor) => unary('Sinh', 'sinh', 'float', x);
+export const cosh = (x: Tensor) => unary('Cosh', 'cosh', 'float', x);
+export const asinh = (x: Tensor) => unary('Asinh', 'asinh', 'float', x);
+/** Inverse hyperbolic cosine, >= 0; NaN below 1. */
+export const acosh = (x: Tensor) => unary('Acosh', 'acosh', 'float', x);
+/** Inverse hyperbolic tangent; +-Infinity at +-1, NaN outside [-1, 1]. */
+export const atanh = (x: Tensor) => unary('Atanh', 'atanh', 'float', x);
 export const logicalNot = (x: Tensor) => unary('Not', 'logicalNot', 'bool', x);
 
 /** Rounding is the identity on integers (a copy that keeps the dtype). */

@@ -56,6 +56,15 @@ declare module '../tensor.js' {
     relu(): Tensor;
     erf(): Tensor;
     silu(): Tensor;
+    tan(): Tensor;
+    asin(): Tensor;
+    acos(): Tensor;
+    atan(): Tensor;
+    sinh(): Tensor;
+    cosh(): Tensor;
+    asinh(): Tensor;
+    acosh(): Tensor;
+    atanh(): Tensor;
     floor(): Tensor;
     ceil(): Tensor;
     round(): Tensor;
@@ -91,7 +100,8 @@ declare module '../tensor.js' {
 const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {};
 const binaries = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'logicalXor'] as const;
 for (const name of binaries) methods[name] = function (this: Tensor, b: Operand) { return ew[name](this, b); } as never;
-const unaries = ['logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign'] as const;
+const unaries = ['logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign',
+  'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh'] as const;
 for (const name of unaries) methods[name] = function (this: Tensor) { return ew[name](this); };
 const reductions = ['sum', 'mean', 'prod', 'max', 'min', 'variance', 'argmax', 'argmin'] as const;
 for (const name of reductions) methods[name] = function (this: Tensor, o?: object) { return (red[name] as (x: Tensor, o?: object) => Tensor)(this, o); } as never;

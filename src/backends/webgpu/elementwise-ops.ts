@@ -55,7 +55,8 @@ const compare: Spec = { kinds: FIL, inputs: 2, bool: true };
 const logical: Spec = { kinds: I, inputs: 2, bool: true };
 
 const SPECS: Record<string, Spec> = {
-  ...Object.fromEntries(['Exp', 'Log', 'Sqrt', 'Rsqrt', 'Reciprocal', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Erf', 'Silu', 'Floor', 'Ceil', 'Round'].map((op) => [op, unaryF()])),
+  ...Object.fromEntries(['Exp', 'Log', 'Sqrt', 'Rsqrt', 'Reciprocal', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Erf', 'Silu', 'Floor', 'Ceil', 'Round',
+    'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh'].map((op) => [op, unaryF()])),
   Gelu: {
     kinds: F,
     inputs: 1,

@@ -69,10 +69,7 @@ defineOps({
     const hi = t.add(k.where(t.add(k.greater(x, lambd)), t.add(k.sub(x, bias)), 0));
     return k.where(t.add(k.less(x, -lambd)), t.add(k.add(x, bias)), hi);
   }, 9),
-  Sinh: act(['Exp', 'Sub', 'Div', 'Neg'], (x, t) => k.div(t.add(k.sub(t.add(k.exp(x)), t.add(k.exp(t.add(k.neg(x)))))), 2), 9),
-  Cosh: act(['Exp', 'Add', 'Div', 'Neg'], (x, t) => k.div(t.add(k.add(t.add(k.exp(x)), t.add(k.exp(t.add(k.neg(x)))))), 2), 9),
   Swish: act(['Mul', 'Sigmoid'], (x, t, ctx) => k.mul(x, t.add(k.sigmoid(t.add(k.mul(x, a(ctx, 'alpha', 1)))))), 24),
-  Tan: act(['Sin', 'Cos', 'Div'], (x, t) => k.div(t.add(k.sin(x)), t.add(k.cos(x))), 7),
   IsNaN: act(['NotEqual'], (x) => k.notEqual(x, x), 9),
   IsInf: act(['Equal', 'Or', 'Fill'], (x, t, ctx) => {
     const pos = attrFlag(ctx.node, 'detect_positive', 1), neg = attrFlag(ctx.node, 'detect_negative', 1);

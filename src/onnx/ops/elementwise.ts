@@ -10,7 +10,7 @@ import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { binary, hostScalar, input, scalarLike, unary, variadicInputs, withScalar } from './util.js';
 
-const same = (op: string): OpHandler => ({ uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
+const same = (op: string, since = 1): OpHandler => ({ since, uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
 const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], run: (ctx) => [binary(op, input(ctx, 0), input(ctx, 1), out)] });
 
 /** Reduces a variadic op (Sum, Max, ...) pairwise. */
@@ -27,6 +27,8 @@ function variadic(op: string, ctx: OpContext): Tensor {
 
 defineOps({
   ...Object.fromEntries(['Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Neg', 'Log', 'Exp', 'Abs', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos', 'Reciprocal', 'Sign', 'Not'].map((op) => [op, same(op)])),
+  ...Object.fromEntries(['Tan', 'Asin', 'Acos', 'Atan'].map((op) => [op, same(op, 7)])),
+  ...Object.fromEntries(['Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh'].map((op) => [op, same(op, 9)])),
   ...Object.fromEntries(['Add', 'Sub', 'Mul', 'Div'].map((op) => [op, arith(op)])),
   ...Object.fromEntries(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op) => [op, arith(op === 'LessOrEqual' ? 'LessOrEqual' : op, 'bool')])),
   ...Object.fromEntries(['And', 'Or', 'Xor'].map((op) => [op, arith(op, 'bool')])),
