@@ -16,3 +16,4 @@ import './gather-nd.js';
 import './einsum.js';
 import './sort.js';
 import './data-dependent.js';
+import './grid-sample.js';
