@@ -13,7 +13,7 @@ import { hostFromProto } from '../src/onnx/proto.js';
 import { hasNativeOp } from '../src/onnx/support.js';
 import { resolveDevice } from '../src/backends/backend.js';
 import { forEachBackend } from './helpers/backends.js';
-import { expectValues } from './helpers/compare.js';
+import { expectRejection, expectValues } from './helpers/compare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-onnx-'));
 const fixtures: Fixture[] = [mlp(5, [12, 20, 16, 6]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64)];
@@ -412,5 +412,12 @@ forEachBackend('kiln engine: reductions over no axis', (device) => {
         await s.dispose();
       }
     }
+    // but axes given for a 0-D input name no dim of it (fuzz seed 652: onnxruntime refuses them too)
+    const g = new GraphBuilder();
+    g.node('ReduceMean', [g.input('x', 'float32', []), g.ints([0])], {}, { outputs: ['y'], name: 'r' });
+    g.output('y', 'float32');
+    const s = await kiln.onnx.load(g.toBytes({ opset: 18 }), { device });
+    await expectRejection(s.run({ x: kiln.tensor([1], { shape: [], device }) }), 'E_ARGUMENT', /axes \[0\] name dims of a 0-D input/);
+    await s.dispose();
   });
 });

@@ -257,6 +257,8 @@ describe('onnx loader', () => {
       ['Reshape', hostTensor('int64', [1, 4], [1n, 4n, 2n, 2n]), /shape int64\[1, 4\] on cpu must be a 1-D list/],
       ['Expand', hostTensor('int64', [], [1n]), /shape int64\[\] on cpu must be a 1-D list/],
       ['Tile', hostTensor('int64', [4, 1], [1n, 1n, 1n, 1n]), /repeats int64\[4, 1\] on cpu must be a 1-D list/],
+      // a Clip bound is 0-D or [1], as onnxruntime reads a scalar (fuzz seed 676: a [1, 1] min ran)
+      ['Clip', hostTensor('float32', [1, 1], [0]), /min float32\[1, 1\] on cpu must be a scalar or a 1-D list/],
       // one repeat per dim (fuzz seed 591: three repeats for a 4-D input ran as NumPy's tile would)
       ['Tile', hostTensor('int64', [3], [1n, 2n, 1n]), /repeats \[1, 2, 1\] must have one value per dim of float32\[1, 4, 2, 2\]/],
     ] as const) {
@@ -338,6 +340,13 @@ describe('onnx loader', () => {
     expect((attr as Error).message).toMatch(/attribute 'axis' must be of type int, got string/);
     once(attr);
     expect((await split({}, [2, 3])).b.shape).toEqual([3]);
+    // an attribute without a type (UNDEFINED), which IR 3 and later forbid (fuzz seed 662: a Constant)
+    const c = new GraphBuilder('c');
+    c.output(c.node('Constant', [], { value: hostTensor('float32', [1], [1]) }, { name: 'k' }), 'float32');
+    const bytes = c.toBytes({ opset: 13 });
+    const model = onnx.ModelProto.decode(bytes);
+    model.graph!.node![0].attribute![0].type = 0;
+    await rejects(kiln.onnx.load(onnx.ModelProto.encode(model).finish()), 'E_ARGUMENT', /attribute 'value' must be of type tensor, got no type \(UNDEFINED\)/);
   });
 
   it('claims the ops the issue lists', () => {

@@ -13,11 +13,12 @@ const where = (n: Node, name: string) => `node '${n.name}' (${n.opType}) attribu
 /**
  * The attribute, checked against the type the reader wants. The decoder fills absent fields with
  * their defaults (an int reads 0, a list []), so the declared type is what tells a string given for
- * an int. Type 0 (UNDEFINED) comes only from models older than IR 2; those are read by field.
+ * an int. Type 0 (UNDEFINED) is refused too: every model Kiln reads is IR 3 or newer, where the type
+ * is required (onnxruntime refuses a Constant without one: fuzz seed 662).
  */
 function get(n: Node, name: string, want: number): AttributeProto | undefined {
   const a = n.attrs.get(name);
-  if (a?.type && a.type !== want) fail('E_ARGUMENT', `${where(n, name)} must be of type ${TYPE_NAMES[want]}, got ${TYPE_NAMES[a.type] ?? `type ${a.type}`}`);
+  if (a && a.type !== want) fail('E_ARGUMENT', `${where(n, name)} must be of type ${TYPE_NAMES[want]}, got ${a.type ? TYPE_NAMES[a.type] ?? `type ${a.type}` : 'no type (UNDEFINED)'}`);
   return a;
 }
 

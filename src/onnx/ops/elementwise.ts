@@ -8,7 +8,7 @@ import { withTemps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, hostScalar, input, scalarLike, unary, variadicInputs, withScalar } from './util.js';
+import { binary, checkListInput, hostScalar, input, scalarLike, unary, variadicInputs, withScalar } from './util.js';
 
 const same = (op: string, since = 1): OpHandler => ({ since, uses: [op], run: (ctx) => [unary(op, input(ctx, 0))] });
 const arith = (op: string, out?: 'bool'): OpHandler => ({ since: 7, uses: [op], run: (ctx) => [binary(op, input(ctx, 0), input(ctx, 1), out)] });
@@ -50,7 +50,9 @@ defineOps({
     run: (ctx) => {
       const x = input(ctx, 0);
       if (ctx.opset < 11) return [clip(x, attrFloat(ctx.node, 'min', -Infinity), attrFloat(ctx.node, 'max', Infinity))];
-      // an omitted bound is no bound; a given one must hold exactly one value
+      // an omitted bound is no bound; a given one is a scalar: 0-D or [1] (fuzz seed 676: a [1, 1] min ran)
+      checkListInput(ctx, 1, 'min', { scalar: true });
+      checkListInput(ctx, 2, 'max', { scalar: true });
       const min = ctx.inputs[1] ? hostScalar(ctx, 1) : -Infinity, max = ctx.inputs[2] ? hostScalar(ctx, 2) : Infinity;
       // ONNX: min > max gives max everywhere (numpy.clip order); Kiln's clip refuses it.
       if (min > max) return withTemps((t) => [binary('Max', t.add(binary('Min', x, scalarLike(x, max))), scalarLike(x, max))]);

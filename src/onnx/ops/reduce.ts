@@ -1,6 +1,7 @@
 // ONNX reductions: axes from the attribute (older opsets) or input 1 (ReduceSum from 13, the rest
 // from 18), keepdims, noop_with_empty_axes; the composite reductions (L1, L2, LogSumExp, ...)
 // from Kiln ops; ArgMax/ArgMin with select_last_index.
+import { fail } from '../../errors.js';
 import { cast } from '../../ops/cast.js';
 import { full } from '../../ops/creation.js';
 import { scalarConstant } from '../../ops/constants.js';
@@ -34,6 +35,8 @@ function reduction(name: string, inputSince: number, uses: string[], f: Reducer,
       // A 1-D list, as onnxruntime's reductions demand (its Unsqueeze, and ONNX's own functions, take a 0-D axes).
       if (ctx.opset >= inputSince) checkListInput(ctx, 1, 'axes');
       const keepdims = attrFlag(ctx.node, 'keepdims', 1);
+      // axes lie in [-r, r - 1]: a 0-D input has none to name (fuzz seed 652)
+      if (x.rank === 0 && given?.length) fail('E_ARGUMENT', `axes [${given.join(', ')}] name dims of a 0-D input ${x.describe()}`);
       // No axis to reduce (noop_with_empty_axes, or a 0-D input): each element is reduced alone, so
       // the op's elementwise part still applies ("ReduceSumSquare acts as a vanilla Square", ONNX).
       // A unit axis appended and reduced away does exactly that.
