@@ -24,6 +24,11 @@ for (const engine of ['kiln', 'ort']) {
   const { probs } = await session.run({ x: input });
   results[engine] = await probs.toArray();
   console.log(`${engine}: probs =`, results[engine].map((row) => row.map((v) => v.toFixed(4))));
+  // the two likeliest classes per row (equal probabilities keep their class order)
+  const top = kiln.topk(probs, 2);
+  console.log(`${engine}: top 2 classes =`, JSON.stringify(await top.indices.toArray()));
+  top.values.dispose();
+  top.indices.dispose();
   probs.dispose();
   await session.dispose();
 }

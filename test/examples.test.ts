@@ -20,6 +20,7 @@ describe('examples', () => {
     const out = execFileSync(process.execPath, [join(dir, 'onnx.mjs')], { encoding: 'utf8' });
     expect(out).toContain("kiln: probs = [ [ '0.4052', '0.0999', '0.4949' ], [ '0.0835', '0.0835', '0.8330' ] ]");
     expect(out).toContain("ort: probs = [ [ '0.4052', '0.0999', '0.4949' ], [ '0.0835', '0.0835', '0.8330' ] ]");
+    for (const engine of ['kiln', 'ort']) expect(out).toContain(`${engine}: top 2 classes = [[2,0],[2,0]]`);
     expect(out).toMatch(/kiln and ort agree to (\d\.\de-([7-9]|[1-9]\d)|0\.0e\+0)\n/);
     expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
   });
