@@ -1,5 +1,5 @@
 // ONNX ops of the Kiln engine against onnxruntime: TopK (on the native TopK op), NonZero, Unique and
-// NonMaxSuppression (read on the host), ReverseSequence and LRN (composed). Each model runs on every device with the
+// NonMaxSuppression (read on the host), ReverseSequence, LRN and the window functions (composed). Each model runs on every device with the
 // Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
 // rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
 // KilnErrors naming what was wrong.
@@ -13,7 +13,7 @@ import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
 
 type Feed = { name: string; dtype: DType; shape: number[]; values: number[] };
-type Model = { bytes: Uint8Array; feeds: Feed[]; outputs: number; rtol?: number };
+type Model = { bytes: Uint8Array; feeds: Feed[]; outputs: number; rtol?: number; atol?: number };
 
 /** A model over `feeds` whose outputs have `types`: by default the first feed's dtype, then int64 (TopK, Unique). */
 const model = (opset: number, build: (g: GraphBuilder) => string[], feeds: Feed[], types?: DType[]): Model => {
@@ -38,10 +38,10 @@ async function run(m: Model, engine: 'kiln' | 'ort', device: string): Promise<{ 
   }
 }
 
-const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[], rtol = 0) => {
+const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[], rtol = 0, atol = 0) => {
   expect(a.map((o) => o.shape)).toEqual(b.map((o) => o.shape));
   a.forEach((o, i) => {
-    if (rtol) expectValues(o.values, b[i].values, { rtol, atol: 0 });
+    if (rtol || atol) expectValues(o.values, b[i].values, { rtol, atol });
     else expect(o.values.map((v) => (Object.is(v, -0) ? 0 : v))).toEqual(b[i].values.map((v) => (Object.is(v, -0) ? 0 : v)));
   });
 };
@@ -75,6 +75,14 @@ function nmsModel(batches: number, classes: number, n: number, o: { centered?: b
   ], ['int64']);
 }
 
+/** A window op of a constant size; its output dtype by output_datatype (1 float32, 10 float16, 6 int32). */
+const windowModel = (op: string, size: number, attrs: Record<string, number>, dtype: DType = 'float32'): Model => ({
+  ...model(17, (g) => [g.node(op, [g.constant('size', hostTensor('int64', [], [size]))], attrs)], [], [dtype]),
+  // onnxruntime computes in float32: Blackman's w[0] = 0.42 - 0.5 + 0.08 is 1.5e-8 there, -1.4e-17 in float64
+  rtol: 1e-6,
+  atol: 1e-7,
+});
+
 // Models both engines run, and must agree on (exactly unless the model gives rtol).
 const AGREED: [string, Model][] = [
   ['TopK opset 11, last axis, ties', topkModel(11, { name: 'x', dtype: 'float32', shape: [4, 9], values: ties(36) }, 4)],
@@ -103,6 +111,13 @@ const AGREED: [string, Model][] = [
   ['NonMaxSuppression iou 0 (any overlap suppresses), max past n', nmsModel(1, 1, 30, { max: 1000, iou: 0 })],
   ['NonMaxSuppression no limit given: no output', nmsModel(1, 1, 10, {})],
   ['NonMaxSuppression a negative limit: no output', nmsModel(2, 1, 10, { max: -3, iou: 0.5 })],
+  ['HannWindow periodic, 10', windowModel('HannWindow', 10, {})],
+  ['HannWindow symmetric, 7', windowModel('HannWindow', 7, { periodic: 0 })],
+  ['HammingWindow periodic, 16, float16', windowModel('HammingWindow', 16, { output_datatype: 10 }, 'float16')],
+  ['HammingWindow symmetric, 2', windowModel('HammingWindow', 2, { periodic: 0 })],
+  ['BlackmanWindow periodic, 1', windowModel('BlackmanWindow', 1, {})],
+  ['BlackmanWindow symmetric, 33', windowModel('BlackmanWindow', 33, { periodic: 0 })],
+  ['HannWindow symmetric, 1', windowModel('HannWindow', 1, { periodic: 0 })],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 
@@ -118,7 +133,7 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
       const got = await run(m, 'kiln', device);
       expect(got.length, name).toBe(m.outputs);
       try {
-        same(got, ortResults.get(name)!, m.rtol);
+        same(got, ortResults.get(name)!, m.rtol, m.atol);
       } catch (e) {
         throw new Error(`${name}: ${(e as Error).message}`);
       }
@@ -182,7 +197,7 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     expect(empty.map((o) => o.shape)).toEqual([[0], [0], [0], [0]]);
   });
 
-  it('bad TopK, Unique, NonMaxSuppression, ReverseSequence and LRN nodes are KilnErrors naming what was wrong', async () => {
+  it('bad TopK, Unique, NonMaxSuppression, ReverseSequence, LRN and window nodes are KilnErrors naming what was wrong', async () => {
     const x: Feed = { name: 'x', dtype: 'float32', shape: [2, 3], values: [1, 2, 3, 4, 5, 6] };
     await expectRejection(run(topkModel(11, x, 4), 'kiln', device), 'E_ARGUMENT', 'k must be an integer in [0, 3]');
     await expectRejection(run(topkModel(11, x, -1), 'kiln', device), 'E_ARGUMENT', 'got -1');
@@ -208,6 +223,8 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(nms([1, 2, 3], [1, 1, 2]), 'kiln', device), 'E_SHAPE', 'boxes must be [num_batches, spatial_dimension, 4]');
     await expectRejection(run(nms([1, 2, 4], [1, 1, 3]), 'kiln', device), 'E_SHAPE', 'scores must be [num_batches, num_classes, spatial_dimension] = [1, C, 2]');
     await expectRejection(run(nms([1, 2, 4], [1, 1, 2], 1.5), 'kiln', device), 'E_ARGUMENT', 'iou_threshold must be in [0, 1], got 1.5');
+    await expectRejection(run(windowModel('HannWindow', 0, {}), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
+    await expectRejection(run(windowModel('HannWindow', 4, { output_datatype: 11 }), 'kiln', device), 'E_DTYPE', 'output_datatype 11');
     await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 0 })], [{ ...x, shape: [1, 2, 3] }]), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
   });
 });

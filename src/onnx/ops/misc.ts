@@ -1,5 +1,6 @@
 // Ops composed from index arithmetic and reductions: Trilu, EyeLike, OneHot, Hardmax, CumSum,
-// LpNormalization, MeanVarianceNormalization, CenterCropPad, and Dropout in inference mode.
+// LpNormalization, MeanVarianceNormalization, CenterCropPad, Dropout in inference mode, and the
+// window functions (HannWindow, HammingWindow, BlackmanWindow).
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
@@ -162,6 +163,22 @@ function affineGrid(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * The generalized cosine windows of ONNX (opset 17): w[n] = a0 - a1 cos(2 pi n / D) + a2 cos(4 pi n / D)
+ * for n in [0, size), D = size (periodic, the default) or size - 1 (symmetric); Hamming's a0 is
+ * 25/46, as ONNX defines it. Computed on the host in float64 and rounded once into output_datatype.
+ */
+function cosineWindow(ctx: OpContext, a: readonly [number, number, number]): Tensor {
+  const size = hostScalar(ctx, 0);
+  // ONNX's shape inference (and onnxruntime) want a size above 0
+  if (!Number.isSafeInteger(size) || size < 1) fail('E_ARGUMENT', `size must be a positive integer, got ${size}`);
+  const to = attrInt(ctx.node, 'output_datatype', 1);
+  const dtype: DType = kilnDType(to) ?? fail('E_DTYPE', `output_datatype ${to} is not a dtype Kiln has`);
+  const d = attrFlag(ctx.node, 'periodic', 1) ? size : size - 1;
+  const w = Array.from({ length: size }, (_, n) => a[0] - a[1] * Math.cos((2 * Math.PI * n) / d) + a[2] * Math.cos((4 * Math.PI * n) / d));
+  return k.tensor(w, { dtype, device: ctx.device, shape: [size] });
+}
+
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   for (const i of [1, 2]) {
@@ -187,4 +204,7 @@ defineOps({
   AffineGrid: { since: 20, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [affineGrid(ctx)] },
   CumSum: { since: 11, uses: ['MatMul', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
   Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
+  HannWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.5, 0.5, 0])] },
+  HammingWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [25 / 46, 21 / 46, 0])] },
+  BlackmanWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.42, 0.5, 0.08])] },
 });
