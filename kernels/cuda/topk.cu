@@ -6,8 +6,9 @@
 // topk_rank (the algorithm of topk.wgsl): one thread per element of X counts the elements of its
 // slice that come before it; an element of rank < k writes itself there. The order is total, so
 // each output is written exactly once, with no atomics. O(n^2) per slice: model-output axes and
-// sorts of a few thousand elements, not a 50k vocabulary (a block-wide radix select would be the
-// variant for that).
+// sorts of a few thousand elements. A longer axis with k <= 256 comes in 1024-long blocks and then
+// as their candidates (src/ops/sort.ts); a block-wide radix select would be the variant for a long
+// axis with a large k.
 // Bench alone: the CPU's topk.cc line with `a.cuda.launch(0, 'TopK', ...)`.
 #include "common.cuh"
 

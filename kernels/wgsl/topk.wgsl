@@ -6,7 +6,8 @@
 // come before it; an element of rank < k writes itself to that position. The order is total (ties
 // go by index), so the ranks of a slice are a permutation and every output is written exactly once,
 // without atomics or workgroup memory. O(n) per element, O(n^2) per slice: for the short axes of
-// model outputs and sorts of a few thousand; a slice of 50k (a vocabulary) costs 2.5e9 compares.
+// model outputs and sorts of a few thousand. A longer axis with k <= 256 (a vocabulary's top 5)
+// reaches it in 1024-long blocks and then as the blocks' candidates (src/ops/sort.ts).
 //   meta header: [0] elements of X, [1] n (axis length), [2] k, [3] largest, [4] outer rank,
 //   [5] outer shape at, [6] X at (offset, outer strides), [7] Values at (...), [8] Indices at (...),
 //   [9] X axis stride, [10] Values axis stride, [11] Indices axis stride
