@@ -328,16 +328,17 @@ const SCHEMA_ONLY = new RegExp(
 // (omitted), Cast's saturate attribute on a cast to a type that is not float8, Resize's exclude_outside
 // with a mode that never samples outside (linear without antialias), a Split's num_outputs above the
 // size of the dim (ONNX's reference gives empty last chunks: seed 473), an LRN of even size or of an
-// input that is not 4-D or an alpha <= 0 (ONNX: any), an RMSNormalization over no elements (an
+// input that is not 4-D or an alpha or beta <= 0 (ONNX: any), an RMSNormalization over no elements (an
 // empty output: seed 622), a GridSample of other than 4-D or 5-D X or a cubic one beyond 4-D (ONNX:
-// any spatial rank from opset 20). And where ONNX leaves the answer open: an integer division by
+// any spatial rank from opset 20), and running out of its arena's memory where Kiln did not (an
+// LRN of a huge size: seed 801). And where ONNX leaves the answer open: an integer division by
 // zero (Kiln: 0, as its Div and Mod document; onnxruntime refuses: seeds 609, 616).
 const ORT_LACKS = new RegExp(
   [
     'Unsupported data type: 16', 'layout_ == 0 was false', 'Could not find an implementation for', 'ScalesValidation', 'padding values must be non-negative',
     'Axes input is null', 'Attribute saturate is only used for cast', 'exclude_outside can be set to 1 when', 'Invalid num_outputs value',
-    'size_ % 2 == 1 was false', 'X_shape.NumDimensions\\(\\) == 4 was false', 'alpha_ > 0.0f was false', 'must be at least 1, got 0', 'Integer (division|modulo) by zero',
-    'Only 4-D or 5-D tensor is supported', 'Only support GridSample Cubic mode in 4-D',
+    'size_ % 2 == 1 was false', 'X_shape.NumDimensions\\(\\) == 4 was false', 'alpha_ > 0.0f was false', 'beta_ > 0.0f was false', 'must be at least 1, got 0', 'Integer (division|modulo) by zero',
+    'Only 4-D or 5-D tensor is supported', 'Only support GridSample Cubic mode in 4-D', 'BFCArena::AllocateRawInternal',
   ].join('|'),
 );
 // Where the outputs differ and ONNX leaves the answer open: the mean of an empty set (Kiln: NaN, as

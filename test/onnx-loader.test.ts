@@ -222,6 +222,8 @@ describe('onnx loader', () => {
       [one('MaxPool', { kernel_shape: [2, 2], pads: [2, 0, 0, 0] }), 'E_ARGUMENT', /pads \[2,0,0,0\]: 2 along spatial dim 0 must be smaller than the kernel there \(2\)/],
       [one('Resize', {}, ['x', '', [1, 1, 2, 2], [1, 4, 4, 4]], { opset: 13 }), 'E_ARGUMENT', /scales and sizes are both given/],
       [one('Resize', {}, ['x', '', '', []], { opset: 13 }), 'E_ARGUMENT', /sizes is empty/],
+      // fuzz seed 808: a roi of the wrong length ran
+      [one('Resize', { coordinate_transformation_mode: 'tf_crop_and_resize' }, ['x', [0, 0, 1, 1], '', [1, 4, 4, 4]], { opset: 13 }), 'E_SHAPE', /roi holds 4 values; tf_crop_and_resize needs 2 per resized axis \(8\)/],
       [one('Resize', { nearest_mode: 'sideways' }, ['x', '', '', [1, 4, 4, 4]], { opset: 13 }), 'E_UNSUPPORTED', /nearest_mode 'sideways'/],
       [one('Flatten', { axis: -5 }), 'E_ARGUMENT', /axis -5 is outside \[-4, 4\]/],
       [one('Transpose', { perm: [0, 1, 2, -1] }), 'E_ARGUMENT', /perm \[0,1,2,-1\] is not a permutation/],

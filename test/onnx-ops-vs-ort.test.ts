@@ -1,5 +1,6 @@
 // ONNX ops of the Kiln engine against onnxruntime: TopK (on the native TopK op), NonZero, Unique and
-// NonMaxSuppression (read on the host), ReverseSequence, LRN and the window functions (composed). Each model runs on every device with the
+// NonMaxSuppression (read on the host), ReverseSequence, LRN and the window functions (composed),
+// and cases the comparison fuzz found in older ops. Each model runs on every device with the
 // Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
 // rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
 // KilnErrors naming what was wrong.
@@ -118,6 +119,13 @@ const AGREED: [string, Model][] = [
   ['BlackmanWindow periodic, 1', windowModel('BlackmanWindow', 1, {})],
   ['BlackmanWindow symmetric, 33', windowModel('BlackmanWindow', 33, { periodic: 0 })],
   ['HannWindow symmetric, 1', windowModel('HannWindow', 1, { periodic: 0 })],
+  // a NaN extrapolation_value must not spread to the samples inside the image (fuzz seed 798)
+  ['Resize tf_crop_and_resize, extrapolation_value NaN', {
+    ...model(19, (g) => [g.node('Resize', ['x', g.constant('roi', hostTensor('float32', [8], [0, 0, 0.4, 0.6, 1, 1, 1.2, 1.7])), '', g.ints([1, 1, 3, 3])],
+      { coordinate_transformation_mode: 'tf_crop_and_resize', mode: 'linear', extrapolation_value: float(NaN) })],
+    [{ name: 'x', dtype: 'float32', shape: [1, 1, 4, 4], values: [...Array(16).keys()].map((v) => v + 1) }]),
+    rtol: 1e-6,
+  }],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 

@@ -4,6 +4,7 @@
 // Gather, Mul and Add on any device.
 import { fail } from '../../errors.js';
 import { tensor } from '../../ops/creation.js';
+import { where } from '../../ops/elementwise.js';
 import { gather } from '../../ops/shape-ops.js';
 import { withTemps } from '../../ops/temps.js';
 import { normalizeAxis } from '../../shape.js';
@@ -88,6 +89,8 @@ function resize(ctx: OpContext): Tensor {
   const exclude = attrFlag(n, 'exclude_outside', 0);
   const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], Number) : undefined;
   const extrapolation = attrFloat(n, 'extrapolation_value', 0);
+  // [start_1 .. start_k, end_1 .. end_k] over the resized axes (fuzz seed 808: a shorter roi ran)
+  if (roi && roi.length !== 2 * axes.length) fail('E_SHAPE', `roi holds ${roi.length} values; tf_crop_and_resize needs 2 per resized axis (${2 * axes.length})`);
   return withTemps((t) => {
     let cur = x;
     for (let a = 0; a < r; ++a) {
@@ -110,9 +113,9 @@ function resize(ctx: OpContext): Tensor {
         cur = sum!;
       }
       if (roi && coords.some((c) => c < 0 || c > inSize - 1)) {
-        const inside = coords.map((c) => (c < 0 || c > inSize - 1 ? 0 : 1));
-        const outside = t.add(binary('Mul', along(inside.map((v) => 1 - v)), t.add(tensor(extrapolation, { dtype: cur.dtype, device: cur.device }))));
-        cur = t.add(binary('Add', t.add(binary('Mul', cur, along(inside))), outside));
+        // a Where, not a blend: a NaN or infinite extrapolation_value (or sample) times 0 is NaN (seed 798)
+        const inside = along(coords.map((c) => (c < 0 || c > inSize - 1 ? 0 : 1)), 'bool');
+        cur = t.add(where(inside, cur, t.add(tensor(extrapolation, { dtype: cur.dtype, device: cur.device }))));
       }
     }
     return cur === x ? x.clone() : cur.withLayout('Resize', cur.shape, cur.strides);
@@ -150,7 +153,7 @@ function taps(mode: string, coords: number[], inSize: number, A: number, exclude
 }
 
 defineOps({
-  Resize: { since: 10, uses: ['Gather', 'Mul', 'Add'], hostInputs: [1, 2, 3], check, run: (ctx) => [resize(ctx)] },
+  Resize: { since: 10, uses: ['Gather', 'Mul', 'Add', 'Where'], hostInputs: [1, 2, 3], check, run: (ctx) => [resize(ctx)] },
   Upsample: {
     since: 9,
     uses: ['Gather', 'Mul', 'Add'],
