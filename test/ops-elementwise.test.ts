@@ -1,4 +1,4 @@
-// Unary, binary, comparison, logical and where ops of kernels/OPS.md, on every backend and dtype,
+// Unary, binary, comparison, logical, bitwise and where ops of kernels/OPS.md, on every backend and dtype,
 // against the float64 reference: shapes with 0, 1 and odd sizes, broadcasting, non-contiguous views.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
@@ -57,6 +57,10 @@ const FLOAT_IN: readonly DType[] = [...FLOAT_DTYPES, 'int32'];
 const SIGNED: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64'];
 const NUMERIC: readonly DType[] = [...FLOAT_DTYPES, 'int32', 'int64', 'uint8'];
 const wrap = (d: DType, v: number) => (isInt(d) ? R.wrapInt(d as 'int32', v) : v);
+const INT_DTYPES: readonly DType[] = ['int32', 'int64', 'uint8'];
+const intBits = (d: DType) => (d === 'uint8' ? 8 : d === 'int32' ? 32 : 64);
+/** An exact integer result (BigInt) wrapped to the dtype, as a number (int64 within +-2^53 stays exact). */
+const wrapBig = (d: DType, v: bigint) => Number(d === 'uint8' ? BigInt.asUintN(8, v) : BigInt.asIntN(intBits(d), v));
 const withHalves: Gen = (r) => (r.next() < 0.3 ? r.int(-10, 10) + 0.5 : r.uniform(-10, 10));
 
 const hugeAngle: Gen = (r) => (r.next() < 0.5 ? -1 : 1) * (r.next() < 0.3 ? r.int(1, 2 ** 20) * (Math.PI / 2) : 10 ** r.uniform(0, 38));
@@ -115,6 +119,7 @@ const UNARY: UnarySpec[] = [
   { name: 'ceil', call: (x) => x.ceil(), dtypes: NUMERIC, f: Math.ceil, gen: withHalves, exact: true, specials: SPECIALS },
   { name: 'round', call: (x) => x.round(), dtypes: NUMERIC, f: R.roundHalfEven, gen: withHalves, exact: true, specials: SPECIALS },
   { name: 'logicalNot', call: (x) => x.logicalNot(), dtypes: ['bool'], f: (v) => (v ? 0 : 1), exact: true },
+  { name: 'bitwiseNot', call: (x) => x.bitwiseNot(), dtypes: INT_DTYPES, f: (v, d) => wrapBig(d, ~BigInt(v)), exact: true },
 ];
 
 /** Result dtype of a unary op: float-only ops turn integers into float32. */
@@ -141,8 +146,6 @@ interface BinarySpec {
 }
 
 const big = (v: number) => BigInt(v);
-const intBits = (d: DType) => (d === 'uint8' ? 8 : d === 'int32' ? 32 : 64);
-const wrapBig = (d: DType, v: bigint) => Number(d === 'uint8' ? BigInt.asUintN(8, v) : BigInt.asIntN(intBits(d), v));
 
 function intPow(a: number, b: number, d: DType): number {
   if (b < 0) return a === 1 ? 1 : a === -1 ? (b % 2 ? -1 : 1) : 0;
@@ -194,6 +197,22 @@ const BINARY: BinarySpec[] = [
     genA: (d) => (isInt(d) ? undefined : (r) => r.uniform(-20, 20)),
     genB: (d) => (d === 'uint8' ? (r) => r.int(0, 20) : isInt(d) ? (r) => r.int(-20, 20) : awayFromZero),
   },
+];
+
+/** NumPy's shifts on exact integers: amounts outside [0, bits) shift every bit out (sign fill to the right). */
+function npShift(a: bigint, b: bigint, bits: number, left: boolean): bigint {
+  if (b < 0n || b >= BigInt(bits)) return left || a >= 0n ? 0n : -1n;
+  return left ? a << b : a >> b;
+}
+/** Shift amounts in and just outside [0, bits), negative ones for the signed dtypes. */
+const shiftAmounts = (d: DType): Gen => (d === 'uint8' ? (r) => r.int(0, 12) : (r) => r.int(-3, intBits(d) + 3));
+
+const BITWISE: BinarySpec[] = [
+  { name: 'bitwiseAnd', call: kiln.bitwiseAnd, dtypes: INT_DTYPES, f: (a, b, d) => wrapBig(d, big(a) & big(b)) },
+  { name: 'bitwiseOr', call: kiln.bitwiseOr, dtypes: INT_DTYPES, f: (a, b, d) => wrapBig(d, big(a) | big(b)) },
+  { name: 'bitwiseXor', call: kiln.bitwiseXor, dtypes: INT_DTYPES, f: (a, b, d) => wrapBig(d, big(a) ^ big(b)) },
+  { name: 'leftShift', call: kiln.leftShift, dtypes: INT_DTYPES, f: (a, b, d) => wrapBig(d, npShift(big(a), big(b), intBits(d), true)), genB: shiftAmounts },
+  { name: 'rightShift', call: kiln.rightShift, dtypes: INT_DTYPES, f: (a, b, d) => wrapBig(d, npShift(big(a), big(b), intBits(d), false)), genB: shiftAmounts },
 ];
 
 /** Values with many ties, so == and <= are exercised on equal operands. */
@@ -342,7 +361,7 @@ forEachBackend('unary ops', (device) => {
         await binaryCases(device, s, dtype, rngFor(testName()));
       });
 
-  for (const s of [...COMPARE, ...LOGICAL])
+  for (const s of [...COMPARE, ...LOGICAL, ...BITWISE])
     for (const dtype of s.dtypes)
       it(`${s.name} ${dtype}`, async () => {
         await binaryCases(device, s, dtype, rngFor(testName()));
@@ -393,6 +412,84 @@ forEachBackend('unary ops', (device) => {
         await expectTensor(kiln.pow(upload(A, dtype, device), upload(P, dtype, device)), R.map2(A, P, (x, y) => intPow(x, y, dtype)), dtype, EXACT);
       });
     }
+    cases.done();
+  });
+
+  // Every bit of every dtype, compared as BigInt: int64 words past 2^53 (where data() -> number
+  // would round), the high word alone, the sign bit, and shift amounts at and past each word edge.
+  it('bitwise ops and shifts on bit patterns across the whole range, exactly', async () => {
+    const cases = new Cases();
+    const i64 = [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 32n, 2n ** 32n - 1n, -(2n ** 32n), 0x5555_5555_aaaa_aaaan, -0x1234_5678_9abc_def0n, 0x7fff_ffffn, 0x8000_0000n];
+    const vals: Record<string, bigint[]> = {
+      int32: [0n, 1n, -1n, 2n ** 31n - 1n, -(2n ** 31n), 0x5555_aaaan, -0x1234_5678n, 0xffffn, -65536n],
+      int64: i64,
+      uint8: [0n, 1n, 127n, 128n, 255n, 0x55n, 0xaan, 7n],
+    };
+    const amounts: Record<string, bigint[]> = {
+      int32: [0n, 1n, 7n, 31n, 32n, 33n, 100n, -1n, -32n, -(2n ** 31n), 2n ** 31n - 1n],
+      int64: [0n, 1n, 8n, 31n, 32n, 33n, 63n, 64n, 65n, -1n, -64n, 2n ** 32n, 2n ** 32n + 3n, -(2n ** 63n), 2n ** 63n - 1n],
+      uint8: [0n, 1n, 7n, 8n, 9n, 31n, 32n, 33n, 255n],
+    };
+    const wrapTo = (d: DType, v: bigint) => (d === 'uint8' ? BigInt.asUintN(8, v) : BigInt.asIntN(intBits(d), v));
+    const make = (d: DType, xs: bigint[]) => kiln.tensor(d === 'int64' ? xs : xs.map(Number), { dtype: d, device });
+    const read = async (t: Tensor) => Array.from((await t.data()) as ArrayLike<number | bigint>, (v) => BigInt(v));
+    const check = async (label: string, got: Tensor, want: bigint[], a: bigint[], b: bigint[]) => {
+      const g = await read(got);
+      const bad = want.flatMap((w, i) => (g[i] === w ? [] : [`(${a[i]}, ${b[i] ?? ''}) -> ${g[i]}, expected ${w}`]));
+      if (bad.length) throw new Error(`${label}: ${bad.length} of ${want.length} wrong: ${bad.slice(0, 5).join('; ')}`);
+    };
+    for (const d of INT_DTYPES) {
+      const xs = vals[d];
+      const a = xs.flatMap((x) => xs.map(() => x)), b = xs.flatMap(() => xs);
+      const ops: [string, (p: Tensor, q: Tensor) => Tensor, (p: bigint, q: bigint) => bigint][] = [
+        ['bitwiseAnd', kiln.bitwiseAnd, (p, q) => p & q],
+        ['bitwiseOr', kiln.bitwiseOr, (p, q) => p | q],
+        ['bitwiseXor', kiln.bitwiseXor, (p, q) => p ^ q],
+      ];
+      for (const [name, call, f] of ops)
+        await cases.run(`${name} ${d}`, () => check(`${name} ${d}`, call(make(d, a), make(d, b)), a.map((p, i) => wrapTo(d, f(p, b[i]))), a, b));
+      await cases.run(`bitwiseNot ${d}`, () => check(`bitwiseNot ${d}`, make(d, xs).bitwiseNot(), xs.map((p) => wrapTo(d, ~p)), xs, []));
+      const sh = amounts[d];
+      const sa = xs.flatMap((x) => sh.map(() => x)), sb = xs.flatMap(() => sh);
+      for (const left of [true, false]) {
+        const name = left ? 'leftShift' : 'rightShift';
+        await cases.run(`${name} ${d}`, () =>
+          check(`${name} ${d}`, (left ? kiln.leftShift : kiln.rightShift)(make(d, sa), make(d, sb)), sa.map((p, i) => wrapTo(d, npShift(p, sb[i], intBits(d), left))), sa, sb));
+      }
+    }
+    cases.done();
+  });
+
+  it('bitwise ops: integer promotion, JS integers, and E_DTYPE for floats and bool', async () => {
+    const cases = new Cases();
+    await cases.run('int32 with uint8 gives int32; JS integers on either side', async () => {
+      const a = kiln.tensor([-1, 256, 0x7fffffff, -8], { dtype: 'int32', device });
+      const u = kiln.tensor([0xf0, 3, 255, 1], { dtype: 'uint8', device });
+      await expectTensor(kiln.bitwiseAnd(a, u), new R.NdArray([4], [0xf0, 0, 255, 0]), 'int32', EXACT);
+      await expectTensor(a.bitwiseXor(-1), new R.NdArray([4], [0, -257, -(2 ** 31), 7]), 'int32', EXACT);
+      await expectTensor(kiln.bitwiseOr(1, u), new R.NdArray([4], [0xf1, 3, 255, 1]), 'uint8', EXACT);
+      await expectTensor(u.leftShift(4), new R.NdArray([4], [0, 0x30, 0xf0, 0x10]), 'uint8', EXACT);
+      await expectTensor(kiln.rightShift(a, 1), new R.NdArray([4], [-1, 128, 0x3fffffff, -4]), 'int32', EXACT);
+      await expectTensor(kiln.leftShift(1, kiln.tensor([0, 31, 32, -1], { dtype: 'int32', device })), new R.NdArray([4], [1, -(2 ** 31), 0, 0]), 'int32', EXACT);
+    });
+    await cases.run('floats and bool are refused, naming the op (and the logical op for bool)', () => {
+      const f = kiln.tensor([1.5, 2], { device });
+      const h = kiln.tensor([1, 2], { dtype: 'float16', device });
+      const b = kiln.tensor([true, false], { device });
+      const i = kiln.tensor([1, 2], { dtype: 'int32', device });
+      expectError(() => kiln.bitwiseAnd(f, f), 'E_DTYPE', 'bitwiseAnd', 'float32');
+      expectError(() => kiln.bitwiseOr(i, h), 'E_DTYPE', 'bitwiseOr', 'float16');
+      expectError(() => i.bitwiseXor(0.5), 'E_DTYPE', 'bitwiseXor', 'float32');
+      expectError(() => h.bitwiseNot(), 'E_DTYPE', 'bitwiseNot', 'float16');
+      expectError(() => kiln.leftShift(f, i), 'E_DTYPE', 'leftShift', 'float32');
+      expectError(() => kiln.rightShift(i, 1.5), 'E_DTYPE', 'rightShift', 'float32');
+      expectError(() => kiln.bitwiseAnd(b, b), 'E_DTYPE', 'bitwiseAnd', 'bool', 'logicalAnd');
+      expectError(() => b.bitwiseOr(true), 'E_DTYPE', 'bitwiseOr', 'bool', 'logicalOr');
+      expectError(() => kiln.bitwiseXor(b, b), 'E_DTYPE', 'bitwiseXor', 'bool', 'logicalXor');
+      expectError(() => b.bitwiseNot(), 'E_DTYPE', 'bitwiseNot', 'bool', 'logicalNot');
+      expectError(() => kiln.leftShift(b, b), 'E_DTYPE', 'leftShift', 'bool');
+      expectError(() => kiln.tensor([1], { dtype: 'uint8', device }).leftShift(256), 'E_ARGUMENT', 'leftShift', '256', 'uint8');
+    });
     cases.done();
   });
 

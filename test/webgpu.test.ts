@@ -74,6 +74,10 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
         if (d !== 'uint8') kiln.matmul(t(d), t(d, [3, 2]));
       }
       kiln.matmul(t('uint8'), t('uint8', [3, 2]));
+      for (const d of ['int32', 'int64', 'uint8'] as DType[]) {
+        for (const f of [kiln.bitwiseAnd, kiln.bitwiseOr, kiln.bitwiseXor, kiln.leftShift, kiln.rightShift]) f(t(d), t(d));
+        t(d).bitwiseNot();
+      }
       kiln.gemm(t('float32'), t('float32', [3, 2]), { c: t('float32', [2]), beta: 0.5 });
       for (const d of ALL) {
         for (const f of [kiln.equal, kiln.notEqual, kiln.less, kiln.lessEqual, kiln.greater, kiln.greaterEqual]) f(t(d), t(d));

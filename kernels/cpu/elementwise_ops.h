@@ -9,11 +9,16 @@
 //   float, int32, int64:        Neg
 //   float, int32, int64, uint8: Abs Relu Sign Clip (min, max; default -inf, +inf)
 //   bool:            Not
-//   binary: Add Sub Mul Div Pow Max Min Mod (numeric), comparisons (any dtype -> bool), And Or Xor (bool)
+//   int32, int64, uint8:        BitwiseNot
+//   binary: Add Sub Mul Div Pow Max Min Mod (numeric), comparisons (any dtype -> bool), And Or Xor (bool),
+//           BitwiseAnd BitwiseOr BitwiseXor BitShift (direction 'LEFT' | 'RIGHT') (int32, int64, uint8)
 // Integer semantics never trap and never hit undefined behaviour: Add/Sub/Mul wrap; Div truncates
 // toward zero; Mod takes the divisor's sign (Python's %); x/0 and x%0 give 0; INT_MIN/-1 wraps to
 // INT_MIN and INT_MIN%-1 is 0; Pow squares repeatedly and wraps, with a negative exponent giving 0
-// unless the base is 1 or -1; Neg and Abs wrap at the type's minimum. Float Max/Min propagate NaN
+// unless the base is 1 or -1; Neg and Abs wrap at the type's minimum. BitShift is NumPy's: a left
+// shift moves the two's-complement bits (wrapping), a right shift is arithmetic on signed types, and
+// an amount outside [0, bits) (negative included) shifts everything out: 0, or -1 for a negative
+// value shifted right. Float Max/Min propagate NaN
 // (np.maximum); float Mod is np.mod (fmod moved to the divisor's sign, a zero result carries the
 // divisor's sign).
 #pragma once
@@ -309,6 +314,35 @@ KILN_BOOL_RESULT(And, a & b)
 KILN_BOOL_RESULT(Or, a | b)
 KILN_BOOL_RESULT(Xor, a ^ b)
 
+#define KILN_BITWISE(Name, op)                                              \
+  template <typename V> struct Name {                                       \
+    KILN_HD V operator()(V a, V b) const { return (V)(a op b); }            \
+  };
+KILN_BITWISE(BitwiseAnd, &)
+KILN_BITWISE(BitwiseOr, |)
+KILN_BITWISE(BitwiseXor, ^)
+KILN_UNARY_FN(BitwiseNot, V(~x))
+
+template <typename V> struct BitShift {
+  bool left = true;
+  explicit BitShift(const Attrs& a) {
+    const std::string& d = a.str("direction");
+    if (d != "LEFT" && d != "RIGHT") fail("E_ARGUMENT", "BitShift: direction must be 'LEFT' or 'RIGHT', got '" + d + "'");
+    left = d == "LEFT";
+  }
+  KILN_HD V operator()(V a, V b) const {
+    using U = uns_t<V>;
+    // A negative amount turns into a huge unsigned one, so it shifts everything out too (NumPy).
+    const bool in_range = (U)b < (U)(8 * sizeof(V));
+    if (left) return in_range ? (V)(U)((U)a << (U)b) : V(0);
+    if constexpr (std::is_signed<V>::value) {
+      // ~(~a >> b) shifts the ones of a negative a without C++17's implementation-defined >>.
+      if (a < 0) return in_range ? V(~(V(~a) >> b)) : V(-1);
+    }
+    return in_range ? V(a >> b) : V(0);
+  }
+};
+
 template <typename U> struct Select {
   KILN_HD U operator()(uint8_t c, U x, U y) const { return c ? x : y; }
 };
@@ -349,6 +383,7 @@ template <typename U> struct Select {
   X(Sign, ops::Sign, kNumeric, 1, false)        \
   X(Clip, ops::Clip, kNumeric, 1, false)        \
   X(Not, ops::Not, kBool, 1, false)             \
+  X(BitwiseNot, ops::BitwiseNot, kInt, 1, false) \
   X(Add, ops::Add, kNumeric, 2, false)          \
   X(Sub, ops::Sub, kNumeric, 2, false)          \
   X(Mul, ops::Mul, kNumeric, 2, false)          \
@@ -365,6 +400,10 @@ template <typename U> struct Select {
   X(GreaterOrEqual, ops::GreaterOrEqual, kAll, 2, true) \
   X(And, ops::And, kBool, 2, true)              \
   X(Or, ops::Or, kBool, 2, true)                \
-  X(Xor, ops::Xor, kBool, 2, true)
+  X(Xor, ops::Xor, kBool, 2, true)              \
+  X(BitwiseAnd, ops::BitwiseAnd, kInt, 2, false) \
+  X(BitwiseOr, ops::BitwiseOr, kInt, 2, false)  \
+  X(BitwiseXor, ops::BitwiseXor, kInt, 2, false) \
+  X(BitShift, ops::BitShift, kInt, 2, false)
 
 }  // namespace kiln

@@ -3,6 +3,10 @@
 // wrap, x / 0 and x % 0 give 0, Mod takes the divisor's sign (NumPy), Max/Min propagate NaN, Pow
 // follows C (pow(x, 0) = pow(1, y) = 1, pow(-1, +-inf) = 1, negative bases with integer exponents).
 // Comparisons return 0/1 (bool); NaN compares unequal to everything. Logical ops on bool (0/1).
+// Bitwise ops on int32, int64 and uint8 (uint8 computes in i32 and is stored as its low byte).
+// BitShift is BitShiftLeft_<kind> or BitShiftRight_<kind> (its direction picks one), NumPy's
+// (kernels/cpu/elementwise_ops.h): amounts outside [0, bits), negative ones included, give 0, or -1
+// for a negative value shifted right (the right shift is arithmetic).
 // Elementwise kernel: elementwise.wgsl.
 
 fn Add_F(a: f32, b: f32) -> f32 { return a + b; }
@@ -155,3 +159,33 @@ fn GreaterOrEqual_L(a: vec2<u32>, b: vec2<u32>) -> i32 { return b2i(!l_lt(a, b))
 fn And_I(a: i32, b: i32) -> i32 { return b2i(a != 0 && b != 0); }
 fn Or_I(a: i32, b: i32) -> i32 { return b2i(a != 0 || b != 0); }
 fn Xor_I(a: i32, b: i32) -> i32 { return b2i((a != 0) != (b != 0)); }
+
+fn BitwiseAnd_I(a: i32, b: i32) -> i32 { return a & b; }
+fn BitwiseAnd_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return a & b; }
+fn BitwiseOr_I(a: i32, b: i32) -> i32 { return a | b; }
+fn BitwiseOr_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return a | b; }
+fn BitwiseXor_I(a: i32, b: i32) -> i32 { return a ^ b; }
+fn BitwiseXor_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return a ^ b; }
+
+// WGSL takes a runtime shift amount modulo 32, hence the explicit ranges. For uint8 (amounts 0..255)
+// a left shift by 8..31 leaves a zero low byte, and a right shift of a value below 256 by 8..31 is 0,
+// so the int32 bounds serve both.
+fn BitShiftLeft_I(a: i32, b: i32) -> i32 { return select(0, a << bitcast<u32>(b), bitcast<u32>(b) < 32u); }
+fn BitShiftRight_I(a: i32, b: i32) -> i32 { return a >> min(bitcast<u32>(b), 31u); }
+// a negative amount has a non-zero high word
+fn BitShiftLeft_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  if (b.y != 0u || b.x >= 64u) { return vec2<u32>(0u, 0u); }
+  let s = b.x;
+  if (s >= 32u) { return vec2<u32>(0u, a.x << (s - 32u)); }
+  if (s == 0u) { return a; }
+  return vec2<u32>(a.x << s, (a.y << s) | (a.x >> (32u - s)));
+}
+fn BitShiftRight_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let hi = bitcast<i32>(a.y);
+  let fill = bitcast<u32>(hi >> 31u);
+  if (b.y != 0u || b.x >= 64u) { return vec2<u32>(fill, fill); }
+  let s = b.x;
+  if (s >= 32u) { return vec2<u32>(bitcast<u32>(hi >> (s - 32u)), fill); }
+  if (s == 0u) { return a; }
+  return vec2<u32>((a.x >> s) | (a.y << (32u - s)), bitcast<u32>(hi >> s));
+}

@@ -402,3 +402,6 @@ fn Clip_L(x: vec2<u32>, lo: vec2<u32>, hi: vec2<u32>) -> vec2<u32> {
   return select(a, hi, l_lt(hi, a));
 }
 fn Not_I(x: i32) -> i32 { return select(1, 0, x != 0); }
+// uint8 keeps the low byte on store
+fn BitwiseNot_I(x: i32) -> i32 { return ~x; }
+fn BitwiseNot_L(x: vec2<u32>) -> vec2<u32> { return ~x; }

@@ -8,12 +8,13 @@ import { attrInt, attrInts, attrFlag } from './attrs.js';
 import type { Node } from './model.js';
 import { windowOf } from './ops/conv.js';
 
-const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not Identity LeakyRelu Gelu ' +
+const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not BitwiseNot Identity LeakyRelu Gelu ' +
   'Asin Acos Atan Asinh Acosh Atanh ' +
   'HardSigmoid Clip Cast CastLike Softmax LogSoftmax LayerNormalization BatchNormalization InstanceNormalization Elu Selu Celu ' +
   'Softplus Softsign ThresholdedRelu HardSwish Mish Shrink Sinh Cosh Tan IsNaN IsInf PRelu Dropout LpNormalization ' +
   'MeanVarianceNormalization Hardmax Trilu LRN ReverseSequence').split(' '));
-const BROADCAST = new Set('Add Sub Mul Div Pow Mod Equal Greater Less GreaterOrEqual LessOrEqual And Or Xor Where Sum Max Min Mean'.split(' '));
+const BROADCAST = new Set(('Add Sub Mul Div Pow Mod Equal Greater Less GreaterOrEqual LessOrEqual And Or Xor Where Sum Max Min Mean ' +
+  'BitwiseAnd BitwiseOr BitwiseXor BitShift').split(' '));
 const REDUCE = new Set('ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceSumSquare ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp'.split(' '));
 
 type Shape = number[];

@@ -8,10 +8,12 @@ import { MAX_OPSET, opHandler } from './ops/registry.js';
 
 export const describeNode = (n: Node, opset: number) => `node '${n.name}' (op ${n.opType}, opset ${opset})`;
 
-/** The ops of kernels/OPS.md that exist for bool only. */
+/** The ops of kernels/OPS.md that exist for bool only, and for integers only. */
 const BOOL_ONLY_OPS = new Set(['Not', 'And', 'Or', 'Xor']);
-/** Whether `backend` implements native op `op` (asked in float32, or in bool for the bool-only ops). */
-export const hasNativeOp = (backend: Backend, op: string) => backend.supports(op, [BOOL_ONLY_OPS.has(op) ? 'bool' : 'float32']);
+const INT_ONLY_OPS = new Set(['BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'BitwiseNot', 'BitShift']);
+/** Whether `backend` implements native op `op` (asked in float32, or in bool / int32 for the bool-only / integer-only ops). */
+export const hasNativeOp = (backend: Backend, op: string) =>
+  backend.supports(op, [BOOL_ONLY_OPS.has(op) ? 'bool' : INT_ONLY_OPS.has(op) ? 'int32' : 'float32']);
 
 /**
  * Throws E_UNSUPPORTED for the first node (nested graphs included) the device cannot run: an op

@@ -93,7 +93,7 @@ export function clip(x: Tensor, min?: number, max?: number): Tensor {
 
 // ---- binary --------------------------------------------------------------------------------------
 
-type BinaryKind = 'arith' | 'truediv' | 'compare' | 'logical';
+type BinaryKind = 'arith' | 'truediv' | 'compare' | 'logical' | 'bitwise';
 
 /** Common dtype of two operands, JS scalars being weak (see promoteWithScalar). */
 function resultType(op: string, a: Operand, b: Operand): DType {
@@ -133,13 +133,14 @@ function compareBeyondRange(op: string, name: string, dtype: DType, a: Operand, 
   return full(t.shape, COMPARE[op](pa ?? 0, pb ?? 0), { dtype: 'bool', device: t.device });
 }
 
-function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand): Tensor {
+function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Operand, attrs: Record<string, string> = {}): Tensor {
   return withTemps((temps) => {
     let dtype = resultType(name, a, b);
     const device = (a instanceof Tensor ? a : (b as Tensor)).device;
     if (kind === 'logical') dtype = 'bool';
     else if (kind === 'truediv' && !isFloat(dtype)) dtype = 'float32';
     else if (kind === 'arith' && isBool(dtype)) fail('E_DTYPE', `${name}: arithmetic on bool tensors; cast them or use the logical ops`);
+    else if (kind === 'bitwise') integerBits(name, dtype);
     const constant = kind === 'compare' ? compareBeyondRange(op, name, dtype, a, b) : undefined;
     if (constant) return constant;
     const x = operand(temps, name, a, dtype, device);
@@ -147,7 +148,7 @@ function binary(op: string, name: string, kind: BinaryKind, a: Operand, b: Opera
     const shape = broadcastShapes(name, x.shape, y.shape);
     const xe = temps.expand(x, shape);
     const ye = temps.expand(y, shape);
-    return run1(op, [xe, ye], shape, kind === 'compare' ? 'bool' : dtype);
+    return run1(op, [xe, ye], shape, kind === 'compare' ? 'bool' : dtype, attrs);
   });
 }
 
@@ -171,6 +172,42 @@ export const greaterEqual = (a: Operand, b: Operand) => binary('GreaterOrEqual',
 export const logicalAnd = (a: Operand, b: Operand) => binary('And', 'logicalAnd', 'logical', a, b);
 export const logicalOr = (a: Operand, b: Operand) => binary('Or', 'logicalOr', 'logical', a, b);
 export const logicalXor = (a: Operand, b: Operand) => binary('Xor', 'logicalXor', 'logical', a, b);
+
+// ---- bitwise --------------------------------------------------------------------------------------
+
+/** The logical op that does on bool what a bitwise op does on integers. */
+const LOGICAL_FOR: Record<string, string> = { bitwiseAnd: 'logicalAnd', bitwiseOr: 'logicalOr', bitwiseXor: 'logicalXor', bitwiseNot: 'logicalNot' };
+
+/** Bitwise ops take the integer dtypes only (as ONNX's Bitwise* and BitShift do). */
+function integerBits(name: string, dtype: DType): void {
+  if (isInt(dtype)) return;
+  const instead = isBool(dtype) && LOGICAL_FOR[name] ? `use ${LOGICAL_FOR[name]} for bool` : 'cast to int32, int64 or uint8 first';
+  fail('E_DTYPE', `${name}: expects integer operands (int32, int64, uint8), got ${dtype}; ${instead}`);
+}
+
+/** Bitwise AND of the two's-complement bits of integer tensors (or JS integers). */
+export const bitwiseAnd = (a: Operand, b: Operand) => binary('BitwiseAnd', 'bitwiseAnd', 'bitwise', a, b);
+/** Bitwise OR of integer tensors. */
+export const bitwiseOr = (a: Operand, b: Operand) => binary('BitwiseOr', 'bitwiseOr', 'bitwise', a, b);
+/** Bitwise XOR of integer tensors. */
+export const bitwiseXor = (a: Operand, b: Operand) => binary('BitwiseXor', 'bitwiseXor', 'bitwise', a, b);
+/** Flips every bit of an integer tensor (~x: -x - 1 for int32/int64, 255 - x for uint8). */
+export function bitwiseNot(x: Tensor): Tensor {
+  checkTensor('bitwiseNot', x);
+  integerBits('bitwiseNot', x.dtype);
+  return run1('BitwiseNot', [x], x.shape, x.dtype);
+}
+/**
+ * a << b on integer tensors, as NumPy: the bits shift out (wrapping), and an amount outside
+ * [0, bits of the dtype), a negative one too, gives 0.
+ */
+export const leftShift = (a: Operand, b: Operand) => binary('BitShift', 'leftShift', 'bitwise', a, b, { direction: 'LEFT' });
+/**
+ * a >> b on integer tensors, as NumPy: arithmetic on int32/int64 (the sign fills in, i.e.
+ * floor(a / 2^b)), and an amount outside [0, bits of the dtype), a negative one too, gives 0, or -1
+ * for a negative a.
+ */
+export const rightShift = (a: Operand, b: Operand) => binary('BitShift', 'rightShift', 'bitwise', a, b, { direction: 'RIGHT' });
 
 /** Picks x where cond is true, else y; all three broadcast together. */
 export function where(cond: Tensor, x: Operand, y: Operand): Tensor {

@@ -42,6 +42,12 @@ declare module '../tensor.js' {
     logicalOr(b: Operand): Tensor;
     logicalXor(b: Operand): Tensor;
     logicalNot(): Tensor;
+    bitwiseAnd(b: Operand): Tensor;
+    bitwiseOr(b: Operand): Tensor;
+    bitwiseXor(b: Operand): Tensor;
+    bitwiseNot(): Tensor;
+    leftShift(b: Operand): Tensor;
+    rightShift(b: Operand): Tensor;
     neg(): Tensor;
     abs(): Tensor;
     exp(): Tensor;
@@ -98,9 +104,10 @@ declare module '../tensor.js' {
 }
 
 const methods: Record<string, (this: Tensor, ...args: never[]) => unknown> = {};
-const binaries = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'logicalXor'] as const;
+const binaries = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'logicalXor',
+  'bitwiseAnd', 'bitwiseOr', 'bitwiseXor', 'leftShift', 'rightShift'] as const;
 for (const name of binaries) methods[name] = function (this: Tensor, b: Operand) { return ew[name](this, b); } as never;
-const unaries = ['logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign',
+const unaries = ['logicalNot', 'bitwiseNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign',
   'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh'] as const;
 for (const name of unaries) methods[name] = function (this: Tensor) { return ew[name](this); };
 const reductions = ['sum', 'mean', 'prod', 'max', 'min', 'variance', 'argmax', 'argmin'] as const;

@@ -32,7 +32,7 @@ const OPTIONS_OF: Record<string, readonly string[]> = {
 /** Every public function and Tensor method (a leading '.') the API fuzz calls. */
 export const ENTRY_POINTS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'mod', 'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual',
-  'logicalAnd', 'logicalOr', 'logicalXor', 'logicalNot', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh',
+  'logicalAnd', 'logicalOr', 'logicalXor', 'logicalNot', 'bitwiseAnd', 'bitwiseOr', 'bitwiseXor', 'bitwiseNot', 'leftShift', 'rightShift', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh',
   'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh',
   'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign', 'leakyRelu', 'gelu', 'clip', 'where', 'sum', 'mean', 'prod', 'max',
   'min', 'variance', 'argmax', 'argmin', 'topk', 'sort', 'argsort', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'cast', 'copyTo', 'concat',

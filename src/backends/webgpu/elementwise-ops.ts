@@ -18,6 +18,8 @@ interface Spec {
   inputs: number;
   /** The op returns a bool (0/1 in I) instead of its operands' kind. */
   bool?: boolean;
+  /** Integer dtypes only: bool shares the I kind but is refused (the CPU's kInt mask). */
+  ints?: boolean;
   /** Parameter words (meta[2..10)) and the WGSL expressions that read them. */
   params?: (c: Call, m: Meta, k: Kind) => string[];
 }
@@ -25,6 +27,7 @@ interface Spec {
 const FIL: readonly Kind[] = ['F', 'I', 'L'];
 const F: readonly Kind[] = ['F'];
 const I: readonly Kind[] = ['I'];
+const IL: readonly Kind[] = ['I', 'L'];
 
 const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
 const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
@@ -53,6 +56,14 @@ const signed: Spec = { kinds: FIL, inputs: 1 };
 const arith: Spec = { kinds: FIL, inputs: 2 };
 const compare: Spec = { kinds: FIL, inputs: 2, bool: true };
 const logical: Spec = { kinds: I, inputs: 2, bool: true };
+const bitwise: Spec = { kinds: IL, inputs: 2, ints: true };
+
+/** BitShift's direction picks the function (the CPU's BitShift reads it per call likewise). */
+function shiftFn(c: Call): string {
+  const d = c.attrs.direction;
+  if (d !== 'LEFT' && d !== 'RIGHT') fail('E_ARGUMENT', `BitShift: direction must be 'LEFT' or 'RIGHT', got '${String(d)}'`);
+  return d === 'LEFT' ? 'BitShiftLeft' : 'BitShiftRight';
+}
 
 const SPECS: Record<string, Spec> = {
   ...Object.fromEntries(['Exp', 'Log', 'Sqrt', 'Rsqrt', 'Reciprocal', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Erf', 'Silu', 'Floor', 'Ceil', 'Round',
@@ -73,13 +84,16 @@ const SPECS: Record<string, Spec> = {
   Add: arith, Sub: arith, Mul: arith, Div: arith, Pow: arith, Max: arith, Min: arith, Mod: arith,
   Equal: compare, NotEqual: compare, Less: compare, LessOrEqual: compare, Greater: compare, GreaterOrEqual: compare,
   And: logical, Or: logical, Xor: logical,
+  BitwiseAnd: bitwise, BitwiseOr: bitwise, BitwiseXor: bitwise,
+  BitwiseNot: { kinds: IL, inputs: 1, ints: true },
+  BitShift: { ...bitwise, fn: shiftFn },
 };
 
 /** Ops this family runs, and whether a dtype is one they compute in. */
 export const ELEMENTWISE_OPS = [...Object.keys(SPECS), 'Where', 'Cast', 'Fill', 'Range'];
 export function elementwiseSupports(op: string, dtypes: readonly DType[]): boolean {
   const s = SPECS[op];
-  return !s || dtypes.every((d) => s.kinds.includes(kindOf(d)) || (s.bool && d === 'bool'));
+  return !s || dtypes.every((d) => (s.kinds.includes(kindOf(d)) && (!s.ints || isInt(d))) || (s.bool && d === 'bool'));
 }
 
 /** Encodes `element` over the output's index space with coalesced dims. */
@@ -111,7 +125,7 @@ const opDispatch: Dispatcher = (c) => {
   const xd = c.inputs[0].dtype, yd = c.outputs[0].dtype;
   const k = kindOf(xd);
   if (c.inputs.some((v) => v.dtype !== xd)) fail('E_DTYPE', `${c.op}: inputs must share one dtype, got ${c.inputs.map((v) => v.dtype).join(', ')}`);
-  if (!s.kinds.includes(k)) unsupported(c);
+  if (!s.kinds.includes(k) || (s.ints && !isInt(xd))) unsupported(c);
   const m = new Meta();
   const params = s.params?.(c, m, k) ?? [];
   const args = [...c.inputs.map((_, j) => operandLoad(c, j)), ...params].join(', ');

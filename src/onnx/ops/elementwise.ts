@@ -1,10 +1,12 @@
-// Elementwise ONNX ops: unary math, activations, arithmetic, comparisons and logic, Where, and
-// the variadic Sum/Mean/Max/Min.
+// Elementwise ONNX ops: unary math, activations, arithmetic, comparisons and logic, bitwise ops,
+// Where, and the variadic Sum/Mean/Max/Min.
 import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { cast } from '../../ops/cast.js';
 import { clip, where } from '../../ops/elementwise.js';
+import { run1 } from '../../ops/run.js';
 import { withTemps } from '../../ops/temps.js';
+import { broadcastShapes } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
@@ -32,6 +34,24 @@ defineOps({
   ...Object.fromEntries(['Add', 'Sub', 'Mul', 'Div'].map((op) => [op, arith(op)])),
   ...Object.fromEntries(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op) => [op, arith(op === 'LessOrEqual' ? 'LessOrEqual' : op, 'bool')])),
   ...Object.fromEntries(['And', 'Or', 'Xor'].map((op) => [op, arith(op, 'bool')])),
+  ...Object.fromEntries(['BitwiseAnd', 'BitwiseOr', 'BitwiseXor'].map((op) => [op, { ...arith(op), since: 18 }])),
+  BitwiseNot: same('BitwiseNot', 18),
+  BitShift: {
+    since: 11,
+    uses: ['BitShift'],
+    run: (ctx) => {
+      const a = input(ctx, 0), b = input(ctx, 1);
+      const direction = attrString(ctx.node, 'direction');
+      if (direction !== 'LEFT' && direction !== 'RIGHT') fail('E_ARGUMENT', `direction must be 'LEFT' or 'RIGHT', got ${direction === undefined ? 'none' : `'${direction}'`}`);
+      // ONNX types BitShift for unsigned integers only (onnxruntime has no signed kernel); Kiln's
+      // leftShift/rightShift also shift int32 and int64.
+      if (a.dtype !== 'uint8') fail('E_DTYPE', `BitShift takes unsigned integers (uint8 in Kiln), got ${a.describe()}`);
+      return withTemps((t) => {
+        const shape = broadcastShapes('BitShift', a.shape, b.shape);
+        return [run1('BitShift', [t.expand(a, shape), t.expand(b, shape)], shape, a.dtype, { direction })];
+      });
+    },
+  },
   Identity: { uses: [], run: (ctx) => [input(ctx, 0).withLayout('Identity', input(ctx, 0).shape, input(ctx, 0).strides)] },
   LeakyRelu: { uses: ['LeakyRelu'], run: (ctx) => [unary('LeakyRelu', input(ctx, 0), { alpha: attrFloat(ctx.node, 'alpha', 0.01) })] },
   Gelu: { since: 20, uses: ['Gelu'], run: (ctx) => [unary('Gelu', input(ctx, 0), { approximate: attrString(ctx.node, 'approximate', 'none') })] },
