@@ -131,7 +131,7 @@ function gridSample(ctx: OpContext): Tensor {
   // as onnxruntime: nothing to sample (though zeros padding could call it all zeros)
   if (S === 0) fail('E_SHAPE', `X ${x.describe()} has an empty spatial dim: there is nothing to sample`);
   const rows = S + 1; // each sample's positions, then its zero row
-  const index = (r + N) * rows < 2 ** 31 ? 'int32' : 'int64';
+  const index = N * rows < 2 ** 31 ? 'int32' : 'int64'; // flat row indices reach N * rows - 1
   const strides = sizes.map((_, d) => numel(sizes.slice(d + 1)));
   return withTemps((t) => {
     const g3 = t.add(grid.reshape([N, P, r]));
