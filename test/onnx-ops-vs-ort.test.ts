@@ -4,7 +4,7 @@
 // Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
 // rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
 // KilnErrors naming what was wrong.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
@@ -234,5 +234,70 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(windowModel('HannWindow', 0, {}), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
     await expectRejection(run(windowModel('HannWindow', 4, { output_datatype: 11 }), 'kiln', device), 'E_DTYPE', 'output_datatype 11');
     await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 0 })], [{ ...x, shape: [1, 2, 3] }]), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
+  });
+});
+
+// Loop against onnxruntime: a body with the iteration number, the condition and two loop-carried
+// values (a running sum and a vector it rescales), a scan output, and an outer-scope value.
+describe('onnx Loop', () => {
+  /** sum += i * step (step from the outer scope); vec = vec * 0.5 + sum; scan: sum; cond: sum < limit. */
+  const loopModel = (o: { trips?: number; cond?: boolean; limit?: number }) => {
+    const body = new GraphBuilder('body');
+    const i = body.input('i', 'int64', []), cin = body.input('cond_in', 'bool', []);
+    const sum = body.input('sum_in', 'float32', [1]), vec = body.input('vec_in', 'float32', [3]);
+    const next = body.node('Add', [sum, body.node('Mul', [body.node('Cast', [i], { to: 1 }), 'step'])], {}, { outputs: ['sum_out'] });
+    body.node('Add', [body.node('Mul', [vec, body.floats([1], [0.5])]), next], {}, { outputs: ['vec_out'] });
+    body.node('Identity', [next], {}, { outputs: ['scan_out'] });
+    body.node('Less', [next, body.floats([1], [o.limit ?? 1e9])], {}, { outputs: ['cond_out'] });
+    void cin;
+    body.output('cond_out', 'bool', [1]);
+    body.output('sum_out', 'float32', [1]);
+    body.output('vec_out', 'float32', [3]);
+    body.output('scan_out', 'float32', [1]);
+    return model(13, (g) => {
+      g.constant('step', hostTensor('float32', [1], [1.5]));
+      const m = o.trips === undefined ? '' : g.constant('M', hostTensor('int64', [], [o.trips]));
+      const c = o.cond === undefined ? '' : g.constant('C', hostTensor('bool', [], [o.cond ? 1 : 0]));
+      return g.nodeOutputs('Loop', [m, c, 'sum0', 'vec0'], { body }, { outputs: ['sum', 'vec', 'scan'] });
+    }, [
+      { name: 'sum0', dtype: 'float32', shape: [1], values: [0.25] },
+      { name: 'vec0', dtype: 'float32', shape: [3], values: [1, -2, 4] },
+    ], ['float32', 'float32', 'float32']);
+  };
+  const CASES: [string, Model][] = [
+    ['a for loop of 5 (no condition input)', { ...loopModel({ trips: 5 }), rtol: 1e-6 }],
+    ['a while loop: until the sum passes 10 (no trip count)', { ...loopModel({ cond: true, limit: 10 }), rtol: 1e-6 }],
+    ['both: at most 3 trips while the sum stays under 100', { ...loopModel({ trips: 3, cond: true, limit: 100 }), rtol: 1e-6 }],
+    ['a condition false from the start: nothing runs', loopModel({ trips: 4, cond: false })],
+  ];
+  const want = new Map<string, { shape: number[]; values: number[] }[]>();
+  beforeAll(async () => {
+    for (const [name, m] of CASES) want.set(name, await run(m, 'ort', 'cpu'));
+  });
+  forEachBackend('onnx Loop', (device) => {
+    it('agrees with onnxruntime: for, while and both; zero iterations; leaves nothing behind', async () => {
+      const live = kiln.memory().devices[device]?.tensors ?? 0;
+      for (const [name, m] of CASES) {
+        const got = await run(m, 'kiln', device);
+        try {
+          same(got, want.get(name)!, m.rtol);
+        } catch (e) {
+          throw new Error(`${name}: ${(e as Error).message}`);
+        }
+      }
+      // the while loop ran until the sum passed 10: 0.25 + 1.5 * (0 + 1 + 2 + 3) = 9.25, then 15.25
+      expect(want.get(CASES[1][0])![2].shape).toEqual([5, 1]);
+      expect(kiln.memory().devices[device]?.tensors ?? 0).toBe(live); // iterations' values all freed
+    });
+
+    it('a body whose inputs or outputs do not match the loop is a KilnError naming them', async () => {
+      const body = new GraphBuilder('body');
+      body.input('i', 'int64', []);
+      body.input('c', 'bool', []);
+      body.output(body.node('Identity', ['c'], {}, { outputs: ['c_out'] }), 'bool');
+      const bad = model(13, (g) => g.nodeOutputs('Loop', [g.constant('M', hostTensor('int64', [], [2])), '', 'x'], { body }, { outputs: ['y'] }),
+        [{ name: 'x', dtype: 'float32', shape: [1], values: [1] }], ['float32']);
+      await expectRejection(run(bad, 'kiln', device), 'E_ARGUMENT', 'the body takes 2 inputs; it needs 2 + 1');
+    });
   });
 });

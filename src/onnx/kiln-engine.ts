@@ -211,7 +211,7 @@ class GraphPlan {
           fail('E_DTYPE', `input ${i} ('${n.inputs[i]}') holds integers (a shape, axes or sizes) and must be int32 or int64, got ${inputs[i]!.dtype}`);
         return Array.from(h.values, Number);
       },
-      runGraph: (g) => this.runSubgraph(n, g, scope ?? (() => undefined)),
+      runGraph: (g, feeds) => this.runSubgraph(n, g, scope ?? (() => undefined), feeds),
       dir: this.model.dir,
     };
     try {
@@ -232,10 +232,10 @@ class GraphPlan {
 
   readonly subplans = new Map<Graph, GraphPlan>();
 
-  private async runSubgraph(n: Node, g: Graph, scope: (name: string) => Tensor | undefined): Promise<Tensor[]> {
+  private async runSubgraph(n: Node, g: Graph, scope: (name: string) => Tensor | undefined, feeds: ReadonlyMap<string, Tensor> = new Map()): Promise<Tensor[]> {
     const plan = this.subplans.get(g);
     if (!plan) fail('E_ARGUMENT', `${describeNode(n, this.opset)}: unprepared subgraph`);
-    const outs = await plan.execute(new Map(), g.outputs.map((o) => o.name), scope);
+    const outs = await plan.execute(new Map(feeds), g.outputs.map((o) => o.name), scope);
     return g.outputs.map((o) => outs[o.name]);
   }
 

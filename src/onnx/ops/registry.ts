@@ -21,8 +21,11 @@ export interface OpContext {
   host(i: number): HostValue | undefined;
   /** Host values of input i as numbers; E_DTYPE unless the input is int32 or int64 (inputs ONNX types as integers). */
   ints(i: number): number[] | undefined;
-  /** Runs a nested graph (If branches) with this scope's values visible; returns its outputs. */
-  runGraph(g: Graph): Promise<Tensor[]>;
+  /**
+   * Runs a nested graph (If's branches, Loop's body) with this scope's values visible and `feeds`
+   * bound to its inputs by name; returns its outputs, which the caller owns.
+   */
+  runGraph(g: Graph, feeds?: ReadonlyMap<string, Tensor>): Promise<Tensor[]>;
   /** The model's folder (for tensor attributes with external data). */
   dir?: string;
 }
