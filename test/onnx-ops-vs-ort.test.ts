@@ -4,7 +4,7 @@
 // Kiln engine and is compared with onnxruntime (the ort engine): exactly, or for LRN within float
 // rounding; and with a reference written here where the two rules differ (NaN, -0). Bad models are
 // KilnErrors naming what was wrong.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
@@ -46,6 +46,28 @@ const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; 
     else expect(o.values.map((v) => (Object.is(v, -0) ? 0 : v))).toEqual(b[i].values.map((v) => (Object.is(v, -0) ? 0 : v)));
   });
 };
+
+/** onnxruntime's outputs for `cases`, run once before the tests of the enclosing block. */
+function ortOutputsOf(cases: readonly [string, Model][]): Map<string, { shape: number[]; values: number[] }[]> {
+  const want = new Map<string, { shape: number[]; values: number[] }[]>();
+  beforeAll(async () => {
+    for (const [name, m] of cases) want.set(name, await run(m, 'ort', 'cpu'));
+  });
+  return want;
+}
+
+/** Runs every model with the Kiln engine on `device` and compares it with onnxruntime's outputs in `want`. */
+async function agreeWithOrt(cases: readonly [string, Model][], want: ReadonlyMap<string, { shape: number[]; values: number[] }[]>, device: string): Promise<void> {
+  for (const [name, m] of cases) {
+    const got = await run(m, 'kiln', device);
+    expect(got.length, name).toBe(m.outputs);
+    try {
+      same(got, want.get(name)!, m.rtol, m.atol);
+    } catch (e) {
+      throw new Error(`${name}: ${(e as Error).message}`);
+    }
+  }
+}
 
 const r = rngFor('onnx ordering');
 const ties = (n: number) => Array.from({ length: n }, () => r.int(-3, 3) / 2);
@@ -129,23 +151,11 @@ const AGREED: [string, Model][] = [
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 
-const ortResults = new Map<string, { shape: number[]; values: number[] }[]>();
-beforeAll(async () => {
-  for (const [name, m] of AGREED) ortResults.set(name, await run(m, 'ort', 'cpu'));
-});
-afterAll(() => ortResults.clear());
+const ortResults = ortOutputsOf(AGREED);
 
 forEachBackend('onnx TopK, NonZero, Unique', (device) => {
   it('agree with onnxruntime exactly', async () => {
-    for (const [name, m] of AGREED) {
-      const got = await run(m, 'kiln', device);
-      expect(got.length, name).toBe(m.outputs);
-      try {
-        same(got, ortResults.get(name)!, m.rtol, m.atol);
-      } catch (e) {
-        throw new Error(`${name}: ${(e as Error).message}`);
-      }
-    }
+    await agreeWithOrt(AGREED, ortResults, device);
   });
 
   it('TopK: NaN ranks above +Infinity; float16 along a middle axis', async () => {
@@ -270,21 +280,11 @@ describe('onnx Loop', () => {
     ['both: at most 3 trips while the sum stays under 100', { ...loopModel({ trips: 3, cond: true, limit: 100 }), rtol: 1e-6 }],
     ['a condition false from the start: nothing runs', loopModel({ trips: 4, cond: false })],
   ];
-  const want = new Map<string, { shape: number[]; values: number[] }[]>();
-  beforeAll(async () => {
-    for (const [name, m] of CASES) want.set(name, await run(m, 'ort', 'cpu'));
-  });
+  const want = ortOutputsOf(CASES);
   forEachBackend('onnx Loop', (device) => {
     it('agrees with onnxruntime: for, while and both; zero iterations; leaves nothing behind', async () => {
       const live = kiln.memory().devices[device]?.tensors ?? 0;
-      for (const [name, m] of CASES) {
-        const got = await run(m, 'kiln', device);
-        try {
-          same(got, want.get(name)!, m.rtol);
-        } catch (e) {
-          throw new Error(`${name}: ${(e as Error).message}`);
-        }
-      }
+      await agreeWithOrt(CASES, want, device);
       // the while loop ran until the sum passed 10: 0.25 + 1.5 * (0 + 1 + 2 + 3) = 9.25, then 15.25
       expect(want.get(CASES[1][0])![2].shape).toEqual([5, 1]);
       expect(kiln.memory().devices[device]?.tensors ?? 0).toBeLessThanOrEqual(live); // iterations' values all freed
@@ -331,21 +331,11 @@ describe('onnx Scan', () => {
     ['outputs along axis 1, the second reversed', scanModel(3, { scan_output_axes: [1, 0], scan_output_directions: [0, 1] })],
     ['negative axes', scanModel(2, { scan_input_axes: [-2, -2], scan_output_axes: [-1, -2] })],
   ];
-  const want = new Map<string, { shape: number[]; values: number[] }[]>();
-  beforeAll(async () => {
-    for (const [name, m] of CASES) want.set(name, await run(m, 'ort', 'cpu'));
-  });
+  const want = ortOutputsOf(CASES);
   forEachBackend('onnx Scan', (device) => {
     it('agrees with onnxruntime: directions, axes, several scan inputs; leaves nothing behind', async () => {
       const live = kiln.memory().devices[device]?.tensors ?? 0;
-      for (const [name, m] of CASES) {
-        const got = await run(m, 'kiln', device);
-        try {
-          same(got, want.get(name)!, m.rtol);
-        } catch (e) {
-          throw new Error(`${name}: ${(e as Error).message}`);
-        }
-      }
+      await agreeWithOrt(CASES, want, device);
       expect(kiln.memory().devices[device]?.tensors ?? 0).toBeLessThanOrEqual(live); // no slice or step left alive
     });
 
