@@ -242,6 +242,9 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(nms([1, 2, 4], [1, 1, 3]), 'kiln', device), 'E_SHAPE', 'scores must be [num_batches, num_classes, spatial_dimension] = [1, C, 2]');
     await expectRejection(run(nms([1, 2, 4], [1, 1, 2], 1.5), 'kiln', device), 'E_ARGUMENT', 'iou_threshold must be in [0, 1], got 1.5');
     await expectRejection(run(windowModel('HannWindow', 0, {}), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
+    // a ConvTranspose needs a spatial dim, as onnxruntime says (fuzz seed 543: a 2-D X ran)
+    const convT = model(13, (g) => [g.node('ConvTranspose', ['x', g.constant('w', hostTensor('float32', [3, 1], [1, 1, 1]))])], [x]);
+    await expectRejection(run(convT, 'kiln', device), 'E_SHAPE', 'X must be [N, C, spatial...]');
     await expectRejection(run(windowModel('HannWindow', 4, { output_datatype: 11 }), 'kiln', device), 'E_DTYPE', 'output_datatype 11');
     await expectRejection(run(model(13, (g) => [g.node('LRN', ['x'], { size: 0 })], [{ ...x, shape: [1, 2, 3] }]), 'kiln', device), 'E_ARGUMENT', 'size must be a positive integer, got 0');
   });

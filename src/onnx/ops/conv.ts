@@ -234,6 +234,8 @@ function convTranspose(ctx: OpContext): Tensor {
   const x = input(ctx, 0), wt = input(ctx, 1), bias = ctx.inputs[2];
   const n = ctx.node;
   const g = attrInt(n, 'group', 1);
+  // at least one spatial dim, as for Conv (fuzz seed 543: a 2-D X ran)
+  if (x.rank < 3 || wt.rank !== x.rank) fail('E_SHAPE', `X must be [N, C, spatial...] and W of its rank, got X ${x.describe()} and W ${wt.describe()}`);
   const [N, C] = x.shape;
   const inSp = x.shape.slice(2), d = inSp.length;
   const kernel = attrInts(n, 'kernel_shape') ?? wt.shape.slice(2);
