@@ -30,15 +30,13 @@
 namespace kiln {
 namespace {
 
-template <typename K> struct Entry {
-  K key;
-  int64_t idx;
+// A (key, index) pair of the generic variant, and whether a comes before b in the output.
+struct Entry {
+  int64_t key, idx;
 };
-
-// Whether a comes before b in the output (the generic variant).
-template <typename K> struct Before {
+struct Before {
   bool largest;
-  bool operator()(const Entry<K>& a, const Entry<K>& b) const {
+  bool operator()(const Entry& a, const Entry& b) const {
     if (a.key != b.key) return largest ? a.key > b.key : a.key < b.key;
     return a.idx < b.idx;
   }
@@ -118,16 +116,16 @@ void select_packed(const T* xs, int64_t sx, int64_t n, int64_t k, bool largest, 
 
 // int64 values as they are; the other dtypes by their sort keys (axes of 2^32 elements or more).
 template <typename T>
-void select_generic(const T* xs, int64_t sx, int64_t n, int64_t k, bool largest, std::vector<Entry<int64_t>>& buf, int64_t* order) {
+void select_generic(const T* xs, int64_t sx, int64_t n, int64_t k, bool largest, std::vector<Entry>& buf, int64_t* order) {
   buf.resize((size_t)n);
   for (int64_t r = 0; r < n; ++r) {
     const T* p = xs + r * sx;
     int64_t key;
     if constexpr (std::is_same<T, int64_t>::value) key = *p;
     else key = (int64_t)sort_key_of(p);
-    buf[r] = Entry<int64_t>{key, r};
+    buf[r] = Entry{key, r};
   }
-  std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), Before<int64_t>{largest});
+  std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), Before{largest});
   for (int64_t p = 0; p < k; ++p) order[p] = buf[p].idx;
 }
 
@@ -154,7 +152,7 @@ void topk_run(const KernelArgs& a) {
       T* vp = vals.data<T>();
       parallel_for(slices, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
         std::vector<uint64_t> keys;
-        std::vector<Entry<int64_t>> buf;
+        std::vector<Entry> buf;
         std::vector<int64_t> order((size_t)k);
         for_each_run<3>(pc, b, e, [&](const int64_t* off, int64_t cnt, const int64_t* st) {
           for (int64_t s = 0; s < cnt; ++s) {

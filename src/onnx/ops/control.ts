@@ -11,15 +11,7 @@ import { normalizeAxis } from '../../shape.js';
 import { attrGraph, attrInt, attrInts } from '../attrs.js';
 import type { Graph } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { variadicInputs } from './util.js';
-
-/** One host value of input i, which must hold exactly one element (a trip count, a condition). */
-function hostOne(ctx: OpContext, i: number, what: string): number | undefined {
-  const h = ctx.host(i);
-  if (!h) return undefined;
-  if (h.values.length !== 1) fail('E_SHAPE', `${what} must have one element, got ${h.values.length}`);
-  return Number(h.values[0]);
-}
+import { hostScalar, optionalHostScalar, variadicInputs } from './util.js';
 
 /** A tensor read back as one boolean (the body's condition output). */
 async function truthy(t: Tensor, what: string): Promise<boolean> {
@@ -35,9 +27,9 @@ async function truthy(t: Tensor, what: string): Promise<boolean> {
  */
 async function loop(ctx: OpContext): Promise<Tensor[]> {
   const body: Graph = attrGraph(ctx.node, 'body');
-  const trips = hostOne(ctx, 0, 'the trip count M');
+  const trips = optionalHostScalar(ctx, 0, 'the trip count M');
   const hasCond = !!ctx.inputs[1];
-  let cond = hasCond ? hostOne(ctx, 1, 'the condition') !== 0 : true;
+  let cond = hasCond ? optionalHostScalar(ctx, 1, 'the condition') !== 0 : true;
   const initial = ctx.inputs.slice(2).map((t, j) => t ?? fail('E_ARGUMENT', `loop-carried input ${j} is empty`));
   const n = initial.length, k = body.outputs.length - 1 - n;
   if (body.inputs.length !== 2 + n) fail('E_ARGUMENT', `the body takes ${body.inputs.length} inputs; it needs 2 + ${n} (iteration number, condition, the loop-carried values)`);
@@ -172,9 +164,8 @@ defineOps({
     uses: [],
     hostInputs: [0],
     run: async (ctx) => {
-      const cond = ctx.host(0) ?? fail('E_ARGUMENT', `missing condition`);
-      if (cond.values.length !== 1) fail('E_SHAPE', `the condition must have one element, got ${cond.values.length}`);
-      return ctx.runGraph(attrGraph(ctx.node, Number(cond.values[0]) ? 'then_branch' : 'else_branch'));
+      const cond = hostScalar(ctx, 0, 'the condition');
+      return ctx.runGraph(attrGraph(ctx.node, cond ? 'then_branch' : 'else_branch'));
     },
   },
   Loop: { since: 11, uses: ['Fill', 'Cast'], hostInputs: [0, 1], run: loop },

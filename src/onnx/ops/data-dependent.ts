@@ -11,7 +11,7 @@ import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFlag, attrInt } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
-import { hostInput, input } from './util.js';
+import { hostInput, input, optionalHostScalar } from './util.js';
 
 type Value = number | bigint;
 
@@ -135,16 +135,10 @@ function nonMaxSuppression(ctx: OpContext): Tensor {
   if (scores.rank !== 3 || scores.shape[0] !== boxes.shape[0] || scores.shape[2] !== boxes.shape[1])
     fail('E_SHAPE', `scores must be [num_batches, num_classes, spatial_dimension] = [${boxes.shape[0]}, C, ${boxes.shape[1]}] for boxes ${boxes.describe()}, got ${scores.describe()}`);
   for (const t of [boxes, scores]) if (!isFloat(t.dtype)) fail('E_DTYPE', `boxes and scores must be float, got ${t.describe()}`);
-  const one = (i: number, what: string, dflt: number | undefined) => {
-    const h = ctx.host(i);
-    if (!h) return dflt;
-    if (h.values.length !== 1) fail('E_SHAPE', `${what} must hold one value, got ${h.values.length}`);
-    return Number(h.values[0]);
-  };
-  const maxPerClass = Math.max(0, one(2, 'max_output_boxes_per_class', 0)!);
-  const iou = one(3, 'iou_threshold', 0)!;
+  const maxPerClass = Math.max(0, optionalHostScalar(ctx, 2, 'max_output_boxes_per_class') ?? 0);
+  const iou = optionalHostScalar(ctx, 3, 'iou_threshold') ?? 0;
   if (!(iou >= 0 && iou <= 1)) fail('E_ARGUMENT', `iou_threshold must be in [0, 1], got ${iou}`);
-  const scoreThreshold = one(4, 'score_threshold', undefined);
+  const scoreThreshold = optionalHostScalar(ctx, 4, 'score_threshold');
   const centered = attrInt(ctx.node, 'center_point_box', 0);
   if (centered !== 0 && centered !== 1) fail('E_ARGUMENT', `center_point_box must be 0 or 1, got ${centered}`);
   const b = hostInput(ctx, 0).values, s = hostInput(ctx, 1).values;

@@ -51,11 +51,18 @@ export function checkUnidirectional(what: string, p: Tensor, x: Tensor): void {
   if (!sameShape(broadcastShapes(what, x.shape, p.shape), x.shape)) fail('E_SHAPE', `${what} ${p.describe()} is not unidirectionally broadcastable to X ${x.describe()}`);
 }
 
+/** Input i as one number (it must hold exactly one value), or undefined when the model omits it. */
+export function optionalHostScalar(ctx: OpContext, i: number, what = `input ${i}`): number | undefined {
+  const h = ctx.host(i);
+  if (!h) return undefined;
+  if (h.values.length !== 1) fail('E_SHAPE', `${what} must hold one value, got ${h.values.length}`);
+  return Number(h.values[0]);
+}
+
 /** Required input i as one number: it must hold exactly one value. */
-export function hostScalar(ctx: OpContext, i: number): number {
-  const v = hostInput(ctx, i).values;
-  if (v.length !== 1) fail('E_SHAPE', `input ${i} must hold one value, got ${v.length}`);
-  return Number(v[0]);
+export function hostScalar(ctx: OpContext, i: number, what?: string): number {
+  input(ctx, i);
+  return optionalHostScalar(ctx, i, what)!;
 }
 
 /** ONNX binary op with multidirectional broadcasting: A and B share a dtype already. */
