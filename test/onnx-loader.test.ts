@@ -163,6 +163,10 @@ describe('onnx loader', () => {
     await rejects(kiln.onnx.load(model('NoSuchOp', 17)), 'E_UNSUPPORTED', /node 'the_node' \(op NoSuchOp, opset 17\)/);
     await rejects(kiln.onnx.load(model('Relu', 30)), 'E_UNSUPPORTED', /node 'the_node' \(op Relu, opset 30\).*opsets 1 to 25/);
     await rejects(kiln.onnx.load(model('Relu', 17, 'com.example')), 'E_UNSUPPORTED', /domain 'com.example'/);
+    // an op named at an opset before ONNX had it (Sin and Cos came with 7, Sign with 9, Round with 11)
+    await rejects(kiln.onnx.load(model('Sin', 6)), 'E_UNSUPPORTED', /op Sin, opset 6\).*opsets 7 to 25/);
+    await rejects(kiln.onnx.load(model('Sign', 8)), 'E_UNSUPPORTED', /op Sign, opset 8\).*opsets 9 to 25/);
+    await rejects(kiln.onnx.load(model('Round', 10)), 'E_UNSUPPORTED', /op Round, opset 10\).*opsets 11 to 25/);
     // an attribute value the handler lacks, in a nested position of the graph
     const g = new GraphBuilder();
     g.node('Resize', [g.input('x', 'float32', [1, 1, 2, 2]), '', g.floats([4], [1, 1, 2, 2])], { mode: 'linear', antialias: 1 }, { outputs: ['y'], name: 'up' });

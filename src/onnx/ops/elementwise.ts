@@ -28,9 +28,11 @@ function variadic(op: string, ctx: OpContext): Tensor {
 }
 
 defineOps({
-  ...Object.fromEntries(['Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Neg', 'Log', 'Exp', 'Abs', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos', 'Reciprocal', 'Sign', 'Not'].map((op) => [op, same(op)])),
-  ...Object.fromEntries(['Tan', 'Asin', 'Acos', 'Atan'].map((op) => [op, same(op, 7)])),
-  ...Object.fromEntries(['Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh'].map((op) => [op, same(op, 9)])),
+  ...Object.fromEntries(['Relu', 'Sigmoid', 'Tanh', 'Sqrt', 'Neg', 'Log', 'Exp', 'Abs', 'Floor', 'Ceil', 'Reciprocal', 'Not'].map((op) => [op, same(op)])),
+  // The opset each op entered ONNX in: a model that names it earlier is not a valid model.
+  ...Object.fromEntries(['Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan'].map((op) => [op, same(op, 7)])),
+  ...Object.fromEntries(['Erf', 'Sign', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh'].map((op) => [op, same(op, 9)])),
+  Round: same('Round', 11),
   ...Object.fromEntries(['Add', 'Sub', 'Mul', 'Div'].map((op) => [op, arith(op)])),
   ...Object.fromEntries(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op) => [op, arith(op === 'LessOrEqual' ? 'LessOrEqual' : op, 'bool')])),
   ...Object.fromEntries(['And', 'Or', 'Xor'].map((op) => [op, arith(op, 'bool')])),
