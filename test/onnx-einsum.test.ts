@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
+import { einsumShape } from '../src/onnx/ops/einsum.js';
 import { onnx, toNumber } from '../src/onnx/proto.js';
 import { forEachBackend } from './helpers/backends.js';
 import { Cases, expectRejection, expectTensor, expectValues } from './helpers/compare.js';
@@ -139,6 +140,8 @@ forEachBackend('onnx Einsum', (device) => {
       const y = await run(device, equation, ins.map((x) => x.t));
       const want = reference(equation, ins.map((x) => x.ref));
       await expectTensor(y, want.value, dtype, { label: `'${equation}'`, scale: want.scale.data });
+      // load-time shape inference agrees with the shape the run gave
+      expect(einsumShape(equation, shapes), `'${equation}' inferred shape`).toEqual(y.shape);
     });
   }
 

@@ -153,6 +153,27 @@ describe('onnx loader', () => {
     await s.dispose();
   });
 
+  it('infers the shapes of Einsum outputs (explicit, implicit, broadcast under ...), so Shape of them folds', async () => {
+    // e1 = einsum('bij,jk->bik', x, w); e2 = einsum('...ij,...jk', u, v) (implicit: '...', then i, k);
+    // e3 = einsum('ii->i', d); each y = Reshape(e, Shape(e))
+    const g = new GraphBuilder();
+    const e1 = g.node('Einsum', [g.input('x', 'float32', [2, 3, 4]), g.floats([4, 5], new Float32Array(20).fill(1))], { equation: 'bij,jk->bik' });
+    const e2 = g.node('Einsum', [g.input('u', 'float32', [2, 1, 3, 4]), g.input('v', 'float32', [5, 4, 6])], { equation: '...ij,...jk' });
+    const e3 = g.node('Einsum', [g.input('d', 'float32', [3, 3])], { equation: 'ii->i' });
+    for (const [e, y] of [[e1, 'y1'], [e2, 'y2'], [e3, 'y3']]) g.node('Reshape', [e, g.node('Shape', [e])], {}, { outputs: [y] });
+    g.output('y1', 'float32', [2, 3, 5]);
+    g.output('y2', 'float32', [2, 5, 3, 6]);
+    g.output('y3', 'float32', [3]);
+    const s = (await kiln.onnx.load(g.toBytes({ opset: 12 }))) as kiln.onnx.InferenceSession & { stats: { nodes: number; folded: number } };
+    expect(s.stats).toEqual({ nodes: 6, folded: 3 });
+    const { y1, y2, y3 } = await s.run({ x: kiln.ones([2, 3, 4]), u: kiln.ones([2, 1, 3, 4]), v: kiln.ones([5, 4, 6]), d: kiln.arange(9, undefined, 1, { dtype: 'float32' }).reshape([3, 3]) });
+    expect([y1.shape, y2.shape, y3.shape]).toEqual([[2, 3, 5], [2, 5, 3, 6], [3]]);
+    expect(await y1.toArray()).toEqual(new Array(2).fill(new Array(3).fill(new Array(5).fill(4))));
+    expect(Array.from((await y2.data()) as Float32Array)).toEqual(new Array(180).fill(4));
+    expect(await y3.toArray()).toEqual([0, 4, 8]);
+    await s.dispose();
+  });
+
   it('throws E_UNSUPPORTED at load naming the node, the op and the opset', async () => {
     const model = (op: string, opset: number, domain = '') => {
       const g = new GraphBuilder();

@@ -4,9 +4,10 @@
 // Shape nodes on such values then fold to constants, so shape arithmetic on intermediates (as
 // exporters write it) costs nothing at run time. Unknown cases return undefined (nothing folds).
 import { broadcastShapes, normalizeAxis, numel } from '../shape.js';
-import { attrInt, attrInts, attrFlag } from './attrs.js';
+import { attrInt, attrInts, attrFlag, attrString } from './attrs.js';
 import type { Node } from './model.js';
 import { windowOf } from './ops/conv.js';
+import { einsumShape } from './ops/einsum.js';
 
 const SAME = new Set(('Relu Sigmoid Tanh Erf Sqrt Neg Log Exp Abs Floor Ceil Round Sin Cos Reciprocal Sign Not BitwiseNot Identity LeakyRelu Gelu ' +
   'Asin Acos Atan Asinh Acosh Atanh ' +
@@ -55,6 +56,10 @@ export function inferShape(n: Node, ins: (Shape | undefined)[], ints: (i: number
       const out = [...s];
       out[normalizeAxis(op, attrInt(n, 'axis', -1), s.length)] = k;
       return out;
+    }
+    case 'Einsum': {
+      const equation = attrString(n, 'equation');
+      return equation === undefined ? undefined : einsumShape(equation, ins as Shape[]);
     }
     case 'Transpose': {
       const perm = attrInts(n, 'perm') ?? s.map((_, i) => s.length - 1 - i);

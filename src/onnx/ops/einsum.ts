@@ -62,10 +62,55 @@ function parseEquation(equation: string, operands: number): { inputs: Term[]; ou
   return { inputs, output };
 }
 
-/** The labels of x's dims under `term`, '...' standing for x's dims that the letters leave (right-aligned among `ellRank`). */
-function labelsOf(term: Term, x: Tensor, ellRank: number): Label[] {
-  const under = x.rank - term.head.length - term.tail.length;
+/** The labels of the dims of a rank-`rank` input under `term`, '...' standing for the dims that the letters leave (right-aligned among `ellRank`). */
+function labelsOf(term: Term, rank: number, ellRank: number): Label[] {
+  const under = rank - term.head.length - term.tail.length;
   return [...term.head, ...Array.from({ length: under }, (_, j) => ELL + ellRank - under + j), ...term.tail];
+}
+
+/** The equation read against the inputs' shapes: each input's labels (one per dim) and the output's. */
+interface Plan {
+  labels: Label[][];
+  out: Label[];
+}
+
+/** Reads `equation` for inputs of `shapes` (`describe(i)` names input i in errors); throws on a malformed equation or a rank it does not fit. */
+function planOf(equation: string, shapes: readonly (readonly number[])[], describe: (i: number) => string): Plan {
+  const { inputs, output } = parseEquation(equation, shapes.length);
+  inputs.forEach((term, i) => {
+    const letters = term.head.length + term.tail.length, rank = shapes[i].length;
+    if (term.ellipsis ? rank < letters : rank !== letters)
+      fail('E_SHAPE', `equation '${equation}': the term of input ${i} names ${letters} dim(s)${term.ellipsis ? ' besides \'...\'' : ''}, input ${i} is ${describe(i)}`);
+  });
+  const ellRank = Math.max(0, ...inputs.map((term, i) => (term.ellipsis ? shapes[i].length - term.head.length - term.tail.length : 0)));
+  const ell = Array.from({ length: ellRank }, (_, j) => ELL + j);
+  let out: Label[];
+  if (output) {
+    // NumPy refuses to sum the '...' dims away silently; with no dims under it, '...' may be left out
+    if (!output.ellipsis && ellRank > 0)
+      fail('E_SHAPE', `equation '${equation}': '...' covers ${ellRank} dim(s) of the inputs (${shapes.map(fmtShape).join(', ')}) but the output has no '...'`);
+    out = [...output.head, ...(output.ellipsis ? ell : []), ...output.tail];
+  } else {
+    // implicit output: the '...' dims, then the letters used once, in ASCII order (upper case first, as NumPy)
+    const count = new Map<Label, number>();
+    for (const term of inputs) for (const l of [...term.head, ...term.tail]) count.set(l, (count.get(l) ?? 0) + 1);
+    out = [...ell, ...[...count].filter(([, n]) => n === 1).map(([l]) => l).sort((p, q) => p - q)];
+  }
+  return { labels: inputs.map((term, i) => labelsOf(term, shapes[i].length, ellRank)), out };
+}
+
+/**
+ * The output shape of Einsum `equation` over inputs of `shapes`, for load-time shape inference: a
+ * label's size is its size in any input where it is not 1 (1 broadcasts). Throws where the
+ * equation does not fit the shapes; sizes that disagree are left for the run to refuse.
+ */
+export function einsumShape(equation: string, shapes: readonly (readonly number[])[]): number[] {
+  const { labels, out } = planOf(equation, shapes, (i) => fmtShape(shapes[i]));
+  const size = new Map<Label, number>();
+  labels.forEach((ls, i) => ls.forEach((l, a) => {
+    if ((size.get(l) ?? 1) === 1) size.set(l, shapes[i][a]);
+  }));
+  return out.map((l) => size.get(l)!);
 }
 
 interface Operand {
@@ -151,28 +196,9 @@ function einsum(ctx: OpContext): Tensor {
   if (isBool(dtype)) fail('E_DTYPE', `bool inputs (${xs[0].describe()}) are not numeric`);
   for (const [i, x] of xs.entries())
     if (x.dtype !== dtype) fail('E_DTYPE', `inputs must share a dtype: input 0 is ${xs[0].describe()}, input ${i} ${x.describe()}`);
-  const { inputs, output } = parseEquation(equation, xs.length);
-  inputs.forEach((term, i) => {
-    const letters = term.head.length + term.tail.length;
-    if (term.ellipsis ? xs[i].rank < letters : xs[i].rank !== letters)
-      fail('E_SHAPE', `equation '${equation}': the term of input ${i} names ${letters} dim(s)${term.ellipsis ? ' besides \'...\'' : ''}, input ${i} is ${xs[i].describe()}`);
-  });
-  const ellRank = Math.max(0, ...inputs.map((term, i) => (term.ellipsis ? xs[i].rank - term.head.length - term.tail.length : 0)));
-  const ell = Array.from({ length: ellRank }, (_, j) => ELL + j);
-  let out: Label[];
-  if (output) {
-    // NumPy refuses to sum the '...' dims away silently; with no dims under it, '...' may be left out
-    if (!output.ellipsis && ellRank > 0)
-      fail('E_SHAPE', `equation '${equation}': '...' covers ${ellRank} dim(s) of the inputs (${xs.map((x) => fmtShape(x.shape)).join(', ')}) but the output has no '...'`);
-    out = [...output.head, ...(output.ellipsis ? ell : []), ...output.tail];
-  } else {
-    // implicit output: the '...' dims, then the letters used once, in ASCII order (upper case first, as NumPy)
-    const count = new Map<Label, number>();
-    for (const term of inputs) for (const l of [...term.head, ...term.tail]) count.set(l, (count.get(l) ?? 0) + 1);
-    out = [...ell, ...[...count].filter(([, n]) => n === 1).map(([l]) => l).sort((p, q) => p - q)];
-  }
+  const { labels, out } = planOf(equation, xs.map((x) => x.shape), (i) => xs[i].describe());
   return withTemps((t) => {
-    const ops = xs.map((x, i) => diagonal(t, x, labelsOf(inputs[i], x, ellRank), i));
+    const ops = xs.map((x, i) => diagonal(t, x, labels[i], i));
     checkSizes(ops, xs);
     const outSet = new Set(out);
     let cur = ops[0];
