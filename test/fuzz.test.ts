@@ -74,9 +74,9 @@ describe('the public API under random arguments', () => {
 });
 
 /**
- * t with its float32-range subnormals (below 2^-126) set to 0: WGSL lets a GPU flush them (lavapipe
- * does), so a result that holds them is no input both devices can agree on (log of one: -99.5 on the
- * CPU, -88.0 on lavapipe).
+ * t with its float32-range subnormals (below 2^-126) set to 0: WGSL lets a GPU flush them, so a
+ * result that holds them is no input every device can agree on (log of one: -99.5 on the CPU, -inf
+ * where a GPU flushes it; lavapipe keeps them).
  */
 function normalOnly(t: kiln.Tensor): kiln.Tensor {
   if (t.dtype !== 'float32' && t.dtype !== 'bfloat16') return t;

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { cpuIsaSets } from './helpers/backends.js';
 import { DIST_INDEX, assertDistFresh, ending, runNode } from './helpers/dist.js';
-import { expectValues } from './helpers/compare.js';
+import { expectValues, ulpError } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
 
@@ -86,16 +86,6 @@ const OPS: MathOp[] = [
   // with the conditioning (about 2|z| for x < 0).
   { name: 'gelu(tanh)', call: "gelu({ approximate: 'tanh' })", ref: R.geluTanh, ulps: (x) => 4 + 2 * conditioning(R.geluTanh, x), portable: (x) => x > -0.5 },
 ];
-
-/** float32 ulps between got and the float64 `want` (0 for matching NaN, infinities, signed zeros). */
-function ulpError(got: number, want: number): number {
-  if (Number.isNaN(want) || Number.isNaN(got)) return Number.isNaN(want) && Number.isNaN(got) ? 0 : Infinity;
-  const wf = f32(want);
-  if (!Number.isFinite(got) || !Number.isFinite(wf)) return got === wf ? 0 : Infinity;
-  if (want === 0) return got === 0 && Object.is(got, want) ? 0 : Math.abs(got) / 2 ** -149 || Infinity;
-  const e = Math.min(Math.max(Math.floor(Math.log2(Math.abs(want))), -126), 127);
-  return Math.abs(got - want) / 2 ** (e - 23);
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-vmath-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

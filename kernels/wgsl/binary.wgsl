@@ -97,7 +97,7 @@ fn Pow_F(a: f32, b: f32) -> f32 {
   var r: f32;
   if (m == 0.0) { r = select(0.0, f32_inf(), b < 0.0); }
   else if (is_inf(m)) { r = select(f32_inf(), 0.0, b < 0.0); }
-  else { r = exp2(b * log2(m)); }
+  else { r = pow_pos(m, b); }
   let negative = (a < 0.0 || bitcast<u32>(a) == 0x80000000u) && is_odd_integer(b);
   return select(r, -r, negative);
 }

@@ -26,11 +26,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     m = max(m, v);
   }
   var s = 0.0;
-  for (var k = 0u; k < n; k++) { s += exp(xF(x0 + i32(k) * xs) - m); }
-  let ls = log(s);
+  for (var k = 0u; k < n; k++) { s += exp_f(xF(x0 + i32(k) * xs) - m); }
+  let ls = ln_f(s);
   for (var k = 0u; k < n; k++) {
     let d = xF(x0 + i32(k) * xs) - m;
-    var v = select(exp(d) / s, d - ls, log_softmax);
+    var v = select(exp_f(d) / s, d - ls, log_softmax);
     if (nan) { v = f32_nan(); }
     store_y(y0 + i32(k) * ys, v);
   }

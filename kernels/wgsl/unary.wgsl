@@ -1,17 +1,13 @@
 // unary.wgsl: the one-input ops of kernels/OPS.md as functions <Op>_<kind> (kinds: common.wgsl).
 // Float ops compute in f32 (float16/bfloat16 round once on store). NaN, infinities and signed zeros
-// follow C/NumPy; where a WGSL builtin leaves them undefined or loses accuracy (erf does not exist,
-// tanh overflows, 1 + tanh cancels, sinh and the inverse functions: their section), the function is
-// written out here.
+// follow C/NumPy; where a WGSL builtin leaves them undefined or loses accuracy (exp and log:
+// math.wgsl; erf does not exist, tanh overflows, 1 + tanh cancels, sinh and the inverse functions:
+// their section), the function is written out here.
 // Elementwise kernel: elementwise.wgsl. Bench alone: `kiln bench` has no unary row; time
 // `kiln.exp(kiln.rand([1<<24], {device: 'webgpu'}))` with kiln.sync().
 
-fn Exp_F(x: f32) -> f32 { return exp(x); }
-fn Log_F(x: f32) -> f32 {
-  if (x < 0.0) { return f32_nan(); }
-  if (x == 0.0) { return -f32_inf(); }
-  return log(x);
-}
+fn Exp_F(x: f32) -> f32 { return exp_f(x); }
+fn Log_F(x: f32) -> f32 { return ln_f(x); }
 fn Sqrt_F(x: f32) -> f32 { return select(sqrt(x), f32_nan(), x < 0.0); }
 fn Rsqrt_F(x: f32) -> f32 {
   if (x < 0.0) { return f32_nan(); }
@@ -150,55 +146,15 @@ fn Tan_F(x: f32) -> f32 {
 // and lavapipe's, measured against float64, are that bad: asin and acos off by up to 4e-4 relative,
 // atan 2e-5; sinh, asinh and atanh lose every digit near 0, acosh most near 1; cosh and sinh
 // overflow from x ~ 88.7 (exp's limit, not theirs), asinh and acosh from 1.8e19; tan is wrong for
-// large |x|. These are built on an exp and a log of their own (WGSL bounds log's error only
-// absolutely on [0.5, 2], exp's as 3 + 2|x| ulp) and keep relative precision on the whole domain:
-// within 3.1 ulp of float64 on lavapipe. Odd functions take |x| and then x's sign; below 2^-12 they
+// large |x|. These are built on math.wgsl's exp and log (exp_scaled, ln_normal) and keep relative
+// precision on the whole domain: within 3.1 ulp of float64 on lavapipe. Odd functions take |x| and then x's sign; below 2^-12 they
 // return x itself (the next term of their series is under half an ulp there), which keeps -0 and
 // passes subnormals through where a device flushes them.
-const LN2_HI: f32 = 0.693145751953125; // 15 significant bits: k * LN2_HI is exact for |k| < 512
-const LN2_LO: f32 = 1.4286068202862268e-6;
-const LN2_F: f32 = 0.6931471805599453;
 const PIO2_HI: f32 = 1.5707963267948966;
 const PIO2_LO: f32 = -4.371139006309477e-8; // pi/2 - PIO2_HI
 const PIO4_HI: f32 = 0.7853981633974483;
 const PIO4_LO: f32 = -2.1855695031547384e-8;
 const TINY: f32 = 0.000244140625; // 2^-12
-
-// 2^n for -126 <= n <= 127
-fn pow2_i(n: i32) -> f32 { return bitcast<f32>(u32(n + 127) << 23u); }
-
-// e^x 2^shift for |x| <= 104: x = k ln2 + r, |r| <= ln2/2 (x - k LN2_HI is exact: both are within a
-// factor 2 of each other), e^r by its Taylor polynomial (truncation below 3e-10), and the power of
-// two in two factors so that neither leaves float32's range before the product does
-fn exp_scaled(x: f32, shift: i32) -> f32 {
-  let k = round(x * 1.4426950408889634);
-  let r = (x - k * LN2_HI) - k * LN2_LO;
-  let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0))))))));
-  let n = i32(k) + shift;
-  let n1 = n / 2;
-  return p * pow2_i(n1) * pow2_i(n - n1);
-}
-
-// 2 atanh(s) = ln((1 + s) / (1 - s)) for |s| <= 0.1716 (truncation below 5e-11)
-fn atanh_series2(s: f32) -> f32 {
-  let z = s * s;
-  return 2.0 * s + 2.0 * s * z * (1.0 / 3.0 + z * (1.0 / 5.0 + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0)))));
-}
-
-// ln u for finite u >= 1: u = 2^e m, m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m - 1) / (m + 1))
-// (m - 1 is exact)
-fn ln_normal(u: f32) -> f32 {
-  let bits = bitcast<u32>(u);
-  var e = i32(bits >> 23u) - 127;
-  var m = bitcast<f32>((bits & 0x7fffffu) | 0x3f800000u);
-  if (m > 1.4142135623730951) {
-    m = m * 0.5;
-    e = e + 1;
-  }
-  let f = m - 1.0;
-  let ef = f32(e);
-  return ef * LN2_HI + (ef * LN2_LO + atanh_series2(f / (2.0 + f)));
-}
 
 // ln(1 + y) for y >= 0 (+inf included)
 fn ln1p_pos(y: f32) -> f32 {
@@ -317,14 +273,14 @@ fn Tanh_F(x: f32) -> f32 {
   } else if (a > 20.0) {
     t = 1.0;
   } else {
-    t = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    t = 1.0 - 2.0 / (exp_f(2.0 * a) + 1.0);
   }
   return select(t, -t, x < 0.0 || bitcast<u32>(x) == 0x80000000u);
 }
 
 fn Sigmoid_F(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x); // x < 0: no overflow, and 0 for very negative x
+  if (x >= 0.0) { return 1.0 / (1.0 + exp_f(-x)); }
+  let e = exp_f(x); // x < 0: no overflow, and 0 for very negative x
   return e / (1.0 + e);
 }
 
@@ -346,7 +302,7 @@ fn erfc_tail(x: f32) -> f32 { // x >= 1.5
   if (x > 10.5) { return 0.0; }
   var t = x;
   for (var k = 60; k >= 1; k--) { t = x + (f32(k) * 0.5) / t; }
-  return exp(-x * x) / (t * 1.7724538509055159);
+  return exp_f(-x * x) / (t * 1.7724538509055159);
 }
 fn erfc_f(x: f32) -> f32 {
   if (is_nan(x)) { return x; }

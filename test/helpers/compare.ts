@@ -165,3 +165,13 @@ export async function expectRejection(p: Promise<unknown>, code: kiln.KilnErrorC
   }
   return checkKilnError(err, code, mentions, `expected a rejection with ${code}`);
 }
+
+/** float32 ulps between got and the float64 `want` (0 for matching NaN, infinities, signed zeros). */
+export function ulpError(got: number, want: number): number {
+  if (Number.isNaN(want) || Number.isNaN(got)) return Number.isNaN(want) && Number.isNaN(got) ? 0 : Infinity;
+  const wf = Math.fround(want);
+  if (!Number.isFinite(got) || !Number.isFinite(wf)) return got === wf ? 0 : Infinity;
+  if (want === 0) return got === 0 && Object.is(got, want) ? 0 : Math.abs(got) / 2 ** -149 || Infinity;
+  const e = Math.min(Math.max(Math.floor(Math.log2(Math.abs(want))), -126), 127);
+  return Math.abs(got - want) / 2 ** (e - 23);
+}

@@ -44,7 +44,7 @@ export function loadsInEveryKind(prefix: string, name: string, d: DType): string
 }
 
 /** Op libraries a kernel calls into, beyond the shared common, int64 and cast. */
-const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = { elementwise: ['unary', 'binary', 'fill'], reduce: ['moments'], norm: ['moments'] };
+const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = { elementwise: ['math', 'unary', 'binary', 'fill'], softmax: ['math'], reduce: ['moments'], norm: ['moments'] };
 
 /** A whole shader: the shared libraries, the generated glue, then the kernel file. */
 export function shader(kernel: keyof typeof WGSL, glue: string[]): string {
