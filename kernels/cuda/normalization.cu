@@ -10,6 +10,8 @@
 // dims are one Geometry<4> {X, Y, Scale, Bias}. Group = one warp per row for rows up to kWarpRow
 // elements, a whole block per row beyond; lanes combine with xor shuffles (every lane gets the result).
 // Bench alone: `a.cuda.launch(0, 'Softmax', [x], [y], {axis: 1})` on [4096, 4096] floats.
+#include <cfloat>
+
 #include "common.cuh"
 
 namespace kiln {
@@ -109,13 +111,17 @@ __global__ void __launch_bounds__(kThreads) norm_kernel(NormParams p, const T* x
         ss += d * d;
       }
       const double ms = group_all<Group, false>(ss, dshared) / (double)n;
-      const float r = (float)(1.0 / sqrt(ms + p.eps)), mf = (float)mean;
+      const double rd = 1.0 / sqrt(ms + p.eps);
+      const float r = (float)rd, mf = (float)mean;
+      // as on the CPU: where |x - mean| passes ~1e19, 1/rms is below float's normal range (and
+      // x - mean may overflow float), so the row is normalized in double from end to end
+      const bool wide = !(isfinite(ms) && r >= FLT_MIN);
       for (int64_t j = lane; j < m_end; j += Group) {
         int64_t off[4];
         at(j, off);
         float v = dload(x + ro[0] + off[0]);
         float sv = scale ? dload(scale + off[2]) : 1.0f, bv = bias ? dload(bias + off[3]) : 0.0f;
-        dstore(y + ro[1] + off[1], (v - mf) * r * sv + bv);
+        dstore(y + ro[1] + off[1], wide ? (float)(((double)v - mean) * rd * sv + bv) : (v - mf) * r * sv + bv);
       }
     }
   }
