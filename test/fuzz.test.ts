@@ -338,7 +338,7 @@ const ORT_LACKS = new RegExp(
     'Unsupported data type: 16', 'layout_ == 0 was false', 'Could not find an implementation for', 'ScalesValidation', 'padding values must be non-negative',
     'Axes input is null', 'Attribute saturate is only used for cast', 'exclude_outside can be set to 1 when', 'Invalid num_outputs value',
     'size_ % 2 == 1 was false', 'X_shape.NumDimensions\\(\\) == 4 was false', 'alpha_ > 0.0f was false', 'beta_ > 0.0f was false', 'must be at least 1, got 0', 'Integer (division|modulo) by zero',
-    'Only 4-D or 5-D tensor is supported', 'Only support GridSample Cubic mode in 4-D', 'BFCArena::AllocateRawInternal',
+    'Only 4-D or 5-D tensor is supported', 'Only support GridSample Cubic mode in 4-D', 'BFCArena::AllocateRawInternal', 'Only N can be zero',
   ].join('|'),
 );
 // Where the outputs differ and ONNX leaves the answer open: the mean of an empty set (Kiln: NaN, as
