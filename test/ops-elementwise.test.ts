@@ -8,6 +8,7 @@ import { Cases, expectError, expectTensor, ulpError, type Tolerance } from './he
 import { ALL_DTYPES, FLOAT_DTYPES, layoutPairs, layoutsFor, layoutsForSize, makeInput, upload, type Gen } from './helpers/inputs.js';
 import { rngFor, type Rng } from './helpers/random.js';
 import * as R from './helpers/reference.js';
+import { run1 } from '../src/ops/run.js';
 
 /** Large enough (77100 elements) that kernels split the work across threads. */
 const LARGE = [300, 257];
@@ -390,6 +391,42 @@ forEachBackend('unary ops', (device) => {
         if (bad.length) throw new Error(`beyond 2.5 ulp: ${bad.join('; ')}`);
       });
     cases.done();
+  });
+
+  // Below the front end's own checks, each backend's kernels hold the native op table's dtype lists
+  // (kernels/OPS.md), so a caller that reaches them (an ONNX handler) gets the same answer on every
+  // device: WebGPU once took uint8 and bool for Neg, which has no kernel for them on the CPU.
+  it('each elementwise kernel takes exactly the dtypes kernels/OPS.md lists for it', async () => {
+    const FLOATS: DType[] = ['float32', 'float16', 'bfloat16'], SIGNED: DType[] = [...FLOATS, 'int32', 'int64'];
+    const NUMERIC: DType[] = [...SIGNED, 'uint8'], INTS: DType[] = ['int32', 'int64', 'uint8'];
+    const table: [ops: string[], inputs: number, takes: readonly DType[], out?: DType][] = [
+      ['Exp Log Sqrt Rsqrt Reciprocal Sin Cos Tan Asin Acos Atan Sinh Cosh Tanh Asinh Acosh Atanh Sigmoid Erf Silu Floor Ceil Round Gelu LeakyRelu'.split(' '), 1, FLOATS],
+      [['Neg'], 1, SIGNED],
+      [['Abs', 'Relu', 'Sign', 'Clip'], 1, NUMERIC],
+      [['Not'], 1, ['bool']],
+      [['BitwiseNot'], 1, INTS],
+      [['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Mod'], 2, NUMERIC],
+      [['BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'BitShift'], 2, INTS],
+      [['Equal', 'NotEqual', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual'], 2, ALL_DTYPES, 'bool'],
+      [['And', 'Or', 'Xor'], 2, ['bool'], 'bool'],
+    ];
+    const wrong: string[] = [];
+    for (const [ops, arity, takes, out] of table)
+      for (const op of ops)
+        for (const dtype of ALL_DTYPES) {
+          const x = kiln.zeros([3], { dtype, device });
+          let took: boolean;
+          try {
+            const y = run1(op, Array(arity).fill(x), [3], out ?? dtype, op === 'BitShift' ? { direction: 'LEFT' } : {});
+            await y.data();
+            took = true;
+          } catch (e) {
+            if (!(e instanceof kiln.KilnError) || e.code !== 'E_UNSUPPORTED') throw e;
+            took = false;
+          }
+          if (took !== takes.includes(dtype)) wrong.push(`${op}(${dtype}) ${took ? 'ran' : 'was refused'}`);
+        }
+    expect(wrong).toEqual([]);
   });
 
   it('clip with both, one or no bounds, infinite and fractional bounds', async () => {

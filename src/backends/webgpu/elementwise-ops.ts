@@ -14,20 +14,20 @@ const Y_BINDING = 4;
 interface Spec {
   /** Function name in the .wgsl files (without the _<kind> suffix); default: the op name. */
   fn?: (c: Call) => string;
-  kinds: readonly Kind[];
+  /** The operand dtypes it takes: kernels/OPS.md's list for the op, as the CPU's kernels take them. */
+  dtypes: readonly DType[];
   inputs: number;
   /** The op returns a bool (0/1 in I) instead of its operands' kind. */
   bool?: boolean;
-  /** Integer dtypes only: bool shares the I kind but is refused (the CPU's kInt mask). */
-  ints?: boolean;
   /** Parameter words (meta[2..10)) and the WGSL expressions that read them. */
   params?: (c: Call, m: Meta, k: Kind) => string[];
 }
 
-const FIL: readonly Kind[] = ['F', 'I', 'L'];
-const F: readonly Kind[] = ['F'];
-const I: readonly Kind[] = ['I'];
-const IL: readonly Kind[] = ['I', 'L'];
+const FLOATS: readonly DType[] = ['float32', 'float16', 'bfloat16'];
+const SIGNED: readonly DType[] = [...FLOATS, 'int32', 'int64'];
+const NUMERIC: readonly DType[] = [...SIGNED, 'uint8'];
+const INTS: readonly DType[] = ['int32', 'int64', 'uint8'];
+const BOOL: readonly DType[] = ['bool'];
 
 const INT32_MIN = -2147483648, INT32_MAX = 2147483647;
 const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n;
@@ -51,12 +51,11 @@ function clipParams(c: Call, m: Meta, k: Kind): string[] {
   return ['param_l(0u)', 'param_l(2u)'];
 }
 
-const unaryF = (fn?: string): Spec => ({ kinds: F, inputs: 1, ...(fn ? { fn: () => fn } : {}) });
-const signed: Spec = { kinds: FIL, inputs: 1 };
-const arith: Spec = { kinds: FIL, inputs: 2 };
-const compare: Spec = { kinds: FIL, inputs: 2, bool: true };
-const logical: Spec = { kinds: I, inputs: 2, bool: true };
-const bitwise: Spec = { kinds: IL, inputs: 2, ints: true };
+const unaryF = (fn?: string): Spec => ({ dtypes: FLOATS, inputs: 1, ...(fn ? { fn: () => fn } : {}) });
+const arith: Spec = { dtypes: NUMERIC, inputs: 2 };
+const compare: Spec = { dtypes: [...NUMERIC, 'bool'], inputs: 2, bool: true };
+const logical: Spec = { dtypes: BOOL, inputs: 2, bool: true };
+const bitwise: Spec = { dtypes: INTS, inputs: 2 };
 
 /** BitShift's direction picks the function (the CPU's BitShift reads it per call likewise). */
 function shiftFn(c: Call): string {
@@ -69,7 +68,7 @@ const SPECS: Record<string, Spec> = {
   ...Object.fromEntries(['Exp', 'Log', 'Sqrt', 'Rsqrt', 'Reciprocal', 'Sin', 'Cos', 'Tanh', 'Sigmoid', 'Erf', 'Silu', 'Floor', 'Ceil', 'Round',
     'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh'].map((op) => [op, unaryF()])),
   Gelu: {
-    kinds: F,
+    dtypes: FLOATS,
     inputs: 1,
     fn: (c) => {
       const a = c.attrs.approximate ?? 'none';
@@ -77,15 +76,16 @@ const SPECS: Record<string, Spec> = {
       return a === 'tanh' ? 'GeluTanh' : 'Gelu';
     },
   },
-  LeakyRelu: { kinds: F, inputs: 1, params: (c, m) => (m.setF32(2, num(c, 'alpha', 0.01)), ['param_f(0u)']) },
-  Neg: signed, Abs: signed, Relu: signed, Sign: signed,
-  Clip: { kinds: FIL, inputs: 1, params: clipParams },
-  Not: { kinds: I, inputs: 1, bool: true },
+  LeakyRelu: { dtypes: FLOATS, inputs: 1, params: (c, m) => (m.setF32(2, num(c, 'alpha', 0.01)), ['param_f(0u)']) },
+  Neg: { dtypes: SIGNED, inputs: 1 },
+  ...Object.fromEntries(['Abs', 'Relu', 'Sign'].map((op) => [op, { dtypes: NUMERIC, inputs: 1 }])),
+  Clip: { dtypes: NUMERIC, inputs: 1, params: clipParams },
+  Not: { dtypes: BOOL, inputs: 1, bool: true },
   Add: arith, Sub: arith, Mul: arith, Div: arith, Pow: arith, Max: arith, Min: arith, Mod: arith,
   Equal: compare, NotEqual: compare, Less: compare, LessOrEqual: compare, Greater: compare, GreaterOrEqual: compare,
   And: logical, Or: logical, Xor: logical,
   BitwiseAnd: bitwise, BitwiseOr: bitwise, BitwiseXor: bitwise,
-  BitwiseNot: { kinds: IL, inputs: 1, ints: true },
+  BitwiseNot: { dtypes: INTS, inputs: 1 },
   BitShift: { ...bitwise, fn: shiftFn },
 };
 
@@ -93,7 +93,7 @@ const SPECS: Record<string, Spec> = {
 export const ELEMENTWISE_OPS = [...Object.keys(SPECS), 'Where', 'Cast', 'Fill', 'Range'];
 export function elementwiseSupports(op: string, dtypes: readonly DType[]): boolean {
   const s = SPECS[op];
-  return !s || dtypes.every((d) => (s.kinds.includes(kindOf(d)) && (!s.ints || isInt(d))) || (s.bool && d === 'bool'));
+  return !s || dtypes.every((d) => s.dtypes.includes(d) || (s.bool && d === 'bool'));
 }
 
 /** Encodes `element` over the output's index space with coalesced dims. */
@@ -125,7 +125,7 @@ const opDispatch: Dispatcher = (c) => {
   const xd = c.inputs[0].dtype, yd = c.outputs[0].dtype;
   const k = kindOf(xd);
   if (c.inputs.some((v) => v.dtype !== xd)) fail('E_DTYPE', `${c.op}: inputs must share one dtype, got ${c.inputs.map((v) => v.dtype).join(', ')}`);
-  if (!s.kinds.includes(k) || (s.ints && !isInt(xd))) unsupported(c);
+  if (!s.dtypes.includes(xd)) unsupported(c);
   const m = new Meta();
   const params = s.params?.(c, m, k) ?? [];
   const args = [...c.inputs.map((_, j) => operandLoad(c, j)), ...params].join(', ');
