@@ -13,12 +13,13 @@ const LN2_F: f32 = 0.6931471805599453;
 fn pow2_i(n: i32) -> f32 { return bitcast<f32>(u32(n + 127) << 23u); }
 
 // e^x 2^shift for |x| <= 104: x = k ln2 + r, |r| <= ln2/2 (x - k LN2_HI is exact: both are within a
-// factor 2 of each other), e^r by its Taylor polynomial (truncation below 3e-10), and the power of
-// two in two factors so that neither leaves float32's range before the product does
+// factor 2 of each other), e^r by its Taylor polynomial of degree 7 (truncation below 8e-9 relative,
+// 0.07 ulp), and the power of two in two factors so that neither leaves float32's range before the
+// product does
 fn exp_scaled(x: f32, shift: i32) -> f32 {
   let k = round(x * 1.4426950408889634);
   let r = (x - k * LN2_HI) - k * LN2_LO;
-  let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0))))))));
+  let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
   let n = i32(k) + shift;
   let n1 = n / 2;
   return p * pow2_i(n1) * pow2_i(n - n1);
