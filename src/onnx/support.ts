@@ -31,7 +31,7 @@ export function checkSupport(g: Graph, opset: number, device: string): void {
     if (opset < (h.since ?? 1) || opset > MAX_OPSET) why(`implemented for opsets ${h.since ?? 1} to ${MAX_OPSET}`);
     const reason = h.check?.(n, opset);
     if (reason) why(reason);
-    const uses = typeof h.uses === 'function' ? h.uses(n, opset) : h.uses;
+    const uses = typeof h.uses === 'function' ? h.uses(n, opset, backend) : h.uses;
     const missing = uses.filter((op) => !hasNativeOp(backend, op));
     if (missing.length) why(`the ${backend.kind} backend lacks the native op(s) ${missing.join(', ')}`);
     for (const sub of n.subgraphs.values()) checkSupport(sub, opset, device);

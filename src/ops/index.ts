@@ -12,6 +12,7 @@ import { argsort, sort, topk, type SortOptions, type TopkOptions, type TopkResul
 export * from './cast.js';
 export * from './creation.js';
 export * from './elementwise.js';
+export { gridSample, type GridSampleMode, type GridSampleOptions, type GridSamplePadding } from './grid-sample.js';
 export * from './matmul.js';
 export * from './normalization.js';
 export * from './reduce.js';

@@ -12,12 +12,13 @@ import { DATA } from './data-ops.js';
 import { WORKER_REASON, adapterKey, findAdapters, refuseInWorker, type WebGpuOptions } from './dawn.js';
 import { GpuDevice } from './device.js';
 import { ELEMENTWISE, elementwiseSupports } from './elementwise-ops.js';
+import { GRID_SAMPLE } from './grid-sample-ops.js';
 import { MATMUL, autotune, candidatesFor, setTile, tileFor, tileName, type TileConfig } from './matmul.js';
 import { REDUCE } from './reduce-ops.js';
 import { SORT } from './sort-ops.js';
 import { deviceTimer } from './timer.js';
 
-const OPS: Record<string, Dispatcher> = { ...ELEMENTWISE, ...REDUCE, ...DATA, ...MATMUL, ...SORT };
+const OPS: Record<string, Dispatcher> = { ...ELEMENTWISE, ...REDUCE, ...DATA, ...MATMUL, ...SORT, ...GRID_SAMPLE };
 
 export interface WebGpuInitOptions extends WebGpuOptions {
   /** Tune the matmul tiles now when no cached choice exists (default true; KILN_WEBGPU_AUTOTUNE=0 turns it off). */

@@ -1,6 +1,7 @@
 // The Kiln engine's op registry: each ONNX op maps to Kiln ops. A handler says which opsets it
 // implements, which native backend ops it needs (checked with backend.supports() at load), which
 // inputs it reads on the host (shapes, axes, pads), and how to run a node.
+import type { Backend } from '../../backends/backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { Graph, Node } from '../model.js';
 
@@ -33,8 +34,8 @@ export interface OpContext {
 export interface OpHandler {
   /** Lowest ai.onnx opset whose semantics this handler implements (default 1). */
   since?: number;
-  /** Native ops (kernels/OPS.md) the node needs on the device. */
-  uses: readonly string[] | ((node: Node, opset: number) => readonly string[]);
+  /** Native ops (kernels/OPS.md) the node needs on the device (whose backend a handler may ask what it has). */
+  uses: readonly string[] | ((node: Node, opset: number, backend: Backend) => readonly string[]);
   /** Inputs read on the host (their values decide shapes). */
   hostInputs?: readonly number[];
   /** Why this node cannot run (an attribute value this handler lacks), or undefined. */
