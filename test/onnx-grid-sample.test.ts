@@ -1,20 +1,24 @@
 // GridSample on the Kiln engine, on every device: against onnxruntime (the ort engine) for the 4-D
 // and 5-D inputs it runs (every mode, padding_mode and align_corners; grids past [-1, 1], on the
-// borders and on half-pixel ties; float16 and bfloat16; N and C > 1; empty outputs), and against a
-// float64 reference written here for what onnxruntime lacks (1-D and 4-D spatial inputs, cubic in
-// 3-D, a reflected size-1 dim) and where the two differ by design (non-finite grid values). Bad nodes
-// are KilnErrors naming what was wrong.
+// borders and on half-pixel ties; float16 and bfloat16; N and C > 1; empty outputs), and against the
+// float64 reference of test/helpers/grid-sample.ts for what onnxruntime lacks (1-D and 4-D spatial
+// inputs, cubic in 3-D, a reflected size-1 dim) and where the two differ by design (non-finite grid
+// values). The handler takes the native GridSample op where the backend has it (and X has 1 to 3
+// spatial dims), the composed path otherwise (4-D spatial inputs here); its `uses` says which. Bad
+// nodes are KilnErrors naming what was wrong. kiln.gridSample itself: test/ops-grid-sample.test.ts.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
+import { resolveDevice, type Backend } from '../src/backends/backend.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
+import { parseModel, readSource } from '../src/onnx/model.js';
+import { opHandler } from '../src/onnx/ops/registry.js';
 import { forEachBackend } from './helpers/backends.js';
 import { expectRejection, mismatches, tolFor } from './helpers/compare.js';
+import { gridSampleReference, gridValues, type Mode, type Padding } from './helpers/grid-sample.js';
 import { rngFor } from './helpers/random.js';
-import { numel, roundHalfEven, roundTo } from './helpers/reference.js';
+import { numel, roundTo } from './helpers/reference.js';
 
-type Mode = 'linear' | 'nearest' | 'cubic';
-type Padding = 'zeros' | 'border' | 'reflection';
 interface Case {
   name: string;
   opset: number;
@@ -28,77 +32,8 @@ interface Case {
 }
 type Result = { shape: number[]; values: number[] };
 
-const f32 = Math.fround;
-
-/** The unnormalized coordinate in float32, in the order of operations of onnxruntime (and Kiln): taps split where theirs do. */
-const unnormalize = (g: number, size: number, align: boolean) => (align ? f32(f32(f32(g + 1) * 0.5) * (size - 1)) : f32(f32(f32(f32(g + 1) * size) - 1) * 0.5));
-
-/** Reflects integer tap i by the borders lo..hi until it is inside, as ONNX's reference does: whole ranges first, then the rest from the near border. */
-function reflect(i: number, lo: number, hi: number): number {
-  const range = hi - lo;
-  if (range === 0) return 0; // a single position (align_corners) reflects onto itself
-  if (i >= lo && i <= hi) return i;
-  const past = i < lo ? lo - i : i - hi;
-  const times = Math.trunc(past / range), rest = past - times * range;
-  const nearLo = (i < lo) === (times % 2 === 0);
-  return Math.trunc(nearLo ? lo + rest : hi - rest);
-}
-
-function keys(d: number): number {
-  const A = -0.75;
-  d = Math.abs(d);
-  return d <= 1 ? (A + 2) * d ** 3 - (A + 3) * d ** 2 + 1 : d < 2 ? A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A : 0;
-}
-
-/**
- * The float64 GridSample of a case, as onnxruntime defines it: padding per integer tap, nearest
- * rounding half to even; `scale` is sum |weight * value| per output (the size of its rounding error;
- * for cubic, with an absolute term per weight).
- */
-function reference(c: Case, mode: Mode, padding: Padding, align: boolean): { shape: number[]; values: number[]; scale: number[] } {
-  const [N, C, ...sizes] = c.xShape;
-  const r = sizes.length, out = c.gridShape.slice(1, -1), P = numel(out);
-  const S = numel(sizes);
-  const values: number[] = [], scale: number[] = [];
-  for (let n = 0; n < N; ++n)
-    for (let ch = 0; ch < C; ++ch)
-      for (let p = 0; p < P; ++p) {
-        // per dim (X's order): the taps' positions (undefined outside X with zeros padding) and weights
-        const dims = sizes.map((size, d) => {
-          const x = unnormalize(c.grid[(n * P + p) * r + (r - 1 - d)], size, align);
-          const base = mode === 'nearest' ? roundHalfEven(x) : Math.floor(x);
-          const steps = mode === 'nearest' ? [0] : mode === 'linear' ? [0, 1] : [-1, 0, 1, 2];
-          return steps.map((s) => {
-            const tap = base + s;
-            const w = mode === 'nearest' ? 1 : mode === 'linear' ? 1 - Math.abs(x - tap) : keys(x - tap);
-            let at: number | undefined = tap;
-            if (padding === 'zeros') at = tap >= 0 && tap < size ? tap : undefined;
-            else if (padding === 'border') at = Math.min(Math.max(tap, 0), size - 1);
-            else at = align ? reflect(tap, 0, size - 1) : reflect(tap, -0.5, size - 0.5);
-            // a float32 cubic weight sums terms up to ~12 (8A d): its error, a few ulps of those, is absolute, not relative to w
-            return { at, w, size: mode === 'cubic' ? Math.abs(w) + 1 : Math.abs(w) };
-          });
-        });
-        let sum = 0, mag = 0;
-        const visit = (d: number, offset: number | undefined, w: number, size: number) => {
-          if (d === r) {
-            const v = offset === undefined ? 0 : c.x[(n * C + ch) * S + offset];
-            sum += w * v;
-            mag += size * Math.abs(v);
-            return;
-          }
-          const stride = numel(sizes.slice(d + 1));
-          for (const t of dims[d]) visit(d + 1, offset === undefined || t.at === undefined ? undefined : offset + t.at * stride, w * t.w, size * t.size);
-        };
-        visit(0, 0, 1, 1);
-        values.push(sum);
-        scale.push(mag);
-      }
-  return { shape: [N, C, ...out], values, scale };
-}
-
 const MODES: Record<string, Mode> = { linear: 'linear', bilinear: 'linear', nearest: 'nearest', cubic: 'cubic', bicubic: 'cubic' };
-const refOf = (c: Case) => reference(c, MODES[c.attrs.mode ?? 'linear'], (c.attrs.padding_mode ?? 'zeros') as Padding, c.attrs.align_corners === 1);
+const refOf = (c: Case) => gridSampleReference(c.xShape, c.x, c.gridShape, c.grid, MODES[c.attrs.mode ?? 'linear'], (c.attrs.padding_mode ?? 'zeros') as Padding, c.attrs.align_corners === 1);
 
 const modelOf = (c: Case, asFloat32 = false): Uint8Array => {
   const g = new GraphBuilder('gridsample');
@@ -129,20 +64,6 @@ async function run(c: Case, engine: 'kiln' | 'ort', device: string): Promise<Res
 
 const rng = rngFor('onnx GridSample');
 
-/**
- * Grid coordinates: random ones in [-1.6, 1.6] (a fifth of each past the borders), exact eighths
- * (the borders -1 and 1, and half-pixel ties for nearest rounding at the sizes used here), and a
- * few far outside (several reflections).
- */
-function gridValues(n: number): number[] {
-  return Array.from({ length: n }, () => {
-    const u = rng.next();
-    if (u < 0.35) return rng.int(-12, 12) / 8;
-    if (u < 0.4) return rng.uniform(-7.5, 7.5);
-    return rng.uniform(-1.6, 1.6);
-  });
-}
-
 function makeCase(name: string, o: { opset?: number; attrs: Case['attrs']; xShape: number[]; gridShape: number[]; dtype?: DType; gridDType?: DType; grid?: number[] }): Case {
   const dtype = o.dtype ?? 'float32', gridDType = o.gridDType ?? dtype;
   return {
@@ -154,7 +75,7 @@ function makeCase(name: string, o: { opset?: number; attrs: Case['attrs']; xShap
     xShape: o.xShape,
     gridShape: o.gridShape,
     x: Array.from({ length: numel(o.xShape) }, () => roundTo(dtype, rng.uniform(-2, 2))),
-    grid: (o.grid ?? gridValues(numel(o.gridShape))).map((v) => roundTo(gridDType, v)),
+    grid: (o.grid ?? gridValues(rng, numel(o.gridShape))).map((v) => roundTo(gridDType, v)),
   };
 }
 
@@ -226,6 +147,28 @@ it('the float64 reference here agrees with onnxruntime (so it may stand in where
     const ref = refOf(c);
     expectClose(ort.get(c.name)!, ref, { ...c, dtype: 'float32' }, ref.scale, `reference vs onnxruntime: ${c.name}`);
   }
+});
+
+it("the handler's uses: GridSample where the backend has it (from opset 20 with the composed ops too, for X past 3 spatial dims), else the composed ops", () => {
+  const nodeOf = (opset: number, attrs: Case['attrs']) => parseModel(readSource(modelOf(makeCase('uses', { opset, attrs, xShape: [1, 1, 2, 2], gridShape: [1, 1, 1, 2] })))).graph.nodes[0];
+  const uses = (opset: number, attrs: Case['attrs'], b: Backend) => {
+    const u = opHandler('GridSample')!.uses;
+    return typeof u === 'function' ? u(nodeOf(opset, attrs), opset, b) : u;
+  };
+  const cpu = resolveDevice('cpu').backend;
+  const without = { ...cpu, kind: cpu.kind, supports: (op: string, dtypes: DType[]) => op !== 'GridSample' && cpu.supports(op, dtypes) } as Backend;
+  expect(uses(16, {}, cpu)).toEqual(['GridSample']);
+  const composed = uses(16, { mode: 'bicubic', padding_mode: 'reflection' }, without);
+  expect(composed).not.toContain('GridSample');
+  for (const op of ['Gather', 'Floor', 'Abs', 'Mod', 'Pad']) expect(composed).toContain(op);
+  expect(uses(20, { mode: 'nearest', padding_mode: 'zeros' }, without)).toEqual(expect.arrayContaining(['Gather', 'Round', 'Min', 'And']));
+  expect(uses(20, { mode: 'nearest' }, without)).not.toContain('Floor');
+  const both = uses(20, { mode: 'cubic' }, cpu);
+  expect(both[0]).toBe('GridSample');
+  expect(both).toEqual(expect.arrayContaining(['Gather', 'Abs', 'Where']));
+  // a bad mode launches nothing (the node fails when it runs)
+  expect(uses(20, { mode: 'bilinear' }, cpu)).toEqual([]);
+  expect(uses(16, { padding_mode: 'wrap' }, without)).toEqual([]);
 });
 
 forEachBackend('onnx GridSample', (device) => {

@@ -21,7 +21,7 @@ const REDUCE = ['axes', 'keepdims'], CREATE = ['dtype', 'device'];
 const OPTIONS_OF: Record<string, readonly string[]> = {
   sum: REDUCE, mean: REDUCE, prod: REDUCE, max: REDUCE, min: REDUCE, '.sum': REDUCE, variance: [...REDUCE, 'correction'],
   argmax: ['axis', 'keepdims'], argmin: ['axis', 'keepdims'], topk: ['axis', 'largest'], '.topk': ['axis', 'largest'], sort: ['axis', 'descending'], argsort: ['axis', 'descending'], gelu: ['approximate'], pad: ['mode', 'value'], '.pad': ['mode', 'value'],
-  layerNorm: ['axis', 'scale', 'bias', 'epsilon'], rmsNorm: ['axis', 'scale', 'epsilon'], matmul: ['precision', 'impl'],
+  layerNorm: ['axis', 'scale', 'bias', 'epsilon'], rmsNorm: ['axis', 'scale', 'epsilon'], matmul: ['precision', 'impl'], gridSample: ['mode', 'padding', 'alignCorners'],
   '.matmul': ['precision', 'impl'], gemm: ['c', 'alpha', 'beta', 'transA', 'transB', 'precision', 'impl'],
   tensor: [...CREATE, 'shape'], full: CREATE, zeros: CREATE, ones: CREATE, arange: CREATE, zerosLike: CREATE, onesLike: CREATE,
   fullLike: CREATE, rand: [...CREATE, 'seed', 'low', 'high'], randn: [...CREATE, 'seed', 'mean', 'std'],
@@ -35,7 +35,7 @@ export const ENTRY_POINTS = [
   'logicalAnd', 'logicalOr', 'logicalXor', 'logicalNot', 'bitwiseAnd', 'bitwiseOr', 'bitwiseXor', 'bitwiseNot', 'leftShift', 'rightShift', 'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh',
   'tan', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'asinh', 'acosh', 'atanh',
   'sigmoid', 'relu', 'erf', 'silu', 'floor', 'ceil', 'round', 'sign', 'leakyRelu', 'gelu', 'clip', 'where', 'sum', 'mean', 'prod', 'max',
-  'min', 'variance', 'argmax', 'argmin', 'topk', 'sort', 'argsort', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'cast', 'copyTo', 'concat',
+  'min', 'variance', 'argmax', 'argmin', 'topk', 'sort', 'argsort', 'softmax', 'logSoftmax', 'layerNorm', 'rmsNorm', 'matmul', 'gemm', 'gridSample', 'cast', 'copyTo', 'concat',
   'stack', 'split', 'gather', 'pad', 'tile', 'tensor', 'full', 'zeros', 'ones', 'arange', 'rand', 'randn', 'zerosLike', 'onesLike',
   'fullLike', 'broadcastShapes', 'promoteTypes',
   '.reshape', '.flatten', '.permute', '.transpose', '.slice', '.expand', '.squeeze', '.unsqueeze', '.contiguous', '.clone', '.to',
