@@ -5,11 +5,17 @@
 //   [4] X lead at (offset, strides), [5] Y lead at, [6] trail rank, [7] trail shape at,
 //   [8] X trail strides at, [9] Y trail strides at, [10] Scale at (offset, trail strides),
 //   [11] Bias at, [12] epsilon (f32 bits)
-// One invocation per row; blocked sums and the corrected two-pass variance (moments.wgsl) in f32. Variants: overrides
-// rms, has_scale, has_bias. The host generates the bindings X, S, B, Y and xF, sF, bF, store_y.
+// Blocked sums and the corrected two-pass variance (moments.wgsl) in f32. Variants:
+//   main            one invocation per row (many short rows keep a GPU busy this way);
+//   main_workgroup  one workgroup of WG lanes per row (few long rows: one LLM decoding step's hidden
+//                   state): lane l takes the elements l, l + WG, ... of every pass; the largest |x|
+//                   and the moments combine across lanes in workgroup memory (workgroup_tree.wgsl).
+// The host (reduce-ops.ts) picks the entry point by row count and length. Overrides rms, has_scale,
+// has_bias. The host generates the bindings X, S, B, Y and xF, sF, bF, store_y.
 // WGSL has no f64 (the CPU and CUDA sum in double): x^2 overflows f32 past |x| = 1.8e19, so a row
 // whose largest |x| passes 1 is normalized as x / s with s a power of two near it (exact), and
 // epsilon / s^2: (x - mean) / sqrt(var + eps) is the same in those units, with nothing past 4.
+// Benchmark: `node dist/bench/webgpu-rows.js` (bench/webgpu-rows.ts).
 
 override rms: bool = false;
 override has_scale: bool = false;
@@ -20,14 +26,37 @@ fn trail(k: u32, strides_at: u32) -> i32 { return space_offset(k, u32(args[6]), 
 var<private> row_inv: f32 = 1.0; // 1 / s for the row (see above)
 fn moment_element(x0: i32, k: u32) -> f32 { return xF(x0 + trail(k, u32(args[8]))) * row_inv; }
 
-// s for the row: 1 when every |x| <= 1, or when one is infinite (the plain formula then gives what
-// the CPU gives: 0 for the finite ones, NaN for the infinite), else 2^(ceil(log2(max |x|)) - 1), so
-// |x| / s <= 2.
-fn row_scale(x0: i32, n: u32) -> f32 {
-  var m = 0.0;
-  for (var k = 0u; k < n; k++) { m = max(m, abs(xF(x0 + trail(k, u32(args[8]))))); }
+// s for a row whose largest |x| is m: 1 when every |x| <= 1, or when one is infinite (the plain
+// formula then gives what the CPU gives: 0 for the finite ones, NaN for the infinite) or NaN, else
+// 2^(ceil(log2(m)) - 1), so |x| / s <= 2.
+fn scale_for(m: f32) -> f32 {
   if (!(m > 1.0) || m > 3.4028234e38) { return 1.0; }
   return exp2(ceil(log2(m)) - 1.0);
+}
+
+// The row's x0 and y0 (element offsets of its first element in X and Y)
+fn row_at(row: u32) -> vec2<i32> {
+  let xa = u32(args[4]);
+  let ya = u32(args[5]);
+  return vec2<i32>(args[xa] + space_offset(row, u32(args[2]), u32(args[3]), xa + 1u), args[ya] + space_offset(row, u32(args[2]), u32(args[3]), ya + 1u));
+}
+
+// (mean, 1 / sqrt(var + eps)) in units of s from the row's mean and squared deviations `mv`
+// (LayerNorm), or (0, 1 / sqrt(mean(x^2) + eps)) from its sum of squares `sq` (RMSNorm)
+fn norm_params(sq: f32, mv: vec2<f32>, n: u32) -> vec2<f32> {
+  let eps = meta_f32(12u) * row_inv * row_inv;
+  if (rms) { return vec2<f32>(0.0, 1.0 / sqrt(sq / f32(n) + eps)); }
+  return vec2<f32>(mv.x, 1.0 / sqrt(mv.y / f32(n) + eps));
+}
+
+// Element k of the row: ((x / s - mean) * inv) * scale + bias
+fn norm_store(x0: i32, y0: i32, k: u32, p: vec2<f32>) {
+  let sa = u32(args[10]);
+  let ba = u32(args[11]);
+  var v = (xF(x0 + trail(k, u32(args[8]))) * row_inv - p.x) * p.y;
+  if (has_scale) { v = v * sF(args[sa] + trail(k, sa + 1u)); }
+  if (has_bias) { v = v + bF(args[ba] + trail(k, ba + 1u)); }
+  store_y(y0 + trail(k, u32(args[9])), v);
 }
 
 @compute @workgroup_size(64)
@@ -35,29 +64,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= u32(args[0])) { return; }
   let n = u32(args[1]);
-  let xa = u32(args[4]);
-  let ya = u32(args[5]);
-  let x0 = args[xa] + space_offset(row, u32(args[2]), u32(args[3]), xa + 1u);
-  let y0 = args[ya] + space_offset(row, u32(args[2]), u32(args[3]), ya + 1u);
-  let xt = u32(args[8]);
-  let s = row_scale(x0, n);
-  row_inv = 1.0 / s;
-  let eps = meta_f32(12u) * row_inv * row_inv;
-  var inv: f32;
-  var mean = 0.0; // in units of s, as are the moments
-  if (rms) {
-    inv = 1.0 / sqrt(moments(x0, n, 0.0).y / f32(n) + eps);
-  } else {
-    let mv = mean_and_m2(x0, n);
-    mean = mv.x;
-    inv = 1.0 / sqrt(mv.y / f32(n) + eps);
-  }
-  let sa = u32(args[10]);
-  let ba = u32(args[11]);
-  for (var k = 0u; k < n; k++) {
-    var v = (xF(x0 + trail(k, xt)) * row_inv - mean) * inv;
-    if (has_scale) { v = v * sF(args[sa] + trail(k, sa + 1u)); }
-    if (has_bias) { v = v + bF(args[ba] + trail(k, ba + 1u)); }
-    store_y(y0 + trail(k, u32(args[9])), v);
-  }
+  let at = row_at(row);
+  var m = 0.0;
+  for (var k = 0u; k < n; k++) { m = max(m, abs(xF(at.x + trail(k, u32(args[8]))))); }
+  row_inv = 1.0 / scale_for(m);
+  var p: vec2<f32>;
+  if (rms) { p = norm_params(moments(at.x, n, 0.0).y, vec2<f32>(0.0), n); } else { p = norm_params(0.0, mean_and_m2(at.x, n), n); }
+  for (var k = 0u; k < n; k++) { norm_store(at.x, at.y, k, p); }
+}
+
+// One workgroup per row; rows past the last (a 2-D grid's tail) leave as a whole workgroup
+@compute @workgroup_size(WG)
+fn main_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  lane = li;
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= u32(args[0])) { return; }
+  let n = u32(args[1]);
+  let at = row_at(row);
+  var m = 0.0;
+  for (var k = lane; k < n; k += WG) { m = max_nan(m, abs(xF(at.x + trail(k, u32(args[8]))))); }
+  row_inv = 1.0 / scale_for(tree_max(m));
+  var p: vec2<f32>;
+  if (rms) { p = norm_params(row_moments(at.x, n, 0.0).y, vec2<f32>(0.0), n); } else { p = norm_params(0.0, row_mean_and_m2(at.x, n), n); }
+  for (var k = lane; k < n; k += WG) { norm_store(at.x, at.y, k, p); }
 }

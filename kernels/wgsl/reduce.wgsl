@@ -1,17 +1,20 @@
 // reduce.wgsl: ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceVariance ArgMax ArgMin.
 //   X any strided view; Y = X's shape with the reduced axes set to 1.
-// One invocation per output element walks the reduced elements in row-major order (so ArgMax/ArgMin
-// see the first occurrence first). Floats accumulate in f32 in blocks (moments.wgsl); integer and
-// bool sums and products accumulate in int64 (int64.wgsl, wrapping); Mean and Variance of integers
-// convert each value to f32 after an exact int64 sum (Mean) or per element (Variance: corrected
-// two-pass).
+// Variants: one invocation per output element (here, `main`) walks the reduced elements in row-major
+// order (so ArgMax/ArgMin see the first occurrence first): many short rows keep a GPU busy this way;
+// one workgroup per output element (reduce_workgroup.wgsl, `main_workgroup`) for few long rows. The
+// host (reduce-ops.ts) picks by row count and length.
+// Floats accumulate in f32 in blocks (moments.wgsl); integer and bool sums and products accumulate in
+// int64 (int64.wgsl, wrapping); Mean and Variance of integers convert each value to f32 after an exact
+// int64 sum (Mean) or per element (Variance: corrected two-pass).
 // Max/Min/ArgMax/ArgMin propagate NaN (the first NaN wins). An empty reduction gives Sum 0, Prod 1,
 // Mean and Variance NaN (0/0).
 //   meta header: [0] outputs, [1] reduced count, [2] outer rank, [3] reduced rank, [4] outer shape at,
 //   [5] Y at (offset, outer strides), [6] X at (offset, outer strides), [7] reduced shape at,
 //   [8] X reduced strides at, [9] correction (f32 bits)
-// The host generates the bindings X, Y, the loads xF/xI/xL (X converted to each kind), store_y and
-// `fn reduce_element(x, y, n)` which stores <Op>_<kind>(x, n).
+// The host generates the bindings X, Y, the loads xF/xI/xL (X converted to each kind),
+// `fn reduce_element(x, y, n)` which stores <Op>_<kind>(x, n), and reduce_workgroup.wgsl's reduce_row.
+// Benchmark: `node dist/bench/webgpu-rows.js` (bench/webgpu-rows.ts).
 
 fn red_offset(x: i32, r: u32) -> i32 { return x + space_offset(r, u32(args[3]), u32(args[7]), u32(args[8])); }
 

@@ -9,7 +9,7 @@ import { checkLaunchView, type Attrs, type Backend, type BufferHandle, type Devi
 import type { Dispatcher, GpuBuffer } from './call.js';
 import { unsupported } from './call.js';
 import { DATA } from './data-ops.js';
-import { WORKER_REASON, adapterKey, findAdapters, refuseInWorker, type WebGpuOptions } from './dawn.js';
+import { WORKER_REASON, adapterKey, findAdapters, isCpuAdapter, refuseInWorker, type WebGpuOptions } from './dawn.js';
 import { GpuDevice } from './device.js';
 import { ELEMENTWISE, elementwiseSupports } from './elementwise-ops.js';
 import { GRID_SAMPLE } from './grid-sample-ops.js';
@@ -73,7 +73,7 @@ export class WebGpuBackend implements Backend {
   async tune(index: number, opts: { force?: boolean; size?: number } = {}) {
     const d = this.#devices[index] ?? fail('E_DEVICE', `webgpu:${index} does not exist`);
     const timer = deviceTimer(d);
-    const size = opts.size ?? (d.found.info.isFallbackAdapter || /llvmpipe|swiftshader|lavapipe/i.test(d.found.info.description) ? 256 : 1024);
+    const size = opts.size ?? (isCpuAdapter(d.found.info) ? 256 : 1024);
     const r = await autotune(d, adapterKey(d.found.info), async (run) => {
       timer.start();
       run();

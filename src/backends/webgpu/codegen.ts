@@ -44,7 +44,13 @@ export function loadsInEveryKind(prefix: string, name: string, d: DType): string
 }
 
 /** Op libraries a kernel calls into, beyond the shared common, int64 and cast. */
-const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = { elementwise: ['math', 'unary', 'binary', 'fill'], softmax: ['math'], reduce: ['moments'], norm: ['moments'] };
+const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = {
+  elementwise: ['math', 'unary', 'binary', 'fill'],
+  // the row kernels' second entry point, one workgroup per row, combines through workgroup_tree
+  softmax: ['math', 'workgroup_tree'],
+  reduce: ['moments', 'workgroup_tree', 'reduce_workgroup'],
+  norm: ['moments', 'workgroup_tree'],
+};
 
 /** A whole shader: the shared libraries, the generated glue, then the kernel file. */
 export function shader(kernel: keyof typeof WGSL, glue: string[]): string {

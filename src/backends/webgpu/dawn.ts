@@ -75,3 +75,6 @@ export async function findAdapters(o: WebGpuOptions = {}): Promise<FoundAdapter[
 
 /** The cache key of an adapter (autotune results are stored per key). */
 export const adapterKey = (i: GPUAdapterInfo): string => `${i.vendor}|${i.architecture}|${i.device}|${i.description}`;
+
+/** A software adapter running on the CPU (lavapipe, SwiftShader): few lanes, large caches. */
+export const isCpuAdapter = (i: GPUAdapterInfo): boolean => i.isFallbackAdapter || /llvmpipe|swiftshader|lavapipe/i.test(i.description);

@@ -287,16 +287,17 @@ export class GpuDevice {
     });
   }
 
-  pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
-    // keyed by the code string itself, then its override constants: no key is built from the code
+  /** The pipeline of `code`'s entry point (a shader may hold several: reduce-ops.ts) with its override constants. */
+  pipeline(code: string, constants: Record<string, number> = {}, entryPoint = 'main'): GPUComputePipeline {
+    // keyed by the code string itself, then its entry point and override constants: no key is built from the code
     let variants = this.#pipelines.get(code);
     if (!variants) this.#pipelines.set(code, (variants = new Map()));
-    const key = JSON.stringify(constants);
+    const key = `${entryPoint} ${JSON.stringify(constants)}`;
     let p = variants.get(key);
     if (!p) {
       let module = this.#modules.get(code);
       if (!module) this.#modules.set(code, (module = this.device.createShaderModule({ code })));
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants } });
       variants.set(key, p);
       ++this.#pipelineCount;
     }

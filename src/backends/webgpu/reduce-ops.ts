@@ -1,16 +1,18 @@
-// Dispatch of reductions (reduce.wgsl), Softmax/LogSoftmax (softmax.wgsl) and LayerNormalization/
-// RMSNormalization (norm.wgsl). Each kernel runs one invocation per output row; the host splits the
-// views into the walked (outer) dims and the reduced dims.
+// Dispatch of reductions (reduce.wgsl, reduce_workgroup.wgsl), Softmax/LogSoftmax (softmax.wgsl) and
+// LayerNormalization/RMSNormalization (norm.wgsl). Each kernel has two entry points: one invocation
+// per row (`main`) and one workgroup per row (`main_workgroup`); rowPath (row-path.ts) picks. The host
+// splits the views into the walked (outer) dims and the reduced dims.
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
 import { floatLoadFn, floatStoreFn, inputBinding, kindOf, loadsInEveryKind, outputBinding, shader, store, toKind, type Kind } from './codegen.js';
-import { GpuDevice } from './device.js';
+import { GpuDevice, type Binding } from './device.js';
 import { Meta, coalesce } from './meta.js';
+import { rowPath, type RowPath } from './row-path.js';
 
-/** The reduce.wgsl function for an op and input kind, and the kind it returns. */
+/** The reduce.wgsl function for an op and input kind (reduce_workgroup.wgsl's adds `_wg`), and the kind it returns. */
 function reduceFn(op: string, k: Kind): { fn: string; result: Kind } {
   switch (op) {
     case 'ReduceSum':
@@ -58,10 +60,18 @@ const reduce: Dispatcher = (c) => {
     outputBinding('Y', 2, y.dtype),
     loadsInEveryKind('x', 'X', x.dtype),
     `fn reduce_element(x: i32, y: i32, n: u32) { ${store('Y', y.dtype, 'y', toKindFor(`${fn}(x, n)`, result, y.dtype))}; }`,
+    // every lane computes the result (the tree needs them all), lane 0 stores it
+    `fn reduce_row(x: i32, y: i32, n: u32) { let v = ${fn}_wg(x, n); if (lane == 0u) { ${store('Y', y.dtype, 'y', toKindFor('v', result, y.dtype))}; } }`,
   ];
   const { ins, outs } = buffersOf(c);
-  c.dev.dispatch(c.dev.pipeline(shader('reduce', glue)), [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(n, 256));
+  dispatchRows(c, rowPath(c.dev, n, nRed), shader('reduce', glue), {}, [c.dev.constants(m.build()), ins[0], outs[0]], n, 256);
 };
+
+/** One dispatch over `rows` rows by `path`; `perGroup`: rows per workgroup of the invocation-per-row entry point. */
+function dispatchRows(c: Call, path: RowPath, code: string, constants: Record<string, number>, bindings: Binding[], rows: number, perGroup: number): void {
+  if (path.workgroup) c.dev.dispatch(c.dev.pipeline(code, { ...constants, WG: path.size }, 'main_workgroup'), bindings, GpuDevice.grid(rows, 1));
+  else c.dev.dispatch(c.dev.pipeline(code, constants), bindings, GpuDevice.grid(rows, perGroup));
+}
 
 /** A result of kind `k` in the output dtype's kind (float16 etc. round on store). */
 const toKindFor = (expr: string, k: Kind, d: DType) => toKind(expr, k, kindOf(d));
@@ -93,8 +103,7 @@ const softmax: Dispatcher = (c) => {
   m.set(5, m.push(y.offset, ...yr.strides));
   const glue = [inputBinding('X', 1), outputBinding('Y', 2, y.dtype), floatLoadFn('xF', 'X', x.dtype), floatStoreFn(y.dtype)];
   const { ins, outs } = buffersOf(c);
-  const p = c.dev.pipeline(shader('softmax', glue), { log_softmax: c.op === 'LogSoftmax' ? 1 : 0 });
-  c.dev.dispatch(p, [c.dev.constants(m.build()), ins[0], outs[0]], GpuDevice.grid(rows, 64));
+  dispatchRows(c, rowPath(c.dev, rows, len), shader('softmax', glue), { log_softmax: c.op === 'LogSoftmax' ? 1 : 0 }, [c.dev.constants(m.build()), ins[0], outs[0]], rows, 64);
 };
 
 const norm: Dispatcher = (c) => {
@@ -133,8 +142,8 @@ const norm: Dispatcher = (c) => {
     ...param('b', bias, 3),
   ];
   const { ins, outs } = buffersOf(c);
-  const p = c.dev.pipeline(shader('norm', glue), { rms: +rms, has_scale: +hasScale, has_bias: +hasBias });
-  c.dev.dispatch(p, [c.dev.constants(m.build()), ins[0], scale ? ins[1] : undefined, bias ? ins[1 + +hasScale] : undefined, outs[0]], GpuDevice.grid(rows, 64));
+  const bindings = [c.dev.constants(m.build()), ins[0], scale ? ins[1] : undefined, bias ? ins[1 + +hasScale] : undefined, outs[0]];
+  dispatchRows(c, rowPath(c.dev, rows, block), shader('norm', glue), { rms: +rms, has_scale: +hasScale, has_bias: +hasBias }, bindings, rows, 64);
 };
 
 export const REDUCE: Record<string, Dispatcher> = {
