@@ -9,8 +9,8 @@
 // workgroup barrier, and a short row leaves most of a workgroup's lanes without an element.
 // Lanes: WebGPU exposes no core count. A CPU adapter (lavapipe) runs cores x 8 (its SIMD width);
 // on lavapipe a 64-wide workgroup of the invocation path already runs 8 rows in its 8 SIMD lanes, and
-// measured there (bench/results/webgpu-rows-lavapipe.md) the workgroup path won up to 4 rows of 50257
-// on 2 cores and lost from 8. A GPU is taken to run 16384 (a small discrete GPU's resident threads;
+// measured there (bench/results/webgpu-rows-lavapipe.md, 2 busy cores) the workgroup path won 3-8x
+// on one row of 50257 and up to 4 rows, was a wash at 8 and lost 1.5-3x on 128 and 4096 rows. A GPU is taken to run 16384 (a small discrete GPU's resident threads;
 // large ones run 10x more), so up to 8191 rows take the workgroup path, where its loads of a row are
 // also coalesced, which the invocation path's (one row per lane) are not.
 // Workgroup size: 256 lanes on a GPU for rows of 2048 elements or more (8+ elements per lane), else
