@@ -130,14 +130,18 @@ fn ArgMin_L(x: i32, n: u32) -> vec2<u32> {
   return vec2<u32>(at, 0u);
 }
 
+// (X, Y) offsets of output element i: its reduced elements start at X, its value goes to Y
+fn output_at(i: u32) -> vec2<i32> {
+  let outer_rank = u32(args[2]);
+  let ya = u32(args[5]);
+  let xa = u32(args[6]);
+  return vec2<i32>(args[xa] + space_offset(i, outer_rank, u32(args[4]), xa + 1u), args[ya] + space_offset(i, outer_rank, u32(args[4]), ya + 1u));
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_id(gid, nwg);
   if (i >= u32(args[0])) { return; }
-  let outer_rank = u32(args[2]);
-  let ya = u32(args[5]);
-  let xa = u32(args[6]);
-  let y = args[ya] + space_offset(i, outer_rank, u32(args[4]), ya + 1u);
-  let x = args[xa] + space_offset(i, outer_rank, u32(args[4]), xa + 1u);
-  reduce_element(x, y, u32(args[1]));
+  let at = output_at(i);
+  reduce_element(at.x, at.y, u32(args[1]));
 }

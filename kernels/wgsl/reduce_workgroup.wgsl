@@ -171,10 +171,6 @@ fn main_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   lane = li;
   let i = wid.x + wid.y * nwg.x;
   if (i >= u32(args[0])) { return; }
-  let outer_rank = u32(args[2]);
-  let ya = u32(args[5]);
-  let xa = u32(args[6]);
-  let y = args[ya] + space_offset(i, outer_rank, u32(args[4]), ya + 1u);
-  let x = args[xa] + space_offset(i, outer_rank, u32(args[4]), xa + 1u);
-  reduce_row(x, y, u32(args[1]));
+  let at = output_at(i);
+  reduce_row(at.x, at.y, u32(args[1]));
 }

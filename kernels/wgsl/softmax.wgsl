@@ -13,6 +13,18 @@
 
 override log_softmax: bool = false;
 
+// (X, Y) offsets of row `row`'s first element
+fn row_at(row: u32) -> vec2<i32> {
+  let rank = u32(args[2]);
+  let xa = u32(args[4]);
+  let ya = u32(args[5]);
+  return vec2<i32>(args[xa] + space_offset(row, rank, u32(args[3]), xa + 1u), args[ya] + space_offset(row, rank, u32(args[3]), ya + 1u));
+}
+
+// element k of the row at `at`: its X value, and the store of its Y value
+fn x_k(at: vec2<i32>, k: u32) -> f32 { return xF(at.x + i32(k) * args[6]); }
+fn store_k(at: vec2<i32>, k: u32, v: f32) { store_y(at.y + i32(k) * args[7], v); }
+
 fn softmax_out(d: f32, s: f32, ls: f32, nan: bool) -> f32 {
   if (nan) { return f32_nan(); }
   return select(exp_f(d) / s, d - ls, log_softmax);
@@ -23,24 +35,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let row = gid.x + gid.y * nwg.x * 64u;
   if (row >= u32(args[0])) { return; }
   let n = u32(args[1]);
-  let rank = u32(args[2]);
-  let xa = u32(args[4]);
-  let ya = u32(args[5]);
-  let x0 = args[xa] + space_offset(row, rank, u32(args[3]), xa + 1u);
-  let y0 = args[ya] + space_offset(row, rank, u32(args[3]), ya + 1u);
-  let xs = args[6];
-  let ys = args[7];
+  let at = row_at(row);
   var m = -f32_inf();
   var nan = false;
   for (var k = 0u; k < n; k++) {
-    let v = xF(x0 + i32(k) * xs);
+    let v = x_k(at, k);
     nan = nan || is_nan(v);
     m = max(m, v);
   }
   var s = 0.0;
-  for (var k = 0u; k < n; k++) { s += exp_f(xF(x0 + i32(k) * xs) - m); }
+  for (var k = 0u; k < n; k++) { s += exp_f(x_k(at, k) - m); }
   let ls = ln_f(s);
-  for (var k = 0u; k < n; k++) { store_y(y0 + i32(k) * ys, softmax_out(xF(x0 + i32(k) * xs) - m, s, ls, nan)); }
+  for (var k = 0u; k < n; k++) { store_k(at, k, softmax_out(x_k(at, k) - m, s, ls, nan)); }
 }
 
 // One workgroup per row; rows past the last (a 2-D grid's tail) leave as a whole workgroup
@@ -50,20 +56,14 @@ fn main_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let row = wid.x + wid.y * nwg.x;
   if (row >= u32(args[0])) { return; }
   let n = u32(args[1]);
-  let rank = u32(args[2]);
-  let xa = u32(args[4]);
-  let ya = u32(args[5]);
-  let x0 = args[xa] + space_offset(row, rank, u32(args[3]), xa + 1u);
-  let y0 = args[ya] + space_offset(row, rank, u32(args[3]), ya + 1u);
-  let xs = args[6];
-  let ys = args[7];
+  let at = row_at(row);
   var m = -f32_inf();
-  for (var k = lane; k < n; k += WG) { m = max_nan(m, xF(x0 + i32(k) * xs)); }
+  for (var k = lane; k < n; k += WG) { m = max_nan(m, x_k(at, k)); }
   m = tree_max(m); // NaN when the row holds one
   var s = 0.0;
-  for (var k = lane; k < n; k += WG) { s += exp_f(xF(x0 + i32(k) * xs) - m); }
+  for (var k = lane; k < n; k += WG) { s += exp_f(x_k(at, k) - m); }
   s = tree_sum2(vec2<f32>(s, 0.0)).x;
   let ls = ln_f(s);
   let nan = is_nan(m);
-  for (var k = lane; k < n; k += WG) { store_y(y0 + i32(k) * ys, softmax_out(xF(x0 + i32(k) * xs) - m, s, ls, nan)); }
+  for (var k = lane; k < n; k += WG) { store_k(at, k, softmax_out(x_k(at, k) - m, s, ls, nan)); }
 }
