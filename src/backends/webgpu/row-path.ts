@@ -31,15 +31,21 @@ const MIN_ROW = 64;
 const GPU_LANES = 16384;
 const CPU_SIMD_LANES = 8;
 
-/** The lanes a device runs at once, as the rule above counts them. */
-export function deviceLanes(dev: GpuDevice): number {
-  return isCpuAdapter(dev.found.info) ? availableParallelism() * CPU_SIMD_LANES : GPU_LANES;
+/** Per device, found once (every row-wise dispatch asks): whether it is a CPU adapter, and its lanes as the rule above counts them. */
+const lanesOf = new WeakMap<GpuDevice, { cpu: boolean; lanes: number }>();
+function lanesFor(dev: GpuDevice): { cpu: boolean; lanes: number } {
+  let l = lanesOf.get(dev);
+  if (!l) {
+    const cpu = isCpuAdapter(dev.found.info);
+    lanesOf.set(dev, (l = { cpu, lanes: cpu ? availableParallelism() * CPU_SIMD_LANES : GPU_LANES }));
+  }
+  return l;
 }
 
 export function rowPath(dev: GpuDevice, rows: number, n: number): RowPath {
-  const cpu = isCpuAdapter(dev.found.info);
+  const { cpu, lanes } = lanesFor(dev);
   const size = rowKernels.size ?? (cpu || n < 2048 ? 64 : 256);
   if (rowKernels.path === 'workgroup') return { workgroup: true, size };
   if (rowKernels.path === 'invocation') return { workgroup: false };
-  return n >= MIN_ROW && 2 * rows < deviceLanes(dev) ? { workgroup: true, size } : { workgroup: false };
+  return n >= MIN_ROW && 2 * rows < lanes ? { workgroup: true, size } : { workgroup: false };
 }
