@@ -14,13 +14,14 @@ export type KilnErrorCode =
   | 'E_PEER_LOST' // a peer process (or the rendezvous store) closed its connection or sent garbage
   | 'E_DIST_AUTH' // the rendezvous store or a peer refused this process's token
   | 'E_NCCL' // NCCL returned an error (the message carries ncclGetErrorString)
-  | 'E_ENGINE_LOST'; // an ort session's onnxruntime process ended (a crash, or stopped past ort.timeoutMs); every later call on it fails
+  | 'E_ENGINE_LOST' // an ort session's onnxruntime process ended (a crash, or stopped past ort.timeoutMs); every later call on it fails
+  | 'E_ABORTED'; // the call's AbortSignal fired (the `signal` option); the error's cause is the signal's reason
 
 /** The one error type Kiln throws. `code` is stable; match on it, not on the message. */
 export class KilnError extends Error {
   readonly code: KilnErrorCode;
-  constructor(code: KilnErrorCode, message: string) {
-    super(message);
+  constructor(code: KilnErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'KilnError';
     this.code = code;
   }

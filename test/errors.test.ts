@@ -27,6 +27,7 @@ const TESTED_ELSEWHERE: Record<string, string> = {
   E_DIST_AUTH: 'test/distributed.test.ts (a store client with the wrong token)',
   E_NCCL: 'test/distributed.test.ts (the NCCL result mapping; a failing NCCL call needs a GPU)',
   E_ENGINE_LOST: 'test/onnx-ort.test.ts (onnxruntime crashing on a model, a run past ort.timeoutMs)',
+  E_ABORTED: 'test/abort.test.ts (a session run, an ort run and a batcher request stopped by their AbortSignal)',
 };
 
 describe('error codes', () => {

@@ -4,6 +4,7 @@
 // topologically; infers static shapes where dims are known (shapes.ts) and folds constant
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
+import { abortable, disposeAll, signalArg, throwIfAborted } from '../abort.js';
 import { optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { CpuRecorder, recording } from '../backends/cpu-recorder.js';
@@ -61,6 +62,18 @@ function topoSort(g: Graph, available: Set<string>): Node[] {
 }
 
 const hostOf = async (t: Tensor): Promise<HostValue> => ({ shape: [...t.shape], values: await t.data() });
+
+/** How a graph runs: what it sees of enclosing scopes, and what the run asked for. */
+interface Exec {
+  /** Values of the enclosing graphs (a subgraph's captures). */
+  scope?: (name: string) => Tensor | undefined;
+  /** Records the CPU work of each node (replay.ts). */
+  rec?: CpuRecorder;
+  /** The run's signal: checked before every node, subgraphs' nodes (each Loop iteration) included. */
+  signal?: AbortSignal;
+  /** Milliseconds per op type (the top-level graph only). */
+  profile?: Record<string, number>;
+}
 const HOST_FOLD_LIMIT = 1 << 16;
 
 /** One graph (the model's, or an If branch) ready to run. */
@@ -193,7 +206,8 @@ class GraphPlan {
   }
 
   /** Calls a node's handler with host values fetched first. */
-  async runNode(n: Node, inputs: (Tensor | undefined)[], host: (name: string, t: Tensor) => Promise<HostValue>, scope?: (name: string) => Tensor | undefined, rec?: CpuRecorder): Promise<Tensor[]> {
+  async runNode(n: Node, inputs: (Tensor | undefined)[], host: (name: string, t: Tensor) => Promise<HostValue>, x: Exec = {}): Promise<Tensor[]> {
+    const { rec } = x;
     const h = opHandler(n.opType) as OpHandler;
     const hosts: (HostValue | undefined)[] = [];
     for (const i of h.hostInputs ?? []) if (inputs[i]) hosts[i] = await host(n.inputs[i], inputs[i]!);
@@ -211,7 +225,7 @@ class GraphPlan {
           fail('E_DTYPE', `input ${i} ('${n.inputs[i]}') holds integers (a shape, axes or sizes) and must be int32 or int64, got ${inputs[i]!.dtype}`);
         return Array.from(h.values, Number);
       },
-      runGraph: (g, feeds) => this.runSubgraph(n, g, scope ?? (() => undefined), feeds),
+      runGraph: (g, feeds) => this.runSubgraph(n, g, { scope: x.scope, signal: x.signal }, feeds),
       dir: this.model.dir,
     };
     try {
@@ -232,10 +246,10 @@ class GraphPlan {
 
   readonly subplans = new Map<Graph, GraphPlan>();
 
-  private async runSubgraph(n: Node, g: Graph, scope: (name: string) => Tensor | undefined, feeds: ReadonlyMap<string, Tensor> = new Map()): Promise<Tensor[]> {
+  private async runSubgraph(n: Node, g: Graph, x: Exec, feeds: ReadonlyMap<string, Tensor> = new Map()): Promise<Tensor[]> {
     const plan = this.subplans.get(g);
     if (!plan) fail('E_ARGUMENT', `${describeNode(n, this.opset)}: unprepared subgraph`);
-    const outs = await plan.execute(new Map(feeds), g.outputs.map((o) => o.name), scope);
+    const outs = await plan.execute(new Map(feeds), g.outputs.map((o) => o.name), x);
     return g.outputs.map((o) => outs[o.name]);
   }
 
@@ -250,11 +264,11 @@ class GraphPlan {
       }
   }
 
-  /**
-   * Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. With
-   * `rec`, the CPU work of each node is recorded (replay.ts).
-   */
-  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], outerScope: (name: string) => Tensor | undefined = () => undefined, profile?: Record<string, number>, rec?: CpuRecorder): Promise<Record<string, Tensor>> {
+  /** Runs the plan; `feeds` stay the caller's; returns new references for the wanted values. */
+  async execute(feeds: Map<string, Tensor>, wanted: readonly string[], x: Exec = {}): Promise<Record<string, Tensor>> {
+    const { rec, profile, signal } = x;
+    const outerScope = x.scope ?? (() => undefined);
+    throwIfAborted('onnx session run', signal); // a graph of no nodes (a Loop body that passes its values on) too
     const env = new Map<string, Tensor>();
     const runHosts = new Map<string, HostValue>();
     const lookup = (name: string): Tensor | undefined => env.get(name) ?? feeds.get(name) ?? this.constants.get(name) ?? outerScope(name);
@@ -269,6 +283,7 @@ class GraphPlan {
     try {
       for (let i = 0; i < this.order.length; ++i) {
         const n = this.order[i];
+        throwIfAborted('onnx session run', signal);
         const inputs = n.inputs.map((name) => {
           if (!name) return undefined;
           const t = lookup(name);
@@ -276,7 +291,7 @@ class GraphPlan {
           return t;
         });
         const t0 = profile ? performance.now() : 0;
-        const outs = await this.runNode(n, inputs, host, lookup, rec);
+        const outs = await this.runNode(n, inputs, host, { scope: lookup, rec, signal });
         if (profile) {
           await resolveDevice(this.device).backend.sync(resolveDevice(this.device).index);
           profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] = (profile[process.env.KILN_PROFILE_NODES ? n.name : n.opType] ?? 0) + performance.now() - t0;
@@ -365,6 +380,7 @@ export class KilnSession implements InferenceSession {
 
   async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
     options = optionsArg('onnx session run', options, RUN_OPTION_KEYS);
+    const signal = signalArg('onnx session run', options.signal);
     const plan = this.#plan ?? fail('E_DISPOSED', 'onnx session: run() after dispose()');
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'onnx session run: feeds must be an object of tensors by input name');
     const given = new Map<string, Tensor>();
@@ -385,14 +401,19 @@ export class KilnSession implements InferenceSession {
     }
     const names = options.outputs ?? this.outputs.map((o) => o.name);
     for (const n of names) if (!this.outputs.some((o) => o.name === n)) fail('E_ARGUMENT', `onnx session run: unknown output '${n}'`);
-    const replays = options.profile ? undefined : this.#replays;
-    if (!replays) return plan.execute(given, names, undefined, options.profile);
+    throwIfAborted('onnx session run', signal);
+    return abortable('onnx session run', this.#run(plan, given, names, options.profile, signal), signal, disposeAll);
+  }
+
+  async #run(plan: GraphPlan, given: Map<string, Tensor>, names: readonly string[], profile: Record<string, number> | undefined, signal: AbortSignal | undefined): Promise<Record<string, Tensor>> {
+    const replays = profile ? undefined : this.#replays;
+    if (!replays) return plan.execute(given, names, { profile, signal });
     const key = signature(given, names);
     const recorded = replays.get(key);
-    if (recorded instanceof Replay) return recorded.run(given);
-    if (recorded !== undefined || replays.size >= MAX_SIGNATURES) return plan.execute(given, names);
+    if (recorded instanceof Replay) return recorded.run(given); // one native program: nothing to stop between kernels
+    if (recorded !== undefined || replays.size >= MAX_SIGNATURES) return plan.execute(given, names, { signal });
     const rec = new CpuRecorder();
-    const result = await plan.execute(given, names, undefined, undefined, rec);
+    const result = await plan.execute(given, names, { rec, signal });
     let replay: Replay | string;
     try {
       replay = Replay.from(rec, this.device, given, result);

@@ -5,6 +5,7 @@
 // goes on. A Kiln tensor goes in as one read of its bytes into a JS buffer, sent as raw bytes in a
 // frame (ort-frames.ts) over a socket; a result comes back the same way and is uploaded into a
 // Kiln tensor. (In a worker thread the buffers are transferred instead.)
+import { abortable, signalArg, throwIfAborted } from '../abort.js';
 import { describeValue, optionsArg } from '../args.js';
 import { createRequire } from 'node:module';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -305,7 +306,9 @@ export class OrtSession implements InferenceSession {
 
   async #run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
     options = optionsArg('ort engine run', options, RUN_OPTION_KEYS);
+    const signal = signalArg('ort engine run', options.signal);
     if (this.#gone || !this.#host) throw this.#refusal();
+    throwIfAborted('ort engine run', signal);
     if (typeof feeds !== 'object' || feeds === null) fail('E_ARGUMENT', 'ort engine run: feeds must be an object of tensors by input name');
     const wire: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];
@@ -317,7 +320,10 @@ export class OrtSession implements InferenceSession {
       transfer.push(data);
     }
     const names = options.outputs ?? this.outputs.map((o) => o.name);
-    const results = (await this.#call({ kind: 'run', feeds: wire, outputs: names }, transfer)) ?? {};
+    throwIfAborted('ort engine run', signal); // fired while the feeds were read: nothing sent
+    // onnxruntime cannot stop a run it has started: an abort answers the caller now, and the run's
+    // results are dropped when they come (they are only bytes here until uploaded below)
+    const results = (await abortable('ort engine run', this.#call({ kind: 'run', feeds: wire, outputs: names }, transfer), signal, () => {})) ?? {};
     const out: Record<string, Tensor> = {};
     for (const [name, r] of Object.entries(results)) {
       const dtype = KILN_TYPE[r.type];

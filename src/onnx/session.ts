@@ -19,8 +19,16 @@ export interface RunOptions {
    * node: slower, but shows where the time goes.
    */
   profile?: Record<string, number>;
+  /**
+   * Stops the run when it fires: the promise rejects at once with E_ABORTED (the signal's reason as
+   * its cause), and outputs computed after that are disposed. The kiln engine stops at its next node
+   * or Loop iteration (kernels already queued finish); the ort engine cannot stop a run onnxruntime
+   * has started, so that run ends in its own time and its outputs are dropped (ort.timeoutMs stops a
+   * run that never ends). `AbortSignal.timeout(ms)` bounds a run's time.
+   */
+  signal?: AbortSignal;
 }
-export const RUN_OPTION_KEYS = ['outputs', 'profile'] as const;
+export const RUN_OPTION_KEYS = ['outputs', 'profile', 'signal'] as const;
 
 /** A loaded model. */
 export interface InferenceSession {

@@ -18,6 +18,7 @@
 // batched run fails, finds a data fault (an index out of range: it would spoil every request's
 // rows, see src/faults.ts), or gives an output without that dim, its requests run one by one, so
 // one bad request fails alone and a model that cannot be batched still answers right.
+import { abortable, disposeAll, signalArg } from '../abort.js';
 import { describeValue, optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { fail } from '../errors.js';
@@ -49,6 +50,8 @@ export interface BatcherStats {
 interface Request {
   feeds: Record<string, Tensor>;
   rows: number;
+  /** The caller's signal: passed on when the request runs alone. */
+  signal?: AbortSignal;
   resolve: (out: Record<string, Tensor>) => void;
   reject: (e: unknown) => void;
 }
@@ -100,22 +103,42 @@ export class Batcher {
    * Runs `feeds` (every input with its rows along dim 0, the same number of rows in each) as part of
    * a batch; resolves with this request's rows of each output, which belong to the caller. The feeds
    * stay the caller's; keep them alive until the promise settles.
+   * `signal` (an AbortSignal) rejects the call with E_ABORTED when it fires: a request still waiting
+   * is withdrawn (it never runs), one in a running batch has its rows dropped, and one running alone
+   * (the only request of its batch) passes the signal to the session's run.
    */
-  run(feeds: Record<string, Tensor>, options?: Pick<RunOptions, 'outputs'>): Promise<Record<string, Tensor>> {
+  run(feeds: Record<string, Tensor>, options?: Pick<RunOptions, 'outputs' | 'signal'>): Promise<Record<string, Tensor>> {
     try {
       if (this.#closed) fail('E_ARGUMENT', 'serve.batcher: run after close()');
-      const { outputs } = optionsArg('serve.batcher run', options, ['outputs']);
+      const { outputs, signal: s } = optionsArg('serve.batcher run', options, ['outputs', 'signal']);
+      const signal = signalArg('serve.batcher run', s);
       const { key, rows } = signature(feeds, outputs);
-      return new Promise((resolve, reject) => {
-        let g = this.#groups.get(key);
-        if (!g) this.#groups.set(key, (g = { options: outputs ? { outputs } : undefined, queue: [], rows: 0, since: performance.now() }));
-        g.queue.push({ feeds, rows, resolve, reject });
-        g.rows += rows;
-        this.#schedulePump();
+      let request: Request | undefined;
+      const answer = new Promise<Record<string, Tensor>>((resolve, reject) => {
+        request = { feeds, rows, signal, resolve, reject };
       });
+      const withdraw = () => this.#withdraw(key, request!);
+      const result = abortable('serve.batcher run', answer, signal, disposeAll, withdraw);
+      if (signal?.aborted) return result; // refused before it was queued
+      let g = this.#groups.get(key);
+      if (!g) this.#groups.set(key, (g = { options: outputs ? { outputs } : undefined, queue: [], rows: 0, since: performance.now() }));
+      g.queue.push(request!);
+      g.rows += rows;
+      this.#schedulePump();
+      return result;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** Takes an aborted request out of its group's queue, if it is still there (not yet in a batch). */
+  #withdraw(key: string, r: Request): void {
+    const g = this.#groups.get(key);
+    const at = g ? g.queue.indexOf(r) : -1;
+    if (!g || at < 0) return;
+    g.queue.splice(at, 1);
+    g.rows -= r.rows;
+    if (!g.queue.length) this.#groups.delete(key);
   }
 
   /** Runs what is queued without waiting out maxDelayMs, waits for every run, and refuses later requests. */
@@ -216,7 +239,7 @@ export class Batcher {
   async #runAlone(r: Request, options: RunOptions | undefined): Promise<void> {
     this.#stats.runs++;
     try {
-      const out = await this.#session.run(r.feeds, options);
+      const out = await this.#session.run(r.feeds, r.signal ? { ...options, signal: r.signal } : options);
       await this.#computed();
       r.resolve(out);
     } catch (e) {
