@@ -25,7 +25,16 @@ describe('examples', () => {
     expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
   });
 
+  it('serve-http answers concurrent HTTP requests through the batcher as runs alone would, and refuses a malformed one', () => {
+    const out = execFileSync(process.execPath, [join(dir, 'serve-http.mjs')], { encoding: 'utf8' });
+    expect(out).toContain('64 of 64 requests answered 200');
+    expect(out).toContain('answers agree with runs one at a time: yes');
+    expect(out).toMatch(/batcher: \{"requests":64,/);
+    expect(out).toContain('a malformed request: 400 E_SHAPE');
+    expect(out).toMatch(/"cpu":\{"tensors":0,"bytes":0\}/);
+  });
+
   it('every example is exercised here', () => {
-    expect(readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort()).toEqual(['onnx.mjs', 'quickstart.mjs']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.mjs')).sort()).toEqual(['onnx.mjs', 'quickstart.mjs', 'serve-http.mjs']);
   });
 });
