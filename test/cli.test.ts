@@ -61,8 +61,10 @@ describe('kiln CLI', () => {
     const badCase = kilnCli('bench', 'matmul', '--case', 'nope', '--json');
     expect(badCase.status).toBe(1);
     expect(badCase.stderr).toMatch(/E_ARGUMENT.*nope/);
-    const help = kilnCli('--help');
-    expect(help.status).toBe(0);
-    expect(help.stdout).toContain('usage: kiln');
+    for (const args of [['--help'], ['bench', 'matmul', '--help'], ['bench', '-h'], ['info', '--help'], ['launch', '--help']]) {
+      const help = kilnCli(...args);
+      expect(help.status, args.join(' ')).toBe(0);
+      expect(help.stdout, args.join(' ')).toContain('usage: kiln');
+    }
   });
 });

@@ -24,6 +24,13 @@ commands:
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `kiln bench matmul --help`: a command's own help is the usage (launch's only before its script,
+  // whose arguments are the script's)
+  const help = (a: string | undefined) => a === '--help' || a === '-h';
+  if (cmd === 'launch' ? help(rest[0]) : (cmd === 'info' || cmd === 'bench') && rest.some(help)) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (cmd === 'info' || cmd === 'bench') await initBackends(); // WebGPU finds its adapters asynchronously
   switch (cmd) {
     case 'info':
