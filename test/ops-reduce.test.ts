@@ -322,6 +322,15 @@ forEachBackend('softmax and normalization', (device) => {
           const x = kiln.tensor(values, { device }).reshape([6, 7]);
           await expectTensor(kiln.rmsNorm(x), R.rmsNorm(ref, -1, 1e-6), out, tol);
           await expectTensor(kiln.layerNorm(x), R.layerNorm(ref, -1, 1e-5), out, tol);
+          // rows of 40 where x - mean passes float32's largest (3.3e38 - -1.1e37) while 1/rms stays a
+          // normal float (1.8e-38): contiguous, and strided (the rows are the columns of a [40, 2])
+          const wide = Array.from({ length: 80 }, (_, i) => R.toF32(i < 2 ? 3.3e38 * (1 - 0.01 * i) : -2e37 * r.uniform(1, 1.1)));
+          const cols = new R.NdArray([2, 40], Array.from({ length: 80 }, (_, i) => wide[(i % 40) * 2 + Math.floor(i / 40)]));
+          const w = kiln.tensor(wide, { device }).reshape([40, 2]);
+          for (const v of [w.permute([1, 0]), w.permute([1, 0]).contiguous()]) {
+            await expectTensor(kiln.layerNorm(v), R.layerNorm(cols, -1, 1e-5), out, tol);
+            await expectTensor(kiln.rmsNorm(v), R.rmsNorm(cols, -1, 1e-6), out, tol);
+          }
         });
       cases.done();
     });

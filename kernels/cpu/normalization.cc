@@ -245,6 +245,11 @@ bool contiguous_rows(const RowPlan& p, const View* scale, const View* bias) {
   return st[0][0] == 1 && st[1][0] == 1 && (!scale || st[2][0] == 1) && (!bias || st[3][0] == 1);
 }
 
+// The largest sum of squared deviations n * ms whose row the float path may normalize: every
+// |x - mean| is at most sqrt(n * ms), so below FLT_MAX / 2, and x - mf (mf: mean rounded to float)
+// stays finite.
+constexpr double kFloatPathSS = 0.25 * (double)FLT_MAX * (double)FLT_MAX;
+
 // RMS: y = x * rsqrt(mean(x^2) + eps) * scale. Layer: two-pass mean and variance, then
 // y = (x - mean) * rsqrt(var + eps) * scale + bias.
 template <bool RMS> void norm_run(const KernelArgs& a) {
@@ -272,9 +277,10 @@ template <bool RMS> void norm_run(const KernelArgs& a) {
       double ms = (fast ? vmath.sq_dev_sum(xf + xo, mf, p.n) : row_sum(p, xp, xo, sq_dev)) / n;
       const double rd = 1.0 / std::sqrt(ms + eps);
       const float r = (float)rd;
-      if (!(std::isfinite(ms) && r >= FLT_MIN)) {
+      if (!(std::isfinite(ms) && r >= FLT_MIN && ms * n <= kFloatPathSS)) {
         // |x - mean| past ~1e19: its square overflows float32 (vmath's sums) or 1/rms is below
-        // float's normal range. Such rows go through double from end to end.
+        // float's normal range, or (statistics in double) x - mean may pass float's largest, which
+        // the float path's x - mf would round to inf. Such rows go through double from end to end.
         if (!RMS) mean = row_sum(p, xp, xo, [](float v) { return (double)v; }) / n;
         const double msd = row_sum(p, xp, xo, sq_dev) / n, rr = 1.0 / std::sqrt(msd + eps);
         row_map(p, xp, y.data<T>(), sp, bp, xo, yo, [&](float v, float s, float b) { return (float)((v - mean) * rr * s + b); });

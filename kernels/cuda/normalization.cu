@@ -113,9 +113,10 @@ __global__ void __launch_bounds__(kThreads) norm_kernel(NormParams p, const T* x
       const double ms = group_all<Group, false>(ss, dshared) / (double)n;
       const double rd = 1.0 / sqrt(ms + p.eps);
       const float r = (float)rd, mf = (float)mean;
-      // as on the CPU: where |x - mean| passes ~1e19, 1/rms is below float's normal range (and
-      // x - mean may overflow float), so the row is normalized in double from end to end
-      const bool wide = !(isfinite(ms) && r >= FLT_MIN);
+      // as on the CPU: where 1/rms is below float's normal range, or x - mean may pass float's
+      // largest (every |x - mean| <= sqrt(n ms); above FLT_MAX / 2, x - mf could round to inf), the
+      // row is normalized in double from end to end
+      const bool wide = !(isfinite(ms) && r >= FLT_MIN && ms * (double)n <= 0.25 * (double)FLT_MAX * (double)FLT_MAX);
       for (int64_t j = lane; j < m_end; j += Group) {
         int64_t off[4];
         at(j, off);
