@@ -6,7 +6,9 @@
 // gathered axis (stride 0 along the index dims), Indices (stride 0 along Data's dims). An index out
 // of range leaves its elements unwritten and is reported (IndexReport, launch.h) as the launch's
 // data fault, which rejects the reads of Y and of what is computed from it (src/faults.ts); so is one
-// in an empty gather (check_indices_kernel).
+// in an empty gather (check_indices_kernel). With several out of range, the report names the one at
+// the lowest position in Indices (row-major), as the CPU's: element i of Y reads position
+// (i / inner) % count, inner being the elements of Y after the index dims and count those of Indices.
 // Elements move as raw bits of their width.
 // Bench alone: the embedding lookup of the CPU's gather.cc with `a.cuda.launch(0, 'Gather', ...)`.
 #include "common.cuh"
@@ -17,13 +19,13 @@ namespace {
 
 template <typename U, typename I>
 __global__ void __launch_bounds__(kThreads) gather_kernel(Geometry<3> g, U* y, const U* data, const I* idx, int64_t dim,
-                                                          int64_t axis_stride, IndexReport report) {
+                                                          int64_t axis_stride, int64_t inner, int64_t count, IndexReport report) {
   KILN_GRID_STRIDE(i, g.n) {
     int64_t off[3];
     g.offsets(i, off);
     int64_t v = (int64_t)idx[off[2]], w = v < 0 ? v + dim : v;
     if (w < 0 || w >= dim) {
-      report.bad(v);
+      report.bad(i / inner % count, v);
       continue;
     }
     y[off[0]] = data[off[1] + w * axis_stride];
@@ -38,7 +40,7 @@ __global__ void __launch_bounds__(kThreads) check_indices_kernel(Geometry<1> g, 
     int64_t off[1];
     g.offsets(i, off);
     int64_t v = (int64_t)idx[off[0]], w = v < 0 ? v + dim : v;
-    if (w < 0 || w >= dim) report.bad(v);
+    if (w < 0 || w >= dim) report.bad(i, v);
   }
 }
 
@@ -64,15 +66,18 @@ void gather_run(const KernelArgs& a, const Stream& s) {
     else ds[k] = d.strides[k - q + 1];
   }
   auto g = make_geometry<3>(y.shape, {&y.strides, &ds, &is});
+  int64_t inner = 1;
+  for (int k = axis + q; k < y.rank(); ++k) inner *= y.shape[k];
+  const int64_t count = ix.numel();
   unsigned grid = grid_for(g.n, kThreads, s);
   dispatch_bits(d.dtype, [&](auto tag) {
     using U = decltype(tag);
     if (ix.dtype == DType::I32)
       gather_kernel<U, int32_t><<<grid, kThreads, 0, s.stream>>>(g, y.data<U>(), d.data<U>(), ix.data<int32_t>(),
-                                                                 d.shape[axis], d.strides[axis], report);
+                                                                 d.shape[axis], d.strides[axis], inner, count, report);
     else
       gather_kernel<U, int64_t><<<grid, kThreads, 0, s.stream>>>(g, y.data<U>(), d.data<U>(), ix.data<int64_t>(),
-                                                                 d.shape[axis], d.strides[axis], report);
+                                                                 d.shape[axis], d.strides[axis], inner, count, report);
   });
   check_launch("gather_kernel");
 }

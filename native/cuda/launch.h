@@ -29,6 +29,15 @@ struct FaultSlot {
 };
 constexpr unsigned kFaultSlots = 1u << 14;
 
+// Device memory, one per device: what orders the reports of the launch that is running (a device runs
+// its launches one after another, on its one stream), so that its record names the index at the
+// lowest position in Indices, as the CPU's does. Written under `lock` (IndexReport::bad).
+struct FaultLowest {
+  unsigned lock;          // 0: free, 1: held
+  unsigned long long id;  // the launch that wrote `position` last (0: none yet)
+  long long position;     // the lowest position that launch has recorded
+};
+
 struct Stream {
   cudaStream_t stream;
   int device;
@@ -37,27 +46,58 @@ struct Stream {
   unsigned* error_word;  // device-visible (mapped pinned memory)
   FaultSlot* fault;      // the launch's slot (device-visible), or nullptr: untagged
   unsigned long long fault_id;
+  FaultLowest* lowest;   // the device's (device memory)
 };
 
 // How a kernel reports an index out of range: into its launch's fault slot when it has one, else
-// into the device's error word (the next sync point's error). Any thread may report; every one
-// writes a true record.
+// into the device's error word (the next sync point's error). Any thread may report `index`, found
+// at `position` (row-major in Indices); the record keeps the one at the lowest position, whatever
+// the order the threads come in, so the message names the index the CPU's names. Nothing runs on
+// the happy path; a report reads one word, and takes the device's lock only while it may lower the
+// recorded position (one thread at a time, so position and index always go together).
 struct IndexReport {
   unsigned* error_word;
   FaultSlot* slot;
+  FaultLowest* lowest;
   unsigned long long id;
   long long axis, dim;
-  IndexReport(const Stream& s, long long axis, long long dim) : error_word(s.error_word), slot(s.fault), id(s.fault_id), axis(axis), dim(dim) {}
-  __device__ void bad(long long index) const {
+  IndexReport(const Stream& s, long long axis, long long dim)
+      : error_word(s.error_word), slot(s.fault), lowest(s.lowest), id(s.fault_id), axis(axis), dim(dim) {}
+  __device__ void bad(long long position, long long index) const {
     if (!slot) {
       atomicCAS(error_word, kNoDeviceError, (unsigned)kIndexOutOfRange);
       return;
     }
-    slot->index = index;
-    slot->axis = axis;
-    slot->dim = dim;
-    __threadfence_system();
-    slot->id = id;
+    volatile FaultLowest* low = lowest;
+    // a lower position of this launch is in already (id is written after position)
+    if (low->id == id) {
+      __threadfence();
+      if (low->position <= position) return;
+    }
+    // the lock is taken and released in one branch, so lanes of one warp never wait on each other
+    for (bool done = false; !done;) {
+      if (atomicCAS(&lowest->lock, 0u, 1u) == 0u) {
+        __threadfence();
+        if (low->id != id || position < low->position) {  // the first of this launch (an earlier one wrote the rest), or lower
+          volatile FaultSlot* r = slot;
+          r->index = index;
+          r->axis = axis;
+          r->dim = dim;
+          low->position = position;
+          __threadfence_system();
+          r->id = id;
+          low->id = id;
+        }
+        __threadfence();
+        atomicExch(&lowest->lock, 0u);
+        done = true;
+      }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+      else {
+        __nanosleep(100);
+      }
+#endif
+    }
   }
 };
 

@@ -112,6 +112,7 @@ class Device {
   unsigned* error_dev = nullptr;
   FaultSlot* faults_host = nullptr;  // mapped: kFaultSlots data-fault records (launch.h), read by fault_found
   FaultSlot* faults_dev = nullptr;
+  FaultLowest* lowest_dev = nullptr;  // device memory: orders one launch's reports (launch.h)
   std::atomic<unsigned long long> next_fault{1};  // fault ids, process-wide: every JS environment shares the slots
   PinnedCache pinned;
   std::atomic<int64_t> in_use{0}, buffers{0};
@@ -139,7 +140,7 @@ class Device {
   void drain();
   Stream launch_context(unsigned long long fault_id = 0) const {
     return Stream{stream, index, props.major * 10 + props.minor, props.sm_count, error_dev,
-                  fault_id ? faults_dev + fault_id % kFaultSlots : nullptr, fault_id};
+                  fault_id ? faults_dev + fault_id % kFaultSlots : nullptr, fault_id, lowest_dev};
   }
 
  private:
@@ -191,6 +192,8 @@ Device::Device(int i) : index(i) {
         "cudaHostAlloc(fault records)");
   std::memset(faults_host, 0, kFaultSlots * sizeof(FaultSlot));
   check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&faults_dev), faults_host, 0), "cudaHostGetDevicePointer");
+  check(cudaMalloc(reinterpret_cast<void**>(&lowest_dev), sizeof(FaultLowest)), "cudaMalloc(fault order)");
+  check(cudaMemsetAsync(lowest_dev, 0, sizeof(FaultLowest), stream), "cudaMemsetAsync(fault order)");  // before any launch
   thread_ = std::thread([this] { complete_loop(); });
   thread_.detach();  // devices live for the whole process
 }
