@@ -44,7 +44,8 @@ function ordered(op: string, x: Tensor, k: number | undefined, axisOpt: number |
   const count = k ?? n;
   if (!Number.isSafeInteger(count) || count < 0 || count > n)
     fail('E_ARGUMENT', `${op}: k must be an integer in [0, ${n}] (the size of axis ${axis} of ${x.describe()}), got ${describeValue(count)}`);
-  if (!x.device.startsWith('cpu') && n > 2 * BLOCK && count * 4 <= BLOCK) {
+  // k = 0 selects nothing: the direct op's empty result (blockwise would build an arange of step 0).
+  if (!x.device.startsWith('cpu') && n > 2 * BLOCK && count > 0 && count * 4 <= BLOCK) {
     return withTemps((t) => {
       const r = blockwise(t, t.add(x.transpose(axis, -1)), count, largest);
       return { values: t.add(r.values).transpose(axis, -1), indices: t.add(r.indices).transpose(axis, -1) };
