@@ -38,9 +38,7 @@ forEachBackend('data faults', (device) => {
     expect(await c.toArray()).toEqual([4]);
   });
 
-  // Not yet on WebGPU: gather.wgsl stores the index of whichever invocation comes last, as two u32
-  // words that two invocations may interleave (lavapipe names 99 below).
-  it.skipIf(device.startsWith('webgpu'))('with several indices out of range, the message names the one at the lowest position in Indices (row-major), as the CPU does', async () => {
+  it('with several indices out of range, the message names the one at the lowest position in Indices (row-major), as the CPU does', async () => {
     // Indices [3, 4] read through a transpose, so their order in memory is not the row-major one: out
     // of range at positions 2 (13), 5 (-12), 8 (10) and 10 (99); the lowest in memory is 10's
     const logical = [1, 4, 13, 0, 2, -12, 7, 3, 10, 5, 99, -1];

@@ -31,13 +31,14 @@ const gather: Dispatcher = (c) => {
     m.set(3, m.push(y.offset, ...y.strides));
     m.set(4, m.push(x.offset, ...dStrides));
     m.set(5, m.push(idx.offset, ...iStrides));
+    m.set(9, numel(y.shape.slice(axis + q))).set(10, numel(idx.shape));
   } else {
     // Nothing to copy (a dim of Data besides the axis is 0), but the indices are still checked,
     // as the CPU checks them: one invocation per index, copying nothing ([8] = 1).
     n = numel(idx.shape);
     if (n === 0) return c.fault?.pass();
     const zeros = idx.shape.map(() => 0);
-    m.set(1, q).set(8, 1);
+    m.set(1, q).set(8, 1).set(9, 1).set(10, n);
     m.set(2, m.push(...idx.shape));
     m.set(3, m.push(0, ...zeros));
     m.set(4, m.push(0, ...zeros));
@@ -54,9 +55,14 @@ const gather: Dispatcher = (c) => {
   const dev = c.dev;
   const status = dev.device.createBuffer({ size: 16, usage: Usage.STORAGE | Usage.COPY_SRC });
   const { ins, outs } = buffersOf(c);
-  const bindings = [dev.constants(m.build()), ins[0], ins[1], outs[0]];
+  const args = dev.constants(m.build());
+  const bindings = [args, ins[0], ins[1], outs[0]];
   bindings[7] = status;
-  dev.dispatch(dev.pipeline(shader('gather', glue)), bindings, GpuDevice.grid(n, 256));
+  const code = shader('gather', glue);
+  dev.dispatch(dev.pipeline(code), bindings, GpuDevice.grid(n, 256));
+  const reportBindings = [args, undefined, ins[1]]; // report's layout holds only what it reads
+  reportBindings[7] = status;
+  dev.dispatch(dev.pipeline(code, {}, 'report'), reportBindings, [1, 1, 1]);
   const readback = dev.device.createBuffer({ size: 16, usage: Usage.MAP_READ | Usage.COPY_DST });
   dev.encoder().copyBufferToBuffer(status, 0, readback, 0, 16);
   dev.retire(status);
@@ -69,9 +75,8 @@ const gather: Dispatcher = (c) => {
       const w = new Uint32Array(readback.getMappedRange().slice(0));
       readback.unmap();
       if (w[0]) {
-        const bad = BigInt.asIntN(64, (BigInt(w[2]) << 32n) | BigInt(w[1]));
-        const shown = bad < 0n ? bad - BigInt(dim) : bad; // negative indices were shifted by dim
-        found = `Gather: index ${shown} is out of range for axis ${axis} of size ${dim}`;
+        const bad = BigInt.asIntN(64, (BigInt(w[2]) << 32n) | BigInt(w[1])); // as Indices holds it
+        found = `Gather: index ${bad} is out of range for axis ${axis} of size ${dim}`;
       }
     } finally {
       readback.destroy();
