@@ -150,6 +150,32 @@ forEachBackend('cast', (device) => {
     });
 });
 
+/** Integer v rounded once to `bits` significant bits (nearest, ties to even), exactly. */
+function roundToBits(v: bigint, bits: number): bigint {
+  const a = v < 0n ? -v : v;
+  const drop = a.toString(2).length - bits;
+  if (drop <= 0) return v;
+  const unit = 1n << BigInt(drop), rem = a & (unit - 1n);
+  let q = a >> BigInt(drop);
+  if (rem > unit / 2n || (rem === unit / 2n && (q & 1n) === 1n)) q += 1n;
+  return (v < 0n ? -q : q) << BigInt(drop);
+}
+
+forEachBackend('cast int64 past 2^53', (device) => {
+  it('int64 past 2^53 to float32, bfloat16 and float16 rounds once (a double on the way would round twice)', async () => {
+    const M = 2n ** 63n;
+    const vals = [2n ** 62n + 2n ** 54n + 1n, -(2n ** 62n + 2n ** 54n + 1n), 2n ** 62n + 2n ** 38n + 1n, 2n ** 53n + 1n, 2n ** 55n + 2n ** 47n,
+      2n ** 55n + 3n * 2n ** 47n, 2n ** 60n + 2n ** 52n + 2n ** 8n, M - 1n, -M, -(M - 1n), 3n * 2n ** 58n + 2n ** 50n - 1n];
+    const x = kiln.tensor(vals, { dtype: 'int64', device });
+    for (const [dtype, bits] of [['float32', 24], ['bfloat16', 8], ['float16', 11]] as const) {
+      const got = Array.from((await x.cast(dtype).data()) as Float32Array);
+      // float16's largest is 65504: every value here is past it, so +-Infinity
+      const want = vals.map((v) => (dtype === 'float16' ? (v < 0n ? -Infinity : Infinity) : Number(roundToBits(v, bits))));
+      expect(got, `int64 -> ${dtype}`).toEqual(want);
+    }
+  });
+});
+
 // ---- concat stack split gather pad tile ---------------------------------------------------------------------
 
 forEachBackend('shape ops', (device) => {

@@ -25,10 +25,13 @@ namespace {
 // bool loads as 0 or 1, so this equals convert<To, From> on the stored values with one rounding on
 // store, and it reuses map_views' load/store.
 // Integer -> float16/bfloat16 would round twice through float (int32 16842753 -> bfloat16 gave
-// 2^24, not 2^24 + 2^17); rounding the float to odd makes store's rounding the only one.
+// 2^24, not 2^24 + 2^17); rounding the float to odd makes store's rounding the only one. An int64
+// goes straight to that float, since (double)v itself rounds past 2^53.
 template <typename To, typename From> struct Convert {
   acc_t<To> operator()(acc_t<From> v) const {
     if constexpr (std::is_same<To, kbool>::value) return v != 0;
+    else if constexpr (is_float_type<To>() && sizeof(To) == 2 && std::is_same<acc_t<From>, int64_t>::value)
+      return int64_to_float_odd(v);
     else if constexpr (is_float_type<To>() && sizeof(To) == 2 && std::is_integral<acc_t<From>>::value)
       return double_to_float_odd((double)v);
     else return convert<acc_t<To>, acc_t<From>>(v);

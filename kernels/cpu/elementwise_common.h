@@ -60,6 +60,18 @@ inline float double_to_float_odd(double d) {
   return f32_from_bits(b);
 }
 
+// int64 -> float rounded to odd, for the same purpose: (double)v itself rounds past 2^53, so going
+// through double would round twice (2^62 + 2^54 + 1 gave bfloat16 2^62, not 2^62 + 2^55).
+inline float int64_to_float_odd(int64_t v) {
+  const float f = (float)v;         // one rounding
+  const __int128 w = (__int128)f;   // exact: |f| <= 2^63
+  if (w == v) return f;
+  const __int128 av = v < 0 ? -(__int128)v : (__int128)v, aw = w < 0 ? -w : w;
+  uint32_t b = bits_from_f32(f);
+  if (!(b & 1u)) b += aw > av ? -1 : 1;  // step to the odd neighbour on v's side
+  return f32_from_bits(b);
+}
+
 // A float64 value stored in T with a single rounding (nearest even); integers as saturate_cast.
 template <typename T> inline T from_double(double v) {
   if constexpr (std::is_same<T, float>::value) return (float)v;

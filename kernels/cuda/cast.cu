@@ -3,7 +3,8 @@
 //        contiguous(), concat, stack and tile): same dtype moves raw bits (NaN payloads kept);
 //        otherwise the CPU's rules: float -> int truncates and saturates, NaN -> 0; int64 -> int32
 //        and other int -> int wrap; anything -> bool is != 0; a float64 value rounds once into
-//        float16/bfloat16 (__double2half/__double2bfloat16); int -> float32 rounds once.
+//        float16/bfloat16 (__double2half/__double2bfloat16), an int64 through a double rounded to odd,
+//        so that it too rounds once; int -> float32 rounds once.
 //   Fill(-> Y any[...]; value)                Y = value converted like Cast from float64
 //   Range(-> Y any[n]; start, delta)          Y[i] = start + i * delta, converted likewise
 // One grid-stride kernel over the coalesced views (common.cuh Geometry).
@@ -19,6 +20,14 @@ template <typename To, typename From> __device__ __forceinline__ To convert(cons
   else if constexpr (std::is_same<To, dbool>::value) return dbool{(uint8_t)(to_double(p) != 0)};
   else if constexpr (std::is_same<To, float>::value && std::is_integral<From>::value) return (float)*p;
   else if constexpr (std::is_integral<To>::value && std::is_integral<From>::value) return (To)*p;  // wraps
+  else if constexpr (std::is_same<From, int64_t>::value && (std::is_same<To, __half>::value || std::is_same<To, __nv_bfloat16>::value)) {
+    // (double)v rounds past 2^53 and the 16-bit store would round again: the double rounded to odd
+    // (truncated, its last bit set when inexact) leaves the store the one rounding, as on the CPU
+    const long long v = *p;
+    double d = __ll2double_rz(v);
+    if ((long long)d != v) d = __longlong_as_double(__double_as_longlong(d) | 1);
+    return from_double<To>(d);
+  }
   else return from_double<To>(to_double(p));
 }
 
