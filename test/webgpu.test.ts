@@ -126,6 +126,28 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     }
   });
 
+  it('a matmul taller or wider than 65535 tiles runs in bands of dispatches (WebGPU caps each dispatch dimension at 65535 workgroups)', async () => {
+    const before = kiln.devices().find((d) => d.id === D)!.details.matmulTile;
+    const tiles = gpu().matmulTiles(0);
+    const small = tiles.find((t) => t.bm === 32 && t.bn === 32 && !t.subgroups)!;
+    gpu().setMatmulTile(0, small);
+    try {
+      const long = 65535 * 32 + 37; // 65537 tiles along M (then N): two dispatches each
+      for (const [m, k, n] of [[long, 3, 2], [2, 3, long]]) {
+        await kiln.scope(async () => {
+          const a = kiln.rand([m, k], { seed: m, low: -1, high: 1 }), b = kiln.rand([k, n], { seed: n, low: -1, high: 1 });
+          const want = (await kiln.matmul(a, b).data()) as Float32Array;
+          const got = (await kiln.matmul(a.to(D), b.to(D)).data()) as Float32Array;
+          let bad = -1;
+          for (let i = 0; i < want.length && bad < 0; ++i) if (!(Math.abs(got[i] - want[i]) <= 1e-5 * k)) bad = i;
+          expect(bad, `[${m},${k},${n}] first wrong element ${bad}: ${got[bad]} vs ${want[bad]}`).toBe(-1);
+        });
+      }
+    } finally {
+      gpu().setMatmulTile(0, tiles.find((t) => tileName(t) === before) ?? tiles[0]);
+    }
+  });
+
   it('rand gives exactly the CPU numbers for a seed, randn the same within a few float32 ulp', async () => {
     for (const seed of [0, 7, 2 ** 40 + 3]) {
       const g = (await kiln.rand([1031], { seed, device: D }).data()) as Float32Array;

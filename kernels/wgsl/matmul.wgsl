@@ -13,7 +13,9 @@
 // SUBGROUPS shares A's register values across a subgroup by shuffles (adapters with `subgroups`).
 //   meta header: [0] M, [1] N, [2] K, [3] batch rank, [4] batch shape at, [5] A at (offset, batch
 //   strides, row stride, col stride), [6] B at, [7] C at, [8] Y at (same layout), [9] alpha f32,
-//   [10] beta f32, [11] alpha i32, [12] beta i32 (integer dtypes; sign-extended for int64), [13] has C
+//   [10] beta f32, [11] alpha i32, [12] beta i32 (integer dtypes; sign-extended for int64), [13] has C,
+//   [14] first tile row, [15] first tile column of this dispatch (WebGPU caps a dispatch at 65535
+//   workgroups per dimension, so a taller or wider Y runs as several dispatches over bands of tiles)
 // The host generates the bindings A, B, C, Y (A4, B4 as array<vec4<f32>> for the vec4 variants),
 // alias ACC, acc_zero, mac, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y,
 // epilogue, sg_shuffle and the entry point `main`.
@@ -59,8 +61,8 @@ fn matmul_tile(wg: vec3<u32>, lid: vec3<u32>, tid: u32, lane: u32, shared_rows: 
   let K = u32(args[2]);
   let a = operand(u32(args[5]), wg.z);
   let b = operand(u32(args[6]), wg.z);
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
+  let row0 = (wg.y + u32(args[14])) * BM;
+  let col0 = (wg.x + u32(args[15])) * BN;
   var acc: array<ACC, TM * TN>;
   for (var i = 0u; i < TM * TN; i++) { acc[i] = acc_zero(); }
   var ar: array<ACC, TM>;

@@ -131,9 +131,18 @@ function encode(c: Call, tile: TileConfig): void {
     ACC_FNS[k],
   ];
   const { ins, outs } = buffersOf(c);
-  const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
   const code = shader('matmul', glue);
-  c.dev.dispatch(c.dev.pipeline(tile.subgroups ? `enable subgroups;\n${code}` : code), bindings, [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), batch]);
+  const pipeline = c.dev.pipeline(tile.subgroups ? `enable subgroups;\n${code}` : code);
+  // at most 65535 workgroups per dispatch dimension (a [5e6, 3] @ [3, 3] product needs 78125 rows of
+  // 64-row tiles): bands of tiles, each a dispatch whose first tile is at meta [14], [15]
+  const tilesM = Math.ceil(M / tile.bm), tilesN = Math.ceil(N / tile.bn), most = 65535;
+  for (let ty = 0; ty < tilesM; ty += most) {
+    for (let tx = 0; tx < tilesN; tx += most) {
+      m.set(14, ty).set(15, tx);
+      const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
+      c.dev.dispatch(pipeline, bindings, [Math.min(most, tilesN - tx), Math.min(most, tilesM - ty), batch]);
+    }
+  }
 }
 
 export const MATMUL: Record<string, Dispatcher> = { MatMul: (c) => encode(c, tileFor(c.dev)) };
