@@ -489,6 +489,14 @@ forEachBackend('unary ops', (device) => {
     await expectTensor(kiln.mod(upload(a, 'float32', device), upload(b, 'float32', device)), want, 'float32', EXACT);
   });
 
+  it('float mod with divisors past 2^116 (3e38 mod 2e38, 1e36 mod 3e35) is exact, not NaN', async () => {
+    // the exact product q * b behind it must split b without overflowing (4097 b is infinite past 8.3e34)
+    const as = [3e38, -3e38, 1e36, 3.4e38, 1e35], bs = [2e38, -3e35, 9e34, 1e-3];
+    const a = new R.NdArray([as.length, 1], as.map((v) => R.toF32(v))), b = new R.NdArray([1, bs.length], bs.map((v) => R.toF32(v)));
+    const want = R.map2(a, b, (x, y) => R.toF32(npMod(x, y, 'float32')));
+    await expectTensor(kiln.mod(upload(a, 'float32', device), upload(b, 'float32', device)), want, 'float32', EXACT);
+  });
+
   it('integer edge cases: wrap-around, division and modulo by zero and by -1, negative powers', async () => {
     const cases = new Cases();
     const ints: Record<string, number[]> = {

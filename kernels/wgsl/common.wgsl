@@ -56,10 +56,12 @@ fn f32_nan() -> f32 { return bitcast<f32>(NAN_BITS); }
 fn f32_inf() -> f32 { return bitcast<f32>(INF_BITS); }
 
 // Error-free products without fma (WGSL does not promise a fused one): x = hi + lo with hi holding
-// the top 12 significand bits (Veltkamp), and a * b = p + e exactly (Dekker)
+// the top 12 significand bits, and a * b = p + e exactly (Dekker). hi is cut from the bits, not by
+// Veltkamp's c - (c - x) with c = 4097 x: that overflowed past |x| = 8.3e34 (fmod of 3e38 by 2e38
+// was NaN), and a compiler that contracts 4097 x - x into an fma (SPIR-V allows it unless marked
+// NoContraction) or folds c - (c - x) to x would have broken the split; x - hi is exact either way.
 fn split_f32(x: f32) -> vec2<f32> {
-  let c = 4097.0 * x;
-  let hi = c - (c - x);
+  let hi = bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
   return vec2<f32>(hi, x - hi);
 }
 fn two_prod(a: f32, b: f32) -> vec2<f32> {
