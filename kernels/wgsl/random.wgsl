@@ -45,7 +45,7 @@ fn box_muller_radius(x: u32) -> f32 {
     }
     l = 2.0 * sum;
   } else {
-    l = log(f32(m) * 5.9604644775390625e-8);
+    l = ln_f(f32(m) * 5.9604644775390625e-8); // math.wgsl's: WGSL specifies the builtin log loosely
   }
   return sqrt(-2.0 * l);
 }
@@ -58,8 +58,10 @@ fn turn_cos_sin(x: u32) -> vec2<f32> {
   let flip = j > 0x200000u;    // past the octant: use the complement angle
   if (flip) { j = 0x400000u - j; }
   let a = f32(j) * 3.7450702e-7; // 2 pi / 2^24
-  var c = cos(a);
-  var s = sin(a);
+  // unary.wgsl's polynomials, not the builtins: WGSL lets sin and cos err by 2^-11 absolute, and GPUs'
+  // hardware ones (NVIDIA's, AMD's) err by ~2^-21 absolute, thousands of ulp of a small sin
+  var c = cos_poly(a);
+  var s = sin_poly(a);
   if (flip) { let t = c; c = s; s = t; }
   switch (q) {
     case 0u: { return vec2<f32>(c, s); }

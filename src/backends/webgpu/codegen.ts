@@ -50,6 +50,8 @@ const LIBS: Partial<Record<keyof typeof WGSL, (keyof typeof WGSL)[]>> = {
   softmax: ['math', 'workgroup_tree'],
   reduce: ['moments', 'workgroup_tree', 'reduce_workgroup'],
   norm: ['moments', 'workgroup_tree'],
+  // Box-Muller's log, sin and cos: Kiln's own, GPUs' builtins are loose
+  random: ['math', 'unary'],
 };
 
 /** A whole shader: the shared libraries, the generated glue, then the kernel file. */
