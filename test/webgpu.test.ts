@@ -15,7 +15,7 @@ import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { GpuDevice, sizeClass } from '../src/backends/webgpu/device.js';
 import { findAdapters } from '../src/backends/webgpu/dawn.js';
 import { WGSL } from '../src/backends/webgpu/kernels.generated.js';
-import { TILE_CANDIDATES, tileName } from '../src/backends/webgpu/matmul.js';
+import { TILE_CANDIDATES, fitTile, tileBytes, tileName } from '../src/backends/webgpu/matmul.js';
 import { planBackends } from './helpers/backends.js';
 import { expectError } from './helpers/compare.js';
 import { DIST_INDEX, ROOT, assertDistFresh, ending } from './helpers/dist.js';
@@ -30,6 +30,17 @@ const NUMERIC: DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'int64', 'u
 it('size classes: four per power of two, 256 bytes minimum, never smaller than asked', () => {
   expect([0, 1, 256, 257, 1000, 1024, 1025, 3 * 2 ** 20 + 1].map(sizeClass)).toEqual([256, 256, 256, 320, 1024, 1024, 1280, 3.5 * 2 ** 20]);
   for (let n = 1; n < 1e6; n = Math.ceil(n * 1.7)) expect(sizeClass(n)).toBeGreaterThanOrEqual(n);
+});
+
+it('matmul tiles fit the workgroup memory WebGPU promises (16 KiB) in every dtype: int64 falls back from the tuned tile where its 8-byte accumulators do not', () => {
+  for (const t of TILE_CANDIDATES) {
+    expect(tileBytes(t, 4), tileName(t)).toBeLessThanOrEqual(16384);
+    const int64 = fitTile(t, 8, 16384);
+    expect(tileBytes(int64, 8), tileName(t)).toBeLessThanOrEqual(16384);
+    if (tileBytes(t, 8) <= 16384) expect(int64).toBe(t);
+    expect(fitTile(t, 8, 32768)).toBe(t);
+  }
+  expect(tileName(fitTile({ bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 }, 8, 16384))).toBe('64x64x16/4x4');
 });
 
 describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {

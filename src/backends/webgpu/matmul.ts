@@ -57,6 +57,20 @@ fn sg_shuffle(v: ACC, i: u32) -> ACC { return subgroupShuffle(v, i); }`;
 }
 export const DEFAULT_TILE = TILE_CANDIDATES[0];
 
+/** Workgroup memory of a tile (As and Bs) for an accumulator of `accBytes` bytes. */
+export const tileBytes = (t: TileConfig, accBytes: number): number => t.bk * (t.bm + t.bn) * accBytes;
+
+/**
+ * The tile itself when its workgroup memory fits `limit` bytes, else the first plain candidate that
+ * does: the tune runs float32 (4-byte ACC), and int64's 8-byte ACC doubles a tile's bytes, past the
+ * 16 KiB WebGPU promises for 128x64x16 (24 KiB) and 32x128x16 (20 KiB). Adapters with only 16 KiB
+ * would fail to build that pipeline (lavapipe has 32 KiB).
+ */
+export function fitTile(t: TileConfig, accBytes: number, limit: number): TileConfig {
+  if (tileBytes(t, accBytes) <= limit) return t;
+  return TILE_CANDIDATES.find((c) => !c.subgroups && tileBytes(c, accBytes) <= limit) ?? t;
+}
+
 const tiles = new WeakMap<GpuDevice, TileConfig>();
 export const tileFor = (dev: GpuDevice): TileConfig => tiles.get(dev) ?? DEFAULT_TILE;
 export const setTile = (dev: GpuDevice, t: TileConfig): void => void tiles.set(dev, t);
@@ -145,7 +159,9 @@ function encode(c: Call, tile: TileConfig): void {
   }
 }
 
-export const MATMUL: Record<string, Dispatcher> = { MatMul: (c) => encode(c, tileFor(c.dev)) };
+export const MATMUL: Record<string, Dispatcher> = {
+  MatMul: (c) => encode(c, fitTile(tileFor(c.dev), c.outputs[0]?.dtype === 'int64' ? 8 : 4, c.dev.limits.maxComputeWorkgroupStorageSize)),
+};
 
 // ---- autotune ---------------------------------------------------------------------------------------
 
