@@ -56,7 +56,9 @@ fn fmod_long(a: f32, b: f32) -> f32 {
   return select(r, -r, a < 0.0);
 }
 fn fmod_f(a: f32, b: f32) -> f32 {
-  if (abs(a) >= abs(b) * 16777216.0) { return fmod_long(a, b); }
+  // WGSL bounds a / b only for |b| in [2^-126, 2^126] (a GPU may divide by way of 1 / b, which is 0
+  // past 2^126): a larger divisor takes the long division too (at most 3 steps there)
+  if (abs(a) >= abs(b) * 16777216.0 || abs(b) >= 8.507059e37) { return fmod_long(a, b); }
   let q = trunc(a / b);
   let pe = two_prod(q, b);
   var r = (a - pe.x) - pe.y;
