@@ -60,7 +60,11 @@ describe('CPU kernels inline on the JS thread', () => {
   beforeAll(() => assertDistFresh());
 
   it('small kernels run inline once measured, give the same results, keep queue order and report an index out of range to the read of the result', () => {
-    const { out, trace, badTrace } = run({});
+    // A generous budget: the inline decision follows each op's measured pace, and on a loaded host
+    // (CI runs test files side by side on 2 cores) a preempted run can inflate it past the default
+    // 20 us, which queues the next small kernel (a failure seen once in CI: the bad gather queued).
+    // The mechanism is what is tested here, not the default's tuning.
+    const { out, trace, badTrace } = run({ KILN_INLINE_US: '500' });
     expect(out.adds).toEqual(Array(20).fill(126));
     const adds = trace.filter((t) => t.op === 'Add');
     expect(adds[0].inline, 'an op first runs queued, measuring its pace').toBe(false);
