@@ -360,7 +360,9 @@ const hasNonFinite = (o: unknown): boolean =>
  *   the input: seed 639) and its Conv refuses; Kiln pads 0 (ONNX: max(..., 0));
  * - a cubic Resize whose cubic_coeff_a is absurd (|a| > 100; the mutation gave -1e20, seeds 929 and
  *   1017): weights of 1e20 cancel, and what is left is rounding (Kiln's float64 weights and
- *   onnxruntime's float32 ones give different noise).
+ *   onnxruntime's float32 ones give different noise);
+ * - a TopK with sorted = 0, whose k elements ONNX returns in no particular order (Kiln returns them
+ *   sorted anyway, onnxruntime in the order its selection leaves: seed 1144).
  */
 function noCommonAnswer(bytes: Uint8Array): boolean {
   const nodes = onnx.ModelProto.decode(bytes).graph?.node ?? [];
@@ -370,7 +372,8 @@ function noCommonAnswer(bytes: Uint8Array): boolean {
     const kernel = (attr('kernel_shape')?.ints ?? []).map(Number), strides = (attr('strides')?.ints ?? []).map(Number);
     const cubicA = attr('cubic_coeff_a')?.f;
     return (pad.startsWith('SAME') && strides.some((st, i) => st > (kernel[i] ?? 1))) ||
-      (n.opType === 'Resize' && cubicA !== undefined && cubicA !== null && !(Math.abs(cubicA) <= 100));
+      (n.opType === 'Resize' && cubicA !== undefined && cubicA !== null && !(Math.abs(cubicA) <= 100)) ||
+      (n.opType === 'TopK' && Number(attr('sorted')?.i ?? 1) === 0);
   });
 }
 
