@@ -56,8 +56,3 @@ export function abortable<T>(op: string, work: Promise<T>, signal: AbortSignal |
     );
   });
 }
-
-/** Disposes every value of a result record (the outputs nobody will receive). */
-export const disposeAll = (out: Record<string, { dispose(): void }>): void => {
-  for (const t of Object.values(out)) t.dispose();
-};

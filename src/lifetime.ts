@@ -81,6 +81,11 @@ export interface Disposable {
   dispose(): void;
 }
 
+/** Disposes every value of a record of tensors (a run's outputs nobody will receive). */
+export function disposeAll(out: Record<string, Disposable>): void {
+  for (const t of Object.values(out)) t.dispose();
+}
+
 export function track(owner: object, storage: Storage, token: object): void {
   finalizer.register(owner, storage, token);
   scopes.getStore()?.add(owner as Disposable);

@@ -4,7 +4,8 @@
 // topologically; infers static shapes where dims are known (shapes.ts) and folds constant
 // subgraphs (shape arithmetic included: Shape of a value with a static shape is a constant); and
 // plans when each intermediate dies. A run walks the plan, freeing every intermediate after its last use.
-import { abortable, disposeAll, signalArg, throwIfAborted } from '../abort.js';
+import { abortable, signalArg, throwIfAborted } from '../abort.js';
+import { disposeAll } from '../lifetime.js';
 import { optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { CpuRecorder, recording } from '../backends/cpu-recorder.js';

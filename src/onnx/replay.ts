@@ -18,7 +18,7 @@ import { handleOf, type CpuBackend } from '../backends/cpu.js';
 import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import { DATA_CHECKED_OPS, Fault } from '../faults.js';
-import { Storage } from '../lifetime.js';
+import { Storage, disposeAll } from '../lifetime.js';
 import { native, type NativeHandle, type NativeProgram, type ProgramStep } from '../native.js';
 import { flowFaults } from '../ops/run.js';
 import { Tensor } from '../tensor.js';
@@ -162,7 +162,7 @@ export class Replay {
     try {
       (backend as CpuBackend).faults.tagged(fault, (faultId) => native().replay(program, handles, faultId));
     } catch (e) {
-      for (const t of Object.values(result)) t.dispose();
+      disposeAll(result);
       throw e;
     }
     flowFaults([...feeds.values()], Object.values(result), fault);

@@ -18,7 +18,8 @@
 // batched run fails, finds a data fault (an index out of range: it would spoil every request's
 // rows, see src/faults.ts), or gives an output without that dim, its requests run one by one, so
 // one bad request fails alone and a model that cannot be batched still answers right.
-import { abortable, disposeAll, signalArg } from '../abort.js';
+import { abortable, signalArg } from '../abort.js';
+import { disposeAll } from '../lifetime.js';
 import { describeValue, optionsArg } from '../args.js';
 import { resolveDevice } from '../backends/backend.js';
 import { fail } from '../errors.js';
@@ -229,8 +230,8 @@ export class Batcher {
     } catch {
       // the batch as a whole failed: each request runs alone below and gets its own answer
     } finally {
-      for (const t of Object.values(joined ?? {})) t.dispose();
-      for (const t of Object.values(out ?? {})) t.dispose(); // the requests' views keep their rows
+      if (joined) disposeAll(joined);
+      if (out) disposeAll(out); // the requests' views keep their rows
     }
     this.#stats.fallbacks++;
     await Promise.all(batch.map((r) => this.#runAlone(r, options)));
