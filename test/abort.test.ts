@@ -47,7 +47,7 @@ async function settlesTo(device: string, base: number): Promise<void> {
 forEachBackend('abort: kiln engine', (device) => {
   it('AbortSignal.timeout stops an endless Loop with E_ABORTED naming the reason; every iteration\'s values are freed', async () => {
     const s = await kiln.onnx.load(endlessLoop(), { device });
-    const x = kiln.tensor(values(8, 1), { shape: [2, 4] }).to(device);
+    const x = kiln.tensor(values(8, 1), { shape: [2, 4], device });
     const base = live(device);
     const err = await expectRejection(s.run({ x }, { signal: AbortSignal.timeout(150) }), 'E_ABORTED', 'onnx session run', 'TimeoutError');
     expect((err.cause as Error).name).toBe('TimeoutError');
@@ -58,11 +58,13 @@ forEachBackend('abort: kiln engine', (device) => {
 
   it('a signal already fired runs nothing; a live one changes nothing and leaves no listener behind', async () => {
     const s = await kiln.onnx.load(mlp('N').bytes, { device });
-    const x = kiln.tensor(values(3 * 784, 2), { shape: [3, 784] }).to(device);
+    const x = kiln.tensor(values(3 * 784, 2), { shape: [3, 784], device });
     const base = live(device);
     await expectRejection(s.run({ x }, { signal: AbortSignal.abort(new Error('client went away')) }), 'E_ABORTED', 'client went away');
     expect(live(device)).toBe(base);
-    const want = (await (await s.run({ x })).probs.data()) as Float32Array;
+    const first = await s.run({ x });
+    const want = (await first.probs.data()) as Float32Array;
+    first.probs.dispose();
     const c = new AbortController();
     for (let i = 0; i < 3; ++i) { // node by node, recorded, replayed (CPU)
       const { probs } = await s.run({ x }, { signal: c.signal });
@@ -77,7 +79,7 @@ forEachBackend('abort: kiln engine', (device) => {
 
   it('an abort right after the call rejects it, and the outputs computed anyway are disposed', async () => {
     const s = await kiln.onnx.load(mlp('N').bytes, { device });
-    const x = kiln.tensor(values(4 * 784, 3), { shape: [4, 784] }).to(device);
+    const x = kiln.tensor(values(4 * 784, 3), { shape: [4, 784], device });
     (await s.run({ x })).probs.dispose(); // recorded: on the CPU the next run is one native program
     const base = live(device);
     const c = new AbortController();
@@ -95,7 +97,9 @@ describe('abort: ort engine', () => {
     const n = 256; // 200 products of 256^3: tens of ms on one thread
     const s = await kiln.onnx.load(chain(n, 200), { engine: 'ort', ort: { intraOpNumThreads: 1 } });
     const a = kiln.tensor(values(n * n, 4).map((v) => v / 9), { shape: [n, n] }); // spectral radius about 1
-    const want = (await (await s.run({ A: a })).Y.data()) as Float32Array;
+    const first = await s.run({ A: a });
+    const want = (await first.Y.data()) as Float32Array;
+    first.Y.dispose();
     await expectRejection(s.run({ A: a }, { signal: AbortSignal.abort() }), 'E_ABORTED', 'ort engine run');
     const c = new AbortController();
     const aborted = s.run({ A: a }, { signal: c.signal });
@@ -103,6 +107,8 @@ describe('abort: ort engine', () => {
     await expectRejection(aborted, 'E_ABORTED', 'stop');
     const { Y } = await s.run({ A: a }); // answered after the aborted run's own answer, which is dropped
     expectValues((await Y.data()) as Float32Array, want, { rtol: 0, atol: 0 }, 'the run after the aborted one');
+    Y.dispose();
+    a.dispose();
     await s.dispose();
   });
 });
@@ -123,7 +129,10 @@ describe('abort: serve.batcher', () => {
     for (const [got, x] of [[a0, xs[0]], [a2, xs[2]]] as const) {
       const want = await s.run({ x });
       expectValues((await got.probs.data()) as Float32Array, (await want.probs.data()) as Float32Array, { rtol: 1e-5, atol: 1e-6 }, 'a request batched without the withdrawn one');
+      got.probs.dispose();
+      want.probs.dispose();
     }
+    for (const x of xs) x.dispose();
     await s.dispose();
   });
 
@@ -147,6 +156,7 @@ describe('abort: serve.batcher', () => {
     kept.probs.dispose();
     await b.close();
     await settlesTo('cpu', base);
+    for (const x of xs) x.dispose();
     await s.dispose();
   });
 
@@ -161,6 +171,7 @@ describe('abort: serve.batcher', () => {
     await vi.waitFor(() => expect(b.stats.runs).toBe(2));
     await settlesTo('cpu', base); // both runs stopped: no iteration holds a value any more
     await b.close();
+    x.dispose();
     await s.dispose();
   });
 });
