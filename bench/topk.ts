@@ -1,8 +1,9 @@
-// kiln.topk on the CPU beside onnxruntime-node's TopK (a one-node model, called in this process) on
-// the same float32 data: classifier heads and samplers (top 5 of a 50k vocabulary, top 1000 of
-// detection scores) and a full sort. Outputs are checked equal first (values and indices; the
-// random values have no ties, so the orders agree). Median ms per call and the ratio kiln / ort.
-//   npm run build:ts && node dist/bench/topk.js
+// kiln.topk on a device (the CPU unless --device) beside onnxruntime-node's TopK on the CPU (a one-node
+// model, called in this process) on the same float32 data: classifier heads and samplers (top 5 of a
+// 50k vocabulary, top 1000 of detection scores) and full sorts. Outputs are checked equal first
+// (values and indices; the random values have no ties, so the orders agree). Median ms per call, the
+// result read back each call, and the ratio kiln / ort.
+//   npm run build:ts && node dist/bench/topk.js [--device webgpu]
 import * as kiln from '../src/index.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { loadOrt } from './ort-peer.js';
@@ -13,19 +14,24 @@ const CASES: [rows: number, n: number, k: number][] = [
   [64, 50257, 5],
   [8, 25200, 1000],
   [256, 1000, 1000],
+  [1, 100000, 100000],
 ];
+
+await kiln.init();
+const at = process.argv.indexOf('--device');
+const device = at > 0 ? process.argv[at + 1] : 'cpu';
 
 const { ort, reason } = loadOrt();
 if (!ort) throw new kiln.KilnError('E_UNSUPPORTED', `bench topk needs onnxruntime-node as its peer: ${reason}`);
 
-console.log(['rows x n, k', 'kiln ms', 'onnxruntime ms', 'kiln/ort time'].join('\t'));
+console.log([`rows x n, k`, `kiln ${device} ms`, 'onnxruntime ms', 'kiln/ort time'].join('\t'));
 for (const [rows, n, k] of CASES) {
   const g = new GraphBuilder('topk');
   g.nodeOutputs('TopK', [g.input('x', 'float32', [rows, n]), g.ints([k])], { axis: 1 }, { outputs: ['v', 'i'] });
   g.output('v', 'float32', [rows, k]);
   g.output('i', 'int64', [rows, k]);
   const session = await ort.InferenceSession.create(g.toBytes({ opset: 11 }), { intraOpNumThreads: 0 });
-  const x = kiln.rand([rows, n], { seed: 7 });
+  const x = kiln.rand([rows, n], { seed: 7, device });
   const data = (await x.data()) as Float32Array;
   const feeds = { x: new ort.Tensor('float32', data, [rows, n]) };
 

@@ -96,7 +96,29 @@ forEachBackend('sort', (device) => {
     cases.done();
   });
 
-  it('long axes with a small k (cuda and webgpu take them in blocks of 1024): ties, NaN, a ragged last block, nothing left behind', async () => {
+  it('every dtype along axes longer than 32 (cuda and webgpu merge sorted runs): strided views, ties, k around the run lengths', async () => {
+    const r = rngFor(testName());
+    const cases = new Cases();
+    // lengths at and beside the run lengths 32, 64, 128, ..., so the last run is full, one short, one long
+    for (const [shape, axis] of [[[2, 33], 1], [[64, 3], 0], [[3, 65], -1], [[2, 257, 2], 1], [[4097], 0]] as const)
+      for (const dtype of NUMERIC)
+        await cases.run(`${dtype} [${shape}] axis ${axis}`, async () => {
+          const n = shape[axis < 0 ? axis + shape.length : axis];
+          const gen: Gen = dtype === 'uint8' ? (q) => q.int(0, 9) : FLOAT_DTYPES.includes(dtype) ? (q) => (q.next() < 0.02 ? q.pick([NaN, -0, Infinity]) : q.int(-40, 40) / 4) : (q) => q.int(-40, 40);
+          const layout = layoutsForSize(shape as unknown as number[]).find((l) => l !== 'contiguous') ?? 'contiguous';
+          const { t, ref } = makeInput(r, device, dtype, shape as unknown as number[], layout, gen);
+          for (const k of [...new Set([n, n - 1, 33, 32, 31, 1])].filter((v) => v <= n))
+            for (const largest of [true, false]) {
+              const want = R.topk(ref, k, axis, largest);
+              const got = kiln.topk(t, k, { axis, largest });
+              await expectTensor(got.values, want.values, dtype, { ...EXACT, label: `k ${k} largest ${largest} (${layout})` });
+              await expectTensor(got.indices, want.indices, 'int64', { ...EXACT, label: `k ${k} largest ${largest} (${layout})` });
+            }
+        });
+    cases.done();
+  });
+
+  it('long axes with a small k (cuda and webgpu place only the first k of each run): ties, NaN, a ragged last block, nothing left behind', async () => {
     const r = rngFor(testName());
     const cases = new Cases();
     for (const [shape, axis, k] of [[[3, 5000], 1, 5], [[2, 2049], -1, 7], [[4100, 2], 0, 3], [[2, 3, 9000], 2, 256], [[2, 3000], 1, 0]] as const)

@@ -3,11 +3,7 @@ import { describeValue, optionsArg } from '../args.js';
 import { fail } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import { checkTensor, type Tensor } from '../tensor.js';
-import { arange } from './creation.js';
-import { add } from './elementwise.js';
 import { runOp } from './run.js';
-import { concat, gather } from './shape-ops.js';
-import { withTemps, type Temps } from './temps.js';
 
 export interface TopkOptions {
   /** The axis to order along (negative counts from the end); default -1. */
@@ -44,54 +40,9 @@ function ordered(op: string, x: Tensor, k: number | undefined, axisOpt: number |
   const count = k ?? n;
   if (!Number.isSafeInteger(count) || count < 0 || count > n)
     fail('E_ARGUMENT', `${op}: k must be an integer in [0, ${n}] (the size of axis ${axis} of ${x.describe()}), got ${describeValue(count)}`);
-  // k = 0 selects nothing: the direct op's empty result (blockwise would build an arange of step 0).
-  if (!x.device.startsWith('cpu') && n > 2 * BLOCK && count > 0 && count * 4 <= BLOCK) {
-    return withTemps((t) => {
-      const r = blockwise(t, t.add(x.transpose(axis, -1)), count, largest);
-      return { values: t.add(r.values).transpose(axis, -1), indices: t.add(r.indices).transpose(axis, -1) };
-    });
-  }
   const shape = x.shape.map((d, i) => (i === axis ? count : d));
   const [values, indices] = runOp('TopK', [x], [{ shape, dtype: x.dtype }, { shape, dtype: 'int64' }], { axis, k: count, largest: largest ? 1 : 0 });
   return { values, indices };
-}
-
-/**
- * Block length of the two-stage TopK. The cuda and webgpu kernels rank each element by counting the
- * elements of its slice before it, O(n^2) per slice: 2.5e9 steps for a 50k vocabulary. A long axis
- * with a small k goes instead through the top min(k, BLOCK) of every BLOCK-long block, then the top k
- * of those candidates (again in blocks while they are many): O(n * BLOCK) + the candidates' own cost.
- */
-const BLOCK = 1024;
-
-/**
- * TopK of the last dim of x in two stages. Candidates keep their blocks' order, and within a block
- * the kernel's (value, index) order, so among equal values the candidate order is the global index
- * order and the second stage's ties fall as the kernel's would.
- */
-function blockwise(t: Temps, x: Tensor, k: number, largest: boolean): TopkResult {
-  const lead = x.shape.slice(0, -1), n = x.shape[x.rank - 1];
-  const full = Math.floor(n / BLOCK) * BLOCK;
-  const stage = (part: Tensor, blocks: number, len: number, at: number) => {
-    const r = ordered('topk', t.add(part.reshape([...lead, blocks, len])), Math.min(k, len), -1, largest);
-    t.add(r.values), t.add(r.indices);
-    // positions along x: block b's local index + at + b * len
-    const starts = t.add(t.add(arange(at, at + blocks * len, len, { dtype: 'int64', device: x.device })).reshape([blocks, 1]));
-    const m = blocks * Math.min(k, len);
-    return { values: t.add(r.values.reshape([...lead, m])), at: t.add(t.add(add(r.indices, starts)).reshape([...lead, m])) };
-  };
-  const parts = [stage(t.add(x.slice(-1, 0, full)), full / BLOCK, BLOCK, 0)];
-  if (full < n) parts.push(stage(t.add(x.slice(-1, full, n)), 1, n - full, full));
-  const values = parts.length > 1 ? t.add(concat(parts.map((q) => q.values), -1)) : parts[0].values;
-  const at = parts.length > 1 ? t.add(concat(parts.map((q) => q.at), -1)) : parts[0].at;
-  const best = ordered('topk', values, k, -1, largest);
-  t.add(best.indices);
-  // indices = at[..., best.indices]: a gather from the flattened rows
-  const rows = lead.reduce((p, d) => p * d, 1), m = at.shape[at.rank - 1];
-  const offsets = t.add(t.add(arange(0, rows * m, m, { dtype: 'int64', device: x.device })).reshape([rows, 1]));
-  const flat = t.add(add(t.add(best.indices.reshape([rows, k])), offsets));
-  const indices = t.add(gather(t.add(at.reshape([rows * m])), flat, 0)).reshape([...lead, k]);
-  return { values: best.values, indices };
 }
 
 /**

@@ -1,9 +1,10 @@
-// Dispatch of TopK (topk.wgsl): ranks by counting, one invocation per element of X.
+// Dispatch of TopK (topk.wgsl): ranks by counting within an axis of at most BLOCK elements, and a
+// merge sort of indices in scratch beyond that.
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Dispatcher } from './call.js';
 import { inputBinding, kindOf, load, outputBinding, shader, store, wgslType } from './codegen.js';
-import { GpuDevice } from './device.js';
+import { GpuDevice, type Binding } from './device.js';
 import { Meta, coalesce } from './meta.js';
 
 /** `before(a, b)`: the element at offset a has a value that comes first (see topk.wgsl), per kind. */
@@ -19,6 +20,13 @@ const BEFORE = {
   I: `fn before(a: i32, b: i32) -> bool { return select((xv(a) < xv(b)), (xv(a) > xv(b)), args[3] != 0); }`,
   L: `fn before(a: i32, b: i32) -> bool { return select(l_lt(xv(a), xv(b)), l_lt(xv(b), xv(a)), args[3] != 0); }`,
 };
+
+/**
+ * The longest axis ranked by counting alone (O(n) per element), and the block length of the merge
+ * sort beyond it (a power of two). On lavapipe, sorting 1e5 float32 took 90-130 ms with blocks of 16
+ * to 128, 198 ms with 512 (21 s before the merge sort).
+ */
+const BLOCK = 32;
 
 const topk: Dispatcher = (c) => {
   expectArity(c, 1, 2);
@@ -53,7 +61,31 @@ const topk: Dispatcher = (c) => {
     `fn copy_element(v: i32, x: i32) { ${store('V', v.dtype, 'v', load('X', x.dtype, 'x'))}; }`,
   ];
   const { ins, outs } = buffersOf(c);
-  c.dev.dispatch(c.dev.pipeline(shader('topk', glue)), [c.dev.constants(m.build()), ins[0], outs[0], outs[1]], GpuDevice.grid(total, 256));
+  const code = shader('topk', glue);
+  const groups = GpuDevice.grid(total, 256);
+  if (n <= BLOCK) {
+    c.dev.dispatch(c.dev.pipeline(code), [c.dev.constants(m.build()), ins[0], outs[0], outs[1]], groups);
+    return;
+  }
+  // merge sort: block ranks into T, then one merge per doubling of the sorted runs (ping-pong)
+  m.set(12, BLOCK);
+  let [from, to] = [c.dev.alloc(total * 4), c.dev.alloc(total * 4)];
+  try {
+    const block: Binding[] = [c.dev.constants(m.build()), ins[0]];
+    block[5] = from;
+    c.dev.dispatch(c.dev.pipeline(code, {}, 'block'), block, groups);
+    for (let run = BLOCK; run < n; run *= 2) {
+      m.set(13, run);
+      const last = 2 * run >= n;
+      const b: Binding[] = last ? [c.dev.constants(m.build()), ins[0], outs[0], outs[1], from] : [c.dev.constants(m.build()), ins[0]];
+      if (!last) (b[4] = from), (b[5] = to);
+      c.dev.dispatch(c.dev.pipeline(code, {}, last ? 'merge_final' : 'merge'), b, groups);
+      [from, to] = [to, from];
+    }
+  } finally {
+    c.dev.release(from);
+    c.dev.release(to);
+  }
 };
 
 export const SORT: Record<string, Dispatcher> = { TopK: topk };
