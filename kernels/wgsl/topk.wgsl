@@ -5,7 +5,7 @@
 // The order is total (ties go by index), so the rank of an element among any set of its slice is
 // the count of the set's elements that come before it, and the ranks of a slice are a permutation:
 // every position is written exactly once, without atomics or workgroup memory.
-//   main: an axis of at most B (meta [12]) elements. One invocation per element of X counts the
+//   main: an axis of at most B elements (the host picks: BLOCK in sort-ops.ts). One invocation per element of X counts the
 //     elements of its slice before it (O(n) each) and, when its rank is below k, writes itself there.
 //   A longer axis is a merge sort of element indices (u32, along the axis) in scratch T:
 //     block: the same count within each B-long block of the axis; the element's index goes to its
@@ -18,7 +18,7 @@
 //   So an n-long axis costs O(n (B + log^2 n)) instead of O(n^2), in 1 + ceil(log2(n / B)) dispatches.
 //   meta header: [0] elements of X, [1] n (axis length), [2] k, [3] largest, [4] outer rank,
 //   [5] outer shape at, [6] X at (offset, outer strides), [7] Values at (...), [8] Indices at (...),
-//   [9] X axis stride, [10] Values axis stride, [11] Indices axis stride, [12] B, [13] L
+//   [9] X axis stride, [10] Values axis stride, [11] Indices axis stride, [12] B (block), [13] L (merge)
 // The host generates the bindings X, V, I, `fn before(a: i32, b: i32) -> bool` (the element at
 // offset a comes before the one at b, values only: equal values return false both ways) and
 // `fn copy_element(v: i32, x: i32)`.
