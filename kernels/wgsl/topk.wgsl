@@ -5,8 +5,8 @@
 // The order is total (ties go by index), so the rank of an element among any set of its slice is
 // the count of the set's elements that come before it, and the ranks of a slice are a permutation:
 // every position is written exactly once, without atomics or workgroup memory.
-//   main: an axis of at most B elements (the host picks: BLOCK in sort-ops.ts). One invocation per element of X counts the
-//     elements of its slice before it (O(n) each) and, when its rank is below k, writes itself there.
+//   main: an axis of at most B elements (BLOCK in sort-ops.ts). One invocation per element of X
+//     counts the elements of its slice before it (O(n) each); a rank below k writes itself there.
 //   A longer axis is a merge sort of element indices (u32, along the axis) in scratch T:
 //     block: the same count within each B-long block of the axis; the element's index goes to its
 //       block's start + its rank in T_out;
