@@ -15,9 +15,10 @@ import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { GpuDevice, sizeClass } from '../src/backends/webgpu/device.js';
 import { findAdapters } from '../src/backends/webgpu/dawn.js';
 import { WGSL } from '../src/backends/webgpu/kernels.generated.js';
-import { TILE_CANDIDATES, fitTile, tileBytes, tileName } from '../src/backends/webgpu/matmul.js';
+import { DEFAULT_TILE, TILE_CANDIDATES, batchBoxes, dotPath, fitTile, matmulKernels, tileBytes, tileName } from '../src/backends/webgpu/matmul.js';
 import { planBackends } from './helpers/backends.js';
-import { expectError } from './helpers/compare.js';
+import { Cases, expectError } from './helpers/compare.js';
+import { rngFor } from './helpers/random.js';
 import { DIST_INDEX, ROOT, assertDistFresh, ending } from './helpers/dist.js';
 
 const plan = planBackends().find((p) => p.kind === 'webgpu')!;
@@ -115,6 +116,7 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
   it('every matmul tile configuration (subgroup variants included) gives the CPU result on odd shapes, batches and views', async () => {
     const before = kiln.devices().find((d) => d.id === D)!.details.matmulTile;
     const tiles = gpu().matmulTiles(0);
+    matmulKernels.path = 'tile'; // skinny shapes would take the dot path
     try {
       for (const tile of tiles) {
         gpu().setMatmulTile(0, tile);
@@ -133,6 +135,7 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
         }
       }
     } finally {
+      matmulKernels.path = 'auto';
       gpu().setMatmulTile(0, tiles.find((t) => tileName(t) === before) ?? tiles[0]);
     }
   });
@@ -142,6 +145,7 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     const tiles = gpu().matmulTiles(0);
     const small = tiles.find((t) => t.bm === 32 && t.bn === 32 && !t.subgroups)!;
     gpu().setMatmulTile(0, small);
+    matmulKernels.path = 'tile';
     try {
       const long = 65535 * 32 + 37; // 65537 tiles along M (then N): two dispatches each
       for (const [m, k, n] of [[long, 3, 2], [2, 3, long]]) {
@@ -155,7 +159,91 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
         });
       }
     } finally {
+      matmulKernels.path = 'auto';
       gpu().setMatmulTile(0, tiles.find((t) => tileName(t) === before) ?? tiles[0]);
+    }
+  });
+
+  it('a tiled matmul of more than 65535 batches runs as boxes of the batch dims, one dispatch each (z caps at 65535 too)', async () => {
+    // one batch dim past the cap, transposed; dims that fit whole after a run of the one before, with
+    // a broadcast operand (batchBoxes' unit test below takes single indices of leading dims)
+    const cases: [number[], number[], boolean][] = [
+      [[70000, 2, 3], [70000, 3, 2], true],
+      [[300, 300, 1, 2], [1, 300, 2, 3], false],
+    ];
+    const before = kiln.devices().find((d) => d.id === D)!.details.matmulTile;
+    const tiles = gpu().matmulTiles(0);
+    gpu().setMatmulTile(0, tiles.find((t) => t.bm === 32 && t.bn === 32 && !t.subgroups)!);
+    matmulKernels.path = 'tile';
+    try {
+      for (const [sa, sb, transposeA] of cases)
+        await kiln.scope(async () => {
+        const k = sa[sa.length - 1];
+        const a0 = kiln.rand(transposeA ? [...sa.slice(0, -2), sa[sa.length - 1], sa[sa.length - 2]] : sa, { seed: 3, low: -1, high: 1 });
+        const a = transposeA ? a0.transpose(-1, -2) : a0;
+        const b = kiln.rand(sb, { seed: 4, low: -1, high: 1 });
+        const want = (await kiln.matmul(a, b).data()) as Float32Array;
+        const got = (await kiln.matmul(a.to(D), b.to(D)).data()) as Float32Array;
+        let bad = -1;
+        for (let i = 0; i < want.length && bad < 0; ++i) if (!(Math.abs(got[i] - want[i]) <= 1e-5 * k)) bad = i;
+        expect(bad, `[${sa}] @ [${sb}] first wrong element ${bad}: ${got[bad]} vs ${want[bad]}`).toBe(-1);
+        });
+    } finally {
+      matmulKernels.path = 'auto';
+      gpu().setMatmulTile(0, tiles.find((t) => tileName(t) === before) ?? tiles[0]);
+    }
+  });
+
+  it('the dot path (skinny products, tiny batched ones) gives the result of the tile path bit for bit, every dtype, views and broadcasts, gemm with C', async () => {
+    const rule = [dotPath(1, 4096, 1, DEFAULT_TILE), dotPath(4096, 1, 1, DEFAULT_TILE), dotPath(70000 * 3, 3, 1, DEFAULT_TILE), dotPath(64, 64, 1, DEFAULT_TILE), dotPath(40, 40, 1, DEFAULT_TILE)];
+    expect(rule).toEqual([true, true, true, false, false]);
+    const r = rngFor('webgpu dot path');
+    // batch A, batch B (a 1 broadcasts), M, K, N (M, N not coprime: i % M, i % N would also cover
+    // Y); A transposed; B a strided slice
+    const shapes: [number[], number[], number, number, number][] = [[[], [], 1, 37, 70], [[], [], 45, 19, 1], [[], [], 6, 5, 4], [[5], [1], 4, 3, 6], [[2, 1], [1, 3], 2, 0, 4], [[3], [3], 1, 1, 1]];
+    const cases = new Cases();
+    for (const dtype of NUMERIC)
+      for (const [ba, bb, M, K, N] of shapes)
+        await cases.run(`${dtype} [${ba}] ${M}x${K} @ [${bb}] ${K}x${N}`, async () => {
+          const gen = dtype === 'uint8' ? () => r.int(0, 255) : dtype === 'int32' || dtype === 'int64' ? () => r.int(-1000, 1000) : () => r.uniform(-1, 1);
+          const make = (shape: number[]) => kiln.tensor(Array.from({ length: shape.reduce((p, v) => p * v, 1) }, gen), { dtype, device: D }).reshape(shape);
+          const a = make([...ba, K, M]).transpose(-1, -2);
+          const b = make([...bb, K, 2 * N + 1]).slice(-1, 0, 2 * N, 2);
+          const c = make([M, N]);
+          const run = async (path: 'dot' | 'tile') => {
+            matmulKernels.path = path;
+            try {
+              const y = kiln.matmul(a, b);
+              const g = ba.length === 0 ? kiln.gemm(a, b, { c, alpha: 2, beta: -3 }) : undefined;
+              const out = [Array.from((await y.data()) as ArrayLike<number | bigint>), g ? Array.from((await g.data()) as ArrayLike<number | bigint>) : []];
+              y.dispose(), g?.dispose();
+              return out;
+            } finally {
+              matmulKernels.path = 'auto';
+            }
+          };
+          const [dot, tile] = [await run('dot'), await run('tile')];
+          expect(dot.map((v) => v.map(String))).toEqual(tile.map((v) => v.map(String)));
+          a.dispose(), b.dispose(), c.dispose();
+        });
+    cases.done();
+  });
+
+  it('batchBoxes covers every batch entry exactly once, in boxes of at most the cap', () => {
+    for (const [shape, most] of [[[3, 7, 5], 10], [[5, 4], 4], [[2, 3], 100], [[11], 4], [[2, 1, 9], 3]] as [number[], number][]) {
+      const strides = shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1));
+      const seen = new Array(shape.reduce((p, v) => p * v, 1)).fill(0);
+      for (const box of batchBoxes(shape, [strides, strides.map((s) => 2 * s)], most)) {
+        const n = box.shape.reduce((p, v) => p * v, 1);
+        expect(n, `[${shape}] box [${box.shape}]`).toBeLessThanOrEqual(most);
+        expect(box.at[1]).toBe(2 * box.at[0]);
+        for (let i = 0; i < n; ++i) {
+          let off = box.at[0];
+          for (let d = box.shape.length - 1, rem = i; d >= 0; --d) (off += (rem % box.shape[d]) * strides[d]), (rem = Math.floor(rem / box.shape[d]));
+          seen[off]++;
+        }
+      }
+      expect(seen.every((c) => c === 1), `[${shape}] cap ${most}: ${seen}`).toBe(true);
     }
   });
 

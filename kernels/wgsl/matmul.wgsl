@@ -15,7 +15,8 @@
 //   strides, row stride, col stride), [6] B at, [7] C at, [8] Y at (same layout), [9] alpha f32,
 //   [10] beta f32, [11] alpha i32, [12] beta i32 (integer dtypes; sign-extended for int64), [13] has C,
 //   [14] first tile row, [15] first tile column of this dispatch (WebGPU caps a dispatch at 65535
-//   workgroups per dimension, so a taller or wider Y runs as several dispatches over bands of tiles)
+//   workgroups per dimension, so a taller or wider Y runs as several dispatches over bands of tiles);
+//   the dot path (below) reads [14] as the batch count instead
 // The host generates the bindings A, B, C, Y (A4, B4 as array<vec4<f32>> for the vec4 variants),
 // alias ACC, acc_zero, mac, load_a, load_b, load_a4, load_b4 (vec4 index), load_c, store_y,
 // epilogue, sg_shuffle and the entry point `main`.
@@ -129,4 +130,32 @@ fn matmul_tile(wg: vec3<u32>, lid: vec3<u32>, tid: u32, lane: u32, shared_rows: 
       store_y(y.base + i32(m) * y.rs + i32(n) * y.cs, epilogue(acc[i * TN + j], cv));
     }
   }
+}
+
+// The dot path, for products the tiles would mostly leave idle (one row of A times a matrix, the
+// matrix times one column, a large batch of tiny products: a BM x BN tile computing 1 x N of it
+// wastes all but 1/BM): one invocation per element of Y, the elements in row-major order of
+// [batch, M, N] (a linear id, so no dispatch dimension caps the batch), accumulating over k in the
+// same order with the same mac() as a tile, so both paths give the same result.
+@compute @workgroup_size(256)
+fn dot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg);
+  let M = u32(args[0]);
+  let N = u32(args[1]);
+  let K = u32(args[2]);
+  let z = i / (M * N);
+  if (z >= u32(args[14])) { return; }
+  let m = (i / N) % M;
+  let n = i % N;
+  let a = operand(u32(args[5]), z);
+  let b = operand(u32(args[6]), z);
+  var acc = acc_zero();
+  for (var k = 0u; k < K; k++) { acc = mac(acc, load_a(a.base + i32(m) * a.rs + i32(k) * a.cs), load_b(b.base + i32(k) * b.rs + i32(n) * b.cs)); }
+  let y = operand(u32(args[8]), z);
+  var cv = acc_zero();
+  if (args[13] != 0) {
+    let c = operand(u32(args[7]), z);
+    cv = load_c(c.base + i32(m) * c.rs + i32(n) * c.cs);
+  }
+  store_y(y.base + i32(m) * y.rs + i32(n) * y.cs, epilogue(acc, cv));
 }

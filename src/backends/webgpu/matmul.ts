@@ -12,7 +12,7 @@ import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
 import { convert, inputBinding, kindOf, load, outputBinding, shader, store, toKind, wgslType } from './codegen.js';
 import { Usage } from './dawn.js';
-import type { GpuDevice } from './device.js';
+import { GpuDevice } from './device.js';
 import { Meta } from './meta.js';
 
 export interface TileConfig {
@@ -111,19 +111,18 @@ function encode(c: Call, tile: TileConfig): void {
   const [M, K] = a.shape.slice(-2), N = b.shape[r - 1];
   if (b.shape[r - 2] !== K || y.shape[r - 2] !== M || y.shape[r - 1] !== N) fail('E_SHAPE', `MatMul: shapes [${a.shape}] @ [${b.shape}] -> [${y.shape}] do not fit`);
   const batchShape = y.shape.slice(0, -2);
-  const batch = numel(batchShape);
-  if (batch > 65535) unsupported(c, `at most 65535 batches per call, got ${batch}`);
-  if (M * N * batch === 0) return;
+  if (M * N * numel(batchShape) === 0) return;
   const br = r - 2;
-  const operand = (v: TensorView | undefined) => (v ? [v.offset, ...v.strides.slice(0, br), v.strides[br], v.strides[br + 1]] : new Array(br + 3).fill(0));
-  const m = new Meta();
+  const views = [a, b, cIn, y];
   const alpha = num(c, 'alpha', 1), beta = num(c, 'beta', 0);
-  m.set(0, M).set(1, N).set(2, K).set(3, br).setF32(9, alpha).setF32(10, beta).set(11, alpha).set(12, beta).set(13, cIn ? 1 : 0);
-  m.set(4, m.push(...batchShape));
-  m.set(5, m.push(...operand(a)));
-  m.set(6, m.push(...operand(b)));
-  m.set(7, m.push(...operand(cIn)));
-  m.set(8, m.push(...operand(y)));
+  /** The meta of a box of the batch (`shape`, rank br) whose first entry is `at` elements into each operand. */
+  const metaFor = (shape: number[], at: number[]) => {
+    const m = new Meta();
+    m.set(0, M).set(1, N).set(2, K).set(3, br).setF32(9, alpha).setF32(10, beta).set(11, alpha).set(12, beta).set(13, cIn ? 1 : 0);
+    m.set(4, m.push(...shape));
+    views.forEach((v, i) => m.set(5 + i, m.push(...(v ? [v.offset + at[i], ...v.strides] : new Array(br + 3).fill(0)))));
+    return m;
+  };
   const vecA = d === 'float32' && aligned4(a, br, a.strides[br], a.strides[br + 1], K);
   const vecB = d === 'float32' && aligned4(b, br, b.strides[br], b.strides[br + 1], N);
   const acc = wgslType(k);
@@ -146,16 +145,67 @@ function encode(c: Call, tile: TileConfig): void {
   ];
   const { ins, outs } = buffersOf(c);
   const code = shader('matmul', glue);
-  const pipeline = c.dev.pipeline(tile.subgroups ? `enable subgroups;\n${code}` : code);
+  const pipelineCode = tile.subgroups ? `enable subgroups;\n${code}` : code;
+  const batch = numel(batchShape);
+  if (dotPath(M, N, batch, tile)) {
+    const m = metaFor(batchShape, views.map(() => 0)).set(14, batch);
+    c.dev.dispatch(c.dev.pipeline(pipelineCode, {}, 'dot'), [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0]], GpuDevice.grid(batch * M * N, 256));
+    return;
+  }
   // at most 65535 workgroups per dispatch dimension (a [5e6, 3] @ [3, 3] product needs 78125 rows of
   // 64-row tiles): bands of tiles, each a dispatch whose first tile is at meta [14], [15]
+  // and batches on z: boxes of the batch dims (batchBoxes)
   const tilesM = Math.ceil(M / tile.bm), tilesN = Math.ceil(N / tile.bn), most = 65535;
-  for (let ty = 0; ty < tilesM; ty += most) {
-    for (let tx = 0; tx < tilesN; tx += most) {
-      m.set(14, ty).set(15, tx);
-      const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
-      c.dev.dispatch(pipeline, bindings, [Math.min(most, tilesN - tx), Math.min(most, tilesM - ty), batch]);
+  for (const box of batchBoxes(batchShape, views.map((v) => v?.strides.slice(0, br) ?? new Array(br).fill(0)), most)) {
+    const m = metaFor(box.shape, box.at);
+    for (let ty = 0; ty < tilesM; ty += most) {
+      for (let tx = 0; tx < tilesN; tx += most) {
+        m.set(14, ty).set(15, tx);
+        const bindings = [c.dev.constants(m.build()), ins[0], ins[1], cIn ? ins[2] : undefined, outs[0], vecA ? ins[0] : undefined, vecB ? ins[1] : undefined];
+        c.dev.dispatch(c.dev.pipeline(pipelineCode), bindings, [Math.min(most, tilesN - tx), Math.min(most, tilesM - ty), numel(box.shape)]);
+      }
     }
+  }
+}
+
+/** Tests and benchmarks: force matmul.wgsl's tile or dot path ('auto' follows dotPath's rule). */
+export const matmulKernels: { path: 'auto' | 'tile' | 'dot' } = { path: 'auto' };
+
+/**
+ * Whether a product takes matmul.wgsl's dot path (an invocation per element of Y) rather than tiles:
+ * when the tiles covering one M x N matrix would be less than 1/8 full (and Y's elements fit the
+ * path's 32-bit linear id). On lavapipe (2 vCPUs) the dot path took [1,4096] @ [4096,4096] from 636
+ * to 151 ms, [4096,4096] @ [4096,1] from 545 to 34 ms, [8,768] @ [768,3072] from 99 to 66 ms and
+ * 20000 products [3,3] @ [3,1] from 1121 to 4-10 ms (128x128 tiles; /tmp script, 2026-12-03).
+ */
+export function dotPath(M: number, N: number, batch: number, tile: TileConfig): boolean {
+  if (batch * M * N >= 2 ** 31) return false;
+  if (matmulKernels.path !== 'auto') return matmulKernels.path === 'dot';
+  return M * N * 8 < Math.ceil(M / tile.bm) * tile.bm * Math.ceil(N / tile.bn) * tile.bn;
+}
+
+/**
+ * A batch of more than `most` entries as boxes of at most `most`: the trailing batch dims that fit
+ * whole, a run of the dim before them, and single indices of the dims before that. Each box keeps the
+ * batch rank (its leading dims are 1) and says where it starts in each operand (`strides`: the
+ * operands' batch strides), so the kernel walks it as a batch of its own.
+ */
+export function* batchBoxes(shape: readonly number[], strides: readonly (readonly number[])[], most: number): Generator<{ shape: number[]; at: number[] }> {
+  let whole = shape.length, inner = 1; // dims whole.. fit in one box
+  while (whole > 0 && inner * shape[whole - 1] <= most) inner *= shape[--whole];
+  if (whole === 0) {
+    yield { shape: [...shape], at: strides.map(() => 0) };
+    return;
+  }
+  const d = whole - 1, run = Math.floor(most / inner), lead = shape.slice(0, d);
+  for (let p = 0; p < numel(lead); ++p) {
+    const idx = new Array<number>(d);
+    for (let q = d - 1, rem = p; q >= 0; --q) (idx[q] = rem % lead[q]), (rem = Math.floor(rem / lead[q]));
+    for (let s = 0; s < shape[d]; s += run)
+      yield {
+        shape: [...idx.map(() => 1), Math.min(run, shape[d] - s), ...shape.slice(whole)],
+        at: strides.map((st) => idx.reduce((sum, v, q) => sum + v * st[q], s * st[d])),
+      };
   }
 }
 
