@@ -148,6 +148,14 @@ const AGREED: [string, Model][] = [
     [{ name: 'x', dtype: 'float32', shape: [1, 1, 4, 4], values: [...Array(16).keys()].map((v) => v + 1) }]),
     rtol: 1e-6,
   }],
+  // source coordinates in float32, step by step as onnxruntime computes them: 0.4f * 3 + 1 * 0.2f * 3 / 2
+  // is a tie (1.5) that rounds down, where float64 arithmetic gave 1.50000004 (fuzz seed 1155)
+  ...(['tf_crop_and_resize', 'half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'half_pixel_symmetric'] as const).map((coord) => [
+    `Resize nearest ${coord}: ties as onnxruntime's float32 coordinates make them`,
+    model(19, (g) => [g.node('Resize', ['x', coord === 'tf_crop_and_resize' ? g.constant('roi', hostTensor('float32', [8], [0, 0, 0.4, 0.6, 1, 1, 0.6, 0.8])) : '', '', g.ints([1, 1, 3, 7])],
+      { coordinate_transformation_mode: coord, mode: 'nearest' })],
+    [{ name: 'x', dtype: 'float32', shape: [1, 1, 4, 5], values: [...Array(20).keys()].map((v) => v + 1) }]),
+  ] as [string, ReturnType<typeof model>]),
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 

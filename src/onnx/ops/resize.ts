@@ -16,19 +16,33 @@ import { binary, input } from './util.js';
 
 const COORD = ['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'];
 
-/** The input coordinate of output coordinate x along an axis. */
+const f = Math.fround;
+
+/**
+ * The input coordinate of output coordinate x along an axis, computed in float32 one operation at a
+ * time in onnxruntime's order (its upsamplebase.h; a double step where its C++ promotes), so that a
+ * nearest pick that falls on a rounding boundary falls the same way: float64 took 0.4f * 3 + 0.3f
+ * as 1.50000004 and rounded it up where onnxruntime has 1.5, a tie that rounds down (fuzz seed 1155).
+ * `scale` is a float32.
+ */
 function source(mode: string, x: number, scale: number, inSize: number, outSize: number): number {
   switch (mode) {
-    case 'asymmetric': return x / scale;
-    case 'align_corners': return outSize === 1 ? 0 : (x * (inSize - 1)) / (outSize - 1);
-    case 'pytorch_half_pixel': return outSize > 1 ? (x + 0.5) / scale - 0.5 : 0;
+    case 'asymmetric': return f(x / scale);
+    case 'align_corners': return outSize === 1 ? 0 : f(f(x * (inSize - 1)) / (outSize - 1));
+    case 'pytorch_half_pixel': return outSize > 1 ? f(f(f(x + 0.5) / scale) - 0.5) : 0;
     case 'half_pixel_symmetric': {
-      const adjustment = outSize / (scale * inSize);
-      const offset = (inSize / 2) * (1 - adjustment);
-      return offset + (x + 0.5) / scale - 0.5;
+      const adjustment = f(outSize / f(scale * inSize));
+      const offset = f(f(inSize / 2) * f(1 - adjustment));
+      return f(offset + (x + 0.5) / scale - 0.5);
     }
-    default: return (x + 0.5) / scale - 0.5;
+    default: return f(f(f(x + 0.5) / scale) - 0.5);
   }
+}
+
+/** tf_crop_and_resize's input coordinate of output coordinate x, the crop being [lo, hi] (float32) of the axis; as source(). */
+function cropSource(x: number, lo: number, hi: number, inSize: number, outSize: number): number {
+  if (outSize === 1) return f(0.5 * f(lo + hi) * (inSize - 1));
+  return f(f(lo * (inSize - 1)) + f(f(f(x * f(hi - lo)) * (inSize - 1)) / (outSize - 1)));
 }
 
 function nearest(mode: string, v: number): number {
@@ -70,7 +84,7 @@ function resize(ctx: OpContext): Tensor {
   if (sizesIn && sizesIn.values.length) {
     const want = Array.from(sizesIn.values, Number);
     const policy = attrString(n, 'keep_aspect_ratio_policy', 'stretch');
-    const ratios = axes.map((a, i) => want[i] / x.shape[a]);
+    const ratios = axes.map((a, i) => f(want[i] / x.shape[a]));
     const common = policy === 'not_larger' ? Math.min(...ratios) : policy === 'not_smaller' ? Math.max(...ratios) : undefined;
     axes.forEach((a, i) => {
       scales[a] = common ?? ratios[i];
@@ -78,7 +92,7 @@ function resize(ctx: OpContext): Tensor {
     });
   } else if (scalesIn && scalesIn.values.length) {
     axes.forEach((a, i) => {
-      scales[a] = Number(scalesIn.values[i]);
+      scales[a] = f(Number(scalesIn.values[i]));
       sizes[a] = Math.floor(x.shape[a] * scales[a]);
     });
   } else fail('E_ARGUMENT', `needs scales or sizes`);
@@ -87,7 +101,7 @@ function resize(ctx: OpContext): Tensor {
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
   const A = attrFloat(n, 'cubic_coeff_a', -0.75);
   const exclude = attrFlag(n, 'exclude_outside', 0);
-  const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], Number) : undefined;
+  const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], (v) => f(Number(v))) : undefined;
   const extrapolation = attrFloat(n, 'extrapolation_value', 0);
   // [start_1 .. start_k, end_1 .. end_k] over the resized axes (fuzz seed 808: a shorter roi ran)
   if (roi && roi.length !== 2 * axes.length) fail('E_SHAPE', `roi holds ${roi.length} values; tf_crop_and_resize needs 2 per resized axis (${2 * axes.length})`);
@@ -100,7 +114,7 @@ function resize(ctx: OpContext): Tensor {
       let coords: number[];
       if (roi) {
         const k = axes.indexOf(a), [lo, hi] = k < 0 ? [0, 1] : [roi[k], roi[axes.length + k]];
-        coords = Array.from({ length: outSize }, (_, o) => (outSize > 1 ? lo * (inSize - 1) + (o * (hi - lo) * (inSize - 1)) / (outSize - 1) : 0.5 * (lo + hi) * (inSize - 1)));
+        coords = Array.from({ length: outSize }, (_, o) => cropSource(o, lo, hi, inSize, outSize));
       } else coords = Array.from({ length: outSize }, (_, o) => source(coord, o, scales[a], inSize, outSize));
       const along = (values: number[], dtype = cur.dtype) => t.add(tensor(values, { dtype, device: cur.device, shape: Array.from({ length: r }, (_, d) => (d === a ? outSize : 1)) }));
       if (mode === 'nearest') cur = t.add(gather(cur, coords.map((c) => clampIdx(nearest(nearestMode, c))), a));
