@@ -271,6 +271,51 @@ forEachBackend('kiln engine: constant MatMul weights', (device) => {
   });
 });
 
+forEachBackend('kiln engine: malformed attributes that a load-time fusion reads', (device) => {
+  // fuse.ts reads them to match its patterns, some only on some devices (Gemm -> KilnMatMul on the
+  // cpu): a malformed one leaves the node unfused, and its handler reports it at run on every device
+  // alike (cpu/webgpu fuzz seed 5019: E_ARGUMENT at load on the cpu, E_DTYPE at run on webgpu)
+  it('each is E_ARGUMENT naming it, at the same stage (load or run) as on the cpu', async () => {
+    const ones = (n: number) => new Float32Array(n).fill(1);
+    const cases: [string, (g: GraphBuilder, x: string) => void, string][] = [
+      ['Gemm transA 2', (g, x) => g.node('Gemm', [x, g.floats([4, 3], ones(12))], { transA: 2 }, { outputs: ['y'] }), "'transA' must be 0 or 1, got 2"],
+      ['Gemm transB -2^31', (g, x) => g.node('Gemm', [x, g.floats([3, 4], ones(12))], { transB: -(2 ** 31) }, { outputs: ['y'] }), "'transB' must be 0 or 1"],
+      ['Conv -> BatchNormalization training_mode 3', (g, x) => {
+        const c = g.node('Conv', [g.node('Reshape', [x, g.ints([1, 1, 4, 4])]), g.floats([1, 1, 1, 1], ones(1))]);
+        g.node('BatchNormalization', [c, ...[1, 0, 0, 1].map((v) => g.floats([1], [v]))], { training_mode: 3 }, { outputs: ['y'] });
+      }, "'training_mode' must be 0 or 1, got 3"],
+      ['Conv -> Relu -> MaxPool ceil_mode 9', (g, x) => {
+        const c = g.node('Relu', [g.node('Conv', [g.node('Reshape', [x, g.ints([1, 1, 4, 4])]), g.floats([1, 1, 1, 1], ones(1))])]);
+        g.node('MaxPool', [c], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 9 }, { outputs: ['y'] });
+      }, "'ceil_mode' must be 0 or 1, got 9"],
+    ];
+    const outcome = async (bytes: Uint8Array, on: string) => {
+      let s: kiln.onnx.InferenceSession | undefined;
+      try {
+        s = await kiln.onnx.load(bytes, { device: on });
+      } catch (e) {
+        return { stage: 'load', code: (e as kiln.KilnError).code, message: (e as Error).message };
+      }
+      try {
+        await s.run({ x: kiln.ones([4, 4], { device: on }) });
+        return { stage: 'ran' };
+      } catch (e) {
+        return { stage: 'run', code: (e as kiln.KilnError).code, message: (e as Error).message };
+      } finally {
+        await s.dispose();
+      }
+    };
+    for (const [name, build, mention] of cases) {
+      const g = new GraphBuilder();
+      build(g, g.input('x', 'float32', [4, 4]));
+      g.output('y', 'float32');
+      const here = await outcome(g.toBytes({ opset: 15 }), device), cpu = await outcome(g.toBytes({ opset: 15 }), 'cpu');
+      expect(here, name).toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining(mention) });
+      expect(here.stage, name).toBe(cpu.stage);
+    }
+  });
+});
+
 forEachBackend('kiln engine: window attributes', (device) => {
   // Checked before a backend's path is chosen (native Conv and pooling on the CPU, Im2Col and
   // strided Adds elsewhere), so every device refuses the same model the same way; a stride of 0 in

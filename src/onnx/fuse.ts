@@ -29,6 +29,7 @@ import * as k from '../ops/index.js';
 import { withTemps } from '../ops/temps.js';
 import type { Tensor } from '../tensor.js';
 import type { BackendKind } from '../backends/backend.js';
+import { KilnError } from '../errors.js';
 import { attrFloat, attrInt, attrInts, attrString, attrFlag } from './attrs.js';
 import type { Graph, Node } from './model.js';
 
@@ -53,6 +54,22 @@ function tiledPool(pool: Node, q: number[]): boolean {
   return q.length >= 1 && q.length <= 2 && !!strides && strides.length === q.length && strides.every((s, i) => s === q[i]) &&
     ones(attrInts(pool, 'pads'), 0) && ones(attrInts(pool, 'dilations'), 1) && !attrFlag(pool, 'ceil_mode', 0) &&
     ['NOTSET', 'VALID'].includes(attrString(pool, 'auto_pad', 'NOTSET')) && !pool.outputs.slice(1).some(Boolean);
+}
+
+/**
+ * A pattern's reading of a node's attributes, which judges nothing: a malformed attribute makes the
+ * pattern not match (`otherwise`), and the node runs unfused, where its handler reports it the same
+ * way on every device. (A throw here failed the load only where the fusion applies: a Gemm with
+ * transA -2^31 was E_ARGUMENT at load on the cpu, which fuses Gemm, and E_DTYPE at run on webgpu,
+ * whose input check came first: cpu/webgpu fuzz seed 5019.)
+ */
+function lenient<T>(read: () => T, otherwise: T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof KilnError) return otherwise;
+    throw e;
+  }
 }
 
 const isConst = (c: FuseContext, name: string | undefined) => !!name && c.constants.has(name) && !c.fed.has(name);
@@ -88,11 +105,12 @@ export async function fuse(c: FuseContext): Promise<void> {
   for (const conv of nodes) {
     if (conv.opType !== 'Conv' || !isConst(c, conv.inputs[1]) || (conv.inputs[2] && !isConst(c, conv.inputs[2]))) continue;
     const bn = only(conv.outputs[0]);
-    if (!bn || bn.opType !== 'BatchNormalization' || bn.outputs.slice(1).some(Boolean) || attrFlag(bn, 'training_mode', 0)) continue;
+    if (!bn || bn.opType !== 'BatchNormalization' || bn.outputs.slice(1).some(Boolean) || lenient(() => attrFlag(bn, 'training_mode', 0), true)) continue;
     if (!bn.inputs.slice(1, 5).every((i) => isConst(c, i))) continue;
+    const eps = lenient(() => attrFloat(bn, 'epsilon', 1e-5), undefined);
+    if (eps === undefined) continue;
     const [scale, beta, mean, variance] = bn.inputs.slice(1, 5).map((i) => c.constants.get(i)!);
     const w = c.constants.get(conv.inputs[1])!;
-    const eps = attrFloat(bn, 'epsilon', 1e-5);
     withTemps((t) => {
       // a = scale / sqrt(var + eps); W' = W * a (per output channel); B' = (B - mean) * a + beta
       const a = t.add(k.div(scale, t.add(k.sqrt(t.add(k.add(variance, eps))))));
@@ -129,7 +147,7 @@ export async function fuse(c: FuseContext): Promise<void> {
   uses = consumers();
 
   for (const gemm of nodes) {
-    if (gemm.opType !== 'Gemm' || !attrFlag(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
+    if (gemm.opType !== 'Gemm' || !lenient(() => attrFlag(gemm, 'transB', 0), false) || !isConst(c, gemm.inputs[1])) continue;
     const b = c.constants.get(gemm.inputs[1])!;
     if (b.rank !== 2) continue;
     const name = `${gemm.name}/B_transposed`;
@@ -141,9 +159,10 @@ export async function fuse(c: FuseContext): Promise<void> {
   // On the CPU a Gemm with constant float32 weights, A untransposed and beta 1 is the KilnMatMul
   // alpha * A @ B + C, so that its weights take the sliver-major layout below (an MLP's layers)
   for (const gemm of nodes) {
-    if (c.kind !== 'cpu' || gemm.opType !== 'Gemm' || attrFlag(gemm, 'transA', 0) || attrFlag(gemm, 'transB', 0) || !isConst(c, gemm.inputs[1])) continue;
-    if (c.constants.get(gemm.inputs[1])!.dtype !== 'float32' || (gemm.inputs[2] && attrFloat(gemm, 'beta', 1) !== 1)) continue;
-    Object.assign(gemm, { opType: 'KilnMatMul', attrs: new Map([['alpha', { name: 'alpha', type: 1, f: attrFloat(gemm, 'alpha', 1) }]]) });
+    if (c.kind !== 'cpu' || gemm.opType !== 'Gemm' || lenient(() => attrFlag(gemm, 'transA', 0) || attrFlag(gemm, 'transB', 0), true) || !isConst(c, gemm.inputs[1])) continue;
+    const alpha = lenient(() => attrFloat(gemm, 'alpha', 1), undefined), beta = lenient(() => attrFloat(gemm, 'beta', 1), undefined);
+    if (c.constants.get(gemm.inputs[1])!.dtype !== 'float32' || alpha === undefined || beta === undefined || (gemm.inputs[2] && beta !== 1)) continue;
+    Object.assign(gemm, { opType: 'KilnMatMul', attrs: new Map([['alpha', { name: 'alpha', type: 1, f: alpha }]]) });
   }
 
   for (const conv of nodes) {
@@ -156,8 +175,8 @@ export async function fuse(c: FuseContext): Promise<void> {
       attrs.set('kiln_activation', activationAttr('relu'));
       next = only(conv.outputs[0]);
     }
-    const q = next?.opType === 'MaxPool' ? attrInts(next, 'kernel_shape') : undefined;
-    if (next && q && tiledPool(next, q)) {
+    const q = next?.opType === 'MaxPool' ? lenient(() => attrInts(next, 'kernel_shape'), undefined) : undefined;
+    if (next && q && lenient(() => tiledPool(next, q), false)) {
       removed.add(next);
       conv.outputs = [next.outputs[0]];
       attrs.set('kiln_pool', { name: 'kiln_pool', type: 7, ints: q });
@@ -207,7 +226,7 @@ export async function fuse(c: FuseContext): Promise<void> {
   for (const mm of nodes) {
     if (c.kind !== 'cpu' || mm.opType !== 'KilnMatMul' || mm.attrs.has('kiln_activation')) continue;
     const act = only(mm.outputs[0]);
-    const approximate = act?.opType === 'Gelu' ? attrString(act, 'approximate', 'none') : undefined;
+    const approximate = act?.opType === 'Gelu' ? lenient(() => attrString(act, 'approximate', 'none'), undefined) : undefined;
     const name = act?.opType === 'Relu' ? 'relu' : approximate === 'none' ? 'gelu' : approximate === 'tanh' ? 'gelu_tanh' : undefined;
     if (!act || !name) continue;
     removed.add(act);
