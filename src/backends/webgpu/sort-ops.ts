@@ -23,8 +23,9 @@ const BEFORE = {
 
 /**
  * The longest axis ranked by counting alone (O(n) per element), and the block length of the merge
- * sort beyond it (a power of two). On lavapipe, sorting 1e5 float32 took 90-130 ms with blocks of 16
- * to 128, 198 ms with 512 (21 s before the merge sort).
+ * sort beyond it (a power of two). On lavapipe, sorting 1e5 float32 took 83-96 ms with blocks of 16
+ * to 128, 132 ms with 256 and 199 ms with 512 (20.8 s before the merge sort;
+ * bench/results/topk-webgpu-lavapipe.md).
  */
 const BLOCK = 32;
 
