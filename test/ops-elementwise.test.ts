@@ -480,6 +480,15 @@ forEachBackend('unary ops', (device) => {
     cases.done();
   });
 
+  it('maximum and minimum of equal operands give the first (NumPy): the sign of a zero follows a', async () => {
+    const a = [-0, 0, -0, 0, 1], b = [0, -0, -0, 0, 1];
+    for (const dtype of FLOAT_DTYPES)
+      for (const op of [kiln.maximum, kiln.minimum]) {
+        const got = Array.from((await op(kiln.tensor(a, { dtype, device }), kiln.tensor(b, { dtype, device })).data()) as ArrayLike<number>);
+        expect(got.map((v) => (Object.is(v, -0) ? '-0' : String(v))), `${op.name} ${dtype}`).toEqual(['-0', '0', '-0', '0', '1']);
+      }
+  });
+
   it('float mod with quotients past 2^24 (2^31 mod 2.5, 3e38 mod 1e-3) is exact, as C fmod is', async () => {
     const as = [2 ** 31, 3e38, -1e30, 2 ** 24 + 1, 1e10, -123456789, 7.5];
     const bs = [2.5, -3.3, 1e-3, 7, -1e-30, 0.1];

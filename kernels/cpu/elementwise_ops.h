@@ -319,12 +319,14 @@ template <typename V> struct Pow {
   }
 };
 
-// a != a is the NaN test that still vectorizes (std::isnan is a call without -ffast-math).
+// a != a is the NaN test that still vectorizes (std::isnan is a call without -ffast-math). Equal
+// operands give a, as NumPy's maximum and minimum (np.where(a >= b, a, b)), onnxruntime's Max and
+// the WGSL kernels do: max(-0, +0) is -0 and max(+0, -0) is +0 on every device.
 template <typename V> struct Max {
-  KILN_HD V operator()(V a, V b) const { return (a > b || a != a) ? a : b; }
+  KILN_HD V operator()(V a, V b) const { return (a >= b || a != a) ? a : b; }
 };
 template <typename V> struct Min {
-  KILN_HD V operator()(V a, V b) const { return (a < b || a != a) ? a : b; }
+  KILN_HD V operator()(V a, V b) const { return (a <= b || a != a) ? a : b; }
 };
 
 #define KILN_BOOL_RESULT(Name, expr)                                          \
