@@ -72,6 +72,19 @@ forEachBackend('sort', (device) => {
           const row = Array.from(await got.values.slice(0, 1, 2).reshape([6]).toArray() as number[]);
           expect(row.map((v) => Object.is(v, -0))).toEqual(Array.from(want.values.data.slice(6, 12), (v) => Object.is(v, -0)));
         });
+    await cases.run('NaN payloads are kept, float16 and bfloat16 too (values are copied bits, not converted), along 5 and 40 (merged runs)', async () => {
+      for (const dtype of FLOAT_DTYPES)
+        for (const n of [5, 40]) {
+          // payloads made and read on the CPU (its casts keep a NaN's top payload bits), moved as bytes
+          const f = new Float32Array(n).fill(1);
+          (new Uint32Array(f.buffer)[1] = 0x7fe02000), (new Uint32Array(f.buffer)[n - 1] = 0xffd04000);
+          const c = kiln.tensor(f);
+          const x = (dtype === 'float32' ? c : c.cast(dtype)).to(device);
+          const bits = async (t: kiln.Tensor) => Array.from(new Uint32Array(((await t.to('cpu').data()) as Float32Array).buffer), (v) => v.toString(16));
+          const want = await bits(x);
+          expect(await bits(x.topk(2).values), `${dtype} n ${n}`).toEqual([want[1], want[n - 1]]);
+        }
+    });
     const r = rngFor(testName());
     await cases.run('long rows (the CPU scans them in blocks against a bound): a late NaN, infinities, -0', async () => {
       const data = new R.NdArray([4, 300], Array.from({ length: 1200 }, () => r.uniform(-1, 1)));

@@ -30,6 +30,16 @@ export const load = (name: string, d: DType, offset: string) => `ld_${d}(&${name
 /** `st_<dtype>(&Y, o, v)` with v already in the dtype's kind. */
 export const store = (name: string, d: DType, offset: string, value: string) => `st_${d}(&${name}, ${offset}, ${value})`;
 
+/**
+ * `fn copy_element(y, x)`: element x of binding X to element y of binding Y, both of dtype `d`, as raw
+ * bits. float16/bfloat16 go as their 16 bits and float32 as its word: a round trip through f32 and
+ * st_<dtype> would quiet NaN payloads (f32_to_f16_bits writes every NaN as 0x7e00).
+ */
+export function copyElementFn(d: DType, y = 'Y', x = 'X'): string {
+  const body = d === 'float16' || d === 'bfloat16' ? `put_half(&${y}, y, half_at(&${x}, x))` : d === 'float32' ? `${y}[y] = ${x}[x]` : store(y, d, 'y', load(x, d, 'x'));
+  return `fn copy_element(y: i32, x: i32) { ${body}; }`;
+}
+
 /** `fn <fn>(o) -> f32`: a float binding's element as f32 (float kernels: softmax, norms). */
 export const floatLoadFn = (fn: string, name: string, d: DType) => `fn ${fn}(o: i32) -> f32 { return ${load(name, d, 'o')}; }`;
 /** `fn store_y(o, v: f32)` into a float output. */

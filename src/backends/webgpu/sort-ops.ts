@@ -3,7 +3,7 @@
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Dispatcher } from './call.js';
-import { inputBinding, kindOf, load, outputBinding, shader, store, wgslType } from './codegen.js';
+import { copyElementFn, inputBinding, kindOf, load, outputBinding, shader, wgslType } from './codegen.js';
 import { GpuDevice, type Binding } from './device.js';
 import { Meta, coalesce } from './meta.js';
 
@@ -59,7 +59,7 @@ const topk: Dispatcher = (c) => {
     outputBinding('I', 3, 'int64'),
     `fn xv(o: i32) -> ${wgslType(kind)} { return ${load('X', x.dtype, 'o')}; }`,
     BEFORE[kind],
-    `fn copy_element(v: i32, x: i32) { ${store('V', v.dtype, 'v', load('X', x.dtype, 'x'))}; }`,
+    copyElementFn(x.dtype, 'V'),
   ];
   const { ins, outs } = buffersOf(c);
   const code = shader('topk', glue);
