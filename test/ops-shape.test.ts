@@ -5,7 +5,7 @@ import * as kiln from '../src/index.js';
 import type { DType, Tensor } from '../src/index.js';
 import { forEachBackend } from './helpers/backends.js';
 import { Cases, expectError, expectRejection, expectTensor, type Tolerance } from './helpers/compare.js';
-import { ALL_DTYPES, layoutsFor, layoutsForSize, makeInput, randomArray, upload, type Gen } from './helpers/inputs.js';
+import { ALL_DTYPES, FLOAT_DTYPES, layoutsFor, layoutsForSize, makeInput, randomArray, upload, type Gen } from './helpers/inputs.js';
 import { rngFor } from './helpers/random.js';
 import * as R from './helpers/reference.js';
 
@@ -90,6 +90,29 @@ forEachBackend('views and copies', (device) => {
             await expectTensor(t.reshape([-1]), ref.reshape([-1]), dtype, { ...EXACT, label: 'reshape of a view' });
           });
     cases.done();
+  });
+
+  it('copies move bits: NaN payloads of every float dtype survive clone, contiguous, concat, gather and pad', async () => {
+    // payloads made and read on the CPU (its casts keep a NaN's top payload bits); each op below
+    // only moves elements, so every device must give back the bits it was given
+    const f = new Float32Array(6).fill(1);
+    const u = new Uint32Array(f.buffer);
+    (u[1] = 0x7fe02000), (u[4] = 0xffd04000);
+    const bits = async (t: kiln.Tensor) => Array.from(new Uint32Array(((await t.to('cpu').cast('float32').data()) as Float32Array).buffer), (v) => v.toString(16));
+    for (const dtype of FLOAT_DTYPES) {
+      const c = kiln.tensor(f, { shape: [2, 3] });
+      const x = (dtype === 'float32' ? c : c.cast(dtype)).to(device);
+      const b = await bits(x);
+      const t = x.transpose();
+      const ops: [string, () => kiln.Tensor, string[]][] = [
+        ['clone', () => x.clone(), b],
+        ['contiguous', () => t.contiguous(), [0, 3, 1, 4, 2, 5].map((i) => b[i])],
+        ['concat', () => kiln.concat([x, x], 0), [...b, ...b]],
+        ['gather', () => kiln.gather(x, kiln.tensor([1, 0], { dtype: 'int64', device }), 0), [...b.slice(3), ...b.slice(0, 3)]],
+        ['pad', () => kiln.pad(x, [[0, 0], [1, 0]]), ['0', ...b.slice(0, 3), '0', ...b.slice(3)]],
+      ];
+      for (const [name, op, want] of ops) expect(await bits(op()), `${name} ${dtype}`).toEqual(want);
+    }
   });
 
   it('data(), toArray() and item() read values back', async () => {

@@ -2,12 +2,10 @@
 import { fail, KilnError } from '../../errors.js';
 import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
-import { convert, floatStoreFn, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
+import { convert, copyElementFn, floatStoreFn, inputBinding, kindOf, load, outputBinding, shader, store } from './codegen.js';
 import { MapMode, Usage } from './dawn.js';
 import { GpuDevice } from './device.js';
 import { Meta } from './meta.js';
-
-const copyElement = (c: Call) => `fn copy_element(y: i32, x: i32) { ${store('Y', c.outputs[0].dtype, 'y', load('X', c.inputs[0].dtype, 'x'))}; }`;
 
 const gather: Dispatcher = (c) => {
   expectArity(c, 2);
@@ -50,7 +48,7 @@ const gather: Dispatcher = (c) => {
     inputBinding('I', 2),
     outputBinding('Y', 3, y.dtype),
     `fn index_at(o: i32) -> vec2<u32> { return ${convert(load('I', idx.dtype, 'o'), kindOf(idx.dtype), 'int64')}; }`,
-    copyElement(c),
+    copyElementFn(c.outputs[0].dtype),
   ];
   const dev = c.dev;
   const status = dev.device.createBuffer({ size: 16, usage: Usage.STORAGE | Usage.COPY_SRC });
@@ -133,7 +131,7 @@ function borderGlue(c: Call, m: Meta): string[] {
   return [
     inputBinding('X', 1),
     outputBinding('Y', 2, y.dtype),
-    copyElement(c),
+    copyElementFn(c.outputs[0].dtype),
     `fn store_value(y: i32) { ${store('Y', y.dtype, 'y', convert(v, k, y.dtype))}; }`,
   ];
 }

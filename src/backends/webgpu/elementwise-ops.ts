@@ -5,7 +5,7 @@ import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { TensorView } from '../backend.js';
 import { buffersOf, expectArity, num, sizeOf, unsupported, type Call, type Dispatcher } from './call.js';
-import { convert, inputBinding, kindOf, load, outputBinding, shader, store, type Kind } from './codegen.js';
+import { convert, copyElementFn, inputBinding, kindOf, load, outputBinding, shader, store, type Kind } from './codegen.js';
 import { GpuDevice, type Binding } from './device.js';
 import { Meta, coalesce, splitF64 } from './meta.js';
 
@@ -147,6 +147,9 @@ const castDispatch: Dispatcher = (c) => {
   expectArity(c, 1);
   const x = c.inputs[0], y = c.outputs[0];
   if (numel(x.shape) !== numel(y.shape)) fail('E_SHAPE', `Cast: input and output sizes differ`);
+  // a copy (contiguous(), clone(), concat's parts) moves each element's bits, as the CPU's does:
+  // through f32, a float16 or bfloat16 NaN would come out as the canonical one
+  if (x.dtype === y.dtype) return launch(c, [copyElementFn(y.dtype, 'Y', 'X1'), element('copy_element(y, operand_offset(i, 1u))')], new Meta());
   launch(c, [element(store('Y', y.dtype, 'y', convert(operandLoad(c, 0), kindOf(x.dtype), y.dtype)))], new Meta());
 };
 
