@@ -1,24 +1,28 @@
 // Bad input always gets a KilnError: seeded random calls of every public entry point with any JS
 // value in any position, and ONNX models mutated at random, must each give a result or a KilnError
 // (never a TypeError or RangeError from inside Kiln, never a crashed process), and a call never
-// changes its inputs. Requests the host cannot hold are E_OOM up front, not the kernel's OOM killer.
+// changes its inputs. (The host's own memory limits are test/host-memory.test.ts's.)
 //
 // Unlike the property tests, the fuzz runs a fixed seed by default, so CI reruns what has passed: a
 // new seed explores (KILN_TEST_SEED=<n> npx vitest run test/fuzz.test.ts), and a failure names the
 // call and the seed to replay it.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { native } from '../src/native.js';
 import { availableDevices } from './helpers/backends.js';
-import { ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 import { GROUP_METHODS, type Outcome, describeCall, invoke, mirrorArgs, mutateModel, outcome, outcomeDifference, settled, randomArg, randomCall, randomTensor, randomTensors } from './helpers/fuzz.js';
 import { SUITE_DIR, loadFeeds, suitePresent } from './helpers/onnx-conformance.js';
 import { onnx } from '../src/onnx/proto.js';
 import { Rng, SEED } from './helpers/random.js';
 
 const FUZZ_SEED = process.env.KILN_TEST_SEED ? SEED : 20261202;
+
+// A mutated model may ask for more than the fuzz should spend: a Conv padded by 2^31 - 1 rows is a
+// float32[1, 1, 1073741826, 2] output, 8 GiB that the CPU computed for 30 s and more (webgpu: E_OOM;
+// cpu/webgpu seed 5048 timed out). A cap on the cpu device (read at its first allocation, in this
+// file's own worker) makes such requests E_OOM up front on the cpu too.
+process.env.KILN_CPU_MEMORY_CAP ??= '2GiB';
 
 /** The values of a tensor as text (null once disposed), to prove a call left its inputs alone. */
 const snapshot = async (t: kiln.Tensor): Promise<string | null> => (t.disposed ? null : Array.from(await t.data(), String).join(','));
@@ -407,76 +411,5 @@ describe.skipIf(!suitePresent())('ONNX models mutated at random, kiln against on
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
     expect(leftovers, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
     expect(compared, 'some mutated models still run').toBeGreaterThan(models / 50);
-  });
-});
-
-describe('host memory: E_OOM before the OOM killer', () => {
-  beforeAll(() => assertDistFresh());
-  const handles: unknown[] = [];
-  afterAll(() => handles.forEach((h) => native().free(h as never)));
-
-  it('a buffer larger than the host can give is E_OOM naming the request and what is available', () => {
-    const available = native().memory().available;
-    expect(available, 'the kernel reports MemAvailable').toBeGreaterThan(0);
-    let err: unknown;
-    try {
-      kiln.zeros([Math.ceil((available * 2) / 4)]); // within the safe-integer sizes: reaches the allocator
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(kiln.KilnError);
-    expect((err as kiln.KilnError).code).toBe('E_OOM');
-    expect((err as kiln.KilnError).message).toMatch(/full: cannot allocate float32\[\d+\].*the host has \d+ bytes available/);
-  });
-
-  it('live buffers not yet touched count as taken (a queued output is not in use to the kernel until written)', () => {
-    const available = native().memory().available;
-    const share = 2 ** 20 * Math.floor((available * 0.6) / 2 ** 20);
-    // Allocated but never written: the kernel backs none of it, yet it will once a kernel writes it.
-    handles.push(native().alloc(share));
-    expect(native().memory().available).toBeLessThan(available - share / 2);
-    let err: unknown;
-    try {
-      native().checkHostMemory(share, 'second share');
-    } catch (e) {
-      err = e;
-    }
-    expect((err as kiln.KilnError)?.code, 'two 60% shares do not fit').toBe('E_OOM');
-    expect((err as kiln.KilnError).message).toContain('second share');
-  });
-
-  it('a read too large for the host is E_OOM, and a read larger than one JS array can hold is E_ARGUMENT', async () => {
-    let err: unknown;
-    try {
-      native().checkHostMemory(2 ** 52, 'data');
-    } catch (e) {
-      err = e;
-    }
-    expect((err as kiln.KilnError)?.code).toBe('E_OOM');
-    const wide = kiln.zeros([1]).expand([2 ** 33]); // a broadcast view: 4 bytes of storage, 2^33 elements
-    await expect(wide.data()).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('read it in slices') });
-    wide.dispose();
-  });
-
-  it('KILN_CPU_MEMORY_CAP caps the live bytes of the cpu device', () => {
-    const r = runNode(
-      `
-      import * as kiln from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
-      const a = kiln.zeros([200_000]);
-      const out = {};
-      try { kiln.zeros([100_000]); } catch (e) { out.over = { code: e.code, message: e.message }; }
-      a.dispose();
-      await kiln.sync(); // a disposed buffer is freed after the work queued on it (its fill)
-      out.after = kiln.zeros([200_000]).size;
-      console.log(JSON.stringify(out));
-    `,
-      { KILN_CPU_MEMORY_CAP: '1MiB' },
-    );
-    expect(r.status, ending(r)).toBe(0);
-    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    expect(res.over.code).toBe('E_OOM');
-    expect(res.over.message).toContain('KILN_CPU_MEMORY_CAP');
-    expect(res.over.message).toContain('1048576');
-    expect(res.after, 'freeing makes room again').toBe(200_000);
   });
 });
