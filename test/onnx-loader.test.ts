@@ -213,11 +213,12 @@ describe('onnx loader', () => {
 
   it('models that break the ONNX spec in ways onnxruntime refuses are refused too, naming what is wrong (found by the onnxruntime comparison fuzz)', async () => {
     // one node on a float32 [1, 4, 2, 2] input x, run with ones
-    // inputs: 'x', '' (omitted), 'two' (a float 2), 'w' (a [4, 1, 1, 1] ConvTranspose weight), or int64 constants
+    // inputs: 'x', '' (omitted), 'two' (a float 2), 'w' (a [4, 1, 1, 1] ConvTranspose weight), 'half11'
+    // (a float 0.5 shaped [1, 1]), or int64 constants
     const one = (op: string, attrs: Record<string, unknown> = {}, inputs: (string | number[])[] = ['x'], o: { opset?: number; irVersion?: number; out?: kiln.DType } = {}) => {
       const g = new GraphBuilder(op);
       g.input('x', 'float32', [1, 4, 2, 2]);
-      const names = inputs.map((i) => (Array.isArray(i) ? g.ints(i) : i === 'two' ? g.floats([], [2]) : i === 'w' ? g.floats([4, 1, 1, 1], [1, 1, 1, 1]) : i));
+      const names = inputs.map((i) => (Array.isArray(i) ? g.ints(i) : i === 'two' ? g.floats([], [2]) : i === 'w' ? g.floats([4, 1, 1, 1], [1, 1, 1, 1]) : i === 'half11' ? g.floats([1, 1], [0.5]) : i));
       g.output(g.node(op, names, attrs as never, { name: 'n' }), o.out ?? 'float32');
       return g.toBytes({ opset: o.opset, irVersion: o.irVersion });
     };
@@ -264,6 +265,9 @@ describe('onnx loader', () => {
       [one('GlobalLpPool', { p: 0 }, ['x'], { opset: 2 }), 'E_ARGUMENT', /p 0 must be at least 1/],
       [one('QuantizeLinear', { axis: 1, block_size: 2 }, ['x', 'x'], { opset: 21, out: 'uint8' }), 'E_SHAPE', /y_scale float32\[1, 4, 2, 2\] on cpu must have shape \[1, 2, 2, 2\] for input float32\[1, 4, 2, 2\] on cpu \(axis 1, block_size 2\)/],
       [one('DequantizeLinear', { axis: 1 }, ['x', 'x'], { opset: 13 }), 'E_SHAPE', /x_scale float32\[1, 4, 2, 2\] on cpu must have shape \[4\]/],
+      // one value, but neither a scalar nor 1-D (per tensor) nor blocked: a ReduceMin with keepdims
+      // in a DynamicQuantizeLinear expansion made one (onnxruntime fuzz seed 1219)
+      [one('QuantizeLinear', {}, ['x', 'half11'], { opset: 13, out: 'uint8' }), 'E_SHAPE', /y_scale float32\[1, 1\] on cpu must have shape \[4\] for input float32\[1, 4, 2, 2\] on cpu \(axis 1\)/],
       [one('Split', { num_outputs: 1 }, ['x', [1]], { opset: 18 }), 'E_ARGUMENT', /both the split input and num_outputs are given/],
       [one('Split', {}, ['x', [-1]], { opset: 13 }), 'E_ARGUMENT', /split sizes \[-1\] hold a negative size/],
       [one('RotaryEmbedding', {}, ['x', 'x', 'x'], { opset: 23 }), 'E_SHAPE', /cos_cache float32\[1, 4, 2, 2\] on cpu must be \[batch, sequence, 1\] \(rotary_embedding_dim \/ 2\)/],

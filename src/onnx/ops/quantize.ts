@@ -10,9 +10,12 @@ import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { input } from './util.js';
 
-/** A scale or zero point shaped to broadcast against x: scalar, per `axis`, or per block along it. */
+/**
+ * A scale or zero point shaped to broadcast against x: scalar (or one value in 1-D), per `axis`, or per
+ * block along it. Any other shape is E_SHAPE, a [1, 1] too, as in ONNX and onnxruntime.
+ */
 function along(t: Temps, ctx: OpContext, p: Tensor, x: Tensor, what: string): Tensor {
-  if (p.rank === 0 || p.size === 1) return t.add(p.reshape([]));
+  if (p.rank === 0 || (p.rank === 1 && p.size === 1)) return t.add(p.reshape([]));
   const axis = normalizeAxis('QuantizeLinear', attrInt(ctx.node, 'axis', 1), x.rank);
   const block = attrInt(ctx.node, 'block_size', 0);
   if (block < 0) fail('E_ARGUMENT', `block_size ${block} is negative`);
