@@ -466,3 +466,44 @@ forEachBackend('kiln engine: reductions over no axis', (device) => {
     await s.dispose();
   });
 });
+
+forEachBackend('kiln engine: CumSum', (device) => {
+  // A scan in log2(n) steps; it was a matmul with an n x n triangle, whose 3 * 10^4-element axis ran
+  // the process out of JS heap. Against a sequential float64 reference: every mode, a middle axis of
+  // 1000 (not a power of two), exactly for integers (wrapping) and to float32 rounding otherwise.
+  it('inclusive, exclusive, reverse and both along a long middle axis; int32 wraps; a 10^5 axis', async () => {
+    const [a, n, b] = [2, 1000, 3];
+    const vals = Array.from({ length: a * n * b }, (_, i) => ((i * 7919) % 201) - 100);
+    for (const dtype of ['float32', 'int32', 'int64'] as const)
+      for (const [exclusive, reverse] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+        const g = new GraphBuilder('c');
+        g.node('CumSum', [g.input('x', dtype, [a, n, b]), g.ints([-2])], { exclusive, reverse }, { outputs: ['y'] });
+        g.output('y', dtype, [a, n, b]);
+        const s = await kiln.onnx.load(g.toBytes({ opset: 14 }), { device });
+        const scale = dtype === 'int32' ? 2 ** 24 : 1; // int32 sums past 2^31 wrap
+        const x = kiln.tensor(vals.map((v) => v * scale), { dtype, shape: [a, n, b], device });
+        const got = Array.from((await (await s.run({ x })).y.data()) as ArrayLike<number | bigint>, Number);
+        const want: number[] = new Array(vals.length);
+        for (let i = 0; i < a; ++i)
+          for (let k = 0; k < b; ++k) {
+            let acc = 0;
+            for (let jj = 0; jj < n; ++jj) {
+              const j = reverse ? n - 1 - jj : jj, at = (i * n + j) * b + k;
+              if (exclusive) (want[at] = acc), (acc += vals[at] * scale);
+              else (acc += vals[at] * scale), (want[at] = acc);
+            }
+          }
+        const ref = dtype === 'int32' ? want.map((v) => v | 0) : want;
+        expectValues(got, ref, dtype === 'float32' ? { rtol: 0, atol: 1e-3 } : { rtol: 0, atol: 0 }, `${dtype} exclusive ${exclusive} reverse ${reverse}`);
+        await s.dispose();
+      }
+    const g = new GraphBuilder('c');
+    g.node('CumSum', [g.input('x', 'float32', [100_000]), g.ints([0])], {}, { outputs: ['y'] });
+    g.output('y', 'float32', [100_000]);
+    const s = await kiln.onnx.load(g.toBytes({ opset: 14 }), { device });
+    const y = (await s.run({ x: kiln.ones([100_000], { device }) })).y;
+    const d = (await y.data()) as Float32Array;
+    expect([d[0], d[49_999], d[99_999]]).toEqual([1, 50_000, 100_000]);
+    await s.dispose();
+  });
+});
