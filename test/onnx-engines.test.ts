@@ -507,3 +507,25 @@ forEachBackend('kiln engine: CumSum', (device) => {
     await s.dispose();
   });
 });
+
+forEachBackend('kiln engine: host arrays sized by the model', (device) => {
+  // A window, Resize's coordinates and AffineGrid's base grid are computed on the host, sized by the
+  // model's data: a size the host cannot hold is E_OOM naming it. (They were JS arrays: HannWindow of
+  // 4e8 overflowed the JS heap, which ends the process.)
+  it('a window of 2^40, a Resize to 2^40 columns and an AffineGrid of 2^40 positions are E_OOM', async () => {
+    const huge = 2 ** 40;
+    const cases: [string, (g: GraphBuilder) => void, Record<string, kiln.Tensor>, RegExp][] = [
+      ['HannWindow', (g) => g.node('HannWindow', [g.input('n', 'int64', [])], {}, { outputs: ['y'] }), { n: kiln.tensor(BigInt(huge), { dtype: 'int64', device }) }, /a window of 1099511627776/],
+      ['Resize', (g) => g.node('Resize', [g.input('x', 'float32', [1, 1, 2, 2]), '', '', g.ints([1, 1, 2, huge])], { mode: 'linear' }, { outputs: ['y'] }), { x: kiln.ones([1, 1, 2, 2], { device }) }, /Resize's 1099511627776 source coordinates along axis 3/],
+      ['AffineGrid', (g) => g.node('AffineGrid', [g.input('theta', 'float32', [1, 2, 3]), g.ints([1, 1, 2 ** 20, 2 ** 20])], {}, { outputs: ['y'] }), { theta: kiln.ones([1, 2, 3], { device }) }, /the base grid of 1099511627776 positions/],
+    ];
+    for (const [op, build, feeds, mention] of cases) {
+      const g = new GraphBuilder(op);
+      build(g);
+      g.output('y', 'float32');
+      const s = await kiln.onnx.load(g.toBytes({ opset: 20 }), { device });
+      await expect(s.run(feeds), op).rejects.toMatchObject({ code: 'E_OOM', message: expect.stringMatching(mention) });
+      await s.dispose();
+    }
+  });
+});

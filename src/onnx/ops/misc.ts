@@ -10,7 +10,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts, attrFlag } from '../attrs.js';
 import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
-import { hostScalar, input } from './util.js';
+import { hostScalar, hostValues, input } from './util.js';
 
 /** col - row for an [n, m] grid (int64), the diagonal offset of every element. */
 function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor {
@@ -150,17 +150,16 @@ function affineGrid(ctx: OpContext): Tensor {
   const size = ctx.ints(1) ?? [];
   const spatial = size.slice(2); // [H, W] or [D, H, W]
   const align = attrFlag(ctx.node, 'align_corners', 0);
-  const line = (n: number) => Array.from({ length: n }, (_, i) => (align ? (n > 1 ? -1 + (2 * i) / (n - 1) : 0) : (2 * i + 1) / n - 1));
+  const line = (n: number) => (i: number) => (align ? (n > 1 ? -1 + (2 * i) / (n - 1) : 0) : (2 * i + 1) / n - 1);
   const axes = spatial.map(line);
   const positions = spatial.reduce((a, b) => a * b, 1);
-  const base: number[] = [];
-  for (let p = 0; p < positions; ++p) {
-    // row-major over (D,) H, W; coordinates are listed x (W) first
-    const idx: number[] = [];
-    for (let r = p, d = spatial.length - 1; d >= 0; --d) idx[d] = r % spatial[d], (r = Math.floor(r / spatial[d]));
-    base.push(...idx.map((v, d) => axes[d][v]).reverse(), 1);
-  }
   const k1 = spatial.length + 1;
+  const base = hostValues(positions * k1, `the base grid of ${positions} positions`);
+  for (let p = 0; p < positions; ++p) {
+    // row-major over (D,) H, W; coordinates are listed x (W) first, then 1
+    for (let r = p, d = spatial.length - 1; d >= 0; --d) (base[p * k1 + spatial.length - 1 - d] = axes[d](r % spatial[d])), (r = Math.floor(r / spatial[d]));
+    base[p * k1 + spatial.length] = 1;
+  }
   return withTemps((t) => {
     const b = t.add(k.tensor(base, { dtype: theta.dtype, device: theta.device, shape: [positions, k1] }));
     const grid = t.add(k.matmul(b, t.add(theta.transpose(1, 2)))); // [N, positions, dims]
@@ -180,7 +179,8 @@ function cosineWindow(ctx: OpContext, a: readonly [number, number, number]): Ten
   const to = attrInt(ctx.node, 'output_datatype', 1);
   const dtype: DType = kilnDType(to) ?? fail('E_DTYPE', `output_datatype ${to} is not a dtype Kiln has`);
   const d = attrFlag(ctx.node, 'periodic', 1) ? size : size - 1;
-  const w = Array.from({ length: size }, (_, n) => a[0] - a[1] * Math.cos((2 * Math.PI * n) / d) + a[2] * Math.cos((4 * Math.PI * n) / d));
+  const w = hostValues(size, `a window of ${size}`);
+  for (let n = 0; n < size; ++n) w[n] = a[0] - a[1] * Math.cos((2 * Math.PI * n) / d) + a[2] * Math.cos((4 * Math.PI * n) / d);
   return k.tensor(w, { dtype, device: ctx.device, shape: [size] });
 }
 

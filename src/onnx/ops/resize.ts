@@ -12,7 +12,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, input } from './util.js';
+import { binary, hostValues, input } from './util.js';
 
 const COORD = ['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'];
 
@@ -111,17 +111,16 @@ function resize(ctx: OpContext): Tensor {
       if (sizes[a] === x.shape[a] && scales[a] === 1 && !roi) continue;
       const inSize = x.shape[a], outSize = sizes[a];
       const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
-      let coords: number[];
-      if (roi) {
-        const k = axes.indexOf(a), [lo, hi] = k < 0 ? [0, 1] : [roi[k], roi[axes.length + k]];
-        coords = Array.from({ length: outSize }, (_, o) => cropSource(o, lo, hi, inSize, outSize));
-      } else coords = Array.from({ length: outSize }, (_, o) => source(coord, o, scales[a], inSize, outSize));
-      const along = (values: number[], dtype = cur.dtype) => t.add(tensor(values, { dtype, device: cur.device, shape: Array.from({ length: r }, (_, d) => (d === a ? outSize : 1)) }));
-      if (mode === 'nearest') cur = t.add(gather(cur, coords.map((c) => clampIdx(nearest(nearestMode, c))), a));
+      const k = roi ? axes.indexOf(a) : -1, [lo, hi] = !roi ? [0, 0] : k < 0 ? [0, 1] : [roi[k], roi[axes.length + k]];
+      const coords = hostValues(outSize, `Resize's ${outSize} source coordinates along axis ${a}`);
+      for (let o = 0; o < outSize; ++o) coords[o] = roi ? cropSource(o, lo, hi, inSize, outSize) : source(coord, o, scales[a], inSize, outSize);
+      const along = (values: Float64Array, dtype = cur.dtype) => t.add(tensor(values, { dtype, device: cur.device, shape: Array.from({ length: r }, (_, d) => (d === a ? outSize : 1)) }));
+      const indices = (values: Float64Array) => t.add(tensor(values, { dtype: 'int64', device: cur.device }));
+      if (mode === 'nearest') cur = t.add(gather(cur, indices(coords.map((c) => clampIdx(nearest(nearestMode, c)))), a));
       else {
         let sum: Tensor | undefined;
         for (const tap of taps(mode, coords, inSize, A, exclude)) {
-          const term = t.add(binary('Mul', t.add(gather(cur, tap.idx, a)), along(tap.w)));
+          const term = t.add(binary('Mul', t.add(gather(cur, indices(tap.idx), a)), along(tap.w)));
           sum = sum ? t.add(binary('Add', sum, term)) : term;
         }
         cur = sum!;
@@ -145,24 +144,25 @@ function cubicWeight(d: number, A: number): number {
 }
 
 /** Per output position, the source indices and weights of each interpolation tap. */
-function taps(mode: string, coords: number[], inSize: number, A: number, exclude: boolean): { idx: number[]; w: number[] }[] {
+function taps(mode: string, coords: Float64Array, inSize: number, A: number, exclude: boolean): { idx: Float64Array; w: Float64Array }[] {
   const clampIdx = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+  const tap = () => ({ idx: hostValues(coords.length, 'Resize tap indices'), w: hostValues(coords.length, 'Resize tap weights') });
   if (mode === 'linear') {
-    const out = [{ idx: [] as number[], w: [] as number[] }, { idx: [] as number[], w: [] as number[] }];
-    for (const c0 of coords) {
+    const out = [tap(), tap()];
+    coords.forEach((c0, o) => {
       const c = Math.min(Math.max(c0, 0), inSize - 1), f = Math.floor(c);
-      out[0].idx.push(f), out[0].w.push(1 - (c - f));
-      out[1].idx.push(clampIdx(f + 1)), out[1].w.push(c - f);
-    }
+      (out[0].idx[o] = f), (out[0].w[o] = 1 - (c - f));
+      (out[1].idx[o] = clampIdx(f + 1)), (out[1].w[o] = c - f);
+    });
     return out;
   }
-  const out = [-1, 0, 1, 2].map(() => ({ idx: [] as number[], w: [] as number[] }));
-  for (const c of coords) {
+  const out = [-1, 0, 1, 2].map(tap);
+  coords.forEach((c, o) => {
     const f = Math.floor(c), ratio = c - f;
     const ws = [-1, 0, 1, 2].map((j) => (exclude && (f + j < 0 || f + j >= inSize) ? 0 : cubicWeight(ratio - j, A)));
     const total = exclude ? ws.reduce((p, q) => p + q, 0) : 1;
-    [-1, 0, 1, 2].forEach((j, i) => (out[i].idx.push(clampIdx(f + j)), out[i].w.push(ws[i] / total)));
-  }
+    [-1, 0, 1, 2].forEach((j, i) => ((out[i].idx[o] = clampIdx(f + j)), (out[i].w[o] = ws[i] / total)));
+  });
   return out;
 }
 
