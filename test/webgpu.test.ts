@@ -197,6 +197,13 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
   it('the dot path (skinny products, tiny batched ones) gives the result of the tile path bit for bit, every dtype, views and broadcasts, gemm with C', async () => {
     const rule = [dotPath(1, 4096, 1, DEFAULT_TILE), dotPath(4096, 1, 1, DEFAULT_TILE), dotPath(70000 * 3, 3, 1, DEFAULT_TILE), dotPath(64, 64, 1, DEFAULT_TILE), dotPath(40, 40, 1, DEFAULT_TILE)];
     expect(rule).toEqual([true, true, true, false, false]);
+    for (const [env, want] of [['tile', false], ['dot', true]] as const) {
+      process.env.KILN_WEBGPU_MATMUL_PATH = env;
+      expect(dotPath(64, 64, 1, DEFAULT_TILE) || dotPath(1, 4096, 1, DEFAULT_TILE), env).toBe(want);
+    }
+    process.env.KILN_WEBGPU_MATMUL_PATH = 'tiles';
+    expectError(() => kiln.matmul(kiln.ones([2, 2], { device: D }), kiln.ones([2, 2], { device: D })), 'E_ARGUMENT', "KILN_WEBGPU_MATMUL_PATH must be 'auto', 'tile' or 'dot', got 'tiles'");
+    delete process.env.KILN_WEBGPU_MATMUL_PATH;
     const r = rngFor('webgpu dot path');
     // batch A, batch B (a 1 broadcasts), M, K, N (M, N not coprime: i % M, i % N would also cover
     // Y); A transposed; B a strided slice

@@ -168,8 +168,19 @@ function encode(c: Call, tile: TileConfig): void {
   }
 }
 
-/** Tests and benchmarks: force matmul.wgsl's tile or dot path ('auto' follows dotPath's rule). */
+/**
+ * Tests and benchmarks: force matmul.wgsl's tile or dot path; 'auto' follows KILN_WEBGPU_MATMUL_PATH
+ * (tile or dot, for `kiln bench matmul` both ways) when it is set, else dotPath's rule.
+ */
 export const matmulKernels: { path: 'auto' | 'tile' | 'dot' } = { path: 'auto' };
+
+function forcedPath(): 'tile' | 'dot' | undefined {
+  if (matmulKernels.path !== 'auto') return matmulKernels.path;
+  const v = process.env.KILN_WEBGPU_MATMUL_PATH;
+  if (v === undefined || v === '' || v === 'auto') return undefined;
+  if (v === 'tile' || v === 'dot') return v;
+  return fail('E_ARGUMENT', `KILN_WEBGPU_MATMUL_PATH must be 'auto', 'tile' or 'dot', got '${v}'`);
+}
 
 /**
  * Whether a product takes matmul.wgsl's dot path (an invocation per element of Y) rather than tiles:
@@ -180,7 +191,8 @@ export const matmulKernels: { path: 'auto' | 'tile' | 'dot' } = { path: 'auto' }
  */
 export function dotPath(M: number, N: number, batch: number, tile: TileConfig): boolean {
   if (batch * M * N >= 2 ** 31) return false;
-  if (matmulKernels.path !== 'auto') return matmulKernels.path === 'dot';
+  const forced = forcedPath();
+  if (forced) return forced === 'dot';
   return M * N * 8 < Math.ceil(M / tile.bm) * tile.bm * Math.ceil(N / tile.bn) * tile.bn;
 }
 
