@@ -59,6 +59,21 @@ describe('planArena', () => {
     const chain = Array.from({ length: 10 }, (_, i) => ({ bytes: 1000, first: i, last: i + 1 }));
     expect(planArena(chain).bytes).toBe(2 * 1024);
   });
+
+  it('looks up the intermediates alive together instead of scanning every placed one: 10^5 short lives in well under 5 s', () => {
+    // O(n^2) as a scan: 10^5 intermediates (a model of 10^4 recurrent steps) took 35 s here
+    const items = Array.from({ length: 100_000 }, (_, i) => ({ bytes: 64 * (1 + (i % 7)), first: Math.floor(i / 10), last: Math.floor(i / 10) + 2 }));
+    const t0 = performance.now();
+    const { offsets, bytes } = planArena(items);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // at most 30 alive at once, each at most 448 bytes
+    expect(bytes).toBeLessThanOrEqual(30 * 448);
+    const clashes: string[] = [];
+    for (let i = 0; i < items.length; ++i)
+      for (let j = i + 1; j < items.length && items[j].first <= items[i].last; ++j)
+        if (!(offsets[i] + items[i].bytes <= offsets[j] || offsets[j] + items[j].bytes <= offsets[i])) clashes.push(`${i} and ${j}`);
+    expect(clashes, 'items alive together whose bytes overlap').toEqual([]);
+  });
 });
 
 describe('onnx replays (cpu)', () => {
