@@ -1,4 +1,5 @@
 import { constants } from 'node:buffer';
+import { getHeapStatistics } from 'node:v8';
 import type { Backend, TensorView } from './backends/backend.js';
 import { itemSize, storageArray, type DataArray, type DType } from './dtype.js';
 import { describeValue, intListArg } from './args.js';
@@ -335,6 +336,12 @@ function readTarget(t: Tensor): DataArray {
 
 function nest(values: (number | boolean)[], shape: Shape): NestedArray {
   if (shape.length === 0) return values[0];
+  // the nested arrays, checked against the JS heap (about 64 bytes each): an empty tensor's leading
+  // dims cost no data, and [2^40, 0] as 2^40 empty arrays ran the process out of JS heap
+  let arrays = 0;
+  for (let d = 1; d < shape.length; ++d) arrays += numel(shape.slice(0, d));
+  const h = getHeapStatistics(), spare = h.heap_size_limit - h.used_heap_size;
+  if (arrays * 64 > spare) fail('E_OOM', `toArray: ${fmtShape(shape)} nests ${arrays} arrays, more than the JS heap holds (${spare} bytes left); read it with data()`);
   let level: NestedArray[] = values;
   for (let d = shape.length - 1; d >= 1; --d) {
     const n = shape[d];

@@ -14,6 +14,7 @@ import { hasNativeOp } from '../src/onnx/support.js';
 import { resolveDevice } from '../src/backends/backend.js';
 import { forEachBackend } from './helpers/backends.js';
 import { expectRejection, expectValues } from './helpers/compare.js';
+import { DIST_INDEX, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-onnx-'));
 const fixtures: Fixture[] = [mlp(5, [12, 20, 16, 6]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64)];
@@ -564,4 +565,53 @@ forEachBackend('kiln engine: LRN', (device) => {
     expect([d[0], d[1], d[50_000], d[C - 1]]).toEqual([0.25, 0.2, 1 / 6, 0.25].map(Math.fround));
     await s.dispose();
   });
+});
+
+describe('kiln engine: host work sized by what an empty or expanded tensor costs nothing to hold', () => {
+  // Each case in a child process with 96 MiB of JS heap, where a JS array the size of the data ends
+  // the process: a tiny model makes an Expand of one value to 10^7, or an empty tensor with a dim of
+  // 2^40. These were JS arrays (NonZero's hits, Unique's slices, Compress's picks, MaxPool's channel
+  // starts, ReverseSequence's rows, toArray's nesting) or loops over every step (RNN with no batch).
+  beforeAll(() => assertDistFresh());
+  it('NonZero, Unique, Compress, MaxPool indices, ReverseSequence, empty RNNs and toArray', () => {
+    const r = runNode(
+      `
+      import * as kiln from ${JSON.stringify(DIST_INDEX)};
+      import { GraphBuilder } from ${JSON.stringify(join(ROOT, 'dist/src/onnx/builder.js'))};
+      const big = 2 ** 40, n = 10_000_000, out = {};
+      const cases = {
+        NonZero: [(g) => g.node('NonZero', [g.node('Expand', [g.input('x', 'bool', []), g.ints([n])])], {}, { outputs: ['y'] }), { x: kiln.tensor(true) }],
+        Unique: [(g) => g.node('Unique', [g.node('Expand', [g.input('x', 'float32', []), g.ints([n / 5])])], {}, { outputs: ['y'] }), { x: kiln.tensor(1) }],
+        Compress: [(g) => g.node('Compress', [g.node('Expand', [g.input('d', 'float32', []), g.ints([n])]), g.node('Expand', [g.input('c', 'bool', []), g.ints([n])])], { axis: 0 }, { outputs: ['y'] }), { d: kiln.tensor(1), c: kiln.tensor(true) }],
+        MaxPool: [(g) => g.node('MaxPool', [g.input('x', 'float32', [n, 1, 0])], { kernel_shape: [2], pads: [1, 1] }, { outputs: ['', 'y'] }), { x: kiln.zeros([n, 1, 0]) }],
+        ReverseSequence: [(g) => g.node('ReverseSequence', [g.node('ConstantOfShape', [g.ints([big, 1, 0])]), g.ints([0])], {}, { outputs: ['y'] }), {}],
+        ...Object.fromEntries(['RNN', 'GRU', 'LSTM'].map((op) => {
+          const G = { RNN: 1, GRU: 3, LSTM: 4 }[op];
+          return [op, [(g) => g.node(op, [g.node('ConstantOfShape', [g.ints([big, 0, 1])]), g.floats([1, G, 1], new Array(G).fill(1)), g.floats([1, G, 1], new Array(G).fill(1))], { hidden_size: 1 }, { outputs: ['y'] }), {}]];
+        })),
+      };
+      for (const [op, [build, feeds]] of Object.entries(cases)) {
+        const g = new GraphBuilder(op);
+        build(g);
+        g.output('y', op === 'NonZero' || op === 'MaxPool' ? 'int64' : 'float32');
+        const s = await kiln.onnx.load(g.toBytes({ opset: 14 }), { device: 'cpu' });
+        const y = (await s.run(feeds)).y;
+        out[op] = y.shape;
+        await s.dispose();
+      }
+      try { await kiln.zeros([big, 0]).toArray(); } catch (e) { out.toArray = [e.code, e.message]; }
+      console.log(JSON.stringify(out));
+    `,
+      { NODE_OPTIONS: '--max-old-space-size=96' },
+      120_000,
+    );
+    expect(r.status, ending(r)).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    const big = 2 ** 40, n = 10_000_000;
+    expect(res).toEqual({
+      NonZero: [1, n], Unique: [1], Compress: [n], MaxPool: [n, 1, 1], ReverseSequence: [big, 1, 0],
+      RNN: [big, 1, 0, 1], GRU: [big, 1, 0, 1], LSTM: [big, 1, 0, 1],
+      toArray: ['E_OOM', expect.stringMatching(/toArray: \[1099511627776, 0\] nests 1099511627776 arrays/)],
+    });
+  }, 180_000);
 });

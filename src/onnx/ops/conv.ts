@@ -23,7 +23,7 @@ import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
 import { attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, hostInts, input, singleOutput } from './util.js';
+import { binary, hostInts, hostValues, input, singleOutput } from './util.js';
 
 
 const AUTO_PADS = ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'];
@@ -384,16 +384,19 @@ function maxPoolIndices(ctx: OpContext): Tensor {
   return withTemps((t) => {
     const cols = t.add(t.add(im2col(x, w, -Infinity)).reshape([N, C, K, L]));
     let rest = t.add(k.argmax(cols, { axis: 2 })); // [N, C, L] window-local flat index
-    const i64 = (values: number[], shape: number[]) => t.add(k.tensor(values, { dtype: 'int64', device: x.device, shape }));
+    const i64 = (values: Float64Array, shape: number[]) => t.add(k.tensor(values, { dtype: 'int64', device: x.device, shape }));
     // flat = (n * C + c) * S + sum_j coord_j * stride_j, coord_j = o_j * s_j - p_j + tap_j * dil_j
-    let flat = i64(Array.from({ length: N * C }, (_, i) => i * S), [N, C, 1]);
+    // (the channel starts counted on the device: N * C may be huge when X is empty, and a JS array
+    // that long threw a RangeError)
+    let flat = t.add(k.mul(t.add(t.add(k.arange(0, N * C, 1, { dtype: 'int64', device: x.device })).reshape([N, C, 1])), S));
     // storage_order 1 numbers the spatial dims column-major
     const sp = x.shape.slice(2), colMajor = attrFlag(n, 'storage_order', 0);
     for (let j = d - 1; j >= 0; --j) {
       const inner = colMajor ? numel(sp.slice(0, j)) : numel(sp.slice(j + 1));
       const tap = t.add(k.mod(rest, kernel[j]));
       rest = t.add(k.div(t.add(k.sub(rest, tap)), kernel[j]).cast('int64'));
-      const base = Array.from({ length: L }, (_, l) => (Math.floor(l / numel(w.out.slice(j + 1))) % w.out[j]) * w.strides[j] - w.begin[j]);
+      const base = hostValues(L, `MaxPool's ${L} output positions`), after = numel(w.out.slice(j + 1));
+      for (let l = 0; l < L; ++l) base[l] = (Math.floor(l / after) % w.out[j]) * w.strides[j] - w.begin[j];
       const coord = t.add(k.add(t.add(k.mul(tap, w.dilations[j])), i64(base, [1, 1, L])));
       flat = t.add(k.add(flat, t.add(k.mul(coord, inner))));
     }

@@ -11,26 +11,29 @@ import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFlag, attrInt } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
-import { hostInput, input, optionalHostScalar } from './util.js';
+import { checkJsHeap, hostInput, hostValues, input, optionalHostScalar } from './util.js';
 
 type Value = number | bigint;
 
-const int64 = (values: number[], shape: number[], device: string) => tensor(values, { dtype: 'int64', shape, device });
+const int64 = (values: number[] | Float64Array, shape: number[], device: string) => tensor(values, { dtype: 'int64', shape, device });
 
 /** NonZero: the indices [rank, nnz] (int64) of the elements that are not zero, in row-major order; NaN counts. A 0-d input is read as 1-D (NumPy). */
 function nonZero(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   const { values } = hostInput(ctx, 0);
   const shape = x.rank === 0 ? [1] : x.shape;
-  const hits: number[] = [];
-  for (let i = 0; i < values.length; ++i) if (values[i] !== 0 && values[i] !== 0n) hits.push(i);
-  const rows: number[] = [];
-  let stride = hits.length ? values.length : 1;
-  for (const d of shape) {
-    stride = d === 0 ? 1 : stride / d;
-    for (const h of hits) rows.push(Math.floor(h / stride) % d);
+  // typed and checked, counted first: X may be as long as the model makes it (an Expand of one value
+  // to 3e8 made JS arrays that ran the process out of JS heap)
+  const nonzero = (i: number) => values[i] !== 0 && values[i] !== 0n;
+  let nnz = 0;
+  for (let i = 0; i < values.length; ++i) if (nonzero(i)) ++nnz;
+  const rows = hostValues(shape.length * nnz, `NonZero's ${nnz} indices of rank ${shape.length}`);
+  for (let i = 0, at = 0; i < values.length; ++i) {
+    if (!nonzero(i)) continue;
+    for (let r = i, d = shape.length - 1; d >= 0; --d) (rows[d * nnz + at] = r % shape[d]), (r = Math.floor(r / shape[d]));
+    ++at;
   }
-  return int64(rows, [shape.length, hits.length], x.device);
+  return tensor(rows, { dtype: 'int64', shape: [shape.length, nnz], device: x.device });
 }
 
 /** -1, 0, 1 for a before, equal to, after b in ascending order, NaN last and equal to NaN. */
@@ -59,36 +62,38 @@ function unique(ctx: OpContext): Tensor[] {
     const n = src.shape[axis];
     // slice s of X along axis, as its values in row-major order
     const outer = src.shape.slice(0, axis).reduce((p, d) => p * d, 1), inner = src.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
-    const slice = (s: number): Value[] => {
-      const out: Value[] = [];
-      for (let o = 0; o < outer; ++o) for (let i = 0; i < inner; ++i) out.push(values[(o * n + s) * inner + i]);
-      return out;
-    };
-    const slices = Array.from({ length: n }, (_, s) => slice(s));
+    // slices compared in place: a JS array per slice, as this was, took some 50 bytes of JS heap for
+    // each element, so a Unique of 3e7 values (an Expand of one) ran the process out of JS heap
+    const len = outer * inner;
+    const at = (s: number, e: number) => values[(Math.floor(e / inner) * n + s) * inner + (e % inner)];
     const compare = (p: number, q: number) => {
-      for (let e = 0; e < slices[p].length; ++e) {
-        const c = compareValues(slices[p][e], slices[q][e]);
+      for (let e = 0; e < len; ++e) {
+        const c = compareValues(at(p, e), at(q, e));
         if (c) return c;
       }
       return 0;
     };
-    // first occurrences, in order of occurrence; then sorted when asked
-    const firsts: number[] = [];
-    const inverse = new Array<number>(n);
+    // the sort works on JS arrays (two of n elements): checked against the JS heap first
+    checkJsHeap(24 * n, `Unique's sort of ${n} ${axisAttr === undefined ? 'values' : 'slices'}`);
     const order = [...Array(n).keys()].sort((p, q) => compare(p, q) || p - q); // stable: the first of equals first
-    for (let i = 0; i < n; ++i) if (i === 0 || compare(order[i - 1], order[i]) !== 0) firsts.push(order[i]);
-    if (!sorted) firsts.sort((p, q) => p - q);
-    const counts = new Array<number>(firsts.length).fill(0);
-    const rank = new Map<number, number>(firsts.map((f, j) => [f, j]));
+    // first occurrences, in order of occurrence; then sorted when asked
+    let distinct = 0;
+    for (let i = 0; i < n; ++i) if (i === 0 || compare(order[i - 1], order[i]) !== 0) ++distinct;
+    const firsts = hostValues(distinct, `Unique's ${distinct} distinct values`);
+    for (let i = 0, j = 0; i < n; ++i) if (i === 0 || compare(order[i - 1], order[i]) !== 0) firsts[j++] = order[i];
+    if (!sorted) firsts.sort();
+    const inverse = hostValues(n, `Unique's ${n} inverse indices`), counts = hostValues(distinct, `Unique's ${distinct} counts`);
+    firsts.forEach((f, j) => (inverse[f] = j)); // the position in Y of each first occurrence
     let head = order[0];
     for (let i = 0; i < n; ++i) {
       if (i === 0 || compare(order[i - 1], order[i]) !== 0) head = order[i];
-      const j = rank.get(head)!;
+      const j = inverse[head];
       inverse[order[i]] = j;
       counts[j]++;
     }
     const dev = x.device;
-    return [gather(src, firsts, axis), int64(firsts, [firsts.length], dev), int64(inverse, [n], dev), int64(counts, [firsts.length], dev)];
+    const idx = t.add(int64(firsts, [distinct], dev));
+    return [gather(src, idx, axis), idx.clone(), int64(inverse, [n], dev), int64(counts, [distinct], dev)];
   });
 }
 

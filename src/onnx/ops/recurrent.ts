@@ -104,6 +104,15 @@ function recurrent(kind: Kind): OpHandler {
       const x = layout === 1 ? t.add(raw.transpose(0, 1)) : raw; // [S, N, I]
       const direction = attrString(ctx.node, 'direction', 'forward');
       const dirs = direction === 'bidirectional' ? [false, true] : [direction === 'reverse'];
+      const N = x.shape[1], H = attrInt(ctx.node, 'hidden_size', input(ctx, 2).shape[2]);
+      if (N === 0 || H === 0) {
+        // empty outputs, however many steps: stepping through 2^40 steps of nothing hung for hours
+        const empty = (shape: number[]) => k.zeros(shape, { dtype: x.dtype, device: x.device });
+        const state = layout === 1 ? [N, dirs.length, H] : [dirs.length, N, H];
+        const out = [empty(layout === 1 ? [N, steps, dirs.length, H] : [steps, dirs.length, N, H]), empty(state)];
+        if (kind === 'LSTM') out.push(empty(state));
+        return out;
+      }
       const results = dirs.map((rev, d) => runDirection(t, kind, ctx, x, d, rev));
       // Y [S, dirs, N, H]; Y_h and Y_c [dirs, N, H]
       const y = k.stack(results.map((r) => t.add(k.stack(r.ys, 0))), 1);

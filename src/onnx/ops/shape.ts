@@ -14,7 +14,7 @@ import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, input, variadicInputs } from './util.js';
+import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, hostValues, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
@@ -292,8 +292,14 @@ function compress(ctx: OpContext): Tensor {
   const src = axisAttr === undefined ? x.reshape([-1]) : x.withLayout('Compress', x.shape, x.strides);
   try {
     const axis = normalizeAxis('Compress', axisAttr ?? 0, src.rank);
-    const picked = Array.from({ length: Math.min(cond.length, src.shape[axis]) }, (_, i) => i).filter((i) => Number(cond[i]) !== 0);
-    return gather(src, picked, axis);
+    // typed and checked: the condition may be as long as the model makes it (a JS array of 3e8 picks
+    // would overflow the JS heap, which ends the process)
+    const m = Math.min(cond.length, src.shape[axis]);
+    let count = 0;
+    for (let i = 0; i < m; ++i) if (Number(cond[i]) !== 0) ++count;
+    const picked = hostValues(count, `Compress's ${count} picked slices`);
+    for (let i = 0, at = 0; i < m; ++i) if (Number(cond[i]) !== 0) picked[at++] = i;
+    return withTemps((t) => gather(src, t.add(k.tensor(picked, { dtype: 'int64', device: x.device })), axis));
   } finally {
     src.dispose();
   }
@@ -315,14 +321,20 @@ function reverseSequence(ctx: OpContext): Tensor {
   if (lens.length !== batch) fail('E_SHAPE', `sequence_lens has ${lens.length} values for a batch of ${batch} (${x.describe()})`);
   const bad = lens.find((l) => l < 0 || l > steps);
   if (bad !== undefined) fail('E_ARGUMENT', `sequence length ${bad} is outside [0, ${steps}] (the time dim of ${x.describe()})`);
-  const rows: number[] = [];
+  // an empty X has nothing to move, however long its time dim (a JS array of 2^40 rows, as this
+  // was, ran the process out of JS heap)
+  if (x.size === 0) return x.contiguous();
+  const rows = hostValues(steps * batch, `ReverseSequence's ${steps * batch} rows (${steps} steps of ${batch})`);
   for (let i = 0; i < steps * batch; ++i) {
     // row i of the flattened [dim 0, dim 1] pair
     const [t, b] = timeAxis === 0 ? [Math.floor(i / batch), i % batch] : [i % steps, Math.floor(i / steps)];
     const from = t < lens[b] ? lens[b] - 1 - t : t;
-    rows.push(timeAxis === 0 ? from * batch + b : b * steps + from);
+    rows[i] = timeAxis === 0 ? from * batch + b : b * steps + from;
   }
-  return withTemps((tmp) => tmp.add(gather(tmp.add(x.reshape([steps * batch, ...x.shape.slice(2)])), rows, 0)).reshape(x.shape));
+  return withTemps((tmp) => {
+    const idx = tmp.add(k.tensor(rows, { dtype: 'int64', device: x.device }));
+    return tmp.add(gather(tmp.add(x.reshape([steps * batch, ...x.shape.slice(2)])), idx, 0)).reshape(x.shape);
+  });
 }
 
 defineOps({

@@ -1,5 +1,6 @@
 // Helpers the ONNX op handlers share: ONNX-semantics elementwise calls straight onto the native
 // op table (ONNX types are already unified, so no promotion policy applies), and input access.
+import { getHeapStatistics } from 'node:v8';
 import { fail } from '../../errors.js';
 import { tryNative } from '../../native.js';
 import { scalarConstant } from '../../ops/constants.js';
@@ -28,6 +29,16 @@ export function hostValues(n: number, what: string): Float64Array {
   } catch {
     return fail('E_OOM', `${what}: ${n} values are more than one host array holds`);
   }
+}
+
+/**
+ * E_OOM naming `what` unless the JS heap has `bytes` to spare: for work that must use JS arrays (a
+ * sort with a comparator), sized by the model's data. Running out of JS heap ends the process.
+ */
+export function checkJsHeap(bytes: number, what: string): void {
+  const h = getHeapStatistics();
+  const spare = h.heap_size_limit - h.used_heap_size;
+  if (bytes > spare) fail('E_OOM', `${what}: needs about ${bytes} bytes of JS heap, ${spare} are left (node --max-old-space-size raises the limit)`);
 }
 
 /** Input i of the node, or E_ARGUMENT when the model omitted a required input. */
