@@ -615,3 +615,23 @@ describe('kiln engine: host work sized by what an empty or expanded tensor costs
     });
   }, 180_000);
 });
+
+forEachBackend('kiln engine: Col2Im and ConvTranspose of nothing', (device) => {
+  // One Add per kernel tap: an empty X (Col2Im) or W (ConvTranspose) of a 3000 x 3000 kernel made
+  // 9 * 10^6 launches of nothing (minutes; 10^5 x 10^5 would take days). Now they add nothing.
+  it('an empty X or W with a kernel of 3000 x 3000 is zeros at once', async () => {
+    const k = 3000;
+    const g = new GraphBuilder('c');
+    g.node('Col2Im', [g.input('x', 'float32', [1, 0, 1]), g.ints([k, k]), g.ints([k, k])], {}, { outputs: ['y'] });
+    g.node('ConvTranspose', [g.input('a', 'float32', [1, 0, 1, 1]), g.input('w', 'float32', [0, 1, k, k]), g.floats([1], [2])], {}, { outputs: ['z'] });
+    g.output('y', 'float32');
+    g.output('z', 'float32');
+    const s = await kiln.onnx.load(g.toBytes({ opset: 18 }), { device });
+    const { y, z } = await s.run({ x: kiln.zeros([1, 0, 1], { device }), a: kiln.zeros([1, 0, 1, 1], { device }), w: kiln.zeros([0, 1, k, k], { device }) });
+    expect(y.shape).toEqual([1, 0, k, k]);
+    expect(z.shape).toEqual([1, 1, k, k]);
+    const d = (await z.data()) as Float32Array;
+    expect([d[0], d[k * k - 1], d.every((v) => v === 2)]).toEqual([2, 2, true]);
+    await s.dispose();
+  }, 20_000);
+});

@@ -207,7 +207,9 @@ function col2im(ctx: OpContext): Tensor {
   const [N, CK] = x.shape, C = CK / numel(kernel);
   return withTemps((t) => {
     const y = t.add(full([N, C, ...padded], 0, { dtype: x.dtype, device: x.device }));
-    addTaps(y, t.add(x.reshape([N, C, ...kernel, ...out])), 2, kernel, strides, dil);
+    // an empty X adds nothing: one Add per kernel tap, as for any X, hung for hours on [1, 0, 1]
+    // with a kernel of [10^5, 10^5]
+    if (x.size > 0) addTaps(y, t.add(x.reshape([N, C, ...kernel, ...out])), 2, kernel, strides, dil);
     let cropped = y;
     for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], padded[i] - pads[d + i]));
     return cropped.contiguous();
@@ -285,7 +287,9 @@ function convTranspose(ctx: OpContext): Tensor {
     const z = t.add(run1('MatMul', [t.add(wg.expand([N, g, Mg * Kp, C / g])), xg], [N, g, Mg * Kp, L], x.dtype, { alpha: 1, beta: 0 }));
     const z6 = t.add(z.reshape([N, g, Mg, ...kernel, ...inSp]));
     const y = t.add(full([N, g, Mg, ...alloc], 0, { dtype: x.dtype, device: x.device }));
-    addTaps(y, z6, 3, kernel, strides, dil);
+    // with an empty X or W, Z is zeros: one Add per kernel tap of them, as this did, took 20 minutes
+    // for an empty W of [0, 1, 10^4, 10^4]
+    if (x.size > 0 && wt.size > 0) addTaps(y, z6, 3, kernel, strides, dil);
     let cropped = t.add(y.reshape([N, M, ...alloc]));
     for (let i = 0; i < d; ++i) cropped = t.add(cropped.slice(2 + i, pads[i], alloc[i] - pads[d + i]));
     if (!bias) return cropped.contiguous();
