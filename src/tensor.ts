@@ -1,8 +1,8 @@
 import { constants } from 'node:buffer';
-import { getHeapStatistics } from 'node:v8';
 import type { Backend, TensorView } from './backends/backend.js';
 import { itemSize, storageArray, type DataArray, type DType } from './dtype.js';
 import { describeValue, intListArg } from './args.js';
+import { checkJsHeap } from './host-memory.js';
 import { fail } from './errors.js';
 import { tryNative } from './native.js';
 import { checkFaults } from './faults.js';
@@ -340,8 +340,7 @@ function nest(values: (number | boolean)[], shape: Shape): NestedArray {
   // dims cost no data, and [2^40, 0] as 2^40 empty arrays ran the process out of JS heap
   let arrays = 0;
   for (let d = 1; d < shape.length; ++d) arrays += numel(shape.slice(0, d));
-  const h = getHeapStatistics(), spare = h.heap_size_limit - h.used_heap_size;
-  if (arrays * 64 > spare) fail('E_OOM', `toArray: ${fmtShape(shape)} nests ${arrays} arrays, more than the JS heap holds (${spare} bytes left); read it with data()`);
+  checkJsHeap(arrays * 64, `toArray: ${fmtShape(shape)} nests ${arrays} arrays (read it with data())`);
   let level: NestedArray[] = values;
   for (let d = shape.length - 1; d >= 1; --d) {
     const n = shape[d];

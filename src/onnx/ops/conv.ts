@@ -23,7 +23,8 @@ import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
 import { attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
-import { binary, hostInts, hostValues, input, singleOutput } from './util.js';
+import { hostValues } from '../../host-memory.js';
+import { binary, hostInts, input, singleOutput } from './util.js';
 
 
 const AUTO_PADS = ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'];

@@ -11,7 +11,8 @@ import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFlag, attrInt } from '../attrs.js';
 import { defineOps, type OpContext } from './registry.js';
-import { checkJsHeap, hostInput, hostValues, input, optionalHostScalar } from './util.js';
+import { checkJsHeap, hostValues } from '../../host-memory.js';
+import { hostInput, input, optionalHostScalar } from './util.js';
 
 type Value = number | bigint;
 

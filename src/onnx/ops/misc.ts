@@ -10,7 +10,8 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts, attrFlag } from '../attrs.js';
 import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
-import { hostScalar, hostValues, input } from './util.js';
+import { hostValues } from '../../host-memory.js';
+import { hostScalar, input } from './util.js';
 
 /** col - row for an [n, m] grid (int64), the diagonal offset of every element. */
 function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor {

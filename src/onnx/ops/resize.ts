@@ -12,7 +12,8 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, hostValues, input } from './util.js';
+import { hostValues } from '../../host-memory.js';
+import { binary, input } from './util.js';
 
 const COORD = ['half_pixel', 'half_pixel_symmetric', 'pytorch_half_pixel', 'align_corners', 'asymmetric'];
 

@@ -14,7 +14,8 @@ import { kilnDType, typeName } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
-import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, hostValues, input, variadicInputs } from './util.js';
+import { hostValues } from '../../host-memory.js';
+import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
 
