@@ -635,3 +635,20 @@ forEachBackend('kiln engine: Col2Im and ConvTranspose of nothing', (device) => {
     await s.dispose();
   }, 20_000);
 });
+
+forEachBackend('kiln engine: recurrent weights', (device) => {
+  // checked before a node runs, an empty batch too (onnxruntime fuzz seed 1297: a GRU with
+  // hidden_size 0 over an empty sequence ran, with W and R made for 5 hidden units)
+  it('a hidden_size below 1, or W and R not shaped for it, is refused, with or without a batch', async () => {
+    for (const [op, G] of [['RNN', 1], ['GRU', 3], ['LSTM', 4]] as const)
+      for (const [hidden, batch, code, mention] of [[0, 3, 'E_ARGUMENT', 'hidden_size 0 must be at least 1'], [4, 0, 'E_SHAPE', `must be [1, ${G * 4}, 3] and [1, ${G * 4}, 4]`], [4, 2, 'E_SHAPE', 'hidden_size 4']] as const) {
+        const g = new GraphBuilder(op);
+        const x = g.input('x', 'float32', [2, batch, 3]);
+        g.node(op, [x, g.floats([1, G * 5, 3], new Float32Array(G * 15)), g.floats([1, G * 5, 5], new Float32Array(G * 25))], { hidden_size: hidden }, { outputs: ['', 'y'] });
+        g.output('y', 'float32');
+        const s = await kiln.onnx.load(g.toBytes({ opset: 14 }), { device });
+        await expect(s.run({ x: kiln.ones([2, batch, 3], { device }) }), `${op} hidden ${hidden} batch ${batch}`).rejects.toMatchObject({ code, message: expect.stringContaining(mention) });
+        await s.dispose();
+      }
+  });
+});

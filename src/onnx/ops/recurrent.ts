@@ -105,7 +105,13 @@ function recurrent(kind: Kind): OpHandler {
       const direction = attrString(ctx.node, 'direction', 'forward');
       const dirs = direction === 'bidirectional' ? [false, true] : [direction === 'reverse'];
       const N = x.shape[1], H = attrInt(ctx.node, 'hidden_size', input(ctx, 2).shape[2]);
-      if (N === 0 || H === 0) {
+      // checked before anything runs, the empty case below too (fuzz seed 1297: hidden_size 0 ran)
+      const W = input(ctx, 1), R = input(ctx, 2), G = kind === 'LSTM' ? 4 : kind === 'GRU' ? 3 : 1;
+      if (!(H >= 1)) fail('E_ARGUMENT', `hidden_size ${H} must be at least 1`);
+      const fits = (v: Tensor, cols: number) => v.rank === 3 && v.shape[0] === dirs.length && v.shape[1] === G * H && v.shape[2] === cols;
+      if (!fits(W, x.shape[2]) || !fits(R, H))
+        fail('E_SHAPE', `W ${W.describe()} and R ${R.describe()} must be [${dirs.length}, ${G * H}, ${x.shape[2]}] and [${dirs.length}, ${G * H}, ${H}] (directions, ${G} x hidden_size ${H}, input size ${x.shape[2]})`);
+      if (N === 0) {
         // empty outputs, however many steps: stepping through 2^40 steps of nothing hung for hours
         const empty = (shape: number[]) => k.zeros(shape, { dtype: x.dtype, device: x.device });
         const state = layout === 1 ? [N, dirs.length, H] : [dirs.length, N, H];
