@@ -211,6 +211,14 @@ describe('onnx loader', () => {
     await rejects(s.run({ x: kiln.zeros([2, 3]) }), 'E_DISPOSED');
   });
 
+  it('an initializer with raw_data on the wire reads it, even empty beside float_data (onnxruntime fuzz seed 1292)', async () => {
+    const w = { name: 'w', dataType: DT.FLOAT, dims: [3], floatData: [1, 2, 3], rawData: new Uint8Array(0) };
+    await rejects(kiln.onnx.load(addModel(w)), 'E_ARGUMENT', /0 bytes of data for float32\[3\] \(needs 12\)/);
+    const s = await kiln.onnx.load(addModel({ name: 'w', dataType: DT.FLOAT, dims: [3], floatData: [1, 2, 3] }));
+    expect(Array.from((await (await s.run({ x: kiln.zeros([1, 3]) })).y.data()) as Float32Array)).toEqual([1, 2, 3]);
+    await s.dispose();
+  });
+
   it('models that break the ONNX spec in ways onnxruntime refuses are refused too, naming what is wrong (found by the onnxruntime comparison fuzz)', async () => {
     // one node on a float32 [1, 4, 2, 2] input x, run with ones
     // inputs: 'x', '' (omitted), 'two' (a float 2), 'w' (a [4, 1, 1, 1] ConvTranspose weight), 'half11'

@@ -61,8 +61,10 @@ export function hostFromProto(t: TensorProto, where: string, raw?: Uint8Array): 
   const shape = checkShape((t.dims ?? []).map(toNumber), where);
   const n = numel(shape);
   // The data's own length is checked against the shape before anything is allocated, so a shape
-  // that claims more than the data holds is E_ARGUMENT, never a huge allocation.
-  const bytes = raw ?? (t.rawData && t.rawData.length ? t.rawData : undefined);
+  // that claims more than the data holds is E_ARGUMENT, never a huge allocation. A raw_data field on
+  // the wire is the data even when empty, as in onnxruntime: an empty one beside float_data was read
+  // as the float_data (onnxruntime fuzz seed 1292).
+  const bytes = raw ?? (Object.prototype.hasOwnProperty.call(t, 'rawData') && t.rawData ? t.rawData : undefined);
   if (bytes) {
     const need = n * itemSize(dtype);
     if (bytes.length !== need) fail('E_ARGUMENT', `${where}: ${bytes.length} bytes of data for ${dtype}[${shape.join(', ')}] (needs ${need})`);
