@@ -30,7 +30,7 @@ export interface InferenceRow {
 }
 
 export interface InferenceBenchOptions {
-  /** Fixture names (mlp, cnn, transformer, small-mlp) and/or .onnx paths. */
+  /** Fixture names (mlp, cnn, transformer, small-mlp, lstm) and/or .onnx paths. */
   models?: string[];
   devices?: string[];
   budgetMs?: number;

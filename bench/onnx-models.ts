@@ -1,6 +1,7 @@
 // The ONNX fixtures of `kiln bench inference` and of the engine tests, built with Kiln's graph
-// builder: an MLP, a small CNN (conv, batch norm, pooling) and one transformer encoder block
-// (pre-norm attention and an erf-GELU MLP, as exporters write them). Weights are deterministic.
+// builder: an MLP, a small CNN (conv, batch norm, pooling), one transformer encoder block
+// (pre-norm attention and an erf-GELU MLP, as exporters write them) and an LSTM classifier.
+// Weights are deterministic.
 import { GraphBuilder, float } from '../src/onnx/builder.js';
 import type { Dim } from '../src/onnx/model.js';
 
@@ -91,4 +92,21 @@ export function smallMlp(): Fixture {
   return { ...mlp(1, [64, 64, 64, 10]), name: 'small-mlp' };
 }
 
-export const FIXTURES = { mlp, cnn, transformer, 'small-mlp': smallMlp } as const;
+/**
+ * One LSTM layer over a sequence (as a keyword-spotting or time-series model exports it), its last
+ * hidden state into a dense layer: [steps, 1, features] -> [1, classes].
+ */
+export function lstm(steps = 100, features = 64, hidden = 128, classes = 10): Fixture {
+  seed = 41;
+  const g = new GraphBuilder('lstm');
+  const x = g.input('x', 'float32', [steps, 1, features]);
+  const W = weights(g, [1, 4 * hidden, features], 1 / Math.sqrt(features));
+  const R = weights(g, [1, 4 * hidden, hidden], 1 / Math.sqrt(hidden));
+  const [, yh] = g.nodeOutputs('LSTM', [x, W, R, weights(g, [1, 8 * hidden], 0.1)], { hidden_size: hidden }, { outputs: 3 });
+  const last = g.node('Reshape', [yh, g.ints([1, hidden])]);
+  g.node('Gemm', [last, weights(g, [classes, hidden], 1 / Math.sqrt(hidden)), weights(g, [classes], 0.1)], { transB: 1 }, { outputs: ['logits'] });
+  g.output('logits', 'float32', [1, classes]);
+  return { name: 'lstm', bytes: g.toBytes(), input: { name: 'x', shape: [steps, 1, features], data: values(steps * features, 13) } };
+}
+
+export const FIXTURES = { mlp, cnn, transformer, 'small-mlp': smallMlp, lstm } as const;

@@ -1,4 +1,4 @@
-// Item 5: an MLP, a small CNN and a transformer encoder block built with the graph builder, saved
+// Item 5: an MLP, a small CNN, a transformer encoder block and an LSTM classifier built with the graph builder, saved
 // as .onnx files, run by both engines: the Kiln engine (every available device) must agree with
 // onnxruntime, and the MLP also with a float64 reference computed here from the file's weights.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { cnn, mlp, transformer, type Fixture } from '../bench/onnx-models.js';
+import { cnn, lstm, mlp, transformer, type Fixture } from '../bench/onnx-models.js';
 import { GraphBuilder, float } from '../src/onnx/builder.js';
 import { parseModel, readSource } from '../src/onnx/model.js';
 import { hostFromProto } from '../src/onnx/proto.js';
@@ -17,7 +17,7 @@ import { expectRejection, expectValues } from './helpers/compare.js';
 import { DIST_INDEX, ROOT, assertDistFresh, ending, runNode } from './helpers/dist.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-onnx-'));
-const fixtures: Fixture[] = [mlp(5, [12, 20, 16, 6]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64)];
+const fixtures: Fixture[] = [mlp(5, [12, 20, 16, 6]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64), lstm(20, 8, 16, 5)];
 const paths = new Map<string, string>();
 const ortResults = new Map<string, Float32Array>();
 
@@ -85,7 +85,7 @@ forEachBackend('onnx fixtures, kiln engine', (device) => {
       const outs = await s.run({ [f.input.name]: x });
       const out = Object.values(outs)[0];
       const got = (await out.data()) as Float32Array;
-      expect(out.shape).toEqual(f.name === 'mlp' ? [5, 6] : f.name === 'cnn' ? [1, 5] : [1, 12, 32]);
+      expect(out.shape).toEqual({ mlp: [5, 6], cnn: [1, 5], transformer: [1, 12, 32], lstm: [1, 5] }[f.name]);
       expectValues(got, ortResults.get(f.name)!, { rtol: 1e-4, atol: 1e-5 }, `${f.name} kiln vs ort`);
       out.dispose();
       // every intermediate was freed: only the (disposed) output was added

@@ -359,3 +359,85 @@ describe('onnx Scan', () => {
     });
   });
 });
+
+describe('onnx RNN, GRU and LSTM', () => {
+  // every direction and layout, GRU's linear_before_reset, with and without bias, initial state and
+  // peepholes, over 9 steps and (forward only) 300. onnxruntime takes layout 0 only: a layout-1 case
+  // is compared with its layout-0 twin, batch and sequence (or direction) dims swapped
+  const rr = rngFor('onnx recurrent');
+  const f32 = (name: string, shape: number[], scale = 0.5): Feed => ({ name, dtype: 'float32', shape, values: Array.from({ length: R.numel(shape) }, () => rr.uniform(-scale, scale)) });
+  const swap01 = (f: Feed): Feed => {
+    const x = new R.NdArray(f.shape, f.values).transpose(0, 1);
+    return { ...f, shape: [...x.shape], values: Array.from(x.data) };
+  };
+  type Case = { name: string; kiln: Model; ort: Model; layout: number };
+  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean }): Case => {
+    const [N, I, H, D] = [3, 5, 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
+    const feeds = [f32('X', [o.S, N, I], 1), f32('W', [D, G * H, I]), f32('R', [D, G * H, H])];
+    if (o.full) feeds.push(f32('B', [D, 2 * G * H]), f32('h0', [D, N, H]), ...(kind === 'LSTM' ? [f32('c0', [D, N, H]), f32('P', [D, 3 * H])] : []));
+    const names = feeds.map((f) => f.name);
+    const ins = o.full ? [...names.slice(0, 4), '', ...names.slice(4)] : names;
+    const outs = ['Y', 'Y_h', ...(kind === 'LSTM' ? ['Y_c'] : [])];
+    const make = (layout: number, fs: Feed[]): Model => ({
+      ...model(14, (g) => g.nodeOutputs(kind, ins, { hidden_size: H, direction: o.dir, layout, ...(o.lbr ? { linear_before_reset: 1 } : {}) }, { outputs: outs.length }), fs, outs.map(() => 'float32')),
+      rtol: 2e-5,
+      atol: 2e-6,
+    });
+    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}`;
+    const batchFirst = feeds.map((f) => (['X', 'h0', 'c0'].includes(f.name) ? swap01(f) : f));
+    return { name, kiln: make(o.layout, o.layout ? batchFirst : feeds), ort: make(0, feeds), layout: o.layout };
+  };
+  const CASES: Case[] = [];
+  for (const kind of ['RNN', 'GRU', 'LSTM'] as const) {
+    for (const dir of ['forward', 'reverse', 'bidirectional'])
+      for (const layout of [0, 1])
+        for (const lbr of kind === 'GRU' ? [0, 1] : [0])
+          for (const full of [false, true]) CASES.push(recurrentCase(kind, { S: 9, dir, layout, lbr, full }));
+    CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, full: true }));
+  }
+  const want = ortOutputsOf(CASES.map((c) => [c.name, c.ort]));
+  /** onnxruntime's layout-0 outputs in the case's layout: Y [S, D, N, H] -> [N, S, D, H], states [D, N, H] -> [N, D, H]. */
+  const expected = (c: Case) =>
+    want.get(c.name)!.map((o, i) => {
+      if (!c.layout) return o;
+      const x = new R.NdArray(o.shape, o.values).permute(i === 0 ? [2, 0, 1, 3] : [1, 0, 2]);
+      return { shape: [...x.shape], values: Array.from(x.data) };
+    });
+
+  forEachBackend('onnx RNN, GRU and LSTM', (device) => {
+    it('agree with onnxruntime, recorded and replayed', async () => {
+      for (const c of CASES) {
+        const s = await kiln.onnx.load(c.kiln.bytes, { engine: 'kiln', device });
+        try {
+          for (const pass of ['first run', 'second run']) {
+            const feeds = Object.fromEntries(c.kiln.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+            const out = Object.values(await s.run(feeds));
+            const got = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
+            for (const t of [...out, ...Object.values(feeds)]) t.dispose();
+            try {
+              same(got, expected(c), c.kiln.rtol, c.kiln.atol);
+            } catch (e) {
+              throw new Error(`${c.name} (${pass}): ${(e as Error).message}`);
+            }
+          }
+        } finally {
+          await s.dispose();
+        }
+      }
+    });
+
+    it('an initial state of another dtype than X is E_DTYPE naming it', async () => {
+      const feeds = recurrentCase('GRU', { S: 2, dir: 'forward', layout: 0, full: true }).kiln.feeds;
+      feeds[4] = { ...feeds[4], dtype: 'float16' };
+      const m = model(14, (g) => g.nodeOutputs('GRU', ['X', 'W', 'R', 'B', '', 'h0'], { hidden_size: 4 }, { outputs: 2 }), feeds, ['float32', 'float32']);
+      const s = await kiln.onnx.load(m.bytes, { engine: 'kiln', device });
+      try {
+        const ts = Object.fromEntries(feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+        await expectRejection(s.run(ts), 'E_DTYPE', /input 5 is float16\[1, 3, 4\].*X is float32/);
+        for (const t of Object.values(ts)) t.dispose();
+      } finally {
+        await s.dispose();
+      }
+    });
+  });
+});

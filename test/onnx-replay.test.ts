@@ -5,7 +5,7 @@
 // that the second run is a replay, too.)
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { cnn, mlp, transformer, values, type Fixture } from '../bench/onnx-models.js';
+import { cnn, lstm, mlp, transformer, values, type Fixture } from '../bench/onnx-models.js';
 import { GraphBuilder } from '../src/onnx/builder.js';
 import { planArena } from '../src/onnx/replay.js';
 import { native } from '../src/native.js';
@@ -77,7 +77,7 @@ describe('planArena', () => {
 });
 
 describe('onnx replays (cpu)', () => {
-  const fixtures: Fixture[] = [mlp(3, [40, 64, 96, 7]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64)];
+  const fixtures: Fixture[] = [mlp(3, [40, 64, 96, 7]), cnn(16, [3, 8, 16], 5), transformer(12, 32, 4, 64), lstm(20, 8, 16, 5)];
   for (const f of fixtures)
     it(`${f.name}: later runs replay, and follow new inputs as the node-by-node run does`, async () => {
       const { replaying, stepping } = await pair(f.bytes);

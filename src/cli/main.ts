@@ -17,7 +17,7 @@ commands:
                                        nccl-tests style table per collective (starts N cpu ranks unless under kiln launch)
   ${LAUNCH_USAGE}
                                        run script.js as N ranks of a distributed job (torchrun's variables)
-  bench inference [model.onnx ...] [--model mlp,cnn,transformer,small-mlp] [--device D[,D]] [--budget-ms MS] [--json]
+  bench inference [model.onnx ...] [--model mlp,cnn,transformer,small-mlp,lstm] [--device D[,D]] [--budget-ms MS] [--json]
                                        ONNX latency (p50, p99) and throughput per engine and device,
                                        beside onnxruntime-node on the CPU
 `;
