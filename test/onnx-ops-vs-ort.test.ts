@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
+import { resolveDevice } from '../src/backends/backend.js';
 import { forEachBackend } from './helpers/backends.js';
 import { expectRejection, expectValues } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
@@ -394,6 +395,7 @@ describe('onnx RNN, GRU and LSTM', () => {
         for (const lbr of kind === 'GRU' ? [0, 1] : [0])
           for (const full of [false, true]) CASES.push(recurrentCase(kind, { S: 9, dir, layout, lbr, full }));
     CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, full: true }));
+    if (kind === 'GRU') CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, lbr: 1, full: true }));
   }
   const want = ortOutputsOf(CASES.map((c) => [c.name, c.ort]));
   /** onnxruntime's layout-0 outputs in the case's layout: Y [S, D, N, H] -> [N, S, D, H], states [D, N, H] -> [N, D, H]. */
@@ -403,6 +405,37 @@ describe('onnx RNN, GRU and LSTM', () => {
       const x = new R.NdArray(o.shape, o.values).permute(i === 0 ? [2, 0, 1, 3] : [1, 0, 2]);
       return { shape: [...x.shape], values: Array.from(x.data) };
     });
+
+  /** Every output of `m` run on `device` by the Kiln engine: shapes and values. */
+  const kilnOutputs = async (m: Model, device: string) => {
+    const s = await kiln.onnx.load(m.bytes, { engine: 'kiln', device });
+    try {
+      const feeds = Object.fromEntries(m.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+      const out = Object.values(await s.run(feeds));
+      const got = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
+      for (const t of [...out, ...Object.values(feeds)]) t.dispose();
+      return got;
+    } finally {
+      await s.dispose();
+    }
+  };
+
+  it("on the cpu, the fused steps (LstmCell, GruCell) give the composed ops' values bit for bit", async () => {
+    const cpu = resolveDevice('cpu').backend;
+    const cells = ['LstmCell', 'GruCell'];
+    for (const op of cells) expect(cpu.supports(op, ['float32'])).toBe(true);
+    const cases = CASES.filter((c) => c.name.startsWith('LSTM') || c.name.includes('linear_before_reset'));
+    expect(cases.length).toBe(13 + 13);
+    const fused = await Promise.all(cases.map((c) => kilnOutputs(c.kiln, 'cpu')));
+    // the same backend with the cells hidden: the handler composes each step from Sigmoid, Tanh, Mul, Add, Sub
+    const supports = cpu.supports;
+    cpu.supports = (op, dtypes) => !cells.includes(op) && supports.call(cpu, op, dtypes);
+    try {
+      for (const [i, c] of cases.entries()) expect(fused[i], c.name).toEqual(await kilnOutputs(c.kiln, 'cpu'));
+    } finally {
+      cpu.supports = supports;
+    }
+  });
 
   forEachBackend('onnx RNN, GRU and LSTM', (device) => {
     it('agree with onnxruntime, recorded and replayed', async () => {

@@ -1,6 +1,7 @@
 // RNN, GRU and LSTM composed from Kiln ops: the input projection of every time step is one MatMul
-// (X @ W^T + Wb + Rb), then each step does one MatMul with the recurrence weights and a few
-// elementwise ops. Forward, reverse and bidirectional; layout 0 and 1; default activations.
+// (X @ W^T + Wb + Rb), then each step does one MatMul with the recurrence weights and its gates:
+// a few elementwise ops, or one fused kernel where the backend has it (LstmCell, GruCell).
+// Forward, reverse and bidirectional; layout 0 and 1; default activations.
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { empty, runInto } from '../../ops/run.js';
@@ -73,19 +74,26 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
     } else bias = t.add(k.add(wb, rb));
   }
   const xw = t.add(t.add(k.gemm(t.add(x.reshape([S * N, x.shape[2]])), Wd, { transB: true, c: bias })).reshape([S, N, G * H]));
-  // The recurrence weights transposed, per gate group ([H, G*H]; GRU: z and r [H, 2H], h [H, H]).
-  // A batch of one reads the transposed view in place (on the cpu, as dot products over R's rows);
-  // a larger batch gets a row-major copy, made once: the cpu's small-M matmul reads that in place,
-  // where it would pack a transposed view again at every step (LSTM, batch 16, 256 units: 1.36x
-  // onnxruntime's time with the view, 0.98x with the copy; batch 1: the copy cost 10% of 100 steps)
+  // The step after its product with R in one kernel where the backend has one (the cpu: LstmCell,
+  // and GruCell for linear_before_reset = 1, in kernels/OPS.md), with the values of the ops below
+  // bit for bit; otherwise those ops.
+  const cell = kind === 'LSTM' ? 'LstmCell' : kind === 'GRU' && lbr ? 'GruCell' : undefined;
+  const fusedCell = !!cell && x.dtype === 'float32' && x.backendFor(cell).supports(cell, ['float32']);
+  // The recurrence weights transposed, per gate group: [H, G*H], or for a composed GRU z and r
+  // [H, 2H] and h [H, H]. A batch of one reads the transposed view in place (on the cpu, as dot
+  // products over R's rows); a larger batch gets a row-major copy, made once: the cpu's small-M
+  // matmul reads that in place, where it would pack a transposed view again at every step (LSTM,
+  // batch 16, 256 units: 8.9 -> 6.7 ms; at batch 1 the copy cost 10% of 100 steps)
   const transposed = (v: Tensor) => {
     const vt = t.add(v.transpose());
     return N === 1 ? vt : t.add(vt.contiguous());
   };
-  const Rt = kind === 'GRU' ? undefined : transposed(Rd);
-  const Rzr = kind === 'GRU' ? transposed(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
-  const Rh = kind === 'GRU' ? transposed(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
+  const split = kind === 'GRU' && !fusedCell;
+  const Rt = split ? undefined : transposed(Rd);
+  const Rzr = split ? transposed(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
+  const Rh = split ? transposed(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
   const peep = P ? [0, 1, 2].map((i) => t.add(row(t, P, d).slice(0, i * H, (i + 1) * H))) : undefined;
+  const peepRows = fusedCell && P ? t.add(row(t, P, d).reshape([3, H])) : undefined;
   const zeros = () => t.add(k.zeros([N, H], { dtype: x.dtype, device: x.device }));
   // The state: the initial one belongs to t; every later one to this loop, which frees it once replaced.
   let state: Step = { h: h0 ? row(t, h0, d) : zeros(), c: kind === 'LSTM' ? (c0 ? row(t, c0, d) : zeros()) : undefined };
@@ -101,16 +109,22 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
         const xs = row(st, xw, step); // [N, G*H]
         const cols = (v: Tensor, from: number, to: number) => st.add(v.slice(1, from * H, to * H));
         const hOut = at(y, step); // where this step's h goes: [N, H]
-        const write = (op: string, inputs: Tensor[]) => {
+        /** Runs op into hOut (and `also`), freeing them if it throws. */
+        const write = (op: string, inputs: Tensor[], also?: Tensor) => {
           try {
-            runInto(op, inputs, [hOut]);
+            runInto(op, inputs, also ? [hOut, also] : [hOut]);
           } catch (e) {
             hOut.dispose();
+            also?.dispose();
             throw e;
           }
         };
         if (kind === 'RNN') {
           write('Tanh', [st.add(k.gemm(h, Rt!, { c: xs }))]);
+          return { h: hOut };
+        }
+        if (kind === 'GRU' && fusedCell) {
+          write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
           return { h: hOut };
         }
         if (kind === 'GRU') {
@@ -126,6 +140,11 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
           return { h: hOut };
         }
         const g = st.add(k.gemm(h, Rt!, { c: xs })); // [N, 4H] in i, o, f, c order
+        if (fusedCell) {
+          const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
+          write('LstmCell', peepRows ? [g, c!, peepRows] : [g, c!], cNext);
+          return { h: hOut, c: cNext };
+        }
         const gate = (i: number) => cols(g, i, i + 1);
         // without peepholes i, o and f are one sigmoid over [N, 3H]
         const iof = peep ? undefined : st.add(k.sigmoid(cols(g, 0, 3)));
