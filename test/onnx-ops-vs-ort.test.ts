@@ -26,19 +26,30 @@ const model = (opset: number, build: (g: GraphBuilder) => string[], feeds: Feed[
   return { bytes: g.toBytes({ opset }), feeds, outputs: outs.length };
 };
 
-async function run(m: Model, engine: 'kiln' | 'ort', device: string): Promise<{ shape: number[]; values: number[] }[]> {
+type Outputs = { shape: number[]; values: number[] }[];
+
+/** One run of session `s` on m's feeds, made on device `on`: every output's shape and values. */
+async function runOnce(s: kiln.onnx.InferenceSession, m: Model, on: string): Promise<Outputs> {
+  const feeds = Object.fromEntries(m.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device: on })]));
+  const out = Object.values(await s.run(feeds));
+  const res = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
+  for (const t of [...out, ...Object.values(feeds)]) t.dispose();
+  return res;
+}
+
+/** `runs` runs of m in one session of `engine` (the second and later replay on the cpu). */
+async function runs(m: Model, engine: 'kiln' | 'ort', device: string, count: number): Promise<Outputs[]> {
   const s = await kiln.onnx.load(m.bytes, engine === 'ort' ? { engine } : { engine, device });
   try {
-    const on = engine === 'ort' ? 'cpu' : device;
-    const feeds = Object.fromEntries(m.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device: on })]));
-    const out = Object.values(await s.run(feeds));
-    const res = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
-    for (const t of [...out, ...Object.values(feeds)]) t.dispose();
-    return res;
+    const all: Outputs[] = [];
+    for (let i = 0; i < count; ++i) all.push(await runOnce(s, m, engine === 'ort' ? 'cpu' : device));
+    return all;
   } finally {
     await s.dispose();
   }
 }
+
+const run = async (m: Model, engine: 'kiln' | 'ort', device: string): Promise<Outputs> => (await runs(m, engine, device, 1))[0];
 
 const same = (a: { shape: number[]; values: number[] }[], b: { shape: number[]; values: number[] }[], rtol = 0, atol = 0) => {
   expect(a.map((o) => o.shape)).toEqual(b.map((o) => o.shape));
@@ -406,32 +417,18 @@ describe('onnx RNN, GRU and LSTM', () => {
       return { shape: [...x.shape], values: Array.from(x.data) };
     });
 
-  /** Every output of `m` run on `device` by the Kiln engine: shapes and values. */
-  const kilnOutputs = async (m: Model, device: string) => {
-    const s = await kiln.onnx.load(m.bytes, { engine: 'kiln', device });
-    try {
-      const feeds = Object.fromEntries(m.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
-      const out = Object.values(await s.run(feeds));
-      const got = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
-      for (const t of [...out, ...Object.values(feeds)]) t.dispose();
-      return got;
-    } finally {
-      await s.dispose();
-    }
-  };
-
   it("on the cpu, the fused steps (LstmCell, GruCell) give the composed ops' values bit for bit", async () => {
     const cpu = resolveDevice('cpu').backend;
     const cells = ['LstmCell', 'GruCell'];
     for (const op of cells) expect(cpu.supports(op, ['float32'])).toBe(true);
     const cases = CASES.filter((c) => c.name.startsWith('LSTM') || c.name.includes('linear_before_reset'));
     expect(cases.length).toBe(13 + 13);
-    const fused = await Promise.all(cases.map((c) => kilnOutputs(c.kiln, 'cpu')));
+    const fused = await Promise.all(cases.map((c) => run(c.kiln, 'kiln', 'cpu')));
     // the same backend with the cells hidden: the handler composes each step from Sigmoid, Tanh, Mul, Add, Sub
     const supports = cpu.supports;
     cpu.supports = (op, dtypes) => !cells.includes(op) && supports.call(cpu, op, dtypes);
     try {
-      for (const [i, c] of cases.entries()) expect(fused[i], c.name).toEqual(await kilnOutputs(c.kiln, 'cpu'));
+      for (const [i, c] of cases.entries()) expect(fused[i], c.name).toEqual(await run(c.kiln, 'kiln', 'cpu'));
     } finally {
       cpu.supports = supports;
     }
@@ -440,21 +437,13 @@ describe('onnx RNN, GRU and LSTM', () => {
   forEachBackend('onnx RNN, GRU and LSTM', (device) => {
     it('agree with onnxruntime, recorded and replayed', async () => {
       for (const c of CASES) {
-        const s = await kiln.onnx.load(c.kiln.bytes, { engine: 'kiln', device });
-        try {
-          for (const pass of ['first run', 'second run']) {
-            const feeds = Object.fromEntries(c.kiln.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
-            const out = Object.values(await s.run(feeds));
-            const got = await Promise.all(out.map(async (t) => ({ shape: [...t.shape], values: Array.from(await t.data(), Number) })));
-            for (const t of [...out, ...Object.values(feeds)]) t.dispose();
-            try {
-              same(got, expected(c), c.kiln.rtol, c.kiln.atol);
-            } catch (e) {
-              throw new Error(`${c.name} (${pass}): ${(e as Error).message}`);
-            }
+        const [first, second] = await runs(c.kiln, 'kiln', device, 2);
+        for (const [pass, got] of [['first run', first], ['second run', second]] as const) {
+          try {
+            same(got, expected(c), c.kiln.rtol, c.kiln.atol);
+          } catch (e) {
+            throw new Error(`${c.name} (${pass}): ${(e as Error).message}`);
           }
-        } finally {
-          await s.dispose();
         }
       }
     });
