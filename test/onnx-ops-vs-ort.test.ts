@@ -383,19 +383,21 @@ describe('onnx RNN, GRU and LSTM', () => {
     return { ...f, shape: [...x.shape], values: Array.from(x.data) };
   };
   type Case = { name: string; kiln: Model; ort: Model; layout: number };
-  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean }): Case => {
-    const [N, I, H, D] = [3, 5, 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
+  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean; lens?: number[] }): Case => {
+    const [N, I, H, D] = [o.lens?.length ?? 3, 5, 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
     const feeds = [f32('X', [o.S, N, I], 1), f32('W', [D, G * H, I]), f32('R', [D, G * H, H])];
     if (o.full) feeds.push(f32('B', [D, 2 * G * H]), f32('h0', [D, N, H]), ...(kind === 'LSTM' ? [f32('c0', [D, N, H]), f32('P', [D, 3 * H])] : []));
-    const names = feeds.map((f) => f.name);
-    const ins = o.full ? [...names.slice(0, 4), '', ...names.slice(4)] : names;
+    if (o.lens) feeds.push({ name: 'L', dtype: 'int32', shape: [N], values: o.lens });
+    const names = feeds.map((f) => f.name).filter((f) => f !== 'L');
+    const lens = o.lens ? 'L' : '';
+    const ins = o.full ? [...names.slice(0, 4), lens, ...names.slice(4)] : o.lens ? [...names, '', 'L'] : names;
     const outs = ['Y', 'Y_h', ...(kind === 'LSTM' ? ['Y_c'] : [])];
     const make = (layout: number, fs: Feed[]): Model => ({
       ...model(14, (g) => g.nodeOutputs(kind, ins, { hidden_size: H, direction: o.dir, layout, ...(o.lbr ? { linear_before_reset: 1 } : {}) }, { outputs: outs.length }), fs, outs.map(() => 'float32')),
       rtol: 2e-5,
       atol: 2e-6,
     });
-    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}`;
+    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}${o.lens ? ` sequence_lens ${o.lens}` : ''}`;
     const batchFirst = feeds.map((f) => (['X', 'h0', 'c0'].includes(f.name) ? swap01(f) : f));
     return { name, kiln: make(o.layout, o.layout ? batchFirst : feeds), ort: make(0, feeds), layout: o.layout };
   };
@@ -407,6 +409,10 @@ describe('onnx RNN, GRU and LSTM', () => {
           for (const full of [false, true]) CASES.push(recurrentCase(kind, { S: 9, dir, layout, lbr, full }));
     CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, full: true }));
     if (kind === 'GRU') CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, lbr: 1, full: true }));
+    // per-row lengths, 0 and the full 9 among them
+    for (const dir of ['forward', 'reverse', 'bidirectional'])
+      for (const [layout, full] of [[0, true], [1, false]] as const)
+        CASES.push(recurrentCase(kind, { S: 9, dir, layout, full, lbr: kind === 'GRU' ? layout : 0, lens: [9, 4, 0, 1] }));
   }
   const want = ortOutputsOf(CASES.map((c) => [c.name, c.ort]));
   /** onnxruntime's layout-0 outputs in the case's layout: Y [S, D, N, H] -> [N, S, D, H], states [D, N, H] -> [N, D, H]. */
@@ -422,7 +428,7 @@ describe('onnx RNN, GRU and LSTM', () => {
     const cells = ['LstmCell', 'GruCell'];
     for (const op of cells) expect(cpu.supports(op, ['float32'])).toBe(true);
     const cases = CASES.filter((c) => c.name.startsWith('LSTM') || c.name.includes('linear_before_reset'));
-    expect(cases.length).toBe(13 + 13);
+    expect(cases.length).toBe(19 + 16);
     const fused = await Promise.all(cases.map((c) => run(c.kiln, 'kiln', 'cpu')));
     // the same backend with the cells hidden: the handler composes each step from Sigmoid, Tanh, Mul, Add, Sub
     const supports = cpu.supports;
@@ -444,6 +450,26 @@ describe('onnx RNN, GRU and LSTM', () => {
           } catch (e) {
             throw new Error(`${c.name} (${pass}): ${(e as Error).message}`);
           }
+        }
+      }
+    });
+
+    it('sequence_lens of the wrong count or outside [0, steps] is a KilnError naming it', async () => {
+      for (const [lens, code, what] of [[[9, 4], 'E_SHAPE', /sequence_lens has 2 values for a batch of 3/], [[9, 10, 1], 'E_ARGUMENT', /sequence_lens value 10 is outside \[0, 9\]/], [[-1, 0, 1], 'E_ARGUMENT', /value -1/]] as const) {
+        const c = recurrentCase('LSTM', { S: 9, dir: 'forward', layout: 0, full: false, lens: [1, 2, 3] });
+        const feeds = c.kiln.feeds.map((f) => (f.name === 'L' ? { ...f, shape: [lens.length], values: [...lens] } : f));
+        // L declared [n], so that the session takes any count and the node judges it
+        const g = new GraphBuilder('t');
+        for (const f of feeds) g.input(f.name, f.dtype, f.name === 'L' ? ['n'] : f.shape);
+        g.nodeOutputs('LSTM', ['X', 'W', 'R', '', 'L'], { hidden_size: 4 }, { outputs: ['Y'] });
+        g.output('Y', 'float32');
+        const s = await kiln.onnx.load(g.toBytes({ opset: 14 }), { engine: 'kiln', device });
+        try {
+          const ts = Object.fromEntries(feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+          await expectRejection(s.run(ts), code, what);
+          for (const t of Object.values(ts)) t.dispose();
+        } finally {
+          await s.dispose();
         }
       }
     });

@@ -4,6 +4,7 @@
 // Forward, reverse and bidirectional; layout 0 and 1; default activations.
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
+import { hostValues } from '../../host-memory.js';
 import { empty, runInto } from '../../ops/run.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
@@ -51,8 +52,10 @@ const row = (temps: Temps, t: Tensor, i: number) => temps.add(at(t, i));
  * when the step ends and the state it replaces when the next one ends, so each lives for about one
  * step: holding every step's h until a final stack (as this did) made a replay's arena plan and the
  * first run superlinear in the steps (2000 LSTM steps: 1.9 s).
+ * With `mask` (bool [S, N, 1]: whether step s is within row n's sequence length), a row past its
+ * length keeps its state and gets zeros in y.
  */
-function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: { h0?: Tensor; c0?: Tensor }, d: number, reverse: boolean, y: Tensor): Step {
+function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: { h0?: Tensor; c0?: Tensor }, d: number, reverse: boolean, y: Tensor, mask?: Tensor): Step {
   const [W, R] = [input(ctx, 1), input(ctx, 2)];
   const B = ctx.inputs[3], P = ctx.inputs[7], { h0, c0 } = initial;
   const H = y.shape[2];
@@ -95,6 +98,7 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   const peep = P ? [0, 1, 2].map((i) => t.add(row(t, P, d).slice(0, i * H, (i + 1) * H))) : undefined;
   const peepRows = fusedCell && P ? t.add(row(t, P, d).reshape([3, H])) : undefined;
   const zeros = () => t.add(k.zeros([N, H], { dtype: x.dtype, device: x.device }));
+  const zero = mask ? t.add(k.zeros([1, 1], { dtype: x.dtype, device: x.device })) : undefined;
   // The state: the initial one belongs to t; every later one to this loop, which frees it once replaced.
   let state: Step = { h: h0 ? row(t, h0, d) : zeros(), c: kind === 'LSTM' ? (c0 ? row(t, c0, d) : zeros()) : undefined };
   let ours = false;
@@ -108,7 +112,8 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
         const { h, c } = state;
         const xs = row(st, xw, step); // [N, G*H]
         const cols = (v: Tensor, from: number, to: number) => st.add(v.slice(1, from * H, to * H));
-        const hOut = at(y, step); // where this step's h goes: [N, H]
+        // where this step's h goes: [N, H] of y, or with a mask a temporary that the mask then picks from
+        const hOut = mask ? st.add(empty([N, H], x.dtype, x.device, kind)) : at(y, step);
         /** Runs op into hOut (and `also`), freeing them if it throws. */
         const write = (op: string, inputs: Tensor[], also?: Tensor) => {
           try {
@@ -119,45 +124,59 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
             throw e;
           }
         };
-        if (kind === 'RNN') {
-          write('Tanh', [st.add(k.gemm(h, Rt!, { c: xs }))]);
-          return { h: hOut };
-        }
-        if (kind === 'GRU' && fusedCell) {
-          write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
-          return { h: hOut };
-        }
-        if (kind === 'GRU') {
-          // z and r together: sigmoid(x_zr + h R_zr^T) [N, 2H]
-          const zr = st.add(k.sigmoid(st.add(k.gemm(h, Rzr!, { c: cols(xs, 0, 2) }))));
-          const z = cols(zr, 0, 1), r = cols(zr, 1, 2);
-          const hh = lbr
-            ? st.add(k.mul(r, st.add(rbH ? k.gemm(h, Rh!, { c: rbH }) : k.matmul(h, Rh!))))
-            : st.add(k.gemm(st.add(k.mul(r, h)), Rh!, rbH ? { c: rbH } : {}));
-          const cand = st.add(k.tanh(st.add(k.add(cols(xs, 2, 3), hh))));
-          // h = (1 - z) * cand + z * h = cand + z * (h - cand)
-          write('Add', [cand, st.add(k.mul(z, st.add(k.sub(h, cand))))]);
-          return { h: hOut };
-        }
-        const g = st.add(k.gemm(h, Rt!, { c: xs })); // [N, 4H] in i, o, f, c order
-        if (fusedCell) {
-          const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
-          write('LstmCell', peepRows ? [g, c!, peepRows] : [g, c!], cNext);
+        const own = ((): Step => {
+          if (kind === 'RNN') {
+            write('Tanh', [st.add(k.gemm(h, Rt!, { c: xs }))]);
+            return { h: hOut };
+          }
+          if (kind === 'GRU' && fusedCell) {
+            write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
+            return { h: hOut };
+          }
+          if (kind === 'GRU') {
+            // z and r together: sigmoid(x_zr + h R_zr^T) [N, 2H]
+            const zr = st.add(k.sigmoid(st.add(k.gemm(h, Rzr!, { c: cols(xs, 0, 2) }))));
+            const z = cols(zr, 0, 1), r = cols(zr, 1, 2);
+            const hh = lbr
+              ? st.add(k.mul(r, st.add(rbH ? k.gemm(h, Rh!, { c: rbH }) : k.matmul(h, Rh!))))
+              : st.add(k.gemm(st.add(k.mul(r, h)), Rh!, rbH ? { c: rbH } : {}));
+            const cand = st.add(k.tanh(st.add(k.add(cols(xs, 2, 3), hh))));
+            // h = (1 - z) * cand + z * h = cand + z * (h - cand)
+            write('Add', [cand, st.add(k.mul(z, st.add(k.sub(h, cand))))]);
+            return { h: hOut };
+          }
+          const g = st.add(k.gemm(h, Rt!, { c: xs })); // [N, 4H] in i, o, f, c order
+          if (fusedCell) {
+            const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
+            write('LstmCell', peepRows ? [g, c!, peepRows] : [g, c!], cNext);
+            return { h: hOut, c: cNext };
+          }
+          const gate = (i: number) => cols(g, i, i + 1);
+          // without peepholes i, o and f are one sigmoid over [N, 3H]
+          const iof = peep ? undefined : st.add(k.sigmoid(cols(g, 0, 3)));
+          const sig = (i: number, p: number, cc: Tensor) => (iof ? cols(iof, i, i + 1) : st.add(k.sigmoid(st.add(k.add(gate(i), st.add(k.mul(peep![p], cc)))))));
+          const gi = sig(0, 0, c!), gf = sig(2, 2, c!);
+          const cNext = k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, st.add(k.tanh(gate(3))))));
+          try {
+            write('Mul', [sig(1, 1, cNext), st.add(k.tanh(cNext))]);
+          } catch (e) {
+            cNext.dispose();
+            throw e;
+          }
           return { h: hOut, c: cNext };
-        }
-        const gate = (i: number) => cols(g, i, i + 1);
-        // without peepholes i, o and f are one sigmoid over [N, 3H]
-        const iof = peep ? undefined : st.add(k.sigmoid(cols(g, 0, 3)));
-        const sig = (i: number, p: number, cc: Tensor) => (iof ? cols(iof, i, i + 1) : st.add(k.sigmoid(st.add(k.add(gate(i), st.add(k.mul(peep![p], cc)))))));
-        const gi = sig(0, 0, c!), gf = sig(2, 2, c!);
-        const cNext = k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, st.add(k.tanh(gate(3))))));
+        })();
+        if (!mask) return own;
+        // with sequence lengths: a row past its length keeps its state and gives zeros in Y
+        if (own.c) st.add(own.c);
+        const m = st.expand(row(st, mask, step), [N, H]);
+        runInto('Where', [m, own.h, st.expand(zero!, [N, H])], [row(st, y, step)]);
+        const hKeep = k.where(m, own.h, h);
         try {
-          write('Mul', [sig(1, 1, cNext), st.add(k.tanh(cNext))]);
+          return { h: hKeep, c: own.c ? k.where(m, own.c, c!) : undefined };
         } catch (e) {
-          cNext.dispose();
+          hKeep.dispose();
           throw e;
         }
-        return { h: hOut, c: cNext };
       });
       release();
       state = next;
@@ -171,18 +190,53 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   return state;
 }
 
+/**
+ * The directions over sequences of per-row lengths (sequence_lens shorter than X's steps). A mask
+ * [S, N, 1] says which steps are within each row's length; a row past it keeps its state and gets
+ * zeros in Y. The reverse direction runs forward over each row's steps reversed within its length
+ * (one Gather of X's rows), then puts its Y back in order (the same Gather: the order is its own
+ * inverse).
+ */
+function shorterSequences(
+  t: Temps,
+  lens: readonly number[],
+  direction: (x: Tensor, d: number, mask: Tensor, y: Tensor) => Step,
+  x: Tensor,
+  dirs: readonly boolean[],
+  yd: (d: number) => Tensor,
+): Step[] {
+  const [S, N] = x.shape, H = yd(0).shape[2];
+  const mask = hostValues(S * N, 'the sequence_lens mask');
+  for (let s = 0; s < S; ++s) for (let n = 0; n < N; ++n) mask[s * N + n] = s < lens[n] ? 1 : 0;
+  const m = t.add(k.tensor(mask, { dtype: 'bool', shape: [S, N, 1], device: x.device }));
+  // a row of length 0 ends in a zero state, as in onnxruntime (not its initial one)
+  const some = lens.includes(0) ? t.add(k.tensor(lens.map((l) => l > 0), { dtype: 'bool', shape: [N, 1], device: x.device })) : undefined;
+  const zero = t.add(k.zeros([1, 1], { dtype: x.dtype, device: x.device }));
+  const ended = (last: Step): Step => (some ? { h: t.add(k.where(some, last.h, zero)), c: last.c && t.add(k.where(some, last.c, zero)) } : last);
+  return dirs.map((reverse, d) => {
+    if (!reverse) return ended(direction(x, d, m, yd(d)));
+    const order = hostValues(S * N, 'the sequence_lens order');
+    for (let s = 0; s < S; ++s) for (let n = 0; n < N; ++n) order[s * N + n] = (s < lens[n] ? lens[n] - 1 - s : s) * N + n;
+    const idx = t.add(k.tensor(order, { dtype: 'int64', shape: [S, N], device: x.device }));
+    const rows = (v: Tensor) => t.add(v.reshape([S * N, v.shape[2]]));
+    const reversed = t.add(k.gather(rows(x.isContiguous ? x : t.add(x.contiguous())), idx, 0)); // [S, N, I]
+    const out = t.add(empty([S, N, H], x.dtype, x.device, 'sequence_lens'));
+    const last = direction(reversed, d, m, out);
+    runInto('Gather', [rows(out), idx], [yd(d)], { axis: 0 });
+    return ended(last);
+  });
+}
+
 function recurrent(kind: Kind): OpHandler {
   return {
     since: 7,
-    uses: ['MatMul', 'Add', 'Mul', 'Sub', 'Sigmoid', 'Tanh', 'Cast', 'Fill'],
+    uses: ['MatMul', 'Add', 'Mul', 'Sub', 'Sigmoid', 'Tanh', 'Cast', 'Fill', 'Where', 'Gather'],
     check: check(kind),
     hostInputs: [4],
     run: (ctx) => withTemps((t) => {
-      // Every sequence must be full length: per-batch lengths are not implemented.
       const layout = +attrFlag(ctx.node, 'layout', 0);
       const raw = input(ctx, 0);
       const lens = ctx.ints(4), steps = raw.shape[layout];
-      if (lens?.some((l) => l !== steps)) fail('E_UNSUPPORTED', `sequence_lens shorter than the sequence (${lens.join(', ')} of ${steps})`);
       // layout 1 is batch first: X [N, S, I] and the states [N, dirs, H]; the steps run on [S, N, I] and [dirs, N, H]
       const seqFirst = (v: Tensor | undefined) => (v && layout === 1 ? t.add(v.transpose(0, 1)) : v);
       const x = seqFirst(raw)!; // [S, N, I]
@@ -200,6 +254,11 @@ function recurrent(kind: Kind): OpHandler {
       const fits = (v: Tensor, cols: number) => v.rank === 3 && v.shape[0] === dirs.length && v.shape[1] === G * H && v.shape[2] === cols;
       if (!fits(W, x.shape[2]) || !fits(R, H))
         fail('E_SHAPE', `W ${W.describe()} and R ${R.describe()} must be [${dirs.length}, ${G * H}, ${x.shape[2]}] and [${dirs.length}, ${G * H}, ${H}] (directions, ${G} x hidden_size ${H}, input size ${x.shape[2]})`);
+      if (lens) {
+        if (lens.length !== N) fail('E_SHAPE', `sequence_lens has ${lens.length} values for a batch of ${N}`);
+        const bad = lens.find((l) => !(l >= 0 && l <= steps));
+        if (bad !== undefined) fail('E_ARGUMENT', `sequence_lens value ${bad} is outside [0, ${steps}] (X has ${steps} steps)`);
+      }
       if (N === 0) {
         // empty outputs, however many steps: stepping through 2^40 steps of nothing hung for hours
         const empty = (shape: number[]) => k.zeros(shape, { dtype: x.dtype, device: x.device });
@@ -210,7 +269,11 @@ function recurrent(kind: Kind): OpHandler {
       }
       const y = empty([steps, dirs.length, N, H], x.dtype, x.device, kind); // Y [S, dirs, N, H]
       try {
-        const results = dirs.map((rev, d) => runDirection(t, kind, ctx, x, initial, d, rev, t.add(t.add(y.slice(1, d, d + 1)).squeeze(1))));
+        const yd = (d: number) => t.add(t.add(y.slice(1, d, d + 1)).squeeze(1)); // [S, N, H]
+        const short = lens?.some((l) => l !== steps);
+        const results = short
+          ? shorterSequences(t, lens!, (xs, d, mask, out) => runDirection(t, kind, ctx, xs, initial, d, false, out, mask), x, dirs, yd)
+          : dirs.map((rev, d) => runDirection(t, kind, ctx, x, initial, d, rev, yd(d)));
         // Y_h and Y_c [dirs, N, H]
         const yh = k.stack(results.map((r) => r.h), 0);
         const out = [layout === 1 ? t.add(y).permute([2, 0, 1, 3]) : y, layout === 1 ? t.add(yh).transpose(0, 1) : yh];
