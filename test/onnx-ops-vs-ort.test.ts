@@ -383,7 +383,8 @@ describe('onnx RNN, GRU and LSTM', () => {
     return { ...f, shape: [...x.shape], values: Array.from(x.data) };
   };
   type Case = { name: string; kiln: Model; ort: Model; layout: number };
-  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean; lens?: number[] }): Case => {
+  type Attrs = Parameters<GraphBuilder['node']>[2];
+  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean; lens?: number[]; attrs?: Attrs }): Case => {
     const [N, I, H, D] = [o.lens?.length ?? 3, 5, 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
     const feeds = [f32('X', [o.S, N, I], 1), f32('W', [D, G * H, I]), f32('R', [D, G * H, H])];
     if (o.full) feeds.push(f32('B', [D, 2 * G * H]), f32('h0', [D, N, H]), ...(kind === 'LSTM' ? [f32('c0', [D, N, H]), f32('P', [D, 3 * H])] : []));
@@ -393,11 +394,12 @@ describe('onnx RNN, GRU and LSTM', () => {
     const ins = o.full ? [...names.slice(0, 4), lens, ...names.slice(4)] : o.lens ? [...names, '', 'L'] : names;
     const outs = ['Y', 'Y_h', ...(kind === 'LSTM' ? ['Y_c'] : [])];
     const make = (layout: number, fs: Feed[]): Model => ({
-      ...model(14, (g) => g.nodeOutputs(kind, ins, { hidden_size: H, direction: o.dir, layout, ...(o.lbr ? { linear_before_reset: 1 } : {}) }, { outputs: outs.length }), fs, outs.map(() => 'float32')),
+      ...model(14, (g) => g.nodeOutputs(kind, ins, { hidden_size: H, direction: o.dir, layout, ...(o.lbr ? { linear_before_reset: 1 } : {}), ...o.attrs }, { outputs: outs.length }), fs, outs.map(() => 'float32')),
       rtol: 2e-5,
       atol: 2e-6,
     });
-    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}${o.lens ? ` sequence_lens ${o.lens}` : ''}`;
+    const extra = o.attrs ? ` ${JSON.stringify(o.attrs)}` : '';
+    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}${o.lens ? ` sequence_lens ${o.lens}` : ''}${extra}`;
     const batchFirst = feeds.map((f) => (['X', 'h0', 'c0'].includes(f.name) ? swap01(f) : f));
     return { name, kiln: make(o.layout, o.layout ? batchFirst : feeds), ort: make(0, feeds), layout: o.layout };
   };
@@ -409,6 +411,19 @@ describe('onnx RNN, GRU and LSTM', () => {
           for (const full of [false, true]) CASES.push(recurrentCase(kind, { S: 9, dir, layout, lbr, full }));
     CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, full: true }));
     if (kind === 'GRU') CASES.push(recurrentCase(kind, { S: 300, dir: 'forward', layout: 0, lbr: 1, full: true }));
+    // other activations (alpha and beta taken in list order by the functions that use them), clip, input_forget
+    const acts: Record<string, Attrs[]> = {
+      RNN: [{ activations: ['Relu'] }, { activations: ['LeakyRelu', 'Affine'], activation_alpha: float([0.2, 0.5]), activation_beta: float([0.1]) }],
+      GRU: [
+        { activations: ['HardSigmoid', 'ScaledTanh'], activation_alpha: float([0.3, 0.8]), activation_beta: float([0.4, 1.2]), clip: float(0.7) },
+        { activations: ['Sigmoid', 'Softsign', 'Elu', 'Softplus'] },
+      ],
+      LSTM: [
+        { activations: ['HardSigmoid', 'Tanh', 'ThresholdedRelu'], activation_alpha: float([0.25, 0.1]), clip: float(0.5), input_forget: 1 },
+        { activations: ['Sigmoid', 'Tanh', 'Tanh', 'Sigmoid', 'Softsign', 'Relu'], clip: float(0.3) },
+      ],
+    };
+    acts[kind].forEach((attrs, i) => CASES.push(recurrentCase(kind, { S: 9, dir: i ? 'bidirectional' : 'forward', layout: 0, full: true, lbr: kind === 'GRU' ? i : 0, attrs })));
     // per-row lengths, 0 and the full 9 among them
     for (const dir of ['forward', 'reverse', 'bidirectional'])
       for (const [layout, full] of [[0, true], [1, false]] as const)
@@ -427,7 +442,7 @@ describe('onnx RNN, GRU and LSTM', () => {
     const cpu = resolveDevice('cpu').backend;
     const cells = ['LstmCell', 'GruCell'];
     for (const op of cells) expect(cpu.supports(op, ['float32'])).toBe(true);
-    const cases = CASES.filter((c) => c.name.startsWith('LSTM') || c.name.includes('linear_before_reset'));
+    const cases = CASES.filter((c) => (c.name.startsWith('LSTM') || c.name.includes('linear_before_reset')) && !c.name.includes('activations'));
     expect(cases.length).toBe(19 + 16);
     const fused = await Promise.all(cases.map((c) => run(c.kiln, 'kiln', 'cpu')));
     // the same backend with the cells hidden: the handler composes each step from Sigmoid, Tanh, Mul, Add, Sub
@@ -467,6 +482,25 @@ describe('onnx RNN, GRU and LSTM', () => {
         try {
           const ts = Object.fromEntries(feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
           await expectRejection(s.run(ts), code, what);
+          for (const t of Object.values(ts)) t.dispose();
+        } finally {
+          await s.dispose();
+        }
+      }
+    });
+
+    it('an unknown activation, a list of the wrong length or a negative clip is E_ARGUMENT naming it', async () => {
+      const bad: [Attrs, RegExp][] = [
+        [{ activations: ['Sigmoid', 'Swish', 'Tanh'] }, /activation 'Swish' is not one of relu, tanh/],
+        [{ activations: ['Sigmoid', 'Tanh'] }, /activations \[Sigmoid, Tanh\] must name 3 functions \(3 per direction\)/],
+        [{ clip: float(-1) }, /clip -1 must be a number >= 0/],
+      ];
+      for (const [attrs, what] of bad) {
+        const c = recurrentCase('LSTM', { S: 2, dir: 'forward', layout: 0, full: false, attrs });
+        const s = await kiln.onnx.load(c.kiln.bytes, { engine: 'kiln', device });
+        try {
+          const ts = Object.fromEntries(c.kiln.feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+          await expectRejection(s.run(ts), 'E_ARGUMENT', what);
           for (const t of Object.values(ts)) t.dispose();
         } finally {
           await s.dispose();

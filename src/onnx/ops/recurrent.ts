@@ -8,7 +8,7 @@ import { hostValues } from '../../host-memory.js';
 import { empty, runInto } from '../../ops/run.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import type { Tensor } from '../../tensor.js';
-import { attrFloat, attrInt, attrString, attrStrings, attrFlag } from '../attrs.js';
+import { attrFloat, attrFloats, attrInt, attrString, attrStrings, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { input } from './util.js';
@@ -17,17 +17,58 @@ type Kind = 'RNN' | 'GRU' | 'LSTM';
 const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 const DEFAULT_ACTS: Record<Kind, string[]> = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] };
 
-function check(kind: Kind) {
-  return (n: Node): string | undefined => {
-    const acts = attrStrings(n, 'activations');
-    const per = DEFAULT_ACTS[kind];
-    if (acts && acts.some((a, i) => a.toLowerCase() !== per[i % per.length].toLowerCase())) return `activations [${acts.join(', ')}] (only the defaults are implemented)`;
-    if (attrFloat(n, 'clip') !== undefined) return 'clip';
-    if (attrFlag(n, 'input_forget', 0)) return 'input_forget=1';
-    return undefined;
-  };
+/** An activation function of ONNX's list, with the alpha and beta it takes (undefined: none). */
+interface ActivationDef {
+  alpha?: number;
+  beta?: number;
+  uses: string[];
+  /** The backend op that is the whole function, where one is. */
+  op?: string;
+  apply(x: Tensor, t: Temps, alpha: number, beta: number): Tensor;
+}
+const ACTIVATIONS: Record<string, ActivationDef> = {
+  relu: { uses: ['Relu'], op: 'Relu', apply: (x) => k.relu(x) },
+  tanh: { uses: ['Tanh'], op: 'Tanh', apply: (x) => k.tanh(x) },
+  sigmoid: { uses: ['Sigmoid'], op: 'Sigmoid', apply: (x) => k.sigmoid(x) },
+  affine: { alpha: 0, beta: 0, uses: ['Mul', 'Add'], apply: (x, t, a, b) => k.add(t.add(k.mul(x, a)), b) },
+  leakyrelu: { alpha: 0.01, uses: ['Less', 'Mul', 'Where'], apply: (x, t, a) => k.where(t.add(k.less(x, 0)), t.add(k.mul(x, a)), x) },
+  thresholdedrelu: { alpha: 0, uses: ['Greater', 'Where'], apply: (x, t, a) => k.where(t.add(k.greater(x, a)), x, 0) },
+  scaledtanh: { alpha: 0, beta: 0, uses: ['Mul', 'Tanh'], apply: (x, t, a, b) => k.mul(t.add(k.tanh(t.add(k.mul(x, b)))), a) },
+  hardsigmoid: { alpha: 0.2, beta: 0.5, uses: ['Mul', 'Add', 'Clip'], apply: (x, t, a, b) => k.clip(t.add(k.add(t.add(k.mul(x, a)), b)), 0, 1) },
+  elu: { alpha: 1, uses: ['Less', 'Exp', 'Sub', 'Mul', 'Where'], apply: (x, t, a) => k.where(t.add(k.less(x, 0)), t.add(k.mul(t.add(k.sub(t.add(k.exp(x)), 1)), a)), x) },
+  softsign: { uses: ['Abs', 'Add', 'Div'], apply: (x, t) => k.div(x, t.add(k.add(t.add(k.abs(x)), 1))) },
+  softplus: { uses: ['Exp', 'Add', 'Log'], apply: (x, t) => k.log(t.add(k.add(t.add(k.exp(x)), 1))) },
+};
+
+/** An activation function with its alpha and beta bound. */
+interface Activation {
+  op?: string;
+  apply(x: Tensor, t: Temps): Tensor;
 }
 
+/**
+ * The node's activation functions per direction (RNN: f; GRU: f, g; LSTM: f, g, h; the defaults
+ * where the node lists none). Each function that takes an alpha (a beta) takes the next value of
+ * activation_alpha (activation_beta) in list order, or its default, as onnxruntime reads them.
+ */
+function activationsOf(n: Node, kind: Kind, dirs: number): Activation[][] {
+  const per = DEFAULT_ACTS[kind].length;
+  const given = attrStrings(n, 'activations');
+  if (given && given.length !== per * dirs) fail('E_ARGUMENT', `activations [${given.join(', ')}] must name ${per * dirs} functions (${per} per direction)`);
+  const names = given ?? Array.from({ length: dirs }, () => DEFAULT_ACTS[kind]).flat();
+  const alphas = attrFloats(n, 'activation_alpha') ?? [], betas = attrFloats(n, 'activation_beta') ?? [];
+  let ai = 0, bi = 0;
+  const fns = names.map((name): Activation => {
+    const def = ACTIVATIONS[name.toLowerCase()] ?? fail('E_ARGUMENT', `activation '${name}' is not one of ${Object.keys(ACTIVATIONS).join(', ')} (case does not matter)`);
+    const alpha = def.alpha === undefined ? 0 : ai < alphas.length ? alphas[ai++] : def.alpha;
+    const beta = def.beta === undefined ? 0 : bi < betas.length ? betas[bi++] : def.beta;
+    return { op: def.op, apply: (x, t) => def.apply(x, t, alpha, beta) };
+  });
+  return Array.from({ length: dirs }, (_, d) => fns.slice(d * per, (d + 1) * per));
+}
+
+/** Every op an activation list may launch. */
+const ACTIVATION_OPS = [...new Set(Object.values(ACTIVATIONS).flatMap((a) => a.uses))];
 
 interface Step {
   h: Tensor;
@@ -55,7 +96,7 @@ const row = (temps: Temps, t: Tensor, i: number) => temps.add(at(t, i));
  * With `mask` (bool [S, N, 1]: whether step s is within row n's sequence length), a row past its
  * length keeps its state and gets zeros in y.
  */
-function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: { h0?: Tensor; c0?: Tensor }, d: number, reverse: boolean, y: Tensor, mask?: Tensor): Step {
+function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: { h0?: Tensor; c0?: Tensor }, d: number, reverse: boolean, y: Tensor, acts: Activation[], mask?: Tensor): Step {
   const [W, R] = [input(ctx, 1), input(ctx, 2)];
   const B = ctx.inputs[3], P = ctx.inputs[7], { h0, c0 } = initial;
   const H = y.shape[2];
@@ -80,7 +121,10 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   // The step after its product with R in one kernel where the backend has one (the cpu: LstmCell,
   // and GruCell for linear_before_reset = 1, in kernels/OPS.md), with the values of the ops below
   // bit for bit; otherwise those ops.
-  const cell = kind === 'LSTM' ? 'LstmCell' : kind === 'GRU' && lbr ? 'GruCell' : undefined;
+  // other activations than the defaults, clip or input_forget: the composed step, made for them
+  const clip = attrFloat(ctx.node, 'clip'), inputForget = kind === 'LSTM' && attrFlag(ctx.node, 'input_forget', 0);
+  const general = !acts.every((a, i) => a.op === DEFAULT_ACTS[kind][i]) || clip !== undefined || inputForget;
+  const cell = general ? undefined : kind === 'LSTM' ? 'LstmCell' : kind === 'GRU' && lbr ? 'GruCell' : undefined;
   const fusedCell = !!cell && x.dtype === 'float32' && x.backendFor(cell).supports(cell, ['float32']);
   // The recurrence weights transposed, per gate group: [H, G*H], or for a composed GRU z and r
   // [H, 2H] and h [H, H]. A batch of one reads the transposed view in place (on the cpu, as dot
@@ -124,41 +168,50 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
             throw e;
           }
         };
+        const g4 = () => st.add(k.gemm(h, Rt!, { c: xs })); // LSTM's gates: [N, 4H] in i, o, f, c order
         const own = ((): Step => {
-          if (kind === 'RNN') {
-            write('Tanh', [st.add(k.gemm(h, Rt!, { c: xs }))]);
-            return { h: hOut };
-          }
           if (kind === 'GRU' && fusedCell) {
             write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
             return { h: hOut };
           }
+          if (kind === 'LSTM' && fusedCell) {
+            const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
+            write('LstmCell', peepRows ? [g4(), c!, peepRows] : [g4(), c!], cNext);
+            return { h: hOut, c: cNext };
+          }
+          // Activation i of v, its input clipped to [-clip, clip] when the node has clip. clip bounds
+          // the gates' inputs, not the cell state that LSTM's h reads (onnxruntime's reading, tested).
+          const f = (i: number, v: Tensor) => st.add(acts[i].apply(clip === undefined ? v : st.add(k.clip(v, -clip, clip)), st));
+          if (kind === 'RNN') {
+            const pre = st.add(k.gemm(h, Rt!, { c: xs }));
+            // straight into Y where the activation is one op
+            if (acts[0].op && clip === undefined) write(acts[0].op, [pre]);
+            else write('Cast', [f(0, pre)]);
+            return { h: hOut };
+          }
           if (kind === 'GRU') {
-            // z and r together: sigmoid(x_zr + h R_zr^T) [N, 2H]
-            const zr = st.add(k.sigmoid(st.add(k.gemm(h, Rzr!, { c: cols(xs, 0, 2) }))));
+            // z and r together: f(x_zr + h R_zr^T) [N, 2H]
+            const zr = f(0, st.add(k.gemm(h, Rzr!, { c: cols(xs, 0, 2) })));
             const z = cols(zr, 0, 1), r = cols(zr, 1, 2);
             const hh = lbr
               ? st.add(k.mul(r, st.add(rbH ? k.gemm(h, Rh!, { c: rbH }) : k.matmul(h, Rh!))))
               : st.add(k.gemm(st.add(k.mul(r, h)), Rh!, rbH ? { c: rbH } : {}));
-            const cand = st.add(k.tanh(st.add(k.add(cols(xs, 2, 3), hh))));
+            const cand = f(1, st.add(k.add(cols(xs, 2, 3), hh)));
             // h = (1 - z) * cand + z * h = cand + z * (h - cand)
             write('Add', [cand, st.add(k.mul(z, st.add(k.sub(h, cand))))]);
             return { h: hOut };
           }
-          const g = st.add(k.gemm(h, Rt!, { c: xs })); // [N, 4H] in i, o, f, c order
-          if (fusedCell) {
-            const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
-            write('LstmCell', peepRows ? [g, c!, peepRows] : [g, c!], cNext);
-            return { h: hOut, c: cNext };
-          }
+          const g = g4();
           const gate = (i: number) => cols(g, i, i + 1);
-          // without peepholes i, o and f are one sigmoid over [N, 3H]
-          const iof = peep ? undefined : st.add(k.sigmoid(cols(g, 0, 3)));
-          const sig = (i: number, p: number, cc: Tensor) => (iof ? cols(iof, i, i + 1) : st.add(k.sigmoid(st.add(k.add(gate(i), st.add(k.mul(peep![p], cc)))))));
-          const gi = sig(0, 0, c!), gf = sig(2, 2, c!);
-          const cNext = k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, st.add(k.tanh(gate(3))))));
+          // without peepholes i, o and f are one activation over [N, 3H]
+          const iof = peep ? undefined : f(0, cols(g, 0, 3));
+          const sig = (i: number, p: number, cc: Tensor) => (iof ? cols(iof, i, i + 1) : f(0, st.add(k.add(gate(i), st.add(k.mul(peep![p], cc))))));
+          const gi = sig(0, 0, c!);
+          // input_forget couples the gates: f = 1 - i
+          const gf = inputForget ? st.add(k.sub(1, gi)) : sig(2, 2, c!);
+          const cNext = k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, f(1, gate(3)))));
           try {
-            write('Mul', [sig(1, 1, cNext), st.add(k.tanh(cNext))]);
+            write('Mul', [sig(1, 1, cNext), st.add(acts[2].apply(cNext, st))]);
           } catch (e) {
             cNext.dispose();
             throw e;
@@ -230,8 +283,7 @@ function shorterSequences(
 function recurrent(kind: Kind): OpHandler {
   return {
     since: 7,
-    uses: ['MatMul', 'Add', 'Mul', 'Sub', 'Sigmoid', 'Tanh', 'Cast', 'Fill', 'Where', 'Gather'],
-    check: check(kind),
+    uses: [...new Set(['MatMul', 'Add', 'Mul', 'Sub', 'Sigmoid', 'Tanh', 'Cast', 'Fill', 'Where', 'Gather', 'Clip', ...ACTIVATION_OPS])],
     hostInputs: [4],
     run: (ctx) => withTemps((t) => {
       const layout = +attrFlag(ctx.node, 'layout', 0);
@@ -254,6 +306,9 @@ function recurrent(kind: Kind): OpHandler {
       const fits = (v: Tensor, cols: number) => v.rank === 3 && v.shape[0] === dirs.length && v.shape[1] === G * H && v.shape[2] === cols;
       if (!fits(W, x.shape[2]) || !fits(R, H))
         fail('E_SHAPE', `W ${W.describe()} and R ${R.describe()} must be [${dirs.length}, ${G * H}, ${x.shape[2]}] and [${dirs.length}, ${G * H}, ${H}] (directions, ${G} x hidden_size ${H}, input size ${x.shape[2]})`);
+      const acts = activationsOf(ctx.node, kind, dirs.length);
+      const clip = attrFloat(ctx.node, 'clip');
+      if (clip !== undefined && !(clip >= 0)) fail('E_ARGUMENT', `clip ${clip} must be a number >= 0`);
       if (lens) {
         if (lens.length !== N) fail('E_SHAPE', `sequence_lens has ${lens.length} values for a batch of ${N}`);
         const bad = lens.find((l) => !(l >= 0 && l <= steps));
@@ -272,8 +327,8 @@ function recurrent(kind: Kind): OpHandler {
         const yd = (d: number) => t.add(t.add(y.slice(1, d, d + 1)).squeeze(1)); // [S, N, H]
         const short = lens?.some((l) => l !== steps);
         const results = short
-          ? shorterSequences(t, lens!, (xs, d, mask, out) => runDirection(t, kind, ctx, xs, initial, d, false, out, mask), x, dirs, yd)
-          : dirs.map((rev, d) => runDirection(t, kind, ctx, x, initial, d, rev, yd(d)));
+          ? shorterSequences(t, lens!, (xs, d, mask, out) => runDirection(t, kind, ctx, xs, initial, d, false, out, acts[d], mask), x, dirs, yd)
+          : dirs.map((rev, d) => runDirection(t, kind, ctx, x, initial, d, rev, yd(d), acts[d]));
         // Y_h and Y_c [dirs, N, H]
         const yh = k.stack(results.map((r) => r.h), 0);
         const out = [layout === 1 ? t.add(y).permute([2, 0, 1, 3]) : y, layout === 1 ? t.add(yh).transpose(0, 1) : yh];
