@@ -262,4 +262,31 @@ forEachBackend('row-wise ops on long rows', (device) => {
       });
     cases.done();
   });
+
+  it('a float product has float64 range: a 0 among values whose product passes float32 is 0, not NaN; partial overflow and underflow cancel', async () => {
+    // each row short (one invocation per row) and long (a workgroup per row: the ones after it
+    // spread the values over lanes), on every row path
+    const rows: [number[], number][] = [
+      [Array.from({ length: 128 }, (_, i) => i), 0], // 127! passes FLT_MAX before the 0 is met (fuzz seeds 5140, 5251)
+      [[1e30, 1e30, 1e-30, 1e-30], 1],
+      [[1e-30, 1e-30, 1e30, 1e30], 1],
+      [[3, -1e20, 1e20], -Infinity],
+      [[Infinity, 0], NaN],
+      [[-2, 3, Infinity, 1e-30, 1e-30], -Infinity],
+      [[1e-30, 1e-30], 0],
+      [[-0, 5], -0],
+      [[NaN, 0], NaN],
+    ];
+    const cases = new Cases();
+    for (const [v, want] of rows)
+      for (const fill of [0, 5000]) {
+        const x = kiln.tensor([...v, ...new Array(fill).fill(1)], { device });
+        for (const p of pathsFor(device))
+          await cases.run(`${v.length > 10 ? 'range(128)' : v.join(', ')} + ${fill} ones, ${p.label}`, async () => {
+            const got = (await under(p, () => x.prod()).data())[0];
+            if (!Object.is(got, want)) throw new Error(`prod = ${got}, want ${want}`);
+          });
+      }
+    cases.done();
+  });
 });

@@ -26,10 +26,34 @@ fn ReduceSum_L(x: i32, n: u32) -> vec2<u32> {
   for (var r = 0u; r < n; r++) { s = l_add(s, xL(red_offset(x, r))); }
   return s;
 }
+// A float product with float64's range, as the CPU and CUDA multiply: a mantissa m in [0.5, 1) (or 0)
+// times 2^e, and the infinities and NaNs multiplied apart (s) to join at the end. An f32 running
+// product overflowed or underflowed where theirs does not: a row holding a 0 and values whose
+// product passes FLT_MAX gave NaN (inf * 0), where they give 0. Each step rounds m to f32, so the
+// last bits may differ from a float64 product rounded once, as an f32 product's do.
+struct XProd { m: f32, e: i32, s: f32 }
+const XPROD_E: i32 = 1 << 24;  // e is clamped here: far past any f32 result, and no i32 wrap
+fn xprod_norm(m: f32, e: i32, s: f32) -> XProd {
+  let q = frexp(m);
+  return XProd(q.fract, clamp(e + q.exp, -XPROD_E, XPROD_E), s);
+}
+fn xprod_mul(p: XProd, v: f32) -> XProd {
+  if (is_nan(v) || is_inf(v)) { return XProd(p.m, p.e, p.s * v); }
+  let f = frexp(v);
+  return xprod_norm(p.m * f.fract, p.e + f.exp, p.s);
+}
+fn xprod_merge(a: XProd, b: XProd) -> XProd { return xprod_norm(a.m * b.m, a.e + b.e, a.s * b.s); }
+fn xprod_value(p: XProd) -> f32 {
+  if (p.m == 0.0) { return p.m * p.s; }  // a signed 0, or NaN beside an infinity
+  if (p.s != 1.0) { return select(p.s, -p.s, p.m < 0.0); }  // an infinity or NaN times any nonzero finite part
+  if (p.e > 128) { return select(f32_inf(), -f32_inf(), p.m < 0.0); }
+  if (p.e < -160) { return p.m * 0.0; }
+  return ldexp(p.m, p.e);
+}
 fn ReduceProd_F(x: i32, n: u32) -> f32 {
-  var p = 1.0;
-  for (var r = 0u; r < n; r++) { p = p * xF(red_offset(x, r)); }
-  return p;
+  var p = XProd(0.5, 1, 1.0);
+  for (var r = 0u; r < n; r++) { p = xprod_mul(p, xF(red_offset(x, r))); }
+  return xprod_value(p);
 }
 fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
   var p = vec2<u32>(1u, 0u);

@@ -5,8 +5,8 @@
 // Lane l takes the elements l, l + WG, l + 2 WG, ... of the row; the lanes' partial results combine
 // in workgroup memory (workgroup_tree.wgsl):
 //   Sum, Mean, Variance of floats: blocked moments per lane, added pairwise (moments.wgsl);
-//   Prod of floats: a product per lane, multiplied pairwise (a different order than reduce.wgsl's,
-//     so an intermediate overflow or underflow may differ; the CPU multiplies in float64);
+//   Prod of floats: a product per lane with float64's range (XProd, reduce.wgsl), multiplied
+//     pairwise (a different order than reduce.wgsl's, so the last bits may differ);
 //   Sum, Mean, Prod of integers: int64 per lane, combined by the same wrapping add or multiply
 //     (exact in any order);
 //   Max, Min, ArgMax, ArgMin: each lane's (value, index) of its share, combined by `beats_*`: a NaN
@@ -19,16 +19,18 @@ fn ReduceSum_F_wg(x: i32, n: u32) -> f32 { return row_moments(x, n, 0.0).x; }
 fn ReduceMean_F_wg(x: i32, n: u32) -> f32 { return ReduceSum_F_wg(x, n) / f32(n); }
 fn ReduceVariance_F_wg(x: i32, n: u32) -> f32 { return row_mean_and_m2(x, n).y / max(f32(n) - meta_f32(9u), 0.0); }
 
+var<workgroup> tree_xprod: array<XProd, WG>;
+
 fn ReduceProd_F_wg(x: i32, n: u32) -> f32 {
-  var p = 1.0;
-  for (var r = lane; r < n; r += WG) { p = p * xF(red_offset(x, r)); }
-  tree_f[lane] = p;
+  var p = XProd(0.5, 1, 1.0);
+  for (var r = lane; r < n; r += WG) { p = xprod_mul(p, xF(red_offset(x, r))); }
+  tree_xprod[lane] = p;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lane < s) { tree_f[lane] = tree_f[lane] * tree_f[lane + s]; }
+    if (lane < s) { tree_xprod[lane] = xprod_merge(tree_xprod[lane], tree_xprod[lane + s]); }
     workgroupBarrier();
   }
-  let r = tree_f[0];
+  let r = xprod_value(tree_xprod[0]);
   workgroupBarrier();
   return r;
 }
