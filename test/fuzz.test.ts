@@ -297,14 +297,30 @@ async function compareMutated(
 
 const errorIn = (o: Outcome, ...codes: string[]) => 'error' in o && codes.includes(o.error);
 
+/**
+ * Whether a Tan reads a value some node computed. Near a pole tan's condition number x tan'(x) /
+ * tan(x) has no bound, so the few ulp by which two devices' inputs may differ become any relative
+ * difference (seed 5287: tan of a LogSoftmax, 1 ulp apart, gave 319.0258 and 319.0136).
+ */
+function tanOfComputed(bytes: Uint8Array): boolean {
+  let g: ReturnType<typeof onnx.ModelProto.decode>["graph"];
+  try {
+    g = onnx.ModelProto.decode(bytes).graph;
+  } catch {
+    return false; // bytes mutated past decoding: no Tan ran
+  }
+  const computed = new Set((g?.node ?? []).flatMap((n) => n.output ?? []));
+  return (g?.node ?? []).some((n) => n.opType === 'Tan' && (n.input ?? []).some((i) => computed.has(i)));
+}
+
 describe.skipIf(!suitePresent() || !availableDevices().some((d) => d.startsWith('webgpu')))('ONNX models mutated at random, on cpu and webgpu', () => {
   // Each mutated model runs on both devices with the same feeds: outputs must agree within float
   // rounding, and a model refused on one device must be refused with the same code on the other
   // (E_UNSUPPORTED and E_OOM aside: devices differ in kernels and memory).
   it('1000 mutated models: the same outputs, or the same error code', async () => {
     const gpu = availableDevices().find((d) => d.startsWith('webgpu'))!;
-    const { bad, leftovers, compared } = await compareMutated(1000, FUZZ_SEED ^ 0x0d1f, { device: 'cpu', engine: 'kiln' }, { device: gpu, engine: 'kiln' }, (x, y) =>
-      [x, y].some((o) => errorIn(o, 'E_UNSUPPORTED', 'E_OOM')),
+    const { bad, leftovers, compared } = await compareMutated(1000, FUZZ_SEED ^ 0x0d1f, { device: 'cpu', engine: 'kiln' }, { device: gpu, engine: 'kiln' }, (x, y, _test, bytes) =>
+      [x, y].some((o) => errorIn(o, 'E_UNSUPPORTED', 'E_OOM')) || tanOfComputed(bytes),
     );
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
     expect(leftovers, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
