@@ -142,6 +142,35 @@ describe('onnx replays (cpu)', () => {
     }
   });
 
+  it('keeps 8 replays, least recently used evicted; once full, a new signature is recorded on its second run', async () => {
+    const f = mlp('N', [40, 64, 96, 7]);
+    const { replaying, stepping } = await pair(f.bytes);
+    const batch = (n: number) => kiln.tensor(values(n * 40, n), { shape: [n, 40] });
+    const kept = () => replaying.replays().map((r) => r.inputs);
+    const run = async (n: number) => {
+      const x = batch(n);
+      expectValues((await outputsOf(replaying, { x }))[0], (await outputsOf(stepping, { x }))[0], tol, `batch ${n}`);
+      x.dispose();
+    };
+    try {
+      for (let n = 1; n <= 8; ++n) await run(n);
+      expect(kept()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `x: float32[${n}, 40]`));
+      await run(1); // now the most recently used
+      await run(9); // full: node by node, remembered
+      expect(kept()).toEqual([2, 3, 4, 5, 6, 7, 8, 1].map((n) => `x: float32[${n}, 40]`));
+      await run(9); // seen before: recorded, evicting batch 2
+      expect(kept()).toEqual([3, 4, 5, 6, 7, 8, 1, 9].map((n) => `x: float32[${n}, 40]`));
+      expect(replaying.replays().every((r) => r.kernels! > 0)).toBe(true);
+      await run(9); // replayed
+      await run(2); // evicted: node by node again until it recurs
+      expect(kept()).toContain('x: float32[9, 40]');
+      expect(kept()).not.toContain('x: float32[2, 40]');
+    } finally {
+      await replaying.dispose();
+      await stepping.dispose();
+    }
+  });
+
   it('records runs whose host reads are shape arithmetic (Shape -> Gather -> Mul -> Concat -> Reshape), per input shape', async () => {
     // y = Relu(Reshape(x, [2 * N, -1])) for x [N, 6]: the target shape is computed on every run from
     // x's shape, as exporters write dynamic reshapes, and read on the host by Reshape
@@ -162,7 +191,7 @@ describe('onnx replays (cpu)', () => {
         y.dispose();
         xv.dispose();
       }
-      expect(s.replays()).toEqual([{ kernels: expect.any(Number) }, { kernels: expect.any(Number) }]);
+      expect(s.replays()).toEqual([{ inputs: 'x: float32[2, 6]', kernels: expect.any(Number) }, { inputs: 'x: float32[5, 6]', kernels: expect.any(Number) }]);
     } finally {
       await s.dispose();
     }

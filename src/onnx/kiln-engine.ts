@@ -22,7 +22,7 @@ import { MAX_IR_VERSION, opHandler, type HostValue, type OpContext, type OpHandl
 import { checkSupport, describeNode, hasNativeOp } from './support.js';
 import { upload } from './upload.js';
 import { RUN_OPTION_KEYS, inputsOf, metadataOf, type InferenceSession, type RunOptions } from './session.js';
-import { Replay, signature } from './replay.js';
+import { Replay, describeSignature, signature } from './replay.js';
 import './ops/index.js';
 
 
@@ -331,8 +331,14 @@ class GraphPlan {
   }
 }
 
-/** Input signatures a session records replays for; runs with further signatures go node by node. */
-const MAX_SIGNATURES = 8;
+/**
+ * Replays (or reasons for none) a session keeps, least recently used evicted; and signatures it
+ * remembers having seen once while full. A new signature is recorded on its first run while there
+ * is room; once the session is full, on its second (the first runs node by node, remembered), so
+ * that a stream of ever-new shapes does not pay for recordings it never replays, while a shape that
+ * recurs replaces the replay used least recently.
+ */
+const MAX_REPLAYS = 8, MAX_SEEN = 64;
 
 export class KilnSession implements InferenceSession {
   readonly engine = 'kiln' as const;
@@ -342,8 +348,10 @@ export class KilnSession implements InferenceSession {
   /** What load did: nodes left to run per call, nodes folded into constants at load. */
   readonly stats: { nodes: number; folded: number };
   #plan: GraphPlan | undefined;
-  /** CPU sessions: a replay (or why there is none) per input signature (replay.ts). */
+  /** CPU sessions: a replay (or why there is none) per input signature (replay.ts), least recently used first. */
   #replays: Map<string, Replay | string> | undefined;
+  /** Signatures first seen while #replays was full, oldest first. */
+  #seen = new Set<string>();
 
   private constructor(readonly model: Model, readonly device: string, plan: GraphPlan) {
     this.inputs = inputsOf(model);
@@ -354,9 +362,9 @@ export class KilnSession implements InferenceSession {
     if (resolveDevice(device).backend.kind === 'cpu' && process.env.KILN_ONNX_REPLAY !== '0') this.#replays = new Map();
   }
 
-  /** Per input signature seen (first seen first): its replay's kernel count, or why that signature runs node by node. */
-  replays(): { kernels?: number; reason?: string }[] {
-    return [...(this.#replays?.values() ?? [])].map((r) => (typeof r === 'string' ? { reason: r } : { kernels: r.kernels }));
+  /** Per input signature kept (least recently used first): its replay's kernel count, or why that signature runs node by node. */
+  replays(): { inputs: string; kernels?: number; reason?: string }[] {
+    return [...(this.#replays?.entries() ?? [])].map(([key, r]) => ({ inputs: describeSignature(key), ...(typeof r === 'string' ? { reason: r } : { kernels: r.kernels }) }));
   }
 
   static async create(model: Model, device: string): Promise<KilnSession> {
@@ -411,8 +419,16 @@ export class KilnSession implements InferenceSession {
     if (!replays) return plan.execute(given, names, { profile, signal });
     const key = signature(given, names);
     const recorded = replays.get(key);
-    if (recorded instanceof Replay) return recorded.run(given); // one native program: nothing to stop between kernels
-    if (recorded !== undefined || replays.size >= MAX_SIGNATURES) return plan.execute(given, names, { signal });
+    if (recorded !== undefined) {
+      replays.delete(key), replays.set(key, recorded); // now the most recently used
+      if (recorded instanceof Replay) return recorded.run(given); // one native program: nothing to stop between kernels
+      return plan.execute(given, names, { signal });
+    }
+    if (replays.size >= MAX_REPLAYS && !this.#seen.delete(key)) {
+      this.#seen.add(key);
+      if (this.#seen.size > MAX_SEEN) this.#seen.delete(this.#seen.values().next().value!);
+      return plan.execute(given, names, { signal });
+    }
     const rec = new CpuRecorder();
     const result = await plan.execute(given, names, { rec, signal });
     let replay: Replay | string;
@@ -422,8 +438,14 @@ export class KilnSession implements InferenceSession {
       replay = `the recording did not build: ${(e as Error).message}`;  // this run's result stands
     }
     // a concurrent first run of the same signature, or dispose(), may have come first
-    if (this.#replays === replays && !replays.has(key)) replays.set(key, replay);
-    else if (replay instanceof Replay) replay.dispose();
+    if (this.#replays === replays && !replays.has(key)) {
+      while (replays.size >= MAX_REPLAYS) {
+        const [oldest, r] = replays.entries().next().value!;
+        replays.delete(oldest);
+        if (r instanceof Replay) r.dispose(); // a queued run of it holds the program until it ends
+      }
+      replays.set(key, replay);
+    } else if (replay instanceof Replay) replay.dispose();
     return result;
   }
 

@@ -39,6 +39,15 @@ export function signature(feeds: ReadonlyMap<string, Tensor>, outputs: readonly 
   return key;
 }
 
+/** A signature's feeds as people read them: "x: float32[2, 40]" (strides and offsets left out). */
+export function describeSignature(key: string): string {
+  return key.split('\u0001').slice(1).map((f) => {
+    const parts = f.split(':'); // the name may hold ':' itself (TensorFlow's 'input:0'); the 4 fields after it do not
+    const [dtype, shape] = parts.slice(-4);
+    return `${parts.slice(0, -4).join(':')}: ${dtype}[${shape.split(',').filter(Boolean).join(', ')}]`;
+  }).join(', ');
+}
+
 interface OutputView {
   name: string;
   slot: number;
