@@ -54,70 +54,115 @@ void row_out(const View& v, int64_t r, const float* x, int64_t n) {
   else for (int64_t j = 0; j < n; ++j) p[j * s] = x[j];
 }
 
+// The checks of every cell: arity (the last `optional` inputs may be absent), float32 throughout,
+// and each view's shape (inputs, then outputs) as want(N, H) lists them, N and H read from input
+// `ref`, an [N, H] view. `usage` names the operands for the message.
+template <typename Want>
+void check_cell(const std::string& op, const KernelArgs& a, size_t ins, size_t optional, size_t outs, size_t ref, const char* usage, Want want) {
+  if (a.in.size() + optional < ins || a.in.size() > ins || a.out.size() != outs) fail("E_ARGUMENT", op + " takes " + usage + ": " + describe(op, a));
+  for (const auto* vs : {&a.in, &a.out})
+    for (const View& v : *vs)
+      if (v.dtype != DType::F32) fail("E_DTYPE", op + ": every operand must be float32: " + describe(op, a));
+  if (a.in[ref].rank() != 2) fail("E_SHAPE", op + " takes " + usage + ": " + describe(op, a));
+  const std::vector<Dims> w = want(a.in[ref].shape[0], a.in[ref].shape[1]);
+  for (size_t i = 0; i < a.in.size() + outs; ++i)
+    if ((i < a.in.size() ? a.in[i] : a.out[i - a.in.size()]).shape != w[i < a.in.size() ? i : ins + i - a.in.size()])
+      fail("E_SHAPE", op + " takes " + usage + ": " + describe(op, a));
+}
+
+void lstm_cell_check(const std::string& op, const KernelArgs& a) {
+  check_cell(op, a, 3, 1, 2, 1, "G [N, 4H], C [N, H][, P [3, H]] and writes H', C' [N, H]",
+             [](int64_t N, int64_t H) { return std::vector<Dims>{{N, 4 * H}, {N, H}, {3, H}, {N, H}, {N, H}}; });
+}
+
+void gru_cell_check(const std::string& op, const KernelArgs& a) {
+  check_cell(op, a, 4, 1, 1, 2, "G [N, 3H], X [N, 3H], H [N, H][, Rbh [H]] and writes H' [N, H]",
+             [](int64_t N, int64_t H) { return std::vector<Dims>{{N, 3 * H}, {N, 3 * H}, {N, H}, {H}, {N, H}}; });
+}
+
+void gru_reset_check(const std::string& op, const KernelArgs& a) {
+  check_cell(op, a, 3, 0, 2, 2, "G [N, 2H], X [N, 3H], H [N, H] and writes Z, RH [N, H]",
+             [](int64_t N, int64_t H) { return std::vector<Dims>{{N, 2 * H}, {N, 3 * H}, {N, H}, {N, H}, {N, H}}; });
+}
+
+void gru_update_check(const std::string& op, const KernelArgs& a) {
+  check_cell(op, a, 4, 0, 1, 3, "HH [N, H], X [N, 3H], Z [N, H], H [N, H] and writes H' [N, H]",
+             [](int64_t N, int64_t H) { return std::vector<Dims>{{N, H}, {N, 3 * H}, {N, H}, {N, H}, {N, H}}; });
+}
+
+// fn(r, scratch) for every row r of N, the rows split across threads (about kElementwiseGrain
+// elements a chunk, for rows of H), each thread with `floats` floats of scratch of its own.
+template <typename Fn>
+void for_rows(int64_t N, int64_t H, int64_t floats, Fn fn) {
+  parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / (8 * H)), [&](int64_t b, int64_t e) {
+    std::vector<float> scratch(floats);
+    for (int64_t r = b; r < e; ++r) fn(r, scratch.data());
+  });
+}
+
+// GRU's z and r: zr[0, 2H) = sigmoid(G + X), as the Gemm's epilogue adds (acc + c)
+void gru_zr(const float* g, const float* x, float* zr, int64_t H) {
+  for (int64_t j = 0; j < 2 * H; ++j) zr[j] = g[j] + x[j];
+  sigmoid_run(zr, zr, 2 * H);
+}
+
+// GRU's new state from the new gate's input n (tanh'd here, in place): h'[j] = n + z * (h - n)
+void gru_blend(float* n, const float* z, const float* h, float* h_new, int64_t H) {
+  tanh_run(n, n, H);
+  for (int64_t j = 0; j < H; ++j) {
+    const float d = h[j] - n[j], zd = z[j] * d;
+    h_new[j] = n[j] + zd;
+  }
+}
+
 void lstm_cell_run(const KernelArgs& a) {
   const View &g = a.in[0], &c = a.in[1], &h_out = a.out[0], &c_out = a.out[1];
   const View* p = a.in.size() > 2 ? &a.in[2] : nullptr;
   const int64_t N = c.shape[0], H = c.shape[1];
-  parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / (8 * H)), [&](int64_t b, int64_t e) {
-    // copies of strided rows (gates i, o, f and c; the cell; the peepholes), then the sigmoids of
-    // i, o, f, tanh(G_c), C' and H'
-    std::vector<float> buf(14 * H);
-    float *iof = buf.data(), *gc_tmp = iof + 3 * H, *c_tmp = gc_tmp + H, *p_tmp = c_tmp + H;
+  // copies of strided rows (gates i, o, f and c; the cell; the peepholes), then the sigmoids of
+  // i, o, f, tanh(G_c), C' and H'
+  for_rows(N, H, 14 * H, [&](int64_t r, float* buf) {
+    float *iof = buf, *gc_tmp = iof + 3 * H, *c_tmp = gc_tmp + H, *p_tmp = c_tmp + H;
     float *s = p_tmp + 3 * H, *ct = s + 3 * H, *cn = ct + H, *hn = cn + H;
-    for (int64_t r = b; r < e; ++r) {
-      const float* cp = row_in(c, r, 0, H, c_tmp);
-      const float* gc = row_in(g, r, 3 * H, H, gc_tmp);
-      if (!p) {
-        sigmoid_run(row_in(g, r, 0, 3 * H, iof), s, 3 * H);  // i, o, f together
-      } else {
-        // i and f: sigmoid(G + P * C), rounded as Mul then Add
-        for (int gate : {0, 2}) {
-          const float* gx = row_in(g, r, gate * H, H, iof + gate * H);
-          const float* pg = row_in(*p, gate, 0, H, p_tmp + gate * H);
-          float* x = iof + gate * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const float pc = pg[j] * cp[j];
-            x[j] = gx[j] + pc;
-          }
-          sigmoid_run(x, s + gate * H, H);
-        }
-      }
-      tanh_run(gc, ct, H);
-      const float *si = s, *sf = s + 2 * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float fc = sf[j] * cp[j], ic = si[j] * ct[j];
-        cn[j] = fc + ic;
-      }
-      if (p) {
-        const float* gx = row_in(g, r, H, H, iof + H);
-        const float* po = row_in(*p, 1, 0, H, p_tmp + H);
-        float* x = iof + H;
+    const float* cp = row_in(c, r, 0, H, c_tmp);
+    const float* gc = row_in(g, r, 3 * H, H, gc_tmp);
+    if (!p) {
+      sigmoid_run(row_in(g, r, 0, 3 * H, iof), s, 3 * H);  // i, o, f together
+    } else {
+      // i and f: sigmoid(G + P * C), rounded as Mul then Add
+      for (int gate : {0, 2}) {
+        const float* gx = row_in(g, r, gate * H, H, iof + gate * H);
+        const float* pg = row_in(*p, gate, 0, H, p_tmp + gate * H);
+        float* x = iof + gate * H;
         for (int64_t j = 0; j < H; ++j) {
-          const float pc = po[j] * cn[j];
+          const float pc = pg[j] * cp[j];
           x[j] = gx[j] + pc;
         }
-        sigmoid_run(x, s + H, H);
+        sigmoid_run(x, s + gate * H, H);
       }
-      tanh_run(cn, hn, H);
-      const float* so = s + H;
-      for (int64_t j = 0; j < H; ++j) hn[j] = so[j] * hn[j];
-      row_out(c_out, r, cn, H);
-      row_out(h_out, r, hn, H);
     }
+    tanh_run(gc, ct, H);
+    const float *si = s, *sf = s + 2 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const float fc = sf[j] * cp[j], ic = si[j] * ct[j];
+      cn[j] = fc + ic;
+    }
+    if (p) {
+      const float* gx = row_in(g, r, H, H, iof + H);
+      const float* po = row_in(*p, 1, 0, H, p_tmp + H);
+      float* x = iof + H;
+      for (int64_t j = 0; j < H; ++j) {
+        const float pc = po[j] * cn[j];
+        x[j] = gx[j] + pc;
+      }
+      sigmoid_run(x, s + H, H);
+    }
+    tanh_run(cn, hn, H);
+    const float* so = s + H;
+    for (int64_t j = 0; j < H; ++j) hn[j] = so[j] * hn[j];
+    row_out(c_out, r, cn, H);
+    row_out(h_out, r, hn, H);
   });
-}
-
-void lstm_cell_check(const std::string& op, const KernelArgs& a) {
-  if ((a.in.size() != 2 && a.in.size() != 3) || a.out.size() != 2)
-    fail("E_ARGUMENT", op + " takes G, C[, P] and writes H, C: " + describe(op, a));
-  for (const auto* v : {&a.in[0], &a.in[1], &a.out[0], &a.out[1]})
-    if (v->dtype != DType::F32 || v->rank() != 2) fail("E_DTYPE", op + ": every operand must be a 2-D float32 view: " + describe(op, a));
-  const int64_t N = a.in[1].shape[0], H = a.in[1].shape[1];
-  const Dims nh = {N, H}, gates = {N, 4 * H}, peep = {3, H};
-  if (a.in[0].shape != gates || a.out[0].shape != nh || a.out[1].shape != nh)
-    fail("E_SHAPE", op + ": G must be [N, 4H] and H, C [N, H] for C's [N, H]: " + describe(op, a));
-  if (a.in.size() == 3 && (a.in[2].dtype != DType::F32 || a.in[2].shape != peep))
-    fail("E_SHAPE", op + ": P must be float32[3, H]: " + describe(op, a));
 }
 
 KILN_CPU_KERNEL("LstmCell", lstm_cell_run, lstm_cell_check);
@@ -126,10 +171,9 @@ void gru_cell_run(const KernelArgs& a) {
   const View &g = a.in[0], &x = a.in[1], &h = a.in[2], &h_out = a.out[0];
   const View* rbh = a.in.size() > 3 ? &a.in[3] : nullptr;
   const int64_t N = h.shape[0], H = h.shape[1];
-  parallel_for(N, std::max<int64_t>(1, kElementwiseGrain / (8 * H)), [&](int64_t b, int64_t e) {
-    // copies of strided rows (G, X, H, Rbh), then z and r, the new gate n, and H'
-    std::vector<float> buf(13 * H);
-    float *g_tmp = buf.data(), *x_tmp = g_tmp + 3 * H, *h_tmp = x_tmp + 3 * H, *b_tmp = h_tmp + H;
+  // copies of strided rows (G, X, H, Rbh), then z and r, the new gate n, and H'
+  for_rows(N, H, 13 * H, [&](int64_t r, float* buf) {
+    float *g_tmp = buf, *x_tmp = g_tmp + 3 * H, *h_tmp = x_tmp + 3 * H, *b_tmp = h_tmp + H;
     float *zr = b_tmp + H, *n = zr + 2 * H, *hn = n + H;
     const float* bias = nullptr;
     if (rbh) {  // a 1-D view: its one stride
@@ -141,42 +185,53 @@ void gru_cell_run(const KernelArgs& a) {
         bias = b_tmp;
       }
     }
-    for (int64_t r = b; r < e; ++r) {
-      const float* gr = row_in(g, r, 0, 3 * H, g_tmp);
-      const float* xr = row_in(x, r, 0, 3 * H, x_tmp);
-      const float* hp = row_in(h, r, 0, H, h_tmp);
-      for (int64_t j = 0; j < 2 * H; ++j) zr[j] = gr[j] + xr[j];  // as the Gemm's epilogue: acc + c
-      sigmoid_run(zr, zr, 2 * H);
-      const float *z = zr, *rg = zr + H, *gh = gr + 2 * H, *xh = xr + 2 * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float hh = bias ? gh[j] + bias[j] : gh[j];
-        const float t = rg[j] * hh;
-        n[j] = xh[j] + t;
-      }
-      tanh_run(n, n, H);
-      for (int64_t j = 0; j < H; ++j) {
-        const float d = hp[j] - n[j], zd = z[j] * d;
-        hn[j] = n[j] + zd;
-      }
-      row_out(h_out, r, hn, H);
+    const float* gr = row_in(g, r, 0, 3 * H, g_tmp);
+    const float* xr = row_in(x, r, 0, 3 * H, x_tmp);
+    const float* hp = row_in(h, r, 0, H, h_tmp);
+    gru_zr(gr, xr, zr, H);
+    const float *z = zr, *rg = zr + H, *gh = gr + 2 * H, *xh = xr + 2 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const float hh = bias ? gh[j] + bias[j] : gh[j];
+      const float t = rg[j] * hh;
+      n[j] = xh[j] + t;
     }
+    gru_blend(n, z, hp, hn, H);
+    row_out(h_out, r, hn, H);
   });
 }
 
-void gru_cell_check(const std::string& op, const KernelArgs& a) {
-  if ((a.in.size() != 3 && a.in.size() != 4) || a.out.size() != 1)
-    fail("E_ARGUMENT", op + " takes G, X, H[, Rbh] and writes H: " + describe(op, a));
-  for (const auto* v : {&a.in[0], &a.in[1], &a.in[2], &a.out[0]})
-    if (v->dtype != DType::F32 || v->rank() != 2) fail("E_DTYPE", op + ": G, X, H and H' must be 2-D float32 views: " + describe(op, a));
-  const int64_t N = a.in[2].shape[0], H = a.in[2].shape[1];
-  const Dims nh = {N, H}, gates = {N, 3 * H};
-  if (a.in[0].shape != gates || a.in[1].shape != gates || a.out[0].shape != nh)
-    fail("E_SHAPE", op + ": G and X must be [N, 3H] and H' [N, H] for H's [N, H]: " + describe(op, a));
-  if (a.in.size() == 4 && (a.in[3].dtype != DType::F32 || a.in[3].shape != Dims{H}))
-    fail("E_SHAPE", op + ": Rbh must be float32[H]: " + describe(op, a));
+KILN_CPU_KERNEL("GruCell", gru_cell_run, gru_cell_check);
+
+void gru_reset_run(const KernelArgs& a) {
+  const View &g = a.in[0], &x = a.in[1], &h = a.in[2], &z_out = a.out[0], &rh_out = a.out[1];
+  const int64_t N = h.shape[0], H = h.shape[1];
+  // copies of strided rows (G, X, H), z and r, r * h
+  for_rows(N, H, 8 * H, [&](int64_t r, float* buf) {
+    float *g_tmp = buf, *x_tmp = g_tmp + 2 * H, *h_tmp = x_tmp + 2 * H, *zr = h_tmp + H, *rh = zr + 2 * H;
+    const float* hp = row_in(h, r, 0, H, h_tmp);
+    gru_zr(row_in(g, r, 0, 2 * H, g_tmp), row_in(x, r, 0, 2 * H, x_tmp), zr, H);
+    for (int64_t j = 0; j < H; ++j) rh[j] = zr[H + j] * hp[j];
+    row_out(z_out, r, zr, H);
+    row_out(rh_out, r, rh, H);
+  });
 }
 
-KILN_CPU_KERNEL("GruCell", gru_cell_run, gru_cell_check);
+KILN_CPU_KERNEL("GruReset", gru_reset_run, gru_reset_check);
+
+void gru_update_run(const KernelArgs& a) {
+  const View &hh = a.in[0], &x = a.in[1], &z = a.in[2], &h = a.in[3], &h_out = a.out[0];
+  const int64_t N = h.shape[0], H = h.shape[1];
+  // copies of strided rows (HH, X_h, Z, H), n, H'
+  for_rows(N, H, 6 * H, [&](int64_t r, float* buf) {
+    float *hh_tmp = buf, *x_tmp = hh_tmp + H, *z_tmp = x_tmp + H, *h_tmp = z_tmp + H, *n = h_tmp + H, *hn = n + H;
+    const float *hhr = row_in(hh, r, 0, H, hh_tmp), *xh = row_in(x, r, 2 * H, H, x_tmp);
+    for (int64_t j = 0; j < H; ++j) n[j] = xh[j] + hhr[j];
+    gru_blend(n, row_in(z, r, 0, H, z_tmp), row_in(h, r, 0, H, h_tmp), hn, H);
+    row_out(h_out, r, hn, H);
+  });
+}
+
+KILN_CPU_KERNEL("GruUpdate", gru_update_run, gru_update_check);
 
 }  // namespace
 }  // namespace kiln

@@ -119,13 +119,13 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   }
   const xw = t.add(t.add(k.gemm(t.add(x.reshape([S * N, x.shape[2]])), Wd, { transB: true, c: bias })).reshape([S, N, G * H]));
   // The step after its product with R in one kernel where the backend has one (the cpu: LstmCell,
-  // and GruCell for linear_before_reset = 1, in kernels/OPS.md), with the values of the ops below
-  // bit for bit; otherwise those ops.
+  // GruCell for linear_before_reset = 1, GruReset and GruUpdate around the second product for 0, in
+  // kernels/OPS.md), with the values of the ops below bit for bit; otherwise those ops.
   // other activations than the defaults, clip or input_forget: the composed step, made for them
   const clip = attrFloat(ctx.node, 'clip'), inputForget = kind === 'LSTM' && attrFlag(ctx.node, 'input_forget', 0);
   const general = !acts.every((a, i) => a.op === DEFAULT_ACTS[kind][i]) || clip !== undefined || inputForget;
-  const cell = general ? undefined : kind === 'LSTM' ? 'LstmCell' : kind === 'GRU' && lbr ? 'GruCell' : undefined;
-  const fusedCell = !!cell && x.dtype === 'float32' && x.backendFor(cell).supports(cell, ['float32']);
+  const cells = general ? [] : kind === 'LSTM' ? ['LstmCell'] : kind === 'GRU' ? (lbr ? ['GruCell'] : ['GruReset', 'GruUpdate']) : [];
+  const fusedCell = cells.length > 0 && x.dtype === 'float32' && cells.every((op) => x.backendFor(op).supports(op, ['float32']));
   // The recurrence weights transposed, per gate group: [H, G*H], or for a composed GRU z and r
   // [H, 2H] and h [H, H]. A batch of one reads the transposed view in place (on the cpu, as dot
   // products over R's rows); a larger batch gets a row-major copy, made once: the cpu's small-M
@@ -135,7 +135,7 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
     const vt = t.add(v.transpose());
     return N === 1 ? vt : t.add(vt.contiguous());
   };
-  const split = kind === 'GRU' && !fusedCell;
+  const split = kind === 'GRU' && !(fusedCell && lbr);
   const Rt = split ? undefined : transposed(Rd);
   const Rzr = split ? transposed(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
   const Rh = split ? transposed(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
@@ -170,8 +170,15 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
         };
         const g4 = () => st.add(k.gemm(h, Rt!, { c: xs })); // LSTM's gates: [N, 4H] in i, o, f, c order
         const own = ((): Step => {
-          if (kind === 'GRU' && fusedCell) {
+          if (kind === 'GRU' && fusedCell && lbr) {
             write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
+            return { h: hOut };
+          }
+          if (kind === 'GRU' && fusedCell) {
+            // linear_before_reset = 0: z and r * h, then the product of r * h with R_h, then h'
+            const [z, rh] = [0, 1].map(() => st.add(empty([N, H], x.dtype, x.device, 'GRU')));
+            runInto('GruReset', [st.add(k.matmul(h, Rzr!)), xs, h], [z, rh]);
+            write('GruUpdate', [st.add(k.gemm(rh, Rh!, rbH ? { c: rbH } : {})), xs, z, h]);
             return { h: hOut };
           }
           if (kind === 'LSTM' && fusedCell) {
