@@ -384,8 +384,8 @@ describe('onnx RNN, GRU and LSTM', () => {
   };
   type Case = { name: string; kiln: Model; ort: Model; layout: number };
   type Attrs = Parameters<GraphBuilder['node']>[2];
-  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean; lens?: number[]; attrs?: Attrs }): Case => {
-    const [N, I, H, D] = [o.lens?.length ?? 3, 5, 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
+  const recurrentCase = (kind: 'RNN' | 'GRU' | 'LSTM', o: { S: number; dir: string; layout: number; lbr?: number; full: boolean; lens?: number[]; attrs?: Attrs; H?: number }): Case => {
+    const [N, I, H, D] = [o.lens?.length ?? 3, 5, o.H ?? 4, o.dir === 'bidirectional' ? 2 : 1], G = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
     const feeds = [f32('X', [o.S, N, I], 1), f32('W', [D, G * H, I]), f32('R', [D, G * H, H])];
     if (o.full) feeds.push(f32('B', [D, 2 * G * H]), f32('h0', [D, N, H]), ...(kind === 'LSTM' ? [f32('c0', [D, N, H]), f32('P', [D, 3 * H])] : []));
     if (o.lens) feeds.push({ name: 'L', dtype: 'int32', shape: [N], values: o.lens });
@@ -399,7 +399,7 @@ describe('onnx RNN, GRU and LSTM', () => {
       atol: 2e-6,
     });
     const extra = o.attrs ? ` ${JSON.stringify(o.attrs)}` : '';
-    const name = `${kind} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}${o.lens ? ` sequence_lens ${o.lens}` : ''}${extra}`;
+    const name = `${kind}${o.H ? ` hidden ${o.H}` : ''} ${o.S} steps ${o.dir} layout ${o.layout}${o.lbr ? ' linear_before_reset' : ''}${o.full ? ' with B, initial state, peepholes' : ''}${o.lens ? ` sequence_lens ${o.lens}` : ''}${extra}`;
     const batchFirst = feeds.map((f) => (['X', 'h0', 'c0'].includes(f.name) ? swap01(f) : f));
     return { name, kiln: make(o.layout, o.layout ? batchFirst : feeds), ort: make(0, feeds), layout: o.layout };
   };
@@ -424,6 +424,8 @@ describe('onnx RNN, GRU and LSTM', () => {
       ],
     };
     acts[kind].forEach((attrs, i) => CASES.push(recurrentCase(kind, { S: 9, dir: i ? 'bidirectional' : 'forward', layout: 0, full: true, lbr: kind === 'GRU' ? i : 0, attrs })));
+    // gate groups of a multiple of 32 rows: the recurrence weights sliver-major at batch > 1
+    for (const lbr of kind === 'GRU' ? [0, 1] : [0]) CASES.push(recurrentCase(kind, { S: 9, dir: 'bidirectional', layout: 0, full: true, lbr, H: kind === 'LSTM' ? 8 : 32 }));
     // per-row lengths, 0 and the full 9 among them
     for (const dir of ['forward', 'reverse', 'bidirectional'])
       for (const [layout, full] of [[0, true], [1, false]] as const)
@@ -443,7 +445,7 @@ describe('onnx RNN, GRU and LSTM', () => {
     const cells = ['LstmCell', 'GruCell', 'GruReset', 'GruUpdate'];
     for (const op of cells) expect(cpu.supports(op, ['float32'])).toBe(true);
     const cases = CASES.filter((c) => !c.name.startsWith('RNN') && !c.name.includes('activations'));
-    expect(cases.length).toBe(19 + 32);
+    expect(cases.length).toBe(20 + 34);
     const fused = await Promise.all(cases.map((c) => run(c.kiln, 'kiln', 'cpu')));
     // the same backend with the cells hidden: the handler composes each step from Sigmoid, Tanh, Mul, Add, Sub
     const supports = cpu.supports;

@@ -126,19 +126,21 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   const general = !acts.every((a, i) => a.op === DEFAULT_ACTS[kind][i]) || clip !== undefined || inputForget;
   const cells = general ? [] : kind === 'LSTM' ? ['LstmCell'] : kind === 'GRU' ? (lbr ? ['GruCell'] : ['GruReset', 'GruUpdate']) : [];
   const fusedCell = cells.length > 0 && x.dtype === 'float32' && cells.every((op) => x.backendFor(op).supports(op, ['float32']));
-  // The recurrence weights transposed, per gate group: [H, G*H], or for a composed GRU z and r
-  // [H, 2H] and h [H, H]. A batch of one reads the transposed view in place (on the cpu, as dot
-  // products over R's rows); a larger batch gets a row-major copy, made once: the cpu's small-M
-  // matmul reads that in place, where it would pack a transposed view again at every step (LSTM,
-  // batch 16, 256 units: 8.9 -> 6.7 ms; at batch 1 the copy cost 10% of 100 steps)
-  const transposed = (v: Tensor) => {
+  // Products with the recurrence weights, per gate group (all G; a GRU's z and r, and h, where r
+  // comes between): h @ v^T [+ c] for v a block [C, H] of R's rows. A batch of one reads v^T in place
+  // (on the cpu, dot products over R's rows); a larger batch gets a row-major copy of v^T, made once
+  // a run: the cpu's small-M matmul reads that in place, where it would pack a transposed view again
+  // at every step (LSTM, batch 16, 256 units: 8.9 -> 6.7 ms a run). A sliver-major copy (fuse.ts's
+  // layout for Gemm weights) measured no faster here (4.7-5.0 ms against 4.7-5.0, the fused cell on).
+  const productWith = (v: Tensor) => {
     const vt = t.add(v.transpose());
-    return N === 1 ? vt : t.add(vt.contiguous());
+    const b = N === 1 ? vt : t.add(vt.contiguous());
+    return (a: Tensor, c?: Tensor) => (c ? k.gemm(a, b, { c }) : k.matmul(a, b));
   };
   const split = kind === 'GRU' && !(fusedCell && lbr);
-  const Rt = split ? undefined : transposed(Rd);
-  const Rzr = split ? transposed(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
-  const Rh = split ? transposed(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
+  const mulR = split ? undefined : productWith(Rd);
+  const mulRzr = split ? productWith(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
+  const mulRh = split ? productWith(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
   const peep = P ? [0, 1, 2].map((i) => t.add(row(t, P, d).slice(0, i * H, (i + 1) * H))) : undefined;
   const peepRows = fusedCell && P ? t.add(row(t, P, d).reshape([3, H])) : undefined;
   const zeros = () => t.add(k.zeros([N, H], { dtype: x.dtype, device: x.device }));
@@ -168,17 +170,17 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
             throw e;
           }
         };
-        const g4 = () => st.add(k.gemm(h, Rt!, { c: xs })); // LSTM's gates: [N, 4H] in i, o, f, c order
+        const g4 = () => st.add(mulR!(h, xs)); // LSTM's gates: [N, 4H] in i, o, f, c order
         const own = ((): Step => {
           if (kind === 'GRU' && fusedCell && lbr) {
-            write('GruCell', [st.add(k.matmul(h, Rt!)), xs, h, ...(rbH ? [rbH] : [])]);
+            write('GruCell', [st.add(mulR!(h)), xs, h, ...(rbH ? [rbH] : [])]);
             return { h: hOut };
           }
           if (kind === 'GRU' && fusedCell) {
             // linear_before_reset = 0: z and r * h, then the product of r * h with R_h, then h'
             const [z, rh] = [0, 1].map(() => st.add(empty([N, H], x.dtype, x.device, 'GRU')));
-            runInto('GruReset', [st.add(k.matmul(h, Rzr!)), xs, h], [z, rh]);
-            write('GruUpdate', [st.add(k.gemm(rh, Rh!, rbH ? { c: rbH } : {})), xs, z, h]);
+            runInto('GruReset', [st.add(mulRzr!(h)), xs, h], [z, rh]);
+            write('GruUpdate', [st.add(mulRh!(rh, rbH)), xs, z, h]);
             return { h: hOut };
           }
           if (kind === 'LSTM' && fusedCell) {
@@ -190,7 +192,7 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
           // the gates' inputs, not the cell state that LSTM's h reads (onnxruntime's reading, tested).
           const f = (i: number, v: Tensor) => st.add(acts[i].apply(clip === undefined ? v : st.add(k.clip(v, -clip, clip)), st));
           if (kind === 'RNN') {
-            const pre = st.add(k.gemm(h, Rt!, { c: xs }));
+            const pre = st.add(mulR!(h, xs));
             // straight into Y where the activation is one op
             if (acts[0].op && clip === undefined) write(acts[0].op, [pre]);
             else write('Cast', [f(0, pre)]);
@@ -198,11 +200,11 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
           }
           if (kind === 'GRU') {
             // z and r together: f(x_zr + h R_zr^T) [N, 2H]
-            const zr = f(0, st.add(k.gemm(h, Rzr!, { c: cols(xs, 0, 2) })));
+            const zr = f(0, st.add(mulRzr!(h, cols(xs, 0, 2))));
             const z = cols(zr, 0, 1), r = cols(zr, 1, 2);
             const hh = lbr
-              ? st.add(k.mul(r, st.add(rbH ? k.gemm(h, Rh!, { c: rbH }) : k.matmul(h, Rh!))))
-              : st.add(k.gemm(st.add(k.mul(r, h)), Rh!, rbH ? { c: rbH } : {}));
+              ? st.add(k.mul(r, st.add(mulRh!(h, rbH))))
+              : st.add(mulRh!(st.add(k.mul(r, h)), rbH));
             const cand = f(1, st.add(k.add(cols(xs, 2, 3), hh)));
             // h = (1 - z) * cand + z * h = cand + z * (h - cand)
             write('Add', [cand, st.add(k.mul(z, st.add(k.sub(h, cand))))]);
