@@ -523,5 +523,35 @@ describe('onnx RNN, GRU and LSTM', () => {
         await s.dispose();
       }
     });
+
+    it('a B, initial state or peepholes of the wrong shape is E_SHAPE naming it, and leaks nothing', async () => {
+      // these failed inside the first step with another op's message, leaking its views of Y, or
+      // (an initial_h with more directions than the node's) ran, as onnxruntime does not
+      const bad: ['GRU' | 'LSTM', string, number[], RegExp][] = [
+        ['GRU', 'h0', [1, 3, 5], /initial_h float32\[1, 3, 5\].* must be \[1, 3, 4\]/],
+        ['LSTM', 'h0', [1, 1, 4], /initial_h float32\[1, 1, 4\].* must be \[1, 3, 4\]/],
+        ['GRU', 'h0', [2, 3, 4], /initial_h float32\[2, 3, 4\].* must be \[1, 3, 4\]/],
+        ['LSTM', 'c0', [1, 1, 4], /initial_c float32\[1, 1, 4\].* must be \[1, 3, 4\]/],
+        ['LSTM', 'B', [1, 3], /B float32\[1, 3\].* must be \[1, 32\]/],
+        ['LSTM', 'P', [1, 5], /P float32\[1, 5\].* must be \[1, 12\]/],
+      ];
+      for (const [kind, name, shape, what] of bad) {
+        const feeds = recurrentCase(kind, { S: 2, dir: 'forward', layout: 0, full: true }).kiln.feeds.map((f) =>
+          f.name === name ? { ...f, shape, values: new Array(R.numel(shape)).fill(0.1) } : f,
+        );
+        const ins = kind === 'LSTM' ? ['X', 'W', 'R', 'B', '', 'h0', 'c0', 'P'] : ['X', 'W', 'R', 'B', '', 'h0'];
+        const m = model(14, (g) => g.nodeOutputs(kind, ins, { hidden_size: 4 }, { outputs: 2 }), feeds, ['float32', 'float32']);
+        const s = await kiln.onnx.load(m.bytes, { engine: 'kiln', device });
+        try {
+          const ts = Object.fromEntries(feeds.map((f) => [f.name, kiln.tensor(f.values, { dtype: f.dtype, shape: f.shape, device })]));
+          const before = kiln.memory().devices[device]?.tensors ?? 0;
+          await expectRejection(s.run(ts), 'E_SHAPE', what);
+          expect(kiln.memory().devices[device]?.tensors ?? 0, `${kind} ${name} [${shape}]`).toBe(before);
+          for (const t of Object.values(ts)) t.dispose();
+        } finally {
+          await s.dispose();
+        }
+      }
+    });
   });
 });

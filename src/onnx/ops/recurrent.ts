@@ -160,18 +160,13 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
         const cols = (v: Tensor, from: number, to: number) => st.add(v.slice(1, from * H, to * H));
         // where this step's h goes: [N, H] of y, or with a mask a temporary that the mask then picks from
         const hOut = mask ? st.add(empty([N, H], x.dtype, x.device, kind)) : at(y, step);
-        /** Runs op into hOut (and `also`), freeing them if it throws. */
-        const write = (op: string, inputs: Tensor[], also?: Tensor) => {
-          try {
-            runInto(op, inputs, also ? [hOut, also] : [hOut]);
-          } catch (e) {
-            hOut.dispose();
-            also?.dispose();
-            throw e;
-          }
-        };
+        // this step's results (hOut, an LSTM's new cell), freed below if the step throws before
+        // returning them: any op of the step may throw, not only the one that writes them
+        const made = [hOut];
+        const result = (v: Tensor) => (made.push(v), v);
+        const write = (op: string, inputs: Tensor[], also?: Tensor) => runInto(op, inputs, also ? [hOut, also] : [hOut]);
         const g4 = () => st.add(mulR!(h, xs)); // LSTM's gates: [N, 4H] in i, o, f, c order
-        const own = ((): Step => {
+        const compute = (): Step => {
           if (kind === 'GRU' && fusedCell && lbr) {
             write('GruCell', [st.add(mulR!(h)), xs, h, ...(rbH ? [rbH] : [])]);
             return { h: hOut };
@@ -184,7 +179,7 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
             return { h: hOut };
           }
           if (kind === 'LSTM' && fusedCell) {
-            const cNext = empty([N, H], x.dtype, x.device, 'LSTM');
+            const cNext = result(empty([N, H], x.dtype, x.device, 'LSTM'));
             write('LstmCell', peepRows ? [g4(), c!, peepRows] : [g4(), c!], cNext);
             return { h: hOut, c: cNext };
           }
@@ -218,15 +213,17 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
           const gi = sig(0, 0, c!);
           // input_forget couples the gates: f = 1 - i
           const gf = inputForget ? st.add(k.sub(1, gi)) : sig(2, 2, c!);
-          const cNext = k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, f(1, gate(3)))));
-          try {
-            write('Mul', [sig(1, 1, cNext), st.add(acts[2].apply(cNext, st))]);
-          } catch (e) {
-            cNext.dispose();
-            throw e;
-          }
+          const cNext = result(k.add(st.add(k.mul(gf, c!)), st.add(k.mul(gi, f(1, gate(3))))));
+          write('Mul', [sig(1, 1, cNext), st.add(acts[2].apply(cNext, st))]);
           return { h: hOut, c: cNext };
-        })();
+        };
+        let own: Step;
+        try {
+          own = compute();
+        } catch (e) {
+          for (const v of made) v.dispose();
+          throw e;
+        }
         if (!mask) return own;
         // with sequence lengths: a row past its length keeps its state and gives zeros in Y
         if (own.c) st.add(own.c);
@@ -315,6 +312,20 @@ function recurrent(kind: Kind): OpHandler {
       const fits = (v: Tensor, cols: number) => v.rank === 3 && v.shape[0] === dirs.length && v.shape[1] === G * H && v.shape[2] === cols;
       if (!fits(W, x.shape[2]) || !fits(R, H))
         fail('E_SHAPE', `W ${W.describe()} and R ${R.describe()} must be [${dirs.length}, ${G * H}, ${x.shape[2]}] and [${dirs.length}, ${G * H}, ${H}] (directions, ${G} x hidden_size ${H}, input size ${x.shape[2]})`);
+      // B, the initial states and the peepholes too: a wrong one failed inside a step, with another
+      // op's message (or, initial_h with extra directions, ran), and leaked that step's output views
+      const D = dirs.length, states = layout === 1 ? `[${N}, ${D}, ${H}]` : `[${D}, ${N}, ${H}]`;
+      const optional: [number, string, number[], string][] = [
+        [3, 'B', [D, 2 * G * H], `[${D}, ${2 * G * H}]`],
+        [5, 'initial_h', [D, N, H], states],
+        [6, 'initial_c', [D, N, H], states],
+        [7, 'P', [D, 3 * H], `[${D}, ${3 * H}]`],
+      ];
+      for (const [i, name, want, shown] of optional) {
+        const v = i === 5 ? initial.h0 : i === 6 ? initial.c0 : ctx.inputs[i]; // the states as the steps read them: [D, N, H]
+        if (v && (v.rank !== want.length || v.shape.some((d, j) => d !== want[j])))
+          fail('E_SHAPE', `${name} ${ctx.inputs[i]!.describe()} must be ${shown} (directions ${D}, batch ${N}, hidden_size ${H})`);
+      }
       const acts = activationsOf(ctx.node, kind, dirs.length);
       const clip = attrFloat(ctx.node, 'clip');
       if (clip !== undefined && !(clip >= 0)) fail('E_ARGUMENT', `clip ${clip} must be a number >= 0`);
