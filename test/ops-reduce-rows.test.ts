@@ -276,6 +276,10 @@ forEachBackend('row-wise ops on long rows', (device) => {
       [[1e-30, 1e-30], 0],
       [[-0, 5], -0],
       [[NaN, 0], NaN],
+      // subnormal factors (lavapipe's frexp of one was not in [0.5, 1): [1e-45, 1] gave 2^-127)
+      [[1e-45, 1], Math.fround(1e-45)],
+      [[-1e-40, 3], Math.fround(Math.fround(-1e-40) * 3)],
+      [[2 ** -140, 3, 2 ** 100], 3 * 2 ** -40], // exact: the last bits of an inexact one depend on the order
     ];
     const cases = new Cases();
     for (const [v, want] of rows)

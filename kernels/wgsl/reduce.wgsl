@@ -39,8 +39,11 @@ fn xprod_norm(m: f32, e: i32, s: f32) -> XProd {
 }
 fn xprod_mul(p: XProd, v: f32) -> XProd {
   if (is_nan(v) || is_inf(v)) { return XProd(p.m, p.e, p.s * v); }
-  let f = frexp(v);
-  return xprod_norm(p.m * f.fract, p.e + f.exp, p.s);
+  // a subnormal v is scaled into the normal range first: frexp of one is not in [0.5, 1) on every
+  // implementation (lavapipe: 2^-149 gave 0.5 * 2^-126, so [1e-45, 1] had the product 2^-127)
+  let sub = v != 0.0 && abs(v) < 1.17549435e-38;  // FLT_MIN
+  let f = frexp(select(v, v * 16777216.0, sub));  // 2^24: exact
+  return xprod_norm(p.m * f.fract, p.e + f.exp - select(0, 24, sub), p.s);
 }
 fn xprod_merge(a: XProd, b: XProd) -> XProd { return xprod_norm(a.m * b.m, a.e + b.e, a.s * b.s); }
 fn xprod_value(p: XProd) -> f32 {
