@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { dtypeCode } from '../src/dtype.js';
 import { native, type NativeHandle } from '../src/native.js';
-import { run1 } from '../src/ops/run.js';
+import { run1, runOp } from '../src/ops/run.js';
 import type { TensorView } from '../src/backends/backend.js';
 import { forEachBackend } from './helpers/backends.js';
 import { expectError, expectRejection } from './helpers/compare.js';
@@ -179,6 +179,9 @@ describe('error codes', () => {
   it('E_UNSUPPORTED: the backend has no kernel for the op and dtypes (MatMul on bool, which the front end never asks for)', () => {
     const b = kiln.ones([2, 2], { dtype: 'bool' });
     expectError(() => run1('MatMul', [b, b], [2, 2], 'bool'), 'E_UNSUPPORTED', 'MatMul', 'bool', 'cpu');
+    // a fused recurrent cell with no hidden units (its row loop divides by H) is refused at launch
+    for (const op of ['LstmCell', 'GruCell', 'GruReset', 'GruUpdate'])
+      expectError(() => runOp(op, [kiln.zeros([2, 0]), kiln.zeros([2, 0]), kiln.zeros([2, 0]), kiln.zeros([2, 0])].slice(0, op === 'LstmCell' ? 2 : op === 'GruUpdate' ? 4 : 3), op === 'LstmCell' || op === 'GruReset' ? [{ shape: [2, 0], dtype: 'float32' }, { shape: [2, 0], dtype: 'float32' }] : [{ shape: [2, 0], dtype: 'float32' }]), 'E_SHAPE', op, 'H >= 1');
   });
 
   it('E_INDEX: gather out of range rejects the read of its result, naming Gather and the index; the device keeps working', async () => {

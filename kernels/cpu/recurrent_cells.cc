@@ -63,7 +63,8 @@ void check_cell(const std::string& op, const KernelArgs& a, size_t ins, size_t o
   for (const auto* vs : {&a.in, &a.out})
     for (const View& v : *vs)
       if (v.dtype != DType::F32) fail("E_DTYPE", op + ": every operand must be float32: " + describe(op, a));
-  if (a.in[ref].rank() != 2) fail("E_SHAPE", op + " takes " + usage + ": " + describe(op, a));
+  // H >= 1: the row loop sizes its chunks by it
+  if (a.in[ref].rank() != 2 || a.in[ref].shape[1] < 1) fail("E_SHAPE", op + " takes " + usage + " with H >= 1: " + describe(op, a));
   const std::vector<Dims> w = want(a.in[ref].shape[0], a.in[ref].shape[1]);
   for (size_t i = 0; i < a.in.size() + outs; ++i)
     if ((i < a.in.size() ? a.in[i] : a.out[i - a.in.size()]).shape != w[i < a.in.size() ? i : ins + i - a.in.size()])
