@@ -416,7 +416,8 @@ describe('onnx RNN, GRU and LSTM', () => {
       RNN: [{ activations: ['Relu'] }, { activations: ['LeakyRelu', 'Affine'], activation_alpha: float([0.2, 0.5]), activation_beta: float([0.1]) }],
       GRU: [
         { activations: ['HardSigmoid', 'ScaledTanh'], activation_alpha: float([0.3, 0.8]), activation_beta: float([0.4, 1.2]), clip: float(0.7) },
-        { activations: ['Sigmoid', 'Softsign', 'Elu', 'Softplus'] },
+        // gates bounded (Softsign, Sigmoid), so the state cannot grow past float range over the steps
+        { activations: ['Softsign', 'Softplus', 'Sigmoid', 'Elu'] },
       ],
       LSTM: [
         { activations: ['HardSigmoid', 'Tanh', 'ThresholdedRelu'], activation_alpha: float([0.25, 0.1]), clip: float(0.5), input_forget: 1 },
