@@ -20,22 +20,18 @@
 #include <cmath>
 #include <vector>
 
-#include "elementwise_common.h"
-#include "elementwise_ops.h"
-#include "vmath.h"
+#include "elementwise_map.h"
 
 namespace kiln {
 namespace {
 
-// y[0, n) = f(x[0, n)) with the vector function when the set has one, else the scalar loop the
-// elementwise kernels run.
-void sigmoid_run(const float* x, float* y, int64_t n) {
-  if (auto f = vm::vmath().sigmoid) return f(x, y, n);
-  for (int64_t j = 0; j < n; ++j) y[j] = ops::sigmoid_f32(x[j]);
-}
-void tanh_run(const float* x, float* y, int64_t n) {
-  if (auto f = vm::vmath().tanh) return f(x, y, n);
-  for (int64_t j = 0; j < n; ++j) y[j] = std::tanh(x[j]);
+// y[0, n) = Op(x[0, n)) as the elementwise kernels compute a unit-stride float32 run
+// (elementwise_map.h): the vmath.h function where the process's set has one, else Op's scalar functor.
+template <template <typename> class Op>
+void unary_run(const float* x, float* y, int64_t n) {
+  const Op<float> op{};
+  if (auto f = vector_fn(op)) return f(x, y, n);
+  for (int64_t j = 0; j < n; ++j) y[j] = op(x[j]);
 }
 
 // Elements [col, col + n) of row r of a 2-D float32 view: a pointer into it when the row is unit
@@ -105,12 +101,12 @@ void for_rows(int64_t N, int64_t H, int64_t floats, Fn fn) {
 // GRU's z and r: zr[0, 2H) = sigmoid(G + X), as the Gemm's epilogue adds (acc + c)
 void gru_zr(const float* g, const float* x, float* zr, int64_t H) {
   for (int64_t j = 0; j < 2 * H; ++j) zr[j] = g[j] + x[j];
-  sigmoid_run(zr, zr, 2 * H);
+  unary_run<ops::Sigmoid>(zr, zr, 2 * H);
 }
 
 // GRU's new state from the new gate's input n (tanh'd here, in place): h'[j] = n + z * (h - n)
 void gru_blend(float* n, const float* z, const float* h, float* h_new, int64_t H) {
-  tanh_run(n, n, H);
+  unary_run<ops::Tanh>(n, n, H);
   for (int64_t j = 0; j < H; ++j) {
     const float d = h[j] - n[j], zd = z[j] * d;
     h_new[j] = n[j] + zd;
@@ -129,7 +125,7 @@ void lstm_cell_run(const KernelArgs& a) {
     const float* cp = row_in(c, r, 0, H, c_tmp);
     const float* gc = row_in(g, r, 3 * H, H, gc_tmp);
     if (!p) {
-      sigmoid_run(row_in(g, r, 0, 3 * H, iof), s, 3 * H);  // i, o, f together
+      unary_run<ops::Sigmoid>(row_in(g, r, 0, 3 * H, iof), s, 3 * H);  // i, o, f together
     } else {
       // i and f: sigmoid(G + P * C), rounded as Mul then Add
       for (int gate : {0, 2}) {
@@ -140,10 +136,10 @@ void lstm_cell_run(const KernelArgs& a) {
           const float pc = pg[j] * cp[j];
           x[j] = gx[j] + pc;
         }
-        sigmoid_run(x, s + gate * H, H);
+        unary_run<ops::Sigmoid>(x, s + gate * H, H);
       }
     }
-    tanh_run(gc, ct, H);
+    unary_run<ops::Tanh>(gc, ct, H);
     const float *si = s, *sf = s + 2 * H;
     for (int64_t j = 0; j < H; ++j) {
       const float fc = sf[j] * cp[j], ic = si[j] * ct[j];
@@ -157,9 +153,9 @@ void lstm_cell_run(const KernelArgs& a) {
         const float pc = po[j] * cn[j];
         x[j] = gx[j] + pc;
       }
-      sigmoid_run(x, s + H, H);
+      unary_run<ops::Sigmoid>(x, s + H, H);
     }
-    tanh_run(cn, hn, H);
+    unary_run<ops::Tanh>(cn, hn, H);
     const float* so = s + H;
     for (int64_t j = 0; j < H; ++j) hn[j] = so[j] * hn[j];
     row_out(c_out, r, cn, H);

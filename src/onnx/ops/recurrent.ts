@@ -1,7 +1,8 @@
 // RNN, GRU and LSTM composed from Kiln ops: the input projection of every time step is one MatMul
 // (X @ W^T + Wb + Rb), then each step does one MatMul with the recurrence weights and its gates:
-// a few elementwise ops, or one fused kernel where the backend has it (LstmCell, GruCell).
-// Forward, reverse and bidirectional; layout 0 and 1; default activations.
+// a few elementwise ops, or fused kernels where the backend has them (LstmCell, GruCell, GruReset
+// and GruUpdate). Forward, reverse and bidirectional; layout 0 and 1; sequence_lens; every ONNX
+// activation, clip and input_forget.
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { hostValues } from '../../host-memory.js';
@@ -118,10 +119,10 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
     } else bias = t.add(k.add(wb, rb));
   }
   const xw = t.add(t.add(k.gemm(t.add(x.reshape([S * N, x.shape[2]])), Wd, { transB: true, c: bias })).reshape([S, N, G * H]));
-  // The step after its product with R in one kernel where the backend has one (the cpu: LstmCell,
-  // GruCell for linear_before_reset = 1, GruReset and GruUpdate around the second product for 0, in
-  // kernels/OPS.md), with the values of the ops below bit for bit; otherwise those ops.
-  // other activations than the defaults, clip or input_forget: the composed step, made for them
+  // The step after its product with R in fused kernels where the backend has them (the cpu:
+  // LstmCell, GruCell for linear_before_reset = 1, GruReset and GruUpdate around the second product
+  // for 0, in kernels/OPS.md), with the values of the composed ops below bit for bit. Other
+  // activations than the defaults, clip or input_forget always take the composed ops.
   const clip = attrFloat(ctx.node, 'clip'), inputForget = kind === 'LSTM' && attrFlag(ctx.node, 'input_forget', 0);
   const general = !acts.every((a, i) => a.op === DEFAULT_ACTS[kind][i]) || clip !== undefined || inputForget;
   const cells = general ? [] : kind === 'LSTM' ? ['LstmCell'] : kind === 'GRU' ? (lbr ? ['GruCell'] : ['GruReset', 'GruUpdate']) : [];
@@ -141,8 +142,9 @@ function runDirection(t: Temps, kind: Kind, ctx: OpContext, x: Tensor, initial: 
   const mulR = split ? undefined : productWith(Rd);
   const mulRzr = split ? productWith(t.add(Rd.slice(0, 0, 2 * H))) : undefined;
   const mulRh = split ? productWith(t.add(Rd.slice(0, 2 * H, 3 * H))) : undefined;
-  const peep = P ? [0, 1, 2].map((i) => t.add(row(t, P, d).slice(0, i * H, (i + 1) * H))) : undefined;
-  const peepRows = fusedCell && P ? t.add(row(t, P, d).reshape([3, H])) : undefined;
+  // the peepholes: one [3, H] operand of the fused cell, or the composed step's i, o, f rows
+  const peepRows = P ? t.add(row(t, P, d).reshape([3, H])) : undefined;
+  const peep = peepRows && !fusedCell ? [0, 1, 2].map((i) => row(t, peepRows, i)) : undefined;
   const zeros = () => t.add(k.zeros([N, H], { dtype: x.dtype, device: x.device }));
   const zero = mask ? t.add(k.zeros([1, 1], { dtype: x.dtype, device: x.device })) : undefined;
   // The state: the initial one belongs to t; every later one to this loop, which frees it once replaced.
