@@ -75,6 +75,9 @@ function main() {
     if (vulkan) {
       mkdirSync(join(stage, 'lib', 'vulkan'));
       cpSync(realpathSync(vulkan), join(stage, 'lib', 'vulkan', 'libvulkan.so.1'));
+      // The NVIDIA Vulkan ICD (libGLX_nvidia.so.0) links glvnd's dispatcher, which a headless host may lack.
+      const dispatch = systemLib('libGLdispatch.so.0');
+      if (dispatch) cpSync(realpathSync(dispatch), join(stage, 'lib', 'vulkan', 'libGLdispatch.so.0'));
     }
     const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
     const head = git('rev-parse', '--short', 'HEAD');
@@ -128,24 +131,31 @@ ONNXRUNTIME_NODE_INSTALL=skip
 export PATH LD_LIBRARY_PATH ONNXRUNTIME_NODE_INSTALL
 cmd=\${1:-info}
 [ $# -gt 0 ] && shift
-# check: correctness first, then the numbers, each step under its own limit so one hang cannot eat a
-# short device lease; every step's output lands in OUTDIR (NN-step.log, and .json for the benches),
-# with a summary line per step in OUTDIR/summary.txt. The steps:
+# check: the numbers first, then the whole test suite, each step under its own limit and all of them
+# under KILN_CHECK_BUDGET_S (a step starts only with 10 s left, and gets at most what is left), so one
+# hang cannot eat a short device lease; every step's output lands in OUTDIR (NN-step.log, and .json
+# for the benches), with a summary line per step in OUTDIR/summary.txt. In the order they run:
 #   01 host        the bundle's commit, nvidia-smi, node, kiln info (and --json)
-#   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too)
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma), tf32 (precision high;
 #                  default, then impl wgmma) and float32 (SIMT), each beside cuBLASLt in the same run
+#   10 torch       torch.matmul on the same sizes (bench/peers/torch-matmul.py), where python3 has torch
 #   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators)
 #   09 nccl-blocking  the same up to 1 MiB with NCCL_COMM_BLOCKING=1: what nonblocking costs a small call
+#   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too); extra vitest
+#                  arguments from KILN_CHECK_TEST_ARGS (e.g. --maxWorkers=4 on a many-core host)
 check() {
   out=$1
   mkdir -p "$out"
   : > "$out/summary.txt"
+  end=$(( $(date +%s) + \${KILN_CHECK_BUDGET_S:-100000} ))
   step() {
     name=$1 limit=$2
     shift 2
     # KILN_CHECK_STEPS="01 02" runs only those steps (a lease's per-call limit may need two calls)
     case " \${KILN_CHECK_STEPS:-\${name%%-*}} " in *" \${name%%-*} "*) ;; *) return 0 ;; esac
+    left=$(( end - $(date +%s) ))
+    if [ "$left" -lt 10 ]; then echo "$name skipped: the check's time budget is spent" >> "$out/summary.txt"; return 0; fi
+    [ "$limit" -gt "$left" ] && limit=$left
     t0=$(date +%s)
     set +e
     timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1
@@ -154,16 +164,17 @@ check() {
     echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $*" >> "$out/summary.txt"
   }
   step 01-host 60 sh -c "cat BUNDLE.txt; nvidia-smi; node --version; node dist/src/cli/main.js info; node dist/src/cli/main.js info --json > '$out/01-info.json'"
-  # vitest.config.ts names the JSON report's file (test-results.json): copied into OUTDIR afterwards
-  step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c 'rm -f test-results.json; KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run; rc=$?; [ -f test-results.json ] && cp test-results.json "$1/02-test.json"; exit $rc' sh "$out"
   m="node dist/src/cli/main.js bench matmul --device cuda --json"
   step 03-matmul-16bit 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 > '$out/03-matmul-16bit.json'"
   step 04-matmul-wgmma 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/04-matmul-wgmma.json'"
   step 05-matmul-tf32 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high > '$out/05-matmul-tf32.json'"
   step 06-matmul-tf32-wgmma 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/06-matmul-tf32-wgmma.json'"
   step 07-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/07-matmul-f32.json'"
+  step 10-torch 90 sh -c "python3 bench/peers/torch-matmul.py > '$out/10-torch.json'"
   step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --json > '$out/08-nccl.json'"
   step 09-nccl-blocking 60 sh -c "NCCL_COMM_BLOCKING=1 node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes 1048576 --json > '$out/09-nccl-blocking.json'"
+  # vitest.config.ts names the JSON report's file (test-results.json): copied into OUTDIR afterwards
+  step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c 'rm -f test-results.json; KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run \${KILN_CHECK_TEST_ARGS:-}; rc=$?; [ -f test-results.json ] && cp test-results.json "$1/02-test.json"; exit $rc' sh "$out"
   cat "$out/summary.txt"
 }
 case "$cmd" in

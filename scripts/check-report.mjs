@@ -100,6 +100,16 @@ export function checkReport(read) {
   }
   out.push('');
 
+  const torch = json('10-torch.json');
+  if (torch?.rows?.length) {
+    out.push(`torch.matmul on the same GPU in the same check (torch ${torch.torch}, bench/peers/torch-matmul.py; random inputs, CUDA events):`);
+    out.push('');
+    out.push('| case | dtype | precision | torch TFLOP/s |');
+    out.push('| --- | --- | --- | --- |');
+    for (const r of torch.rows) out.push(`| ${r.case} | ${r.dtype} | ${r.precision} | ${fmt(r.tflops)} |`);
+  } else out.push(`torch.matmul: ${torch ? (torch.error ?? 'no rows') : 'step 10 did not run'} (see 10-torch.log).`);
+  out.push('');
+
   out.push('## NCCL at world size 1');
   out.push('');
   const nb = json('08-nccl.json'), bl = json('09-nccl-blocking.json');

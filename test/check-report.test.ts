@@ -38,6 +38,7 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
     put('04-matmul-wgmma.json', '');
     put('08-nccl.json', { rows: [{ op: 'allReduce', size: 8, timeUs: 38.2, busbw: 0, wrong: 0 }, { op: 'allReduce', size: 1048576, timeUs: 61.5, busbw: 17.05, wrong: 0 }] });
     put('09-nccl-blocking.json', { rows: [{ op: 'allReduce', size: 8, timeUs: 9.7, busbw: 0, wrong: 0 }] });
+    put('10-torch.json', { torch: '2.11.0+cu130', device: 'NVIDIA H200', rows: [{ case: '4096^3', dtype: 'bfloat16', precision: 'highest', ms: 0.2, tflops: 687.21 }] });
 
     const r = report();
     expect(r.status, r.stderr).toBe(0);
@@ -56,6 +57,8 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       '| 07-matmul-f32 | auto (SIMT float32) | - | - | - | - | - | 0.70x | missing |',
       '| allReduce | 8 | 38.2 | 9.7 | 0.00 | 0 |',
       '| allReduce | 1048576 | 61.5 | - | 17.05 | 0 |',
+      'torch.matmul on the same GPU in the same check (torch 2.11.0+cu130,',
+      '| 4096^3 | bfloat16 | highest | 687.2 |',
     ])
       expect(md).toContain(line);
   });
@@ -68,6 +71,7 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       expect(r.stdout).toContain('summary.txt is missing: the check did not run.');
       expect(r.stdout).toContain('No JSON report: step 02 did not run or did not finish.');
       expect(r.stdout).toMatch(/Step 08 has no rows: see 08-nccl\.log\./);
+      expect(r.stdout).toContain('torch.matmul: step 10 did not run (see 10-torch.log).');
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
