@@ -83,7 +83,7 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
       const shape = op === 'allGather' ? [per] : [count];
       const input = kiln.full(shape, mine, { dtype, device });
       // allToAll: block j of rank r holds 10 (r + 1) + j + 1, so block r of the result tells who sent it
-      const a2a = op === 'allToAll' ? kiln.tensor(Float32Array.from({ length: count }, (_, i) => 10 * mine + Math.floor(i / per) + 1), { dtype }) : undefined;
+      const a2a = op === 'allToAll' ? kiln.tensor(Float32Array.from({ length: count }, (_, i) => 10 * mine + Math.floor(i / per) + 1), { dtype, device }) : undefined;
       const next = (me + 1) % W, prev = (me + W - 1) % W;
       const runOnce = async (): Promise<kiln.Tensor | undefined> => {
         switch (op) {
@@ -130,10 +130,10 @@ export async function benchCollectives(pg: ProcessGroup, o: CollectiveBenchOptio
       const t0 = performance.now();
       await timed(iters);
       const mine_us = ((performance.now() - t0) * 1000) / iters;
-      const slowest = kiln.tensor([mine_us]);
+      const slowest = kiln.tensor([mine_us], { device }); // the group's own device: NCCL takes CUDA tensors only
       await pg.allReduce(slowest, { op: 'max' });
       const timeUs = (await slowest.item()) as number;
-      const wrongAll = kiln.tensor([wrong]);
+      const wrongAll = kiln.tensor([wrong], { device });
       await pg.allReduce(wrongAll, { op: 'sum' });
       const algbw = size / (timeUs * 1e-6) / 1e9;
       const row: CollectiveRow = {

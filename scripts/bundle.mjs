@@ -75,9 +75,16 @@ function main() {
     if (vulkan) {
       mkdirSync(join(stage, 'lib', 'vulkan'));
       cpSync(realpathSync(vulkan), join(stage, 'lib', 'vulkan', 'libvulkan.so.1'));
-      // The NVIDIA Vulkan ICD (libGLX_nvidia.so.0) links glvnd's dispatcher, which a headless host may lack.
-      const dispatch = systemLib('libGLdispatch.so.0');
-      if (dispatch) cpSync(realpathSync(dispatch), join(stage, 'lib', 'vulkan', 'libGLdispatch.so.0'));
+    }
+    // The NVIDIA Vulkan ICD (libGLX_nvidia.so.0) is a glvnd vendor library: a headless host with the
+    // driver but no glvnd needs the dispatcher and its front ends (the runner adds them only there).
+    const glvnd = ['libGLdispatch.so.0', 'libGLX.so.0', 'libEGL.so.1', 'libOpenGL.so.0', 'libX11.so.6', 'libxcb.so.1', 'libXau.so.6', 'libXdmcp.so.6', 'libbsd.so.0', 'libmd.so.0'];
+    if (systemLib('libGLdispatch.so.0')) {
+      mkdirSync(join(stage, 'lib', 'glvnd'));
+      for (const lib of glvnd) {
+        const found = systemLib(lib);
+        if (found) cpSync(realpathSync(found), join(stage, 'lib', 'glvnd', lib));
+      }
     }
     const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
     const head = git('rev-parse', '--short', 'HEAD');
@@ -121,6 +128,14 @@ LD_LIBRARY_PATH="$dest/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # driver's ICD where a container keeps it outside the loader's search path.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 ' && [ -e "$dest/lib/vulkan/libvulkan.so.1" ]; then
   LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dest/lib/vulkan"
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libGLdispatch\\.so\\.0 ' && [ -e "$dest/lib/glvnd/libGLdispatch.so.0" ]; then
+  LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dest/lib/glvnd"
+fi
+egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+if [ -z "\${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -e "$egl" ]; then
+  __EGL_VENDOR_LIBRARY_FILENAMES=$egl
+  export __EGL_VENDOR_LIBRARY_FILENAMES
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "\${VK_DRIVER_FILES:-}\${VK_ICD_FILENAMES:-}" ] && [ -e "$icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json > /dev/null 2>&1; then

@@ -243,7 +243,7 @@ onCuda(`cuda runtime [${cudaPlan.device ?? `skipped: ${cudaPlan.reason}`}]`, () 
 
   it('an untagged Gather launch (the native API alone) reports an index out of range to the next sync point', async () => {
     const data = kiln.arange(0, 10).to(dev), idx = kiln.tensor([0, 99], { dtype: 'int32' }).to(dev);
-    const y = kiln.zeros([2], { device: dev });
+    const y = kiln.zeros([2], { device: dev, dtype: data.dtype }); // Gather's Y has Data's dtype (arange's is int32)
     const { buffers, desc } = packViews([data.view('test'), idx.view('test')], [y.view('test')]);
     expect(native().cuda.launch(0, 'Gather', buffers, desc, { axis: 0 })).toBeUndefined();
     await expectRejection(kiln.sync(), 'E_INDEX', 'out of range', dev);

@@ -332,6 +332,7 @@ Scratch::~Scratch() {
 
 class DeviceBuffer {
  public:
+  DeviceBuffer(const DeviceBuffer&) = delete;  // owns the allocation
   DeviceBuffer(Device& d, void* p, size_t n) : dev(d), ptr(static_cast<char*>(p)), size(n) {
     dev.in_use += (int64_t)n;
     dev.buffers += 1;
@@ -437,6 +438,9 @@ void sync(int i, Done done) {
 struct TimerEvent {
   Device* dev;
   cudaEvent_t event;
+  TimerEvent(Device* d, cudaEvent_t e) : dev(d), event(e) {}
+  TimerEvent(const TimerEvent&) = delete;  // owns the event: a copy's destructor would destroy it
+  TimerEvent& operator=(const TimerEvent&) = delete;
   ~TimerEvent() { cudaEventDestroy(event); }
 };
 
@@ -445,7 +449,7 @@ std::shared_ptr<TimerEvent> timer_start(int i) {
   d.use();
   cudaEvent_t e;
   check(cudaEventCreateWithFlags(&e, cudaEventBlockingSync), "cudaEventCreate (timer)");
-  auto t = std::make_shared<TimerEvent>(TimerEvent{&d, e});
+  auto t = std::make_shared<TimerEvent>(&d, e);
   check(cudaEventRecord(e, d.stream), "cudaEventRecord (timer)");
   return t;
 }

@@ -41,18 +41,31 @@ function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, 
   return attrs;
 }
 
+/**
+ * Whether cuBLASLt can read a matrix operand in place: one of its two last strides is 1 and the other
+ * spans the matrix (a leading dimension); `rowMajor` asks for the unit stride on the columns (C).
+ */
+function cublasReadable(t: Tensor, rowMajor = false): boolean {
+  const [R, C] = t.shape.slice(-2), [rs, cs] = t.strides.slice(-2);
+  return (cs === 1 && rs >= Math.max(C, 1)) || (!rowMajor && rs === 1 && cs >= Math.max(R, 1));
+}
+
 /** Enqueues MatMul on rank >= 2 operands: broadcasts batch dims, checks K, optional bias c. */
 function batched(temps: Temps, name: string, a: Tensor, b: Tensor, attrs: Record<string, number | string>, c?: Tensor): Tensor {
   const [M, K] = a.shape.slice(-2), [K2, N] = b.shape.slice(-2);
   if (K !== K2) fail('E_SHAPE', `${name}: inner dims differ: ${a.describe()} @ ${b.describe()} (${K} vs ${K2})`);
   const batch = broadcastShapes(name, a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const ae = temps.expand(a, [...batch, M, K]);
-  const be = temps.expand(b, [...batch, K, N]);
+  // Kiln's kernels read any strides; cuBLASLt needs a unit stride per matrix, so impl 'cublas' gets
+  // a contiguous copy of an operand it cannot read in place (as torch.matmul does).
+  const readable = (t: Tensor, rowMajor = false) => (attrs.impl !== 'cublas' || cublasReadable(t, rowMajor) ? t : temps.add(t.contiguous()));
+  const ae = temps.expand(readable(a), [...batch, M, K]);
+  const be = temps.expand(readable(b), [...batch, K, N]);
   const outShape = [...batch, M, N];
   const ins = [ae, be];
   if (c) {
     broadcastShapes(name, c.shape, outShape);
-    ins.push(temps.expand(c, outShape));
+    const ce = temps.expand(c, outShape);
+    ins.push(readable(ce, true));
   }
   return run1('MatMul', ins, outShape, ae.dtype, attrs);
 }
