@@ -154,7 +154,8 @@ cmd=\${1:-info}
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma), tf32 (precision high;
 #                  default, then impl wgmma) and float32 (SIMT), each beside cuBLASLt in the same run
 #   10 torch       torch.matmul on the same sizes (bench/peers/torch-matmul.py), where python3 has torch
-#   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators)
+#   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators), up to
+#                  KILN_CHECK_NCCL_MAX_BYTES (default 256 MiB)
 #   09 nccl-blocking  the same up to 1 MiB with NCCL_COMM_BLOCKING=1: what nonblocking costs a small call
 #   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too); extra vitest
 #                  arguments from KILN_CHECK_TEST_ARGS (e.g. --maxWorkers=4 on a many-core host)
@@ -186,7 +187,7 @@ check() {
   step 06-matmul-tf32-wgmma 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/06-matmul-tf32-wgmma.json'"
   step 07-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/07-matmul-f32.json'"
   step 10-torch 90 sh -c "python3 bench/peers/torch-matmul.py > '$out/10-torch.json'"
-  step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --json > '$out/08-nccl.json'"
+  step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes \${KILN_CHECK_NCCL_MAX_BYTES:-268435456} --json > '$out/08-nccl.json'"
   step 09-nccl-blocking 60 sh -c "NCCL_COMM_BLOCKING=1 node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes 1048576 --json > '$out/09-nccl-blocking.json'"
   # vitest.config.ts names the JSON report's file (test-results.json): copied into OUTDIR afterwards
   step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c 'rm -f test-results.json; KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run \${KILN_CHECK_TEST_ARGS:-}; rc=$?; [ -f test-results.json ] && cp test-results.json "$1/02-test.json"; exit $rc' sh "$out"

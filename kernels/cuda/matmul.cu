@@ -4,10 +4,12 @@
 //   precision 'highest' (default: float32 is computed in true float32) | 'high' (tf32 allowed)
 //   impl      'auto' | 'simt' | 'mma' | 'wgmma' (sm_90a: TMA + wgmma; float16/bfloat16, and float32
 //             at 'high' as tf32; float32 at 'highest' is refused: wgmma has no float32) | 'cublas'
-// auto picks by architecture, dtype and precision: float16/bfloat16 -> mma (sm_80+; its cp.async +
-// ldmatrix fast path when both operands have a 16-byte-aligned unit-stride layout, else its general
-// kernel: matmul_mma.cu); float32 -> mma.tf32 at 'high' on sm_80+, else simt; int32/int64 and
-// anything below sm_80 -> simt. Every kernel reads any strides (transposed, sliced and
+// auto picks by architecture, dtype, precision and shape: float16/bfloat16, and float32 at 'high'
+// (tf32), -> wgmma on sm_90 when this build has sm_90a code and M, N and K are each at least 64 (on
+// an H200 it ran 2.6-2.8x mma's speed for 16-bit and 9-10x for tf32 at 4096^3 and 8192^3:
+// bench/results/gpu-check-h200.md), else mma (sm_80+; its cp.async + ldmatrix fast path when both
+// operands have a 16-byte-aligned unit-stride layout, else its general kernel: matmul_mma.cu);
+// float32 at 'highest' -> simt; int32/int64 and anything below sm_80 -> simt. Every kernel reads any strides (transposed, sliced and
 // broadcast-batch operands need no copy) and handles edge tiles itself.
 #include "matmul.cuh"
 
@@ -51,7 +53,7 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
   const bool tf32 = is_f32 && precision == "high";
   const GemmArgs p = gemm_args(a);
   if (impl == "cublas") return matmul_cublas(a, p, tf32, s);
-  if (impl == "wgmma") return matmul_wgmma(p, t, tf32, s);  // explicit only until validated on an H100
+  if (impl == "wgmma") return matmul_wgmma(p, t, tf32, s);
   if (impl == "mma") {
     if (!tensor_cores)
       fail("E_UNSUPPORTED", "MatMul impl 'mma' needs sm_80 or newer, in the device and in this build's architecture list; this device is sm_" +
@@ -61,6 +63,9 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
                                 dtype_name(t) + (is_f32 ? " at precision 'highest'" : ""));
     return matmul_mma(p, t, tf32, s);
   }
+  // 64: wgmma's tiles are 128 x 128 (K in steps of 64); a smaller product would mostly compute padding.
+  const bool big = p.M >= 64 && p.N >= 64 && p.K >= 64;
+  if (impl == "auto" && big && (half_types || tf32) && wgmma_compiled(s)) return matmul_wgmma(p, t, tf32, s);
   if (impl == "auto" && tensor_cores && (half_types || tf32)) return matmul_mma(p, t, tf32, s);
   matmul_simt(p, t, s);
 }

@@ -58,6 +58,7 @@ __device__ __forceinline__ void gemm_store(const GemmArgs& p, const int64_t (&of
 void matmul_simt(const GemmArgs& p, DType t, const Stream& s);
 void matmul_mma(const GemmArgs& p, DType t, bool tf32, const Stream& s);
 bool mma_compiled(const Stream& s);  // this build has sm_80+ code of the mma kernels for s's device
+bool wgmma_compiled(const Stream& s);  // s's device is sm_90 and this build has the sm_90a wgmma kernel
 
 }  // namespace cuda
 }  // namespace kiln

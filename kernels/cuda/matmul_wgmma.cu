@@ -392,6 +392,15 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
 
 }  // namespace
 
+bool wgmma_compiled(const Stream& s) {
+#ifdef KILN_CUDA_SM90A
+  return s.cc == 90;
+#else
+  (void)s;
+  return false;
+#endif
+}
+
 void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, const Stream& s) {
   // The dtype first: it is refused the same way on every GPU.
   if (t == DType::F32 && !tf32)
