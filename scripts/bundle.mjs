@@ -158,7 +158,8 @@ cmd=\${1:-info}
 #                  KILN_CHECK_NCCL_MAX_BYTES (default 256 MiB)
 #   09 nccl-blocking  the same up to 1 MiB with NCCL_COMM_BLOCKING=1: what nonblocking costs a small call
 #   02 test        the whole suite with KILN_REQUIRE=cuda (vitest's JSON report too); extra vitest
-#                  arguments from KILN_CHECK_TEST_ARGS (e.g. --maxWorkers=4 on a many-core host)
+#                  arguments from KILN_CHECK_TEST_ARGS (e.g. --maxWorkers=4 on a many-core host), in
+#                  KILN_CHECK_TEST_SHARDS shards (default 1)
 check() {
   out=$1
   mkdir -p "$out"
@@ -177,7 +178,7 @@ check() {
     timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1
     rc=$?
     set -e
-    echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $*" >> "$out/summary.txt"
+    echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $(echo "$*" | tr -s '\\n ' '  ')" >> "$out/summary.txt"
   }
   step 01-host 60 sh -c "cat BUNDLE.txt; nvidia-smi; node --version; node dist/src/cli/main.js info; node dist/src/cli/main.js info --json > '$out/01-info.json'"
   m="node dist/src/cli/main.js bench matmul --device cuda --json"
@@ -190,7 +191,20 @@ check() {
   step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes \${KILN_CHECK_NCCL_MAX_BYTES:-268435456} --json > '$out/08-nccl.json'"
   step 09-nccl-blocking 60 sh -c "NCCL_COMM_BLOCKING=1 node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes 1048576 --json > '$out/09-nccl-blocking.json'"
   # vitest.config.ts names the JSON report's file (test-results.json): copied into OUTDIR afterwards
-  step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c 'rm -f test-results.json; KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run \${KILN_CHECK_TEST_ARGS:-}; rc=$?; [ -f test-results.json ] && cp test-results.json "$1/02-test.json"; exit $rc' sh "$out"
+  # KILN_CHECK_TEST_SHARDS=N runs the suite as N vitest shards one after another, each with its own
+  # report (02-test-I.json): vitest prints failures and writes its report only at the end of a run,
+  # so a time limit that cuts one long run short loses every message, and cuts a shard only its own.
+  step 02-test "\${KILN_CHECK_TEST_S:-420}" sh -c '
+    n=\${KILN_CHECK_TEST_SHARDS:-1} rc=0 i=1
+    while [ $i -le $n ]; do
+      rm -f test-results.json
+      shard= report=02-test.json
+      [ $n -gt 1 ] && shard=--shard=$i/$n report=02-test-$i.json && echo "== shard $i of $n"
+      KILN_REQUIRE=cuda node node_modules/vitest/vitest.mjs run $shard \${KILN_CHECK_TEST_ARGS:-} || rc=1
+      [ -f test-results.json ] && cp test-results.json "$1/$report"
+      i=$((i + 1))
+    done
+    exit $rc' sh "$out"
   cat "$out/summary.txt"
 }
 case "$cmd" in

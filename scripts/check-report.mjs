@@ -19,6 +19,20 @@ export const MATMUL_STEPS = [
   { step: '07-matmul-f32', impl: 'auto (SIMT float32)', target: 0.7 },
 ];
 
+/** The shards' vitest reports as one: counts summed, files concatenated; undefined when there are none. */
+function mergeShards(shards) {
+  const readable = shards.filter(([, r]) => r.unreadable === undefined);
+  if (!shards.length) return undefined;
+  if (!readable.length) return shards[0][1];
+  const sum = (k) => readable.reduce((a, [, r]) => a + (r[k] ?? 0), 0);
+  return {
+    numTotalTests: sum('numTotalTests'), numPassedTests: sum('numPassedTests'), numFailedTests: sum('numFailedTests'),
+    numPendingTests: sum('numPendingTests'), numTodoTests: sum('numTodoTests'),
+    testResults: readable.flatMap(([, r]) => r.testResults ?? []),
+    shards: readable.map(([i]) => i),
+  };
+}
+
 const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? '-' : Number(x).toFixed(d));
 
 /** The Markdown report of one check folder; `read(name)` returns a file's text or undefined. */
@@ -66,10 +80,12 @@ export function checkReport(read) {
 
   out.push('## Test suite (KILN_REQUIRE=cuda)');
   out.push('');
-  const tests = json('02-test.json');
+  // one report, or one per shard (KILN_CHECK_TEST_SHARDS): 02-test-1.json, 02-test-2.json, ...
+  const shards = Array.from({ length: 64 }, (_, i) => [i + 1, json(`02-test-${i + 1}.json`)]).filter(([, r]) => r !== undefined);
+  const tests = json('02-test.json') ?? mergeShards(shards);
   if (!tests || tests.unreadable !== undefined) out.push(tests ? 'The JSON report is unreadable (the run was cut short?).' : 'No JSON report: step 02 did not run or did not finish.');
   else {
-    out.push(`${tests.numPassedTests} passed, ${tests.numFailedTests} failed, ${tests.numPendingTests + (tests.numTodoTests ?? 0)} skipped (of ${tests.numTotalTests}).`);
+    out.push(`${tests.numPassedTests} passed, ${tests.numFailedTests} failed, ${tests.numPendingTests + (tests.numTodoTests ?? 0)} skipped (of ${tests.numTotalTests})${tests.shards ? ` in the reports of shards ${tests.shards.join(', ')} (a shard cut short by the time limit has none)` : ''}.`);
     const failed = (tests.testResults ?? []).flatMap((f) => (f.assertionResults ?? []).filter((a) => a.status === 'failed').map((a) => ({ file: f.name, a })));
     if (failed.length) {
       out.push('');

@@ -63,6 +63,25 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       expect(md).toContain(line);
   });
 
+  it('merges the reports of test shards, and says which shards reported', () => {
+    const sharded = mkdtempSync(join(tmpdir(), 'kiln-check-shards-'));
+    try {
+      const shard = (i: number, passed: number, failed: { file: string; name: string }[]) =>
+        writeFileSync(join(sharded, `02-test-${i}.json`), JSON.stringify({
+          numTotalTests: passed + failed.length, numPassedTests: passed, numFailedTests: failed.length, numPendingTests: 1,
+          testResults: failed.map((f) => ({ name: `/b/kiln/test/${f.file}`, assertionResults: [{ status: 'failed', fullName: f.name, failureMessages: ['Error: boom'] }] })),
+        }));
+      shard(1, 10, []);
+      shard(3, 5, [{ file: 'webgpu.test.ts', name: 'webgpu arange' }]); // shard 2 was cut short: no report
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-report.mjs'), sharded], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('15 passed, 1 failed, 2 skipped (of 16) in the reports of shards 1, 3 (a shard cut short by the time limit has none).');
+      expect(r.stdout).toContain('- test/webgpu.test.ts: webgpu arange -- Error: boom');
+    } finally {
+      rmSync(sharded, { recursive: true, force: true });
+    }
+  });
+
   it('says what is missing when the check did not run, and refuses a folder that does not exist', () => {
     const empty = mkdtempSync(join(tmpdir(), 'kiln-check-empty-'));
     try {
