@@ -492,12 +492,21 @@ describe('onnx RNN, GRU and LSTM', () => {
       }
     });
 
-    it('an unknown activation, a list of the wrong length or a negative clip is E_ARGUMENT naming it', async () => {
+    it('an unknown activation, a list of the wrong length or an unknown direction is refused at load, as onnxruntime refuses it', async () => {
       const bad: [Attrs, RegExp][] = [
-        [{ activations: ['Sigmoid', 'Swish', 'Tanh'] }, /activation 'Swish' is not one of relu, tanh/],
+        [{ activations: ['Sigmoid', 'Swish', 'Tanh'] }, /node '.*' \(op LSTM, opset 14\): activation 'Swish' is not one of relu, tanh/],
         [{ activations: ['Sigmoid', 'Tanh'] }, /activations \[Sigmoid, Tanh\] must name 3 functions \(3 per direction\)/],
-        [{ clip: float(-1) }, /clip -1 must be a number >= 0/],
+        [{ direction: 'sideways' }, /direction 'sideways' is not forward, reverse or bidirectional/], // ran as forward before
       ];
+      for (const [attrs, what] of bad) {
+        const c = recurrentCase('LSTM', { S: 2, dir: 'forward', layout: 0, full: false, attrs });
+        await expectRejection(kiln.onnx.load(c.kiln.bytes, { engine: 'kiln', device }), 'E_UNSUPPORTED', what);
+        await expect(kiln.onnx.load(c.ort.bytes, { engine: 'ort' })).rejects.toThrow();
+      }
+    });
+
+    it('a negative clip is E_ARGUMENT naming it', async () => {
+      const bad: [Attrs, RegExp][] = [[{ clip: float(-1) }, /clip -1 must be a number >= 0/]];
       for (const [attrs, what] of bad) {
         const c = recurrentCase('LSTM', { S: 2, dir: 'forward', layout: 0, full: false, attrs });
         const s = await kiln.onnx.load(c.kiln.bytes, { engine: 'kiln', device });

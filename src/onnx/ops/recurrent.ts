@@ -3,7 +3,7 @@
 // a few elementwise ops, or fused kernels where the backend has them (LstmCell, GruCell, GruReset
 // and GruUpdate). Forward, reverse and bidirectional; layout 0 and 1; sequence_lens; every ONNX
 // activation, clip and input_forget.
-import { fail } from '../../errors.js';
+import { KilnError, fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { hostValues } from '../../host-memory.js';
 import { empty, runInto } from '../../ops/run.js';
@@ -66,6 +66,25 @@ function activationsOf(n: Node, kind: Kind, dirs: number): Activation[][] {
     return { op: def.op, apply: (x, t) => def.apply(x, t, alpha, beta) };
   });
   return Array.from({ length: dirs }, (_, d) => fns.slice(d * per, (d + 1) * per));
+}
+
+/** The node's directions, each as `reversed`: forward [false], reverse [true], bidirectional [false, true]. */
+function directionsOf(n: Node): boolean[] {
+  const direction = attrString(n, 'direction', 'forward');
+  if (direction === 'forward' || direction === 'reverse') return [direction === 'reverse'];
+  if (direction === 'bidirectional') return [false, true];
+  return fail('E_ARGUMENT', `direction '${direction}' is not forward, reverse or bidirectional`);
+}
+
+/** The load-time check: a direction or activation list the node cannot run with, as onnxruntime refuses it at load. */
+function checkAttributes(n: Node, kind: Kind): string | undefined {
+  try {
+    activationsOf(n, kind, directionsOf(n).length);
+    return undefined;
+  } catch (e) {
+    if (e instanceof KilnError) return e.message;
+    throw e;
+  }
 }
 
 /** Every op an activation list may launch. */
@@ -293,6 +312,7 @@ function recurrent(kind: Kind): OpHandler {
     since: 7,
     uses: [...new Set(['MatMul', 'Add', 'Mul', 'Sub', 'Sigmoid', 'Tanh', 'Cast', 'Fill', 'Where', 'Gather', 'Clip', ...ACTIVATION_OPS])],
     hostInputs: [4],
+    check: (n) => checkAttributes(n, kind),
     run: (ctx) => withTemps((t) => {
       const layout = +attrFlag(ctx.node, 'layout', 0);
       const raw = input(ctx, 0);
@@ -301,8 +321,7 @@ function recurrent(kind: Kind): OpHandler {
       const seqFirst = (v: Tensor | undefined) => (v && layout === 1 ? t.add(v.transpose(0, 1)) : v);
       const x = seqFirst(raw)!; // [S, N, I]
       const initial = { h0: seqFirst(ctx.inputs[5]), c0: seqFirst(ctx.inputs[6]) };
-      const direction = attrString(ctx.node, 'direction', 'forward');
-      const dirs = direction === 'bidirectional' ? [false, true] : [direction === 'reverse'];
+      const dirs = directionsOf(ctx.node);
       const N = x.shape[1], H = attrInt(ctx.node, 'hidden_size', input(ctx, 2).shape[2]);
       // checked before anything runs, the empty case below too (fuzz seed 1297: hidden_size 0 ran)
       const W = input(ctx, 1), R = input(ctx, 2), G = kind === 'LSTM' ? 4 : kind === 'GRU' ? 3 : 1;
