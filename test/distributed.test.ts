@@ -90,6 +90,33 @@ describe('distributed: collectives on the nccl backend (a host with NCCL and CUD
       expect(results.length, ending(r)).toBe(world);
       for (const x of results) expect(x.failures, `rank ${x.rank}`).toEqual([]);
     });
+
+  it.runIf(ready)('one process driving its GPUs (initLocal, ncclCommInitAll): collectives issued together inside group()', async () => {
+    const devices = Array.from({ length: Math.min(gpus, 4) }, (_, i) => i), W = devices.length;
+    const { groups, group } = kiln.distributed.initLocal(devices, 60_000);
+    try {
+      expect(groups.map((g) => [g.rank, g.worldSize, g.backend])).toEqual(devices.map((_, i) => [i, W, 'nccl']));
+      const on = (i: number) => `cuda:${devices[i]}`;
+      const xs = groups.map((_, i) => kiln.tensor([i + 1, -2 * (i + 1), 0.5], { device: on(i) }));
+      const roots = groups.map((_, i) => kiln.tensor([i === 0 ? 7 : -1, i === 0 ? 8 : -1], { dtype: 'int32', device: on(i) }));
+      const [sums, bcasts, gathers] = group(() => [
+        groups.map((g, i) => g.allReduce(xs[i], { op: 'sum' })),
+        groups.map((g, i) => g.broadcast(roots[i], { root: 0 })),
+        groups.map((g, i) => g.allGather(kiln.full([2], i, { dtype: 'int64', device: on(i) }))),
+      ]);
+      await Promise.all([...sums, ...bcasts]);
+      const total = (W * (W + 1)) / 2;
+      for (let i = 0; i < W; ++i) {
+        expect(await xs[i].toArray()).toEqual([total, -2 * total, 0.5 * W]);
+        expect(await roots[i].toArray()).toEqual([7, 8]);
+        const gathered = await gathers[i];
+        expect(gathered.shape).toEqual([W, 2]);
+        expect(await gathered.toArray()).toEqual(devices.map((_, r) => [r, r]));
+      }
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
+    }
+  });
 });
 
 describe('distributed: faults', () => {
