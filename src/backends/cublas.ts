@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { native } from '../native.js';
+import { pythonSitePackages } from '../python-sites.js';
 
 /** The cuBLASLt sonames Kiln accepts, newest first. */
 export const CUBLASLT_SONAMES = ['libcublasLt.so.13', 'libcublasLt.so.12'] as const;
@@ -16,18 +16,6 @@ export function cublasLtCandidates(o: { envPath?: string; sitePackages?: readonl
   out.push(...CUBLASLT_SONAMES);
   for (const sp of o.sitePackages ?? []) for (const so of CUBLASLT_SONAMES) out.push(join(sp, 'nvidia', 'cublas', 'lib', so));
   return [...new Set(out)];
-}
-
-/** python3's site-packages folders (system and user), or [] when python3 is absent. Asked once. */
-let sites: string[] | undefined;
-export function pythonSitePackages(): string[] {
-  if (sites) return sites;
-  const r = spawnSync('python3', ['-c', 'import site,sys;print("\\n".join(site.getsitepackages()+[site.getusersitepackages()]))'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  sites = r.status === 0 ? r.stdout.split('\n').map((s) => s.trim()).filter(Boolean) : [];
-  return sites;
 }
 
 let loaded: { path: string; version: number } | undefined;

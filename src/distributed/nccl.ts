@@ -1,8 +1,8 @@
 // Finding and loading libnccl.so.2 at run time, and NCCL's result codes as KilnErrors.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { tryNative, type NativeNccl } from '../native.js';
+import { pythonSitePackages } from '../python-sites.js';
 
 /**
  * Where Kiln looks for NCCL, in order: $KILN_NCCL_PATH alone when set (an explicit choice that fails
@@ -12,19 +12,6 @@ import { tryNative, type NativeNccl } from '../native.js';
 export function ncclCandidates(env: Record<string, string | undefined>, sitePackages: readonly string[]): string[] {
   if (env.KILN_NCCL_PATH) return [env.KILN_NCCL_PATH];
   return ['libnccl.so.2', ...sitePackages.map((d) => join(d, 'nvidia', 'nccl', 'lib', 'libnccl.so.2'))];
-}
-
-let sites: string[] | undefined;
-/** python3's site-packages folders (system and user), or [] when python3 is absent. Asked once. */
-export function pythonSitePackages(): string[] {
-  if (sites) return sites;
-  const r = spawnSync('python3', ['-c', 'import json,site;print(json.dumps(site.getsitepackages()+[site.getusersitepackages()]))'], { encoding: 'utf8', timeout: 5000 });
-  try {
-    sites = r.status === 0 ? (JSON.parse(r.stdout) as string[]) : [];
-  } catch {
-    sites = [];
-  }
-  return sites;
 }
 
 /** NCCL's version code (2.21.5 is 22105; before 2.9, 2.8.4 was 2804) as 'major.minor.patch'. */
