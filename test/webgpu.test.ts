@@ -14,6 +14,7 @@ import { backend } from '../src/backends/index.js';
 import type { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import { GpuDevice, sizeClass } from '../src/backends/webgpu/device.js';
 import { findAdapters } from '../src/backends/webgpu/dawn.js';
+import { probeInputs, probeVerdict } from '../src/backends/webgpu/float-probe.js';
 import { WGSL } from '../src/backends/webgpu/kernels.generated.js';
 import { DEFAULT_TILE, TILE_CANDIDATES, batchBoxes, dotPath, fitTile, matmulKernels, tileBytes, tileName } from '../src/backends/webgpu/matmul.js';
 import { planBackends } from './helpers/backends.js';
@@ -44,6 +45,17 @@ it('matmul tiles fit the workgroup memory WebGPU promises (16 KiB) in every dtyp
   expect(tileName(fitTile({ bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 }, 8, 16384))).toBe('64x64x16/4x4');
 });
 
+it('the float probe reads subnormal flushing and fma contraction from the two outputs, and anything else as unknown', () => {
+  const a = Math.fround(1 + 2 ** -12), err = a * a - Math.fround(a * a);
+  const out = (sub: number, fused: number) => Float32Array.from([0, 0, 0, 0, sub, fused, 0, 0]);
+  expect(probeVerdict(out(2 ** -140, 0))).toEqual({ subnormals: 'preserved', fmaContraction: false });
+  expect(probeVerdict(out(0, err))).toEqual({ subnormals: 'flushed', fmaContraction: true });
+  expect(probeVerdict(out(1, 2 * err))).toEqual({ subnormals: 'unknown', fmaContraction: 'unknown' });
+  const ins = probeInputs();
+  expect([ins[0], ins[6]]).toEqual([2 ** -140, -Math.fround(a * a)]); // 2^-140 is a float32 subnormal; io[6] cancels the rounded product
+  expect(err).toBe(2 ** -24);
+});
+
 describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
   // the forced autotunes below must not replace the user's cached tile choice
   const userCache = process.env.KILN_CACHE_DIR;
@@ -54,6 +66,10 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     expect(plan.device, plan.reason).toBe(D);
     const info = kiln.devices().find((d) => d.id === D)!;
     expect(info.details).toMatchObject({ 'timestamp-query': expect.any(Boolean), 'shader-f16': expect.any(Boolean), matmulTile: expect.any(String) });
+    // the float probe ran (an error in it would say 'unknown'); lavapipe keeps subnormals and does not fuse
+    expect(['preserved', 'flushed']).toContain(info.details.subnormals);
+    expect(typeof info.details.fmaContraction).toBe('boolean');
+    if (info.details.fallback) expect([info.details.subnormals, info.details.fmaContraction]).toEqual(['preserved', false]);
   });
 
   it('every shader variant compiles through Dawn without an error message', async () => {

@@ -100,6 +100,8 @@ export class WebGpuBackend implements Backend {
         subgroups: d.features.has('subgroups'),
         maxBufferSize: d.limits.maxBufferSize,
         matmulTile: tileName(tileFor(d)),
+        subnormals: d.floats.subnormals,
+        fmaContraction: d.floats.fmaContraction,
       },
     };
   }

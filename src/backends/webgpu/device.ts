@@ -17,6 +17,7 @@
 // words) settle their ops' data faults (src/faults.ts), or, for an untagged launch, become that error.
 import { KilnError, asKilnError, fail, type KilnErrorCode } from '../../errors.js';
 import { MapMode, Usage, type FoundAdapter } from './dawn.js';
+import { probeFloatSemantics, type FloatSemantics } from './float-probe.js';
 import { WGSL } from './kernels.generated.js';
 
 const FLUSH_DISPATCHES = 64;
@@ -87,7 +88,13 @@ export class GpuDevice {
   #held: Promise<void> = Promise.resolve();
   #heldSteps = 0;
 
-  private constructor(readonly found: FoundAdapter, device: GPUDevice, readonly index: number) {
+  private constructor(
+    readonly found: FoundAdapter,
+    device: GPUDevice,
+    readonly index: number,
+    /** What the device does with subnormals and a * b + c (float-probe.ts), read once at open. */
+    readonly floats: FloatSemantics,
+  ) {
     this.device = device;
     this.id = `webgpu:${index}`;
     this.features = new Set([...device.features].map(String));
@@ -110,7 +117,7 @@ export class GpuDevice {
       maxComputeInvocationsPerWorkgroup: a.limits.maxComputeInvocationsPerWorkgroup,
     };
     const device = await a.requestDevice({ requiredFeatures, requiredLimits });
-    return new GpuDevice(found, device, index);
+    return new GpuDevice(found, device, index, await probeFloatSemantics(device));
   }
 
   get limits(): GPUSupportedLimits {
