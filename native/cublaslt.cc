@@ -46,6 +46,10 @@ const Api& load(const std::vector<std::string>& candidates) {
     bind(lib, "cublasLtMatrixLayoutDestroy", api->layout_destroy, missing);
     bind(lib, "cublasLtMatrixLayoutSetAttribute", api->layout_set, missing);
     bind(lib, "cublasLtMatmul", api->matmul, missing);
+    bind(lib, "cublasLtMatmulPreferenceCreate", api->pref_create, missing);
+    bind(lib, "cublasLtMatmulPreferenceDestroy", api->pref_destroy, missing);
+    bind(lib, "cublasLtMatmulPreferenceSetAttribute", api->pref_set, missing);
+    bind(lib, "cublasLtMatmulAlgoGetHeuristic", api->algo_get_heuristic, missing);
     if (!missing.empty()) {
       tried += "\n  " + path + ": opened, but lacks " + missing;
       dlclose(lib);

@@ -17,6 +17,18 @@ using Status = int;  // cublasStatus_t: 0 = success
 using Handle = void*;
 using MatmulDesc = void*;
 using Layout = void*;
+using Preference = void*;
+
+// cublasLtMatmulHeuristicResult_t: the algorithm (cublasLtMatmulAlgo_t, 8 x uint64), the workspace
+// it needs, its status and waves count, then 4 reserved ints.
+struct HeuristicResult {
+  uint64_t algo[8];
+  size_t workspace_size;
+  Status state;
+  float waves;
+  int reserved[4];
+};
+static_assert(sizeof(HeuristicResult) == 96, "cublasLtMatmulHeuristicResult_t is 96 bytes");
 
 // Enumerators Kiln passes (cublasComputeType_t, cudaDataType_t, attribute ids, cublasOperation_t).
 enum : int {
@@ -33,6 +45,7 @@ enum : int {
   kLayoutStridedBatchOffset = 6,
   kOpN = 0,
   kOpT = 1,
+  kPrefMaxWorkspaceBytes = 1,  // cublasLtMatmulPreferenceAttributes_t: uint64_t
 };
 
 struct Api {
@@ -49,6 +62,12 @@ struct Api {
   Status (*matmul)(Handle, MatmulDesc, const void* alpha, const void* a, Layout, const void* b, Layout, const void* beta,
                    const void* c, Layout, void* d, Layout, const void* algo, void* workspace, size_t workspace_size,
                    void* stream) = nullptr;
+  // The heuristic query (what torch.matmul calls to pick an algorithm under a workspace limit).
+  Status (*pref_create)(Preference*) = nullptr;
+  Status (*pref_destroy)(Preference) = nullptr;
+  Status (*pref_set)(Preference, int attr, const void* buf, size_t size) = nullptr;
+  Status (*algo_get_heuristic)(Handle, MatmulDesc, Layout, Layout, Layout, Layout, Preference, int requested, HeuristicResult* results,
+                               int* returned) = nullptr;
 };
 
 // Loads the first candidate that opens and has every entry point; remembers it for the process.

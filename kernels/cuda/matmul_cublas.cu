@@ -5,7 +5,8 @@
 // is itself (op T). Each operand needs one unit stride and Y unit column stride (the front end's
 // outputs are contiguous); other layouts get E_UNSUPPORTED naming the operand (Kiln's own kernels
 // read any strides). One batch dim after coalescing runs as a strided batch; more, one call each.
-// float32 at precision 'high' uses CUBLAS_COMPUTE_32F_FAST_TF32, else CUBLAS_COMPUTE_32F.
+// float32 at precision 'high' uses CUBLAS_COMPUTE_32F_FAST_TF32, else CUBLAS_COMPUTE_32F. The
+// algorithm is cuBLASLt's heuristic first choice within a 32 MiB workspace, as torch.matmul asks.
 #include <map>
 #include <mutex>
 
@@ -74,7 +75,9 @@ void matmul_cublas(const KernelArgs& a, const GemmArgs& p, bool tf32, const Stre
   const bool strided = p.batch.rank == 1 && p.batch.n > 1 && p.batch.n <= INT32_MAX;
   cublaslt::MatmulDesc desc = nullptr;
   cublaslt::Layout la = nullptr, lb = nullptr, lc = nullptr, ld = nullptr;
+  cublaslt::Preference pref = nullptr;
   auto release = [&] {
+    if (pref) api->pref_destroy(pref);
     if (desc) api->desc_destroy(desc);
     for (auto l : {la, lb, lc, ld})
       if (l) api->layout_destroy(l);
@@ -102,6 +105,17 @@ void matmul_cublas(const KernelArgs& a, const GemmArgs& p, bool tf32, const Stre
     Scratch workspace(s, kWorkspace);
     const float alpha = (float)p.alpha, beta = p.c ? (float)p.beta : 0.0f;
     cublaslt::Handle h = handle_for(*api, s.device);
+    // The algorithm, as torch.matmul picks it: cuBLASLt's first heuristic choice under the workspace
+    // it gets. A null algo makes cublasLtMatmul query with default preferences, whose workspace
+    // limit is 0 (cublasLt.h): on an H200 that peer ran bfloat16 about 10% below torch.matmul.
+    cublaslt::HeuristicResult best{};
+    int found = 0;
+    const uint64_t ws_limit = kWorkspace;
+    ok(api->pref_create(&pref), "cublasLtMatmulPreferenceCreate");
+    ok(api->pref_set(pref, cublaslt::kPrefMaxWorkspaceBytes, &ws_limit, sizeof ws_limit), "MAX_WORKSPACE_BYTES");
+    const bool picked = api->algo_get_heuristic(h, desc, la, lb, lc, ld, pref, 1, &best, &found) == 0 && found > 0 && best.state == 0 &&
+                        best.workspace_size <= kWorkspace;
+    const void* algo = picked ? best.algo : nullptr;  // no heuristic answer: cuBLASLt's implicit choice
     const size_t isz = itemsize(t);
     const int64_t calls = strided ? 1 : p.batch.n;
     for (int64_t z = 0; z < calls; ++z) {
@@ -109,7 +123,7 @@ void matmul_cublas(const KernelArgs& a, const GemmArgs& p, bool tf32, const Stre
       if (!strided) batch_offsets(p.batch, z, off);
       const char* y = p.y + off[3] * isz;
       const char* cp = p.c ? p.c + off[2] * isz : y;
-      ok(api->matmul(h, desc, &alpha, p.b + off[1] * isz, la, p.a + off[0] * isz, lb, &beta, cp, lc, (void*)y, ld, nullptr,
+      ok(api->matmul(h, desc, &alpha, p.b + off[1] * isz, la, p.a + off[0] * isz, lb, &beta, cp, lc, (void*)y, ld, algo,
                      workspace.as<void>(), kWorkspace, s.stream),
          "cublasLtMatmul");
     }
