@@ -35,6 +35,8 @@ describe('kiln CLI', () => {
     // a device line ('webgpu:0  <name>') or the backend's absence
     expect(r.stdout).toMatch(/^cuda(:\d+\s+\S|\s+absent: \S+)/m);
     expect(r.stdout).toMatch(/^webgpu(:\d+\s+\S|\s+absent: \S+)/m);
+    // a CUDA device's line names its memory, as `info --json` does
+    if (/^cuda:\d/m.test(r.stdout)) expect(r.stdout).toMatch(/^cuda:\d+\s.*\(memory=\d+\.\dGiB /m);
   });
 
   it('bench matmul --json --case 256^3 --budget-ms 100 returns validated rows with GFLOP/s for the cpu', () => {

@@ -16,7 +16,8 @@ export function infoCommand(argv: string[]): number {
   for (const [kind, b] of Object.entries(i.backends)) {
     if (b.available) {
       for (const d of b.devices) {
-        const details = Object.entries(d.details).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(' ');
+        const memory = d.memory !== undefined ? [`memory=${(d.memory / 2 ** 30).toFixed(1)}GiB`] : [];
+        const details = [...memory, ...Object.entries(d.details).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`)].join(' ');
         out.push(`${d.id.padEnd(10)} ${d.name}${details ? `  (${details})` : ''}`);
       }
     } else out.push(`${kind.padEnd(10)} absent: ${b.reason}`);
