@@ -33,7 +33,8 @@
 // 1024, +32 bytes per K step of 16 16-bit or 8 tf32 values; MN-major B: LBO 8192 between the two N halves, SBO 1024
 // between 8-row K groups, +2048 bytes per K step; 128B swizzle), checked on the host against models
 // of TMA's swizzle and of wgmma's canonical layouts by matmul_wgmma_layout_check.cc.
-// Only `impl: 'wgmma'` selects it until it has been validated on an H100 (see the README).
+// Validated on an H200 (the matmul sweep's odd, batched and strided shapes) and `impl: 'auto'`'s pick
+// on sm_90 for M, N, K >= 64 since (matmul.cu; bench/results/gpu-check-h200.md: 0.82-0.86x cuBLASLt).
 // Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'
 // (float32: `--dtype float32 --precision high`).
 #include <cuda.h>
