@@ -432,7 +432,7 @@ forEachBackend('unary ops', (device) => {
   it('clip with both, one or no bounds, infinite and fractional bounds', async () => {
     const r = rngFor(testName());
     const cases = new Cases();
-    const bounds: [number | undefined, number | undefined][] = [[-1.5, 2.5], [0, undefined], [undefined, 0.25], [undefined, undefined], [-Infinity, Infinity], [2, 2], [-3.7, 100.2], [-1e10, 1e10]];
+    const bounds: [number | undefined, number | undefined][] = [[-1.5, 2.5], [0, undefined], [undefined, 0.25], [undefined, undefined], [-Infinity, Infinity], [2, 2], [-3.7, 100.2], [-1e10, 1e10], [Infinity, undefined], [undefined, -Infinity]]; // the last two: every value is the bound (integers: saturated)
     for (const dtype of NUMERIC)
       for (const [lo, hi] of bounds)
         for (const shape of [[7], [13, 33], [0], []])

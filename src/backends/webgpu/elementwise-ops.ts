@@ -45,9 +45,11 @@ function clipParams(c: Call, m: Meta, k: Kind): string[] {
     m.set(2, Math.min(Math.max(ilo, INT32_MIN), INT32_MAX)).set(3, Math.max(Math.min(ihi, INT32_MAX), INT32_MIN));
     return ['param_i(0u)', 'param_i(1u)'];
   }
-  const big = (v: number, dflt: bigint) => (Number.isFinite(v) ? BigInt(v) : dflt);
+  // an infinite bound saturates by its sign, as the CPU's Clip does (clip(x, +Infinity) is INT64_MAX
+  // everywhere; it read as "no bound" here: cpu/webgpu fuzz seed 5384)
+  const big = (v: number) => (Number.isFinite(v) ? BigInt(v) : v > 0 ? INT64_MAX : INT64_MIN);
   const clamp = (v: bigint) => (v < INT64_MIN ? INT64_MIN : v > INT64_MAX ? INT64_MAX : v);
-  m.setI64(2, clamp(big(ilo, INT64_MIN))).setI64(4, clamp(big(ihi, INT64_MAX)));
+  m.setI64(2, clamp(big(ilo))).setI64(4, clamp(big(ihi)));
   return ['param_l(0u)', 'param_l(2u)'];
 }
 
