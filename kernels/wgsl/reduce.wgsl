@@ -46,9 +46,12 @@ fn xprod_mul(p: XProd, v: f32) -> XProd {
   return xprod_norm(p.m * f.fract, p.e + f.exp - select(0, 24, sub), p.s);
 }
 fn xprod_merge(a: XProd, b: XProd) -> XProd { return xprod_norm(a.m * b.m, a.e + b.e, a.s * b.s); }
+// s is tested by its bits: WGSL lets a compiler assume no NaN, so `s != 1.0` was false for a NaN s on
+// lavapipe and prod([NaN]) came out 1 (cpu/webgpu fuzz seeds 5369, 5372).
 fn xprod_value(p: XProd) -> f32 {
-  if (p.m == 0.0) { return p.m * p.s; }  // a signed 0, or NaN beside an infinity
-  if (p.s != 1.0) { return select(p.s, -p.s, p.m < 0.0); }  // an infinity or NaN times any nonzero finite part
+  if (is_nan(p.s)) { return p.s; }  // NaN anywhere in the row
+  if (p.m == 0.0) { return select(p.m, f32_nan(), is_inf(p.s)); }  // a signed 0, or NaN for 0 beside an infinity
+  if (is_inf(p.s)) { return select(p.s, -p.s, p.m < 0.0); }  // an infinity times a nonzero finite part
   if (p.e > 128) { return select(f32_inf(), -f32_inf(), p.m < 0.0); }
   if (p.e < -160) { return p.m * 0.0; }
   return ldexp(p.m, p.e);
