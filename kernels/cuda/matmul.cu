@@ -1,4 +1,5 @@
-// MatMul on CUDA: the dispatcher over the kernels of matmul_simt.cu and matmul_mma.cu.
+// MatMul on CUDA: the dispatcher over the kernels of matmul_simt.cu, matmul_mma.cu, matmul_wgmma.cu
+// and matmul_cublas.cu.
 //   Y[..., M, N] = alpha * A[..., M, K] @ B[..., K, N] + beta * C[..., M, N]
 // attrs (beyond the op table's alpha and beta), set by kiln.matmul's options:
 //   precision 'highest' (default: float32 is computed in true float32) | 'high' (tf32 allowed)
@@ -9,8 +10,9 @@
 // an H200 it ran 2.6-2.8x mma's speed for 16-bit and 9-10x for tf32 at 4096^3 and 8192^3:
 // bench/results/gpu-check-h200.md), else mma (sm_80+; its cp.async + ldmatrix fast path when both
 // operands have a 16-byte-aligned unit-stride layout, else its general kernel: matmul_mma.cu);
-// float32 at 'highest' -> simt; int32/int64 and anything below sm_80 -> simt. Every kernel reads any strides (transposed, sliced and
-// broadcast-batch operands need no copy) and handles edge tiles itself.
+// float32 at 'highest' -> simt; int32/int64 and anything below sm_80 -> simt. Every kernel reads any
+// strides (transposed, sliced and broadcast-batch operands need no copy) and handles edge tiles
+// itself; cuBLASLt needs a unit stride per matrix, and the front end copies an operand without one.
 #include "matmul.cuh"
 
 namespace kiln {
