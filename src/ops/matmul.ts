@@ -44,6 +44,7 @@ function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, 
 /**
  * Whether cuBLASLt can read a matrix operand in place: one of its two last strides is 1 and the other
  * spans the matrix (a leading dimension); `rowMajor` asks for the unit stride on the columns (C).
+ * The same rule as `as_transpose` in kernels/cuda/matmul_cublas.cu, which refuses what this does not copy.
  */
 function cublasReadable(t: Tensor, rowMajor = false): boolean {
   const [R, C] = t.shape.slice(-2), [rs, cs] = t.strides.slice(-2);

@@ -21,16 +21,17 @@ const PROBE = `
   io[5] = io[2] * io[3] + io[6];
 }`;
 
-/** Inputs: io[0] = 2^-140 (subnormal), io[1] = 1, io[2] = io[3] = 1 + 2^-12, io[6] = -fl(io[2] * io[3]). */
+const A = 1 + 2 ** -12; // exact in float32; A * A = 1 + 2^-11 + 2^-24 is not: it rounds off 2^-24
+
+/** Inputs: io[0] = 2^-140 (subnormal), io[1] = 1, io[2] = io[3] = A, io[6] = -fl(A * A). */
 export function probeInputs(): Float32Array {
-  const a = 1 + 2 ** -12;
-  return Float32Array.from([2 ** -140, 1, a, a, 0, 0, -Math.fround(a * a), 0]);
+  return Float32Array.from([2 ** -140, 1, A, A, 0, 0, -Math.fround(A * A), 0]);
 }
 
 /** Reads the outputs of the probe: io[4] and io[5]. */
 export function probeVerdict(out: Float32Array): FloatSemantics {
   const sub = out[4] === 2 ** -140 ? 'preserved' : out[4] === 0 ? 'flushed' : 'unknown';
-  const a = Math.fround(1 + 2 ** -12), err = a * a - Math.fround(a * a); // the exact product's rounding error (float64 holds it exactly)
+  const err = A * A - Math.fround(A * A); // the product's rounding error (float64 holds A * A exactly)
   const fma = out[5] === 0 ? false : out[5] === err ? true : 'unknown';
   return { subnormals: sub, fmaContraction: fma };
 }
