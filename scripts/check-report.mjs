@@ -14,8 +14,10 @@ import { realpathSync } from 'node:fs';
 export const MATMUL_STEPS = [
   { step: '03-matmul-16bit', impl: 'auto', target: 0.9 },
   { step: '04-matmul-wgmma', impl: 'wgmma', target: 0.9 },
+  { step: '11-matmul-wgmma-wide', impl: 'wgmma 128x256', target: 0.9 },
   { step: '05-matmul-tf32', impl: 'auto (tf32)', target: 0.85 },
   { step: '06-matmul-tf32-wgmma', impl: 'wgmma (tf32)', target: 0.85 },
+  { step: '12-matmul-tf32-wide', impl: 'wgmma 128x256 (tf32)', target: 0.85 },
   { step: '07-matmul-f32', impl: 'auto (SIMT float32)', target: 0.7 },
 ];
 

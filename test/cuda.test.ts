@@ -86,23 +86,30 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
   // matmul_wgmma_layout.h holds the sm_90a kernel's stage layout, TMA boxes and matrix descriptors;
   // its checker models TMA's 128B swizzle and wgmma's canonical K-major / MN-major layouts (PTX ISA)
   // and reads every A and B element of a set of problems back through the kernel's own descriptors,
-  // for 16-bit operands and for float32 read as tf32 (4-byte elements, K-major only), then confirms
-  // that twelve deliberately wrong layouts (eight 16-bit, four tf32) are caught. It runs here, without a GPU.
-  it('every element wgmma would read is the one TMA put there, for K-major A and B^T, MN-major B, and tf32', () => {
+  // for 16-bit operands and for float32 read as tf32 (4-byte elements, K-major only), at both tile
+  // widths (128 x 128, and the wide 128 x 256 of KILN_WGMMA_TILE_N=256), then confirms that fourteen
+  // deliberately wrong layouts (eight 16-bit, four tf32, two of the wide tile) are caught. It runs
+  // here, without a GPU.
+  it('every element wgmma would read is the one TMA put there, for K-major A and B^T, MN-major B, and tf32, at both tile widths', () => {
     const out = hostCheck('matmul_wgmma_layout_check.cc');
     expect(out).toMatch(/^ {2}tf32 B\^T 129x200x136 .* ok$/m);
-    expect(out.match(/caught$/gm)?.length).toBe(12);
+    expect(out).toMatch(/^ {2}\[n256\] B 129x200x136 .* MN-major .* ok$/m);
+    expect(out).toMatch(/^ {2}\[n256\] tf32 B\^T 129x200x136 .* ok$/m);
+    expect(out.match(/caught$/gm)?.length).toBe(14);
   });
 
   // The fast epilogue (alpha 1, no C, 16-byte aligned contiguous Y rows): its emulator runs the
   // kernel's staging / read / store index arithmetic for both consumer warpgroups over every tile
-  // of a set of problems (edge tiles, batch offsets, padded rows, generic fallbacks), with race
-  // checks on the staging buffer between the named barriers, and counts bank conflicts and sectors.
-  it('the staged epilogue writes every output element once, conflict-free, in full 32-byte sectors', () => {
+  // of a set of problems (edge tiles, batch offsets, padded rows, generic fallbacks), at both tile
+  // widths (the wide tile stages two 64 x 128 column blocks in turn), with race checks on the
+  // staging buffer between the named barriers, and counts bank conflicts and sectors.
+  it('the staged epilogue writes every output element once, conflict-free, in full 32-byte sectors, at both tile widths', () => {
     const out = hostCheck('matmul_wgmma_epilogue_check.cc');
     expect(out).toMatch(/worst 1-way bank conflict/);
     expect(out).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
-    expect(out.match(/caught$/gm)?.length).toBe(11);
+    expect(out).toMatch(/^shared memory, tile 128x256: .* = 230464 bytes \(limit 232448\)$/m);
+    expect(out).toMatch(/^ {2}\[n256\] 200x300, rows padded to 304 .* ok$/m);
+    expect(out.match(/caught$/gm)?.length).toBe(13);
   });
 });
 
@@ -185,6 +192,25 @@ describe('cuda options', () => {
     kiln.matmul(a, b, { precision: 'high', impl: 'auto' }).dispose(); // the cpu computes in full precision anyway
     a.dispose();
     b.dispose();
+  });
+
+  it('KILN_WGMMA_TILE_N is 128 or 256, checked on every device', async () => {
+    const a = kiln.ones([2, 3]), b = kiln.ones([3, 2]);
+    try {
+      for (const bad of ['192', '256 ', 'wide']) {
+        process.env.KILN_WGMMA_TILE_N = bad;
+        expectError(() => kiln.matmul(a, b), 'E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128 or 256, got '${bad}'`);
+        expectError(() => kiln.gemm(a, b), 'E_ARGUMENT', 'KILN_WGMMA_TILE_N');
+      }
+      for (const ok of ['128', '256', '']) {
+        process.env.KILN_WGMMA_TILE_N = ok;
+        expect(Array.from((await kiln.matmul(a, b).data()) as Float32Array)).toEqual([3, 3, 3, 3]);
+      }
+    } finally {
+      delete process.env.KILN_WGMMA_TILE_N;
+      a.dispose();
+      b.dispose();
+    }
   });
 });
 

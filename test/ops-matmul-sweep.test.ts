@@ -3,7 +3,8 @@
 // batch dims, transposed and strided operands, every dtype, outputs poisoned first (helpers/
 // backends.ts turns poisoning on). On cuda each kernel is forced in turn: simt, mma (float16,
 // bfloat16, and float32 at precision 'high' = tf32), wgmma on sm_90 (float16, bfloat16, and float32
-// at 'high' = tf32), cublas when cuBLASLt loads, and 'auto'.
+// at 'high' = tf32; at both tile widths: 128 and KILN_WGMMA_TILE_N=256), cublas when cuBLASLt loads,
+// and 'auto'.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { DType, MatmulOptions } from '../src/index.js';
@@ -33,6 +34,8 @@ const SHAPES: [number[], number[], number, number, number][] = [
   // tf32 (float32 rows of K % 4 == 0 are 16-byte aligned): A and B^T in place, a row-major B packed.
   [[], [], 129, 200, 136],
   [[3], [3], 65, 72, 192],
+  // N 264: at tile width 256, all four 64-wide MN-major boxes of the first tile, one of the second.
+  [[2], [2], 70, 96, 264],
 ];
 const LAYOUTS: [Layout, Layout][] = [
   ['contiguous', 'contiguous'],
@@ -41,15 +44,18 @@ const LAYOUTS: [Layout, Layout][] = [
   ['offset', 'transposed'],
 ];
 
+/** A kernel to sweep: matmul's options, and the wgmma tile width (KILN_WGMMA_TILE_N) where not the default. */
+type Variant = MatmulOptions & { wgmmaTileN?: 256 };
+
 /** The kernels a device can be asked for, per dtype. */
-function variants(device: string, dtype: DType): MatmulOptions[] {
+function variants(device: string, dtype: DType): Variant[] {
   if (!device.startsWith('cuda')) return [{}];
-  const out: MatmulOptions[] = [{}, { impl: 'simt' }];
+  const out: Variant[] = [{}, { impl: 'simt' }];
   if (dtype === 'float16' || dtype === 'bfloat16') out.push({ impl: 'mma' });
   const sm = kiln.devices().find((d) => d.id === device)?.details.sm;
-  if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma' });
+  if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma' }, { impl: 'wgmma', wgmmaTileN: 256 });
   if (dtype === 'float32') out.push({ precision: 'high' }, { impl: 'mma', precision: 'high' });
-  if (dtype === 'float32' && sm === '90') out.push({ impl: 'wgmma', precision: 'high' });
+  if (dtype === 'float32' && sm === '90') out.push({ impl: 'wgmma', precision: 'high' }, { impl: 'wgmma', precision: 'high', wgmmaTileN: 256 });
   let cublas = false;
   try {
     loadCublasLt();
@@ -59,6 +65,17 @@ function variants(device: string, dtype: DType): MatmulOptions[] {
   }
   if (cublas && !isInt(dtype)) out.push({ impl: 'cublas' }, ...(dtype === 'float32' ? [{ impl: 'cublas' as const, precision: 'high' as const }] : []));
   return out;
+}
+
+/** kiln.matmul with a variant's options, its tile width set in KILN_WGMMA_TILE_N for the call (read when the op is enqueued). */
+function matmulVariant(a: kiln.Tensor, b: kiln.Tensor, { wgmmaTileN, ...options }: Variant): kiln.Tensor {
+  if (wgmmaTileN === undefined) return kiln.matmul(a, b, options);
+  process.env.KILN_WGMMA_TILE_N = String(wgmmaTileN);
+  try {
+    return kiln.matmul(a, b, options);
+  } finally {
+    delete process.env.KILN_WGMMA_TILE_N;
+  }
 }
 
 function tol(dtype: DType, o: MatmulOptions, scale: R.NdArray): CompareOptions {
@@ -80,7 +97,7 @@ forEachBackend('matmul sweep', (device) => {
             await cases.run(label, async () => {
               const a = makeInput(r, device, dtype, [...ba, M, K], la, gen), b = makeInput(r, device, dtype, [...bb, K, N], lb, gen);
               const { y, scale } = R.matmul(a.ref, b.ref);
-              await expectTensor(kiln.matmul(a.t, b.t, options), y, dtype, tol(dtype, options, scale));
+              await expectTensor(matmulVariant(a.t, b.t, options), y, dtype, tol(dtype, options, scale));
               a.t.dispose();
               b.t.dispose();
             });

@@ -1,12 +1,12 @@
 // matmul_wgmma: the sm_90a (Hopper) tensor-core matmul for float16 / bfloat16, and for float32 at
 // precision 'high' with tf32 operands; float32 accumulation.
-//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128-row tiles of A and B, one 128-byte K
-//   row deep (64 16-bit or 32 float32 values), into a 4-stage shared-memory ring;
-//   wgmma.mma_async m64n128k16 (.f16 / .bf16) or m64n128k8 (.tf32) reads them through matrix
-//   descriptors, four K steps of 32 bytes per stage.
+//   TMA loads (cp.async.bulk.tensor, 128-byte swizzle) of 128-row tiles of A and 128- (or 256-) row
+//   tiles of B, one 128-byte K row deep (64 16-bit or 32 float32 values), into a 4-stage
+//   shared-memory ring; wgmma.mma_async m64n128k16 (.f16 / .bf16) or m64n128k8 (.tf32) (n256 for the
+//   wide tile) reads them through matrix descriptors, four K steps of 32 bytes per stage.
 //   Warp specialization: warpgroup 0 is the producer (one thread issues the TMA copies and arms the
 //   stage's "full" mbarrier with the byte count); warpgroups 1 and 2 are consumers, each owning 64
-//   rows of the 128 x 128 output tile, and release a stage through its "empty" mbarrier.
+//   rows of the 128 x 128 (or 128 x 256) output tile, and release a stage through its "empty" mbarrier.
 //   Persistent grid (one block per SM) walking the tiles in a swizzled order: groups of 8 row tiles
 //   sweep the columns together, so the A and B tiles in flight stay in L2.
 // Operands: TMA reads A ([M, K]) in place when K is its unit stride and its rows are 16-byte
@@ -35,6 +35,14 @@
 // of TMA's swizzle and of wgmma's canonical layouts by matmul_wgmma_layout_check.cc.
 // Validated on an H200 (the matmul sweep's odd, batched and strided shapes) and `impl: 'auto'`'s pick
 // on sm_90 for M, N, K >= 64 since (matmul.cu; bench/results/gpu-check-h200.md: 0.82-0.86x cuBLASLt).
+// The wide tile (kBN = 256, attr wgmma_tile_n, from KILN_WGMMA_TILE_N=256): each consumer issues
+// m64n256k16 (k8 for tf32) over 64 x 256, so a K step reads A's 64 rows once per 256 columns, not
+// per 128, and the epilogue runs half as often per multiply-add: the usual step from about 600 to
+// 700 TFLOP/s for bf16 on an H100/H200 (CUTLASS's 128x256x64 cooperative kernel). Its stage is 48
+// KiB (4 stages: 192 KiB), its 128 accumulators a thread need the registers the producer gives up
+// (setmaxnreg, below: no spills per -Xptxas -v), and its fast epilogue stages two 64 x 128 column
+// blocks in turn through the same 16 KiB buffer. Its layouts and epilogue are checked on the host
+// like the 128 tile's; it has not yet run on a GPU, so nothing picks it unless asked.
 // Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'
 // (float32: `--dtype float32 --precision high`).
 #include <cuda.h>
@@ -47,13 +55,13 @@ namespace cuda {
 namespace {
 
 using wgmma_layout::kStages;
-using wgmma_layout::kTile;
+using wgmma_layout::kTileM;
 constexpr int kThreadsW = 384;
-constexpr int kStageBytes = (int)wgmma_layout::kStageBytes;  // A and B tiles of 128 rows x 128 bytes of K
-// The ring, two 16 KiB epilogue staging buffers, the mbarriers, 1024 for the alignment: 164928 bytes
-// (sm_90 allows 227 KiB; cudaFuncSetAttribute below asks for exactly this).
-constexpr int kSmemBytes = (int)wgmma_layout::kSmemBytes;
-static_assert(kSmemBytes == kStages * kStageBytes + 2 * (int)wgmma_layout::kEpiBytes + 2 * kStages * 8 + 1024, "shared-memory budget");
+// The block's shared memory (wgmma_layout::smem_bytes): the ring of kStages stages (A and B tiles of
+// 128 and bn rows x 128 bytes of K), two 16 KiB epilogue staging buffers, the mbarriers and 1024 for
+// the alignment: 164928 bytes for bn 128, 230464 for bn 256 (sm_90 allows 227 KiB = 232448;
+// cudaFuncSetAttribute below asks for exactly this).
+static_assert(wgmma_layout::smem_bytes(128) == 164928 && wgmma_layout::smem_bytes(256) == 230464, "shared-memory budget");
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define KILN_WGMMA 1
@@ -85,34 +93,69 @@ __device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, int 
       "l"(reinterpret_cast<uint64_t>(map)), "r"(k), "r"(row), "r"(batch), "r"(smem_u32(bar))
       : "memory");
 }
-// D (+)= A B for one K step (16 16-bit or 8 tf32 values); kTnspB: 0 = B K-major in shared memory,
-// 1 = B MN-major (N contiguous; PTX: imm-trans-b, allowed for .f16 / .bf16 with descriptors). The
-// .tf32 form takes no imm-trans operands (both operands K-major): "..., scale-d, imm-scale-a, imm-scale-b".
-template <typename T, int kTnspB>
-__device__ __forceinline__ void wgmma(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
-  if constexpr (std::is_same<T, float>::value) {
-    static_assert(kTnspB == 0, "wgmma .tf32 reads K-major operands only");
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(accumulate));
-  } else if constexpr (std::is_same<T, __half>::value) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, %67;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(accumulate), "n"(kTnspB));
+// The accumulator operands of one wgmma: kN / 2 float32 registers per thread ("+f"), and the
+// register list that names them in the instruction (%0 .. %63 for n128, %0 .. %127 for n256); the
+// descriptors, the scale-d predicate's source and imm-trans-b follow them (%64.. or %128..).
+#define KILN_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define KILN_D16(i) KILN_D4(i), KILN_D4(i + 4), KILN_D4(i + 8), KILN_D4(i + 12)
+#define KILN_D64(i) KILN_D16(i), KILN_D16(i + 16), KILN_D16(i + 32), KILN_D16(i + 48)
+#define KILN_D128 KILN_D64(0), KILN_D64(64)
+#define KILN_WGMMA_REGS64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define KILN_WGMMA_REGS128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
+// One wgmma.mma_async: SHAPE_TYPES (e.g. "m64n128k16.f32.bf16.bf16"), the register list, the
+// operand numbers of the scale-d source and of the two descriptors, TAIL (", 0, %N": imm-trans-a 0
+// and imm-trans-b, for .f16 / .bf16; "" for .tf32, which has neither), then the outputs and inputs.
+#define KILN_WGMMA_ASM(SHAPE_TYPES, REGS, PRED, DESCS, TAIL, OUTS, ...)                                                              \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\nwgmma.mma_async.sync.aligned." SHAPE_TYPES " " REGS ", " DESCS \
+               ", p, 1, 1" TAIL ";\n}\n"                                                                                       \
+               : OUTS                                                                                                         \
+               : __VA_ARGS__)
+// D (+)= A B for one K step (16 16-bit or 8 tf32 values) over a 64 x kN block (kN = the tile width:
+// 128 or 256); kTnspB: 0 = B K-major in shared memory, 1 = B MN-major (N contiguous; PTX:
+// imm-trans-b, allowed for .f16 / .bf16 with descriptors). The .tf32 form takes no imm-trans
+// operands (both operands K-major): "..., scale-d, imm-scale-a, imm-scale-b".
+template <typename T, int kTnspB, int kN>
+__device__ __forceinline__ void wgmma(float (&d)[kN / 2], uint64_t da, uint64_t db, int accumulate) {
+  static_assert(kN == 128 || kN == 256, "tile width");
+  static_assert(!std::is_same<T, float>::value || kTnspB == 0, "wgmma .tf32 reads K-major operands only");
+  if constexpr (kN == 128) {
+    if constexpr (std::is_same<T, float>::value)
+      KILN_WGMMA_ASM("m64n128k8.f32.tf32.tf32", KILN_WGMMA_REGS64, "%66", "%64, %65", "", KILN_D64(0), "l"(da), "l"(db), "r"(accumulate));
+    else if constexpr (std::is_same<T, __half>::value)
+      KILN_WGMMA_ASM("m64n128k16.f32.f16.f16", KILN_WGMMA_REGS64, "%66", "%64, %65", ", 0, %67", KILN_D64(0), "l"(da), "l"(db), "r"(accumulate),
+                 "n"(kTnspB));
+    else
+      KILN_WGMMA_ASM("m64n128k16.f32.bf16.bf16", KILN_WGMMA_REGS64, "%66", "%64, %65", ", 0, %67", KILN_D64(0), "l"(da), "l"(db), "r"(accumulate),
+                 "n"(kTnspB));
   } else {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, %67;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(accumulate), "n"(kTnspB));
+    if constexpr (std::is_same<T, float>::value)
+      KILN_WGMMA_ASM("m64n256k8.f32.tf32.tf32", KILN_WGMMA_REGS128, "%130", "%128, %129", "", KILN_D128, "l"(da), "l"(db), "r"(accumulate));
+    else if constexpr (std::is_same<T, __half>::value)
+      KILN_WGMMA_ASM("m64n256k16.f32.f16.f16", KILN_WGMMA_REGS128, "%130", "%128, %129", ", 0, %131", KILN_D128, "l"(da), "l"(db),
+                 "r"(accumulate), "n"(kTnspB));
+    else
+      KILN_WGMMA_ASM("m64n256k16.f32.bf16.bf16", KILN_WGMMA_REGS128, "%130", "%128, %129", ", 0, %131", KILN_D128, "l"(da), "l"(db),
+                 "r"(accumulate), "n"(kTnspB));
   }
+}
+#undef KILN_WGMMA_ASM
+#undef KILN_WGMMA_REGS64
+#undef KILN_WGMMA_REGS128
+#undef KILN_D128
+#undef KILN_D64
+#undef KILN_D16
+#undef KILN_D4
+// The wide tile's register budget: each consumer thread holds 128 accumulators, past the 168
+// registers a thread gets when 384 share the register file, so the producer warpgroup gives up
+// its registers (it needs few: one thread issues the copies) to the consumers, as CUTLASS's sm90
+// warp-specialized kernels do: 2 x 128 x 232 + 128 x 40 = 64512 <= 65536. setmaxnreg is per
+// warpgroup: all 128 threads execute it (PTX ISA: .sync.aligned), before the producer's early return.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+static_assert(2 * 128 * kConsumerRegs + 128 * kProducerRegs <= 65536, "register file");
+template <bool kInc, int kRegs> __device__ __forceinline__ void setmaxnreg() {
+  static_assert(kRegs % 8 == 0 && kRegs >= 24 && kRegs <= 256, "setmaxnreg: a multiple of 8 in [24, 256]");
+  if constexpr (kInc) asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kRegs));
+  else asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegs));
 }
 // Named barrier kEpiBarrier0 + c over the 128 threads of consumer warpgroup c (orders their
 // shared-memory accesses; the producer and the other consumer do not take part). Immediate ids,
@@ -159,16 +202,18 @@ __device__ __forceinline__ void tile_coords(int64_t t, int64_t tm_count, int64_t
 #endif
 
 // T: __half / __nv_bfloat16, or float (tf32 operands, float32 Y). kBmn: B is read MN-major ([K, N],
-// N contiguous: two 64 x 64 boxes per stage, imm-trans-b = 1; 16-bit T only); otherwise K-major
-// (B^T [N, K], one box of 128 rows x 128 bytes of K).
-template <typename T, bool kBmn>
+// N contiguous: kBN / 64 boxes of 64 x 64 per stage, imm-trans-b = 1; 16-bit T only); otherwise
+// K-major (B^T [N, K], one box of kBN rows x 128 bytes of K). kBN: the tile width, 128 or 256.
+template <typename T, bool kBmn, int kBN>
 __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, GemmArgs p) {
   static_assert(!kBmn || wgmma_layout::mn_major_ok(sizeof(T)), "an MN-major operand needs a 16-bit type");
+  static_assert(wgmma_layout::tile_n_ok(kBN), "tile width 128 or 256");
+  constexpr uint32_t kStageBytes = wgmma_layout::stage_bytes(kBN);
 #ifdef KILN_WGMMA
   constexpr int kBK = wgmma_layout::stage_k(sizeof(T));  // K per stage: 64 (16-bit), 32 (tf32)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~(uintptr_t)1023);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + wgmma_layout::kBarOffset);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + wgmma_layout::bar_offset(kBN));
   uint64_t* empty = full + kStages;
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
   if (threadIdx.x == 0) {
@@ -176,38 +221,40 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
-  const int64_t tm_count = (p.M + kTile - 1) / kTile, tn_count = (p.N + kTile - 1) / kTile;
+  const int64_t tm_count = (p.M + kTileM - 1) / kTileM, tn_count = (p.N + kBN - 1) / kBN;
   const int64_t tiles = tm_count * tn_count * p.batch.n, k_iters = (p.K + kBK - 1) / kBK;
   if (wg == 0) {  // producer
+    if constexpr (kBN == 256) setmaxnreg<false, kProducerRegs>();
     if (tid != 0) return;
     int64_t it = 0;
     for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
       int64_t b, tm, tn;
       tile_coords(t, tm_count, tn_count, b, tm, tn);
-      const unsigned tx = wgmma_layout::stage_tx_bytes(kBmn, p.N, tn * kTile);
+      const unsigned tx = wgmma_layout::stage_tx_bytes(kBmn, p.N, tn * kBN, kBN);
       for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
         const int s = (int)(it % kStages);
         bar_wait(&empty[s], (unsigned)((it / kStages) & 1) ^ 1u);
         unsigned char* st = smem + s * kStageBytes;
         bar_expect_tx(&full[s], tx);
-        tma_load(st, &map_a, (int)(kt * kBK), (int)(tm * kTile), (int)b, &full[s]);
-        const wgmma_layout::BBoxes bb = wgmma_layout::b_boxes(kBmn, p.N, tn * kTile, kt * kBK);
+        tma_load(st, &map_a, (int)(kt * kBK), (int)(tm * kTileM), (int)b, &full[s]);
+        const wgmma_layout::BBoxes bb = wgmma_layout::b_boxes(kBmn, p.N, tn * kBN, kt * kBK, kBN);
         for (int i = 0; i < bb.n; ++i) tma_load(st + wgmma_layout::kTileBytes + bb.off[i], &map_b, bb.c0[i], bb.c1[i], (int)b, &full[s]);
       }
     }
     return;
   }
   const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of each tile
+  if constexpr (kBN == 256) setmaxnreg<true, kConsumerRegs>();
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
   const bool fast_y = sizeof(T) == 2 && wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn);
-  const uint32_t stage_y = smem_u32(smem + wgmma_layout::kEpiOffset + c * wgmma_layout::kEpiBytes);  // this warpgroup's staging
+  const uint32_t stage_y = smem_u32(smem + wgmma_layout::epi_offset(kBN) + c * wgmma_layout::kEpiBytes);  // this warpgroup's staging
   int64_t it = 0;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t b, tm, tn;
     tile_coords(t, tm_count, tn_count, b, tm, tn);
-    float d[64];
+    float d[kBN / 2];
 #pragma unroll
-    for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+    for (int i = 0; i < kBN / 2; ++i) d[i] = 0.0f;
     for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
       const int s = (int)(it % kStages);
       bar_wait(&full[s], (unsigned)((it / kStages) & 1));
@@ -216,7 +263,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
       for (int kk = 0; kk < wgmma_layout::kStepsPerStage; ++kk)
-        wgmma<T, kBmn ? 1 : 0>(d, wgmma_layout::kmajor_desc(a_tile, kk),
+        wgmma<T, kBmn ? 1 : 0, kBN>(d, wgmma_layout::kmajor_desc(a_tile, kk),
                                kBmn ? wgmma_layout::mn_desc(b_tile, kk) : wgmma_layout::kmajor_desc(b_tile, kk), (kt > 0 || kk > 0) ? 1 : 0);
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
       // Keep this k-tile's wgmmas in flight while the previous k-tile's finish: once at most one
@@ -232,37 +279,40 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     if constexpr (sizeof(T) == 2) {  // float32 Y (tf32) always takes gemm_store
     if (fast_y && wgmma_layout::epi_fast_base(reinterpret_cast<uintptr_t>(yb))) {
       using namespace wgmma_layout;
-      warpgroup_bar(c);  // every thread is done reading the previous tile's staging
 #pragma unroll
-      for (int n8 = 0; n8 < 16; ++n8)
+      for (int j = 0; j < epi_blocks(kBN); ++j) {  // 64 x 128 column blocks
+        warpgroup_bar(c);  // every thread is done reading the staging (the previous block or tile)
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          st_shared_b32(stage_y + epi_stage_offset(epi_frag_row(tid, h), epi_frag_col(tid, n8)),
-                        pack2<T>(d[n8 * 4 + 2 * h], d[n8 * 4 + 2 * h + 1]));
-      warpgroup_bar(c);  // the whole 64 x 128 block is staged
-      const int64_t row0 = tm * kTile + c * 64, col = tn * kTile + epi_read_col(tid);
-      const int64_t nv = epi_vector_cols(p.N, col);
+        for (int n8 = 0; n8 < 16; ++n8)
 #pragma unroll
-      for (int i = 0; i < kEpiPasses; ++i) {
-        const int r = epi_read_row(tid, i);
-        if (row0 + r >= p.M || nv == 0) break;  // rows grow with i
-        const uint4 v = ld_shared_v4(stage_y + epi_stage_offset(r, epi_read_col(tid)));
-        T* const dst = yb + (row0 + r) * p.sym + col;
-        if (nv == 8) {
-          st_global_v4(dst, v);
-        } else {  // the vector that crosses N
-          const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+          for (int h = 0; h < 2; ++h)
+            st_shared_b32(stage_y + epi_stage_offset(epi_frag_row(tid, h), epi_frag_col(tid, n8)),
+                          pack2<T>(d[(16 * j + n8) * 4 + 2 * h], d[(16 * j + n8) * 4 + 2 * h + 1]));
+        warpgroup_bar(c);  // the whole 64 x 128 block is staged
+        const int64_t row0 = tm * kTileM + c * 64, col = tn * kBN + j * (int)kEpiCols + epi_read_col(tid);
+        const int64_t nv = epi_vector_cols(p.N, col);
 #pragma unroll
-          for (int e = 0; e < 8; ++e)
-            if (e < nv) reinterpret_cast<uint16_t*>(dst)[e] = (uint16_t)(w[e / 2] >> (16 * (e % 2)));
+        for (int i = 0; i < kEpiPasses; ++i) {
+          const int r = epi_read_row(tid, i);
+          if (row0 + r >= p.M || nv == 0) break;  // rows grow with i
+          const uint4 v = ld_shared_v4(stage_y + epi_stage_offset(r, epi_read_col(tid)));
+          T* const dst = yb + (row0 + r) * p.sym + col;
+          if (nv == 8) {
+            st_global_v4(dst, v);
+          } else {  // the vector that crosses N
+            const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+              if (e < nv) reinterpret_cast<uint16_t*>(dst)[e] = (uint16_t)(w[e / 2] >> (16 * (e % 2)));
+          }
         }
       }
       continue;
     }
     }
-    const int64_t r0 = tm * kTile + c * 64 + warp * 16 + g, c0 = tn * kTile + 2 * q;
+    const int64_t r0 = tm * kTileM + c * 64 + warp * 16 + g, c0 = tn * kBN + 2 * q;
 #pragma unroll
-    for (int n8 = 0; n8 < 16; ++n8) {
+    for (int n8 = 0; n8 < kBN / 8; ++n8) {
       gemm_store<T, float>(p, off, r0, c0 + n8 * 8, d[n8 * 4 + 0]);
       gemm_store<T, float>(p, off, r0, c0 + n8 * 8 + 1, d[n8 * 4 + 1]);
       gemm_store<T, float>(p, off, r0 + 8, c0 + n8 * 8, d[n8 * 4 + 2]);
@@ -335,12 +385,13 @@ EncodeTiled encode_fn() {
 }
 
 // A [batch][rows][inner] tensor map with contiguous rows `ld` elements apart, batch entries `sb`
-// apart: inner = K for a K-major operand (box 128 bytes of K x 128 rows), N for an MN-major B (box 64
-// N x 64 K). float32 is mapped as TFLOAT32: TMA rounds each value to tf32 on the copy (see the top).
-CUtensorMap tensor_map(DType t, bool mn, const void* base, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch) {
+// apart: inner = K for a K-major operand (box 128 bytes of K x tile_rows rows: 128 for A, the tile
+// width for B^T), N for an MN-major B (box 64 N x 64 K). float32 is mapped as TFLOAT32: TMA rounds
+// each value to tf32 on the copy (see the top).
+CUtensorMap tensor_map(DType t, bool mn, const void* base, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch, int tile_rows) {
   CUtensorMap m;
   const uint32_t esize = t == DType::F32 ? 4 : 2;
-  const wgmma_layout::TmaGeometry g = wgmma_layout::tma_geometry(mn, rows, inner, ld, sb, batch, esize);
+  const wgmma_layout::TmaGeometry g = wgmma_layout::tma_geometry(mn, rows, inner, ld, sb, batch, esize, tile_rows);
   const cuuint64_t dims[3] = {g.dims[0], g.dims[1], g.dims[2]};
   const cuuint64_t strides[2] = {g.strides[0], g.strides[1]};
   const cuuint32_t box[3] = {g.box[0], g.box[1], g.box[2]}, unit[3] = {1, 1, 1};
@@ -354,13 +405,14 @@ CUtensorMap tensor_map(DType t, bool mn, const void* base, int64_t rows, int64_t
   return m;
 }
 
-// The kernel for B's path: tf32 has no MN-major instantiation (the dispatch never asks for one).
-template <typename T> auto kernel_for(bool b_mn) {
-  if constexpr (wgmma_layout::mn_major_ok(sizeof(T))) return b_mn ? gemm_wgmma<T, true> : gemm_wgmma<T, false>;
-  else return gemm_wgmma<T, false>;
+// The kernel for B's path and the tile width: tf32 has no MN-major instantiation (the dispatch never
+// asks for one).
+template <typename T, int kBN> auto kernel_for(bool b_mn) {
+  if constexpr (wgmma_layout::mn_major_ok(sizeof(T))) return b_mn ? gemm_wgmma<T, true, kBN> : gemm_wgmma<T, false, kBN>;
+  else return gemm_wgmma<T, false, kBN>;
 }
 
-template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream& s) {
+template <typename T> void launch_wgmma(const GemmArgs& p, DType t, int bn, const Stream& s) {
   // K = 0: no product, Y = beta * C. A tensor map's dims must be non-zero (cuTensorMapEncodeTiled
   // rejects globalDim[0] = 0), so this case goes to the simt kernel, as impl 'cublas' does.
   if (p.K == 0) return matmul_simt(p, t, s);
@@ -379,15 +431,17 @@ template <typename T> void launch_wgmma(const GemmArgs& p, DType t, const Stream
   Scratch pa(s, a_direct ? 0 : (size_t)(nb * p.M * kp * es)), pb(s, b_direct ? 0 : (size_t)(nb * p.N * kp * es));
   if (!a_direct) launch_pack(pa.as<T>(), p.a, p.batch, 0, p.M, p.K, kp, p.sam, p.sak, s);
   if (!b_direct) launch_pack(pb.as<T>(), p.b, p.batch, 1, p.N, p.K, kp, p.sbn, p.sbk, s);
-  const CUtensorMap ma = a_direct ? tensor_map(t, false, p.a, p.M, p.K, p.sam, sba, nb) : tensor_map(t, false, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb);
-  const CUtensorMap mb = b_mn       ? tensor_map(t, true, p.b, p.K, p.N, p.sbk, sbb, nb)
-                         : b_direct ? tensor_map(t, false, p.b, p.N, p.K, p.sbn, sbb, nb)
-                                    : tensor_map(t, false, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb);
-  const auto kernel = kernel_for<T>(b_mn);
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes), "cudaFuncSetAttribute");
-  const int64_t tiles = ((p.M + kTile - 1) / kTile) * ((p.N + kTile - 1) / kTile) * nb;
+  const CUtensorMap ma = a_direct ? tensor_map(t, false, p.a, p.M, p.K, p.sam, sba, nb, kTileM)
+                                  : tensor_map(t, false, pa.as<T>(), p.M, p.K, kp, p.M * kp, nb, kTileM);
+  const CUtensorMap mb = b_mn       ? tensor_map(t, true, p.b, p.K, p.N, p.sbk, sbb, nb, bn)
+                         : b_direct ? tensor_map(t, false, p.b, p.N, p.K, p.sbn, sbb, nb, bn)
+                                    : tensor_map(t, false, pb.as<T>(), p.N, p.K, kp, p.N * kp, nb, bn);
+  const auto kernel = bn == 256 ? kernel_for<T, 256>(b_mn) : kernel_for<T, 128>(b_mn);
+  const int smem = (int)wgmma_layout::smem_bytes(bn);
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "cudaFuncSetAttribute");
+  const int64_t tiles = ((p.M + kTileM - 1) / kTileM) * ((p.N + bn - 1) / bn) * nb;
   const unsigned blocks = (unsigned)std::min<int64_t>(tiles, s.sm_count);
-  kernel<<<blocks, kThreadsW, kSmemBytes, s.stream>>>(ma, mb, p);
+  kernel<<<blocks, kThreadsW, smem, s.stream>>>(ma, mb, p);
   check_launch("gemm_wgmma");
 }
 
@@ -402,7 +456,7 @@ bool wgmma_compiled(const Stream& s) {
 #endif
 }
 
-void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, const Stream& s) {
+void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, int tile_n, const Stream& s) {
   // The dtype first: it is refused the same way on every GPU.
   if (t == DType::F32 && !tf32)
     fail("E_UNSUPPORTED", "MatMul impl 'wgmma' takes float16, bfloat16, or float32 at precision 'high' (tf32), not float32 at precision "
@@ -414,9 +468,11 @@ void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, const Stream& s) {
 #ifndef KILN_CUDA_SM90A
   fail("E_UNSUPPORTED", "MatMul impl 'wgmma': this build has no sm_90a code (add 90a to KILN_CUDA_ARCHITECTURES)");
 #endif
-  if (t == DType::F16) return launch_wgmma<__half>(p, t, s);
-  if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, s);
-  return launch_wgmma<float>(p, t, s);  // tf32
+  if (!wgmma_layout::tile_n_ok(tile_n))
+    fail("E_ARGUMENT", "MatMul impl 'wgmma': the tile width must be 128 or 256, got " + std::to_string(tile_n));
+  if (t == DType::F16) return launch_wgmma<__half>(p, t, tile_n, s);
+  if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, tile_n, s);
+  return launch_wgmma<float>(p, t, tile_n, s);  // tf32
 }
 
 }  // namespace cuda

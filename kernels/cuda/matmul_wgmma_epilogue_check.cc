@@ -2,10 +2,11 @@
 // kernel (a transcription of its control flow in matmul_wgmma.cu, with the index arithmetic taken
 // from matmul_wgmma_layout.h, the functions the kernel itself calls) for all 128 threads of both
 // consumer warpgroups over every tile of a set of problems, one block walking the tiles in the
-// kernel's order, with a simulated shared memory (the staging buffers) and a simulated Y, and checks:
+// kernel's order, at both tile widths (128, and 256: two 64 x 128 column blocks per warpgroup, staged
+// one after the other), with a simulated shared memory (the staging buffers) and a simulated Y, and checks:
 //   - the accumulator fragment: epi_frag_row / epi_frag_col are the generic epilogue's indexing
 //     (r0 = 16 warp + g, r0 + 8; c0 = 2 q, + 8 n8 + {0, 1}), literally transcribed, and the PTX
-//     ISA's wgmma m64nNk16 D fragment; a bijection onto the 64 x 128 block;
+//     ISA's wgmma m64nNk16 D fragment; a bijection onto the 64 x 128 and 64 x 256 blocks;
 //   - every output element is written exactly once, with its accumulator; nothing else is written;
 //   - staging: no slot written twice, or written while another thread reads it, between two of the
 //     warpgroup's barriers; no slot read before this tile wrote it, or in the phase it was written
@@ -50,6 +51,8 @@ struct Variant {  // the kernel as built (all defaults) or one mutation of it
   bool read_rows_by_warp = false;  // read pass row i * 8 + tid / 32 (two warps on one row)
   bool fast_ignores_base = false;  // epi_fast_base not checked (batch entry / view offset)
   bool fast_ignores_pitch = false; // row stride alignment not checked
+  bool wide_one_barrier = false;   // bn 256: no barrier between one column block's reads and the next one's staging
+  bool wide_block0_values = false; // bn 256: every column block stages block 0's accumulators
 };
 
 // ---- The fragment: three statements of it ------------------------------------------------------
@@ -104,9 +107,10 @@ struct Slot {
 };
 struct Smem {
   std::vector<Slot> slot;  // 2-byte slots over the block's dynamic shared memory (from the 1024-aligned base)
-  Smem() : slot(kSmemBytes / 2) {}
+  uint32_t epi;            // the staging buffers' offset for this tile width
+  explicit Smem(int bn) : slot(smem_bytes(bn) / 2), epi(epi_offset(bn)) {}
   Slot* at(uint32_t addr, int c, const char* what) {
-    const uint32_t lo = kEpiOffset + c * kEpiBytes;
+    const uint32_t lo = epi + c * kEpiBytes;
     CHECK(addr % 2 == 0 && addr >= lo && addr < lo + kEpiBytes, "%s: shared address %u outside warpgroup %d's staging [%u, %u)\n", what, addr,
           c, lo, lo + kEpiBytes);
     if (addr % 2 || addr / 2 >= slot.size()) return nullptr;
@@ -185,15 +189,15 @@ bool fast_kernel(const Problem& pr, const Variant& v) {
   return epi_fast(pr.alpha, pr.has_c, pr.N, pr.sym, pr.syn);
 }
 
-void run(const Problem& pr, const Variant& v, Stats& st) {
+void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
   constexpr uint64_t kAlloc = 0x10000000;  // Y's allocation (cudaMalloc: 256-byte aligned)
   const int64_t last = pr.y_off + (pr.nb - 1) * pr.sby + (pr.M - 1) * pr.sym + (pr.N - 1) * pr.syn;
   const uint64_t y_bytes = (uint64_t)(last + 1) * 2;
   const uint64_t yview = kAlloc + (uint64_t)pr.y_off * 2;
   // Expected content: address -> accumulator tag of (b, row, col); tags are unique per (b, row, col)
   // of the padded tile grid, so values from past M / N never match anything valid.
-  const int64_t tm_count = (pr.M + kTile - 1) / kTile, tn_count = (pr.N + kTile - 1) / kTile;
-  const int64_t Mp = tm_count * kTile, Np = tn_count * kTile;
+  const int64_t tm_count = (pr.M + kTileM - 1) / kTileM, tn_count = (pr.N + bn - 1) / bn;
+  const int64_t Mp = tm_count * kTileM, Np = tn_count * bn;
   auto tag = [&](int64_t b, int64_t r, int64_t c) { return (uint32_t)((b * Mp + r) * Np + c + 1); };
   std::vector<uint32_t> want(y_bytes / 2, 0), got(y_bytes / 2, 0);
   std::vector<uint8_t> writes(y_bytes / 2, 0);
@@ -215,7 +219,7 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
     got[e] = value;
   };
 
-  Smem sm;
+  Smem sm(bn);
   int64_t phase[2] = {0, 0};
   const bool fast_all = fast_kernel(pr, v);
   const int64_t tiles = tm_count * tn_count * pr.nb;
@@ -231,79 +235,83 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
       auto d = [&](int tid, int i) {
         int r, col;
         generic_frag(tid, i, r, col);
-        return tag(b, tm * kTile + c * 64 + r, tn * kTile + col);
+        return tag(b, tm * kTileM + c * 64 + r, tn * bn + col);
       };
       if (!fast) {  // gemm_store, as the kernel's generic loop calls it
         for (int tid = 0; tid < 128; ++tid)
-          for (int i = 0; i < 64; ++i) {
+          for (int i = 0; i < bn / 2; ++i) {
             int r, col;
             generic_frag(tid, i, r, col);
-            const int64_t gi = tm * kTile + c * 64 + r, gj = tn * kTile + col;
+            const int64_t gi = tm * kTileM + c * 64 + r, gj = tn * bn + col;
             if (gi >= pr.M || gj >= pr.N) continue;
             gstore(yb + (uint64_t)(gi * pr.sym + gj * pr.syn) * 2, d(tid, i), "generic");
             ++st.generic_stores;
           }
         continue;
       }
-      const uint32_t base = kEpiOffset + c * kEpiBytes;  // from the 1024-aligned shared base
-      // warpgroup_bar: the previous tile's reads are done.
-      if (!v.no_barrier_before) ++phase[c];
-      // Staging writes, one warp instruction (n8, h) at a time.
-      for (int n8 = 0; n8 < 16; ++n8)
-        for (int h = 0; h < 2; ++h)
+      const uint32_t base = epi_offset(bn) + c * kEpiBytes;  // from the 1024-aligned shared base
+      for (int j = 0; j < epi_blocks(bn); ++j) {  // the 64 x 128 column blocks
+        const int64_t key = t * 4 + j;  // what the race check calls this block's "tile"
+        // warpgroup_bar: the previous block's (or tile's) reads are done.
+        if (!v.no_barrier_before && !(v.wide_one_barrier && j > 0)) ++phase[c];
+        const int dj = v.wide_block0_values ? 0 : 16 * j;  // the block's first n8
+        // Staging writes, one warp instruction (n8, h) at a time.
+        for (int n8 = 0; n8 < 16; ++n8)
+          for (int h = 0; h < 2; ++h)
+            for (int w = 0; w < 4; ++w) {
+              std::vector<std::pair<uint32_t, int>> acc;
+              for (int lane = 0; lane < 32; ++lane) {
+                const int tid = w * 32 + lane;
+                int row, col;
+                kernel_frag(tid, n8 * 4 + 2 * h, row, col, v);
+                const uint32_t a = base + stage_off(row, col, v);
+                CHECK(a % 4 == 0, "st.shared.b32 at %u not 4-byte aligned\n", a);
+                const uint32_t lo = d(tid, (dj + n8) * 4 + 2 * h), hi = d(tid, (dj + n8) * 4 + 2 * h + 1);
+                sm.write(a, v.pack_swapped ? hi : lo, c, tid, phase[c], key);
+                sm.write(a + 2, v.pack_swapped ? lo : hi, c, tid, phase[c], key);
+                acc.push_back({a, 4});
+              }
+              st.write_ways_max = std::max(st.write_ways_max, wavefronts(acc, 32));
+            }
+        // warpgroup_bar: the block is staged.
+        if (!v.no_barrier_after) ++phase[c];
+        // Reads and global stores, one warp instruction (pass i) at a time.
+        const int64_t row0 = tm * kTileM + c * 64;
+        for (int i = 0; i < kEpiPasses; ++i)
           for (int w = 0; w < 4; ++w) {
-            std::vector<std::pair<uint32_t, int>> acc;
+            std::vector<std::pair<uint32_t, int>> lds;
+            std::set<uint64_t> sectors;
+            int vec_lanes = 0;
             for (int lane = 0; lane < 32; ++lane) {
               const int tid = w * 32 + lane;
-              int row, col;
-              kernel_frag(tid, n8 * 4 + 2 * h, row, col, v);
-              const uint32_t a = base + stage_off(row, col, v);
-              CHECK(a % 4 == 0, "st.shared.b32 at %u not 4-byte aligned\n", a);
-              const uint32_t lo = d(tid, n8 * 4 + 2 * h), hi = d(tid, n8 * 4 + 2 * h + 1);
-              sm.write(a, v.pack_swapped ? hi : lo, c, tid, phase[c], t);
-              sm.write(a + 2, v.pack_swapped ? lo : hi, c, tid, phase[c], t);
-              acc.push_back({a, 4});
+              const int64_t col = tn * bn + j * (int)kEpiCols + epi_read_col(tid), nv = v.no_n_guard ? 8 : epi_vector_cols(pr.N, col);
+              const int r = v.read_rows_by_warp ? i * 8 + tid / 32 : epi_read_row(tid, i);
+              // The kernel breaks out of its pass loop here (rows grow with i): inactive from now on.
+              if ((!v.no_m_guard && row0 + r >= pr.M) || nv == 0) continue;
+              const uint32_t a = base + stage_off_read(r, epi_read_col(tid), v);
+              CHECK(a % 16 == 0, "ld.shared.v4 at %u not 16-byte aligned\n", a);
+              uint32_t val[8];
+              for (int e = 0; e < 8; ++e) val[e] = sm.read(a + 2 * e, c, tid, phase[c], key);
+              lds.push_back({a, 16});
+              const uint64_t dst = yb + (uint64_t)((row0 + r) * pr.sym + col) * 2;
+              if (nv == 8) {
+                CHECK(dst % 16 == 0, "%s [%s]: st.global.v4 at +%lld not 16-byte aligned\n", pr.name.c_str(), v.name, (long long)(dst - kAlloc));
+                for (int e = 0; e < 8; ++e) gstore(dst + 2 * e, val[e], "st.global.v4");
+                for (uint64_t s = dst / 32; s <= (dst + 15) / 32; ++s) sectors.insert(s);
+                ++vec_lanes, ++st.vec_stores, st.vec_bytes += 16;
+              } else {
+                for (int e = 0; e < nv; ++e) gstore(dst + 2 * e, val[e], "st.global.u16"), ++st.scalar_stores;
+              }
             }
-            st.write_ways_max = std::max(st.write_ways_max, wavefronts(acc, 32));
-          }
-      // warpgroup_bar: the block is staged.
-      if (!v.no_barrier_after) ++phase[c];
-      // Reads and global stores, one warp instruction (pass i) at a time.
-      const int64_t row0 = tm * kTile + c * 64;
-      for (int i = 0; i < kEpiPasses; ++i)
-        for (int w = 0; w < 4; ++w) {
-          std::vector<std::pair<uint32_t, int>> lds;
-          std::set<uint64_t> sectors;
-          int vec_lanes = 0;
-          for (int lane = 0; lane < 32; ++lane) {
-            const int tid = w * 32 + lane;
-            const int64_t col = tn * kTile + epi_read_col(tid), nv = v.no_n_guard ? 8 : epi_vector_cols(pr.N, col);
-            const int r = v.read_rows_by_warp ? i * 8 + tid / 32 : epi_read_row(tid, i);
-            // The kernel breaks out of its pass loop here (rows grow with i): inactive from now on.
-            if ((!v.no_m_guard && row0 + r >= pr.M) || nv == 0) continue;
-            const uint32_t a = base + stage_off_read(r, epi_read_col(tid), v);
-            CHECK(a % 16 == 0, "ld.shared.v4 at %u not 16-byte aligned\n", a);
-            uint32_t val[8];
-            for (int e = 0; e < 8; ++e) val[e] = sm.read(a + 2 * e, c, tid, phase[c], t);
-            lds.push_back({a, 16});
-            const uint64_t dst = yb + (uint64_t)((row0 + r) * pr.sym + col) * 2;
-            if (nv == 8) {
-              CHECK(dst % 16 == 0, "%s [%s]: st.global.v4 at +%lld not 16-byte aligned\n", pr.name.c_str(), v.name, (long long)(dst - kAlloc));
-              for (int e = 0; e < 8; ++e) gstore(dst + 2 * e, val[e], "st.global.v4");
-              for (uint64_t s = dst / 32; s <= (dst + 15) / 32; ++s) sectors.insert(s);
-              ++vec_lanes, ++st.vec_stores, st.vec_bytes += 16;
-            } else {
-              for (int e = 0; e < nv; ++e) gstore(dst + 2 * e, val[e], "st.global.u16"), ++st.scalar_stores;
+            if (!lds.empty()) {
+              st.read_wavefronts_max = std::max(st.read_wavefronts_max, wavefronts(lds, 8));
+              st.read_wavefronts_warp_max = std::max(st.read_wavefronts_warp_max, wavefronts(lds, 32));
             }
+            st.vec_sector_bytes += (int64_t)sectors.size() * 32;
+            if (vec_lanes == 32)
+              st.sectors_min = std::min(st.sectors_min, (int)sectors.size()), st.sectors_max = std::max(st.sectors_max, (int)sectors.size());
           }
-          if (!lds.empty()) {
-            st.read_wavefronts_max = std::max(st.read_wavefronts_max, wavefronts(lds, 8));
-            st.read_wavefronts_warp_max = std::max(st.read_wavefronts_warp_max, wavefronts(lds, 32));
-          }
-          st.vec_sector_bytes += (int64_t)sectors.size() * 32;
-          if (vec_lanes == 32)
-            st.sectors_min = std::min(st.sectors_min, (int)sectors.size()), st.sectors_max = std::max(st.sectors_max, (int)sectors.size());
-        }
+      }
     }
   }
   st.fast_tiles += fast_tiles, st.generic_tiles += tiles - fast_tiles;
@@ -346,33 +354,36 @@ std::vector<Problem> problems() {
 int main(int argc, char** argv) {
   const bool verbose = argc > 1 && std::string(argv[1]) == "-v";
   // 1. The block's shared memory and the barrier ids.
-  std::printf("shared memory: ring %u (%d x %u) + staging %u (2 x %u) at %u + mbarriers %u at %u + alignment 1024 = %u bytes (limit %u)\n",
-              kStages * kStageBytes, kStages, kStageBytes, 2 * kEpiBytes, kEpiBytes, kEpiOffset, 2 * kStages * 8, kBarOffset, kSmemBytes,
-              kSmemLimit);
-  CHECK(kSmemBytes <= kSmemLimit, "shared memory over the limit\n");
-  CHECK(kEpiOffset >= kStages * kStageBytes && kEpiOffset % 1024 == 0 && kBarOffset >= kEpiOffset + 2 * kEpiBytes && kBarOffset % 8 == 0,
-        "regions overlap or are misaligned\n");
+  for (int bn : {128, 256}) {
+    const uint32_t stage = stage_bytes(bn), epi = epi_offset(bn), bar = bar_offset(bn), total = smem_bytes(bn);
+    std::printf("shared memory, tile 128x%d: ring %u (%d x %u) + staging %u (2 x %u) at %u + mbarriers %u at %u + alignment 1024 = %u bytes (limit %u)\n",
+                bn, kStages * stage, kStages, stage, 2 * kEpiBytes, kEpiBytes, epi, 2 * kStages * 8, bar, total, kSmemLimit);
+    CHECK(total <= kSmemLimit, "shared memory over the limit\n");
+    CHECK(epi >= kStages * stage && epi % 1024 == 0 && bar >= epi + 2 * kEpiBytes && bar % 8 == 0, "regions overlap or are misaligned\n");
+  }
   CHECK(kEpiBytes == kEpiRows * kEpiCols * 2 && kEpiPasses * 128 * 16 == (int)kEpiBytes, "staging size\n");
   CHECK(kEpiBarrier0 >= 1 && kEpiBarrier0 + 1 <= 15, "named barrier ids %d, %d collide with 0 (__syncthreads) or exceed 15\n", kEpiBarrier0,
         kEpiBarrier0 + 1);
-  // 2. The fragment: the kernel's functions == the generic epilogue == the PTX ISA figure; a bijection.
-  {
+  // 2. The fragment: the kernel's functions == the generic epilogue == the PTX ISA figure; a bijection
+  //    onto 64 x bn for both tile widths.
+  for (int bn : {128, 256}) {
     const int f0 = failures;
     std::set<int> seen;
     for (int tid = 0; tid < 128; ++tid)
-      for (int i = 0; i < 64; ++i) {
+      for (int i = 0; i < bn / 2; ++i) {
         int r1, c1, r2, c2, r3, c3;
         generic_frag(tid, i, r1, c1);
         ptx_frag(tid, i, r2, c2);
         kernel_frag(tid, i, r3, c3, Variant{});
         CHECK(r1 == r2 && c1 == c2 && r1 == r3 && c1 == c3, "fragment of thread %d, d[%d]: generic (%d, %d), PTX (%d, %d), kernel (%d, %d)\n", tid,
               i, r1, c1, r2, c2, r3, c3);
-        CHECK(r1 >= 0 && r1 < 64 && c1 >= 0 && c1 < 128, "fragment outside 64 x 128\n");
-        seen.insert(r1 * 128 + c1);
+        CHECK(r1 >= 0 && r1 < 64 && c1 >= 0 && c1 < bn, "fragment outside 64 x %d\n", bn);
+        seen.insert(r1 * bn + c1);
       }
-    CHECK(seen.size() == 64 * 128, "fragment is not a bijection\n");
-    std::printf("fragment: epi_frag_row/col == the generic epilogue's r0 / r0 + 8, c0 + 8 n8 + {0,1} == PTX wgmma m64nNk16 D, bijective: %s\n",
-                failures == f0 ? "yes" : "NO");
+    CHECK(seen.size() == 64u * bn, "fragment is not a bijection\n");
+    std::printf("fragment (m64n%dk16): epi_frag_row/col == the generic epilogue's r0 / r0 + 8, c0 + 8 n8 + {0,1} == PTX wgmma m64nNk16 D, "
+                "bijective: %s\n",
+                bn, failures == f0 ? "yes" : "NO");
   }
   // 3. The predicate on its own.
   {
@@ -390,12 +401,13 @@ int main(int argc, char** argv) {
   // 4. The kernel as built over every problem.
   const int before = failures;
   Stats all;
+  for (int bn : {128, 256})
   for (const Problem& pr : problems()) {
     Stats s;
     const int f0 = failures;
-    run(pr, Variant{}, s);
-    std::printf("  %-66s tiles fast %3lld generic %3lld  v4 stores %6lld  u16 %5lld  generic %6lld  %s\n", pr.name.c_str(),
-                (long long)s.fast_tiles, (long long)s.generic_tiles, (long long)s.vec_stores, (long long)s.scalar_stores,
+    run(pr, bn, Variant{}, s);
+    std::printf("  %s%-66s tiles fast %3lld generic %3lld  v4 stores %6lld  u16 %5lld  generic %6lld  %s\n", bn == 256 ? "[n256] " : "",
+                pr.name.c_str(), (long long)s.fast_tiles, (long long)s.generic_tiles, (long long)s.vec_stores, (long long)s.scalar_stores,
                 (long long)s.generic_stores, failures == f0 ? "ok" : "FAILED");
     if (s.sectors_max) std::printf("      sectors per full st.global.v4 warp instruction: %d..%d\n", s.sectors_min, s.sectors_max);
     all.write_ways_max = std::max(all.write_ways_max, s.write_ways_max);
@@ -405,7 +417,7 @@ int main(int argc, char** argv) {
   }
   // Aligned 4096-wide case on its own for the sector count the report quotes.
   Stats big;
-  run(problems()[1], Variant{}, big);
+  run(problems()[1], 128, Variant{}, big);
   // The generic path's store pattern, for comparison: one warp instruction (n8, e, h) of 2-byte stores.
   int gen_sectors = 0;
   {
@@ -443,10 +455,13 @@ int main(int argc, char** argv) {
       mutant<Variant>("read pass rows by warp (i * 8 + tid / 32)", [](Variant& v) { v.read_rows_by_warp = true; }),
       mutant<Variant>("fast path ignores the base / batch-entry alignment", [](Variant& v) { v.fast_ignores_base = true; }),
       mutant<Variant>("fast path ignores the row-stride alignment", [](Variant& v) { v.fast_ignores_pitch = true; }),
+      mutant<Variant>("n256: no barrier between column blocks", [](Variant& v) { v.wide_one_barrier = true; }),
+      mutant<Variant>("n256: every column block stages block 0's values", [](Variant& v) { v.wide_block0_values = true; }),
   };
   const int caught = kiln::host_check::caught_mutants(mutants, [&](const Variant& v) {
     Stats s;
-    for (const Problem& pr : problems()) run(pr, v, s);
+    const bool wide = v.wide_one_barrier || v.wide_block0_values;  // at bn 128 these are the kernel as built
+    for (const Problem& pr : problems()) run(pr, wide ? 256 : 128, v, s);
     CHECK(s.write_ways_max <= 1 && s.read_wavefronts_max <= 4, "bank conflicts: staging writes %d-way, reads %d wavefronts\n", s.write_ways_max,
           s.read_wavefronts_max);
   }, verbose ? 2 : 0);

@@ -4,23 +4,23 @@
 // swizzle and of the shared-memory layout that wgmma reads (PTX ISA, wgmma "Shared Memory Matrix
 // Layout": canonical layouts, leading / stride dimension byte offset, matrix descriptor).
 //
-// Element sizes: 2 bytes (float16 / bfloat16, wgmma m64n128k16) or 4 (float32 read as tf32, wgmma
-// m64n128k8). A stage's K depth is one 128-byte swizzle row whatever the element size: 64 16-bit
+// Element sizes: 2 bytes (float16 / bfloat16, wgmma m64nNk16) or 4 (float32 read as tf32, wgmma
+// m64nNk8; N = the tile width bn). A stage's K depth is one 128-byte swizzle row whatever the element size: 64 16-bit
 // values or 32 tf32 values (stage_k), and one wgmma K step is 32 bytes of it (2 16-byte chunks: 16
 // or 8 values, step_k), so the stage layout in bytes, the descriptors and the K-step advance are
 // the same for both; only the TMA box's inner extent in elements and the K coordinates differ.
-// One stage: the A tile (128 rows x one 128-byte K row, K-major) at 0, the B tile at kTileBytes.
-// Every region starts on a 1024-byte boundary, where the 128B swizzle pattern starts (descriptor
-// base offset 0).
-// - K-major operand (A [M, K]; B^T [N, K]): one TMA box of stage_k (K, 128 bytes) x 128 rows; row r
-//   at r * 128. Descriptor: LBO unused (encoded 1), SBO 1024 (8 rows of 128 bytes); the k-th wgmma
-//   K step starts 32 * k bytes in (inside the swizzled row).
+// One stage: the A tile (128 rows x one 128-byte K row, K-major) at 0, the B tile (bn rows, bn the
+// tile width: 128 or 256) at kTileBytes. Every region starts on a 1024-byte boundary, where the 128B
+// swizzle pattern starts (descriptor base offset 0).
+// - K-major operand (A [M, K]; B^T [N, K]): one TMA box of stage_k (K, 128 bytes) x 128 (A) or bn
+//   (B^T) rows; row r at r * 128. Descriptor: LBO unused (encoded 1), SBO 1024 (8 rows of 128
+//   bytes); the k-th wgmma K step starts 32 * k bytes in (inside the swizzled row).
 // - MN-major B ([K, N], N contiguous; wgmma imm-trans-b = 1; 16-bit types only: PTX allows the
-//   transpose only for .f16 / .bf16, so a tf32 B is always K-major, packed if need be): two TMA boxes
-//   of 64 (N, 128 bytes) x 64 (K) rows, N half h (n in [64h, 64h + 64)) at h * 8192, K row k of it
-//   at k * 128. Descriptor (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)),
-//   T = 8 values): LBO = 8192, from N 0..63 to N 64..127 (the second box); SBO = 1024, from K rows
-//   0..7 to 8..15; the k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
+//   transpose only for .f16 / .bf16, so a tf32 B is always K-major, packed if need be): bn / 64 TMA
+//   boxes of 64 (N, 128 bytes) x 64 (K) rows, box h (n in [64h, 64h + 64)) at h * 8192, K row k of
+//   it at k * 128. Descriptor (canonical MN-major 128B layout ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)),
+//   T = 8 values, m = bn / 64): LBO = 8192, from one 64-wide N box to the next; SBO = 1024, from K
+//   rows 0..7 to 8..15; the k-th 16-deep K step starts 16 rows = 2048 bytes in (still 1024-aligned).
 // The block's shared memory (from the 1024-aligned base): the kStages-stage ring, then one epilogue
 // staging buffer per consumer warpgroup, then the full / empty mbarriers (see "fast epilogue" below;
 // its emulator is matmul_wgmma_epilogue_check.cc).
@@ -37,14 +37,21 @@ namespace kiln {
 namespace cuda {
 namespace wgmma_layout {
 
-constexpr int kTile = 128, kBK = 64, kStepK = 16;         // output tile; 16-bit values: K per stage, K per wgmma
+constexpr int kTileM = 128, kBK = 64, kStepK = 16;        // output tile rows; 16-bit values: K per stage, K per wgmma
 constexpr uint32_t kRowBytes = 128;                       // one swizzle row: 64 16-bit or 32 tf32 values
 constexpr uint32_t kStepBytes = 32;                       // one wgmma K step of a K-major row: k16 x 2 B, k8 x 4 B
 constexpr int kStepsPerStage = (int)(kRowBytes / kStepBytes);  // 4 wgmmas per stage and consumer
-constexpr uint32_t kTileBytes = kTile * kRowBytes;        // one operand's tile per stage: 16384
-constexpr uint32_t kStageBytes = 2 * kTileBytes;          // A then B
-constexpr uint32_t kHalfBytes = (kTile / 2) * kRowBytes;  // one 64 x 64 16-bit box (MN-major B): 8192
+constexpr uint32_t kTileBytes = kTileM * kRowBytes;       // the A tile per stage: 16384
+constexpr int kMnBoxN = 64;                               // an MN-major B box: 64 N (128 bytes) x 64 K rows
+constexpr uint32_t kMnBoxBytes = kMnBoxN * kRowBytes;     // 8192
 static_assert(kBK * 2 == (int)kRowBytes && kStepK * 2 == (int)kStepBytes, "16-bit stage: one swizzle row");
+// The output tile's width N (the kernel's kBN, one wgmma m64nBNk16 / k8 per consumer and K step):
+// 128, the default (validated on an H200), or 256, the wide tile (KILN_WGMMA_TILE_N=256, see
+// matmul_wgmma.cu). The B tile is bn rows of 128 bytes (K-major: one TMA box of bn rows; MN-major:
+// bn / 64 boxes of 64 N); a stage is the A tile then the B tile.
+KILN_WL bool tile_n_ok(int bn) { return bn == 128 || bn == 256; }
+KILN_WL uint32_t b_tile_bytes(int bn) { return (uint32_t)bn * kRowBytes; }
+KILN_WL uint32_t stage_bytes(int bn) { return kTileBytes + b_tile_bytes(bn); }
 // K per stage and K per wgmma for an element of `esize` bytes (2: m64nNk16; 4: tf32, m64nNk8).
 KILN_WL int stage_k(uint32_t esize) { return (int)(kRowBytes / esize); }
 KILN_WL int step_k(uint32_t esize) { return (int)(kStepBytes / esize); }
@@ -60,7 +67,7 @@ KILN_WL uint64_t descriptor(uint32_t smem_addr, uint32_t lbo, uint32_t sbo) {
          (uint64_t)((sbo & 0x3FFFF) >> 4) << 32 | (uint64_t)1 << 62;
 }
 constexpr uint32_t kKmajorLbo = 16, kKmajorSbo = 1024;  // LBO: "not used, assumed 1" (encoded)
-constexpr uint32_t kMnLbo = kHalfBytes, kMnSbo = 8 * kRowBytes;
+constexpr uint32_t kMnLbo = kMnBoxBytes, kMnSbo = 8 * kRowBytes;
 // Byte offset of the kk-th K step of a stage's operand (kk < kStepsPerStage): step_k values of
 // esize bytes = 32 bytes for every element size.
 KILN_WL uint32_t kmajor_step(int kk) { return (uint32_t)kk * kStepBytes; }
@@ -72,35 +79,41 @@ KILN_WL uint64_t mn_desc(uint32_t tile, int kk) { return descriptor(tile + mn_st
 
 // TMA: the global tensor is [batch][rows][inner] of esize-byte elements with `inner` contiguous (K
 // for a K-major operand, N for an MN-major B), rows `ld` elements apart and batch entries `sb` apart
-// (with one entry, the tensor map's batch stride is rows * ld, never used).
+// (with one entry, the tensor map's batch stride is rows * ld, never used). A K-major box is one
+// 128-byte K row deep and `tile_rows` rows (A: kTileM; B^T: the tile width bn; TMA allows 256); an
+// MN-major box is 64 N x 64 K.
 struct TmaGeometry {
   uint64_t dims[3];     // inner, rows, batch
   uint64_t strides[2];  // bytes: row, batch
   uint32_t box[3];      // inner, rows, 1; box[0] * esize bytes <= 128 (SWIZZLE_128B)
 };
-KILN_WL TmaGeometry tma_geometry(bool mn, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch, uint32_t esize) {
+KILN_WL TmaGeometry tma_geometry(bool mn, int64_t rows, int64_t inner, int64_t ld, int64_t sb, int64_t batch, uint32_t esize, int tile_rows) {
   return TmaGeometry{{(uint64_t)inner, (uint64_t)rows, (uint64_t)batch},
                      {(uint64_t)ld * esize, (uint64_t)(batch > 1 ? sb : rows * ld) * esize},
-                     {(uint32_t)(mn ? kTile / 2 : stage_k(esize)), (uint32_t)(mn ? kBK : kTile), 1}};
+                     {(uint32_t)(mn ? kMnBoxN : stage_k(esize)), (uint32_t)(mn ? kBK : tile_rows), 1}};
 }
 
-// The B boxes of stage (tile column n0, k0): box i lands at B tile + off[i] with coordinates
-// (c0[i], c1[i]) = (inner, row). An MN-major B takes two 64-wide N boxes, the second only when part
-// of it is inside N (a box wholly past N is not loaded: its columns only feed outputs >= N, which
-// are never stored, so the stale shared memory there is harmless). Returns the box count.
+// The B boxes of stage (tile column n0, k0) for tile width bn: box i lands at B tile + off[i] with
+// coordinates (c0[i], c1[i]) = (inner, row). An MN-major B takes bn / 64 boxes of 64 N, box i only
+// when part of it is inside N (a box wholly past N is not loaded: its columns only feed outputs
+// >= N, which are never stored, so the stale shared memory there is harmless). Returns the count.
 struct BBoxes {
   int n;
-  int c0[2], c1[2];
-  uint32_t off[2];
+  int c0[4], c1[4];
+  uint32_t off[4];
 };
-KILN_WL BBoxes b_boxes(bool mn, int64_t N, int64_t n0, int64_t k0) {
-  if (!mn) return BBoxes{1, {(int)k0, 0}, {(int)n0, 0}, {0, 0}};
-  return BBoxes{n0 + kTile / 2 < N ? 2 : 1, {(int)n0, (int)(n0 + kTile / 2)}, {(int)k0, (int)k0}, {0, kHalfBytes}};
+KILN_WL BBoxes b_boxes(bool mn, int64_t N, int64_t n0, int64_t k0, int bn) {
+  BBoxes r{1, {(int)k0, 0, 0, 0}, {(int)n0, 0, 0, 0}, {0, 0, 0, 0}};
+  if (!mn) return r;
+  r.n = 0;
+  for (int i = 0; i < bn / kMnBoxN && n0 + (int64_t)i * kMnBoxN < N; ++i)
+    r.c0[i] = (int)(n0 + (int64_t)i * kMnBoxN), r.c1[i] = (int)k0, r.off[i] = (uint32_t)i * kMnBoxBytes, r.n = i + 1;
+  return r;
 }
 // The bytes the stage's full barrier expects: TMA counts whole boxes, zero-filled parts included.
-// A K-major box is 128 rows of one 128-byte K row (kTileBytes) for every element size.
-KILN_WL uint32_t stage_tx_bytes(bool mn, int64_t N, int64_t n0) {
-  return kTileBytes + (mn ? (uint32_t)b_boxes(true, N, n0, 0).n * kHalfBytes : kTileBytes);
+// A K-major box is one 128-byte K row of its rows for every element size.
+KILN_WL uint32_t stage_tx_bytes(bool mn, int64_t N, int64_t n0, int bn) {
+  return kTileBytes + (mn ? (uint32_t)b_boxes(true, N, n0, 0, bn).n * kMnBoxBytes : b_tile_bytes(bn));
 }
 
 // TMA reads an operand in place when its base and row stride are 16-byte aligned, its rows do not
@@ -125,31 +138,36 @@ KILN_WL BPath b_path(bool one_stride, uint64_t addr, int64_t K, int64_t N, int64
 
 // ---- The block's shared memory -------------------------------------------------------------
 constexpr int kStages = 4;                                   // the TMA -> wgmma ring
-constexpr uint32_t kEpiRows = 64, kEpiCols = kTile;          // one consumer warpgroup's part of a tile
+constexpr uint32_t kEpiRows = 64, kEpiCols = 128;            // one consumer warpgroup's staged block (a 64 x 128 part of its rows)
 constexpr uint32_t kEpiPitch = kEpiCols * 2;                 // 256 bytes per staged row of 16-bit values
 constexpr uint32_t kEpiBytes = kEpiRows * kEpiPitch;         // 16384 per consumer warpgroup
-constexpr uint32_t kEpiOffset = kStages * kStageBytes;       // warpgroup c's buffer at kEpiOffset + c * kEpiBytes
-constexpr uint32_t kBarOffset = kEpiOffset + 2 * kEpiBytes;  // full[kStages], then empty[kStages] (8 bytes each)
-constexpr uint32_t kSmemBytes = kBarOffset + 2 * kStages * 8 + 1024;  // + 1024: the base is rounded up to 1024
+// The ring, then warpgroup c's staging buffer at epi_offset + c * kEpiBytes, then full[kStages]
+// and empty[kStages] (8 bytes each); + 1024: the base is rounded up to 1024.
+KILN_WL uint32_t epi_offset(int bn) { return kStages * stage_bytes(bn); }
+KILN_WL uint32_t bar_offset(int bn) { return epi_offset(bn) + 2 * kEpiBytes; }
+KILN_WL uint32_t smem_bytes(int bn) { return bar_offset(bn) + 2 * kStages * 8 + 1024; }
 constexpr uint32_t kSmemLimit = 227 * 1024;  // sm_90: the most dynamic shared memory a block may opt in to
-static_assert(kSmemBytes <= kSmemLimit, "shared memory over sm_90's per-block limit");
+static_assert(smem_bytes(128) <= kSmemLimit && smem_bytes(256) <= kSmemLimit, "shared memory over sm_90's per-block limit");
 
 // ---- The fast epilogue ----------------------------------------------------------------------
 // 16-bit T only (a float32 Y, the tf32 path, always takes gemm_store; its staging would need 32 KiB
 // per warpgroup). Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
 // (row stride a multiple of 8 values, base + batch offset 16-byte aligned) and do not overlap
-// (row stride >= N). Each consumer warpgroup rounds its 64 x 128 accumulators to T in pairs
-// (cvt.rn, as the generic path's dstore) into its staging buffer, synchronizes its own 128
-// threads (named barrier kEpiBarrier0 + c; 0 is __syncthreads), then writes 16-byte vectors,
-// 16 consecutive lanes covering one 256-byte row of the tile. Rows past M are skipped; the
-// vector that crosses N (N % 8 != 0) is written value by value. Anything else: gemm_store.
+// (row stride >= N). Each consumer warpgroup takes its 64 x bn accumulators in bn / 128 column
+// blocks of 64 x 128 (epi_blocks): it rounds the block's accumulators to T in pairs (cvt.rn, as
+// the generic path's dstore) into its staging buffer, synchronizes its own 128 threads (named
+// barrier kEpiBarrier0 + c; 0 is __syncthreads), then writes 16-byte vectors, 16 consecutive
+// lanes covering one 256-byte row of the block, and synchronizes again before the next block's
+// staging. Rows past M are skipped; the vector that crosses N (N % 8 != 0) is written value by
+// value. Anything else: gemm_store.
 constexpr int kEpiBarrier0 = 1;                              // warpgroup c (0, 1) uses barrier 1 + c
 constexpr int kEpiPasses = (int)(kEpiBytes / (128 * 16));   // 16-byte reads per thread: 8
 
+KILN_WL int epi_blocks(int bn) { return bn / (int)kEpiCols; }
 // The accumulator fragment (wgmma m64nNk16, f32 D; the indexing of the generic epilogue: rows r0,
 // r0 + 8; columns c0 + 8 n8 + {0, 1}): thread tid (0..127) of the warpgroup holds in
 // d[4 n8 + 2 h + e] the value of (row, col) = (epi_frag_row(tid, h), epi_frag_col(tid, n8) + e),
-// counted inside the warpgroup's 64 x 128 block.
+// counted inside the warpgroup's 64 x bn block; column block j holds n8 in [16 j, 16 j + 16).
 KILN_WL int epi_frag_row(int tid, int h) { return (tid / 32) * 16 + (tid % 32) / 4 + 8 * h; }
 KILN_WL int epi_frag_col(int tid, int n8) { return n8 * 8 + 2 * (tid % 4); }
 // Byte offset of staged (row, col): rows of 256 bytes, the 16-byte chunk col / 8 XORed with row % 8,

@@ -6,8 +6,10 @@
 // descriptors. For every element of every wgmma K step the value wgmma reads must be the
 // operand's element, 0 past K (TMA's zero fill), anything only past M / N (never stored). The
 // 16-bit K-major A and B^T paths are the control; the MN-major B path and the tf32 (4-byte,
-// K-major only) paths are the newer ones; mutated variants (wrong LBO/SBO, K step, transpose flag,
-// swizzle, box, stage depth) must fail, so the check is not vacuous.
+// K-major only) paths are the newer ones; every problem runs at both tile widths (128, and 256: the
+// wide tile's four MN-major boxes and 256-row B^T box); mutated variants (wrong LBO/SBO, K step,
+// transpose flag, swizzle, box, stage depth, the wide tile's boxes) must fail, so the check is not
+// vacuous.
 // Values are element tags (allocation index + 1; 0 = zero fill), moved one element (2 or 4 bytes)
 // at a time: the swizzle moves 16-byte chunks, so an element never straddles two places.
 //   c++ -std=c++17 -O2 -I kernels/cuda kernels/cuda/matmul_wgmma_layout_check.cc -o /tmp/wgmma_check && /tmp/wgmma_check
@@ -77,6 +79,8 @@ struct Variant {  // the kernel as built (all defaults) or one mutation of it
   // tf32 mutations: the 16-bit K step (16 values = 64 bytes of tf32), the 16-bit box (64 values =
   // 256 bytes), the 16-bit stage depth (the producer advances 64 K per stage), an MN-major B.
   bool tf32_kstep_16 = false, tf32_box_64 = false, tf32_stage_64 = false, tf32_mn_major = false;
+  // Wide-tile mutations (bn 256): the 128 tile's two MN-major boxes, the 128 tile's 128-row B^T box.
+  bool wide_two_boxes = false, wide_box_rows_128 = false;
   // An alternative reading of the descriptor (not a kernel mutation): the swizzle pattern anchored
   // at the descriptor's start address instead of at 1024-byte boundaries of the address.
   bool swizzle_from_start = false;
@@ -169,7 +173,7 @@ struct Stats {
   uint64_t a_checked = 0, b_checked = 0, b_zero = 0, stages = 0, a_bad = 0, b_bad = 0;
 };
 
-void run(const Problem& pr, const Variant& v, Stats& st) {
+void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
   const uint32_t es = pr.esize;
   // B allocation: big enough for every element of the view.
   const int64_t b_last = pr.b_off + (pr.nb - 1) * pr.sbb + (pr.K - 1) * pr.sbk + (pr.N - 1) * pr.sbn;
@@ -192,29 +196,31 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
   TmaGeometry mb;
   const Global* gsrc = &gb;
   std::vector<uint32_t> remap;  // for the packed scratch: scratch tag -> B tag
-  if (path == BPath::MnMajor) mb = tma_geometry(true, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb, es);
-  else if (path == BPath::KMajor) mb = tma_geometry(false, pr.N, pr.K, pr.sbn, pr.sbb, pr.nb, es);
+  const int b_rows = v.wide_box_rows_128 ? 128 : bn;  // the B^T box's rows: the tile width
+  if (path == BPath::MnMajor) mb = tma_geometry(true, pr.K, pr.N, pr.sbk, pr.sbb, pr.nb, es, b_rows);
+  else if (path == BPath::KMajor) mb = tma_geometry(false, pr.N, pr.K, pr.sbn, pr.sbb, pr.nb, es, b_rows);
   else {
     remap.assign(pr.nb * pr.N * kp + 1, 0);
     for (int64_t z = 0; z < pr.nb; ++z)
       for (int64_t n = 0; n < pr.N; ++n)
         for (int64_t k = 0; k < pr.K; ++k) remap[z * pr.N * kp + n * kp + k + 1] = b_tag(z, k, n);
-    mb = tma_geometry(false, pr.N, pr.K, kp, pr.N * kp, pr.nb, es);
+    mb = tma_geometry(false, pr.N, pr.K, kp, pr.N * kp, pr.nb, es, b_rows);
     gsrc = &gp;
   }
   // A: contiguous [nb][M][K] when its rows are 16-byte aligned, else the packed [nb][M][kp] (tags
   // are the same).
   const int64_t lda = pr.K * es % 16 == 0 ? pr.K : kp;
   const Global ga{0x200000, pr.nb * pr.M * lda, 0x200000, es};
-  const TmaGeometry ma = tma_geometry(false, pr.M, pr.K, lda, pr.M * lda, pr.nb, es);
+  const TmaGeometry ma = tma_geometry(false, pr.M, pr.K, lda, pr.M * lda, pr.nb, es, kTileM);
   auto a_tag = [&](int64_t b, int64_t m, int64_t k) { return (uint32_t)(b * pr.M * lda + m * lda + k + 1); };
 
   // The kernel's K per stage and per wgmma for this element size (the producer's stage depth may be
   // mutated; the consumers' is the kernel's).
   const int bk = stage_k(es), sk = step_k(es), bk_producer = v.tf32_stage_64 && es == 4 ? kBK : bk;
-  const int64_t tm_count = (pr.M + kTile - 1) / kTile, tn_count = (pr.N + kTile - 1) / kTile, k_iters = (pr.K + bk - 1) / bk;
+  const int64_t tm_count = (pr.M + kTileM - 1) / kTileM, tn_count = (pr.N + bn - 1) / bn, k_iters = (pr.K + bk - 1) / bk;
   const uint32_t smem_base = 1024 * 3;  // the kernel rounds its dynamic shared memory up to 1024
-  Smem sm(smem_base + 4 * kStageBytes, es);
+  const uint32_t stage = stage_bytes(bn);
+  Smem sm(smem_base + kStages * stage, es);
   int64_t it = 0;
   for (int64_t b = 0; b < pr.nb; ++b)
     for (int64_t tm = 0; tm < tm_count; ++tm)
@@ -222,15 +228,16 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
         for (int64_t kt = 0; kt < k_iters; ++kt, ++it) {
           if (tm_count * tn_count * k_iters * pr.nb > 4000 && (tm + tn + kt) % 7 != 0 && tn != tn_count - 1) continue;
           ++st.stages;
-          const uint32_t S = smem_base + (uint32_t)(it % 4) * kStageBytes;
-          std::fill(sm.slot.begin() + S / es, sm.slot.begin() + (S + kStageBytes) / es, kStale);
-          const int64_t n0 = tn * kTile, k0 = kt * bk, m0 = tm * kTile, k0p = kt * bk_producer;
+          const uint32_t S = smem_base + (uint32_t)(it % kStages) * stage;
+          std::fill(sm.slot.begin() + S / es, sm.slot.begin() + (S + stage) / es, kStale);
+          const int64_t n0 = tn * bn, k0 = kt * bk, m0 = tm * kTileM, k0p = kt * bk_producer;
           // Producer, as the kernel issues it.
           uint32_t bytes = tma_load(sm, S, ga, ma, (int)k0p, (int)m0, (int)b, v);
-          const BBoxes bb = b_boxes(mn, pr.N, n0, k0p);
+          const BBoxes bb = b_boxes(mn, pr.N, n0, k0p, v.wide_two_boxes ? 128 : bn);
           const int nboxes = v.skip_second_box ? 1 : bb.n;
           for (int i = 0; i < nboxes; ++i) bytes += tma_load(sm, S + kTileBytes + bb.off[i], *gsrc, mb, bb.c0[i], bb.c1[i], (int)b, v);
-          CHECK(bytes == stage_tx_bytes(mn, pr.N, n0), "%s: expect-tx %u, delivered %u\n", pr.name.c_str(), stage_tx_bytes(mn, pr.N, n0), bytes);
+          CHECK(bytes == stage_tx_bytes(mn, pr.N, n0, bn), "%s: expect-tx %u, delivered %u\n", pr.name.c_str(), stage_tx_bytes(mn, pr.N, n0, bn),
+                bytes);
           // Consumers: A (64 rows each) and B through the kernel's descriptors.
           for (int kk = 0; kk < kStepsPerStage; ++kk) {
             for (int c = 0; c < 2; ++c) {
@@ -254,11 +261,11 @@ void run(const Problem& pr, const Variant& v, Stats& st) {
             }
             const uint64_t db = b_desc(mn, S + kTileBytes, kk, es, v);
             const bool read_mn = mn && !v.mn_read_as_kmajor;
-            for (int i = 0; i < kTile; ++i)
+            for (int i = 0; i < bn; ++i)  // wgmma m64nBNk: bn rows of B
               for (int j = 0; j < sk; ++j) {
                 const uint32_t addr = wgmma_addr(db, read_mn, i, j, v, es);
-                CHECK(addr >= S + kTileBytes && addr < S + kStageBytes, "%s [%s]: B read outside the B tile\n", pr.name.c_str(), v.name);
-                if (!(addr >= S + kTileBytes && addr < S + kStageBytes)) continue;
+                CHECK(addr >= S + kTileBytes && addr < S + stage, "%s [%s]: B read outside the B tile\n", pr.name.c_str(), v.name);
+                if (!(addr >= S + kTileBytes && addr < S + stage)) continue;
                 const int64_t n = n0 + i, k = k0 + kk * sk + j;
                 if (n >= pr.N) continue;  // feeds only outputs past N, never stored
                 uint32_t got = sm.at(addr);
@@ -369,25 +376,28 @@ int main() {
   std::printf("descriptors: K-major tile@0x4000 k0 = 0x%016llx (LBO %u, SBO %u, +%u B per K step), MN-major = 0x%016llx (LBO %u, SBO %u, +%u B per K step)\n",
               (unsigned long long)kmajor_desc(0x4000, 0), kKmajorLbo, kKmajorSbo, kmajor_step(1), (unsigned long long)mn_desc(0x4000, 0),
               kMnLbo, kMnSbo, mn_step(1));
-  for (uint32_t es : {2u, 4u}) {
-    const TmaGeometry g = tma_geometry(false, 256, 256, 256, 0, 1, es);
-    std::printf("%s K-major: stage %d K deep, box %u x %u (%u B rows), %d K per wgmma = %u B, %d wgmmas per stage, expect-tx %u, MN-major B %s\n",
-                es == 2 ? "16-bit" : "tf32  ", stage_k(es), g.box[0], g.box[1], g.box[0] * es, step_k(es), step_k(es) * es, kStepsPerStage,
-                stage_tx_bytes(false, 256, 0), mn_major_ok(es) ? "allowed" : "never (packed to B^T)");
-  }
-  // 3. The kernel as built: every problem, A (K-major, control), B on its path.
+  for (int bn : {128, 256})
+    for (uint32_t es : {2u, 4u}) {
+      const TmaGeometry g = tma_geometry(false, 512, 256, 256, 0, 1, es, bn);
+      std::printf("tile 128x%d %s K-major: stage %d K deep, B box %u x %u (%u B rows), %d K per wgmma = %u B, %d wgmmas per stage, expect-tx %u, "
+                  "MN-major B %s\n",
+                  bn, es == 2 ? "16-bit" : "tf32  ", stage_k(es), g.box[0], g.box[1], g.box[0] * es, step_k(es), step_k(es) * es, kStepsPerStage,
+                  stage_tx_bytes(false, 512, 0, bn), mn_major_ok(es) ? "allowed" : "never (packed to B^T)");
+    }
+  // 3. The kernel as built: every problem at both tile widths, A (K-major, control), B on its path.
   const int before = failures;
   Stats st;
-  for (const Problem& pr : problems()) {
-    Stats s1;
-    const int f0 = failures;
-    run(pr, Variant{}, s1);
-    const char* path = pr.expect == BPath::KMajor ? "K-major" : pr.expect == BPath::MnMajor ? "MN-major" : "pack";
-    std::printf("  %-58s %-8s stages %5llu  A reads %9llu  B reads %9llu (zero-fill %llu)  %s\n", pr.name.c_str(), path,
-                (unsigned long long)s1.stages, (unsigned long long)s1.a_checked, (unsigned long long)s1.b_checked,
-                (unsigned long long)s1.b_zero, failures == f0 ? "ok" : "FAILED");
-    st.a_checked += s1.a_checked, st.b_checked += s1.b_checked;
-  }
+  for (int bn : {128, 256})
+    for (const Problem& pr : problems()) {
+      Stats s1;
+      const int f0 = failures;
+      run(pr, bn, Variant{}, s1);
+      const char* path = pr.expect == BPath::KMajor ? "K-major" : pr.expect == BPath::MnMajor ? "MN-major" : "pack";
+      std::printf("  %s%-58s %-8s stages %5llu  A reads %9llu  B reads %9llu (zero-fill %llu)  %s\n", bn == 256 ? "[n256] " : "", pr.name.c_str(),
+                  path, (unsigned long long)s1.stages, (unsigned long long)s1.a_checked, (unsigned long long)s1.b_checked,
+                  (unsigned long long)s1.b_zero, failures == f0 ? "ok" : "FAILED");
+      st.a_checked += s1.a_checked, st.b_checked += s1.b_checked;
+    }
   const bool built_ok = failures == before;
   std::printf("as built: %s (%llu A and %llu B element reads checked)\n", built_ok ? "PASS" : "FAIL", (unsigned long long)st.a_checked,
               (unsigned long long)st.b_checked);
@@ -405,13 +415,18 @@ int main() {
       mutant<Variant>("tf32: 64-wide K box (256 bytes > 128B swizzle)", [](Variant& v) { v.tf32_box_64 = true; }),
       mutant<Variant>("tf32: producer advances 64 K per stage", [](Variant& v) { v.tf32_stage_64 = true; }),
       mutant<Variant>("tf32: row-major B read MN-major (no tf32 transpose)", [](Variant& v) { v.tf32_mn_major = true; }),
+      mutant<Variant>("n256 MN: the 128 tile's two boxes per stage", [](Variant& v) { v.wide_two_boxes = true; }),
+      mutant<Variant>("n256 B^T: the 128 tile's 128-row box", [](Variant& v) { v.wide_box_rows_128 = true; }),
   };
   const int caught = kiln::host_check::caught_mutants(mutants, [&](const Variant& v) {
     Stats s1;
     const bool tf32 = v.tf32_kstep_16 || v.tf32_box_64 || v.tf32_stage_64 || v.tf32_mn_major;
+    const bool wide = v.wide_two_boxes || v.wide_box_rows_128;  // run at bn 256 only: at 128 these are the kernel as built
+    const BPath b_on = v.wide_box_rows_128 ? BPath::KMajor : BPath::MnMajor;
     for (const Problem& pr : problems())
-      if (tf32 ? pr.esize == 4 : pr.esize == 2 && (pr.expect == BPath::MnMajor || (v.kmajor_kstep_2048 && pr.expect == BPath::KMajor))) {
-        run(pr, v, s1);
+      if (tf32 ? pr.esize == 4
+               : pr.esize == 2 && (pr.expect == b_on || (v.kmajor_kstep_2048 && pr.expect == BPath::KMajor))) {
+        run(pr, wide ? 256 : 128, v, s1);
         if (v.kmajor_kstep_2048 || v.wgmma_no_swizzle || v.swizzle_element_units || v.tf32_kstep_16 || v.tf32_box_64)
           break;  // one problem suffices (the stage-depth mutation needs problems of several stages)
       }
@@ -429,7 +444,7 @@ int main() {
       if (pr.expect == BPath::Pack) continue;
       const int f0 = failures;
       Stats s1;
-      run(pr, alt, s1);
+      run(pr, 128, alt, s1);
       failures = f0;
       (pr.expect == BPath::MnMajor ? mn_fail : k_fail) += s1.b_bad > 0;
       (pr.expect == BPath::MnMajor ? mn_n : k_n) += 1;

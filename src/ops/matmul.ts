@@ -26,9 +26,24 @@ export interface MatmulOptions {
 const PRECISIONS = ['highest', 'high'];
 const IMPLS = ['auto', 'simt', 'mma', 'wgmma', 'cublas'];
 
+/**
+ * KILN_WGMMA_TILE_N (cuda, for benchmarks and tests): the sm_90a wgmma kernel's output tile width,
+ * 128 (the default) or 256 (the wide tile: one m64n256 wgmma per consumer warpgroup; it has not yet
+ * run on a GPU, so nothing picks it unless asked). Undefined for the default. Checked on every
+ * device, so a typo fails wherever it is made; only cuda reads it.
+ */
+function wgmmaTileN(): number | undefined {
+  const v = process.env.KILN_WGMMA_TILE_N;
+  if (v === undefined || v === '' || v === '128') return undefined;
+  if (v === '256') return 256;
+  return fail('E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128 or 256, got ${describeValue(v)}`);
+}
+
 /** The attrs a MatmulOptions adds (none for the defaults, so every backend sees the op table's attrs). */
-function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, string> {
-  const attrs: Record<string, string> = {};
+function optionAttrs(name: string, a: Tensor, o: MatmulOptions): Record<string, string | number> {
+  const attrs: Record<string, string | number> = {};
+  const tileN = wgmmaTileN();
+  if (tileN !== undefined && a.device.startsWith('cuda')) attrs.wgmma_tile_n = tileN;
   if (o.precision !== undefined) {
     if (!PRECISIONS.includes(o.precision)) fail('E_ARGUMENT', `${name}: precision must be 'highest' or 'high', got ${describeValue(o.precision)}`);
     attrs.precision = o.precision;
