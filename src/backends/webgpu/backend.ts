@@ -102,6 +102,7 @@ export class WebGpuBackend implements Backend {
         matmulTile: tileName(tileFor(d)),
         subnormals: d.floats.subnormals,
         fmaContraction: d.floats.fmaContraction,
+        roundedProducts: d.floats.roundedProducts,
       },
     };
   }

@@ -29,12 +29,16 @@ const FLUSH_DISPATCHES = 64;
  */
 const CONSTANTS_ARENA_START = 4096, CONSTANTS_ARENA_MAX = 64 * 1024;
 
-/** An op's constant words, placed into the submission's constants arena when its dispatch is encoded. */
+/**
+ * An op's constant words, placed into the submission's constants arena when its dispatch is encoded.
+ * The binding holds one word more than `words`, always 0: the zero that common.wgsl's `rounded()`
+ * reads where a compiler cannot see it.
+ */
 export class Constants {
   constructor(readonly words: Int32Array) {}
-  /** Its binding size: whole words, at least 16 bytes (the size a buffer of its own had). */
+  /** Its binding size: whole words and the trailing zero, at least 16 bytes (the size a buffer of its own had). */
   get size(): number {
-    return Math.max(16, Math.ceil(this.words.byteLength / 4) * 4);
+    return Math.max(16, (Math.ceil(this.words.byteLength / 4) + 1) * 4);
   }
 }
 
