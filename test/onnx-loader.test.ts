@@ -252,6 +252,9 @@ describe('onnx loader', () => {
       [one('Slice', {}, ['x', [0, 0], [1]]), 'E_ARGUMENT', /must have one entry each per sliced axis/],
       [one('Slice', {}, ['x', [0, 0], [1, 1], [1, -3]]), 'E_ARGUMENT', /axes \[1,-3\] name an axis more than once/],
       [one('Dropout', {}, ['x', 'x']), 'E_SHAPE', /ratio must be a scalar/],
+      // one value, but shaped [1, 1]; and a ratio past [0, 1) in inference mode (onnxruntime fuzz seed 1633)
+      [one('Dropout', {}, ['x', 'half11']), 'E_SHAPE', /ratio must be a scalar \(rank 0\), got shape \[1,1\]/],
+      [one('Dropout', {}, ['x', 'two']), 'E_ARGUMENT', /ratio must be in \[0, 1\), got 2/],
       [one('Expand', {}, ['x', [-1]]), 'E_ARGUMENT', /shape \[-1\] holds a negative size/],
       [one('MaxPool', { kernel_shape: [2, 2], pads: [2, 0, 0, 0] }), 'E_ARGUMENT', /pads \[2,0,0,0\]: 2 along spatial dim 0 must be smaller than the kernel there \(2\)/],
       [one('Resize', {}, ['x', '', [1, 1, 2, 2], [1, 4, 4, 4]], { opset: 13 }), 'E_ARGUMENT', /scales and sizes are both given/],

@@ -187,12 +187,16 @@ function cosineWindow(ctx: OpContext, a: readonly [number, number, number]): Ten
 
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
+  // ratio and training_mode are scalars (rank 0, as ONNX's shape inference and onnxruntime require:
+  // a [1] ratio is refused there too), and a ratio input lies in [0, 1) even in inference mode
+  // (onnxruntime checks it whether or not it is used)
   for (const i of [1, 2]) {
     const h = ctx.host(i);
-    if (h && h.values.length !== 1) fail('E_SHAPE', `${i === 1 ? 'ratio' : 'training_mode'} must be a scalar, got ${h.values.length} values`);
+    if (h && h.shape.length !== 0) fail('E_SHAPE', `${i === 1 ? 'ratio' : 'training_mode'} must be a scalar (rank 0), got shape [${h.shape}]`);
   }
   const training = ctx.opset >= 12 ? Number(ctx.host(2)?.values[0] ?? 0) : 0;
   const ratio = ctx.opset >= 12 ? Number(ctx.host(1)?.values[0] ?? 0.5) : attrFloat(ctx.node, 'ratio', 0.5);
+  if (ctx.opset >= 12 && ctx.host(1) && !(ratio >= 0 && ratio < 1)) fail('E_ARGUMENT', `ratio must be in [0, 1), got ${ratio}`);
   if (training && ratio > 0) fail('E_UNSUPPORTED', `training mode (random masks) is not implemented`);
   const out = [x.withLayout('Dropout', x.shape, x.strides)];
   if (ctx.node.outputs[1]) out.push(k.full(x.shape, true, { dtype: 'bool', device: x.device }));
