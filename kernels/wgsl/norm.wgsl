@@ -28,9 +28,10 @@ fn moment_element(x0: i32, k: u32) -> f32 { return xF(x0 + trail(k, u32(args[8])
 
 // s for a row whose largest |x| is m: 1 when every |x| <= 1, or when one is infinite (the plain
 // formula then gives what the CPU gives: 0 for the finite ones, NaN for the infinite) or NaN, else
-// 2^(ceil(log2(m)) - 1), so |x| / s <= 2.
+// 2^(ceil(log2(m)) - 1), so |x| / s <= 2. The infinity and NaN are told by their bits: WGSL lets a
+// compiler assume finite floats, and `m > FLT_MAX` may then fold to false (s = 2^inf, every x / s 0).
 fn scale_for(m: f32) -> f32 {
-  if (!(m > 1.0) || m > 3.4028234e38) { return 1.0; }
+  if (is_nan(m) || is_inf(m) || m <= 1.0) { return 1.0; }
   return exp2(ceil(log2(m)) - 1.0);
 }
 
