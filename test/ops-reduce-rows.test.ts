@@ -263,6 +263,53 @@ forEachBackend('row-wise ops on long rows', (device) => {
     cases.done();
   });
 
+  it('float32 sums, means and variances whose f32 accumulation leaves float32\'s range give the float64-accumulated result', async () => {
+    // The CPU and CUDA accumulate float32 in float64; WebGPU's f32 sums overflowed to inf (and +inf
+    // and -inf blocks to NaN) where theirs do not, and now sum such a row again scaled by 2^-64.
+    const alt = (n: number, v: number) => Array.from({ length: n }, (_, i) => (i % 2 ? -v : v));
+    const rows: number[][] = [
+      [3e38, 3e38, -3e38], // the sum passes FLT_MAX, then comes back
+      [3e38, 3e38], // the sum overflows, the mean does not
+      [-3e38, -3e38, 2e38],
+      alt(5000, 3e38), // blocks of +inf and -inf in the f32 sums
+      alt(1001, 1e19), // squared deviations past FLT_MAX, a variance inside it
+      [Infinity, 1],
+      [-Infinity, 3e38, 3e38],
+      [Infinity, -Infinity],
+      [NaN, 3e38, 3e38],
+      [1, 2, 3], // in range: one pass, as before
+    ];
+    const f64 = {
+      sum: (v: number[]) => v.reduce((a, b) => a + b, 0),
+      mean: (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length,
+      variance: (v: number[]) => varianceOf(v, 1),
+    };
+    // what an f32 sum's rounding errors scale with (the cancellations above amplify them)
+    const errScale = {
+      sum: absSum,
+      mean: (v: number[]) => absSum(v) / v.length,
+      variance: (v: number[]) => v.reduce((a, b) => a + b * b, 0) / (v.length - 1),
+    };
+    const cases = new Cases();
+    for (const v of rows)
+      for (const zeros of [0, 3000]) {
+        const all = [...v, ...new Array(zeros).fill(0)];
+        const x = kiln.tensor(all, { device });
+        for (const op of ['sum', 'mean', 'variance'] as const) {
+          const want = Math.fround(f64[op](all)), scale = errScale[op](all);
+          for (const p of pathsFor(device))
+            await cases.run(`${op} [${v.length > 6 ? `${v.length} values` : v.join(', ')}] + ${zeros} zeros, ${p.label}`, async () => {
+              const t = under(p, () => (op === 'variance' ? x.variance({ correction: 1 }) : op === 'sum' ? x.sum() : x.mean()));
+              const got = (await t.data())[0] as number;
+              const ok = Number.isFinite(want) ? Math.abs(got - want) <= 1e-6 * scale : Object.is(got, want);
+              if (!ok) throw new Error(`${op} = ${got}, want ${want}`);
+            });
+        }
+        x.dispose();
+      }
+    cases.done();
+  });
+
   it('a float product has float64 range: a 0 among values whose product passes float32 is 0, not NaN; partial overflow and underflow cancel', async () => {
     // each row short (one invocation per row) and long (a workgroup per row: the ones after it
     // spread the values over lanes), on every row path

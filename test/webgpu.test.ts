@@ -45,7 +45,7 @@ it('matmul tiles fit the workgroup memory WebGPU promises (16 KiB) in every dtyp
   expect(tileName(fitTile({ bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 }, 8, 16384))).toBe('64x64x16/4x4');
 });
 
-it('the float probe reads subnormal flushing, fma contraction and the rounded() barrier from its three outputs, and anything else as unknown', () => {
+it('the float probe reads subnormal flushing, fma contraction and the opaque() barrier from its three outputs, and anything else as unknown', () => {
   const a = Math.fround(1 + 2 ** -12), err = a * a - Math.fround(a * a);
   const out = (sub: number, fused: number, barrier: number) => Float32Array.from([0, 0, 0, 0, sub, fused, 0, barrier]);
   expect(probeVerdict(out(2 ** -140, 0, 0))).toEqual({ subnormals: 'preserved', fmaContraction: false, roundedProducts: true });
@@ -53,7 +53,7 @@ it('the float probe reads subnormal flushing, fma contraction and the rounded() 
   expect(probeVerdict(out(0, err, err))).toEqual({ subnormals: 'flushed', fmaContraction: true, roundedProducts: false });
   expect(probeVerdict(out(1, 2 * err, 1))).toEqual({ subnormals: 'unknown', fmaContraction: 'unknown', roundedProducts: 'unknown' });
   const ins = probeInputs();
-  expect([ins[0], ins[6], ins[7]]).toEqual([2 ** -140, -Math.fround(a * a), 0]); // 2^-140 is a float32 subnormal; io[6] cancels the rounded product; io[7] is rounded()'s zero
+  expect([ins[0], ins[6], ins[7]]).toEqual([2 ** -140, -Math.fround(a * a), 0]); // 2^-140 is a float32 subnormal; io[6] cancels the rounded product; io[7] is opaque()'s zero
   expect(err).toBe(2 ** -24);
 });
 
@@ -70,7 +70,7 @@ describe.skipIf(!plan.device && !plan.required)('webgpu backend', () => {
     // the float probe ran (an error in it would say 'unknown'); lavapipe keeps subnormals and does not fuse
     expect(['preserved', 'flushed']).toContain(info.details.subnormals);
     expect(typeof info.details.fmaContraction).toBe('boolean');
-    expect(info.details.roundedProducts, "common.wgsl's rounded() keeps a product's own rounding").toBe(true);
+    expect(info.details.roundedProducts, "common.wgsl's opaque() keeps a product's own rounding").toBe(true);
     if (info.details.fallback) expect([info.details.subnormals, info.details.fmaContraction]).toEqual(['preserved', false]);
   });
 

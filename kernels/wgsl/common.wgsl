@@ -55,22 +55,24 @@ var<private> INF_BITS: u32 = 0x7f800000u;
 fn f32_nan() -> f32 { return bitcast<f32>(NAN_BITS); }
 fn f32_inf() -> f32 { return bitcast<f32>(INF_BITS); }
 
-// ---- products rounded on their own ------------------------------------------------------------------
-// SPIR-V lets a driver fuse a * b + c into one fma, rounded once, unless the product is decorated
-// NoContraction, which WGSL cannot ask for; NVIDIA's driver fuses (Mesa's lavapipe does not: the
-// device's `fmaContraction`, src/backends/webgpu/float-probe.ts). Where a kernel needs a product
-// rounded on its own (the bits of the CPU, built with -ffp-contract=off, and of CUDA's __fmul_rn; an
-// error-free transform), it passes the product through rounded(): an OR with a zero the compiler
-// cannot know, the last word of `args`, which the host always leaves 0 (webgpu/device.ts,
-// Constants). What the add then sees is not a product, so nothing fuses; the bits are unchanged.
-fn rounded(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | bitcast<u32>(args[arrayLength(&args) - 1u])); }
+// ---- values the compiler cannot see through ---------------------------------------------------------
+// opaque(x) is x, bit for bit, as an OR with a zero the compiler cannot know: the last word of
+// `args`, which the host always leaves 0 (webgpu/device.ts, Constants). Two uses:
+// - A product that must round on its own. SPIR-V lets a driver fuse a * b + c into one fma, rounded
+//   once, unless the product is decorated NoContraction, which WGSL cannot ask for; NVIDIA's driver
+//   fuses (Mesa's lavapipe does not: the device's `fmaContraction`, float-probe.ts). The bits of the
+//   CPU (built with -ffp-contract=off) and of CUDA's __fmul_rn, and error-free transforms, need the
+//   product rounded: opaque(a * b) + c is not a product beside an add, so nothing fuses.
+// - A constant that must not fold with another: Mesa folds (v * 2^64) * 2^64 into v * 2^128, which is
+//   inf in f32 (its inexact algebra reassociates); (v * 2^64) * opaque(2^64) stays two steps.
+fn opaque(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | bitcast<u32>(args[arrayLength(&args) - 1u])); }
 
 // Error-free products without fma (WGSL does not promise a fused one): x = hi + lo with hi holding
 // the top 12 significand bits, and a * b = p + e exactly (Dekker). hi is cut from the bits, not by
 // Veltkamp's c - (c - x) with c = 4097 x: that overflowed past |x| = 8.3e34 (fmod of 3e38 by 2e38
 // was NaN), and a compiler that contracts 4097 x - x into an fma (SPIR-V allows it unless marked
 // NoContraction) or folds c - (c - x) to x would have broken the split; x - hi is exact either way.
-// p is rounded(a * b): a compiler that fused it into `hi * hi - p` (fma(-a, b, hi * hi), the error
+// p is opaque(a * b): a compiler that fused it into `hi * hi - p` (fma(-a, b, hi * hi), the error
 // of the exact product rather than of p) or into a caller's `c + p` would break p + e = a * b; the
 // partial products hi * hi, hi * lo, lo * lo are exact, so fusing them changes nothing.
 fn split_f32(x: f32) -> vec2<f32> {
@@ -78,7 +80,7 @@ fn split_f32(x: f32) -> vec2<f32> {
   return vec2<f32>(hi, x - hi);
 }
 fn two_prod(a: f32, b: f32) -> vec2<f32> {
-  let p = rounded(a * b);
+  let p = opaque(a * b);
   let as_ = split_f32(a);
   let bs = split_f32(b);
   return vec2<f32>(p, ((as_.x * bs.x - p) + as_.x * bs.y + as_.y * bs.x) + as_.y * bs.y);

@@ -6,7 +6,7 @@
 // {-1, 0, 1, 2} (cubic, Keys' weights with A = -0.75) or round half to even (nearest); padding
 // applies to each integer tap. Y = the sum of X[tap] * (w_1 * w_2 * w_3) over the taps, the last
 // dim's varying fastest, left to right; a zeros-padded tap outside X reads 0. Nearest copies X.
-// Every product that meets an add goes through rounded() (common.wgsl): a driver that fused it into
+// Every product that meets an add goes through opaque() (common.wgsl): a driver that fused it into
 // an fma would round once where the CPU and CUDA round twice, and the native op would no longer give
 // the composed path's bits (its ops are separate kernels, nothing to fuse).
 // grid_sample_element: one invocation per element of Y, which computes its position's taps itself
@@ -20,8 +20,8 @@
 // v: f32)`, `fn copy_element(y: i32, x: i32)` and `fn zero_y(y: i32)`.
 
 fn gs_unnormalize(g: f32, size: i32) -> f32 {
-  if (ALIGN) { return rounded(((g + 1.0) * 0.5) * f32(size - 1)); }
-  return rounded((rounded((g + 1.0) * f32(size)) - 1.0) * 0.5);
+  if (ALIGN) { return opaque(((g + 1.0) * 0.5) * f32(size - 1)); }
+  return opaque((opaque((g + 1.0) * f32(size)) - 1.0) * 0.5);
 }
 
 // floor(t) mod period for a whole-number tap t, as an int64 saturated like Cast (NaN -> 0)
@@ -51,8 +51,8 @@ fn gs_pad(t: f32, size: i32, inside: ptr<function, bool>) -> i32 {
   return select(select(period - 1, period, ALIGN) - m, m, m < size);
 }
 
-fn gs_cubic_inner(d: f32) -> f32 { return rounded(((rounded(d * 1.25) - 2.25) * d) * d) + 1.0; }
-fn gs_cubic_outer(d: f32) -> f32 { return rounded(((rounded((rounded(d * -0.75) - -3.75) * d)) + -6.0) * d) - -3.0; }
+fn gs_cubic_inner(d: f32) -> f32 { return opaque(((opaque(d * 1.25) - 2.25) * d) * d) + 1.0; }
+fn gs_cubic_outer(d: f32) -> f32 { return opaque(((opaque((opaque(d * -0.75) - -3.75) * d)) + -6.0) * d) - -3.0; }
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -118,7 +118,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       keep = keep && inside[d][s];
       w = select(w * wt[d][s], wt[d][s], d == 0u);
     }
-    let term = rounded(select(0.0, x_at(o), keep) * w);
+    let term = opaque(select(0.0, x_at(o), keep) * w);
     acc = select(acc + term, term, t == 0u);
   }
   store_y(y, acc);

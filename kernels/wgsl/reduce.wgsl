@@ -4,7 +4,8 @@
 // order (so ArgMax/ArgMin see the first occurrence first): many short rows keep a GPU busy this way;
 // one workgroup per output element (reduce_workgroup.wgsl, `main_workgroup`) for few long rows. The
 // host (reduce-ops.ts) picks by row count and length.
-// Floats accumulate in f32 in blocks (moments.wgsl); integer and bool sums and products accumulate in
+// Floats accumulate in f32 in blocks (moments.wgsl), with a second pass for a row whose f32 Sum, Mean
+// or Variance leaves float32's range on the way (below); integer and bool sums and products accumulate in
 // int64 (int64.wgsl, wrapping); Mean and Variance of integers convert each value to f32 after an exact
 // int64 sum (Mean) or per element (Variance: corrected two-pass).
 // Max/Min/ArgMax/ArgMin propagate NaN (the first NaN wins). An empty reduction gives Sum 0, Prod 1,
@@ -18,9 +19,27 @@
 
 fn red_offset(x: i32, r: u32) -> i32 { return x + space_offset(r, u32(args[3]), u32(args[7]), u32(args[8])); }
 
-fn moment_element(x: i32, r: u32) -> f32 { return xF(red_offset(x, r)); }
+// Sums past float32's range. The CPU and CUDA add float32 in float64, so [3e38, 3e38, -3e38] sums to
+// 3e38 and the mean of [3e38, 3e38] is 3e38 there, where an f32 sum overflows to inf (and blocks of
+// +inf and -inf give NaN). A row whose f32 result comes out infinite or NaN is summed again with
+// every element scaled by 2^-64 (exact for |x| >= 2^-62, and anything smaller is nothing beside a
+// sum past 2^128), and the result scaled back after the division by n: inf only where the CPU's is
+// inf too. Variance scales its squared deviations by 2^-128 and back in two steps of 2^64 (the
+// second opaque: a compiler may fold the two into one factor of 2^128, inf in f32). A row
+// holding an infinity or a NaN takes the second pass as well, and gets the same result from it.
+const SUM_SHRINK: f32 = 5.421010862427522e-20;  // 2^-64
+const SUM_GROW: f32 = 1.8446744073709552e19;    // 2^64
+var<private> sum_scale: f32 = 1.0;
+fn moment_element(x: i32, r: u32) -> f32 { return xF(red_offset(x, r)) * sum_scale; }
+fn finite_f(v: f32) -> bool { return !(is_nan(v) || is_inf(v)); }
 
-fn ReduceSum_F(x: i32, n: u32) -> f32 { return moments(x, n, 0.0).x; }
+fn ReduceSum_F(x: i32, n: u32) -> f32 {
+  sum_scale = 1.0;
+  let s = moments(x, n, 0.0).x;
+  if (finite_f(s)) { return s; }
+  sum_scale = SUM_SHRINK;
+  return moments(x, n, 0.0).x * SUM_GROW;
+}
 fn ReduceSum_L(x: i32, n: u32) -> vec2<u32> {
   var s = vec2<u32>(0u, 0u);
   for (var r = 0u; r < n; r++) { s = l_add(s, xL(red_offset(x, r))); }
@@ -66,11 +85,24 @@ fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
   for (var r = 0u; r < n; r++) { p = l_mul(p, xL(red_offset(x, r))); }
   return p;
 }
-fn ReduceMean_F(x: i32, n: u32) -> f32 { return ReduceSum_F(x, n) / f32(n); }
+fn ReduceMean_F(x: i32, n: u32) -> f32 {
+  sum_scale = 1.0;
+  let s = moments(x, n, 0.0).x;
+  if (finite_f(s)) { return s / f32(n); }
+  sum_scale = SUM_SHRINK;
+  return (moments(x, n, 0.0).x / f32(n)) * SUM_GROW;
+}
 fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
 
 // NumPy's denominator max(n - correction, 0): a correction at or past n gives m2 / 0 (NaN or inf), as on the CPU
-fn ReduceVariance_F(x: i32, n: u32) -> f32 { return mean_and_m2(x, n).y / max(f32(n) - meta_f32(9u), 0.0); }
+fn ReduceVariance_F(x: i32, n: u32) -> f32 {
+  let div = max(f32(n) - meta_f32(9u), 0.0);
+  sum_scale = 1.0;
+  let v = mean_and_m2(x, n).y / div;
+  if (finite_f(v)) { return v; }
+  sum_scale = SUM_SHRINK;
+  return ((mean_and_m2(x, n).y / div) * SUM_GROW) * opaque(SUM_GROW);
+}
 
 // Max/Min: NaN wins
 fn ReduceMax_F(x: i32, n: u32) -> f32 {

@@ -4,7 +4,8 @@
 // a shader holds both files, and the host picks the entry point (reduce-ops.ts says when).
 // Lane l takes the elements l, l + WG, l + 2 WG, ... of the row; the lanes' partial results combine
 // in workgroup memory (workgroup_tree.wgsl):
-//   Sum, Mean, Variance of floats: blocked moments per lane, added pairwise (moments.wgsl);
+//   Sum, Mean, Variance of floats: blocked moments per lane, added pairwise (moments.wgsl), and
+//     summed again scaled by 2^-64 when the result leaves float32's range (reduce.wgsl);
 //   Prod of floats: a product per lane with float64's range (XProd, reduce.wgsl), multiplied
 //     pairwise (a different order than reduce.wgsl's, so the last bits may differ);
 //   Sum, Mean, Prod of integers: int64 per lane, combined by the same wrapping add or multiply
@@ -15,9 +16,35 @@
 //     Min return the winner's value (bit for bit the one reduce.wgsl returns, -0 vs +0 included).
 // The host generates `fn reduce_row(x, y, n)`, which stores <Op>_<kind>_wg(x, n) from lane 0.
 
-fn ReduceSum_F_wg(x: i32, n: u32) -> f32 { return row_moments(x, n, 0.0).x; }
-fn ReduceMean_F_wg(x: i32, n: u32) -> f32 { return ReduceSum_F_wg(x, n) / f32(n); }
-fn ReduceVariance_F_wg(x: i32, n: u32) -> f32 { return row_mean_and_m2(x, n).y / max(f32(n) - meta_f32(9u), 0.0); }
+// Whether the row's f32 result v (every lane holds the same) is infinite or NaN, as a value WGSL's
+// uniformity analysis knows to be uniform: the second pass has barriers.
+var<workgroup> sum_again: u32;
+fn again_uniform(v: f32) -> bool {
+  if (lane == 0u) { sum_again = u32(!finite_f(v)); }
+  return workgroupUniformLoad(&sum_again) != 0u;
+}
+fn ReduceSum_F_wg(x: i32, n: u32) -> f32 {
+  sum_scale = 1.0;
+  let s = row_moments(x, n, 0.0).x;
+  if (!again_uniform(s)) { return s; }
+  sum_scale = SUM_SHRINK;
+  return row_moments(x, n, 0.0).x * SUM_GROW;
+}
+fn ReduceMean_F_wg(x: i32, n: u32) -> f32 {
+  sum_scale = 1.0;
+  let s = row_moments(x, n, 0.0).x;
+  if (!again_uniform(s)) { return s / f32(n); }
+  sum_scale = SUM_SHRINK;
+  return (row_moments(x, n, 0.0).x / f32(n)) * SUM_GROW;
+}
+fn ReduceVariance_F_wg(x: i32, n: u32) -> f32 {
+  let div = max(f32(n) - meta_f32(9u), 0.0);
+  sum_scale = 1.0;
+  let v = row_mean_and_m2(x, n).y / div;
+  if (!again_uniform(v)) { return v; }
+  sum_scale = SUM_SHRINK;
+  return ((row_mean_and_m2(x, n).y / div) * SUM_GROW) * opaque(SUM_GROW);
+}
 
 var<workgroup> tree_xprod: array<XProd, WG>;
 

@@ -31,7 +31,7 @@ const CONSTANTS_ARENA_START = 4096, CONSTANTS_ARENA_MAX = 64 * 1024;
 
 /**
  * An op's constant words, placed into the submission's constants arena when its dispatch is encoded.
- * The binding holds one word more than `words`, always 0: the zero that common.wgsl's `rounded()`
+ * The binding holds one word more than `words`, always 0: the zero that common.wgsl's `opaque()`
  * reads where a compiler cannot see it.
  */
 export class Constants {

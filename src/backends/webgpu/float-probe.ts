@@ -6,10 +6,10 @@
 //                   NoContraction): a * b + c with c = -fl(a * b) is 0 unfused, the product's
 //                   rounding error fused
 //   roundedProducts whether a product passed through an OR with a zero the compiler cannot know
-//                   (common.wgsl's rounded(), which the bit-exact kernels use: two_prod, GridSample)
+//                   (common.wgsl's opaque(), which the bit-exact kernels use: two_prod, GridSample)
 //                   keeps its own rounding beside the same add: 0 again, even where the device fuses
 // Kiln's WGSL is written to give the CPU's results either way where it can (error-free products
-// split by bits, not by Veltkamp; products that must round on their own through rounded()); these
+// split by bits, not by Veltkamp; products that must round on their own through opaque()); these
 // say which of its edge-case tests can hold on a device.
 import { MapMode, Usage } from './dawn.js';
 
@@ -19,7 +19,7 @@ export interface FloatSemantics {
   roundedProducts: boolean | 'unknown';
 }
 
-// io[7] is 0 on input: the zero rounded() ORs in, read from memory as common.wgsl reads its own
+// io[7] is 0 on input: the zero opaque() ORs in, read from memory as common.wgsl reads its own
 const PROBE = `
 @group(0) @binding(0) var<storage, read_write> io: array<f32, 8>;
 @compute @workgroup_size(1) fn main() {
