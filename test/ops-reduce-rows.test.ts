@@ -239,6 +239,31 @@ forEachBackend('row-wise ops on long rows', (device) => {
       cases.done();
     });
 
+  it('layerNorm of a constant row is 0 at every magnitude, and of a single-element row; rmsNorm of a zero row is 0', async () => {
+    // webgpu normalizes a row of large values in units of a power of two s, and epsilon / s^2 fell
+    // below float32's range: 0 / sqrt(0 + 0) gave NaN for a constant row past ~7e19 (cpu/webgpu fuzz seed 5496)
+    const rows = [[5.710036981209582e25], [7e30, 7e30, 7e30], [-3e38, -3e38], [1e20, 1e20, 1e20, 1e20], [2.5, 2.5], [1e-30, 1e-30]];
+    const cases = new Cases();
+    for (const v of rows)
+      for (const fill of [1, 300]) {
+        const x = kiln.tensor(Array.from({ length: fill }, () => v).flat(), { device }).reshape([fill, v.length]);
+        for (const p of pathsFor(device))
+          await cases.run(`[${v}] x ${fill} rows, ${p.label}`, async () => {
+            const got = Array.from((await under(p, () => kiln.layerNorm(x)).data()) as Float32Array);
+            if (!got.every((g) => g === 0)) throw new Error(`layerNorm = ${got.slice(0, 4)}, want 0`);
+          });
+        x.dispose();
+      }
+    const zeros = kiln.zeros([3, 5], { device });
+    for (const p of pathsFor(device))
+      await cases.run(`rmsNorm of zeros, ${p.label}`, async () => {
+        const got = Array.from((await under(p, () => kiln.rmsNorm(zeros)).data()) as Float32Array);
+        if (!got.every((g) => g === 0)) throw new Error(`rmsNorm = ${got.slice(0, 4)}, want 0`);
+      });
+    zeros.dispose();
+    cases.done();
+  });
+
   it('layerNorm and rmsNorm float32 of long rows whose squares overflow float32 (|x| up to 3e38), with infinities', async () => {
     const n = 4099;
     const r = rngFor('norm huge');

@@ -44,8 +44,13 @@ fn row_at(row: u32) -> vec2<i32> {
 
 // (mean, 1 / sqrt(var + eps)) in units of s from the row's mean and squared deviations `mv`
 // (LayerNorm), or (0, 1 / sqrt(mean(x^2) + eps)) from its sum of squares `sq` (RMSNorm)
+// epsilon in units of s^2 falls below float32's range past s ~ 2^66 (1e-5 / 2^132), and a constant
+// row's 0 * 1 / sqrt(0 + 0) was then NaN where the CPU's float64 gives 0 (cpu/webgpu fuzz seed 5496:
+// a row [5.7e25]): a positive epsilon stays at least FLT_MIN, which beside any nonzero variance in
+// these units (2^-60 or more) changes nothing.
 fn norm_params(sq: f32, mv: vec2<f32>, n: u32) -> vec2<f32> {
-  let eps = meta_f32(12u) * row_inv * row_inv;
+  let e = meta_f32(12u);
+  let eps = select(0.0, max(e * row_inv * row_inv, 1.17549435e-38), e > 0.0);
   if (rms) { return vec2<f32>(0.0, 1.0 / sqrt(sq / f32(n) + eps)); }
   return vec2<f32>(mv.x, 1.0 / sqrt(mv.y / f32(n) + eps));
 }
