@@ -245,6 +245,25 @@ bool use_winograd(const KernelArgs& a, const Geometry& g, int lanes) {
   return winograd_fits(g) && g.C >= 16 && g.M >= 16 && 2 * tiles >= vectors * lanes;
 }
 
+// The direct kernel's row layout and per-thread scratch: NR output columns per tile, P = sw stride
+// phases of Lp columns each in the row panel, the panel's floats, and with a fused pool the pooled
+// rows' floats. conv_run lays its panel out by these; conv_check refuses at enqueue what the host
+// cannot hold (attributes size them: pads of 2^31 made a 25.7 GB panel, which failed on a worker
+// and then at the next kiln.sync() rather than at the call: cpu/webgpu fuzz seed 5491).
+struct DirectSizes {
+  int64_t NR, P, Lp;
+  double panel, rows;  // floats (double: absurd attributes must not wrap)
+};
+DirectSizes direct_sizes(const Geometry& g, const ConvKernels& kk) {
+  DirectSizes s{};
+  s.NR = g.Wo <= kk.lanes ? kk.lanes : 2 * kk.lanes;
+  s.P = g.sw;
+  s.Lp = (g.Wo + s.NR - 1) / s.NR * s.NR + (g.kw - 1) * g.dw / s.P;
+  s.panel = (double)(g.C / g.G) * (double)g.kh * (double)s.P * (double)s.Lp;
+  s.rows = g.qh * g.qw > 1 ? (double)g.M * (double)g.qh * (double)g.Wo : 0.0;
+  return s;
+}
+
 // U[xi][s][c][i] = (G w[m, c] G^T)[xi] for m = s*mr + i: G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
 void winograd_weights(const View& w, int64_t M, int64_t C, int64_t mr, int64_t slivers, float* u) {
   const float* wp = w.data<float>();
@@ -307,11 +326,11 @@ void conv_run(const KernelArgs& a) {
   }
   if (use_winograd(a, g, kk.lanes)) return winograd_run(a, g, kk, bias.empty() ? nullptr : bias.data());
   const auto row = g.Wo <= kk.lanes ? kk.narrow : kk.wide;
-  const int64_t NR = g.Wo <= kk.lanes ? kk.lanes : 2 * kk.lanes;
+  const DirectSizes sz = direct_sizes(g, kk);
   ConvArgs c{};
   c.Cg = g.C / g.G, c.kh = g.kh, c.kw = g.kw, c.Wo = g.Wo;
-  c.P = g.sw;
-  c.Lp = (g.Wo + NR - 1) / NR * NR + (g.kw - 1) * g.dw / c.P;
+  c.P = sz.P;
+  c.Lp = sz.Lp;
   std::vector<int64_t> off((size_t)g.kw);
   for (int64_t kx = 0; kx < g.kw; ++kx) off[kx] = (kx * g.dw % c.P) * c.Lp + kx * g.dw / c.P;
   c.off = off.data();
@@ -344,7 +363,7 @@ void conv_run(const KernelArgs& a) {
   c.bias = bias.empty() ? nullptr : bias.data();
   c.relu = a.attrs.str("activation", "none") == "relu";
   c.y = y.data<float>(), c.yc = g.Ho * g.Wo, c.yn = g.M * c.yc;
-  const size_t panel_floats = (size_t)(c.Cg * g.kh * c.P * c.Lp);
+  const size_t panel_floats = (size_t)sz.panel;
   const bool pooled = g.qh * g.qw > 1;
   // one unit = one output row of Y: a conv row, or with a fused pool the qh conv rows under a
   // pooled row, computed into a per-thread buffer [M][qh][Wo] (L1/L2-sized) and pooled from there
@@ -412,6 +431,13 @@ void conv_check(const std::string& op, const KernelArgs& a) {
     fail("E_ARGUMENT", op + ": algorithm must be 'auto', 'direct' or 'winograd', got '" + algo + "'");
   if (algo == "winograd" && !winograd_fits(g))
     fail("E_ARGUMENT", op + ": algorithm 'winograd' needs a 3x3 kernel, stride 1, no dilation, one group and no pool or a 2x2 one: " + describe(op, a));
+  // the direct kernel's scratch, one copy per thread, or E_OOM now (see DirectSizes)
+  const ConvKernels& kk = conv_kernels();
+  if (y.numel() > 0 && !use_winograd(a, g, kk.lanes)) {
+    const DirectSizes sz = direct_sizes(g, kk);
+    const double bytes = (sz.panel + sz.rows) * sizeof(float) * (double)num_threads();
+    host_memory_check(bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes, "Conv scratch");
+  }
 }
 
 // Every conv output (before a fused pool) takes C/G * kh * kw multiply-adds.
