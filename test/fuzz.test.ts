@@ -120,8 +120,14 @@ describe.skipIf(!availableDevices().some((d) => d.startsWith('webgpu')))('cpu an
         onGpu.result.dispose();
         // on the cpu: a call given `device: 'webgpu:0'` made its result there, and the pool holds the
         // CPU's side of each pair (seed 5011: such a result met a cpu tensor in a later cpu call)
-        const kept = normalOnly(onCpu.result.device.startsWith('cpu') ? onCpu.result : onCpu.result.to('cpu'));
-        put(rng.int(0, pool.length - 1), [kept, kept.to(gpu)]);
+        // a result may be a cheap view of a huge shape (an expand) whose copy to the other device
+        // no memory holds (seed 5504: bool[2147483648, 2, 2, 3]): E_OOM, and it is not kept
+        try {
+          const kept = normalOnly(onCpu.result.device.startsWith('cpu') ? onCpu.result : onCpu.result.to('cpu'));
+          put(rng.int(0, pool.length - 1), [kept, kept.to(gpu)]);
+        } catch (e) {
+          if (!(e instanceof kiln.KilnError && e.code === 'E_OOM')) throw e;
+        }
       }
     }
     expect(bad, `KILN_TEST_SEED=${FUZZ_SEED}`).toEqual([]);
