@@ -33,12 +33,18 @@ var<private> sum_scale: f32 = 1.0;
 fn moment_element(x: i32, r: u32) -> f32 { return xF(red_offset(x, r)) * sum_scale; }
 fn finite_f(v: f32) -> bool { return !(is_nan(v) || is_inf(v)); }
 
-fn ReduceSum_F(x: i32, n: u32) -> f32 {
+// The row's sum s and the factor g it is in units of (s * g is the sum): g = 1, or 2^64 for a row
+// summed again scaled
+fn scaled_sum(x: i32, n: u32) -> vec2<f32> {
   sum_scale = 1.0;
   let s = moments(x, n, 0.0).x;
-  if (finite_f(s)) { return s; }
+  if (finite_f(s)) { return vec2<f32>(s, 1.0); }
   sum_scale = SUM_SHRINK;
-  return moments(x, n, 0.0).x * SUM_GROW;
+  return vec2<f32>(moments(x, n, 0.0).x, SUM_GROW);
+}
+fn ReduceSum_F(x: i32, n: u32) -> f32 {
+  let s = scaled_sum(x, n);
+  return s.x * s.y;
 }
 fn ReduceSum_L(x: i32, n: u32) -> vec2<u32> {
   var s = vec2<u32>(0u, 0u);
@@ -86,11 +92,8 @@ fn ReduceProd_L(x: i32, n: u32) -> vec2<u32> {
   return p;
 }
 fn ReduceMean_F(x: i32, n: u32) -> f32 {
-  sum_scale = 1.0;
-  let s = moments(x, n, 0.0).x;
-  if (finite_f(s)) { return s / f32(n); }
-  sum_scale = SUM_SHRINK;
-  return (moments(x, n, 0.0).x / f32(n)) * SUM_GROW;
+  let s = scaled_sum(x, n);
+  return (s.x / f32(n)) * s.y;
 }
 fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
 

@@ -23,19 +23,21 @@ fn again_uniform(v: f32) -> bool {
   if (lane == 0u) { sum_again = u32(!finite_f(v)); }
   return workgroupUniformLoad(&sum_again) != 0u;
 }
-fn ReduceSum_F_wg(x: i32, n: u32) -> f32 {
+// scaled_sum (reduce.wgsl) for the workgroup's row
+fn scaled_row_sum(x: i32, n: u32) -> vec2<f32> {
   sum_scale = 1.0;
   let s = row_moments(x, n, 0.0).x;
-  if (!again_uniform(s)) { return s; }
+  if (!again_uniform(s)) { return vec2<f32>(s, 1.0); }
   sum_scale = SUM_SHRINK;
-  return row_moments(x, n, 0.0).x * SUM_GROW;
+  return vec2<f32>(row_moments(x, n, 0.0).x, SUM_GROW);
+}
+fn ReduceSum_F_wg(x: i32, n: u32) -> f32 {
+  let s = scaled_row_sum(x, n);
+  return s.x * s.y;
 }
 fn ReduceMean_F_wg(x: i32, n: u32) -> f32 {
-  sum_scale = 1.0;
-  let s = row_moments(x, n, 0.0).x;
-  if (!again_uniform(s)) { return s / f32(n); }
-  sum_scale = SUM_SHRINK;
-  return (row_moments(x, n, 0.0).x / f32(n)) * SUM_GROW;
+  let s = scaled_row_sum(x, n);
+  return (s.x / f32(n)) * s.y;
 }
 fn ReduceVariance_F_wg(x: i32, n: u32) -> f32 {
   let div = max(f32(n) - meta_f32(9u), 0.0);
