@@ -151,6 +151,9 @@ cmd=\${1:-info}
 # hang cannot eat a short device lease; every step's output lands in OUTDIR (NN-step.log, and .json
 # for the benches), with a summary line per step in OUTDIR/summary.txt. In the order they run:
 #   01 host        the bundle's commit, nvidia-smi, node, kiln info (and --json)
+#   13 webgpu      the test files of WebGPU's float edge cases (exact bits, subnormals, infinities,
+#                  error-free products) with KILN_REQUIRE=webgpu: what run 3 on an H200 failed
+#                  without messages, early and on its own report (13-webgpu.json)
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma, then (11) wgmma with
 #                  the wide 128 x 256 tile, KILN_WGMMA_TILE_N=256), tf32 (precision high; default,
 #                  impl wgmma, then (12) the wide tile) and float32 (SIMT), each beside cuBLASLt in
@@ -183,6 +186,12 @@ check() {
     echo "$name rc=$rc $(( $(date +%s) - t0 ))s: $(echo "$*" | tr -s '\\n ' '  ')" >> "$out/summary.txt"
   }
   step 01-host 60 sh -c "cat BUNDLE.txt; nvidia-smi; node --version; node dist/src/cli/main.js info; node dist/src/cli/main.js info --json > '$out/01-info.json'"
+  step 13-webgpu 150 sh -c '
+    rm -f test-results.json
+    KILN_REQUIRE=webgpu node node_modules/vitest/vitest.mjs run test/webgpu.test.ts test/ops-creation.test.ts test/ops-grid-sample.test.ts test/ops-reduce-rows.test.ts test/webgpu-row-path.test.ts
+    rc=$?
+    [ -f test-results.json ] && cp test-results.json "$1/13-webgpu.json"
+    exit $rc' sh "$out"
   m="node dist/src/cli/main.js bench matmul --device cuda --json"
   step 03-matmul-16bit 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 > '$out/03-matmul-16bit.json'"
   step 04-matmul-wgmma 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/04-matmul-wgmma.json'"

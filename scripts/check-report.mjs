@@ -80,12 +80,9 @@ export function checkReport(read) {
   }
   out.push('');
 
-  out.push('## Test suite (KILN_REQUIRE=cuda)');
-  out.push('');
-  // one report, or one per shard (KILN_CHECK_TEST_SHARDS): 02-test-1.json, 02-test-2.json, ...
-  const shards = Array.from({ length: 64 }, (_, i) => [i + 1, json(`02-test-${i + 1}.json`)]).filter(([, r]) => r !== undefined);
-  const tests = json('02-test.json') ?? mergeShards(shards);
-  if (!tests || tests.unreadable !== undefined) out.push(tests ? 'The JSON report is unreadable (the run was cut short?).' : 'No JSON report: step 02 did not run or did not finish.');
+  /** A vitest JSON report's counts and first failures, or why there is none. */
+  const testReport = (tests, step) => {
+  if (!tests || tests.unreadable !== undefined) out.push(tests ? 'The JSON report is unreadable (the run was cut short?).' : `No JSON report: step ${step} did not run or did not finish.`);
   else {
     out.push(`${tests.numPassedTests} passed, ${tests.numFailedTests} failed, ${tests.numPendingTests + (tests.numTodoTests ?? 0)} skipped (of ${tests.numTotalTests})${tests.shards ? ` in the reports of shards ${tests.shards.join(', ')} (a shard cut short by the time limit has none)` : ''}.`);
     const failed = (tests.testResults ?? []).flatMap((f) => (f.assertionResults ?? []).filter((a) => a.status === 'failed').map((a) => ({ file: f.name, a })));
@@ -100,6 +97,17 @@ export function checkReport(read) {
     }
   }
   out.push('');
+  };
+
+  out.push('## WebGPU edge cases on the GPU (step 13, KILN_REQUIRE=webgpu)');
+  out.push('');
+  testReport(json('13-webgpu.json'), '13');
+
+  out.push('## Test suite (KILN_REQUIRE=cuda)');
+  out.push('');
+  // one report, or one per shard (KILN_CHECK_TEST_SHARDS): 02-test-1.json, 02-test-2.json, ...
+  const shards = Array.from({ length: 64 }, (_, i) => [i + 1, json(`02-test-${i + 1}.json`)]).filter(([, r]) => r !== undefined);
+  testReport(json('02-test.json') ?? mergeShards(shards), '02');
 
   out.push('## Matmul beside cuBLASLt (same GPU, same run)');
   out.push('');

@@ -36,6 +36,12 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       { case: '8192^3', device: 'cuda', dtype: 'float16', gflops: 520000, ms: 2.1, maxRelError: 0.003, peer: 'cuBLASLt', peerGflops: 700000, ratio: 520 / 700 },
     ] });
     put('04-matmul-wgmma.json', '');
+    put('13-webgpu.json', {
+      numTotalTests: 2, numPassedTests: 1, numFailedTests: 1, numPendingTests: 0,
+      testResults: [{ name: '/b/kiln/test/ops-creation.test.ts', assertionResults: [
+        { status: 'failed', fullName: 'webgpu:0 arange like NumPy', failureMessages: ['Error: 1 of 15 cases failed\n    at y'] },
+      ] }],
+    });
     put('08-nccl.json', { rows: [{ op: 'allReduce', size: 8, timeUs: 38.2, busbw: 0, wrong: 0 }, { op: 'allReduce', size: 1048576, timeUs: 61.5, busbw: 17.05, wrong: 0 }] });
     put('09-nccl-blocking.json', { rows: [{ op: 'allReduce', size: 8, timeUs: 9.7, busbw: 0, wrong: 0 }] });
     put('10-torch.json', { torch: '2.11.0+cu130', device: 'NVIDIA H200', rows: [{ case: '4096^3', dtype: 'bfloat16', precision: 'highest', ms: 0.2, tflops: 687.21 }] });
@@ -50,6 +56,9 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       '- NCCL: 2.27.3 (/site/nvidia/nccl/lib/libnccl.so.2; nonblocking communicators)',
       '| 04-matmul-wgmma | 124 (time limit) | 240 |',
       '3 passed, 1 failed, 1 skipped (of 5).',
+      '## WebGPU edge cases on the GPU (step 13, KILN_REQUIRE=webgpu)',
+      '1 passed, 1 failed, 0 skipped (of 2).',
+      '- test/ops-creation.test.ts: webgpu:0 arange like NumPy -- Error: 1 of 15 cases failed',
       '- test/cuda.test.ts: cuda matmul bfloat16 sweep -- AssertionError: 3 mismatches',
       '| 03-matmul-16bit | auto | 4096^3 | bfloat16 | 610.0 | 650.0 | 0.94x | 0.90x: met | 2.0e-3 |',
       '| 03-matmul-16bit | auto | 8192^3 | float16 | 520.0 | 700.0 | 0.74x | 0.90x: missed | 3.0e-3 |',
