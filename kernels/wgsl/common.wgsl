@@ -65,6 +65,9 @@ fn f32_inf() -> f32 { return bitcast<f32>(INF_BITS); }
 //   product rounded: opaque(a * b) + c is not a product beside an add, so nothing fuses.
 // - A constant that must not fold with another: Mesa folds (v * 2^64) * 2^64 into v * 2^128, which is
 //   inf in f32 (its inexact algebra reassociates); (v * 2^64) * opaque(2^64) stays two steps.
+// - An error-free sum: Mesa simplifies (a + b) - a to b, and a - (a - b) to a, which zeroes a
+//   two-sum's error; with the sum and its differences opaque there is nothing to match
+//   (fill.wgsl's Range).
 fn opaque(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | bitcast<u32>(args[arrayLength(&args) - 1u])); }
 
 // Error-free products without fma (WGSL does not promise a fused one): x = hi + lo with hi holding
