@@ -168,6 +168,29 @@ const AGREED: [string, Model][] = [
       { coordinate_transformation_mode: coord, mode: 'nearest' })],
     [{ name: 'x', dtype: 'float32', shape: [1, 1, 4, 5], values: [...Array(20).keys()].map((v) => v + 1) }]),
   ] as [string, ReturnType<typeof model>]),
+  // antialias=1: the linear and cubic filters stretched by 1 / scale when downsampling (odd factors,
+  // both axes, exclude_outside, sizes and scales, an upsampled axis that takes the plain filter)
+  ...([
+    ['linear', { }, [1, 1, 5, 3]],
+    ['linear', { coordinate_transformation_mode: 'align_corners' }, [2, 3, 4, 4]],
+    ['cubic', { }, [1, 1, 6, 5]],
+    ['cubic', { exclude_outside: 1 }, [1, 2, 3, 9]],
+    ['cubic', { cubic_coeff_a: float(-0.5), coordinate_transformation_mode: 'pytorch_half_pixel' }, [2, 1, 4, 7]],
+  ] as const).map(([mode, attrs, sizes]) => [
+    `Resize ${mode} antialias ${JSON.stringify(attrs)} 13x17 -> ${sizes.slice(2).join('x')}`,
+    {
+      ...model(18, (g) => [g.node('Resize', ['x', '', '', g.ints([...sizes])], { mode, antialias: 1, ...attrs })],
+        [{ name: 'x', dtype: 'float32', shape: [sizes[0], sizes[1], 13, 17], values: Array.from({ length: sizes[0] * sizes[1] * 13 * 17 }, () => r.uniform(-4, 4)) }]),
+      rtol: 1e-5,
+      atol: 1e-5,
+    },
+  ] as [string, Model]),
+  ['Resize linear antialias by scales 0.3 x 1.5', {
+    ...model(18, (g) => [g.node('Resize', ['x', '', g.constant('scales', hostTensor('float32', [4], [1, 1, 0.3, 1.5]))], { mode: 'linear', antialias: 1 })],
+      [{ name: 'x', dtype: 'float32', shape: [1, 2, 20, 6], values: Array.from({ length: 240 }, () => r.uniform(-4, 4)) }]),
+    rtol: 1e-5,
+    atol: 1e-5,
+  }],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 

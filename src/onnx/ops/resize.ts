@@ -60,7 +60,8 @@ function check(n: Node): string | undefined {
   if (!['nearest', 'linear', 'cubic'].includes(mode)) return `mode '${mode}'`;
   const coord = attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   if (!COORD.includes(coord) && coord !== 'tf_crop_and_resize') return `coordinate_transformation_mode '${coord}'`;
-  if (attrInt(n, 'antialias', 0)) return 'antialias=1';
+  const aa = attrInt(n, 'antialias', 0);
+  if (aa !== 0 && aa !== 1) return `antialias ${aa} (0 or 1)`;
   const nearestMode = attrString(n, 'nearest_mode', 'round_prefer_floor');
   if (!['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'].includes(nearestMode)) return `nearest_mode '${nearestMode}'`;
   const policy = attrString(n, 'keep_aspect_ratio_policy', 'stretch');
@@ -102,6 +103,7 @@ function resize(ctx: OpContext): Tensor {
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
   const A = attrFloat(n, 'cubic_coeff_a', -0.75);
   const exclude = attrFlag(n, 'exclude_outside', 0);
+  const antialias = attrFlag(n, 'antialias', 0);
   const roi = coord === 'tf_crop_and_resize' ? Array.from(ctx.host(1)?.values ?? [], (v) => f(Number(v))) : undefined;
   const extrapolation = attrFloat(n, 'extrapolation_value', 0);
   // [start_1 .. start_k, end_1 .. end_k] over the resized axes (fuzz seed 808: a shorter roi ran)
@@ -120,7 +122,8 @@ function resize(ctx: OpContext): Tensor {
       if (mode === 'nearest') cur = t.add(gather(cur, indices(coords.map((c) => clampIdx(nearest(nearestMode, c)))), a));
       else {
         let sum: Tensor | undefined;
-        for (const tap of taps(mode, coords, inSize, A, exclude)) {
+        const stretch = antialias && scales[a] < 1 ? scales[a] : undefined;
+        for (const tap of stretch === undefined ? taps(mode, coords, inSize, A, exclude) : antialiasTaps(mode, coords, inSize, A, exclude, stretch)) {
           const term = t.add(binary('Mul', t.add(gather(cur, indices(tap.idx), a)), along(tap.w)));
           sum = sum ? t.add(binary('Add', sum, term)) : term;
         }
@@ -163,6 +166,33 @@ function taps(mode: string, coords: Float64Array, inSize: number, A: number, exc
     const ws = [-1, 0, 1, 2].map((j) => (exclude && (f + j < 0 || f + j >= inSize) ? 0 : cubicWeight(ratio - j, A)));
     const total = exclude ? ws.reduce((p, q) => p + q, 0) : 1;
     [-1, 0, 1, 2].forEach((j, i) => ((out[i].idx[o] = clampIdx(f + j)), (out[i].w[o] = ws[i] / total)));
+  });
+  return out;
+}
+
+/**
+ * Downsampling with antialias=1 (opset 18): the linear (triangle) or cubic filter stretched by 1 / scale,
+ * as ONNX's reference defines it (onnx/reference/ops/op_resize.py): for an input coordinate x, base =
+ * floor(x) (x - 1 when x is a whole number, so that ratio = x - base is in (0, 1]); taps at base + j for
+ * j in [start, 1 - start], start = floor(-1 / scale) + 1 (linear) or floor(-2 / scale) + 1 (cubic),
+ * each weighted by the filter at scale * (j - ratio) and normalized to sum 1; a tap past the axis
+ * reads its edge (or, with exclude_outside, weighs 0 and the rest renormalize).
+ */
+function antialiasTaps(mode: string, coords: Float64Array, inSize: number, A: number, exclude: boolean, scale: number): { idx: Float64Array; w: Float64Array }[] {
+  const start = Math.floor((mode === 'linear' ? -1 : -2) / scale) + 1;
+  const count = 2 - 2 * start; // j in [start, 1 - start]
+  const filter = mode === 'linear' ? (d: number) => Math.max(1 - Math.abs(d), 0) : (d: number) => cubicWeight(d, A);
+  const out = Array.from({ length: count }, () => ({ idx: hostValues(coords.length, 'Resize tap indices'), w: hostValues(coords.length, 'Resize tap weights') }));
+  const ws = new Float64Array(count);
+  coords.forEach((x, o) => {
+    const base = Number.isInteger(x) ? x - 1 : Math.floor(x), ratio = x - base;
+    let total = 0;
+    for (let i = 0; i < count; ++i) {
+      const at = base + start + i;
+      ws[i] = exclude && (at < 0 || at >= inSize) ? 0 : filter(scale * (start + i - ratio));
+      total += ws[i];
+    }
+    for (let i = 0; i < count; ++i) (out[i].idx[o] = Math.min(Math.max(base + start + i, 0), inSize - 1)), (out[i].w[o] = ws[i] / total);
   });
   return out;
 }
