@@ -185,6 +185,16 @@ const AGREED: [string, Model][] = [
       atol: 1e-5,
     },
   ] as [string, Model]),
+  // windows past 16 taps (1 / scale past 8 for linear, 4 for cubic) run as one MatMul with the weights
+  ...([['linear', [1, 1, 2, 3]], ['cubic', [1, 2, 1, 9]]] as const).map(([mode, sizes]) => [
+    `Resize ${mode} antialias, a wide window: 40x300 -> ${sizes.slice(2).join('x')}`,
+    {
+      ...model(18, (g) => [g.node('Resize', ['x', '', '', g.ints([...sizes])], { mode, antialias: 1 })],
+        [{ name: 'x', dtype: 'float32', shape: [sizes[0], sizes[1], 40, 300], values: Array.from({ length: sizes[0] * sizes[1] * 12000 }, () => r.uniform(-4, 4)) }]),
+      rtol: 1e-5,
+      atol: 1e-5,
+    },
+  ] as [string, Model]),
   ['Resize linear antialias by scales 0.3 x 1.5', {
     ...model(18, (g) => [g.node('Resize', ['x', '', g.constant('scales', hostTensor('float32', [4], [1, 1, 0.3, 1.5]))], { mode: 'linear', antialias: 1 })],
       [{ name: 'x', dtype: 'float32', shape: [1, 2, 20, 6], values: Array.from({ length: 240 }, () => r.uniform(-4, 4)) }]),
@@ -210,6 +220,12 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
       expect(v.values).toEqual(Array.from(want.values.data));
       expect(i.values).toEqual(Array.from(want.indices.data));
     }
+  });
+
+  it('Resize linear and cubic refuse integer inputs with E_UNSUPPORTED (onnxruntime rounds them differently per mode)', async () => {
+    for (const mode of ['linear', 'cubic'])
+      await expect(run(model(18, (g) => [g.node('Resize', ['x', '', '', g.ints([1, 1, 2, 2])], { mode })], [{ name: 'x', dtype: 'uint8', shape: [1, 1, 4, 4], values: [...Array(16).keys()] }]), 'kiln', device))
+        .rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining(`mode '${mode}' on uint8 input`) });
   });
 
   it('NonZero of a 0-d input reads it as 1-D; NaN and -0', async () => {

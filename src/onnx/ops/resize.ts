@@ -2,11 +2,13 @@
 // separable per-axis Gathers: for each resized axis the source indices (and, for linear and cubic,
 // the taps' weights) are computed on the host from the ONNX formulas, then applied with Kiln's
 // Gather, Mul and Add on any device.
+import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { tensor } from '../../ops/creation.js';
 import { where } from '../../ops/elementwise.js';
 import { gather } from '../../ops/shape-ops.js';
-import { withTemps } from '../../ops/temps.js';
+import { matmul } from '../../ops/matmul.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
 import { normalizeAxis } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
@@ -99,6 +101,9 @@ function resize(ctx: OpContext): Tensor {
     });
   } else fail('E_ARGUMENT', `needs scales or sizes`);
   const mode = attrString(n, 'mode', 'nearest');
+  // interpolating integers needs a rounding rule onnxruntime spells differently per mode (its linear
+  // truncates, its antialias rounds, its cubic refuses uint8): refused here rather than guessed
+  if (mode !== 'nearest' && !isFloat(x.dtype)) fail('E_UNSUPPORTED', `mode '${mode}' on ${x.dtype} input: cast it to float32 first (nearest takes any dtype)`);
   const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
   const A = attrFloat(n, 'cubic_coeff_a', -0.75);
@@ -121,13 +126,16 @@ function resize(ctx: OpContext): Tensor {
       const indices = (values: Float64Array) => t.add(tensor(values, { dtype: 'int64', device: cur.device }));
       if (mode === 'nearest') cur = t.add(gather(cur, indices(coords.map((c) => clampIdx(nearest(nearestMode, c)))), a));
       else {
-        let sum: Tensor | undefined;
         const stretch = antialias && scales[a] < 1 ? scales[a] : undefined;
-        for (const tap of stretch === undefined ? taps(mode, coords, inSize, A, exclude) : antialiasTaps(mode, coords, inSize, A, exclude, stretch)) {
-          const term = t.add(binary('Mul', t.add(gather(cur, indices(tap.idx), a)), along(tap.w)));
-          sum = sum ? t.add(binary('Add', sum, term)) : term;
+        if (stretch !== undefined && stretchedTaps(mode, stretch) > GATHER_TAPS) cur = antialiasProduct(cur, a, mode, coords, A, exclude, stretch, t);
+        else {
+          let sum: Tensor | undefined;
+          for (const tap of stretch === undefined ? taps(mode, coords, inSize, A, exclude) : antialiasTaps(mode, coords, inSize, A, exclude, stretch)) {
+            const term = t.add(binary('Mul', t.add(gather(cur, indices(tap.idx), a)), along(tap.w)));
+            sum = sum ? t.add(binary('Add', sum, term)) : term;
+          }
+          cur = sum!;
         }
-        cur = sum!;
       }
       if (roi && coords.some((c) => c < 0 || c > inSize - 1)) {
         // a Where, not a blend: a NaN or infinite extrapolation_value (or sample) times 0 is NaN (seed 798)
@@ -177,24 +185,57 @@ function taps(mode: string, coords: Float64Array, inSize: number, A: number, exc
  * j in [start, 1 - start], start = floor(-1 / scale) + 1 (linear) or floor(-2 / scale) + 1 (cubic),
  * each weighted by the filter at scale * (j - ratio) and normalized to sum 1; a tap past the axis
  * reads its edge (or, with exclude_outside, weighs 0 and the rest renormalize).
+ * `each(x, visit)` calls visit(k, index, weight) for tap k of input coordinate x.
  */
-function antialiasTaps(mode: string, coords: Float64Array, inSize: number, A: number, exclude: boolean, scale: number): { idx: Float64Array; w: Float64Array }[] {
-  const start = Math.floor((mode === 'linear' ? -1 : -2) / scale) + 1;
-  const count = 2 - 2 * start; // j in [start, 1 - start]
+const stretchedStart = (mode: string, scale: number) => Math.floor((mode === 'linear' ? -1 : -2) / scale) + 1;
+/** How many taps the stretched filter has: j in [start, 1 - start]. */
+const stretchedTaps = (mode: string, scale: number) => 2 - 2 * stretchedStart(mode, scale);
+
+function stretchedFilter(mode: string, inSize: number, A: number, exclude: boolean, scale: number) {
+  const start = stretchedStart(mode, scale), count = stretchedTaps(mode, scale);
   const filter = mode === 'linear' ? (d: number) => Math.max(1 - Math.abs(d), 0) : (d: number) => cubicWeight(d, A);
-  const out = Array.from({ length: count }, () => ({ idx: hostValues(coords.length, 'Resize tap indices'), w: hostValues(coords.length, 'Resize tap weights') }));
-  const ws = new Float64Array(count);
-  coords.forEach((x, o) => {
-    const base = Number.isInteger(x) ? x - 1 : Math.floor(x), ratio = x - base;
-    let total = 0;
-    for (let i = 0; i < count; ++i) {
-      const at = base + start + i;
-      ws[i] = exclude && (at < 0 || at >= inSize) ? 0 : filter(scale * (start + i - ratio));
-      total += ws[i];
-    }
-    for (let i = 0; i < count; ++i) (out[i].idx[o] = Math.min(Math.max(base + start + i, 0), inSize - 1)), (out[i].w[o] = ws[i] / total);
-  });
+  const ws = hostValues(count, `Resize's ${count} antialias taps`);
+  return {
+    count,
+    each(x: number, visit: (k: number, index: number, weight: number) => void): void {
+      const base = Number.isInteger(x) ? x - 1 : Math.floor(x), ratio = x - base;
+      let total = 0;
+      for (let i = 0; i < count; ++i) {
+        const at = base + start + i;
+        ws[i] = exclude && (at < 0 || at >= inSize) ? 0 : filter(scale * (start + i - ratio));
+        total += ws[i];
+      }
+      for (let i = 0; i < count; ++i) visit(i, Math.min(Math.max(base + start + i, 0), inSize - 1), ws[i] / total);
+    },
+  };
+}
+
+/** A stretched filter of this many taps or fewer runs as per-tap Gathers; a wider one as one MatMul. */
+const GATHER_TAPS = 16;
+
+/** The antialias taps as Gathers take them: per tap, each output position's source index and weight. */
+function antialiasTaps(mode: string, coords: Float64Array, inSize: number, A: number, exclude: boolean, scale: number): { idx: Float64Array; w: Float64Array }[] {
+  const f = stretchedFilter(mode, inSize, A, exclude, scale);
+  const out = Array.from({ length: f.count }, () => ({ idx: hostValues(coords.length, 'Resize tap indices'), w: hostValues(coords.length, 'Resize tap weights') }));
+  coords.forEach((x, o) => f.each(x, (k, index, weight) => ((out[k].idx[o] = index), (out[k].w[o] = weight))));
   return out;
+}
+
+/**
+ * The antialias filter of a wide window (a large downscale: 1 / scale past 8 for linear, 4 for cubic)
+ * as one product: x with the axis moved last, times the [inSize, outSize] weights (taps that clamp to
+ * the same edge index add up), moved back. As Gathers it would take 2 / scale of them (a million for
+ * 10^6 -> 1), each a pass over the output.
+ */
+function antialiasProduct(cur: Tensor, a: number, mode: string, coords: Float64Array, A: number, exclude: boolean, scale: number, t: Temps): Tensor {
+  const inSize = cur.shape[a], outSize = coords.length, r = cur.rank;
+  const wt = hostValues(inSize * outSize, `Resize's ${inSize} x ${outSize} antialias weights`);
+  const f = stretchedFilter(mode, inSize, A, exclude, scale);
+  coords.forEach((x, o) => f.each(x, (_k, index, weight) => (wt[index * outSize + o] += weight)));
+  const order = [...Array(r).keys()].filter((d) => d !== a).concat(a);
+  const back = order.map((_, d) => order.indexOf(d));
+  const y = t.add(matmul(t.add(cur.permute(order)), t.add(tensor(wt, { dtype: cur.dtype, device: cur.device, shape: [inSize, outSize] }))));
+  return t.add(y.permute(back));
 }
 
 defineOps({
