@@ -5,7 +5,8 @@
 import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import { tensor } from '../../ops/creation.js';
-import { where } from '../../ops/elementwise.js';
+import { cast } from '../../ops/cast.js';
+import { round, where } from '../../ops/elementwise.js';
 import { gather } from '../../ops/shape-ops.js';
 import { matmul } from '../../ops/matmul.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
@@ -101,9 +102,10 @@ function resize(ctx: OpContext): Tensor {
     });
   } else fail('E_ARGUMENT', `needs scales or sizes`);
   const mode = attrString(n, 'mode', 'nearest');
-  // interpolating integers needs a rounding rule onnxruntime spells differently per mode (its linear
-  // truncates, its antialias rounds, its cubic refuses uint8): refused here rather than guessed
-  if (mode !== 'nearest' && !isFloat(x.dtype)) fail('E_UNSUPPORTED', `mode '${mode}' on ${x.dtype} input: cast it to float32 first (nearest takes any dtype)`);
+  // an integer input interpolates in float32 and converts back as onnxruntime does: truncated (its
+  // linear), rounded with antialias (cubic, which onnxruntime refuses for uint8, truncates too);
+  // Cast saturates what a cubic overshoots past the dtype's range
+  const integer = mode !== 'nearest' && !isFloat(x.dtype);
   const coord = v10 ? 'asymmetric' : attrString(n, 'coordinate_transformation_mode', 'half_pixel');
   const nearestMode = v10 ? 'floor' : attrString(n, 'nearest_mode', 'round_prefer_floor');
   const A = attrFloat(n, 'cubic_coeff_a', -0.75);
@@ -114,7 +116,7 @@ function resize(ctx: OpContext): Tensor {
   // [start_1 .. start_k, end_1 .. end_k] over the resized axes (fuzz seed 808: a shorter roi ran)
   if (roi && roi.length !== 2 * axes.length) fail('E_SHAPE', `roi holds ${roi.length} values; tf_crop_and_resize needs 2 per resized axis (${2 * axes.length})`);
   return withTemps((t) => {
-    let cur = x;
+    let cur = integer ? t.add(cast(x, 'float32')) : x;
     for (let a = 0; a < r; ++a) {
       if (sizes[a] === x.shape[a] && scales[a] === 1 && !roi) continue;
       const inSize = x.shape[a], outSize = sizes[a];
@@ -143,6 +145,7 @@ function resize(ctx: OpContext): Tensor {
         cur = t.add(where(inside, cur, t.add(tensor(extrapolation, { dtype: cur.dtype, device: cur.device }))));
       }
     }
+    if (integer) cur = t.add(cast(antialias ? t.add(round(cur)) : cur, x.dtype));
     return cur === x ? x.clone() : cur.withLayout('Resize', cur.shape, cur.strides);
   });
 }
