@@ -128,7 +128,7 @@ function resize(ctx: OpContext): Tensor {
       const indices = (values: Float64Array) => t.add(tensor(values, { dtype: 'int64', device: cur.device }));
       if (mode === 'nearest') cur = t.add(gather(cur, indices(coords.map((c) => clampIdx(nearest(nearestMode, c)))), a));
       else {
-        const stretch = antialias && scales[a] < 1 ? scales[a] : undefined;
+        const stretch = antialias && scales[a] < 1 && outSize > 0 ? scales[a] : undefined;
         if (stretch !== undefined && stretchedTaps(mode, stretch) > GATHER_TAPS) cur = antialiasProduct(cur, a, mode, coords, A, exclude, stretch, t);
         else {
           let sum: Tensor | undefined;
@@ -181,6 +181,10 @@ function taps(mode: string, coords: Float64Array, inSize: number, A: number, exc
   return out;
 }
 
+const stretchedStart = (mode: string, scale: number) => Math.floor((mode === 'linear' ? -1 : -2) / scale) + 1;
+/** How many taps the stretched filter has: j in [start, 1 - start]. */
+const stretchedTaps = (mode: string, scale: number) => 2 - 2 * stretchedStart(mode, scale);
+
 /**
  * Downsampling with antialias=1 (opset 18): the linear (triangle) or cubic filter stretched by 1 / scale,
  * as ONNX's reference defines it (onnx/reference/ops/op_resize.py): for an input coordinate x, base =
@@ -190,10 +194,6 @@ function taps(mode: string, coords: Float64Array, inSize: number, A: number, exc
  * reads its edge (or, with exclude_outside, weighs 0 and the rest renormalize).
  * `each(x, visit)` calls visit(k, index, weight) for tap k of input coordinate x.
  */
-const stretchedStart = (mode: string, scale: number) => Math.floor((mode === 'linear' ? -1 : -2) / scale) + 1;
-/** How many taps the stretched filter has: j in [start, 1 - start]. */
-const stretchedTaps = (mode: string, scale: number) => 2 - 2 * stretchedStart(mode, scale);
-
 function stretchedFilter(mode: string, inSize: number, A: number, exclude: boolean, scale: number) {
   const start = stretchedStart(mode, scale), count = stretchedTaps(mode, scale);
   const filter = mode === 'linear' ? (d: number) => Math.max(1 - Math.abs(d), 0) : (d: number) => cubicWeight(d, A);
@@ -242,10 +242,10 @@ function antialiasProduct(cur: Tensor, a: number, mode: string, coords: Float64A
 }
 
 defineOps({
-  Resize: { since: 10, uses: ['Gather', 'Mul', 'Add', 'Where'], hostInputs: [1, 2, 3], check, run: (ctx) => [resize(ctx)] },
+  Resize: { since: 10, uses: ['Gather', 'Mul', 'Add', 'Where', 'MatMul', 'Cast', 'Round'], hostInputs: [1, 2, 3], check, run: (ctx) => [resize(ctx)] },
   Upsample: {
     since: 9,
-    uses: ['Gather', 'Mul', 'Add'],
+    uses: ['Gather', 'Mul', 'Add', 'Cast'],
     hostInputs: [1],
     check: (n) => (['nearest', 'linear', 'cubic'].includes(attrString(n, 'mode', 'nearest')) ? undefined : `mode '${attrString(n, 'mode', 'nearest')}'`),
     run: (ctx) => [resize({ ...ctx, opset: 10 })],
