@@ -190,9 +190,9 @@ describe('onnx loader', () => {
     await rejects(kiln.onnx.load(model('Round', 10)), 'E_UNSUPPORTED', /op Round, opset 10\).*opsets 11 to 25/);
     // an attribute value the handler lacks, in a nested position of the graph
     const g = new GraphBuilder();
-    g.node('Resize', [g.input('x', 'float32', [1, 1, 2, 2]), '', g.floats([4], [1, 1, 2, 2])], { mode: 'linear', antialias: 1 }, { outputs: ['y'], name: 'up' });
+    g.node('Resize', [g.input('x', 'float32', [1, 1, 2, 2]), '', g.floats([4], [1, 1, 2, 2])], { mode: 'lanczos' }, { outputs: ['y'], name: 'up' });
     g.output('y', 'float32', [1, 1, 4, 4]);
-    await rejects(kiln.onnx.load(g.toBytes({ opset: 19 })), 'E_UNSUPPORTED', /node 'up' \(op Resize, opset 19\): antialias=1/);
+    await rejects(kiln.onnx.load(g.toBytes({ opset: 19 })), 'E_UNSUPPORTED', /node 'up' \(op Resize, opset 19\): mode 'lanczos'/);
   });
 
   it('rejects bad models and bad feeds with stable codes', async () => {
