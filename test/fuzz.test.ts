@@ -360,7 +360,8 @@ const SCHEMA_ONLY = new RegExp(
 // empty output: seed 622), a GridSample of other than 4-D or 5-D X or a cubic one beyond 4-D (ONNX:
 // any spatial rank from opset 20), and running out of its arena's memory where Kiln did not (an
 // LRN of a huge size: seed 801), a global pooling over more than 3 spatial dims (ONNX: any; seed
-// 1485). And where ONNX leaves the answer open: an integer division by
+// 1485), a nearest Resize with antialias set (ONNX: antialias concerns linear and cubic only, and
+// nearest ignores it; seed 1812). And where ONNX leaves the answer open: an integer division by
 // zero (Kiln: 0, as its Div and Mod document; onnxruntime refuses: seeds 609, 616).
 const ORT_LACKS = new RegExp(
   [
@@ -368,7 +369,7 @@ const ORT_LACKS = new RegExp(
     'Axes input is null', 'Attribute saturate is only used for cast', 'exclude_outside can be set to 1 when', 'Invalid num_outputs value',
     'size_ % 2 == 1 was false', 'X_shape.NumDimensions\\(\\) == 4 was false', 'alpha_ > 0.0f was false', 'beta_ > 0.0f was false', 'must be at least 1, got 0', 'Integer (division|modulo) by zero',
     'Only 4-D or 5-D tensor is supported', 'Only support GridSample Cubic mode in 4-D', 'BFCArena::AllocateRawInternal', 'Only N can be zero',
-    'Unsupported pooling size',
+    'Unsupported pooling size', 'when anti-aliasing is set, Resize only supports mode',
   ].join('|'),
 );
 // Where the outputs differ and ONNX leaves the answer open: the mean of an empty set (Kiln: NaN, as
