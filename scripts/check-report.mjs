@@ -82,21 +82,21 @@ export function checkReport(read) {
 
   /** A vitest JSON report's counts and first failures, or why there is none. */
   const testReport = (tests, step) => {
-  if (!tests || tests.unreadable !== undefined) out.push(tests ? 'The JSON report is unreadable (the run was cut short?).' : `No JSON report: step ${step} did not run or did not finish.`);
-  else {
-    out.push(`${tests.numPassedTests} passed, ${tests.numFailedTests} failed, ${tests.numPendingTests + (tests.numTodoTests ?? 0)} skipped (of ${tests.numTotalTests})${tests.shards ? ` in the reports of shards ${tests.shards.join(', ')} (a shard cut short by the time limit has none)` : ''}.`);
-    const failed = (tests.testResults ?? []).flatMap((f) => (f.assertionResults ?? []).filter((a) => a.status === 'failed').map((a) => ({ file: f.name, a })));
-    if (failed.length) {
-      out.push('');
-      out.push('Failures:');
-      for (const { file, a } of failed.slice(0, 40)) {
-        const why = (a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 200);
-        out.push(`- ${file.split('/').slice(-2).join('/')}: ${a.fullName}${why ? ` -- ${why}` : ''}`);
+    if (!tests || tests.unreadable !== undefined) out.push(tests ? 'The JSON report is unreadable (the run was cut short?).' : `No JSON report: step ${step} did not run or did not finish.`);
+    else {
+      out.push(`${tests.numPassedTests} passed, ${tests.numFailedTests} failed, ${tests.numPendingTests + (tests.numTodoTests ?? 0)} skipped (of ${tests.numTotalTests})${tests.shards ? ` in the reports of shards ${tests.shards.join(', ')} (a shard cut short by the time limit has none)` : ''}.`);
+      const failed = (tests.testResults ?? []).flatMap((f) => (f.assertionResults ?? []).filter((a) => a.status === 'failed').map((a) => ({ file: f.name, a })));
+      if (failed.length) {
+        out.push('');
+        out.push('Failures:');
+        for (const { file, a } of failed.slice(0, 40)) {
+          const why = (a.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 200);
+          out.push(`- ${file.split('/').slice(-2).join('/')}: ${a.fullName}${why ? ` -- ${why}` : ''}`);
+        }
+        if (failed.length > 40) out.push(`- ... and ${failed.length - 40} more`);
       }
-      if (failed.length > 40) out.push(`- ... and ${failed.length - 40} more`);
     }
-  }
-  out.push('');
+    out.push('');
   };
 
   out.push('## WebGPU edge cases on the GPU (step 13, KILN_REQUIRE=webgpu)');
