@@ -154,10 +154,10 @@ cmd=\${1:-info}
 #   13 webgpu      the test files of WebGPU's float edge cases (exact bits, subnormals, infinities,
 #                  error-free products) with KILN_REQUIRE=webgpu: what run 3 on an H200 failed
 #                  without messages, early and on its own report (13-webgpu.json)
-#   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma, then (11) wgmma with
-#                  the wide 128 x 256 tile, KILN_WGMMA_TILE_N=256), tf32 (precision high; default,
-#                  impl wgmma, then (12) the wide tile) and float32 (SIMT), each beside cuBLASLt in
-#                  the same run
+#   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma, both with the tile width
+#                  picked by shape, then (11) wgmma with the 128 x 128 tile, KILN_WGMMA_TILE_N=128),
+#                  tf32 (precision high; default, impl wgmma, then (12) the 128 tile) and float32
+#                  (SIMT), each beside cuBLASLt in the same run
 #   10 torch       torch.matmul on the same sizes (bench/peers/torch-matmul.py), where python3 has torch
 #   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators), up to
 #                  KILN_CHECK_NCCL_MAX_BYTES (default 256 MiB)
@@ -195,10 +195,10 @@ check() {
   m="node dist/src/cli/main.js bench matmul --device cuda --json"
   step 03-matmul-16bit 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 > '$out/03-matmul-16bit.json'"
   step 04-matmul-wgmma 240 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/04-matmul-wgmma.json'"
-  step 11-matmul-wgmma-wide 60 sh -c "KILN_WGMMA_TILE_N=256 $m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/11-matmul-wgmma-wide.json'"
+  step 11-matmul-wgmma-128 60 sh -c "KILN_WGMMA_TILE_N=128 $m --dtype bfloat16,float16 --case 4096^3,8192^3 --impl wgmma > '$out/11-matmul-wgmma-128.json'"
   step 05-matmul-tf32 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high > '$out/05-matmul-tf32.json'"
   step 06-matmul-tf32-wgmma 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/06-matmul-tf32-wgmma.json'"
-  step 12-matmul-tf32-wide 60 sh -c "KILN_WGMMA_TILE_N=256 $m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/12-matmul-tf32-wide.json'"
+  step 12-matmul-tf32-128 60 sh -c "KILN_WGMMA_TILE_N=128 $m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/12-matmul-tf32-128.json'"
   step 07-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/07-matmul-f32.json'"
   step 10-torch 90 sh -c "python3 bench/peers/torch-matmul.py > '$out/10-torch.json'"
   step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes \${KILN_CHECK_NCCL_MAX_BYTES:-268435456} --json > '$out/08-nccl.json'"

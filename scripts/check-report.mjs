@@ -14,10 +14,10 @@ import { realpathSync } from 'node:fs';
 export const MATMUL_STEPS = [
   { step: '03-matmul-16bit', impl: 'auto', target: 0.9 },
   { step: '04-matmul-wgmma', impl: 'wgmma', target: 0.9 },
-  { step: '11-matmul-wgmma-wide', impl: 'wgmma 128x256', target: 0.9 },
+  { step: '11-matmul-wgmma-128', impl: 'wgmma 128x128', target: 0.9 },
   { step: '05-matmul-tf32', impl: 'auto (tf32)', target: 0.85 },
   { step: '06-matmul-tf32-wgmma', impl: 'wgmma (tf32)', target: 0.85 },
-  { step: '12-matmul-tf32-wide', impl: 'wgmma 128x256 (tf32)', target: 0.85 },
+  { step: '12-matmul-tf32-128', impl: 'wgmma 128x128 (tf32)', target: 0.85 },
   { step: '07-matmul-f32', impl: 'auto (SIMT float32)', target: 0.7 },
 ];
 
@@ -139,7 +139,8 @@ export function checkReport(read) {
   out.push('## NCCL at world size 1');
   out.push('');
   const nb = json('08-nccl.json'), bl = json('09-nccl-blocking.json');
-  if (!nb?.rows?.length) out.push(`Step 08 has no rows${nb?.unreadable !== undefined ? ' (unreadable JSON)' : ''}: see 08-nccl.log.`);
+  if (!nb) out.push('Step 08 did not run.');
+  else if (!nb.rows?.length) out.push(`Step 08 has no rows${nb.unreadable !== undefined ? ' (unreadable JSON)' : ''}: see 08-nccl.log.`);
   else {
     const blocking = new Map((bl?.rows ?? []).map((r) => [`${r.op} ${r.size}`, r]));
     out.push('| op | size (B) | time, nonblocking (us) | time, NCCL_COMM_BLOCKING=1 (us) | busbw GB/s | #wrong |');

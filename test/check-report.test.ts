@@ -98,7 +98,7 @@ describe('check-report: the GPU check folder as a bench/results record', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain('summary.txt is missing: the check did not run.');
       expect(r.stdout).toContain('No JSON report: step 02 did not run or did not finish.');
-      expect(r.stdout).toMatch(/Step 08 has no rows: see 08-nccl\.log\./);
+      expect(r.stdout).toContain('Step 08 did not run.');
       expect(r.stdout).toContain('torch.matmul: step 10 did not run (see 10-torch.log).');
     } finally {
       rmSync(empty, { recursive: true, force: true });

@@ -96,6 +96,9 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
     expect(out).toMatch(/^ {2}\[n256\] B 129x200x136 .* MN-major .* ok$/m);
     expect(out).toMatch(/^ {2}\[n256\] tf32 B\^T 129x200x136 .* ok$/m);
     expect(out.match(/caught$/gm)?.length).toBe(14);
+    // impl 'auto''s tile width on an H200's 132 SMs: wide where its waves cost less (auto_tile_n)
+    expect(out).toMatch(/^auto tile width on 132 SMs: 4096\^3 256, 8192\^3 256, 2048\^3 256, 1024\^3 128, 128x768 128, 4096x128 128,/m);
+    expect(out).toMatch(/ 4096x200 128, 8 x 4096x200 256, 4096x384 128, 16 x 4096x384 128$/m);
   });
 
   // The fast epilogue (alpha 1, no C, 16-byte aligned contiguous Y rows): its emulator runs the
@@ -194,15 +197,15 @@ describe('cuda options', () => {
     b.dispose();
   });
 
-  it('KILN_WGMMA_TILE_N is 128 or 256, checked on every device', async () => {
+  it('KILN_WGMMA_TILE_N is 128, 256 or auto, checked on every device', async () => {
     const a = kiln.ones([2, 3]), b = kiln.ones([3, 2]);
     try {
-      for (const bad of ['192', '256 ', 'wide']) {
+      for (const bad of ['192', '256 ', 'wide', 'AUTO']) {
         process.env.KILN_WGMMA_TILE_N = bad;
-        expectError(() => kiln.matmul(a, b), 'E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128 or 256, got '${bad}'`);
+        expectError(() => kiln.matmul(a, b), 'E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128, 256 or auto, got '${bad}'`);
         expectError(() => kiln.gemm(a, b), 'E_ARGUMENT', 'KILN_WGMMA_TILE_N');
       }
-      for (const ok of ['128', '256', '']) {
+      for (const ok of ['128', '256', 'auto', '']) {
         process.env.KILN_WGMMA_TILE_N = ok;
         expect(Array.from((await kiln.matmul(a, b).data()) as Float32Array)).toEqual([3, 3, 3, 3]);
       }

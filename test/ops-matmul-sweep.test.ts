@@ -3,7 +3,7 @@
 // batch dims, transposed and strided operands, every dtype, outputs poisoned first (helpers/
 // backends.ts turns poisoning on). On cuda each kernel is forced in turn: simt, mma (float16,
 // bfloat16, and float32 at precision 'high' = tf32), wgmma on sm_90 (float16, bfloat16, and float32
-// at 'high' = tf32; at both tile widths: 128 and KILN_WGMMA_TILE_N=256), cublas when cuBLASLt loads,
+// at 'high' = tf32; at both tile widths, KILN_WGMMA_TILE_N=128 and 256), cublas when cuBLASLt loads,
 // and 'auto'.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
@@ -44,8 +44,8 @@ const LAYOUTS: [Layout, Layout][] = [
   ['offset', 'transposed'],
 ];
 
-/** A kernel to sweep: matmul's options, and the wgmma tile width (KILN_WGMMA_TILE_N) where not the default. */
-type Variant = MatmulOptions & { wgmmaTileN?: 256 };
+/** A kernel to sweep: matmul's options, and the wgmma tile width (KILN_WGMMA_TILE_N) where not picked by shape. */
+type Variant = MatmulOptions & { wgmmaTileN?: 128 | 256 };
 
 /** The kernels a device can be asked for, per dtype. */
 function variants(device: string, dtype: DType): Variant[] {
@@ -53,9 +53,9 @@ function variants(device: string, dtype: DType): Variant[] {
   const out: Variant[] = [{}, { impl: 'simt' }];
   if (dtype === 'float16' || dtype === 'bfloat16') out.push({ impl: 'mma' });
   const sm = kiln.devices().find((d) => d.id === device)?.details.sm;
-  if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma' }, { impl: 'wgmma', wgmmaTileN: 256 });
+  if ((dtype === 'float16' || dtype === 'bfloat16') && sm === '90') out.push({ impl: 'wgmma', wgmmaTileN: 128 }, { impl: 'wgmma', wgmmaTileN: 256 });
   if (dtype === 'float32') out.push({ precision: 'high' }, { impl: 'mma', precision: 'high' });
-  if (dtype === 'float32' && sm === '90') out.push({ impl: 'wgmma', precision: 'high' }, { impl: 'wgmma', precision: 'high', wgmmaTileN: 256 });
+  if (dtype === 'float32' && sm === '90') out.push({ impl: 'wgmma', precision: 'high', wgmmaTileN: 128 }, { impl: 'wgmma', precision: 'high', wgmmaTileN: 256 });
   let cublas = false;
   try {
     loadCublasLt();

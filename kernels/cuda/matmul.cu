@@ -5,8 +5,9 @@
 //   precision 'highest' (default: float32 is computed in true float32) | 'high' (tf32 allowed)
 //   impl      'auto' | 'simt' | 'mma' | 'wgmma' (sm_90a: TMA + wgmma; float16/bfloat16, and float32
 //             at 'high' as tf32; float32 at 'highest' is refused: wgmma has no float32) | 'cublas'
-//   wgmma_tile_n  128 (default) | 256: the wgmma kernel's output tile width, wherever it runs (set by
-//             the front end from KILN_WGMMA_TILE_N; 256 has not yet run on a GPU: see matmul_wgmma.cu)
+//   wgmma_tile_n  0 (default: auto_tile_n, matmul_wgmma_layout.h, picks by shape) | 128 | 256: the
+//             wgmma kernel's output tile width, wherever it runs (set by the front end from
+//             KILN_WGMMA_TILE_N; see matmul_wgmma.cu)
 // auto picks by architecture, dtype, precision and shape: float16/bfloat16, and float32 at 'high'
 // (tf32), -> wgmma on sm_90 when this build has sm_90a code and M, N and K are each at least 64 (on
 // an H200 it ran 2.6-2.8x mma's speed for 16-bit and 9-10x for tf32 at 4096^3 and 8192^3:
@@ -56,7 +57,7 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
   const bool half_types = t == DType::F16 || t == DType::BF16;
   const bool tf32 = is_f32 && precision == "high";
   const GemmArgs p = gemm_args(a);
-  const int tile_n = (int)a.attrs.num("wgmma_tile_n", 128);
+  const int tile_n = (int)a.attrs.num("wgmma_tile_n", 0);
   if (impl == "cublas") return matmul_cublas(a, p, tf32, s);
   if (impl == "wgmma") return matmul_wgmma(p, t, tf32, tile_n, s);
   if (impl == "mma") {
@@ -68,7 +69,7 @@ void matmul_run(const KernelArgs& a, const Stream& s) {
                                 dtype_name(t) + (is_f32 ? " at precision 'highest'" : ""));
     return matmul_mma(p, t, tf32, s);
   }
-  // 64: wgmma's tiles are 128 x 128 (K in steps of 64); a smaller product would mostly compute padding.
+  // 64: wgmma's tiles are at least 128 x 128 (K in steps of 64); a smaller product would mostly compute padding.
   const bool big = p.M >= 64 && p.N >= 64 && p.K >= 64;
   if (impl == "auto" && big && (half_types || tf32) && wgmma_compiled(s)) return matmul_wgmma(p, t, tf32, tile_n, s);
   if (impl == "auto" && tensor_cores && (half_types || tf32)) return matmul_mma(p, t, tf32, s);

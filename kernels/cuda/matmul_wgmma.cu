@@ -34,15 +34,19 @@
 // between 8-row K groups, +2048 bytes per K step; 128B swizzle), checked on the host against models
 // of TMA's swizzle and of wgmma's canonical layouts by matmul_wgmma_layout_check.cc.
 // Validated on an H200 (the matmul sweep's odd, batched and strided shapes) and `impl: 'auto'`'s pick
-// on sm_90 for M, N, K >= 64 since (matmul.cu; bench/results/gpu-check-h200.md: 0.82-0.86x cuBLASLt).
-// The wide tile (kBN = 256, attr wgmma_tile_n, from KILN_WGMMA_TILE_N=256): each consumer issues
+// on sm_90 for M, N, K >= 64 since (matmul.cu; bench/results/gpu-check-h200.md: the 128 tile, 0.82-0.86x cuBLASLt).
+// The wide tile (kBN = 256; attr wgmma_tile_n, KILN_WGMMA_TILE_N, or picked by shape): each consumer issues
 // m64n256k16 (k8 for tf32) over 64 x 256, so a K step reads A's 64 rows once per 256 columns, not
 // per 128, and the epilogue runs half as often per multiply-add: the usual step from about 600 to
 // 700 TFLOP/s for bf16 on an H100/H200 (CUTLASS's 128x256x64 cooperative kernel). Its stage is 48
 // KiB (4 stages: 192 KiB), its 128 accumulators a thread need the registers the producer gives up
 // (setmaxnreg, below: no spills per -Xptxas -v), and its fast epilogue stages two 64 x 128 column
 // blocks in turn through the same 16 KiB buffer. Its layouts and epilogue are checked on the host
-// like the 128 tile's; it has not yet run on a GPU, so nothing picks it unless asked.
+// like the 128 tile's. On an H200 it passed the matmul sweep and ran at 0.96-0.98x cuBLASLt for
+// bf16/f16 and 0.80-0.87x for tf32 at 4096^3 and 8192^3 (the 128 tile: 0.80-0.83x and 0.70-0.78x in
+// the same run: bench/results/gpu-check-h200.md), so the width is picked by shape
+// (wgmma_layout::auto_tile_n: the wide tile wherever its waves over the SMs cost less) unless
+// KILN_WGMMA_TILE_N=128 or 256 says which.
 // Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'
 // (float32: `--dtype float32 --precision high`).
 #include <cuda.h>
@@ -468,8 +472,9 @@ void matmul_wgmma(const GemmArgs& p, DType t, bool tf32, int tile_n, const Strea
 #ifndef KILN_CUDA_SM90A
   fail("E_UNSUPPORTED", "MatMul impl 'wgmma': this build has no sm_90a code (add 90a to KILN_CUDA_ARCHITECTURES)");
 #endif
+  if (tile_n == 0) tile_n = wgmma_layout::auto_tile_n(p.M, p.N, p.batch.n, s.sm_count);
   if (!wgmma_layout::tile_n_ok(tile_n))
-    fail("E_ARGUMENT", "MatMul impl 'wgmma': the tile width must be 128 or 256, got " + std::to_string(tile_n));
+    fail("E_ARGUMENT", "MatMul impl 'wgmma': the tile width must be 128 or 256 (or 0: by shape), got " + std::to_string(tile_n));
   if (t == DType::F16) return launch_wgmma<__half>(p, t, tile_n, s);
   if (t == DType::BF16) return launch_wgmma<__nv_bfloat16>(p, t, tile_n, s);
   return launch_wgmma<float>(p, t, tile_n, s);  // tf32

@@ -46,10 +46,23 @@ constexpr int kMnBoxN = 64;                               // an MN-major B box: 
 constexpr uint32_t kMnBoxBytes = kMnBoxN * kRowBytes;     // 8192
 static_assert(kBK * 2 == (int)kRowBytes && kStepK * 2 == (int)kStepBytes, "16-bit stage: one swizzle row");
 // The output tile's width N (the kernel's kBN, one wgmma m64nBNk16 / k8 per consumer and K step):
-// 128, the default (validated on an H200), or 256, the wide tile (KILN_WGMMA_TILE_N=256, see
-// matmul_wgmma.cu). The B tile is bn rows of 128 bytes (K-major: one TMA box of bn rows; MN-major:
-// bn / 64 boxes of 64 N); a stage is the A tile then the B tile.
+// 128, or 256, the wide tile (see matmul_wgmma.cu); auto_tile_n picks between them unless
+// KILN_WGMMA_TILE_N says which. The B tile is bn rows of 128 bytes (K-major: one TMA box of bn rows;
+// MN-major: bn / 64 boxes of 64 N); a stage is the A tile then the B tile.
 KILN_WL bool tile_n_ok(int bn) { return bn == 128 || bn == 256; }
+// The width auto takes, from a model of the persistent grid (one block per SM, each walking
+// ceil(tiles / SMs) tiles: its "waves"). A wide tile is twice a 128 tile's work at about 1.2x its
+// rate per multiply-add (on an H200 the wide tile ran bf16/f16 at 1.19-1.20x and tf32 at 1.12-1.14x
+// the 128 tile's TFLOP/s at 4096^3 and 8192^3: bench/results/gpu-check-h200.md), so a wave of wide
+// tiles costs about 5/3 of a wave of 128 tiles; the wide tile is taken where its waves cost less.
+// 4096^3 on 132 SMs: 4 wide waves (20/3) against 8 (wide); 2048^3: 1 wide wave (5/3) against 2
+// (wide; measured 1.12-1.16x); 1024^3: 1 against 1 (128: the wide tile would leave 100 SMs idle);
+// N <= 128: never wide (the same waves, half of each wide tile padding).
+KILN_WL int auto_tile_n(int64_t M, int64_t N, int64_t batch, int64_t sms) {
+  const int64_t rows = (M + kTileM - 1) / kTileM * batch;
+  const int64_t waves128 = (rows * ((N + 127) / 128) + sms - 1) / sms, waves256 = (rows * ((N + 255) / 256) + sms - 1) / sms;
+  return 5 * waves256 < 3 * waves128 ? 256 : 128;
+}
 KILN_WL uint32_t b_tile_bytes(int bn) { return (uint32_t)bn * kRowBytes; }
 KILN_WL uint32_t stage_bytes(int bn) { return kTileBytes + b_tile_bytes(bn); }
 // K per stage and K per wgmma for an element of `esize` bytes (2: m64nNk16; 4: tf32, m64nNk8).

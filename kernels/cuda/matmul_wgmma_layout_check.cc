@@ -454,6 +454,24 @@ int main() {
                 k_fail, k_n, mn_fail, mn_n, a_fail, a_n);
     kiln::host_check::quiet = false;
   }
+  // 6. The width auto takes (auto_tile_n) on 132 SMs (an H200), where the measurements behind it were made.
+  {
+    struct Pick {
+      const char* name;
+      int64_t m, n, batch;
+      int want;
+    };
+    const Pick picks[] = {{"4096^3", 4096, 4096, 1, 256},    {"8192^3", 8192, 8192, 1, 256}, {"2048^3", 2048, 2048, 1, 256},
+                          {"1024^3", 1024, 1024, 1, 128},    {"128x768", 128, 768, 1, 128},  {"4096x128", 4096, 128, 1, 128},
+                          {"4096x200", 4096, 200, 1, 128},   {"8 x 4096x200", 4096, 200, 8, 256}, {"4096x384", 4096, 384, 1, 128},
+                          {"16 x 4096x384", 4096, 384, 16, 128}};
+    std::printf("auto tile width on 132 SMs:");
+    for (const Pick& k : picks) {
+      const int got = auto_tile_n(k.m, k.n, k.batch, 132);
+      CHECK(got == k.want, "\nauto_tile_n(%s) = %d, want %d\n", k.name, got, k.want);
+      std::printf(" %s %d%s", k.name, got, &k == &picks[sizeof(picks) / sizeof(picks[0]) - 1] ? "\n" : ",");
+    }
+  }
   const bool all = built_ok && failures == before && caught == (int)(sizeof(mutants) / sizeof(mutants[0]));
   std::printf("%s\n", all ? "ALL OK" : "PROBLEMS FOUND");
   return all ? 0 : 1;

@@ -28,15 +28,15 @@ const IMPLS = ['auto', 'simt', 'mma', 'wgmma', 'cublas'];
 
 /**
  * KILN_WGMMA_TILE_N (cuda, for benchmarks and tests): the sm_90a wgmma kernel's output tile width,
- * 128 (the default) or 256 (the wide tile: one m64n256 wgmma per consumer warpgroup; it has not yet
- * run on a GPU, so nothing picks it unless asked). Undefined for the default. Checked on every
- * device, so a typo fails wherever it is made; only cuda reads it.
+ * 128 or 256 (the wide tile: one m64n256 wgmma per consumer warpgroup), or 'auto' / unset: picked by
+ * shape (the wide tile where its waves over the SMs cost less: matmul_wgmma_layout.h's auto_tile_n).
+ * Undefined for auto. Checked on every device, so a typo fails wherever it is made; only cuda reads it.
  */
 function wgmmaTileN(): number | undefined {
   const v = process.env.KILN_WGMMA_TILE_N;
-  if (v === undefined || v === '' || v === '128') return undefined;
-  if (v === '256') return 256;
-  return fail('E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128 or 256, got ${describeValue(v)}`);
+  if (v === undefined || v === '' || v === 'auto') return undefined;
+  if (v === '128' || v === '256') return Number(v);
+  return fail('E_ARGUMENT', `KILN_WGMMA_TILE_N must be 128, 256 or auto, got ${describeValue(v)}`);
 }
 
 /** The attrs a MatmulOptions adds (none for the defaults, so every backend sees the op table's attrs). */
