@@ -377,12 +377,19 @@ forEachBackend('unary ops', (device) => {
       ['subnormal a', () => [f32(r.uniform(0, 1e-38)), f32(r.uniform(0.1, 1))]],
       ['integer b', () => [f32(r.uniform(-50, 50)), r.int(-12, 12)]],
     ];
+    // a WebGPU device that flushes float32 subnormals (WGSL allows it; `kiln info` says `subnormals:
+    // flushed`: NVIDIA's) reads a subnormal a as 0, and 0^b is 0 for these b > 0
+    const flushes = kiln.devices().find((d) => d.id === device)?.details.subnormals === 'flushed';
     for (const [name, gen] of pairs)
       await cases.run(`pow, ${name}`, async () => {
         const ab = Array.from({ length: 20_000 }, gen);
         const got = (await kiln.pow(kiln.tensor(ab.map((p) => p[0]), { device }), kiln.tensor(ab.map((p) => p[1]), { device })).data()) as Float32Array;
         const bad: string[] = [];
         ab.forEach(([a, b], i) => {
+          if (flushes && a !== 0 && Math.abs(a) < 2 ** -126) {
+            if (got[i] !== 0 && bad.length < 5) bad.push(`pow(${a}, ${b}) = ${got[i]}, want 0 (this device flushes subnormals)`);
+            return;
+          }
           const want = Math.pow(a, b);
           if (Math.abs(want) < 2 ** -126 || Math.abs(want) > 3.4e38) return; // subnormal, or past float32
           const e = ulpError(got[i], want);

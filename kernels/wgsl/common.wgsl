@@ -89,6 +89,20 @@ fn two_prod(a: f32, b: f32) -> vec2<f32> {
   return vec2<f32>(p, ((as_.x * bs.x - p) + as_.x * bs.y + as_.y * bs.x) + as_.y * bs.y);
 }
 
+// a / (b + b_lo) within a hair of correctly rounded, for b = x + y rounded and b_lo = its exact
+// rounding error (0 for an exact b), finite a and normal b with a / b normal. WGSL lets a division be
+// 2.5 ulp off, and NVIDIA's driver computes a * (1 / b): on an H200, ln and tanh, each one division
+// of a rounded sum, came out 2.0-2.6 ulp from float64 (lavapipe, whose division rounds correctly:
+// 1.9 and 2.4, the rounding of the sum being most of it). The quotient q is corrected by the
+// remainder a - q (b + b_lo), which is exact up to q b_lo's rounding: a - p is exact (two_prod's p
+// is within a factor 2 of a), and the remainder's own division, a few ulp off, moves the result by a
+// fraction of an ulp (simulated in float32: ln within 1.1 ulp, tanh 1.8, either division).
+fn div_near(a: f32, b: f32, b_lo: f32) -> f32 {
+  let q = a / b;
+  let t = two_prod(q, b);
+  return q + opaque(opaque(opaque(a - t.x) - t.y) - q * b_lo) / b;
+}
+
 // float16 bits -> f32 (exact: subnormals, infinities and NaN included)
 fn f16_bits_to_f32(h: u32) -> f32 {
   let sign = (h & 0x8000u) << 16u;

@@ -10,7 +10,9 @@ fn Range_F(i: u32, sh: f32, sl: f32, dh: f32, dl: f32) -> f32 {
   let fi = f32(i);
   let prod = two_prod(fi, dh);
   let p = prod.x;
-  let pe = prod.y + fi * dl;          // the product's rounding error, plus the low part
+  // the product's rounding error, plus the low part's product rounded on its own (opaque): an H200's
+  // driver fused it into an fma, and arange(-3.5, 2, 0.7)[5] came out 2^-50 where NumPy has 0
+  let pe = prod.y + opaque(fi * dl);
   // two-sum of sh and p, its steps opaque (common.wgsl): Mesa simplifies (sh + p) - sh to p and
   // s - (s - sh) to sh, which zeroes the error term (22% of float arange elements then differed
   // from the CPU's on lavapipe, in the last bit)

@@ -8,7 +8,11 @@
 // dim's varying fastest, left to right; a zeros-padded tap outside X reads 0. Nearest copies X.
 // Every product that meets an add goes through opaque() (common.wgsl): a driver that fused it into
 // an fma would round once where the CPU and CUDA round twice, and the native op would no longer give
-// the composed path's bits (its ops are separate kernels, nothing to fuse).
+// the composed path's bits (its ops are separate kernels, nothing to fuse). The cubic weights and the
+// products and sums of taps are opaque at every step: on an H200 (NVIDIA's Vulkan driver) the cubic
+// weights still differed from the composed path's in the last bit with only their products opaque,
+// as if (t * d) * d had become t * (d * d); a value the compiler cannot see through leaves it
+// nothing to reassociate.
 // grid_sample_element: one invocation per element of Y, which computes its position's taps itself
 // (a few dozen float operations beside the K^r loads).
 //   meta header: [0] elements of Y, [1] C, [2] P (positions per sample), [3] position rank,
@@ -51,8 +55,10 @@ fn gs_pad(t: f32, size: i32, inside: ptr<function, bool>) -> i32 {
   return select(select(period - 1, period, ALIGN) - m, m, m < size);
 }
 
-fn gs_cubic_inner(d: f32) -> f32 { return opaque(((opaque(d * 1.25) - 2.25) * d) * d) + 1.0; }
-fn gs_cubic_outer(d: f32) -> f32 { return opaque(((opaque((opaque(d * -0.75) - -3.75) * d)) + -6.0) * d) - -3.0; }
+// Keys' cubic (A = -0.75) for the inner taps, ((1.25 d - 2.25) d) d + 1, and the outer ones,
+// ((-0.75 d + 3.75) d - 6) d + 3, one rounded step at a time in the composed path's order
+fn gs_cubic_inner(d: f32) -> f32 { return opaque(opaque(opaque(opaque(d * 1.25) - 2.25) * d) * d) + 1.0; }
+fn gs_cubic_outer(d: f32) -> f32 { return opaque(opaque(opaque(opaque(opaque(d * -0.75) - -3.75) * d) + -6.0) * d) - -3.0; }
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -116,10 +122,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       rest -= s * div;
       o += off[d][s];
       keep = keep && inside[d][s];
-      w = select(w * wt[d][s], wt[d][s], d == 0u);
+      w = select(opaque(w * wt[d][s]), wt[d][s], d == 0u);
     }
     let term = opaque(select(0.0, x_at(o), keep) * w);
-    acc = select(acc + term, term, t == 0u);
+    acc = select(opaque(acc + term), term, t == 0u);
   }
   store_y(y, acc);
 }

@@ -43,7 +43,10 @@ fn ln_normal(u: f32) -> f32 {
   }
   let f = m - 1.0;
   let ef = f32(e);
-  return ef * LN2_HI + (ef * LN2_LO + atanh_series2(f / (2.0 + f)));
+  // f / (2 + f), 2 + f's rounding error included (Fast2Sum, |f| < 2; opaque: Mesa simplifies
+  // 2 - (2 + f) to -f)
+  let s = 2.0 + f;
+  return ef * LN2_HI + (ef * LN2_LO + atanh_series2(div_near(f, s, (2.0 - opaque(s)) + f)));
 }
 
 

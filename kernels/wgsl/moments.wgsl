@@ -34,9 +34,14 @@ fn moments(base: i32, n: u32, shift: f32) -> vec2<f32> { return moments_share(ba
 // Mean and sum of squared deviations by the corrected two-pass algorithm: with d = x - m for the
 // first-pass mean m, the mean is m + sum d / n and the squared deviations sum d^2 - (sum d)^2 / n,
 // which cancels the first-order error of m (a constant row gives exactly its value and 0).
-// n = 0 gives NaN for both.
+// n = 0 gives NaN for both. The squared deviations are at least 0: where m is off by an ulp (WGSL's
+// division need not round correctly) sum d^2 and (sum d)^2 / n are equal in exact arithmetic, and a
+// driver that fuses the product into the difference (fma: NVIDIA's) can leave a tiny negative, whose
+// square root in a layerNorm was NaN (an H200: a constant row of 7e30). The comparand is opaque so
+// that the clamp is no fmax, which would turn a NaN m2 (an infinite x) into 0.
 fn corrected_mean_and_m2(m: f32, d: vec2<f32>, n: u32) -> vec2<f32> {
-  return vec2<f32>(m + d.x / f32(n), d.y - d.x * d.x / f32(n));
+  let m2 = d.y - d.x * d.x / f32(n);
+  return vec2<f32>(m + d.x / f32(n), select(m2, 0.0, opaque(m2) < 0.0));
 }
 fn mean_and_m2(base: i32, n: u32) -> vec2<f32> {
   if (n == 0u) { return vec2<f32>(f32_nan(), f32_nan()); }

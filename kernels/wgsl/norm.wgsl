@@ -14,7 +14,8 @@
 // has_bias. The host generates the bindings X, S, B, Y and xF, sF, bF, store_y.
 // WGSL has no f64 (the CPU and CUDA sum in double): x^2 overflows f32 past |x| = 1.8e19, so a row
 // whose largest |x| passes 1 is normalized as x / s with s a power of two near it (exact), and
-// epsilon / s^2: (x - mean) / sqrt(var + eps) is the same in those units, with nothing past 4.
+// epsilon / s^2: (x - mean) / sqrt(var + eps) is the same in those units, with nothing past 4
+// (s <= 2^126, so 1 / s is a normal float32: see scale_for).
 // Benchmark: `node dist/bench/webgpu-rows.js` (bench/webgpu-rows.ts).
 
 override rms: bool = false;
@@ -28,11 +29,13 @@ fn moment_element(x0: i32, k: u32) -> f32 { return xF(x0 + trail(k, u32(args[8])
 
 // s for a row whose largest |x| is m: 1 when every |x| <= 1, or when one is infinite (the plain
 // formula then gives what the CPU gives: 0 for the finite ones, NaN for the infinite) or NaN, else
-// 2^(ceil(log2(m)) - 1), so |x| / s <= 2. The infinity and NaN are told by their bits: WGSL lets a
-// compiler assume finite floats, and `m > FLT_MAX` may then fold to false (s = 2^inf, every x / s 0).
+// 2^(ceil(log2(m)) - 1), so |x| / s <= 2, but at most 2^126 (|x| / s <= 4): 1 / 2^127 is subnormal,
+// which a device may flush to 0 (NVIDIA's does: every x / s of a row near 3e38 was 0 on an H200).
+// The infinity and NaN are told by their bits: WGSL lets a compiler assume finite floats, and
+// `m > FLT_MAX` may then fold to false (s = 2^inf, every x / s 0).
 fn scale_for(m: f32) -> f32 {
   if (is_nan(m) || is_inf(m) || m <= 1.0) { return 1.0; }
-  return exp2(ceil(log2(m)) - 1.0);
+  return exp2(min(ceil(log2(m)) - 1.0, 126.0));
 }
 
 // The row's x0 and y0 (element offsets of its first element in X and Y)

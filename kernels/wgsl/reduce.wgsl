@@ -98,11 +98,13 @@ fn ReduceMean_F(x: i32, n: u32) -> f32 {
 fn ReduceMean_L(x: i32, n: u32) -> f32 { return l_to_f32(ReduceSum_L(x, n), false) / f32(n); }
 
 // NumPy's denominator max(n - correction, 0): a correction at or past n gives m2 / 0 (NaN or inf), as on the CPU
+// The second pass is for an m2 past float32's range, not for m2 / 0: scaled by 2^-128, a small m2 is
+// subnormal, which a device may flush to 0 (NVIDIA's does), and 0 / 0 was NaN where the CPU has inf.
 fn ReduceVariance_F(x: i32, n: u32) -> f32 {
   let div = max(f32(n) - meta_f32(9u), 0.0);
   sum_scale = 1.0;
-  let v = mean_and_m2(x, n).y / div;
-  if (finite_f(v)) { return v; }
+  let m2 = mean_and_m2(x, n).y;
+  if (finite_f(m2)) { return m2 / div; }
   sum_scale = SUM_SHRINK;
   return ((mean_and_m2(x, n).y / div) * SUM_GROW) * opaque(SUM_GROW);
 }
@@ -113,7 +115,7 @@ fn ReduceMax_F(x: i32, n: u32) -> f32 {
   for (var r = 0u; r < n; r++) {
     let v = xF(red_offset(x, r));
     if (is_nan(v)) { return v; }
-    if (v > m) { m = v; }
+    if (opaque(v) > m) { m = v; } // opaque: not an fmax, whose tie of -0 and +0 is the driver's
   }
   return m;
 }
@@ -122,7 +124,7 @@ fn ReduceMin_F(x: i32, n: u32) -> f32 {
   for (var r = 0u; r < n; r++) {
     let v = xF(red_offset(x, r));
     if (is_nan(v)) { return v; }
-    if (v < m) { m = v; }
+    if (opaque(v) < m) { m = v; }
   }
   return m;
 }

@@ -42,8 +42,8 @@ fn ReduceMean_F_wg(x: i32, n: u32) -> f32 {
 fn ReduceVariance_F_wg(x: i32, n: u32) -> f32 {
   let div = max(f32(n) - meta_f32(9u), 0.0);
   sum_scale = 1.0;
-  let v = row_mean_and_m2(x, n).y / div;
-  if (!again_uniform(v)) { return v; }
+  let m2 = row_mean_and_m2(x, n).y;  // as ReduceVariance_F: again only for an m2 past float32's range
+  if (!again_uniform(m2)) { return m2 / div; }
   sum_scale = SUM_SHRINK;
   return ((row_mean_and_m2(x, n).y / div) * SUM_GROW) * opaque(SUM_GROW);
 }

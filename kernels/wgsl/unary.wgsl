@@ -273,7 +273,10 @@ fn Tanh_F(x: f32) -> f32 {
   } else if (a > 20.0) {
     t = 1.0;
   } else {
-    t = 1.0 - 2.0 / (exp_f(2.0 * a) + 1.0);
+    // 2 / (e^2a + 1), the sum's rounding error included (Fast2Sum: e^2a > 1), division as div_near
+    let e2 = exp_f(2.0 * a);
+    let s = e2 + 1.0;
+    t = 1.0 - div_near(2.0, s, (e2 - opaque(s)) + 1.0);
   }
   return select(t, -t, x < 0.0 || bitcast<u32>(x) == 0x80000000u);
 }
@@ -338,7 +341,10 @@ fn Neg_L(x: vec2<u32>) -> vec2<u32> { return l_neg(x); }
 fn Abs_F(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) & 0x7fffffffu); }
 fn Abs_I(x: i32) -> i32 { return select(x, 0 - x, x < 0); }
 fn Abs_L(x: vec2<u32>) -> vec2<u32> { return l_abs(x); }
-fn Relu_F(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }
+// Selects with an opaque comparand (common.wgsl), written as the CPU's x < lo ? lo : x: as plain
+// selects they are the pattern of fmax / fmin, which a driver may emit (NVIDIA's did: relu(NaN) gave
+// 0), and WGSL's own max / min leave NaN and the sign of a zero tie to the implementation.
+fn Relu_F(x: f32) -> f32 { return select(x, 0.0, opaque(x) < 0.0); }
 fn Relu_I(x: i32) -> i32 { return max(x, 0); }
 fn Relu_L(x: vec2<u32>) -> vec2<u32> { return select(x, vec2<u32>(0u, 0u), l_is_neg(x)); }
 fn Sign_F(x: f32) -> f32 {
@@ -351,7 +357,10 @@ fn Sign_L(x: vec2<u32>) -> vec2<u32> {
   return select(vec2<u32>(1u, 0u), vec2<u32>(0xffffffffu, 0xffffffffu), l_is_neg(x));
 }
 // NaN passes through; bounds are already in the input's kind (integers: the integers inside [min, max])
-fn Clip_F(x: f32, lo: f32, hi: f32) -> f32 { return select(min(max(x, lo), hi), x, is_nan(x)); }
+fn Clip_F(x: f32, lo: f32, hi: f32) -> f32 {
+  let y = select(x, lo, opaque(x) < lo);
+  return select(y, hi, opaque(y) > hi);
+}
 fn Clip_I(x: i32, lo: i32, hi: i32) -> i32 { return min(max(x, lo), hi); }
 fn Clip_L(x: vec2<u32>, lo: vec2<u32>, hi: vec2<u32>) -> vec2<u32> {
   let a = select(x, lo, l_lt(x, lo));
