@@ -55,9 +55,9 @@ KILN_WL bool tile_n_ok(int bn) { return bn == 128 || bn == 256; }
 // rate per multiply-add (on an H200 the wide tile ran bf16/f16 at 1.19-1.20x and tf32 at 1.12-1.14x
 // the 128 tile's TFLOP/s at 4096^3 and 8192^3: bench/results/gpu-check-h200.md), so a wave of wide
 // tiles costs about 5/3 of a wave of 128 tiles; the wide tile is taken where its waves cost less.
-// 4096^3 on 132 SMs: 4 wide waves (20/3) against 8 (wide); 2048^3: 1 wide wave (5/3) against 2
-// (wide; measured 1.12-1.16x); 1024^3: 1 against 1 (128: the wide tile would leave 100 SMs idle);
-// N <= 128: never wide (the same waves, half of each wide tile padding).
+// On 132 SMs: 4096^3 is 4 wide waves (cost 20/3) against 8, so wide; 2048^3 1 wide wave (5/3)
+// against 2, so wide (measured 1.12-1.16x); 1024^3 1 against 1, so 128 (the wide tile would leave
+// 100 SMs idle); N <= 128 never wide (the same waves, half of each wide tile padding).
 KILN_WL int auto_tile_n(int64_t M, int64_t N, int64_t batch, int64_t sms) {
   const int64_t rows = (M + kTileM - 1) / kTileM * batch;
   const int64_t waves128 = (rows * ((N + 127) / 128) + sms - 1) / sms, waves256 = (rows * ((N + 255) / 256) + sms - 1) / sms;
