@@ -487,6 +487,18 @@ forEachBackend('unary ops', (device) => {
     cases.done();
   });
 
+  // The CPU's x < lo ? lo : x, bit for bit: -0 is not below 0, and a NaN of either sign passes. A
+  // driver may compile a plain select into fmax / fmin (NVIDIA's Vulkan driver did: relu(NaN) was 0).
+  it('relu and clip keep -0 and a NaN of either sign, bit for bit', async () => {
+    const bits = [0x80000000, 0x00000000, 0x7fc00000, 0xffc00000, 0xbf800000, 0xff800000, 0x40000000]; // -0 0 NaN -NaN -1 -inf 2
+    const x = kiln.tensor(new Float32Array(new Uint32Array(bits).buffer), { device });
+    const hex = async (t: Tensor) => Array.from(new Uint32Array(Float32Array.from((await t.data()) as Float32Array).buffer), (b) => b.toString(16));
+    expect(await hex(x.relu()), 'relu').toEqual(['80000000', '0', '7fc00000', 'ffc00000', '0', '0', '40000000']);
+    expect(await hex(x.clip(0, 1)), 'clip(0, 1)').toEqual(['80000000', '0', '7fc00000', 'ffc00000', '0', '0', '3f800000']);
+    expect(await hex(x.clip(-0.5, 0)), 'clip(-0.5, 0)').toEqual(['80000000', '0', '7fc00000', 'ffc00000', 'bf000000', 'bf000000', '0']);
+    x.dispose();
+  });
+
   it('maximum and minimum of equal operands give the first (NumPy): the sign of a zero follows a', async () => {
     const a = [-0, 0, -0, 0, 1], b = [0, -0, -0, 0, 1];
     for (const dtype of FLOAT_DTYPES)
