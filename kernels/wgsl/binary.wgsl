@@ -26,17 +26,17 @@ fn Div_I(a: i32, b: i32) -> i32 {
 }
 fn Div_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return l_div(a, b); }
 
-// The compared b is opaque (common.wgsl): select(a, b, b > a) is the pattern of an fmax, which a
+// Compared on the bits (f32_gt, common.wgsl): select(a, b, b > a) is the pattern of an fmax, which a
 // driver may emit (NVIDIA's did: max(-0, +0) gave +0), losing the first operand on a tie of zeros.
 fn Max_F(a: f32, b: f32) -> f32 {
   if (is_nan(a) || is_nan(b)) { return f32_nan(); }
-  return select(a, b, opaque(b) > a);
+  return select(a, b, f32_gt(b, a));
 }
 fn Max_I(a: i32, b: i32) -> i32 { return max(a, b); }
 fn Max_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return select(a, b, l_lt(a, b)); }
 fn Min_F(a: f32, b: f32) -> f32 {
   if (is_nan(a) || is_nan(b)) { return f32_nan(); }
-  return select(a, b, opaque(b) < a);
+  return select(a, b, f32_gt(a, b));
 }
 fn Min_I(a: i32, b: i32) -> i32 { return min(a, b); }
 fn Min_L(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return select(a, b, l_lt(b, a)); }

@@ -115,7 +115,7 @@ fn ReduceMax_F(x: i32, n: u32) -> f32 {
   for (var r = 0u; r < n; r++) {
     let v = xF(red_offset(x, r));
     if (is_nan(v)) { return v; }
-    if (opaque(v) > m) { m = v; } // opaque: not an fmax, whose tie of -0 and +0 is the driver's
+    if (f32_gt(v, m)) { m = v; } // on the bits: not an fmax, whose tie of -0 and +0 is the driver's
   }
   return m;
 }
@@ -124,7 +124,7 @@ fn ReduceMin_F(x: i32, n: u32) -> f32 {
   for (var r = 0u; r < n; r++) {
     let v = xF(red_offset(x, r));
     if (is_nan(v)) { return v; }
-    if (opaque(v) < m) { m = v; }
+    if (f32_gt(m, v)) { m = v; }
   }
   return m;
 }

@@ -343,9 +343,8 @@ fn Abs_I(x: i32) -> i32 { return select(x, 0 - x, x < 0); }
 fn Abs_L(x: vec2<u32>) -> vec2<u32> { return l_abs(x); }
 // Relu and Clip select as the CPU does (x < lo ? lo : x), but with a comparison no compiler can read
 // as an fmax / fmin, which a driver may emit for a plain select (NVIDIA's did: relu(NaN) gave 0) and
-// which, like WGSL's own max / min, leaves NaN and the sign of a zero tie to the implementation. Relu
-// tests x < 0 on the bits (as fast as the float compare on lavapipe; the opaque comparand cost 9%
-// there), Clip compares an opaque x (common.wgsl) with its bounds.
+// which, like WGSL's own max / min, leaves NaN and the sign of a zero tie to the implementation:
+// integer compares of the bits (relu: x < 0; clip: f32_gt, common.wgsl).
 fn Relu_F(x: f32) -> f32 {
   let b = bitcast<u32>(x);
   return select(x, 0.0, b > 0x80000000u && b <= 0xff800000u); // x < 0: -0 and NaN are not
@@ -363,8 +362,9 @@ fn Sign_L(x: vec2<u32>) -> vec2<u32> {
 }
 // NaN passes through; bounds are already in the input's kind (integers: the integers inside [min, max])
 fn Clip_F(x: f32, lo: f32, hi: f32) -> f32 {
-  let y = select(x, lo, opaque(x) < lo);
-  return select(y, hi, opaque(y) > hi);
+  if (is_nan(x)) { return x; }
+  let y = select(x, lo, f32_gt(lo, x));
+  return select(y, hi, f32_gt(y, hi));
 }
 fn Clip_I(x: i32, lo: i32, hi: i32) -> i32 { return min(max(x, lo), hi); }
 fn Clip_L(x: vec2<u32>, lo: vec2<u32>, hi: vec2<u32>) -> vec2<u32> {
