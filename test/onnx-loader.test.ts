@@ -193,6 +193,18 @@ describe('onnx loader', () => {
     g.node('Resize', [g.input('x', 'float32', [1, 1, 2, 2]), '', g.floats([4], [1, 1, 2, 2])], { mode: 'lanczos' }, { outputs: ['y'], name: 'up' });
     g.output('y', 'float32', [1, 1, 4, 4]);
     await rejects(kiln.onnx.load(g.toBytes({ opset: 19 })), 'E_UNSUPPORTED', /node 'up' \(op Resize, opset 19\): mode 'lanczos'/);
+    // BatchNormalization in training mode: opset 14's attribute and its 3 outputs; the running
+    // statistics of inference mode (opsets 9-13 asked for training by 5 outputs) are not computed
+    const bn = (opset: number, outputs: number, training: 0 | 1) => {
+      const b = new GraphBuilder();
+      const ins = [b.input('x', 'float32', [2, 3]), ...[1, 0, 0, 1].map((v) => b.floats([3], [v, v, v]))];
+      b.nodeOutputs('BatchNormalization', ins, training ? { training_mode: 1 } : {}, { outputs, name: 'bn' }).forEach((o) => b.output(o, 'float32'));
+      return b.toBytes({ opset });
+    };
+    await rejects(kiln.onnx.load(bn(13, 3, 1)), 'E_UNSUPPORTED', /node 'bn' \(op BatchNormalization, opset 13\): training_mode is an attribute of opset 14 and later/);
+    await rejects(kiln.onnx.load(bn(15, 4, 1)), 'E_UNSUPPORTED', /training mode has 3 outputs \(the node asks for 4\)/);
+    await rejects(kiln.onnx.load(bn(15, 3, 0)), 'E_UNSUPPORTED', /only output 0 is supported/);
+    await (await kiln.onnx.load(bn(15, 3, 1))).dispose();
   });
 
   it('rejects bad models and bad feeds with stable codes', async () => {

@@ -212,6 +212,24 @@ const AGREED: [string, Model][] = [
     rtol: 1e-5,
     atol: 1e-5,
   }],
+  // training_mode (opset 14+): normalized with the batch's own mean and population variance over
+  // every dim but 1, and the running statistics updated by momentum
+  ...([[[2, 3, 4, 5], {}], [[7, 4], { momentum: float(0.5), epsilon: float(1e-3) }], [[3, 2, 1], { momentum: float(0) }]] as const).map(([shape, attrs]) => {
+    const C = shape[1], n = (shape as readonly number[]).reduce((a, b) => a * b, 1);
+    const f = (name: string, values: number[]) => ({ name, dtype: 'float32' as const, shape: name === 'x' ? [...shape] : [C], values });
+    return [
+      `BatchNormalization training_mode [${shape}] ${JSON.stringify(attrs)}`,
+      {
+        ...model(15, (g) => g.nodeOutputs('BatchNormalization', ['x', 's', 'b', 'm', 'v'], { training_mode: 1, ...attrs }, { outputs: 3 }), [
+          f('x', Array.from({ length: n }, () => r.uniform(-3, 5))), f('s', Array.from({ length: C }, () => r.uniform(0.5, 2))),
+          f('b', Array.from({ length: C }, () => r.uniform(-1, 1))), f('m', Array.from({ length: C }, () => r.uniform(-1, 1))),
+          f('v', Array.from({ length: C }, () => r.uniform(0.5, 2))),
+        ], ['float32', 'float32', 'float32']),
+        rtol: 1e-5,
+        atol: 1e-5,
+      },
+    ] as [string, Model];
+  }),
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 

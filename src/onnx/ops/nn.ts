@@ -1,6 +1,7 @@
 // Dense layers and normalization: MatMul (and KilnMatMul: fuse.ts's MatMul with a constant scale,
 // a bias and, on the CPU, a following Relu or Gelu), Gemm (bias fused through MatMul's C operand),
-// Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference),
+// Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference, and
+// opset 14's training_mode with the running statistics updated),
 // LayerNormalization, InstanceNormalization, LRN.
 import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
@@ -21,15 +22,37 @@ function softmaxLike(ctx: OpContext, f: typeof k.softmax): Tensor {
   return withTemps((t) => t.add(f(t.add(x.reshape([numel(x.shape.slice(0, a)), numel(x.shape.slice(a))])), 1)).reshape(x.shape));
 }
 
-function batchNorm(ctx: OpContext): Tensor {
-  const [x, scale, b, mean, v] = [0, 1, 2, 3, 4].map((i) => input(ctx, i));
-  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
-  // y = x * a + c with a = scale / sqrt(var + eps), c = bias - mean * a, per channel (dim 1).
+/** x normalized per channel (dim 1): y = x * a + c with a = scale / sqrt(var + eps), c = bias - mean * a. */
+function normalizeChannels(x: Tensor, scale: Tensor, b: Tensor, mean: Tensor, v: Tensor, eps: number): Tensor {
   return withTemps((t) => {
     const a = t.add(k.div(scale, t.add(k.sqrt(t.add(k.add(v, eps))))));
     const c = t.add(k.sub(b, t.add(k.mul(mean, a))));
     const per = [x.shape[1], ...Array(Math.max(0, x.rank - 2)).fill(1)];
     return binary('Add', t.add(binary('Mul', x, t.add(a.reshape(per)))), t.add(c.reshape(per)));
+  });
+}
+
+/**
+ * BatchNormalization with the given statistics (inference), or with training_mode = 1 (opset 14) the
+ * batch's own: the mean and population variance over every dim but 1 normalize X, and the running
+ * statistics come back updated, input * momentum + batch * (1 - momentum) (outputs 1 and 2; ONNX's
+ * reference and onnxruntime).
+ */
+function batchNorm(ctx: OpContext): Tensor[] {
+  const [x, scale, b, mean, v] = [0, 1, 2, 3, 4].map((i) => input(ctx, i));
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  if (!attrFlag(ctx.node, 'training_mode', 0)) return [normalizeChannels(x, scale, b, mean, v, eps)];
+  if (x.rank < 2) fail('E_SHAPE', `X ${x.describe()} must be [N, C, ...] in training mode`);
+  const momentum = attrFloat(ctx.node, 'momentum', 0.9);
+  const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  return withTemps((t) => {
+    const batchMean = t.add(k.mean(x, { axes }));
+    const batchVar = t.add(k.variance(x, { axes }));
+    const running = (r: Tensor, batch: Tensor) => {
+      const inR = batch.dtype === r.dtype ? batch : t.add(k.cast(batch, r.dtype));
+      return k.add(t.add(k.mul(r, momentum)), t.add(k.mul(inR, 1 - momentum)));
+    };
+    return [normalizeChannels(x, scale, b, batchMean, batchVar, eps), running(mean, batchMean), running(v, batchVar)];
   });
 }
 
@@ -101,7 +124,12 @@ function groupNorm(ctx: OpContext): Tensor {
   });
 }
 
-const bnCheck = (n: Node) => singleOutput(n) ?? (attrFlag(n, 'training_mode', 0) ? 'training_mode=1' : undefined);
+// Opsets 9-13 asked for training by the number of outputs (five, with saved statistics): not implemented.
+const bnCheck = (n: Node, opset: number) => {
+  if (!attrFlag(n, 'training_mode', 0)) return singleOutput(n);
+  if (opset < 14) return `training_mode is an attribute of opset 14 and later (this model's is ${opset})`;
+  return n.outputs.length > 3 ? `training mode has 3 outputs (the node asks for ${n.outputs.length})` : undefined;
+};
 
 type Activation = 'relu' | 'gelu' | 'gelu_tanh';
 
@@ -236,7 +264,7 @@ defineOps({
   },
   Softmax: { uses: ['Softmax'], run: (ctx) => [softmaxLike(ctx, k.softmax)] },
   LogSoftmax: { uses: ['LogSoftmax'], run: (ctx) => [softmaxLike(ctx, k.logSoftmax)] },
-  BatchNormalization: { since: 9, uses: ['Add', 'Sqrt', 'Div', 'Sub', 'Mul'], check: bnCheck, run: (ctx) => [batchNorm(ctx)] },
+  BatchNormalization: { since: 9, uses: ['Add', 'Sqrt', 'Div', 'Sub', 'Mul', 'ReduceMean', 'ReduceVariance', 'Cast'], check: bnCheck, run: batchNorm },
   GroupNormalization: { since: 21, uses: ['LayerNormalization', 'Mul', 'Add'], run: (ctx) => [groupNorm(ctx)] },
   InstanceNormalization: { since: 6, uses: ['ReduceMean', 'Sub', 'Mul', 'Rsqrt', 'Add'], run: (ctx) => [instanceNorm(ctx)] },
   RMSNormalization: {
