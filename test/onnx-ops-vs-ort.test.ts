@@ -419,7 +419,29 @@ describe('onnx Scan', () => {
       rtol: 1e-6,
     };
   };
+  /**
+   * Opset 8: a batch dim on every input; state s [B, 2], scan inputs x [B, S, 2] and y [B, S, 2]
+   * (y read in reverse where directions says 1); per step s' = s + x_t, outputs s' and x_t * y_t.
+   */
+  const scan8Model = (B: number, S: number, directions: number[], lens?: number[]) => {
+    const body = new GraphBuilder('body');
+    const s = body.input('s_in', 'float32', [2]), x = body.input('x_t', 'float32', [2]), y = body.input('y_t', 'float32', [2]);
+    body.node('Add', [s, x], {}, { outputs: ['s_out'] });
+    body.node('Mul', [x, y], {}, { outputs: ['p_out'] });
+    body.output('s_out', 'float32', [2]);
+    body.output('p_out', 'float32', [2]);
+    const feeds: Feed[] = [
+      { name: 's0', dtype: 'float32', shape: [B, 2], values: Array.from({ length: 2 * B }, (_, i) => i * 0.5) },
+      { name: 'x', dtype: 'float32', shape: [B, S, 2], values: Array.from({ length: 2 * B * S }, (_, i) => (i % 7) - 3) },
+      { name: 'y', dtype: 'float32', shape: [B, S, 2], values: Array.from({ length: 2 * B * S }, (_, i) => (i % 5) * 0.5 + 1) },
+      ...(lens ? [{ name: 'L', dtype: 'int64' as const, shape: [B], values: lens }] : []),
+    ];
+    return { ...model(8, (g) => g.nodeOutputs('Scan', [lens ? 'L' : '', 's0', 'x', 'y'], { body, num_scan_inputs: 2, directions }, { outputs: ['s', 'p'] }), feeds, ['float32', 'float32']), rtol: 1e-6 };
+  };
   const CASES: [string, Model][] = [
+    ['opset 8: a batch of 3, every sequence whole', scan8Model(3, 4, [0, 0])],
+    ['opset 8: sequence_lens [2, 4, 1], y read in reverse (within each length); outputs zero past it', scan8Model(3, 4, [0, 1], [2, 4, 1])],
+    ['opset 8: sequence_lens [3, 1], x in reverse', scan8Model(2, 3, [1, 0], [3, 1])],
     ['4 steps, every default', scanModel(4, {})],
     ['y read in reverse, x along axis 1', scanModel(5, { scan_input_axes: [1, 0], scan_input_directions: [0, 1] })],
     ['outputs along axis 1, the second reversed', scanModel(3, { scan_output_axes: [1, 0], scan_output_directions: [0, 1] })],
@@ -439,6 +461,12 @@ describe('onnx Scan', () => {
       expect(d.shape).toEqual([0, 3]);
       await expectRejection(run(scanModel(4, {}, 5), 'kiln', device), 'E_SHAPE', 'scan input 1 float32[5, 3]', 'has 5 slices along axis 0; scan input 0 has 4');
       await expectRejection(run(scanModel(2, { scan_input_axes: [0] }), 'kiln', device), 'E_ARGUMENT', 'scan_input_axes has 1 values for 2 scan inputs');
+      // opset 8: onnxruntime refuses a length of 0 too ("Invalid entries in sequence_lens")
+      await expectRejection(run(scan8Model(2, 3, [0, 0], [0, 3]), 'kiln', device), 'E_ARGUMENT', 'sequence_lens[0] is 0; each must be in [1, 3]');
+      await expectRejection(run(scan8Model(2, 3, [0, 0], [3, 4]), 'kiln', device), 'E_ARGUMENT', 'sequence_lens[1] is 4');
+      await expectRejection(run(scan8Model(2, 3, [0]), 'kiln', device), 'E_ARGUMENT', 'directions has 1 values for 2 scan inputs');
+      const [s8, p8] = await run(scan8Model(0, 3, [0, 0]), 'kiln', device);
+      expect([s8.shape, p8.shape]).toEqual([[0, 2], [0, 3, 2]]);
     });
   });
 });
