@@ -205,6 +205,18 @@ describe('onnx loader', () => {
     await rejects(kiln.onnx.load(bn(15, 4, 1)), 'E_UNSUPPORTED', /training mode has 3 outputs \(the node asks for 4\)/);
     await rejects(kiln.onnx.load(bn(15, 3, 0)), 'E_UNSUPPORTED', /only output 0 is supported/);
     await (await kiln.onnx.load(bn(15, 3, 1))).dispose();
+    // Scatter (opsets 9 and 10) was removed in opset 11, where ScatterElements replaces it
+    const scatter = (opset: number) => {
+      const b = new GraphBuilder();
+      b.node('Scatter', [b.input('x', 'float32', [2, 2]), b.node('Reshape', [b.ints([0, 1]), b.ints([1, 2])]), b.floats([1, 2], [5, 6])], {}, { outputs: ['y'], name: 'sc' });
+      b.output('y', 'float32', [2, 2]);
+      return b.toBytes({ opset });
+    };
+    await rejects(kiln.onnx.load(scatter(11)), 'E_UNSUPPORTED', /node 'sc' \(op Scatter, opset 11\): Scatter was removed in opset 11/);
+    await rejects(kiln.onnx.load(scatter(8)), 'E_UNSUPPORTED', /op Scatter, opset 8\).*opsets 9 to/);
+    const s10 = await kiln.onnx.load(scatter(10));
+    expect(Array.from((await (await s10.run({ x: kiln.zeros([2, 2]) })).y.data()) as Float32Array)).toEqual([5, 0, 0, 6]);
+    await s10.dispose();
   });
 
   it('rejects bad models and bad feeds with stable codes', async () => {

@@ -254,11 +254,10 @@ function gatherElements(ctx: OpContext): Tensor {
  * indices name along `axis`, by the same one-hot matching as GatherElements; the result block
  * covering the indices' extent is copied into a clone of data.
  */
-function scatterElements(ctx: OpContext): Tensor {
+function scatterElements(ctx: OpContext, reduction = attrString(ctx.node, 'reduction', 'none')): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
   const axis = normalizeAxis('ScatterElements', attrInt(ctx.node, 'axis', 0), data.rank);
   checkElementsShapes(data, idx, axis, upd);
-  const reduction = attrString(ctx.node, 'reduction', 'none');
   const n = data.shape[axis];
   return withTemps((t) => {
     let block = data; // data over the indices' extent outside `axis`
@@ -345,6 +344,13 @@ defineOps({
     uses: ['Cast', 'Gather', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
     check: (n) => (['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`),
     run: (ctx) => [scatterElements(ctx)],
+  },
+  // opsets 9 and 10: ScatterElements without reduction, under its first name (removed in opset 11)
+  Scatter: {
+    since: 9,
+    uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceSum'],
+    check: (_n, opset) => (opset >= 11 ? `Scatter was removed in opset 11 (ScatterElements replaces it); this model's opset is ${opset}` : undefined),
+    run: (ctx) => [scatterElements(ctx, 'none')],
   },
   Compress: { since: 11, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [compress(ctx)] },
   ReverseSequence: { since: 10, uses: ['Gather', 'Cast'], hostInputs: [1], run: (ctx) => [reverseSequence(ctx)] },
