@@ -230,6 +230,11 @@ const AGREED: [string, Model][] = [
       },
     ] as [string, Model];
   }),
+  ['Det of a batch of 6x6 matrices', {
+    ...model(22, (g) => [g.node('Det', ['x'])], [{ name: 'x', dtype: 'float32', shape: [2, 3, 6, 6], values: Array.from({ length: 216 }, () => r.uniform(-2, 2)) }]),
+    rtol: 1e-4,
+    atol: 1e-5,
+  }],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
 ];
 

@@ -17,3 +17,4 @@ import './einsum.js';
 import './sort.js';
 import './data-dependent.js';
 import './grid-sample.js';
+import './det.js';
