@@ -230,6 +230,36 @@ const AGREED: [string, Model][] = [
       },
     ] as [string, Model];
   }),
+  // uint8 quantized products: int32 accumulation, per-column zero points and scales of B, requantized
+  // with rounding half to even and saturation (exactly as onnxruntime)
+  ...([[[3, 70], [70, 4], 'scalar'], [[2, 3, 33], [33, 5], 'per column']] as const).map(([aShape, bShape, kind]) => {
+    const N = bShape[1], u8 = (name: string, shape: readonly number[]): Feed => ({ name, dtype: 'uint8', shape: [...shape], values: Array.from({ length: R.numel([...shape]) }, () => r.int(0, 255)) });
+    const zpB = kind === 'scalar' ? u8('bzp', []) : u8('bzp', [N]);
+    return [
+      `MatMulInteger uint8 ${JSON.stringify(aShape)} x ${JSON.stringify(bShape)}, B's zero point ${kind}`,
+      model(10, (g) => [g.node('MatMulInteger', ['a', 'b', 'azp', 'bzp'])], [u8('a', aShape), u8('b', bShape), u8('azp', []), zpB], ['int32']),
+    ] as [string, Model];
+  }),
+  ...([[[4, 70], [70, 6], 13, 'float32'], [[2, 3, 40], [40, 5], 21, 'float16']] as const).map(([aShape, bShape, opset, scaleType]) => {
+    const N = bShape[1], u8 = (name: string, shape: readonly number[]): Feed => ({ name, dtype: 'uint8', shape: [...shape], values: Array.from({ length: R.numel([...shape]) }, () => r.int(0, 255)) });
+    const f = (name: string, shape: number[], lo: number, hi: number): Feed => ({ name, dtype: scaleType, shape, values: Array.from({ length: R.numel(shape) }, () => R.roundTo(scaleType, r.uniform(lo, hi))) });
+    return [
+      `QLinearMatMul uint8 ${JSON.stringify(aShape)} x ${JSON.stringify(bShape)}, ${scaleType} scales, B's per column (opset ${opset})`,
+      model(opset, (g) => [g.node('QLinearMatMul', ['a', 'as', 'azp', 'b', 'bs', 'bzp', 'ys', 'yzp'])],
+        [u8('a', aShape), f('as', [], 0.005, 0.02), u8('azp', []), u8('b', bShape), f('bs', [N], 0.005, 0.02), u8('bzp', [N]), f('ys', [], 0.05, 0.2), u8('yzp', [])], ['uint8']),
+    ] as [string, Model];
+  }),
+  // ties (acc * 0.5 = k + 0.5) round to even, and the result saturates at both ends
+  ['QLinearMatMul uint8: ties to even, saturation', model(10, (g) => [g.node('QLinearMatMul', ['a', 'as', 'azp', 'b', 'bs', 'bzp', 'ys', 'yzp'])], [
+    { name: 'a', dtype: 'uint8', shape: [2, 2], values: [1, 0, 200, 200] },
+    { name: 'as', dtype: 'float32', shape: [], values: [0.5] },
+    { name: 'azp', dtype: 'uint8', shape: [], values: [0] },
+    { name: 'b', dtype: 'uint8', shape: [2, 5], values: [1, 3, 5, 7, 0, 0, 0, 0, 0, 0] },
+    { name: 'bs', dtype: 'float32', shape: [], values: [1] },
+    { name: 'bzp', dtype: 'uint8', shape: [], values: [0] },
+    { name: 'ys', dtype: 'float32', shape: [], values: [1] },
+    { name: 'yzp', dtype: 'uint8', shape: [], values: [10] },
+  ], ['uint8'])],
   ['Det of a batch of 6x6 matrices', {
     ...model(22, (g) => [g.node('Det', ['x'])], [{ name: 'x', dtype: 'float32', shape: [2, 3, 6, 6], values: Array.from({ length: 216 }, () => r.uniform(-2, 2)) }]),
     rtol: 1e-4,
@@ -309,6 +339,20 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     expect(counts.values).toEqual([2, 2, 2]);
     const empty = await run(model(11, (g) => g.nodeOutputs('Unique', ['x'], {}, { outputs: 4 }), [{ name: 'x', dtype: 'float32', shape: [0, 3], values: [] }]), 'kiln', device);
     expect(empty.map((o) => o.shape)).toEqual([[0], [0], [0], [0]]);
+  });
+
+  it('bad MatMulInteger and QLinearMatMul zero points and scales are KilnErrors naming them', async () => {
+    const u8 = (name: string, shape: number[]): Feed => ({ name, dtype: 'uint8', shape, values: new Array(shape.reduce((p, d) => p * d, 1)).fill(3) });
+    const f32 = (name: string, shape: number[]): Feed => ({ name, dtype: 'float32', shape, values: new Array(shape.reduce((p, d) => p * d, 1)).fill(0.1) });
+    const mmi = (azp: Feed, bzp: Feed) => model(10, (g) => [g.node('MatMulInteger', ['a', 'b', azp.name, bzp.name])], [u8('a', [2, 3]), u8('b', [3, 4]), azp, bzp], ['int32']);
+    // one zero point per row of A: ONNX allows it, onnxruntime refuses it
+    await expectRejection(run(mmi(u8('azp', [2]), u8('bzp', [])), 'kiln', device), 'E_UNSUPPORTED', "A's zero point uint8[2]", ': one value is implemented');
+    await expectRejection(run(mmi(u8('azp', []), u8('bzp', [3])), 'kiln', device), 'E_UNSUPPORTED', "B's zero point uint8[3]", 'one per column (4)');
+    await expectRejection(run(mmi({ ...f32('azp', []), dtype: 'int32', values: [1] }, u8('bzp', [])), 'kiln', device), 'E_DTYPE', "A's zero point int32[]", 'must be uint8');
+    const ql = (as: Feed, ys: Feed) => model(10, (g) => [g.node('QLinearMatMul', ['a', 'as', 'azp', 'b', 'bs', 'bzp', 'ys', 'yzp'])], [u8('a', [2, 3]), as, u8('azp', []), u8('b', [3, 4]), f32('bs', [4]), u8('bzp', [4]), ys, u8('yzp', [])], ['uint8']);
+    await expectRejection(run(ql(f32('as', [2]), f32('ys', [])), 'kiln', device), 'E_UNSUPPORTED', 'a_scale float32[2]', ': one value is implemented');
+    await expectRejection(run(ql(f32('as', []), f32('ys', [4])), 'kiln', device), 'E_UNSUPPORTED', 'y_scale float32[4]');
+    await expectRejection(run(ql({ ...u8('as', []) }, f32('ys', [])), 'kiln', device), 'E_DTYPE', 'a_scale uint8[]', 'must be a float tensor');
   });
 
   it('bad TopK, Unique, NonMaxSuppression, ReverseSequence, LRN and window nodes are KilnErrors naming what was wrong', async () => {

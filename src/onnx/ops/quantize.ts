@@ -1,5 +1,7 @@
 // Linear quantization to and from uint8 (Kiln's 8-bit dtype): QuantizeLinear, DequantizeLinear and
-// DynamicQuantizeLinear, per tensor, per axis or per block, rounding half to even and saturating.
+// DynamicQuantizeLinear, per tensor, per axis or per block, rounding half to even and saturating; and
+// the quantized products of uint8 matrices, MatMulInteger and QLinearMatMul, accumulated exactly in
+// int32 as onnxruntime does.
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
@@ -63,10 +65,58 @@ function dynamicQuantize(ctx: OpContext): Tensor[] {
   });
 }
 
+/**
+ * x (uint8) minus its zero point, in int32: one value, or for B one per column (last dim), the zero
+ * points onnxruntime takes (ONNX allows A one per row too; onnxruntime refuses that, and so does this).
+ */
+function centered(t: Temps, x: Tensor, zp: Tensor | undefined, what: string, perColumn: boolean): Tensor {
+  if (x.dtype !== 'uint8') fail('E_DTYPE', `${what} ${x.describe()} must be uint8 (Kiln has no int8)`);
+  const xi = t.add(k.cast(x, 'int32'));
+  if (!zp) return xi;
+  if (zp.dtype !== x.dtype) fail('E_DTYPE', `${what}'s zero point ${zp.describe()} must be ${x.dtype}, as ${what} is`);
+  const one = zp.size === 1 && zp.rank <= 1;
+  if (!one && !(perColumn && zp.rank === 1 && zp.shape[0] === x.shape[x.rank - 1]))
+    fail('E_UNSUPPORTED', `${what}'s zero point ${zp.describe()}: one value${perColumn ? `, or one per column (${x.shape[x.rank - 1]})` : ''} is implemented`);
+  return t.add(k.sub(xi, t.add(k.cast(one ? t.add(zp.reshape([])) : zp, 'int32'))));
+}
+
+/** A scale as float32: one value, or for B one per column (the scales onnxruntime takes). */
+function scaleOf(t: Temps, s: Tensor, x: Tensor | undefined, what: string): Tensor {
+  if (s.dtype !== 'float32' && s.dtype !== 'float16' && s.dtype !== 'bfloat16') fail('E_DTYPE', `${what} ${s.describe()} must be a float tensor`);
+  const one = s.size === 1 && s.rank <= 1;
+  if (!one && !(x && s.rank === 1 && s.shape[0] === x.shape[x.rank - 1]))
+    fail('E_UNSUPPORTED', `${what} ${s.describe()}: one value${x ? `, or one per column (${x.shape[x.rank - 1]})` : ''} is implemented`);
+  const v = one ? t.add(s.reshape([])) : s;
+  return s.dtype === 'float32' ? v : t.add(k.cast(v, 'float32'));
+}
+
+/** MatMulInteger: (A - a_zero_point) @ (B - b_zero_point), uint8 operands, int32 (wrapping) result. */
+function matmulInteger(ctx: OpContext): Tensor {
+  const a = input(ctx, 0), b = input(ctx, 1);
+  return withTemps((t) => k.matmul(centered(t, a, ctx.inputs[2], 'A', false), centered(t, b, ctx.inputs[3], 'B', true)));
+}
+
+/**
+ * QLinearMatMul: the int32 product of the centered uint8 operands, then y = saturate(round_half_even(
+ * acc * (a_scale * b_scale / y_scale)) + y_zero_point), in float32 step by step as onnxruntime's
+ * requantization does it (float16 scales, opset 21, converted first).
+ */
+function qlinearMatmul(ctx: OpContext): Tensor {
+  const [a, as, azp, b, bs, bzp, ys, yzp] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => input(ctx, i));
+  if (yzp.dtype !== 'uint8') fail('E_DTYPE', `y_zero_point ${yzp.describe()} must be uint8 (Kiln has no int8)`);
+  if (yzp.size !== 1 || yzp.rank > 1) fail('E_UNSUPPORTED', `y_zero_point ${yzp.describe()}: one value is implemented`);
+  return withTemps((t) => {
+    const acc = t.add(k.matmul(centered(t, a, azp, 'a', false), centered(t, b, bzp, 'b', true)));
+    const multiplier = t.add(k.div(t.add(k.mul(scaleOf(t, as, undefined, 'a_scale'), scaleOf(t, bs, b, 'b_scale'))), scaleOf(t, ys, undefined, 'y_scale')));
+    return toUint8(t, t.add(k.mul(t.add(k.cast(acc, 'float32')), multiplier)), t.add(yzp.reshape([])));
+  });
+}
 
 const QUANT = ['Div', 'Round', 'Add', 'Clip', 'Cast'];
 defineOps({
   QuantizeLinear: { since: 10, uses: QUANT, run: (ctx) => [quantize(ctx)] },
   DequantizeLinear: { since: 10, uses: ['Cast', 'Sub', 'Mul'], run: (ctx) => [dequantize(ctx)] },
   DynamicQuantizeLinear: { since: 11, uses: [...QUANT, 'ReduceMax', 'ReduceMin', 'Max', 'Min', 'Sub', 'Neg'], run: dynamicQuantize },
+  MatMulInteger: { since: 10, uses: ['Cast', 'Sub', 'MatMul'], run: (ctx) => [matmulInteger(ctx)] },
+  QLinearMatMul: { since: 10, uses: [...QUANT, 'Sub', 'MatMul', 'Mul'], run: (ctx) => [qlinearMatmul(ctx)] },
 });
