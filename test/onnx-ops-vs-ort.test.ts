@@ -260,6 +260,17 @@ const AGREED: [string, Model][] = [
     { name: 'ys', dtype: 'float32', shape: [], values: [1] },
     { name: 'yzp', dtype: 'uint8', shape: [], values: [10] },
   ], ['uint8'])],
+  // mel filter banks: onnxruntime's float64 arithmetic and ONNX's num_mel_bins + 2 steps
+  ...([[8, 16, 8192, 0, 4096, 1], [40, 512, 16000, 20, 7600, 1], [13, 400, 16000, 125, 7000, 1], [10, 64, 8000, 300, 3000, 6]] as const).map(([bins, dft, rate, lo, hi, out]) => [
+    `MelWeightMatrix ${bins} bins, dft ${dft}, ${rate} Hz, ${lo}-${hi} Hz${out === 6 ? ', int32' : ''}`,
+    {
+      ...model(17, (g) => [g.node('MelWeightMatrix', ['n', 'd', 'r', 'lo', 'hi'], out === 1 ? {} : { output_datatype: out })], [
+        { name: 'n', dtype: 'int64', shape: [], values: [bins] }, { name: 'd', dtype: 'int64', shape: [], values: [dft] }, { name: 'r', dtype: 'int64', shape: [], values: [rate] },
+        { name: 'lo', dtype: 'float32', shape: [], values: [lo] }, { name: 'hi', dtype: 'float32', shape: [], values: [hi] },
+      ], [out === 6 ? 'int32' : 'float32']),
+      rtol: 1e-6,
+    },
+  ] as [string, Model]),
   ['Det of a batch of 6x6 matrices', {
     ...model(22, (g) => [g.node('Det', ['x'])], [{ name: 'x', dtype: 'float32', shape: [2, 3, 6, 6], values: Array.from({ length: 216 }, () => r.uniform(-2, 2)) }]),
     rtol: 1e-4,
@@ -353,6 +364,20 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(ql(f32('as', [2]), f32('ys', [])), 'kiln', device), 'E_UNSUPPORTED', 'a_scale float32[2]', ': one value is implemented');
     await expectRejection(run(ql(f32('as', []), f32('ys', [4])), 'kiln', device), 'E_UNSUPPORTED', 'y_scale float32[4]');
     await expectRejection(run(ql({ ...u8('as', []) }, f32('ys', [])), 'kiln', device), 'E_DTYPE', 'a_scale uint8[]', 'must be a float tensor');
+  });
+
+  it('a MelWeightMatrix edge past the DFT bins, edges out of order or a dft_length of 0 is a KilnError naming it; no filters is an empty matrix', async () => {
+    const mel = (n: number, d: number, r: number, lo: number, hi: number) => model(17, (g) => [g.node('MelWeightMatrix', ['n', 'd', 'r', 'lo', 'hi'])], [
+      { name: 'n', dtype: 'int64', shape: [], values: [n] }, { name: 'd', dtype: 'int64', shape: [], values: [d] }, { name: 'r', dtype: 'int64', shape: [], values: [r] },
+      { name: 'lo', dtype: 'float32', shape: [], values: [lo] }, { name: 'hi', dtype: 'float32', shape: [], values: [hi] },
+    ], ['float32']);
+    // onnxruntime refuses an edge whose bin floor((dft_length + 1) hz / sample_rate) is not a DFT bin
+    await expectRejection(run(mel(8, 16, 8192, 0, 8192), 'kiln', device), 'E_ARGUMENT', 'upper_edge_hertz 8192 falls outside the 9 DFT bins');
+    await expectRejection(run(mel(8, 16, 8192, -700, 100), 'kiln', device), 'E_ARGUMENT', 'lower_edge_hertz -700');
+    await expectRejection(run(mel(8, 16, 8192, 3000, 1000), 'kiln', device), 'E_ARGUMENT', 'upper_edge_hertz 1000 is below lower_edge_hertz 3000');
+    await expectRejection(run(mel(8, 0, 8192, 0, 100), 'kiln', device), 'E_ARGUMENT', 'dft_length must be an integer of at least 1, got 0');
+    const [empty] = await run(mel(0, 16, 8192, 0, 100), 'kiln', device);
+    expect(empty.shape).toEqual([9, 0]); // no filters: onnxruntime gives [9, 0] too
   });
 
   it('bad TopK, Unique, NonMaxSuppression, ReverseSequence, LRN and window nodes are KilnErrors naming what was wrong', async () => {

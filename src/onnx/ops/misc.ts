@@ -1,6 +1,6 @@
 // Ops composed from index arithmetic and reductions: Trilu, EyeLike, OneHot, Hardmax, CumSum,
-// LpNormalization, MeanVarianceNormalization, CenterCropPad, Dropout in inference mode, and the
-// window functions (HannWindow, HammingWindow, BlackmanWindow).
+// LpNormalization, MeanVarianceNormalization, CenterCropPad, Dropout in inference mode, the window
+// functions (HannWindow, HammingWindow, BlackmanWindow) and MelWeightMatrix.
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
@@ -185,6 +185,48 @@ function cosineWindow(ctx: OpContext, a: readonly [number, number, number]): Ten
   return k.tensor(w, { dtype, device: ctx.device, shape: [size] });
 }
 
+/**
+ * MelWeightMatrix (opset 17): [floor(dft_length / 2) + 1, num_mel_bins] triangular filters, peak 1,
+ * over num_mel_bins + 2 points evenly spaced on the mel scale (2595 log10(1 + f / 700)) from
+ * lower_edge_hertz to upper_edge_hertz (ONNX's reference divides the range into num_mel_bins + 2
+ * steps, and so does onnxruntime), each point the DFT bin floor((dft_length + 1) hz / sample_rate).
+ * On the host in float64 as onnxruntime computes it, rounded once into output_datatype (float32,
+ * or an integer type, truncated: onnxruntime's types that Kiln has).
+ */
+function melWeightMatrix(ctx: OpContext): Tensor {
+  const [bins, dft, rate] = [0, 1, 2].map((i) => hostScalar(ctx, i, ['num_mel_bins', 'dft_length', 'sample_rate'][i]));
+  const [lo, hi] = [3, 4].map((i) => hostScalar(ctx, i, i === 3 ? 'lower_edge_hertz' : 'upper_edge_hertz'));
+  // no filters (num_mel_bins 0) is an empty [rows, 0], as onnxruntime gives it
+  for (const [name, v, min] of [['num_mel_bins', bins, 0], ['dft_length', dft, 1], ['sample_rate', rate, 1]] as const)
+    if (!Number.isSafeInteger(v) || v < min) fail('E_ARGUMENT', `${name} must be an integer of at least ${min}, got ${v}`);
+  const to = attrInt(ctx.node, 'output_datatype', 1);
+  const dtype = kilnDType(to);
+  if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'int64' && dtype !== 'uint8') fail('E_UNSUPPORTED', `output_datatype ${to} (float32, int32, int64 and uint8 are implemented)`);
+  const rows = Math.floor(dft / 2) + 1;
+  const index = (hz: number) => Math.floor(((dft + 1) * hz) / rate);
+  for (const [name, hz] of [['lower_edge_hertz', lo], ['upper_edge_hertz', hi]] as const)
+    if (!(index(hz) >= 0 && index(hz) < rows)) fail('E_ARGUMENT', `${name} ${hz} falls outside the ${rows} DFT bins of dft_length ${dft} at sample_rate ${rate}`);
+  // (onnxruntime runs edges out of order, through unsigned bin arithmetic that wraps: refused here)
+  if (!(hi >= lo)) fail('E_ARGUMENT', `upper_edge_hertz ${hi} is below lower_edge_hertz ${lo}`);
+  const mel = (f: number) => 2595 * Math.log10(1 + f / 700);
+  const lowMel = mel(lo), step = (mel(hi) - lowMel) / (bins + 2);
+  const point = Array.from({ length: bins + 2 }, (_, i) => index(700 * (10 ** ((lowMel + step * i) / 2595) - 1)));
+  const w = hostValues(rows * bins, `a mel weight matrix of ${rows} x ${bins}`);
+  for (let i = 0; i < bins; ++i) {
+    const [left, center, right] = [point[i], point[i + 1], point[i + 2]];
+    if (center === left) w[center * bins + i] = 1;
+    else for (let j = left; j <= center; ++j) w[j * bins + i] = (j - left) / (center - left);
+    for (let j = center; j < right; ++j) w[j * bins + i] = (right - j) / (right - center);
+  }
+  const f = k.tensor(w, { dtype: 'float32', device: ctx.device, shape: [rows, bins] });
+  if (dtype === 'float32') return f;
+  try {
+    return k.cast(f, dtype);
+  } finally {
+    f.dispose();
+  }
+}
+
 function dropout(ctx: OpContext): Tensor[] {
   const x = input(ctx, 0);
   // ratio and training_mode are scalars (rank 0, as ONNX's shape inference and onnxruntime require:
@@ -215,6 +257,7 @@ defineOps({
   CumSum: { since: 11, uses: ['Add', 'Pad', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
   Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
   HannWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.5, 0.5, 0])] },
+  MelWeightMatrix: { since: 17, uses: ['Cast'], hostInputs: [0, 1, 2, 3, 4], run: (ctx) => [melWeightMatrix(ctx)] },
   HammingWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [25 / 46, 21 / 46, 0])] },
   BlackmanWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.42, 0.5, 0.08])] },
 });
