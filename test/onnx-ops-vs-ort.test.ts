@@ -366,6 +366,19 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(ql({ ...u8('as', []) }, f32('ys', [])), 'kiln', device), 'E_DTYPE', 'a_scale uint8[]', 'must be a float tensor');
   });
 
+  // ONNX types them float only, and onnxruntime refuses integers; kiln.rmsNorm and friends promote
+  // them (the JS API), which ran a mutated RMSNormalization of an int64 shape (cpu/webgpu fuzz 5875)
+  it('integer inputs of the float-only ops (normalizations, LRN, Det) are E_DTYPE naming the input', async () => {
+    const i64 = (name: string, shape: number[]): Feed => ({ name, dtype: 'int64', shape, values: new Array(shape.reduce((p, d) => p * d, 1)).fill(3) });
+    const f32 = (name: string, shape: number[]): Feed => ({ name, dtype: 'float32', shape, values: new Array(shape.reduce((p, d) => p * d, 1)).fill(0.5) });
+    const one = (op: string, opset: number, feeds: Feed[], attrs = {}) => model(opset, (g) => [g.node(op, feeds.map((f) => f.name), attrs)], feeds, [feeds[0].dtype]);
+    await expectRejection(run(one('RMSNormalization', 23, [i64('x', [1]), i64('s', [1])]), 'kiln', device), 'E_DTYPE', 'X int64[1]', 'must be a float tensor');
+    await expectRejection(run(one('LayerNormalization', 17, [f32('x', [2, 3]), i64('s', [3])]), 'kiln', device), 'E_DTYPE', 'Scale int64[3]');
+    await expectRejection(run(one('InstanceNormalization', 6, [i64('x', [1, 2, 3]), f32('s', [2]), f32('b', [2])]), 'kiln', device), 'E_DTYPE', 'input int64[1, 2, 3]');
+    await expectRejection(run(one('Det', 11, [i64('x', [2, 2])]), 'kiln', device), 'E_DTYPE', 'X int64[2, 2]');
+    await expectRejection(run(one('LRN', 13, [i64('x', [1, 2, 3])], { size: 3 }), 'kiln', device), 'E_DTYPE', 'X int64[1, 2, 3]');
+  });
+
   it('a MelWeightMatrix edge past the DFT bins, edges out of order or a dft_length of 0 is a KilnError naming it; no filters is an empty matrix', async () => {
     const mel = (n: number, d: number, r: number, lo: number, hi: number) => model(17, (g) => [g.node('MelWeightMatrix', ['n', 'd', 'r', 'lo', 'hi'])], [
       { name: 'n', dtype: 'int64', shape: [], values: [n] }, { name: 'd', dtype: 'int64', shape: [], values: [d] }, { name: 'r', dtype: 'int64', shape: [], values: [r] },

@@ -4,7 +4,6 @@
 // block becomes its first row (an exact swap by Where; the determinant changes sign), the pivot
 // multiplies the determinant, and the block below and right of it loses its rank-1 update. A zero
 // pivot (a singular matrix) leaves the block as it is and the determinant 0; a NaN propagates.
-import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { gather } from '../../ops/shape-ops.js';
@@ -12,11 +11,11 @@ import { withTemps } from '../../ops/temps.js';
 import { numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { defineOps, type OpContext } from './registry.js';
-import { input } from './util.js';
+import { input, requireFloat } from './util.js';
 
 function det(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
-  if (!isFloat(x.dtype)) fail('E_DTYPE', `X ${x.describe()} must be a float tensor`);
+  requireFloat(ctx, ['X']);
   if (x.rank < 2 || x.shape[x.rank - 1] !== x.shape[x.rank - 2]) fail('E_SHAPE', `X ${x.describe()} must be [*, M, M]`);
   const lead = x.shape.slice(0, -2), M = x.shape[x.rank - 1], B = numel(lead);
   return withTemps((t) => {

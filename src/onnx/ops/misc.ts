@@ -11,7 +11,7 @@ import { attrFloat, attrInt, attrInts, attrFlag } from '../attrs.js';
 import { kilnDType } from '../proto.js';
 import { defineOps, type OpContext } from './registry.js';
 import { hostValues } from '../../host-memory.js';
-import { hostScalar, input } from './util.js';
+import { hostScalar, input, requireFloat } from './util.js';
 
 /** col - row for an [n, m] grid (int64), the diagonal offset of every element. */
 function diagonalOffset(t: Temps, n: number, m: number, device: string): Tensor {
@@ -70,6 +70,7 @@ function hardmax(ctx: OpContext): Tensor {
 }
 
 function lpNormalize(ctx: OpContext): Tensor {
+  requireFloat(ctx, ['input']);
   const x = input(ctx, 0);
   const axes = [normalizeAxis('LpNormalization', attrInt(ctx.node, 'axis', -1), x.rank)];
   const p = attrInt(ctx.node, 'p', 2);
@@ -82,6 +83,7 @@ function lpNormalize(ctx: OpContext): Tensor {
 }
 
 function mvn(ctx: OpContext): Tensor {
+  requireFloat(ctx, ['X']);
   const x = input(ctx, 0);
   const axes = attrInts(ctx.node, 'axes') ?? [0, 2, 3];
   return withTemps((t) => {

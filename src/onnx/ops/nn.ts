@@ -3,7 +3,6 @@
 // Softmax/LogSoftmax (opset < 13 flattens to 2-D at `axis`), BatchNormalization (inference, and
 // opset 14's training_mode with the running statistics updated),
 // LayerNormalization, InstanceNormalization, LRN.
-import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps } from '../../ops/temps.js';
@@ -13,7 +12,7 @@ import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrInt, attrString, attrFlag } from '../attrs.js';
 import type { Node } from '../model.js';
 import { defineOps, type OpContext } from './registry.js';
-import { binary, checkUnidirectional, input, scalarLike, singleOutput, usedOutputs } from './util.js';
+import { binary, checkUnidirectional, input, requireFloat, scalarLike, singleOutput, usedOutputs } from './util.js';
 
 function softmaxLike(ctx: OpContext, f: typeof k.softmax): Tensor {
   const x = input(ctx, 0);
@@ -39,6 +38,7 @@ function normalizeChannels(x: Tensor, scale: Tensor, b: Tensor, mean: Tensor, v:
  * reference and onnxruntime).
  */
 function batchNorm(ctx: OpContext): Tensor[] {
+  requireFloat(ctx, ['X', 'scale', 'B', 'input_mean', 'input_var']);
   const [x, scale, b, mean, v] = [0, 1, 2, 3, 4].map((i) => input(ctx, i));
   const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
   if (!attrFlag(ctx.node, 'training_mode', 0)) return [normalizeChannels(x, scale, b, mean, v, eps)];
@@ -57,6 +57,7 @@ function batchNorm(ctx: OpContext): Tensor[] {
 }
 
 function instanceNorm(ctx: OpContext): Tensor {
+  requireFloat(ctx, ['input', 'scale', 'B']);
   const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
   const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
   return withTemps((t) => {
@@ -98,6 +99,7 @@ function normWithParams(
 
 /** Y, and when the graph asks for them the Mean and InvStdDev over the normalized axes (kept as size-1 dims). */
 function layerNorm(ctx: OpContext): Tensor[] {
+  requireFloat(ctx, ['X', 'Scale', 'B']);
   const x = input(ctx, 0);
   if (x.rank === 0) fail('E_SHAPE', `a 0-d input`);
   const axis = normalizeAxis('LayerNormalization', attrInt(ctx.node, 'axis', -1), x.rank);
@@ -112,6 +114,7 @@ function layerNorm(ctx: OpContext): Tensor[] {
 
 /** GroupNormalization (opset 21): normalize each of num_groups channel groups, then per-channel scale and bias. */
 function groupNorm(ctx: OpContext): Tensor {
+  requireFloat(ctx, ['X', 'scale', 'bias']);
   const [x, scale, b] = [0, 1, 2].map((i) => input(ctx, i));
   const groups = attrInt(ctx.node, 'num_groups', 1);
   if (x.rank < 2) fail('E_SHAPE', `input ${x.describe()} must be [N, C, ...]`);
@@ -217,7 +220,7 @@ function sliverMatmul(ctx: OpContext, a: Tensor, b: Tensor, bias: Tensor | undef
 function lrn(ctx: OpContext): Tensor {
   const x = input(ctx, 0);
   if (x.rank < 3) fail('E_SHAPE', `needs X of shape [N, C, D1, ...], got ${x.describe()}`);
-  if (!isFloat(x.dtype)) fail('E_DTYPE', `needs a float X, got ${x.describe()}`);
+  requireFloat(ctx, ['X']);
   const size = attrInt(ctx.node, 'size') ?? fail('E_ARGUMENT', 'attribute size is required');
   if (!Number.isInteger(size) || size < 1) fail('E_ARGUMENT', `size must be a positive integer, got ${size}`);
   const alpha = attrFloat(ctx.node, 'alpha', 1e-4), beta = attrFloat(ctx.node, 'beta', 0.75), bias = attrFloat(ctx.node, 'bias', 1);
@@ -271,6 +274,7 @@ defineOps({
     since: 23,
     uses: ['RMSNormalization'],
     run: (ctx) => {
+      requireFloat(ctx, ['X', 'scale']);
       const x = input(ctx, 0);
       if (x.rank === 0) fail('E_SHAPE', `a 0-d input`);
       const axis = normalizeAxis('RMSNormalization', attrInt(ctx.node, 'axis', -1), x.rank);

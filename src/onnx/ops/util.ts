@@ -7,7 +7,7 @@ import { run1 } from '../../ops/run.js';
 import { gather } from '../../ops/shape-ops.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import { broadcastShapes, sameShape } from '../../shape.js';
-import type { DType } from '../../dtype.js';
+import { isFloat, type DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { Node } from '../model.js';
 import type { HostValue, OpContext } from './registry.js';
@@ -17,6 +17,19 @@ export function input(ctx: OpContext, i: number): Tensor {
   const t = ctx.inputs[i];
   if (!t) fail('E_ARGUMENT', `required input ${i} is missing`);
   return t;
+}
+
+/**
+ * E_DTYPE unless every given input of the node is a float tensor: the ops whose ONNX type is float
+ * only (normalizations, Det) would otherwise compute integers through the JS API's promotion, where
+ * onnxruntime refuses the model (cpu/webgpu fuzz seed 5875: an RMSNormalization of an int64 shape
+ * ran, and its float result, cast back to an int, was 1 on one device and 2 on the other).
+ */
+export function requireFloat(ctx: OpContext, names: readonly string[]): void {
+  names.forEach((name, i) => {
+    const t = ctx.inputs[i];
+    if (t && !isFloat(t.dtype)) fail('E_DTYPE', `${name} ${t.describe()} must be a float tensor`);
+  });
 }
 
 /** Every input of a variadic op (Sum, Max, Concat, ...): each is required, none may be named ''. */
