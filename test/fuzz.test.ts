@@ -396,7 +396,11 @@ const hasNonFinite = (o: unknown): boolean =>
  *   sorted anyway, onnxruntime in the order its selection leaves: seed 1144);
  * - a Selu whose alpha * gamma passes FLT_MAX: onnxruntime's result overflows to -inf even where the
  *   exact one is finite (seed 1171: alpha = gamma = 1e20 and x = -0.0282 give 1e40 * expm1(x) =
- *   -2.7789e38, Kiln's answer to 1 ulp).
+ *   -2.7789e38, Kiln's answer to 1 ulp);
+ * - an LRN whose alpha is not finite: onnxruntime multiplies each square by alpha / size before
+ *   summing, and a zero (a padded channel, at least) times an infinite alpha is NaN in every
+ *   window; ONNX's reference and Kiln sum the squares first (seed 2040: alpha = inf gave NaN
+ *   everywhere there, 0 = x / inf here).
  */
 function noCommonAnswer(bytes: Uint8Array): boolean {
   const nodes = onnx.ModelProto.decode(bytes).graph?.node ?? [];
@@ -408,7 +412,8 @@ function noCommonAnswer(bytes: Uint8Array): boolean {
     return (pad.startsWith('SAME') && strides.some((st, i) => st > (kernel[i] ?? 1))) ||
       (n.opType === 'Resize' && cubicA !== undefined && cubicA !== null && !(Math.abs(cubicA) <= 100)) ||
       (n.opType === 'TopK' && Number(attr('sorted')?.i ?? 1) === 0) ||
-      (n.opType === 'Selu' && !(Math.abs((attr('alpha')?.f ?? 1.6733) * (attr('gamma')?.f ?? 1.0507)) <= FLT_MAX));
+      (n.opType === 'Selu' && !(Math.abs((attr('alpha')?.f ?? 1.6733) * (attr('gamma')?.f ?? 1.0507)) <= FLT_MAX)) ||
+      (n.opType === 'LRN' && !Number.isFinite(attr('alpha')?.f ?? 1e-4));
   });
 }
 
