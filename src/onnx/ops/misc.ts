@@ -259,7 +259,7 @@ defineOps({
   CumSum: { since: 11, uses: ['Add', 'Pad', 'Cast'], hostInputs: [1], run: (ctx) => [cumSum(ctx)] },
   Dropout: { since: 7, uses: ['Fill'], hostInputs: [1, 2], run: dropout },
   HannWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.5, 0.5, 0])] },
-  MelWeightMatrix: { since: 17, uses: ['Cast'], hostInputs: [0, 1, 2, 3, 4], run: (ctx) => [melWeightMatrix(ctx)] },
   HammingWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [25 / 46, 21 / 46, 0])] },
   BlackmanWindow: { since: 17, uses: [], hostInputs: [0], run: (ctx) => [cosineWindow(ctx, [0.42, 0.5, 0.08])] },
+  MelWeightMatrix: { since: 17, uses: ['Cast'], hostInputs: [0, 1, 2, 3, 4], run: (ctx) => [melWeightMatrix(ctx)] },
 });

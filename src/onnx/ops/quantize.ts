@@ -2,6 +2,7 @@
 // DynamicQuantizeLinear, per tensor, per axis or per block, rounding half to even and saturating; and
 // the quantized products of uint8 matrices, MatMulInteger and QLinearMatMul, accumulated exactly in
 // int32 as onnxruntime does.
+import { isFloat } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
@@ -82,7 +83,7 @@ function centered(t: Temps, x: Tensor, zp: Tensor | undefined, what: string, per
 
 /** A scale as float32: one value, or for B one per column (the scales onnxruntime takes). */
 function scaleOf(t: Temps, s: Tensor, x: Tensor | undefined, what: string): Tensor {
-  if (s.dtype !== 'float32' && s.dtype !== 'float16' && s.dtype !== 'bfloat16') fail('E_DTYPE', `${what} ${s.describe()} must be a float tensor`);
+  if (!isFloat(s.dtype)) fail('E_DTYPE', `${what} ${s.describe()} must be a float tensor`);
   const one = s.size === 1 && s.rank <= 1;
   if (!one && !(x && s.rank === 1 && s.shape[0] === x.shape[x.rank - 1]))
     fail('E_UNSUPPORTED', `${what} ${s.describe()}: one value${x ? `, or one per column (${x.shape[x.rank - 1]})` : ''} is implemented`);
