@@ -39,6 +39,8 @@ export interface MatmulRow {
   ratio?: number;
   /** The device's measured float32 FMA ceiling (GFLOP/s), where the backend can measure it. */
   peakGflops?: number;
+  /** 'nk' when B was the transposed view of a row-major [N, K] (--b-layout nk). */
+  bLayout?: 'nk';
 }
 
 /** The device's measured FMA ceiling in GFLOP/s (the PeakFlops op), or undefined if it has none. */
@@ -63,6 +65,9 @@ export interface MatmulBenchOptions {
   precision?: 'highest' | 'high';
   /** Force one of Kiln's kernels on cuda ('simt', 'mma', 'wgmma'); default 'auto'. */
   impl?: kiln.MatmulOptions['impl'];
+  /** B's memory layout: 'kn' (default) a row-major [K, N]; 'nk' the transposed view of a row-major
+   * [N, K] (a Linear layer's weight), which kernels that want K-contiguous operands read in place. */
+  bLayout?: 'kn' | 'nk';
   log?: (line: string) => void;
 }
 
@@ -70,7 +75,7 @@ const flops = (c: MatmulCase) => 2 * c.batch * c.m * c.n * c.k;
 
 function shapes(c: MatmulCase) {
   const lead = c.batch > 1 ? [c.batch] : [];
-  return { a: [...lead, c.m, c.k], b: [...lead, c.k, c.n], y: [...lead, c.m, c.n] };
+  return { a: [...lead, c.m, c.k], b: [...lead, c.k, c.n], bT: [...lead, c.n, c.k], y: [...lead, c.m, c.n] };
 }
 
 /** Max |got - want| / max |want| (Infinity when anything is not finite). */
@@ -116,8 +121,14 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
   for (const c of cases) {
     const s = shapes(c);
     const seed = 1234;
+    const nk = o.bLayout === 'nk';
+    // B [K, N]: random values drawn in B's memory order, so 'nk' draws [N, K] and views it transposed
+    const randB = (device?: string, dtype: kiln.DType = 'float32') => {
+      const r = kiln.rand(nk ? s.bT : s.b, { seed: seed + 1, low: -1, high: 1, device }).cast(dtype);
+      return nk ? r.transpose() : r;
+    };
     const a32 = kiln.rand(s.a, { seed, low: -1, high: 1 });
-    const b32 = kiln.rand(s.b, { seed: seed + 1, low: -1, high: 1 });
+    const b32 = randB();
     const [aData, bData] = [(await a32.data()) as Float32Array, (await b32.data()) as Float32Array];
     let reference: Float32Array | undefined; // Kiln's CPU float32 product, computed once per case when a row needs it
 
@@ -142,7 +153,7 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
         await kiln.scope(async () => {
           // the same Philox numbers on every device for a seed: no transfer needed
           const a = kiln.rand(s.a, { seed, low: -1, high: 1, device }).cast(dtype);
-          const b = kiln.rand(s.b, { seed: seed + 1, low: -1, high: 1, device }).cast(dtype);
+          const b = randB(device, dtype);
           const options: kiln.MatmulOptions = {
             ...(o.precision ? { precision: o.precision } : {}),
             ...(o.impl && device.startsWith('cuda') ? { impl: o.impl } : {}),
@@ -168,7 +179,7 @@ export async function benchMatmul(o: MatmulBenchOptions = {}): Promise<MatmulRow
           } else if (dtype === 'float32' && peerGflops !== undefined && !device.startsWith('cuda')) {
             peer = { peer: 'onnxruntime-node cpu', peerGflops, ratio: gflops / peerGflops };
           }
-          const row: MatmulRow = { case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err, peakGflops: peaks.get(device), ...peer };
+          const row: MatmulRow = { case: c.name, device, dtype, gflops, ms: t.median, maxRelError: err, peakGflops: peaks.get(device), ...(nk ? { bLayout: 'nk' as const } : {}), ...peer };
           rows.push(row);
           log(formatRow(row));
         });

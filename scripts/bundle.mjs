@@ -113,7 +113,7 @@ const RUNNER = `#!/bin/sh
 #   sh kiln-run.sh test [vitest args]        the test suite (KILN_REQUIRE=cuda makes a missing GPU fail)
 #   sh kiln-run.sh bench matmul [args]       kiln bench matmul (e.g. --device cuda --dtype bfloat16 --case 4096^3)
 #   sh kiln-run.sh check OUTDIR              the GPU host's whole check, each step time-boxed (below)
-#   sh kiln-run.sh shell                     a shell with the bundled node first on PATH
+#   sh kiln-run.sh shell [-c CMD]            a shell (or CMD) in the unpacked bundle, the bundled node first on PATH
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=\${KILN_BUNDLE_DIR:-$here/kiln}
@@ -157,7 +157,10 @@ cmd=\${1:-info}
 #   03-07 matmul   bf16/f16 at 4096^3 and 8192^3 (default, then impl wgmma, both with the tile width
 #                  picked by shape, then (11) wgmma with the 128 x 128 tile, KILN_WGMMA_TILE_N=128),
 #                  tf32 (precision high; default, impl wgmma, then (12) the 128 tile) and float32
-#                  (SIMT), each beside cuBLASLt in the same run
+#                  (SIMT), each beside cuBLASLt in the same run; (15) bf16/f16 and tf32 with B the
+#                  transposed view of a row-major [N, K] (--b-layout nk: no copy of B for tf32)
+#   16 kernel-times  each kernel of a 4096^3 matmul (tf32 with B row-major, then B = [N, K]^T, then
+#                  bf16) timed by ncu (bench/matmul-once.ts), where the host has Nsight Compute
 #   10 torch       torch.matmul on the same sizes (bench/peers/torch-matmul.py), where python3 has torch
 #   08 nccl        kiln bench collectives on NCCL at world size 1 (nonblocking communicators), up to
 #                  KILN_CHECK_NCCL_MAX_BYTES (default 256 MiB)
@@ -199,6 +202,14 @@ check() {
   step 05-matmul-tf32 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high > '$out/05-matmul-tf32.json'"
   step 06-matmul-tf32-wgmma 120 sh -c "$m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/06-matmul-tf32-wgmma.json'"
   step 12-matmul-tf32-128 60 sh -c "KILN_WGMMA_TILE_N=128 $m --dtype float32 --case 4096^3,8192^3 --precision high --impl wgmma > '$out/12-matmul-tf32-128.json'"
+  step 15-matmul-nk 120 sh -c "$m --dtype bfloat16,float16 --case 4096^3,8192^3 --b-layout nk > '$out/15-matmul-nk.json' && $m --dtype float32 --case 4096^3,8192^3 --precision high --b-layout nk > '$out/15-matmul-tf32-nk.json'"
+  step 16-kernel-times 120 sh -c '
+    ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1) || true
+    [ -n "$ncu" ] || { echo "no ncu on this host: step skipped"; exit 0; }
+    for args in "--dtype float32 --precision high" "--dtype float32 --precision high --b-layout nk" "--dtype bfloat16"; do
+      echo "== matmul-once $args"
+      "$ncu" --clock-control none --metrics gpu__time_duration.sum --kernel-name regex:"gemm|pack" node dist/bench/matmul-once.js --device cuda --case 4096^3 --reps 3 $args || exit 1
+    done'
   step 07-matmul-f32 120 sh -c "$m --dtype float32 --case 4096^3 > '$out/07-matmul-f32.json'"
   step 10-torch 90 sh -c "python3 bench/peers/torch-matmul.py > '$out/10-torch.json'"
   step 08-nccl 120 sh -c "node dist/src/cli/main.js bench collectives --backend nccl --nproc 1 --max-bytes \${KILN_CHECK_NCCL_MAX_BYTES:-268435456} --json > '$out/08-nccl.json'"
@@ -225,7 +236,7 @@ case "$cmd" in
   info) exec node dist/src/cli/main.js info "$@" ;;
   bench) exec node dist/src/cli/main.js bench "$@" ;;
   test) exec node node_modules/vitest/vitest.mjs run "$@" ;;
-  shell) exec "\${SHELL:-sh}" ;;
+  shell) exec "\${SHELL:-sh}" "$@" ;;
   *) echo "usage: sh kiln-run.sh info | test [vitest args] | bench matmul [args] | check OUTDIR | shell" >&2; exit 2 ;;
 esac
 `;

@@ -18,6 +18,8 @@ export const MATMUL_STEPS = [
   { step: '05-matmul-tf32', impl: 'auto (tf32)', target: 0.85 },
   { step: '06-matmul-tf32-wgmma', impl: 'wgmma (tf32)', target: 0.85 },
   { step: '12-matmul-tf32-128', impl: 'wgmma 128x128 (tf32)', target: 0.85 },
+  { step: '15-matmul-nk', impl: 'auto, B = [N, K]^T', target: 0.9 },
+  { step: '15-matmul-tf32-nk', impl: 'auto (tf32), B = [N, K]^T', target: 0.85 },
   { step: '07-matmul-f32', impl: 'auto (SIMT float32)', target: 0.7 },
 ];
 

@@ -1,5 +1,6 @@
 // The `kiln` command line, run as a user would (node dist/src/cli/main.js ...).
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, assertDistFresh, ending } from './helpers/dist.js';
 
@@ -54,6 +55,32 @@ describe('kiln CLI', () => {
       expect(row.ms).toBeGreaterThan(0);
       expect(row.maxRelError, JSON.stringify(row)).toBeLessThan(1e-4);
     }
+  });
+
+  it('bench matmul --b-layout nk reads B as the transposed view of a row-major [N, K], validated like the default', () => {
+    const r = kilnCli('bench', 'matmul', '--json', '--device', 'cpu', '--case', '12x(128x64@64x128),128x768x768', '--b-layout', 'nk', '--budget-ms', '50');
+    expect(r.status, ending(r)).toBe(0);
+    const rows = JSON.parse(r.stdout).rows as { case: string; bLayout?: string; maxRelError: number; gflops: number }[];
+    expect(rows.map((row) => row.case)).toEqual(['128x768x768', '12x(128x64@64x128)']); // the suite's order
+    for (const row of rows) {
+      expect(row.bLayout).toBe('nk');
+      expect(row.gflops).toBeGreaterThan(0);
+      expect(row.maxRelError, JSON.stringify(row)).toBeLessThan(1e-4);
+    }
+    const bad = kilnCli('bench', 'matmul', '--b-layout', 'kk', '--json');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/E_ARGUMENT.*--b-layout.*'kk'/);
+  });
+
+  it('matmul-once (the program for a kernel profiler) runs one shape and prints a finite result', () => {
+    for (const layout of ['kn', 'nk']) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'matmul-once.js'), '--device', 'cpu', '--case', '256^3', '--reps', '2', '--b-layout', layout], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^matmul-once: 256\\^3 float32 b-layout ${layout} on cpu, 2 products, y\\[0\\] = -?\\d`));
+    }
+    const bad = spawnSync(process.execPath, [join(ROOT, 'dist', 'bench', 'matmul-once.js'), '--case', 'nope'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("unknown case 'nope'");
   });
 
   it('bad usage fails with a message and a non-zero exit code', () => {

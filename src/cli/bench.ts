@@ -10,7 +10,7 @@ const SUITES = ['matmul', 'inference'] as const;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   if (argv[0] === 'collectives') return benchCollectivesCommand(argv.slice(1)); // its own options (ranks, sizes)
-  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'model', 'precision', 'impl']);
+  const { flags, positional } = parseArgs(argv, ['json'], ['device', 'dtype', 'budget-ms', 'case', 'model', 'precision', 'impl', 'b-layout']);
   const suite = positional[0] ?? 'matmul';
   if (!SUITES.includes(suite as (typeof SUITES)[number])) fail('E_ARGUMENT', `unknown bench suite '${suite}'; suites: ${[...SUITES, 'collectives'].join(', ')}`);
   if (suite === 'inference') return inferenceCommand(flags, positional.slice(1));
@@ -22,6 +22,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const json = !!flags.json;
   const precision = flags.precision ? String(flags.precision) : undefined;
   if (precision !== undefined && precision !== 'highest' && precision !== 'high') fail('E_ARGUMENT', `--precision: expected 'highest' or 'high', got '${precision}'`);
+  const bLayout = flags['b-layout'] ? String(flags['b-layout']) : undefined;
+  if (bLayout !== undefined && bLayout !== 'kn' && bLayout !== 'nk') fail('E_ARGUMENT', `--b-layout: expected 'kn' (B a row-major [K, N]) or 'nk' (B the transposed view of a row-major [N, K]), got '${bLayout}'`);
   let cases = QUICK_CASES;
   if (flags.case) {
     const names = String(flags.case).split(',');
@@ -36,7 +38,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     for (const [k, b] of Object.entries(host.backends)) if (!b.available) process.stdout.write(`  ${k} absent: ${b.reason}\n`);
   }
   const impl = flags.impl ? (String(flags.impl) as 'simt' | 'mma' | 'wgmma' | 'cublas') : undefined;
-  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases, precision: precision as 'highest' | 'high' | undefined, impl });
+  const rows = await benchMatmul({ devices, dtypes, budgetMs, log, cases, precision: precision as 'highest' | 'high' | undefined, impl, bLayout: bLayout as 'kn' | 'nk' | undefined });
   if (json) process.stdout.write(JSON.stringify({ suite, host: { version: host.version, node: host.node, devices: host.backends }, rows }, null, 2) + '\n');
   else process.stdout.write(formatTable(rows) + '\n');
   return 0;

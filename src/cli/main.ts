@@ -13,6 +13,7 @@ commands:
   bench [suite] [--device D[,D]] [--dtype T[,T]] [--case NAME[,NAME]] [--budget-ms MS] [--json]
                                        run a benchmark suite (default: the quick suite = matmul)
                                        suites: matmul, inference, collectives
+                                       matmul also: [--precision highest|high] [--impl simt|mma|wgmma|cublas] [--b-layout kn|nk]
   bench collectives [--nproc N] [--backend cpu|nccl] [--dtype T] [--op sum] [--ops a,b] [--min-bytes B] [--max-bytes B] [--json]
                                        nccl-tests style table per collective (starts N cpu ranks unless under kiln launch)
   ${LAUNCH_USAGE}
