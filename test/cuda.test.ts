@@ -106,13 +106,17 @@ describe('wgmma shared-memory layouts, checked on the host', () => {
   // of a set of problems (edge tiles, batch offsets, padded rows, generic fallbacks), at both tile
   // widths (the wide tile stages two 64 x 128 column blocks in turn), with race checks on the
   // staging buffer between the named barriers, and counts bank conflicts and sectors.
-  it('the staged epilogue writes every output element once, conflict-free, in full 32-byte sectors, at both tile widths', () => {
+  // A float32 Y (tf32) takes no staging: its emulation checks the direct 8-byte pair stores the same way.
+  it('the fast epilogue writes every output element once, conflict-free, in full 32-byte sectors, at both tile widths, 16-bit staged and float32 direct', () => {
     const out = hostCheck('matmul_wgmma_epilogue_check.cc');
     expect(out).toMatch(/worst 1-way bank conflict/);
     expect(out).toMatch(/^global stores: 16\.\.16 sectors per st\.global\.v4/m);
+    expect(out).toMatch(/^float32 Y: 8\.\.8 sectors per full st\.global\.v2\.f32 warp instruction/m);
     expect(out).toMatch(/^shared memory, tile 128x256: .* = 230464 bytes \(limit 232448\)$/m);
     expect(out).toMatch(/^ {2}\[n256\] 200x300, rows padded to 304 .* ok$/m);
-    expect(out.match(/caught$/gm)?.length).toBe(13);
+    expect(out).toMatch(/^ {2}\[f32\]\[n256\] 200x301 \(N odd: a lone value at N's edge\).* tiles fast +4 generic +0 +v2 stores +30000 +f32 +200 .* ok$/m);
+    expect(out).toMatch(/^ {2}\[f32\] +row stride 301 \(odd\) -> generic +tiles fast +0 /m);
+    expect(out.match(/caught$/gm)?.length).toBe(18);
   });
 });
 

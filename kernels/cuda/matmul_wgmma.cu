@@ -21,12 +21,14 @@
 // (CUTLASS sm90 collectives rely on this: "TMA converts f32 input to tf32 when copying from GMEM to
 // SMEM"), where wgmma itself would truncate the low 13 bits (PTX ISA, wgmma.mma_async, "Precision
 // and rounding"); truncation would fail the tf32 tolerance for small K, rounding to nearest stays
-// within it like mma.sync's cvt.rna (numbers in the tf32 report). Its epilogue is gemm_store.
+// within it like mma.sync's cvt.rna (numbers in the tf32 report).
 // Epilogue: in the common case (alpha 1, no C, Y rows contiguous and 16-byte aligned: the
 // conditions are epi_fast / epi_fast_base in matmul_wgmma_layout.h) each consumer warpgroup rounds
 // its accumulators to T into its own 16 KiB staging buffer, synchronizes its 128 threads on a
 // named barrier, and writes whole 256-byte rows with 16-byte stores (rows past M skipped, the
-// vector crossing N written value by value). Otherwise gemm_store (shared with the other kernels:
+// vector crossing N written value by value); a float32 Y (tf32) under the same conditions (its rows
+// 8-byte aligned) takes no staging: each thread's fragment pairs go out as 8-byte stores, which fill
+// whole 32-byte sectors. Otherwise gemm_store (shared with the other kernels:
 // alpha, beta, C, any strides) writes the valid part value by value. The staging layout and the
 // epilogue's index arithmetic are checked on the host by matmul_wgmma_epilogue_check.cc.
 // Shared-memory layout, TMA boxes and descriptors: matmul_wgmma_layout.h (K-major: LBO unused, SBO
@@ -169,8 +171,8 @@ __device__ __forceinline__ void warpgroup_bar(int c) {
   if (c == 0) asm volatile("bar.sync 1, 128;" ::: "memory");
   else asm volatile("bar.sync 2, 128;" ::: "memory");
 }
-// The epilogue's explicit-width accesses: 4-byte shared stores, 16-byte shared loads and 16-byte
-// global stores (plain C++ let the compiler split the global store into four 4-byte ones).
+// The epilogue's explicit-width accesses: 4-byte shared stores, 16-byte shared loads, 8-byte (float32
+// pairs) and 16-byte global stores (plain C++ let the compiler split the global store into four 4-byte ones).
 __device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.b32 [%0], %1;" ::"r"(addr), "r"(v) : "memory");
 }
@@ -178,6 +180,9 @@ __device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
   uint4 v;
   asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
   return v;
+}
+__device__ __forceinline__ void st_global_v2(float* p, float x, float y) {
+  asm volatile("st.global.v2.f32 [%0], {%1, %2};" ::"l"(__cvta_generic_to_global(p)), "f"(x), "f"(y) : "memory");
 }
 __device__ __forceinline__ void st_global_v4(void* p, uint4 v) {
   asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(__cvta_generic_to_global(p)), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
@@ -250,7 +255,7 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
   const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of each tile
   if constexpr (kBN == 256) setmaxnreg<true, kConsumerRegs>();
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
-  const bool fast_y = sizeof(T) == 2 && wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn);
+  const bool fast_y = wgmma_layout::epi_fast(p.alpha, p.c != nullptr, p.N, p.sym, p.syn, sizeof(T));
   const uint32_t stage_y = smem_u32(smem + wgmma_layout::epi_offset(kBN) + c * wgmma_layout::kEpiBytes);  // this warpgroup's staging
   int64_t it = 0;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
@@ -280,7 +285,24 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
     int64_t off[4];
     p.batch.offsets(b, off);
     T* const yb = reinterpret_cast<T*>(p.y) + off[3];
-    if constexpr (sizeof(T) == 2) {  // float32 Y (tf32) always takes gemm_store
+    if constexpr (sizeof(T) == 4) {  // float32 Y (tf32): the fragment's pairs straight out, 8 bytes each
+      if (fast_y && wgmma_layout::epi_fast_base(reinterpret_cast<uintptr_t>(yb), 4)) {
+        using namespace wgmma_layout;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t row = tm * kTileM + c * 64 + epi_frag_row(tid, h);
+          if (row >= p.M) continue;
+          T* const yr = yb + row * p.sym;
+#pragma unroll
+          for (int n8 = 0; n8 < kBN / 8; ++n8) {
+            const int64_t col = tn * kBN + epi_frag_col(tid, n8), nv = epi_vector_cols(p.N, col, 2);
+            if (nv == 2) st_global_v2(yr + col, d[n8 * 4 + 2 * h], d[n8 * 4 + 2 * h + 1]);
+            else if (nv == 1) yr[col] = d[n8 * 4 + 2 * h];
+          }
+        }
+        continue;
+      }
+    } else {
     if (fast_y && wgmma_layout::epi_fast_base(reinterpret_cast<uintptr_t>(yb))) {
       using namespace wgmma_layout;
 #pragma unroll
@@ -330,32 +352,53 @@ __global__ void __launch_bounds__(kThreadsW, 1) gemm_wgmma(const __grid_constant
 
 // dst[z][r][k] = src(z, r, k) for a K-contiguous copy of an operand ([rows, K] per batch entry,
 // T of 2 or 4 bytes, copied bit for bit (tf32's rounding is TMA's, on the copy to shared memory),
-// rows padded to `ld` elements (pack_ld: 16 bytes) so TMA's 16-byte row alignment holds; the padding is never read: the
-// tensor map's K extent ends at K). Through 32 x 32 shared-memory tiles, so both the reads and the
-// writes are coalesced when the source is row-contiguous (an ordinary row-major B, read as B^T): a
-// plain element-per-thread copy then reads with a stride of N elements, ~16x the bytes it uses.
-// `lanes_on_rows`: the warp's 32 lanes read 32 rows of one k (a row-contiguous source), else 32 k.
+// rows padded to `ld` elements (pack_ld: 16 bytes) so TMA's 16-byte row alignment holds; the padding
+// is never read: the tensor map's K extent ends at K). Through 64 x 64 shared-memory tiles, so both
+// the reads and the writes are coalesced when the source is row-contiguous (an ordinary row-major B,
+// read as B^T, the tf32 path's every row-major B): a plain element-per-thread copy then reads with a
+// stride of N elements, ~16x the bytes it uses. Each thread moves 16 values per tile, all its loads
+// issued before its shared-memory stores, so more bytes are in flight per SM than with a 32 x 32
+// tile's 4 per thread (this copy is the tf32 path's cost over cuBLAS for a row-major B).
+// `lanes_on_rows`: consecutive threads read consecutive rows of one k (a row-contiguous source), else consecutive k.
+constexpr int kPackTile = 64;
 template <typename T>
 __global__ void __launch_bounds__(kThreads) pack_kmajor(T* dst, const T* src, Geometry<4> batch, int which, int64_t rows, int64_t K,
                                                         int64_t ld, int64_t s_row, int64_t s_k, bool lanes_on_rows) {
-  __shared__ T tile[32][33];  // tile[k - k0][r - r0]; the odd pitch spreads a column over the banks
-  const int lane = threadIdx.x % 32, wy = threadIdx.x / 32;  // kThreads / 32 = 8 rows of lanes
+  constexpr int kT = kPackTile, kLines = kThreads / kT, kPer = kT / kLines;  // 4 lines of 64 threads, 16 values each
+  static_assert(kThreads % kT == 0, "whole lines of threads");
+  __shared__ T tile[kT][kT + 1];  // tile[k - k0][r - r0]; the odd pitch spreads a column over the banks
+  // Thread (line, a) moves the values at index a along the contiguous direction and line + 4 i
+  // across it (i < 16), so each of its addresses is the previous plus a fixed step.
+  const int a = (int)threadIdx.x % kT, line = (int)threadIdx.x / kT;
+  const int64_t step = kLines * (lanes_on_rows ? s_k : s_row);  // source: 4 lines further
   for (int64_t z = blockIdx.z; z < batch.n; z += gridDim.z) {
     int64_t off[4];
     batch.offsets(z, off);
     const T* s = src + (which == 0 ? off[0] : off[1]);  // a constant index keeps off[] in registers
     T* d = dst + z * rows * ld;
-    for (int64_t r0 = (int64_t)blockIdx.y * 32; r0 < rows; r0 += (int64_t)gridDim.y * 32) {
-      const int64_t k0 = (int64_t)blockIdx.x * 32;
-      for (int j = wy; j < 32; j += kThreads / 32) {
-        const int64_t r = r0 + (lanes_on_rows ? lane : j), k = k0 + (lanes_on_rows ? j : lane);
-        if (r < rows && k < K) tile[k - k0][r - r0] = s[r * s_row + k * s_k];
-      }
+    const int64_t k0 = (int64_t)blockIdx.x * kT;
+    const int nk = (int)min((int64_t)kT, K - k0);
+    for (int64_t r0 = (int64_t)blockIdx.y * kT; r0 < rows; r0 += (int64_t)gridDim.y * kT) {
+      const int nr = (int)min((int64_t)kT, rows - r0);
+      // lanes_on_rows: the thread reads row a, k = line + 4 i; otherwise row line + 4 i, k = a
+      const int n_a = lanes_on_rows ? nr : nk, n_i = lanes_on_rows ? nk : nr;
+      const T* sp = s + (r0 + (lanes_on_rows ? a : line)) * s_row + (k0 + (lanes_on_rows ? line : a)) * s_k;
+      T v[kPer];
+#pragma unroll
+      for (int i = 0; i < kPer; ++i)
+        if (a < n_a && line + kLines * i < n_i) v[i] = sp[i * step];
+#pragma unroll
+      for (int i = 0; i < kPer; ++i)
+        if (a < n_a && line + kLines * i < n_i) {
+          if (lanes_on_rows) tile[line + kLines * i][a] = v[i];
+          else tile[a][line + kLines * i] = v[i];
+        }
       __syncthreads();
-      for (int j = wy; j < 32; j += kThreads / 32) {
-        const int64_t r = r0 + j, k = k0 + lane;
-        if (r < rows && k < K) d[r * ld + k] = tile[lane][j];
-      }
+      // the write: row line + 4 i of the destination, k = a (64 consecutive values of a row per 64 threads)
+      T* dp = d + (r0 + line) * ld + k0 + a;
+#pragma unroll
+      for (int i = 0; i < kPer; ++i)
+        if (a < nk && line + kLines * i < nr) dp[i * kLines * ld] = tile[a][line + kLines * i];
       __syncthreads();  // the next row tile's reads must not overwrite this one before it is written
     }
   }
@@ -364,7 +407,7 @@ __global__ void __launch_bounds__(kThreads) pack_kmajor(T* dst, const T* src, Ge
 template <typename T>
 void launch_pack(T* dst, const void* src, const Geometry<4>& batch, int which, int64_t rows, int64_t K, int64_t ld, int64_t s_row,
                  int64_t s_k, const Stream& s) {
-  const dim3 grid((unsigned)((K + 31) / 32), batch_grid((rows + 31) / 32), batch_grid(batch.n));
+  const dim3 grid((unsigned)((K + kPackTile - 1) / kPackTile), batch_grid((rows + kPackTile - 1) / kPackTile), batch_grid(batch.n));
   pack_kmajor<T><<<grid, kThreads, 0, s.stream>>>(dst, reinterpret_cast<const T*>(src), batch, which, rows, K, ld, s_row, s_k,
                                                   s_row == 1 && s_k != 1);
   check_launch("pack_kmajor");

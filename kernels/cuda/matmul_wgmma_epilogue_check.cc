@@ -3,7 +3,9 @@
 // from matmul_wgmma_layout.h, the functions the kernel itself calls) for all 128 threads of both
 // consumer warpgroups over every tile of a set of problems, one block walking the tiles in the
 // kernel's order, at both tile widths (128, and 256: two 64 x 128 column blocks per warpgroup, staged
-// one after the other), with a simulated shared memory (the staging buffers) and a simulated Y, and checks:
+// one after the other), for a 16-bit Y (staged) and a float32 Y (the tf32 path: the fragment's pairs
+// stored directly, 8 bytes each), with a simulated shared memory (the staging buffers) and a
+// simulated Y, and checks:
 //   - the accumulator fragment: epi_frag_row / epi_frag_col are the generic epilogue's indexing
 //     (r0 = 16 warp + g, r0 + 8; c0 = 2 q, + 8 n8 + {0, 1}), literally transcribed, and the PTX
 //     ISA's wgmma m64nNk16 D fragment; a bijection onto the 64 x 128 and 64 x 256 blocks;
@@ -11,10 +13,11 @@
 //   - staging: no slot written twice, or written while another thread reads it, between two of the
 //     warpgroup's barriers; no slot read before this tile wrote it, or in the phase it was written
 //     (a missing barrier); neither warpgroup touches the other's buffer; all inside its buffer;
-//   - every 16-byte global store is 16-byte aligned and inside Y's valid part;
+//   - every 16-byte global store is 16-byte aligned (float32 pairs: every 8-byte store 8-byte
+//     aligned) and inside Y's valid part;
 //   - the block's shared-memory layout fits sm_90 and the barrier ids do not collide;
 // and counts the bank conflicts of the staging stores and loads and the 32-byte sectors of each
-// warp's global store. Mutated variants (wrong swizzle, fragment, pack order, a missing barrier, a
+// warp's global store (a full warp's float32 pair store: 8 sectors, all bytes used). Mutated variants (wrong swizzle, fragment, pack order, a missing barrier, a
 // missing guard, a weaker fast-path condition) must be caught, so the check is not vacuous.
 // Rounding is not emulated (values are tags): the fast path rounds with cvt.rn.{bf16,f16}x2.f32,
 // the generic one with cvt.rn.{bf16,f16}.f32 (see matmul_wgmma.cu, pack2 and common.cuh, dstore).
@@ -53,6 +56,12 @@ struct Variant {  // the kernel as built (all defaults) or one mutation of it
   bool fast_ignores_pitch = false; // row stride alignment not checked
   bool wide_one_barrier = false;   // bn 256: no barrier between one column block's reads and the next one's staging
   bool wide_block0_values = false; // bn 256: every column block stages block 0's accumulators
+  // float32 Y (direct pair stores)
+  bool f32_no_n_guard = false;     // the pair crossing N stored whole
+  bool f32_no_m_guard = false;     // rows past M stored
+  bool f32_ignores_base = false;   // epi_fast_base(yb, 4) not checked
+  bool f32_ignores_pitch = false;  // the row stride's 8-byte alignment not checked
+  bool f32_pair_swapped = false;   // d[2i + 1] stored at the lower address
 };
 
 // ---- The fragment: three statements of it ------------------------------------------------------
@@ -145,6 +154,8 @@ struct Stats {
   int write_ways_max = 0, read_wavefronts_max = 0, read_wavefronts_warp_max = 0;
   int sectors_min = 1 << 30, sectors_max = 0;  // per warp st.global.v4 with all 32 lanes active
   int64_t vec_stores = 0, scalar_stores = 0, generic_stores = 0, fast_tiles = 0, generic_tiles = 0, elements = 0;
+  int64_t pair_stores = 0, single_stores = 0;  // float32 Y: 8-byte pairs, lone values at N's edge
+  int pair_sectors_min = 1 << 30, pair_sectors_max = 0;  // per warp st.global.v2.f32 with all 32 lanes active
   int64_t vec_bytes = 0, vec_sector_bytes = 0;
 };
 // Ways of a warp's shared access: per group of lanes served together, the most distinct 4-byte
@@ -184,23 +195,24 @@ void tile_coords(int64_t t, int64_t tm_count, int64_t tn_count, int64_t& b, int6
   tn = in_group / rows;
 }
 
-bool fast_kernel(const Problem& pr, const Variant& v) {
-  if (v.fast_ignores_pitch) return pr.alpha == 1.0 && !pr.has_c && pr.syn == 1 && pr.sym >= pr.N;
-  return epi_fast(pr.alpha, pr.has_c, pr.N, pr.sym, pr.syn);
+bool fast_kernel(const Problem& pr, const Variant& v, uint32_t es) {
+  if (es == 2 ? v.fast_ignores_pitch : v.f32_ignores_pitch) return pr.alpha == 1.0 && !pr.has_c && pr.syn == 1 && pr.sym >= pr.N;
+  return epi_fast(pr.alpha, pr.has_c, pr.N, pr.sym, pr.syn, es);
 }
 
-void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
+// One problem's epilogue for a Y of es-byte values (2: staged; 4: float32 pairs).
+void run(const Problem& pr, int bn, const Variant& v, Stats& st, uint32_t es = 2) {
   constexpr uint64_t kAlloc = 0x10000000;  // Y's allocation (cudaMalloc: 256-byte aligned)
   const int64_t last = pr.y_off + (pr.nb - 1) * pr.sby + (pr.M - 1) * pr.sym + (pr.N - 1) * pr.syn;
-  const uint64_t y_bytes = (uint64_t)(last + 1) * 2;
-  const uint64_t yview = kAlloc + (uint64_t)pr.y_off * 2;
+  const uint64_t y_bytes = (uint64_t)(last + 1) * es;
+  const uint64_t yview = kAlloc + (uint64_t)pr.y_off * es;
   // Expected content: address -> accumulator tag of (b, row, col); tags are unique per (b, row, col)
   // of the padded tile grid, so values from past M / N never match anything valid.
   const int64_t tm_count = (pr.M + kTileM - 1) / kTileM, tn_count = (pr.N + bn - 1) / bn;
   const int64_t Mp = tm_count * kTileM, Np = tn_count * bn;
   auto tag = [&](int64_t b, int64_t r, int64_t c) { return (uint32_t)((b * Mp + r) * Np + c + 1); };
-  std::vector<uint32_t> want(y_bytes / 2, 0), got(y_bytes / 2, 0);
-  std::vector<uint8_t> writes(y_bytes / 2, 0);
+  std::vector<uint32_t> want(y_bytes / es, 0), got(y_bytes / es, 0);
+  std::vector<uint8_t> writes(y_bytes / es, 0);
   for (int64_t b = 0; b < pr.nb; ++b)
     for (int64_t r = 0; r < pr.M; ++r)
       for (int64_t c = 0; c < pr.N; ++c) {
@@ -208,11 +220,11 @@ void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
         CHECK(want[e] == 0, "%s: problem has overlapping Y elements\n", pr.name.c_str());
         want[e] = tag(b, r, c);
       }
-  auto gstore = [&](uint64_t addr, uint32_t value, const char* path) {  // one 2-byte element
-    const bool in = addr >= kAlloc && addr + 2 <= kAlloc + y_bytes && addr % 2 == 0;
+  auto gstore = [&](uint64_t addr, uint32_t value, const char* path) {  // one es-byte element
+    const bool in = addr >= kAlloc && addr + es <= kAlloc + y_bytes && addr % es == 0;
     CHECK(in, "%s [%s]: %s store outside Y's allocation at +%lld\n", pr.name.c_str(), v.name, path, (long long)(addr - kAlloc));
     if (!in) return;
-    const uint64_t e = (addr - kAlloc) / 2;
+    const uint64_t e = (addr - kAlloc) / es;
     CHECK(want[e] != 0, "%s [%s]: %s store to an element outside Y's valid part (+%llu)\n", pr.name.c_str(), v.name, path,
           (unsigned long long)e);
     ++writes[e];
@@ -221,14 +233,14 @@ void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
 
   Smem sm(bn);
   int64_t phase[2] = {0, 0};
-  const bool fast_all = fast_kernel(pr, v);
+  const bool fast_all = fast_kernel(pr, v, es);
   const int64_t tiles = tm_count * tn_count * pr.nb;
   int64_t fast_tiles = 0;
   for (int64_t t = 0; t < tiles; ++t) {  // one block (gridDim 1) walks every tile: the most staging reuse
     int64_t b, tm, tn;
     tile_coords(t, tm_count, tn_count, b, tm, tn);
-    const uint64_t yb = yview + (uint64_t)(b * pr.sby) * 2;  // the kernel's yb = p.y + off[3]
-    const bool fast = fast_all && (v.fast_ignores_base || epi_fast_base(yb));
+    const uint64_t yb = yview + (uint64_t)(b * pr.sby) * es;  // the kernel's yb = p.y + off[3]
+    const bool fast = fast_all && ((es == 2 ? v.fast_ignores_base : v.f32_ignores_base) || epi_fast_base(yb, es));
     fast_tiles += fast;
     for (int c = 0; c < 2; ++c) {
       // d[i] of thread tid: the accumulator of (row, col) per the generic epilogue's indexing.
@@ -244,9 +256,40 @@ void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
             generic_frag(tid, i, r, col);
             const int64_t gi = tm * kTileM + c * 64 + r, gj = tn * bn + col;
             if (gi >= pr.M || gj >= pr.N) continue;
-            gstore(yb + (uint64_t)(gi * pr.sym + gj * pr.syn) * 2, d(tid, i), "generic");
+            gstore(yb + (uint64_t)(gi * pr.sym + gj * pr.syn) * es, d(tid, i), "generic");
             ++st.generic_stores;
           }
+        continue;
+      }
+      if (es == 4) {  // float32 Y: the kernel's direct pair stores, one warp instruction (h, n8) at a time
+        for (int h = 0; h < 2; ++h)
+          for (int n8 = 0; n8 < bn / 8; ++n8)
+            for (int w = 0; w < 4; ++w) {
+              std::set<uint64_t> sectors;
+              int pair_lanes = 0;
+              for (int lane = 0; lane < 32; ++lane) {
+                const int tid = w * 32 + lane;
+                int row, col;
+                kernel_frag(tid, n8 * 4 + 2 * h, row, col, v);
+                const int64_t gr = tm * kTileM + c * 64 + row;
+                if (gr >= pr.M && !v.f32_no_m_guard) continue;
+                const int64_t gc = tn * bn + col, nv = v.f32_no_n_guard && gc < pr.N ? 2 : epi_vector_cols(pr.N, gc, 2);
+                const uint64_t dst = yb + (uint64_t)(gr * pr.sym + gc) * 4;
+                const uint32_t lo = d(tid, n8 * 4 + 2 * h), hi = d(tid, n8 * 4 + 2 * h + 1);
+                if (nv == 2) {
+                  CHECK(dst % 8 == 0, "%s [%s]: st.global.v2.f32 at +%lld not 8-byte aligned\n", pr.name.c_str(), v.name, (long long)(dst - kAlloc));
+                  gstore(dst, v.f32_pair_swapped ? hi : lo, "st.global.v2.f32");
+                  gstore(dst + 4, v.f32_pair_swapped ? lo : hi, "st.global.v2.f32");
+                  sectors.insert(dst / 32), sectors.insert((dst + 7) / 32);
+                  ++pair_lanes, ++st.pair_stores;
+                } else if (nv == 1) {
+                  gstore(dst, lo, "st.global.f32"), ++st.single_stores;
+                }
+              }
+              if (pair_lanes == 32)
+                st.pair_sectors_min = std::min(st.pair_sectors_min, (int)sectors.size()),
+                st.pair_sectors_max = std::max(st.pair_sectors_max, (int)sectors.size());
+            }
         continue;
       }
       const uint32_t base = epi_offset(bn) + c * kEpiBytes;  // from the 1024-aligned shared base
@@ -329,7 +372,9 @@ void run(const Problem& pr, int bn, const Variant& v, Stats& st) {
         pr.name.c_str(), v.name, (long long)missing, (long long)twice, (long long)bad);
 }
 
-std::vector<Problem> problems() {
+// The problems for a Y of es-byte values (2 or 4): the same shapes; the fast path's alignment is
+// 16 bytes for a staged 16-bit row, 8 for float32 pairs, so some expectations differ.
+std::vector<Problem> problems(uint32_t es = 2) {
   std::vector<Problem> p;
   // name, M, N, nb, sym, syn, sby, y_off, alpha, has_c, expect
   p.push_back({"256x384 contiguous", 256, 384, 1, 384, 1, 0, 0, 1.0, false, 100});
@@ -339,9 +384,12 @@ std::vector<Problem> problems() {
   p.push_back({"70x13, rows padded to 16 (one edge tile)", 70, 13, 1, 16, 1, 0, 0, 1.0, false, 100});
   p.push_back({"batched 3 x 128x256, rows padded to 264", 128, 256, 3, 264, 1, 128 * 264, 0, 1.0, false, 100});
   p.push_back({"view offset 8 values (16-byte, not 32-byte aligned)", 256, 256, 1, 256, 1, 0, 8, 1.0, false, 100});
-  p.push_back({"batched 3, entry stride M*ld + 4 (entry 1 only 8-byte aligned)", 128, 128, 3, 128, 1, 128 * 128 + 4, 0, 1.0, false, -1});
+  p.push_back({"batched 3, entry stride M*ld + 4 (16-bit: entry 1 only 8-byte aligned)", 128, 128, 3, 128, 1, 128 * 128 + 4, 0, 1.0, false, es == 2 ? -1 : 100});
+  p.push_back({"batched 3, entry stride M*ld + 1 (entries 1, 2 unaligned)", 128, 128, 3, 128, 1, 128 * 128 + 1, 0, 1.0, false, -1});
   p.push_back({"view offset 1 value (unaligned) -> generic", 128, 256, 1, 256, 1, 0, 1, 1.0, false, 0});
-  p.push_back({"row stride 300 (600 bytes) -> generic", 128, 300, 1, 300, 1, 0, 0, 1.0, false, 0});
+  p.push_back({"row stride 300 (16-bit: 600 bytes -> generic; float32: 1200)", 128, 300, 1, 300, 1, 0, 0, 1.0, false, es == 2 ? 0 : 100});
+  p.push_back({"row stride 301 (odd) -> generic", 100, 280, 1, 301, 1, 0, 0, 1.0, false, 0});
+  p.push_back({"200x301 (N odd: a lone value at N's edge), rows padded to 304", 200, 301, 1, 304, 1, 0, 0, 1.0, false, 100});
   p.push_back({"alpha 2 -> generic", 128, 128, 1, 128, 1, 0, 0, 2.0, false, 0});
   p.push_back({"beta * C -> generic", 128, 128, 1, 128, 1, 0, 0, 1.0, true, 0});
   p.push_back({"column stride 2 -> generic", 64, 128, 1, 256, 2, 0, 0, 1.0, false, 0});
@@ -394,6 +442,11 @@ int main(int argc, char** argv) {
               !epi_fast(1.0, false, 128, 128, 0),
           "fast predicate takes alpha != 1, C, a 264-byte row or a column stride 0\n");
     CHECK(epi_fast_base(0x1000) && epi_fast_base(0x1010) && !epi_fast_base(0x1008) && !epi_fast_base(0x1002), "base predicate\n");
+    CHECK(epi_fast(1.0, false, 300, 300, 1, 4) && epi_fast(1.0, false, 13, 14, 1, 4) && !epi_fast(1.0, false, 13, 13, 1, 4) &&
+              !epi_fast(1.0, false, 256, 128, 1, 4) && !epi_fast(2.0, false, 128, 128, 1, 4),
+          "float32 fast predicate: an even row stride, not overlapping, alpha 1\n");
+    CHECK(epi_fast_base(0x1008, 4) && !epi_fast_base(0x1004, 4), "float32 base predicate: 8-byte\n");
+    CHECK(epi_vector_cols(301, 298, 2) == 2 && epi_vector_cols(301, 300, 2) == 1 && epi_vector_cols(301, 302, 2) == 0, "epi_vector_cols(width 2)\n");
     CHECK(epi_vector_cols(300, 288) == 8 && epi_vector_cols(300, 296) == 4 && epi_vector_cols(300, 304) == 0 && epi_vector_cols(300, 400) == 0,
           "epi_vector_cols\n");
     std::printf("fast-path predicate table: %s\n", failures == f0 ? "ok" : "FAILED");
@@ -401,15 +454,23 @@ int main(int argc, char** argv) {
   // 4. The kernel as built over every problem.
   const int before = failures;
   Stats all;
+  int pair_sectors_min = 1 << 30, pair_sectors_max = 0;
+  for (uint32_t es : {2u, 4u})
   for (int bn : {128, 256})
-  for (const Problem& pr : problems()) {
+  for (const Problem& pr : problems(es)) {
     Stats s;
     const int f0 = failures;
-    run(pr, bn, Variant{}, s);
-    std::printf("  %s%-66s tiles fast %3lld generic %3lld  v4 stores %6lld  u16 %5lld  generic %6lld  %s\n", bn == 256 ? "[n256] " : "",
-                pr.name.c_str(), (long long)s.fast_tiles, (long long)s.generic_tiles, (long long)s.vec_stores, (long long)s.scalar_stores,
-                (long long)s.generic_stores, failures == f0 ? "ok" : "FAILED");
+    run(pr, bn, Variant{}, s, es);
+    if (es == 2)
+      std::printf("  %s%-70s tiles fast %3lld generic %3lld  v4 stores %6lld  u16 %5lld  generic %6lld  %s\n", bn == 256 ? "[n256] " : "",
+                  pr.name.c_str(), (long long)s.fast_tiles, (long long)s.generic_tiles, (long long)s.vec_stores, (long long)s.scalar_stores,
+                  (long long)s.generic_stores, failures == f0 ? "ok" : "FAILED");
+    else
+      std::printf("  [f32]%s %-70s tiles fast %3lld generic %3lld  v2 stores %6lld  f32 %5lld  generic %6lld  %s\n", bn == 256 ? "[n256]" : "",
+                  pr.name.c_str(), (long long)s.fast_tiles, (long long)s.generic_tiles, (long long)s.pair_stores, (long long)s.single_stores,
+                  (long long)s.generic_stores, failures == f0 ? "ok" : "FAILED");
     if (s.sectors_max) std::printf("      sectors per full st.global.v4 warp instruction: %d..%d\n", s.sectors_min, s.sectors_max);
+    pair_sectors_min = std::min(pair_sectors_min, s.pair_sectors_min), pair_sectors_max = std::max(pair_sectors_max, s.pair_sectors_max);
     all.write_ways_max = std::max(all.write_ways_max, s.write_ways_max);
     all.read_wavefronts_max = std::max(all.read_wavefronts_max, s.read_wavefronts_max);
     all.read_wavefronts_warp_max = std::max(all.read_wavefronts_warp_max, s.read_wavefronts_warp_max);
@@ -439,6 +500,13 @@ int main(int argc, char** argv) {
   CHECK(all.read_wavefronts_max == 4 && all.read_wavefronts_warp_max == 4, "staging reads take %d / %d wavefronts\n", all.read_wavefronts_max,
         all.read_wavefronts_warp_max);
   CHECK(big.sectors_max == 16 && big.sectors_min == 16, "aligned Y: %d..%d sectors per warp store\n", big.sectors_min, big.sectors_max);
+  Stats big32;
+  run(problems(4)[1], 256, Variant{}, big32, 4);
+  std::printf("float32 Y: %d..%d sectors per full st.global.v2.f32 warp instruction (256 bytes; ideal 8) with a 256-aligned Y whose rows are "
+              "32-byte multiples; %d..%d over every problem (rows of other strides straddle sectors)\n",
+              big32.pair_sectors_min, big32.pair_sectors_max, pair_sectors_min, pair_sectors_max);
+  CHECK(big32.pair_sectors_min == 8 && big32.pair_sectors_max == 8, "float32 pairs: %d..%d sectors per warp store\n", big32.pair_sectors_min,
+        big32.pair_sectors_max);
   const bool built_ok = failures == before;
   std::printf("as built: %s (%lld output elements checked)\n", built_ok ? "PASS" : "FAIL", (long long)all.elements);
   // 5. Mutations must be caught: wrong values, races, out-of-bounds or misaligned stores, or a
@@ -457,11 +525,17 @@ int main(int argc, char** argv) {
       mutant<Variant>("fast path ignores the row-stride alignment", [](Variant& v) { v.fast_ignores_pitch = true; }),
       mutant<Variant>("n256: no barrier between column blocks", [](Variant& v) { v.wide_one_barrier = true; }),
       mutant<Variant>("n256: every column block stages block 0's values", [](Variant& v) { v.wide_block0_values = true; }),
+      mutant<Variant>("float32: the pair crossing N stored whole", [](Variant& v) { v.f32_no_n_guard = true; }),
+      mutant<Variant>("float32: rows past M stored", [](Variant& v) { v.f32_no_m_guard = true; }),
+      mutant<Variant>("float32: base / batch-entry alignment not checked", [](Variant& v) { v.f32_ignores_base = true; }),
+      mutant<Variant>("float32: row-stride alignment not checked", [](Variant& v) { v.f32_ignores_pitch = true; }),
+      mutant<Variant>("float32: pair stored high value first", [](Variant& v) { v.f32_pair_swapped = true; }),
   };
   const int caught = kiln::host_check::caught_mutants(mutants, [&](const Variant& v) {
     Stats s;
     const bool wide = v.wide_one_barrier || v.wide_block0_values;  // at bn 128 these are the kernel as built
-    for (const Problem& pr : problems()) run(pr, wide ? 256 : 128, v, s);
+    for (uint32_t es : {2u, 4u})
+      for (const Problem& pr : problems(es)) run(pr, wide ? 256 : 128, v, s, es);
     CHECK(s.write_ways_max <= 1 && s.read_wavefronts_max <= 4, "bank conflicts: staging writes %d-way, reads %d wavefronts\n", s.write_ways_max,
           s.read_wavefronts_max);
   }, verbose ? 2 : 0);

@@ -163,8 +163,8 @@ constexpr uint32_t kSmemLimit = 227 * 1024;  // sm_90: the most dynamic shared m
 static_assert(smem_bytes(128) <= kSmemLimit && smem_bytes(256) <= kSmemLimit, "shared memory over sm_90's per-block limit");
 
 // ---- The fast epilogue ----------------------------------------------------------------------
-// 16-bit T only (a float32 Y, the tf32 path, always takes gemm_store; its staging would need 32 KiB
-// per warpgroup). Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
+// 16-bit T staged (below); a float32 Y (the tf32 path) stores the fragment's pairs directly (see
+// epi_vec_bytes; its staging would need 32 KiB per warpgroup, which the wide tile does not have). Y = acc (alpha 1, no C) into a Y whose rows are contiguous (column stride 1), 16-byte aligned
 // (row stride a multiple of 8 values, base + batch offset 16-byte aligned) and do not overlap
 // (row stride >= N). Each consumer warpgroup takes its 64 x bn accumulators in bn / 128 column
 // blocks of 64 x 128 (epi_blocks): it rounds the block's accumulators to T in pairs (cvt.rn, as
@@ -193,13 +193,20 @@ KILN_WL uint32_t epi_stage_offset(int row, int col) {
 // column epi_read_col; a warp reads two whole rows, lanes in column order.
 KILN_WL int epi_read_row(int tid, int i) { return i * 8 + tid / 16; }
 KILN_WL int epi_read_col(int tid) { return (tid % 16) * 8; }
-// How many of the 8 values from column `col` (of Y) are inside N: 8 = one vector store.
-KILN_WL int64_t epi_vector_cols(int64_t N, int64_t col) { return N - col >= 8 ? 8 : N - col > 0 ? N - col : 0; }
-// The kernel-wide condition (alpha, C, Y's strides) and the per-tile one (the batch entry's base).
-KILN_WL bool epi_fast(double alpha, bool has_c, int64_t N, int64_t sym, int64_t syn) {
-  return alpha == 1.0 && !has_c && syn == 1 && sym >= N && sym % 8 == 0;
+// How many of the `width` values from column `col` (of Y) are inside N: `width` = one vector store
+// (8 16-bit values from the staging; a float32 Y's pair, below: 2).
+KILN_WL int64_t epi_vector_cols(int64_t N, int64_t col, int64_t width = 8) { return N - col >= width ? width : N - col > 0 ? N - col : 0; }
+// A float32 Y (the tf32 path) takes no staging: the fragment's pairs (columns c, c + 1, c even) go
+// straight out as 8-byte stores, and the 4 threads of a fragment row cover 32 contiguous bytes, so a
+// warp's store fills 8 whole 32-byte sectors (16-bit pairs would fill half of each: hence their staging).
+// The bytes of the fast epilogue's widest store: 16 (staged 16-bit rows), 8 (float32 pairs).
+KILN_WL uint32_t epi_vec_bytes(uint32_t esize) { return esize == 2 ? 16 : 8; }
+// The kernel-wide condition (alpha, C, Y's strides) and the per-tile one (the batch entry's base),
+// for a Y of esize-byte values: rows contiguous, not overlapping, each starting on a vector boundary.
+KILN_WL bool epi_fast(double alpha, bool has_c, int64_t N, int64_t sym, int64_t syn, uint32_t esize = 2) {
+  return alpha == 1.0 && !has_c && syn == 1 && sym >= N && (sym * esize) % epi_vec_bytes(esize) == 0;
 }
-KILN_WL bool epi_fast_base(uint64_t y_batch_addr) { return y_batch_addr % 16 == 0; }
+KILN_WL bool epi_fast_base(uint64_t y_batch_addr, uint32_t esize = 2) { return y_batch_addr % epi_vec_bytes(esize) == 0; }
 
 }  // namespace wgmma_layout
 }  // namespace cuda
