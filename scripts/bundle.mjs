@@ -76,6 +76,7 @@ function main() {
       mkdirSync(join(stage, 'lib', 'vulkan'));
       cpSync(realpathSync(vulkan), join(stage, 'lib', 'vulkan', 'libvulkan.so.1'));
     }
+    const missing = [];
     // The NVIDIA Vulkan ICD (libGLX_nvidia.so.0) is a glvnd vendor library: a headless host with the
     // driver but no glvnd needs the dispatcher and its front ends (the runner adds them only there).
     const glvnd = ['libGLdispatch.so.0', 'libGLX.so.0', 'libEGL.so.1', 'libOpenGL.so.0', 'libX11.so.6', 'libxcb.so.1', 'libXau.so.6', 'libXdmcp.so.6', 'libbsd.so.0', 'libmd.so.0'];
@@ -84,8 +85,15 @@ function main() {
       for (const lib of glvnd) {
         const found = systemLib(lib);
         if (found) cpSync(realpathSync(found), join(stage, 'lib', 'glvnd', lib));
+        else missing.push(lib);
       }
-    }
+    } else missing.push('libGLdispatch.so.0');
+    if (!vulkan) missing.unshift('libvulkan.so.1');
+    // Without them the bundle still runs everything else; WebGPU is then absent on a GPU host that
+    // lacks them too (an H200 check ran its WebGPU step with no adapter from such a bundle).
+    if (missing.length)
+      console.warn(`bundle: warning: ${missing.join(', ')} not found on this host, so not bundled: WebGPU will be absent on a GPU host without ` +
+        `its own (install them here first: apt-get install libvulkan1 libglvnd0 libgl1 libegl1 libopengl0)`);
     const git = (...args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
     const head = git('rev-parse', '--short', 'HEAD');
     const commit = head.status === 0 ? head.stdout.trim() + (git('diff', '--quiet', 'HEAD').status === 0 ? '' : ' (with uncommitted changes)') : 'unknown';

@@ -46,11 +46,13 @@
 // blocks in turn through the same 16 KiB buffer. Its layouts and epilogue are checked on the host
 // like the 128 tile's. On an H200 it passed the matmul sweep and ran at 0.96-0.98x cuBLASLt for
 // bf16/f16 and 0.80-0.87x for tf32 at 4096^3 and 8192^3 (the 128 tile: 0.80-0.83x and 0.70-0.78x in
-// the same run: bench/results/gpu-check-h200.md), so the width is picked by shape
+// the same run; tf32 0.91-0.94x since its direct float32 epilogue and faster copy of B, 0.95-0.99x
+// with B already [N, K]: bench/results/gpu-check-h200.md), so the width is picked by shape
 // (wgmma_layout::auto_tile_n: the wide tile wherever its waves over the SMs cost less) unless
 // KILN_WGMMA_TILE_N=128 or 256 says which.
 // Bench alone: `kiln bench matmul --device cuda --dtype bfloat16 --case 4096^3` with impl 'wgmma'
-// (float32: `--dtype float32 --precision high`).
+// (float32: `--dtype float32 --precision high`; `--b-layout nk` for a B^T operand); each kernel's
+// time: bench/matmul-once.ts under ncu.
 #include <cuda.h>
 
 #include "matmul.cuh"
