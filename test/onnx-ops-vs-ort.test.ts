@@ -277,6 +277,19 @@ const AGREED: [string, Model][] = [
     atol: 1e-5,
   }],
   ['Unique unsorted slices along axis -1 (3-D)', model(11, (g) => g.nodeOutputs('Unique', ['x'], { axis: -1, sorted: 0 }, { outputs: 4 }), [{ name: 'x', dtype: 'int64', shape: [2, 1, 4], values: [5, 1, 5, 1, 2, 0, 2, 0] }])],
+  // GatherElements gathers at flat positions: a long axis (the one-hot form it replaced was O(n) per
+  // element), negative indices, indices smaller than data outside the axis, int32 indices, bool data
+  ...([
+    ['float32 along a long middle axis, negatives, smaller outside it', 'float32', [3, 500, 4], 'int64', [2, 700, 3], 1],
+    ['int64 along the last axis, int32 indices', 'int64', [4, 6, 37], 'int32', [4, 5, 9], -1],
+    ['bool along axis 0', 'bool', [9, 5], 'int64', [12, 5], 0],
+  ] as [string, DType, number[], DType, number[], number][]).map(([what, dt, shape, it, ishape, axis]) => {
+    const n = shape[axis < 0 ? axis + shape.length : axis];
+    return [`GatherElements ${what}`, model(13, (g) => [g.node('GatherElements', ['x', 'i'], { axis })], [
+      { name: 'x', dtype: dt, shape, values: Array.from({ length: R.numel(shape) }, () => (dt === 'bool' ? r.int(0, 1) : dt === 'int64' ? r.int(-1000, 1000) : r.uniform(-5, 5))) },
+      { name: 'i', dtype: it, shape: ishape, values: Array.from({ length: R.numel(ishape) }, () => r.int(-n, n - 1)) },
+    ])] as [string, Model];
+  }),
 ];
 
 const ortResults = ortOutputsOf(AGREED);

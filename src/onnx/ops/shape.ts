@@ -6,7 +6,7 @@ import { full } from '../../ops/creation.js';
 import { empty, runInto } from '../../ops/run.js';
 import { concat, gather, pad, tile } from '../../ops/shape-ops.js';
 import * as k from '../../ops/index.js';
-import { withTemps } from '../../ops/temps.js';
+import { withTemps, type Temps } from '../../ops/temps.js';
 import { normalizeAxis, numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor, attrFlag } from '../attrs.js';
@@ -223,36 +223,39 @@ function checkElementsShapes(data: Tensor, idx: Tensor, axis: number, upd?: Tens
 }
 
 /**
- * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`, composed as a
- * one-hot match of each index against 0..n-1 and a masked sum over n (O(n) per output element;
- * meant for the small class dimensions of losses and lookups, not for large gathers).
+ * Flat positions (int64, idx's shape) into a contiguous tensor of `dims` of the elements that
+ * GatherElements-style indices name: each element's own coordinates, except along `axis`, where its
+ * index (negatives from the end, each checked against dims[axis]: checkedIndices) takes their place.
+ */
+function elementPositions(t: Temps, dims: readonly number[], idx: Tensor, axis: number, what: string): Tensor {
+  const stride = dims.map((_, i) => numel(dims.slice(i + 1)));
+  const device = idx.device;
+  let pos = t.add(k.mul(checkedIndices(t, t.add(cast(idx, 'int64')), dims[axis], what), stride[axis]));
+  idx.shape.forEach((m, i) => {
+    if (i === axis || m === 1) return; // a dim of 1: coordinate 0 everywhere
+    const coord = t.add(t.add(k.arange(0, m * stride[i], stride[i], { dtype: 'int64', device })).reshape(idx.shape.map((n, j) => (j === i ? n : 1))));
+    pos = t.add(k.add(pos, coord));
+  });
+  return pos;
+}
+
+/**
+ * GatherElements: out[.., j, ..] = data[.., index[.., j, ..], ..] along `axis`: a Gather from the
+ * flattened data at each element's flat position (elementPositions), O(1) per output element.
  */
 function gatherElements(ctx: OpContext): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1);
   const axis = normalizeAxis('GatherElements', attrInt(ctx.node, 'axis', 0), data.rank);
   checkElementsShapes(data, idx, axis);
-  const n = data.shape[axis];
-  return withTemps((t) => {
-    // data limited to the index's extent outside `axis`, both with `axis` moved last
-    let d = data;
-    idx.shape.forEach((m, i) => {
-      if (i !== axis && m !== d.shape[i]) d = t.add(d.slice(i, 0, m));
-    });
-    const dT = t.add(d.transpose(axis, -1));
-    const i64 = t.add(cast(idx, 'int64'));
-    const iT = t.add(checkedIndices(t, i64, n, 'GatherElements').transpose(axis, -1));
-    const classes = t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device }));
-    const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), classes)); // [.., m, n]
-    const values = data.dtype === 'bool' ? t.add(cast(dT, 'uint8')) : dT;
-    const summed = t.add(k.sum(t.add(k.where(hot, t.add(values.unsqueeze(-2)), 0)), { axes: [-1] }));
-    return t.add(cast(summed, data.dtype)).transpose(axis, -1);
-  });
+  if (idx.size === 0) return empty(idx.shape, data.dtype, data.device);
+  return withTemps((t) => gather(t.add(data.reshape([-1])), elementPositions(t, data.shape, idx, axis, 'GatherElements'), 0));
 }
 
 /**
  * ScatterElements: data with updates written (or combined by `reduction`) at the positions the
- * indices name along `axis`, by the same one-hot matching as GatherElements; the result block
- * covering the indices' extent is copied into a clone of data.
+ * indices name along `axis`, composed as a one-hot match of each index against 0..n-1 along `axis`
+ * and a masked reduction over the matches (O(n) per index: backends have no scatter); the result
+ * block covering the indices' extent is copied into a clone of data.
  */
 function scatterElements(ctx: OpContext, reduction = attrString(ctx.node, 'reduction', 'none')): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
@@ -338,7 +341,7 @@ function reverseSequence(ctx: OpContext): Tensor {
 }
 
 defineOps({
-  GatherElements: { since: 11, uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceSum'], run: (ctx) => [gatherElements(ctx)] },
+  GatherElements: { since: 11, uses: ['Cast', 'Gather', 'Range', 'Mul', 'Add'], run: (ctx) => [gatherElements(ctx)] },
   ScatterElements: {
     since: 11,
     uses: ['Cast', 'Gather', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
