@@ -103,17 +103,17 @@ forEachBackend('data faults', (device) => {
 
     it("the index ops check every index: one out of range rejects the read of the node's output, naming the node", async () => {
       // Each composes a one-hot match or a flat position, which would silently skip or misplace a bad index.
-      const cases: { op: string; data: number[]; idx: number[][]; upd?: number[][]; attrs?: Record<string, number>; bad: string; good: number[][] }[] = [
+      const cases: { op: string; data: number[]; idx: number[][]; upd?: number[][] | number[]; attrs?: Record<string, number>; bad: string; good: number[][] }[] = [
         { op: 'GatherElements', data: [3, 4], idx: [[0, 1, 4]], attrs: { axis: 1 }, bad: 'index 4', good: [[0, 1, -1]] },
         { op: 'ScatterElements', data: [3, 4], idx: [[2, -4]], upd: [[5, 6]], attrs: { axis: 0 }, bad: 'index -4', good: [[2, -3]] },
         { op: 'GatherND', data: [3, 4], idx: [[0, 7]], bad: 'index 7', good: [[0, 3]] },
-        { op: 'ScatterND', data: [3, 4], idx: [[3, 0]], upd: [[9]], bad: 'index 3', good: [[2, 0]] },
+        { op: 'ScatterND', data: [3, 4], idx: [[3, 0]], upd: [9], bad: 'index 3', good: [[2, 0]] }, // updates: indices' shape without the last dim
       ];
       for (const c of cases) {
         const g = new GraphBuilder(c.op);
         g.input('data', 'float32', c.data);
         g.input('idx', 'int64', [c.idx.length, c.idx[0].length]);
-        if (c.upd) g.input('upd', 'float32', [c.upd.length, c.upd[0].length]);
+        if (c.upd) g.input('upd', 'float32', Array.isArray(c.upd[0]) ? [c.upd.length, c.upd[0].length] : [c.upd.length]);
         g.output(g.node(c.op, c.upd ? ['data', 'idx', 'upd'] : ['data', 'idx'], c.attrs ?? {}, { name: `my_${c.op}` }), 'float32');
         const s = await kiln.onnx.load(g.toBytes(), { device });
         const feeds = (idx: number[][]) => ({

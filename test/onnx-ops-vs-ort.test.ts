@@ -290,6 +290,35 @@ const AGREED: [string, Model][] = [
       { name: 'i', dtype: it, shape: ishape, values: Array.from({ length: R.numel(ishape) }, () => r.int(-n, n - 1)) },
     ])] as [string, Model];
   }),
+  // ScatterND and ScatterElements without a reduction scatter natively (ScatterSlices) on cpu and
+  // webgpu: duplicates included, where onnxruntime's loop lets the last update win, as Kiln does
+  ...([
+    ['float32 slices of a [40, 16, 8] table, duplicates and negatives', 'float32', [40, 16, 8], [30, 1]],
+    ['int64 rows of a [6, 5, 4] table by pairs', 'int64', [6, 5, 4], [7, 2]],
+    ['bool elements', 'bool', [10], [4, 1]],
+    ['float16 elements of a 3-D table', 'float16', [3, 4, 5], [9, 3]],
+  ] as [string, DType, number[], number[]][]).map(([what, dt, shape, ishape]) => {
+    const kk = ishape[ishape.length - 1], ushape = [...ishape.slice(0, -1), ...shape.slice(kk)];
+    const vals = (n: number) => Array.from({ length: n }, () => (dt === 'bool' ? r.int(0, 1) : dt === 'int64' ? r.int(-1000, 1000) : r.int(-60, 60) / 4));
+    return [`ScatterND ${what}`, model(16, (g) => [g.node('ScatterND', ['x', 'i', 'u'])], [
+      { name: 'x', dtype: dt, shape, values: vals(R.numel(shape)) },
+      { name: 'i', dtype: 'int64', shape: ishape, values: Array.from({ length: R.numel(ishape) }, (_, j) => r.int(-shape[j % kk], shape[j % kk] - 1)) },
+      { name: 'u', dtype: dt, shape: ushape, values: vals(R.numel(ushape)) },
+    ])] as [string, Model];
+  }),
+  ...([
+    ['float32 along a long last axis, duplicates', 'float32', [5, 300], [4, 50], 1],
+    ['float16 along axis 0, indices smaller outside it', 'float16', [30, 3], [40, 2], 0],
+    ['int32 along a middle axis, negatives', 'int32', [3, 20, 4], [3, 25, 4], -2],
+  ] as [string, DType, number[], number[], number][]).map(([what, dt, shape, ishape, axis]) => {
+    const n = shape[axis < 0 ? axis + shape.length : axis];
+    const vals = (m: number) => Array.from({ length: m }, () => (dt === 'int32' ? r.int(-1000, 1000) : r.int(-60, 60) / 4));
+    return [`ScatterElements ${what}`, model(16, (g) => [g.node('ScatterElements', ['x', 'i', 'u'], { axis })], [
+      { name: 'x', dtype: dt, shape, values: vals(R.numel(shape)) },
+      { name: 'i', dtype: 'int64', shape: ishape, values: Array.from({ length: R.numel(ishape) }, () => r.int(-n, n - 1)) },
+      { name: 'u', dtype: dt, shape: ishape, values: vals(R.numel(ishape)) },
+    ])] as [string, Model];
+  }),
 ];
 
 const ortResults = ortOutputsOf(AGREED);
@@ -297,6 +326,15 @@ const ortResults = ortOutputsOf(AGREED);
 forEachBackend('onnx TopK, NonZero, Unique', (device) => {
   it('agree with onnxruntime exactly', async () => {
     await agreeWithOrt(AGREED, ortResults, device);
+  });
+
+  it('the scatters agree with onnxruntime composed too, as on a backend without ScatterSlices (cuda)', async () => {
+    kiln.debug.nativeScatter = false;
+    try {
+      await agreeWithOrt(AGREED.filter(([name]) => name.startsWith('Scatter')), ortResults, device);
+    } finally {
+      kiln.debug.nativeScatter = true;
+    }
   });
 
   it('TopK: NaN ranks above +Infinity; float16 along a middle axis', async () => {
@@ -339,6 +377,17 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
         }
     const [y] = await run(m, 'kiln', device);
     expectValues(y.values, want, { rtol: 1e-5, atol: 0 });
+  });
+
+  it("ScatterND's updates must have indices' shape without the last dim, then data's remaining dims (E_SHAPE naming them)", async () => {
+    const m = (ushape: number[]) => model(16, (g) => [g.node('ScatterND', ['x', 'i', 'u'])], [
+      { name: 'x', dtype: 'float32', shape: [3, 4], values: Array(12).fill(0) },
+      { name: 'i', dtype: 'int64', shape: [1, 2], values: [2, 1] },
+      { name: 'u', dtype: 'float32', shape: ushape, values: Array(R.numel(ushape)).fill(5) },
+    ]);
+    await expectRejection(run(m([1, 1]), 'kiln', device), 'E_SHAPE', 'updates float32[1, 1]', 'must have shape [1]');
+    await expectRejection(run(m([2]), 'kiln', device), 'E_SHAPE', 'updates float32[2]');
+    expect((await run(m([1]), 'kiln', device))[0].values).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0]);
   });
 
   it('NonMaxSuppression: equal scores go by box index, NaN scores are never selected', async () => {

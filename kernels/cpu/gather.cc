@@ -1,4 +1,4 @@
-// Gather: picks slices of Data along `axis` by index.
+// Gather: picks slices of Data along `axis` by index (and ScatterSlices, its inverse, at the end).
 //   Gather(Data any[d_0..d_{r-1}], Indices int32|int64[i_0..i_{q-1}]; axis)
 //     -> Y[d_0..d_{axis-1}, i_0..i_{q-1}, d_{axis+1}..d_{r-1}]
 //     Y[o, k, s] = Data[o, idx(Indices[k]), s],  idx(v) = v < 0 ? v + d_axis : v
@@ -128,6 +128,44 @@ void gather_check(const std::string& op, const KernelArgs& a) {
 }
 
 KILN_CPU_KERNEL("Gather", gather_run, gather_check);
+
+// ScatterSlices: writes slices into Y in place, the rest of Y unchanged (the front end fills Y with
+// Data first: ONNX ScatterND and ScatterElements without a reduction).
+//   ScatterSlices(Positions int64[U], Updates any[U * S]; slice S) -> Y (written in place, [P * S])
+//     Y[p * S .. p * S + S) = Updates[u * S .. u * S + S) for p = Positions[u], u in order
+// Positions, Updates and Y contiguous. A position outside [0, P) writes nothing: the front end has
+// checked each one (an index out of range is its Gather's data fault), so a faulted position's
+// value never lands outside Y. Duplicates: the last update wins, as onnxruntime's serial loop.
+void scatter_run(const KernelArgs& a) {
+  const View &pos = a.in[0], &upd = a.in[1], &y = a.out[0];
+  const int64_t S = a.attrs.i64("slice"), U = pos.numel(), P = y.numel() / S;
+  const int64_t* pp = pos.data<int64_t>();
+  dispatch_bits(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* up = upd.data<T>();
+    T* yp = y.data<T>();
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t p = pp[u];
+      if (p >= 0 && p < P) std::memcpy(yp + p * S, up + u * S, (size_t)S * sizeof(T));
+    }
+  });
+}
+
+void scatter_check(const std::string& op, const KernelArgs& a) {
+  expect_arity(op, a, 2, 1);
+  const View &pos = a.in[0], &upd = a.in[1], &y = a.out[0];
+  if (pos.dtype != DType::I64) fail("E_DTYPE", op + ": Positions must be int64: " + describe(op, a));
+  if (upd.dtype != y.dtype) fail("E_DTYPE", op + ": Updates must have Y's dtype: " + describe(op, a));
+  if (!pos.contiguous() || !upd.contiguous() || !y.contiguous())
+    fail("E_ARGUMENT", op + ": Positions, Updates and Y must be contiguous: " + describe(op, a));
+  if (!a.attrs.has("slice")) fail("E_ARGUMENT", op + ": missing attribute 'slice'");
+  const int64_t S = a.attrs.i64("slice");
+  if (S < 1 || y.numel() % S != 0 || upd.numel() != pos.numel() * S)
+    fail("E_SHAPE", op + ": slice " + std::to_string(S) + " must divide Y's elements, and Updates must hold one slice per position: " +
+                        describe(op, a));
+}
+
+KILN_CPU_KERNEL("ScatterSlices", scatter_run, scatter_check);
 
 }  // namespace
 }  // namespace kiln

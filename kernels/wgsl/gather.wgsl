@@ -49,3 +49,37 @@ fn report() {
   atomicStore(&status[2], v.y);
   atomicStore(&status[0], 1u);
 }
+
+// ScatterSlices(Positions int64[U], Updates any[U * S]; slice S) -> Y written in place:
+//   Y[p * S + j] = Updates[u * S + j] for p = Positions[u], j < S; the same glue as Gather, with X the
+//   Updates and I the Positions. Deterministic as on the CPU, the last update naming a slice wins:
+//   `scatter_owner` (one invocation per position) keeps the largest u + 1 naming slice p in owner[p]
+//   (a fresh buffer, zero), then `scatter` (one invocation per element of Updates) writes only where
+//   owner[p] == u + 1. A position outside [0, P) writes nothing.
+//   meta: [0] n = U * S, [1] S, [2] P, [3] Y offset, [4] X offset, [5] I offset, [6] U (all three contiguous)
+@group(0) @binding(6) var<storage, read_write> owner: array<atomic<u32>>;
+
+fn slice_at(u: u32) -> i32 {  // the slice Positions[u] names, or -1 outside [0, P)
+  let v = index_at(args[5] + i32(u));
+  if (v.y != 0u || v.x >= u32(args[2])) { return -1; }
+  return i32(v.x);
+}
+
+@compute @workgroup_size(256)
+fn scatter_owner(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let u = linear_id(gid, nwg);
+  if (u >= u32(args[6])) { return; }
+  let p = slice_at(u);
+  if (p >= 0) { atomicMax(&owner[p], u + 1u); }
+}
+
+@compute @workgroup_size(256)
+fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg);
+  if (i >= u32(args[0])) { return; }
+  let s = u32(args[1]);
+  let u = i / s;
+  let p = slice_at(u);
+  if (p < 0 || atomicLoad(&owner[p]) != u + 1u) { return; }
+  copy_element(args[3] + p * i32(s) + i32(i - u * s), args[4] + i32(i));
+}

@@ -7,8 +7,12 @@ import { Storage } from '../lifetime.js';
 import { checkRank, contiguousStrides, fmtShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
-/** Test and debug switches. `poison` fills every op output before its kernel runs, so unwritten elements show. */
-export const debug = { poison: process.env.KILN_POISON === '1' };
+/**
+ * Test and debug switches. `poison` fills every op output before its kernel runs, so unwritten
+ * elements show. `nativeScatter: false` makes the ONNX engine's ScatterND and ScatterElements compose
+ * their scatter as on a backend without ScatterSlices (cuda today), so tests cover that path anywhere.
+ */
+export const debug = { poison: process.env.KILN_POISON === '1', nativeScatter: true };
 
 /** A new contiguous tensor with uninitialized contents (poisoned under debug.poison). */
 export function empty(shape: Shape, dtype: DType, device: string, op = 'alloc'): Tensor {

@@ -1,4 +1,4 @@
-// Dispatch of Gather (gather.wgsl), Pad (pad.wgsl), Im2Col (im2col.wgsl) and the Philox random ops (random.wgsl).
+// Dispatch of Gather and ScatterSlices (gather.wgsl), Pad (pad.wgsl), Im2Col (im2col.wgsl) and the Philox random ops (random.wgsl).
 import { fail, KilnError } from '../../errors.js';
 import { isContiguous, numel } from '../../shape.js';
 import { buffersOf, expectArity, num, unsupported, type Call, type Dispatcher } from './call.js';
@@ -84,6 +84,44 @@ const gather: Dispatcher = (c) => {
     else fault.fail(new KilnError('E_INDEX', found));
     return undefined;
   });
+};
+
+/**
+ * ScatterSlices (gather.wgsl's `scatter_owner` and `scatter`): the slices of Y that Positions name
+ * take Updates' slices, the last update naming a slice winning (as on the CPU), in place.
+ */
+const scatterSlices: Dispatcher = (c) => {
+  expectArity(c, 2);
+  const [pos, upd] = c.inputs, y = c.outputs[0];
+  if (pos.dtype !== 'int64') fail('E_DTYPE', `ScatterSlices: positions must be int64, got ${pos.dtype}`);
+  if (upd.dtype !== y.dtype) fail('E_DTYPE', `ScatterSlices: updates ${upd.dtype} differ from the output's dtype ${y.dtype}`);
+  if (![pos, upd, y].every((v) => isContiguous(v.shape, v.strides))) fail('E_ARGUMENT', 'ScatterSlices: positions, updates and the output must be contiguous');
+  const S = num(c, 'slice'), U = numel(pos.shape), total = numel(y.shape);
+  if (!Number.isInteger(S) || S < 1 || total % S !== 0 || numel(upd.shape) !== U * S)
+    fail('E_SHAPE', `ScatterSlices: slice ${S} must divide the output's ${total} elements, and updates must hold one slice per position (${U} x ${S})`);
+  if (total >= 2 ** 31) unsupported(c, 'an output of 2^31 elements or more');
+  const n = U * S, P = total / S;
+  if (n === 0) return;
+  const m = new Meta();
+  m.set(0, n).set(1, S).set(2, P).set(3, y.offset).set(4, upd.offset).set(5, pos.offset).set(6, U);
+  const glue = [
+    inputBinding('X', 1),
+    inputBinding('I', 2),
+    outputBinding('Y', 3, y.dtype),
+    `fn index_at(o: i32) -> vec2<u32> { return ${load('I', 'int64', 'o')}; }`,
+    copyElementFn(y.dtype),
+  ];
+  const dev = c.dev, code = shader('gather', glue);
+  const owner = dev.device.createBuffer({ size: 4 * P, usage: Usage.STORAGE }); // zero-filled, as every new WebGPU buffer
+  const { ins, outs } = buffersOf(c);
+  const args = dev.constants(m.build());
+  const ownerBindings = [args, undefined, ins[0]]; // each entry point's layout holds only what it uses
+  ownerBindings[6] = owner;
+  dev.dispatch(dev.pipeline(code, {}, 'scatter_owner'), ownerBindings, GpuDevice.grid(U, 256));
+  const bindings = [args, ins[1], ins[0], outs[0]];
+  bindings[6] = owner;
+  dev.dispatch(dev.pipeline(code, {}, 'scatter'), bindings, GpuDevice.grid(n, 256));
+  dev.retire(owner);
 };
 
 const MODES: Record<string, number> = { constant: 0, reflect: 1, edge: 2 };
@@ -186,4 +224,4 @@ const random: Dispatcher = (c) => {
   c.dev.dispatch(p, [c.dev.constants(m.build()), outs[0]], GpuDevice.grid(Math.ceil(n / 4), 256));
 };
 
-export const DATA: Record<string, Dispatcher> = { Gather: gather, Pad: pad, Im2Col: im2col, RandomUniform: random, RandomNormal: random };
+export const DATA: Record<string, Dispatcher> = { Gather: gather, ScatterSlices: scatterSlices, Pad: pad, Im2Col: im2col, RandomUniform: random, RandomNormal: random };

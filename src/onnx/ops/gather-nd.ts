@@ -1,9 +1,11 @@
 // GatherND and ScatterND: index tuples [.., k] into the first k dims (after batch_dims) become flat
 // positions (a dot product with the dims' strides, negatives wrapped, each entry range-checked), then
-// a Gather (GatherND) or a one-hot match over the positions with a masked reduction (ScatterND, every
-// reduction).
+// a Gather (GatherND), a scatter (ScatterND without a reduction, scatterInto: the last update naming
+// a slice wins; native ScatterSlices, or composed where a backend lacks it) or a one-hot match over
+// the positions with a masked reduction (ScatterND's reductions: O(U x P x slice)).
 import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
+import { canScatterSlices, scatterSlicesInto } from '../../ops/scatter.js';
 import { fail } from '../../errors.js';
 import { numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
@@ -59,6 +61,10 @@ function scatterND(ctx: OpContext): Tensor {
   const kk = tupleLength(ctx, data, idx, 0);
   const indexed = data.shape.slice(0, kk), rest = data.shape.slice(kk), P = numel(indexed);
   const U = numel(idx.shape.slice(0, -1));
+  const want = [...idx.shape.slice(0, -1), ...rest];
+  if (upd.shape.join() !== want.join()) fail('E_SHAPE', `updates ${upd.describe()} must have shape [${want.join(', ')}] (indices' shape without its last dim, then data's dims after the first ${kk})`);
+  if (reduction === 'none')
+    return withTemps((t) => scatterInto(t, data, t.add(t.add(flatPositions(t, idx, indexed, 'ScatterND')).reshape([U])), upd, numel(rest)));
   return withTemps((t) => {
     const pos = t.add(t.add(flatPositions(t, idx, indexed, 'ScatterND')).reshape([U, 1]));
     const hot = t.add(t.add(k.equal(pos, t.add(k.arange(0, P, 1, { dtype: 'int64', device: data.device })))).reshape([U, P, ...rest.map(() => 1)])); // [U, P, 1..]
@@ -70,10 +76,37 @@ function scatterND(ctx: OpContext): Tensor {
     if (reduction === 'add') out = k.add(d, over(0, k.sum));
     else if (reduction === 'mul') out = k.mul(d, over(1, k.prod));
     else if (reduction === 'max') out = k.where(hit, t.add(k.maximum(d, over(-Infinity, k.max))), d);
-    else if (reduction === 'min') out = k.where(hit, t.add(k.minimum(d, over(Infinity, k.min))), d);
-    else out = k.where(hit, over(0, k.sum), d);
+    else out = k.where(hit, t.add(k.minimum(d, over(Infinity, k.min))), d); // min (check() admits no other)
     return t.add(out).reshape(data.shape);
   });
+}
+
+/**
+ * A contiguous copy of data whose slices (of `slice` elements) at `positions` (int64 [U], checked)
+ * take updates' slices, the last naming a slice winning (ONNX leaves duplicates' order open;
+ * onnxruntime's loop lets the last win). The native ScatterSlices where the backend has it (O(1) an
+ * element); otherwise composed: each slice's last writer is the largest u whose position matches
+ * (a one-hot [U, P] and a ReduceMax over U, O(U x P)), whose slice a Gather then picks.
+ */
+export function scatterInto(t: Temps, data: Tensor, positions: Tensor, updates: Tensor, slice: number): Tensor {
+  if (!canScatterSlices(data)) {
+    const P = data.size / slice, U = positions.size, device = data.device;
+    if (U === 0) return data.clone();
+    const hot = t.add(k.equal(t.add(positions.reshape([U, 1])), t.add(k.arange(0, P, 1, { dtype: 'int64', device })))); // [U, P]
+    const us = t.add(t.add(k.arange(0, U, 1, { dtype: 'int64', device })).reshape([U, 1]));
+    const writer = t.add(k.max(t.add(k.where(hot, us, -1)), { axes: [0] })); // [P]: the last u naming each slice, or -1
+    const picked = t.add(k.gather(t.add(updates.reshape([U, slice])), t.add(k.maximum(writer, 0)), 0)); // [P, slice]
+    const hit = t.add(t.add(k.greaterEqual(writer, 0)).reshape([P, 1]));
+    return t.add(k.where(hit, picked, t.add(data.reshape([P, slice])))).reshape(data.shape);
+  }
+  const out = data.clone();
+  try {
+    scatterSlicesInto(out, t.add(positions.contiguous()), t.add(updates.contiguous()), slice);
+    return out;
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
 }
 
 const check = (n: Node) =>
@@ -81,5 +114,6 @@ const check = (n: Node) =>
 
 defineOps({
   GatherND: { since: 11, uses: ['Cast', 'Add', 'Mul', 'Range', 'Gather'], run: (ctx) => [gatherND(ctx)] },
-  ScatterND: { since: 11, uses: ['Cast', 'Gather', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
+  // without a reduction, ScatterSlices where the backend has it (else composed: scatterInto)
+  ScatterND: { since: 11, uses: ['Cast', 'Gather', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'GreaterOrEqual', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
 });

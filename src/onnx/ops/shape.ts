@@ -15,6 +15,8 @@ import { defineOps, type OpContext } from './registry.js';
 import { upload } from '../upload.js';
 import { hostTensor } from '../builder.js';
 import { hostValues } from '../../host-memory.js';
+import { scatterInto } from './gather-nd.js';
+import { canScatterSlices } from '../../ops/scatter.js';
 import { checkListInput, checkedIndices, hostInput, hostInts, hostScalar, input, variadicInputs } from './util.js';
 
 const view = (x: Tensor, op: string) => x.withLayout(op, x.shape, x.strides);
@@ -253,14 +255,19 @@ function gatherElements(ctx: OpContext): Tensor {
 
 /**
  * ScatterElements: data with updates written (or combined by `reduction`) at the positions the
- * indices name along `axis`, composed as a one-hot match of each index against 0..n-1 along `axis`
- * and a masked reduction over the matches (O(n) per index: backends have no scatter); the result
- * block covering the indices' extent is copied into a clone of data.
+ * indices name along `axis`. Without a reduction, the native scatter at each index's flat position
+ * (elementPositions, ScatterSlices of single elements: the last update naming one wins). Otherwise
+ * (or on a backend without ScatterSlices) a one-hot match of each index against 0..n-1 along `axis`
+ * (O(n) per index) and a masked reduction over the matches, or without a reduction each position's
+ * last writer; the result block covering the indices' extent is copied into a clone of data.
  */
 function scatterElements(ctx: OpContext, reduction = attrString(ctx.node, 'reduction', 'none')): Tensor {
   const data = input(ctx, 0), idx = input(ctx, 1), upd = input(ctx, 2);
   const axis = normalizeAxis('ScatterElements', attrInt(ctx.node, 'axis', 0), data.rank);
   checkElementsShapes(data, idx, axis, upd);
+  if (reduction === 'none' && idx.size === 0) return data.clone();
+  if (reduction === 'none' && canScatterSlices(data))
+    return withTemps((t) => scatterInto(t, data, t.add(elementPositions(t, data.shape, idx, axis, 'ScatterElements').reshape([-1])), upd, 1));
   const n = data.shape[axis];
   return withTemps((t) => {
     let block = data; // data over the indices' extent outside `axis`
@@ -271,15 +278,23 @@ function scatterElements(ctx: OpContext, reduction = attrString(ctx.node, 'reduc
     const i64 = t.add(cast(idx, 'int64'));
     const iT = t.add(checkedIndices(t, i64, n, 'ScatterElements').transpose(axis, -1)); // [.., m]
     const hot = t.add(k.equal(t.add(iT.unsqueeze(-1)), t.add(k.arange(0, n, 1, { dtype: 'int64', device: data.device })))); // [.., m, n]
-    const u = t.add(t.add(upd.transpose(axis, -1)).unsqueeze(-1)); // [.., m, 1]
-    const hit = t.add(k.max(hot, { axes: [-2] })); // [.., n]
-    const over = (fill: number, f: typeof k.sum) => t.add(f(t.add(k.where(hot, u, fill)), { axes: [-2] }));
+    const uT = t.add(upd.transpose(axis, -1)); // [.., m]
+    const hit = () => t.add(k.max(hot, { axes: [-2] })); // [.., n]
+    const over = (fill: number, f: typeof k.sum) => t.add(f(t.add(k.where(hot, t.add(uT.unsqueeze(-1)), fill)), { axes: [-2] }));
     let combined: Tensor;
     if (reduction === 'add') combined = t.add(k.add(dT, over(0, k.sum)));
     else if (reduction === 'mul') combined = t.add(k.mul(dT, over(1, k.prod)));
-    else if (reduction === 'max') combined = t.add(k.where(hit, t.add(k.maximum(dT, over(-Infinity, k.max))), dT));
-    else if (reduction === 'min') combined = t.add(k.where(hit, t.add(k.minimum(dT, over(Infinity, k.min))), dT));
-    else combined = t.add(k.where(hit, over(0, k.sum), dT));
+    else if (reduction === 'max') combined = t.add(k.where(hit(), t.add(k.maximum(dT, over(-Infinity, k.max))), dT));
+    else if (reduction === 'min') combined = t.add(k.where(hit(), t.add(k.minimum(dT, over(Infinity, k.min))), dT));
+    else {
+      // no reduction: each position's last writer, the largest j whose index names it, as onnxruntime
+      const m = iT.shape[iT.rank - 1];
+      const js = t.add(t.add(k.arange(0, m, 1, { dtype: 'int64', device: data.device })).reshape([m, 1]));
+      const writer = t.add(k.max(t.add(k.where(hot, js, -1)), { axes: [-2] })); // [.., n]
+      const at = elementPositions(t, uT.shape, t.add(k.maximum(writer, 0)), uT.rank - 1, 'ScatterElements');
+      const picked = t.add(gather(t.add(uT.reshape([-1])), at, 0)); // [.., n]
+      combined = t.add(k.where(t.add(k.greaterEqual(writer, 0)), picked, dT));
+    }
     const out = data.clone();
     const region = idx.shape.reduce((v: Tensor, m, i) => (i !== axis && m !== v.shape[i] ? t.add(v.slice(i, 0, m)) : v), t.add(out.withLayout('ScatterElements', out.shape, out.strides)));
     runInto('Cast', [t.add(combined.transpose(axis, -1))], [region]);
@@ -344,14 +359,14 @@ defineOps({
   GatherElements: { since: 11, uses: ['Cast', 'Gather', 'Range', 'Mul', 'Add'], run: (ctx) => [gatherElements(ctx)] },
   ScatterElements: {
     since: 11,
-    uses: ['Cast', 'Gather', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min'],
+    uses: ['Cast', 'Gather', 'Add', 'Where', 'Range', 'Equal', 'ReduceMax', 'ReduceSum', 'ReduceProd', 'ReduceMin', 'Mul', 'Max', 'Min', 'GreaterOrEqual'],
     check: (n) => (['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`),
     run: (ctx) => [scatterElements(ctx)],
   },
   // opsets 9 and 10: ScatterElements without reduction, under its first name (removed in opset 11)
   Scatter: {
     since: 9,
-    uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceSum'],
+    uses: ['Cast', 'Gather', 'Where', 'Range', 'Equal', 'ReduceMax', 'Max', 'Add', 'Mul', 'GreaterOrEqual'],
     check: (_n, opset) => (opset >= 11 ? `Scatter was removed in opset 11 (ScatterElements replaces it); this model's opset is ${opset}` : undefined),
     run: (ctx) => [scatterElements(ctx, 'none')],
   },
