@@ -9,6 +9,7 @@ import * as kiln from '../src/index.js';
 import type { DType } from '../src/index.js';
 import { GraphBuilder, float, hostTensor } from '../src/onnx/builder.js';
 import { resolveDevice } from '../src/backends/backend.js';
+import { canScatterSlices } from '../src/ops/scatter.js';
 import { forEachBackend } from './helpers/backends.js';
 import { expectRejection, expectValues } from './helpers/compare.js';
 import { rngFor } from './helpers/random.js';
@@ -290,6 +291,14 @@ const AGREED: [string, Model][] = [
       { name: 'i', dtype: it, shape: ishape, values: Array.from({ length: R.numel(ishape) }, () => r.int(-n, n - 1)) },
     ])] as [string, Model];
   }),
+  // MaxUnpool of MaxPool's values and indices: zeros with each maximum back at its place
+  ...([
+    ['2-D, output_shape given (odd sizes: the last row and column have no window)', [2, 3, 7, 9], [2, 2], [2, 2], true],
+    ['1-D, overlapping windows (equal indices), the default output shape', [1, 2, 11], [3], [2], false],
+  ] as [string, number[], number[], number[], boolean][]).map(([what, shape, kernel, strides, withShape]) => [`MaxUnpool ${what}`, model(11, (g) => {
+    const [y, i] = g.nodeOutputs('MaxPool', ['x'], { kernel_shape: kernel, strides }, { outputs: 2 });
+    return [g.node('MaxUnpool', withShape ? [y, i, g.ints(shape)] : [y, i], { kernel_shape: kernel, strides })];
+  }, [{ name: 'x', dtype: 'float32', shape, values: Array.from({ length: R.numel(shape) }, () => r.int(-40, 40) / 4) }])] as [string, Model]),
   // ScatterND and ScatterElements without a reduction scatter natively (ScatterSlices) on cpu and
   // webgpu: duplicates included, where onnxruntime's loop lets the last update win, as Kiln does
   ...([
@@ -328,10 +337,10 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await agreeWithOrt(AGREED, ortResults, device);
   });
 
-  it('the scatters agree with onnxruntime composed too, as on a backend without ScatterSlices (cuda)', async () => {
+  it('the scatters (and MaxUnpool) agree with onnxruntime composed too, as on a backend without ScatterSlices (cuda)', async () => {
     kiln.debug.nativeScatter = false;
     try {
-      await agreeWithOrt(AGREED.filter(([name]) => name.startsWith('Scatter')), ortResults, device);
+      await agreeWithOrt(AGREED.filter(([name]) => name.startsWith('Scatter') || name.startsWith('MaxUnpool')), ortResults, device);
     } finally {
       kiln.debug.nativeScatter = true;
     }
@@ -377,6 +386,31 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
         }
     const [y] = await run(m, 'kiln', device);
     expectValues(y.values, want, { rtol: 1e-5, atol: 0 });
+  });
+
+  it('MaxUnpool: an index past the output rejects the read (E_INDEX, naming it); bad shapes and attributes are KilnErrors naming them', async () => {
+    const m = (ishape: number[], idx: number[], attrs: Record<string, number[]> = { kernel_shape: [2] }, outShape?: number[]) => model(11, (g) => [g.node('MaxUnpool', outShape ? ['x', 'i', g.ints(outShape)] : ['x', 'i'], attrs)], [
+      { name: 'x', dtype: 'float32', shape: [1, 1, 2], values: [5, 7] },
+      { name: 'i', dtype: 'int64', shape: ishape, values: idx },
+    ]);
+    expect((await run(m([1, 1, 2], [0, 2]), 'kiln', device))[0]).toEqual({ shape: [1, 1, 3], values: [5, 0, 7] });
+    await expectRejection(run(m([1, 1, 2], [0, 3]), 'kiln', device), 'E_INDEX', 'MaxUnpool', 'index 3');
+    await expectRejection(run(m([1, 2], [0, 1]), 'kiln', device), 'E_SHAPE', 'Indices int64[1, 2]', 'shape of X');
+    await expectRejection(run(m([1, 1, 2], [0, 1], { kernel_shape: [2, 2] }), 'kiln', device), 'E_SHAPE', '4 dims');
+    await expectRejection(run(m([1, 1, 2], [0, 1], { kernel_shape: [2] }, [2, 1, 3]), 'kiln', device), 'E_SHAPE', 'output shape [2, 1, 3]');
+    await expectRejection(run(m([1, 1, 2], [0, 1], { strides: [1] }), 'kiln', device), 'E_ARGUMENT', 'kernel_shape');
+    // composed (a backend without ScatterSlices: cuda for now), a large unpool is refused rather than run at O(values x outputs)
+    const big = model(11, (g) => [g.node('MaxUnpool', ['x', 'i'], { kernel_shape: [2, 2], strides: [2, 2] })], [
+      { name: 'x', dtype: 'float32', shape: [1, 1, 64, 64], values: Array(4096).fill(1) },
+      { name: 'i', dtype: 'int64', shape: [1, 1, 64, 64], values: Array.from({ length: 4096 }, (_, j) => 4 * j) },
+    ]);
+    kiln.debug.nativeScatter = false;
+    try {
+      await expectRejection(run(big, 'kiln', device), 'E_UNSUPPORTED', 'MaxUnpool of 4096 values into 16384', 'ScatterSlices');
+    } finally {
+      kiln.debug.nativeScatter = true;
+    }
+    if (canScatterSlices(kiln.zeros([1], { device }))) expect((await run(big, 'kiln', device))[0].values.filter((v) => v === 1).length).toBe(4096);
   });
 
   it("ScatterND's updates must have indices' shape without the last dim, then data's remaining dims (E_SHAPE naming them)", async () => {

@@ -24,7 +24,9 @@ import type { Node } from '../model.js';
 import { attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { hostValues } from '../../host-memory.js';
-import { binary, hostInts, input, singleOutput } from './util.js';
+import { binary, checkedIndices, hostInts, input, singleOutput } from './util.js';
+import { canScatterSlices } from '../../ops/scatter.js';
+import { scatterInto } from './gather-nd.js';
 
 
 const AUTO_PADS = ['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'];
@@ -409,6 +411,35 @@ function maxPoolIndices(ctx: OpContext): Tensor {
   });
 }
 
+/**
+ * MaxUnpool: zeros of the output shape (output_shape, or (in - 1) * stride + kernel - pads per
+ * spatial dim) with each X value written at its index in Indices, a flat index into the whole
+ * output as MaxPool's Indices are (negatives count from the end; one past the output is E_INDEX, a
+ * data fault). Written by scatterInto (the native ScatterSlices of single elements: the last of
+ * equal indices wins, as onnxruntime's loop does); where the backend lacks it, composed, which is
+ * O(values x outputs): refused past MAX_COMPOSED_UNPOOL pairs.
+ */
+function maxUnpool(ctx: OpContext): Tensor {
+  const x = input(ctx, 0), idx = input(ctx, 1), n = ctx.node;
+  const kernel = attrInts(n, 'kernel_shape') ?? fail('E_ARGUMENT', 'needs the attribute kernel_shape');
+  const d = kernel.length;
+  if (x.rank !== d + 2) fail('E_SHAPE', `X ${x.describe()} must have ${d + 2} dims for a ${d}-D kernel_shape`);
+  if (idx.shape.join() !== x.shape.join()) fail('E_SHAPE', `Indices ${idx.describe()} must have the shape of X ${x.describe()}`);
+  if (idx.dtype !== 'int64') fail('E_DTYPE', `Indices ${idx.describe()} must be int64`);
+  const strides = attrInts(n, 'strides') ?? kernel.map(() => 1), pads = attrInts(n, 'pads') ?? [...kernel, ...kernel].map(() => 0);
+  if (strides.length !== d || pads.length !== 2 * d) fail('E_ARGUMENT', `strides [${strides}] and pads [${pads}] must have ${d} and ${2 * d} entries`);
+  const given = ctx.inputs[2] ? hostInts(ctx, 2) : undefined;
+  const shape = given ?? [x.shape[0], x.shape[1], ...kernel.map((kk, j) => (x.shape[j + 2] - 1) * strides[j] + kk - pads[j] - pads[d + j])];
+  if (shape.length !== x.rank || shape.some((v) => !Number.isSafeInteger(v) || v < 0) || (given && (given[0] !== x.shape[0] || given[1] !== x.shape[1])))
+    fail('E_SHAPE', `the output shape [${shape.join(', ')}] must be ${x.rank} non-negative dims with X's batch and channels (${x.shape[0]}, ${x.shape[1]})`);
+  const P = numel(shape);
+  if (!canScatterSlices(x) && idx.size * P > MAX_COMPOSED_UNPOOL)
+    fail('E_UNSUPPORTED', `a MaxUnpool of ${idx.size} values into ${P} needs the native scatter (ScatterSlices), which the ${x.backendFor('MaxUnpool').kind} backend lacks; its composed form matches every value against every output position (at most ${MAX_COMPOSED_UNPOOL} pairs)`);
+  return withTemps((t) => scatterInto(t, t.add(k.zeros(shape, { dtype: x.dtype, device: x.device })), t.add(checkedIndices(t, idx, P, 'MaxUnpool').reshape([-1])), x, 1));
+}
+/** The most (value, output position) pairs MaxUnpool composes where the backend has no scatter (cuda, for now). */
+const MAX_COMPOSED_UNPOOL = 2 ** 24;
+
 defineOps({
   Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },
   // Conv -> Relu -> MaxPool, fused at load (fuse.ts) where the device has the native Conv
@@ -419,6 +450,7 @@ defineOps({
     uses: ['Pad', 'Cast', 'ReduceMax', 'ArgMax', 'Mod', 'Div', 'Sub', 'Mul', 'Add'],
     run: (ctx) => (ctx.node.outputs[1] ? [pool(ctx, 'max'), maxPoolIndices(ctx)] : [pool(ctx, 'max')]),
   },
+  MaxUnpool: { since: 9, uses: ['Fill', 'Gather', 'Range', 'Cast', 'Equal', 'Where', 'ReduceMax', 'Max', 'GreaterOrEqual'], hostInputs: [2], run: (ctx) => [maxUnpool(ctx)] },
   AveragePool: { since: 7, uses: ['Pad', 'Cast', 'ReduceSum', 'Div', 'Fill'], check: (n) => singleOutput(n), run: (ctx) => [pool(ctx, 'avg')] },
   GlobalAveragePool: { uses: ['ReduceMean'], run: (ctx) => { const x = input(ctx, 0); return [k.mean(x, { axes: x.shape.slice(2).map((_, i) => i + 2), keepdims: true })]; } },
   Col2Im: { since: 18, uses: ['Add', 'Fill', 'Cast'], hostInputs: [1, 2], run: (ctx) => [col2im(ctx)] },
