@@ -299,6 +299,19 @@ const AGREED: [string, Model][] = [
     const [y, i] = g.nodeOutputs('MaxPool', ['x'], { kernel_shape: kernel, strides }, { outputs: 2 });
     return [g.node('MaxUnpool', withShape ? [y, i, g.ints(shape)] : [y, i], { kernel_shape: kernel, strides })];
   }, [{ name: 'x', dtype: 'float32', shape, values: Array.from({ length: R.numel(shape) }, () => r.int(-40, 40) / 4) }])] as [string, Model]),
+  // TensorScatter (the KV-cache update of opset 24): linear, circular (wrapping), without write_indices
+  ...([
+    ['linear at per-batch write indices', [2, 3, 8, 4], [2, 3, 3, 4], -2, 'linear', [2, 5]],
+    ['circular, wrapping past the end', [2, 3, 8, 4], [2, 3, 3, 4], -2, 'circular', [6, 15]],
+    ['without write_indices, along axis 1, float16', [2, 6, 5], [2, 4, 5], 1, 'linear', undefined],
+  ] as [string, number[], number[], number, string, number[] | undefined][]).map(([what, shape, ushape, axis, mode, w]) => {
+    const dt: DType = what.includes('float16') ? 'float16' : 'float32';
+    return [`TensorScatter ${what}`, model(24, (g) => [g.node('TensorScatter', w ? ['c', 'u', 'w'] : ['c', 'u'], { axis, mode })], [
+      { name: 'c', dtype: dt, shape, values: Array.from({ length: R.numel(shape) }, () => r.int(-40, 40) / 4) },
+      { name: 'u', dtype: dt, shape: ushape, values: Array.from({ length: R.numel(ushape) }, () => r.int(-40, 40) / 4) },
+      ...(w ? [{ name: 'w', dtype: 'int64' as DType, shape: [w.length], values: w }] : []),
+    ])] as [string, Model];
+  }),
   // ScatterND and ScatterElements without a reduction scatter natively (ScatterSlices) on cpu and
   // webgpu: duplicates included, where onnxruntime's loop lets the last update win, as Kiln does
   ...([
@@ -337,10 +350,10 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await agreeWithOrt(AGREED, ortResults, device);
   });
 
-  it('the scatters (and MaxUnpool) agree with onnxruntime composed too, as on a backend without ScatterSlices (cuda)', async () => {
+  it('the scatters (and MaxUnpool, TensorScatter) agree with onnxruntime composed too, as on a backend without ScatterSlices (cuda)', async () => {
     kiln.debug.nativeScatter = false;
     try {
-      await agreeWithOrt(AGREED.filter(([name]) => name.startsWith('Scatter') || name.startsWith('MaxUnpool')), ortResults, device);
+      await agreeWithOrt(AGREED.filter(([name]) => /^(Scatter|MaxUnpool|TensorScatter)/.test(name)), ortResults, device);
     } finally {
       kiln.debug.nativeScatter = true;
     }
@@ -401,16 +414,34 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(m([1, 1, 2], [0, 1], { strides: [1] }), 'kiln', device), 'E_ARGUMENT', 'kernel_shape');
     // composed (a backend without ScatterSlices: cuda for now), a large unpool is refused rather than run at O(values x outputs)
     const big = model(11, (g) => [g.node('MaxUnpool', ['x', 'i'], { kernel_shape: [2, 2], strides: [2, 2] })], [
-      { name: 'x', dtype: 'float32', shape: [1, 1, 64, 64], values: Array(4096).fill(1) },
-      { name: 'i', dtype: 'int64', shape: [1, 1, 64, 64], values: Array.from({ length: 4096 }, (_, j) => 4 * j) },
+      { name: 'x', dtype: 'float32', shape: [1, 1, 128, 64], values: Array(8192).fill(1) },
+      { name: 'i', dtype: 'int64', shape: [1, 1, 128, 64], values: Array.from({ length: 8192 }, (_, j) => 4 * j) },
     ]);
     kiln.debug.nativeScatter = false;
     try {
-      await expectRejection(run(big, 'kiln', device), 'E_UNSUPPORTED', 'MaxUnpool of 4096 values into 16384', 'ScatterSlices');
+      await expectRejection(run(big, 'kiln', device), 'E_UNSUPPORTED', 'MaxUnpool', 'a scatter of 8192 slices into 32768', 'ScatterSlices');
     } finally {
       kiln.debug.nativeScatter = true;
     }
-    if (canScatterSlices(kiln.zeros([1], { device }))) expect((await run(big, 'kiln', device))[0].values.filter((v) => v === 1).length).toBe(4096);
+    if (canScatterSlices(kiln.zeros([1], { device }))) expect((await run(big, 'kiln', device))[0].values.filter((v) => v === 1).length).toBe(8192);
+  });
+
+  it('TensorScatter: a linear write past the cache rejects the read (E_INDEX); bad axes, shapes and modes are KilnErrors naming them', async () => {
+    const m = (o: { ushape?: number[]; axis?: number; mode?: string; w?: number[]; wdtype?: DType } = {}) => {
+      const ushape = o.ushape ?? [2, 2, 3];
+      return model(24, (g) => [g.node('TensorScatter', ['c', 'u', 'w'], { axis: o.axis ?? 1, mode: o.mode ?? 'linear' })], [
+        { name: 'c', dtype: 'float32', shape: [2, 4, 3], values: Array(24).fill(0) },
+        { name: 'u', dtype: 'float32', shape: ushape, values: Array(R.numel(ushape)).fill(1) },
+        { name: 'w', dtype: o.wdtype ?? 'int64', shape: [(o.w ?? [1, 2]).length], values: o.w ?? [1, 2] },
+      ]);
+    };
+    expect((await run(m(), 'kiln', device))[0].values).toEqual([0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    await expectRejection(run(m({ w: [1, 3] }), 'kiln', device), 'E_INDEX', 'TensorScatter', 'index 4');
+    await expectRejection(run(m({ axis: 0 }), 'kiln', device), 'E_ARGUMENT', 'axis 0 is the batch dim');
+    await expectRejection(run(m({ ushape: [2, 5, 3] }), 'kiln', device), 'E_SHAPE', 'update float32[2, 5, 3]');
+    await expectRejection(run(m({ ushape: [2, 2, 2] }), 'kiln', device), 'E_SHAPE', 'update float32[2, 2, 2]');
+    await expectRejection(run(m({ w: [1] }), 'kiln', device), 'E_SHAPE', 'write_indices int64[1]');
+    await expectRejection(run(m({ mode: 'ring' }), 'kiln', device), 'E_UNSUPPORTED', "mode 'ring'");
   });
 
   it("ScatterND's updates must have indices' shape without the last dim, then data's remaining dims (E_SHAPE naming them)", async () => {

@@ -25,7 +25,6 @@ import { attrInt, attrInts, attrString, attrFlag } from '../attrs.js';
 import { defineOps, type OpContext, type OpHandler } from './registry.js';
 import { hostValues } from '../../host-memory.js';
 import { binary, checkedIndices, hostInts, input, singleOutput } from './util.js';
-import { canScatterSlices } from '../../ops/scatter.js';
 import { scatterInto } from './gather-nd.js';
 
 
@@ -417,7 +416,7 @@ function maxPoolIndices(ctx: OpContext): Tensor {
  * output as MaxPool's Indices are (negatives count from the end; one past the output is E_INDEX, a
  * data fault). Written by scatterInto (the native ScatterSlices of single elements: the last of
  * equal indices wins, as onnxruntime's loop does); where the backend lacks it, composed, which is
- * O(values x outputs): refused past MAX_COMPOSED_UNPOOL pairs.
+ * O(values x outputs) and refused past 2^26 of those pairs.
  */
 function maxUnpool(ctx: OpContext): Tensor {
   const x = input(ctx, 0), idx = input(ctx, 1), n = ctx.node;
@@ -433,12 +432,8 @@ function maxUnpool(ctx: OpContext): Tensor {
   if (shape.length !== x.rank || shape.some((v) => !Number.isSafeInteger(v) || v < 0) || (given && (given[0] !== x.shape[0] || given[1] !== x.shape[1])))
     fail('E_SHAPE', `the output shape [${shape.join(', ')}] must be ${x.rank} non-negative dims with X's batch and channels (${x.shape[0]}, ${x.shape[1]})`);
   const P = numel(shape);
-  if (!canScatterSlices(x) && idx.size * P > MAX_COMPOSED_UNPOOL)
-    fail('E_UNSUPPORTED', `a MaxUnpool of ${idx.size} values into ${P} needs the native scatter (ScatterSlices), which the ${x.backendFor('MaxUnpool').kind} backend lacks; its composed form matches every value against every output position (at most ${MAX_COMPOSED_UNPOOL} pairs)`);
   return withTemps((t) => scatterInto(t, t.add(k.zeros(shape, { dtype: x.dtype, device: x.device })), t.add(checkedIndices(t, idx, P, 'MaxUnpool').reshape([-1])), x, 1));
 }
-/** The most (value, output position) pairs MaxUnpool composes where the backend has no scatter (cuda, for now). */
-const MAX_COMPOSED_UNPOOL = 2 ** 24;
 
 defineOps({
   Conv: { uses: ['MatMul', 'Pad', 'Cast'], run: (ctx) => [conv(ctx)] },

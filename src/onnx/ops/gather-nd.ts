@@ -7,7 +7,7 @@ import * as k from '../../ops/index.js';
 import { withTemps, type Temps } from '../../ops/temps.js';
 import { canScatterSlices, scatterSlicesInto } from '../../ops/scatter.js';
 import { fail } from '../../errors.js';
-import { numel } from '../../shape.js';
+import { normalizeAxis, numel } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import { attrInt, attrString } from '../attrs.js';
 import type { Node } from '../model.js';
@@ -92,6 +92,8 @@ export function scatterInto(t: Temps, data: Tensor, positions: Tensor, updates: 
   if (!canScatterSlices(data)) {
     const P = data.size / slice, U = positions.size, device = data.device;
     if (U === 0) return data.clone();
+    if (U * P > MAX_COMPOSED_PAIRS)
+      fail('E_UNSUPPORTED', `a scatter of ${U} slices into ${P} needs the native scatter (ScatterSlices), which the ${data.backendFor('scatter').kind} backend lacks; composed, it matches every update against every slice (at most ${MAX_COMPOSED_PAIRS} pairs)`);
     const hot = t.add(k.equal(t.add(positions.reshape([U, 1])), t.add(k.arange(0, P, 1, { dtype: 'int64', device })))); // [U, P]
     const us = t.add(t.add(k.arange(0, U, 1, { dtype: 'int64', device })).reshape([U, 1]));
     const writer = t.add(k.max(t.add(k.where(hot, us, -1)), { axes: [0] })); // [P]: the last u naming each slice, or -1
@@ -109,10 +111,46 @@ export function scatterInto(t: Temps, data: Tensor, positions: Tensor, updates: 
   }
 }
 
+/**
+ * TensorScatter (opset 24, the KV-cache update): past_cache with update's sequence_length slices
+ * written along `axis` (not the batch dim) at write_indices[b] + i for batch entry b (0 without
+ * write_indices): in 'linear' mode each checked against max_sequence_length (negatives count from the
+ * end, as in ONNX's reference), in 'circular' mode taken modulo it. The slices after `axis` move
+ * whole: positions over (prefix row, sequence index), then scatterInto.
+ */
+function tensorScatter(ctx: OpContext): Tensor {
+  const cache = input(ctx, 0), upd = input(ctx, 1), w = ctx.inputs[2] ? input(ctx, 2) : undefined;
+  const axis = normalizeAxis('TensorScatter', attrInt(ctx.node, 'axis', -2), cache.rank);
+  if (axis === 0) fail('E_ARGUMENT', `axis ${attrInt(ctx.node, 'axis', -2)} is the batch dim of past_cache ${cache.describe()}: the sequence axis must be another`);
+  if (upd.dtype !== cache.dtype || upd.rank !== cache.rank || upd.shape.some((d, i) => (i === axis ? d > cache.shape[i] : d !== cache.shape[i])))
+    fail('E_SHAPE', `update ${upd.describe()} must be past_cache ${cache.describe()} with at most its ${cache.shape[axis]} entries along axis ${axis}`);
+  const B = cache.shape[0], M = cache.shape[axis], L = upd.shape[axis];
+  if (w && (w.dtype !== 'int64' || w.rank !== 1 || w.shape[0] !== B)) fail('E_SHAPE', `write_indices ${w.describe()} must be int64[${B}], one per batch entry`);
+  const Q = numel(cache.shape.slice(0, axis)), S = numel(cache.shape.slice(axis + 1));
+  if (Q * L === 0) return cache.clone();
+  const device = cache.device, circular = attrString(ctx.node, 'mode', 'linear') === 'circular';
+  return withTemps((t) => {
+    const steps = t.add(t.add(k.arange(0, L, 1, { dtype: 'int64', device })).reshape([1, 1, L]));
+    const seq = w ? t.add(k.add(t.add(w.reshape([B, 1, 1])), steps)) : steps; // [B or 1, 1, L]
+    const at = circular ? t.add(k.mod(seq, M)) : checkedIndices(t, seq, M, 'TensorScatter');
+    const rows = t.add(k.mul(t.add(t.add(k.arange(0, Q, 1, { dtype: 'int64', device })).reshape([B, Q / B, 1])), M));
+    return scatterInto(t, cache, t.add(t.add(k.add(rows, at)).reshape([-1])), upd, S);
+  });
+}
+
+/** The most (update, slice) pairs scatterInto composes where the backend has no ScatterSlices (cuda, for now): its [U, P] int64 is 512 MiB. */
+const MAX_COMPOSED_PAIRS = 2 ** 26;
+
 const check = (n: Node) =>
   ['none', 'add', 'mul', 'max', 'min'].includes(attrString(n, 'reduction', 'none')) ? undefined : `reduction '${attrString(n, 'reduction', 'none')}'`;
 
 defineOps({
+  TensorScatter: {
+    since: 24,
+    uses: ['Cast', 'Gather', 'Add', 'Mul', 'Mod', 'Range', 'Equal', 'Where', 'ReduceMax', 'Max', 'GreaterOrEqual'],
+    check: (n) => (['linear', 'circular'].includes(attrString(n, 'mode', 'linear')) ? undefined : `mode '${attrString(n, 'mode', 'linear')}' (linear or circular)`),
+    run: (ctx) => [tensorScatter(ctx)],
+  },
   GatherND: { since: 11, uses: ['Cast', 'Add', 'Mul', 'Range', 'Gather'], run: (ctx) => [gatherND(ctx)] },
   // without a reduction, ScatterSlices where the backend has it (else composed: scatterInto)
   ScatterND: { since: 11, uses: ['Cast', 'Gather', 'Add', 'Where', 'Mul', 'ReduceSum', 'ReduceProd', 'ReduceMax', 'ReduceMin', 'Range', 'Equal', 'GreaterOrEqual', 'Max', 'Min'], check, run: (ctx) => [scatterND(ctx)] },
