@@ -451,6 +451,20 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
       { name: 'u', dtype: 'float32', shape: ushape, values: Array(R.numel(ushape)).fill(5) },
     ]);
     await expectRejection(run(m([1, 1]), 'kiln', device), 'E_SHAPE', 'updates float32[1, 1]', 'must have shape [1]');
+    // slices of no elements: nothing to write, natively and composed
+    for (const nativeScatter of [true, false]) {
+      kiln.debug.nativeScatter = nativeScatter;
+      try {
+        const empty = model(16, (g) => [g.node('ScatterND', ['x', 'i', 'u'])], [
+          { name: 'x', dtype: 'float32', shape: [3, 0], values: [] },
+          { name: 'i', dtype: 'int64', shape: [2, 1], values: [2, 0] },
+          { name: 'u', dtype: 'float32', shape: [2, 0], values: [] },
+        ]);
+        expect((await run(empty, 'kiln', device))[0]).toEqual({ shape: [3, 0], values: [] });
+      } finally {
+        kiln.debug.nativeScatter = true;
+      }
+    }
     await expectRejection(run(m([2]), 'kiln', device), 'E_SHAPE', 'updates float32[2]');
     expect((await run(m([1]), 'kiln', device))[0].values).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0]);
   });

@@ -89,9 +89,9 @@ function scatterND(ctx: OpContext): Tensor {
  * (a one-hot [U, P] and a ReduceMax over U, O(U x P)), whose slice a Gather then picks.
  */
 export function scatterInto(t: Temps, data: Tensor, positions: Tensor, updates: Tensor, slice: number): Tensor {
+  if (slice === 0 || positions.size === 0) return data.clone(); // nothing to write (slices of no elements, or no updates)
   if (!canScatterSlices(data)) {
     const P = data.size / slice, U = positions.size, device = data.device;
-    if (U === 0) return data.clone();
     if (U * P > MAX_COMPOSED_PAIRS)
       fail('E_UNSUPPORTED', `a scatter of ${U} slices into ${P} needs the native scatter (ScatterSlices), which the ${data.backendFor('scatter').kind} backend lacks; composed, it matches every update against every slice (at most ${MAX_COMPOSED_PAIRS} pairs)`);
     const hot = t.add(k.equal(t.add(positions.reshape([U, 1])), t.add(k.arange(0, P, 1, { dtype: 'int64', device })))); // [U, P]
