@@ -112,6 +112,8 @@ const scatterSlices: Dispatcher = (c) => {
     copyElementFn(y.dtype),
   ];
   const dev = c.dev, code = shader('gather', glue);
+  if (4 * P > Math.min(dev.limits.maxBufferSize, dev.limits.maxStorageBufferBindingSize))
+    fail('E_OOM', `ScatterSlices: the owner of each of ${P} slices takes ${4 * P} bytes, past what a ${dev.id} buffer holds`);
   const owner = dev.device.createBuffer({ size: 4 * P, usage: Usage.STORAGE }); // zero-filled, as every new WebGPU buffer
   const { ins, outs } = buffersOf(c);
   const args = dev.constants(m.build());
