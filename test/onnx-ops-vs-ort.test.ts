@@ -411,6 +411,9 @@ forEachBackend('onnx TopK, NonZero, Unique', (device) => {
     await expectRejection(run(m([1, 2], [0, 1]), 'kiln', device), 'E_SHAPE', 'Indices int64[1, 2]', 'shape of X');
     await expectRejection(run(m([1, 1, 2], [0, 1], { kernel_shape: [2, 2] }), 'kiln', device), 'E_SHAPE', '4 dims');
     await expectRejection(run(m([1, 1, 2], [0, 1], { kernel_shape: [2] }, [2, 1, 3]), 'kiln', device), 'E_SHAPE', 'output shape [2, 1, 3]');
+    // an output_shape may pad the unpooled shape ((2 - 1) * 3 + 2 = 5 here), not cut into it (fuzz seeds 2241, 2246)
+    expect((await run(m([1, 1, 2], [0, 4], { kernel_shape: [2], strides: [3] }, [1, 1, 6]), 'kiln', device))[0]).toEqual({ shape: [1, 1, 6], values: [5, 0, 0, 0, 7, 0] });
+    await expectRejection(run(m([1, 1, 2], [0, 1], { kernel_shape: [2], strides: [3] }, [1, 1, 4]), 'kiln', device), 'E_SHAPE', 'output_shape [1, 1, 4] is smaller than the unpooled shape [1, 1, 5]');
     await expectRejection(run(m([1, 1, 2], [0, 1], { strides: [1] }), 'kiln', device), 'E_ARGUMENT', 'kernel_shape');
     // composed (a backend without ScatterSlices: cuda for now), a large unpool is refused rather than run at O(values x outputs)
     const big = model(11, (g) => [g.node('MaxUnpool', ['x', 'i'], { kernel_shape: [2, 2], strides: [2, 2] })], [

@@ -428,9 +428,13 @@ function maxUnpool(ctx: OpContext): Tensor {
   const strides = attrInts(n, 'strides') ?? kernel.map(() => 1), pads = attrInts(n, 'pads') ?? [...kernel, ...kernel].map(() => 0);
   if (strides.length !== d || pads.length !== 2 * d) fail('E_ARGUMENT', `strides [${strides}] and pads [${pads}] must have ${d} and ${2 * d} entries`);
   const given = ctx.inputs[2] ? hostInts(ctx, 2) : undefined;
-  const shape = given ?? [x.shape[0], x.shape[1], ...kernel.map((kk, j) => (x.shape[j + 2] - 1) * strides[j] + kk - pads[j] - pads[d + j])];
+  const inferred = [x.shape[0], x.shape[1], ...kernel.map((kk, j) => (x.shape[j + 2] - 1) * strides[j] + kk - pads[j] - pads[d + j])];
+  const shape = given ?? inferred;
   if (shape.length !== x.rank || shape.some((v) => !Number.isSafeInteger(v) || v < 0) || (given && (given[0] !== x.shape[0] || given[1] !== x.shape[1])))
     fail('E_SHAPE', `the output shape [${shape.join(', ')}] must be ${x.rank} non-negative dims with X's batch and channels (${x.shape[0]}, ${x.shape[1]})`);
+  // as onnxruntime: output_shape may pad the unpooled output, not cut into it
+  if (given && given.some((v, i) => i >= 2 && v < inferred[i]))
+    fail('E_SHAPE', `output_shape [${given.join(', ')}] is smaller than the unpooled shape [${inferred.join(', ')}] ((in - 1) * stride + kernel - pads)`);
   const P = numel(shape);
   return withTemps((t) => scatterInto(t, t.add(k.zeros(shape, { dtype: x.dtype, device: x.device })), t.add(checkedIndices(t, idx, P, 'MaxUnpool').reshape([-1])), x, 1));
 }
